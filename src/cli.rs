@@ -1,0 +1,178 @@
+//! The command line. One binary, `process`, with the handout's peer as its default mode:
+//! `process ADDR PEER...`. Later modes are subcommands chosen by the first word (see
+//! `main.rs`), because the peer's own arguments are free-form addresses.
+//!
+//! argh prints `--help` from these doc comments and exits with status 2 on bad arguments.
+
+use core::fmt;
+use std::time::Duration;
+
+use argh::FromArgs;
+
+use crate::limits::{DEFAULT_INTERVAL, MAX_NAME, MAX_PEERS};
+
+/// A UDP peer: listens on ADDR and every interval sends its counter (0, 1, 2, ...) to every
+/// PEER, printing each datagram it receives. Addresses are host:port; :port means
+/// 127.0.0.1:port. Stop with Ctrl-C (or SIGTERM) to see the per-peer summary.
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(
+    example = "{command_name} 127.0.0.1:10002 127.0.0.1:10003 127.0.0.1:10004",
+    example = "{command_name} --interval 250ms p1:10002 p2:10003 p3:10004",
+    note = "Other modes: `{command_name} health ADDR` (issue #3), `{command_name} mutex ...` and `{command_name} shared-resource ...` (Lab 1)."
+)]
+pub struct PeerArgs {
+    /// time between two broadcasts, e.g. 1s, 250ms, 1.5s (default 1s)
+    #[argh(option, default = "DEFAULT_INTERVAL", from_str_fn(parse_interval))]
+    pub interval: Duration,
+
+    /// print one JSON object per event instead of text lines
+    #[argh(switch)]
+    pub json: bool,
+
+    /// drop (and count) datagrams from addresses that are not configured peers
+    #[argh(switch)]
+    pub strict: bool,
+
+    /// this process's own address, host:port or :port
+    #[argh(positional, from_str_fn(parse_spec))]
+    pub addr: AddrSpec,
+
+    /// the other processes' addresses, host:port or :port
+    #[argh(positional, from_str_fn(parse_spec))]
+    pub peers: Vec<AddrSpec>,
+}
+
+/// A `host:port` argument: the text as the user wrote it (shown in every line) and the
+/// form handed to the resolver (`:port` becomes `127.0.0.1:port`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrSpec {
+    /// As written, e.g. `p2:10003` or `:10003`.
+    pub text: heapless::String<MAX_NAME>,
+    /// Host part for the resolver (`127.0.0.1` for `:port`, brackets kept for IPv6).
+    pub host: heapless::String<MAX_NAME>,
+    /// The port.
+    pub port: u16,
+}
+
+impl AddrSpec {
+    /// The `host:port` string the resolver takes.
+    pub fn resolver_form(&self) -> heapless::String<{ MAX_NAME + 8 }> {
+        let mut s = heapless::String::new();
+        // Cannot fail: host is at most MAX_NAME bytes and the port at most 6 more.
+        fmt::write(&mut s, format_args!("{}:{}", self.host, self.port))
+            .expect("host:port fits MAX_NAME + 8");
+        s
+    }
+}
+
+/// Parses `host:port`, `[v6]:port` or `:port`.
+pub fn parse_spec(s: &str) -> Result<AddrSpec, String> {
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err(format!("`{s}` is not host:port (e.g. p2:10003 or :10003)"));
+    };
+    let port: u16 = match port.parse() {
+        Ok(p) if p != 0 => p,
+        _ => return Err(format!("`{s}`: the port must be a number from 1 to 65535")),
+    };
+    let host = if host.is_empty() { "127.0.0.1" } else { host };
+    if host.contains(char::is_whitespace) {
+        return Err(format!("`{s}`: the host contains a space"));
+    }
+    let too_long = || format!("`{s}` is longer than {MAX_NAME} bytes");
+    Ok(AddrSpec {
+        text: heapless::String::try_from(s).map_err(|_| too_long())?,
+        host: heapless::String::try_from(host).map_err(|_| too_long())?,
+        port,
+    })
+}
+
+/// Parses `250ms`, `1s`, `1.5s`, `2m` or a bare number of seconds.
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (s, 1.0)
+    };
+    let bad = || format!("`{s}` is not a duration like 1s, 250ms or 1.5s");
+    let v: f64 = num.trim().parse().map_err(|_| bad())?;
+    let secs = v * scale;
+    if !secs.is_finite() || secs < 0.001 || secs > 86_400.0 {
+        return Err(format!("`{s}`: the interval must be between 1ms and 24h"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Checks what argh cannot: the number of peers.
+pub fn check_peers(n: usize) -> Result<(), String> {
+    if n > MAX_PEERS {
+        return Err(format!("at most {MAX_PEERS} peers are supported, got {n}"));
+    }
+    Ok(())
+}
+
+/// Shows a duration the way `--interval` takes it (`250ms`, `1s`, `1.5s`).
+#[derive(Debug, Clone, Copy)]
+pub struct DisplayDuration(pub Duration);
+
+impl fmt::Display for DisplayDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms < 1000 {
+            write!(f, "{ms}ms")
+        } else if ms % 1000 == 0 {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{:.1}s", self.0.as_secs_f64())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs() {
+        let s = parse_spec(":10002").unwrap();
+        assert_eq!((s.text.as_str(), s.host.as_str(), s.port), (":10002", "127.0.0.1", 10002));
+        assert_eq!(s.resolver_form().as_str(), "127.0.0.1:10002");
+        let s = parse_spec("p2:10003").unwrap();
+        assert_eq!(s.resolver_form().as_str(), "p2:10003");
+        let s = parse_spec("[::1]:7").unwrap();
+        assert_eq!(s.resolver_form().as_str(), "[::1]:7");
+        for bad in ["p2", "p2:", "p2:0", "p2:65536", "p2:x", " p1:10004", ""] {
+            assert!(parse_spec(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_spec(&format!("{}:1", "a".repeat(300))).is_err());
+    }
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_interval("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_interval("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_interval("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_interval("1m"), Ok(Duration::from_secs(60)));
+        for bad in ["", "0", "-1s", "fast", "1h", "NaNs", "0.0001s"] {
+            assert!(parse_interval(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(DisplayDuration(Duration::from_millis(250)).to_string(), "250ms");
+        assert_eq!(DisplayDuration(Duration::from_millis(1500)).to_string(), "1.5s");
+    }
+
+    #[test]
+    fn argh_parses_the_handout_form() {
+        let a = PeerArgs::from_args(&["process"], &[":10002", "127.0.0.1:10003", "p3:10004"]).unwrap();
+        assert_eq!(a.addr.port, 10002);
+        assert_eq!(a.peers.len(), 2);
+        assert_eq!(a.interval, DEFAULT_INTERVAL);
+        let a = PeerArgs::from_args(&["process"], &["--interval", "250ms", "--json", ":1", ":2"]).unwrap();
+        assert!(a.json && a.interval == Duration::from_millis(250));
+        assert!(PeerArgs::from_args(&["process"], &[]).is_err());
+        assert!(PeerArgs::from_args(&["process"], &["nope"]).is_err());
+    }
+}

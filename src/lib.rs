@@ -1,0 +1,27 @@
+//! peerlab: the UDP peer processes of a distributed-systems course, small enough for a
+//! `FROM scratch` image and careful enough to show students what really happened.
+//!
+//! # Layout
+//! - [`cli`]: the command line (argh); `--help` comes from its doc comments.
+//! - [`limits`]: every capacity, so memory use is fixed before the first message.
+//! - [`wire`]: the counter's wire format (plain decimal ASCII, as the handout's Go program).
+//! - [`account`]: per-sender sequence accounting: received, lost, duplicated, reordered.
+//! - [`peer`]: what a process knows of one peer: resolution schedule, up/down, totals.
+//! - [`output`]: every printed line, text or JSON, built in fixed buffers and escaped.
+//! - [`net`]: socket set-up (`SO_REUSEPORT`, connected per-peer sockets) and resolution.
+//! - [`driver`]: the single-threaded mio loop, the only code that does I/O per message.
+//!
+//! Protocol logic (`wire`, `account`, `peer`, `output`) takes bytes, addresses and `now`
+//! as arguments and touches no socket, so tests drive it directly.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations)]
+
+pub mod account;
+pub mod cli;
+pub mod driver;
+pub mod limits;
+pub mod net;
+pub mod output;
+pub mod peer;
+pub mod wire;

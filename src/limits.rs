@@ -1,0 +1,41 @@
+//! Compile-time capacities. Every fixed buffer in the crate is sized from here, so the
+//! memory a peer needs is known before it starts and nothing grows per message.
+
+use std::time::Duration;
+
+/// Most peers one process talks to (the scale goal is a 100-process full mesh: 99 peers).
+pub const MAX_PEERS: usize = 128;
+
+/// Receive buffer size. A datagram that fills it completely is reported as truncated, so it
+/// is one byte larger than the largest datagram we accept whole (counters are at most 20 bytes,
+/// Lab 1 messages under 100).
+pub const MAX_DGRAM: usize = 2048;
+
+/// Longest `host:port` argument we keep (a DNS name is at most 253 bytes, plus `:65535`).
+pub const MAX_NAME: usize = 262;
+
+/// How many bytes of a datagram that is not a counter are shown (escaped) in its line; the
+/// rest is announced with its size, never cut silently.
+pub const SHOW_MAX: usize = 200;
+
+/// One output line: worst case is a JSON line whose shown payload is all escapes
+/// (`\\x1b` is five bytes per input byte) plus two names.
+pub const LINE_MAX: usize = 2 * MAX_NAME + 5 * SHOW_MAX + 256;
+
+/// Senders that are not configured peers and still get their own row in the accounting;
+/// datagrams from further ones are counted together.
+pub const MAX_STRANGERS: usize = 16;
+
+/// Default broadcast period: the handout's one second.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// First retry delay for a peer name that does not resolve yet; it doubles up to
+/// [`RESOLVE_BACKOFF_MAX`].
+pub const RESOLVE_BACKOFF_MIN: Duration = Duration::from_millis(50);
+
+/// Longest wait between two attempts to resolve a peer that does not resolve or is down.
+pub const RESOLVE_BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// A peer that is up is re-resolved this often, so a container that comes back with a new
+/// IP address is reached again.
+pub const RERESOLVE_EVERY: Duration = Duration::from_secs(5);

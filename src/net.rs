@@ -1,0 +1,125 @@
+//! Socket set-up and name resolution: the only code that creates sockets.
+//!
+//! Every socket of a peer is bound to the same local address with `SO_REUSEPORT`: the server
+//! socket is unconnected, and each peer gets one socket connected to it. So every datagram
+//! leaves from the well-known port (the receiver can tell who sent it), and the kernel hands
+//! each peer's datagrams to that peer's socket, with ICMP errors ("connection refused") on it.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+
+use mio::net::UdpSocket;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::cli::AddrSpec;
+
+/// Why the server socket could not be opened.
+#[derive(Debug)]
+pub enum BindError {
+    /// Another program already uses the port (a second peer with the same ADDR?).
+    InUse(SocketAddr),
+    /// Any other error from the OS.
+    Io(SocketAddr, io::Error),
+}
+
+impl core::fmt::Display for BindError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BindError::InUse(a) => write!(f, "cannot listen on {a}: the port is already in use"),
+            BindError::Io(a, e) => write!(f, "cannot listen on {a}: {e}"),
+        }
+    }
+}
+
+/// The server socket and how it came to be.
+#[derive(Debug)]
+pub struct Server {
+    /// The socket, non-blocking.
+    pub socket: UdpSocket,
+    /// The address it is bound to.
+    pub local: SocketAddr,
+    /// Why it is bound to the wildcard address instead of ADDR, if it is.
+    pub fallback: Option<&'static str>,
+}
+
+/// Resolves a `host:port` spec, preferring the address family `want_v6` says.
+/// May block on DNS (a rare slow path, never per message).
+pub fn resolve(spec: &AddrSpec, want_v6: Option<bool>) -> io::Result<SocketAddr> {
+    let form = spec.resolver_form();
+    let mut first = None;
+    for a in form.as_str().to_socket_addrs()? {
+        if want_v6.is_none_or(|v6| a.is_ipv6() == v6) {
+            return Ok(a);
+        }
+        first.get_or_insert(a);
+    }
+    first.ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
+}
+
+/// Opens the server socket on ADDR. If ADDR does not resolve or is not an address of this
+/// host (a Swarm service name resolves to a virtual IP), binds the wildcard address on its
+/// port instead and says why in `fallback`.
+pub fn bind_server(spec: &AddrSpec) -> Result<Server, BindError> {
+    let (want, mut fallback) = match resolve(spec, None) {
+        Ok(a) => (a, None),
+        Err(_) => (
+            wildcard(false, spec.port),
+            Some("the name does not resolve here"),
+        ),
+    };
+    let bound = match bind_shared(want) {
+        Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable => {
+            fallback = Some("the address is not one of this host's");
+            bind_shared(wildcard(want.is_ipv6(), spec.port))
+        }
+        r => r,
+    };
+    let socket = bound.map_err(|e| match e.kind() {
+        io::ErrorKind::AddrInUse => BindError::InUse(want),
+        _ => BindError::Io(want, e),
+    })?;
+    let local = socket.local_addr().map_err(|e| BindError::Io(want, e))?;
+    Ok(Server {
+        socket,
+        local,
+        fallback,
+    })
+}
+
+/// A socket bound to `local` (the server's address) and connected to `peer`.
+pub fn connect_peer(local: SocketAddr, peer: SocketAddr) -> io::Result<UdpSocket> {
+    let s = reuseport_socket(local)?;
+    s.connect(&peer.into())?;
+    Ok(UdpSocket::from_std(s.into()))
+}
+
+fn wildcard(v6: bool, port: u16) -> SocketAddr {
+    let ip = if v6 {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    };
+    SocketAddr::new(ip, port)
+}
+
+/// Binds the server socket. A plain bind first: `SO_REUSEPORT` would otherwise let a second
+/// peer started with the same ADDR share the port silently, each getting half the datagrams.
+fn bind_shared(addr: SocketAddr) -> io::Result<UdpSocket> {
+    drop(plain_bind(addr)?);
+    let s = reuseport_socket(addr)?;
+    Ok(UdpSocket::from_std(s.into()))
+}
+
+fn plain_bind(addr: SocketAddr) -> io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    s.bind(&addr.into())?;
+    Ok(s)
+}
+
+fn reuseport_socket(addr: SocketAddr) -> io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_port(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    Ok(s)
+}

@@ -1,0 +1,619 @@
+//! Everything the peer prints, as text (the handout's `Received 7 from ...`) or, with `--json`,
+//! one JSON object per line. Each line is built in a fixed [`Line`] buffer and written with a
+//! single `write_all`, so lines never interleave and nothing is allocated.
+//!
+//! Bytes from the network are never written raw: [`push_escaped`] turns control characters,
+//! bidirectional overrides and invalid UTF-8 into visible escapes, so a datagram cannot move the
+//! cursor, change colours or hide text in a student's terminal.
+
+use core::fmt::Write as _;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::account::{Counts, Verdict};
+use crate::limits::{LINE_MAX, SHOW_MAX};
+use crate::wire::WireError;
+
+/// One output line, built before it is written.
+pub type Line = heapless::String<LINE_MAX>;
+
+/// Who a datagram came from: a configured peer (its name as the user wrote it) or a bare address.
+#[derive(Debug, Clone, Copy)]
+pub struct Who<'a> {
+    /// The peer's argument (`p2:10003`), or `None` for a sender that is not a configured peer.
+    pub name: Option<&'a str>,
+    /// The datagram's source address.
+    pub addr: SocketAddr,
+}
+
+/// What a datagram held.
+#[derive(Debug, Clone, Copy)]
+pub enum Payload<'a> {
+    /// A counter, and what it meant for the sender's sequence.
+    Counter(u64, Verdict),
+    /// Anything else (shown escaped).
+    Foreign(&'a [u8], WireError),
+    /// A datagram that filled the whole receive buffer: its start, shown escaped.
+    Truncated(&'a [u8]),
+}
+
+/// One row of the summary table.
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    /// The peer's name, or `None` for a sender that is not a peer.
+    pub name: Option<&'a str>,
+    /// Its address (`None` for a peer that never resolved).
+    pub addr: Option<SocketAddr>,
+    /// Counters sent to it (`None` for senders that are not peers).
+    pub sent: Option<u64>,
+    /// Send errors, including "connection refused".
+    pub errors: u64,
+    /// Sequence accounting of what it sent us.
+    pub counts: Counts,
+    /// Datagrams from it that were not counters (including truncated ones).
+    pub foreign: u64,
+}
+
+/// The output sink: text or JSON lines, to any writer (stdout in the program, a sink in tests).
+#[derive(Debug)]
+pub struct Output<W: Write> {
+    w: W,
+    json: bool,
+    start: Instant,
+    line: Line,
+}
+
+impl<W: Write> Output<W> {
+    /// Lines go to `w`; `json` selects one JSON object per line.
+    pub fn new(w: W, json: bool) -> Self {
+        Output {
+            w,
+            json,
+            start: Instant::now(),
+            line: Line::new(),
+        }
+    }
+
+    /// Whether lines are JSON.
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// `Received 7 from p2:10003 (172.18.0.3:10003)`, with a note when the sequence says more.
+    pub fn received(&mut self, who: Who<'_>, payload: Payload<'_>) {
+        let r = if self.json {
+            self.json_received(who, payload)
+        } else {
+            text_received(&mut self.line, who, payload)
+        };
+        self.emit(r);
+    }
+
+    /// `peer p2:10003 down: connection refused` (once per transition).
+    pub fn peer_down(&mut self, name: &str, addr: Option<SocketAddr>, why: &io::Error) {
+        let r = if self.json {
+            self.json_head("peer_down").and_then(|_| {
+                let l = &mut self.line;
+                json_field_str(l, "peer", name)?;
+                json_addr(l, "addr", addr)?;
+                l.push_str(",\"error\":\"").map_err(drop)?;
+                push_io_error(l, why)?;
+                l.push_str("\"}\n").map_err(drop)
+            })
+        } else {
+            let l = &mut self.line;
+            (|| {
+                write!(l, "peer {name} down: ").map_err(drop)?;
+                push_io_error(l, why)?;
+                l.push('\n').map_err(drop)
+            })()
+        };
+        self.emit(r);
+    }
+
+    /// `peer p2:10003 up` (after it was down).
+    pub fn peer_up(&mut self, name: &str, addr: SocketAddr) {
+        self.peer_event("peer_up", name, Some(addr), "up");
+    }
+
+    /// A peer's name resolved to an address for the first time, or to a new one.
+    pub fn peer_resolved(&mut self, name: &str, addr: SocketAddr, moved: bool) {
+        let text = if moved { "moved to" } else { "is at" };
+        self.peer_event("peer_resolved", name, Some(addr), text);
+    }
+
+    /// A peer's name does not resolve (yet); it is retried.
+    pub fn peer_unresolved(&mut self, name: &str, why: &io::Error) {
+        let r = if self.json {
+            self.json_head("peer_unresolved").and_then(|_| {
+                let l = &mut self.line;
+                json_field_str(l, "peer", name)?;
+                l.push_str(",\"error\":\"").map_err(drop)?;
+                push_io_error(l, why)?;
+                l.push_str("\"}\n").map_err(drop)
+            })
+        } else {
+            let l = &mut self.line;
+            (|| {
+                write!(l, "peer {name} does not resolve yet (").map_err(drop)?;
+                push_io_error(l, why)?;
+                l.push_str("); retrying\n").map_err(drop)
+            })()
+        };
+        self.emit(r);
+    }
+
+    /// A free-form notice (start-up facts, fallbacks, a loop that fell behind).
+    pub fn notice(&mut self, args: core::fmt::Arguments<'_>) {
+        let r = if self.json {
+            self.json_head("notice").and_then(|_| {
+                let l = &mut self.line;
+                l.push_str(",\"text\":\"").map_err(drop)?;
+                let mut tmp = Line::new();
+                tmp.write_fmt(args).map_err(drop)?;
+                push_escaped(l, tmp.as_bytes(), true)?;
+                l.push_str("\"}\n").map_err(drop)
+            })
+        } else {
+            let l = &mut self.line;
+            l.write_fmt(args)
+                .and_then(|_| l.write_char('\n'))
+                .map_err(drop)
+        };
+        self.emit(r);
+    }
+
+    /// The start line: where we listen, how many peers, how often.
+    pub fn listening(&mut self, addr: SocketAddr, peers: usize, interval: Duration) {
+        let r = if self.json {
+            self.json_head("listening").and_then(|_| {
+                let l = &mut self.line;
+                json_addr(l, "addr", Some(addr))?;
+                write!(
+                    l,
+                    ",\"peers\":{peers},\"interval_ms\":{}}}\n",
+                    interval.as_millis()
+                )
+                .map_err(drop)
+            })
+        } else {
+            write!(
+                self.line,
+                "listening on {addr}, {peers} peer{}, sending every {}\n",
+                if peers == 1 { "" } else { "s" },
+                crate::cli::DisplayDuration(interval)
+            )
+            .map_err(drop)
+        };
+        self.emit(r);
+    }
+
+    /// The header of the summary table (text only).
+    pub fn summary_header(&mut self, ran: Duration, sent: u64) {
+        let r = if self.json {
+            self.json_head("summary_start").and_then(|_| {
+                write!(
+                    self.line,
+                    ",\"ran_ms\":{},\"broadcasts\":{sent}}}\n",
+                    ran.as_millis()
+                )
+                .map_err(drop)
+            })
+        } else {
+            write!(
+                self.line,
+                "summary after {}: {sent} broadcasts\n{:<24} {:<22} {:>8} {:>8} {:>6} {:>5} {:>9} {:>7} {:>7} {:>8}\n",
+                crate::cli::DisplayDuration(ran),
+                "peer",
+                "address",
+                "sent",
+                "received",
+                "lost",
+                "dup",
+                "reordered",
+                "restarts",
+                "foreign",
+                "errors"
+            )
+            .map_err(drop)
+        };
+        self.emit(r);
+    }
+
+    /// One row of the summary.
+    pub fn summary_row(&mut self, row: Row<'_>) {
+        let c = row.counts;
+        let r = if self.json {
+            self.json_head("summary").and_then(|_| {
+                let l = &mut self.line;
+                match row.name {
+                    Some(n) => json_field_str(l, "peer", n)?,
+                    None => l.push_str(",\"peer\":null").map_err(drop)?,
+                }
+                json_addr(l, "addr", row.addr)?;
+                match row.sent {
+                    Some(s) => write!(l, ",\"sent\":{s}").map_err(drop)?,
+                    None => l.push_str(",\"sent\":null").map_err(drop)?,
+                }
+                write!(
+                    l,
+                    ",\"received\":{},\"lost\":{},\"duplicated\":{},\"reordered\":{},\"restarts\":{},\"foreign\":{},\"errors\":{}}}\n",
+                    c.received, c.lost, c.duplicated, c.reordered, c.restarts, row.foreign, row.errors
+                )
+                .map_err(drop)
+            })
+        } else {
+            let l = &mut self.line;
+            (|| {
+                match row.name {
+                    Some(n) => write!(l, "{n:<24} ").map_err(drop)?,
+                    None => write!(l, "{:<24} ", "(not a peer)").map_err(drop)?,
+                }
+                let mut addr: heapless::String<48> = heapless::String::new();
+                match row.addr {
+                    Some(a) => write!(addr, "{a}").map_err(drop)?,
+                    None => addr.push_str("(unresolved)").map_err(drop)?,
+                }
+                write!(l, "{addr:<22} ").map_err(drop)?;
+                match row.sent {
+                    Some(s) => write!(l, "{s:>8} ").map_err(drop)?,
+                    None => write!(l, "{:>8} ", "-").map_err(drop)?,
+                }
+                write!(
+                    l,
+                    "{:>8} {:>6} {:>5} {:>9} {:>7} {:>7} {:>8}\n",
+                    c.received,
+                    c.lost,
+                    c.duplicated,
+                    c.reordered,
+                    c.restarts,
+                    row.foreign,
+                    row.errors
+                )
+                .map_err(drop)
+            })()
+        };
+        self.emit(r);
+    }
+
+    fn peer_event(&mut self, event: &str, name: &str, addr: Option<SocketAddr>, text: &str) {
+        let r = if self.json {
+            self.json_head(event).and_then(|_| {
+                let l = &mut self.line;
+                json_field_str(l, "peer", name)?;
+                json_addr(l, "addr", addr)?;
+                l.push_str("}\n").map_err(drop)
+            })
+        } else {
+            let l = &mut self.line;
+            match addr {
+                Some(a) if text != "up" => write!(l, "peer {name} {text} {a}\n"),
+                _ => write!(l, "peer {name} {text}\n"),
+            }
+            .map_err(drop)
+        };
+        self.emit(r);
+    }
+
+    fn json_head(&mut self, event: &str) -> Result<(), ()> {
+        let ms = self.start.elapsed().as_millis();
+        write!(self.line, "{{\"event\":\"{event}\",\"t_ms\":{ms}").map_err(drop)
+    }
+
+    fn json_received(&mut self, who: Who<'_>, payload: Payload<'_>) -> Result<(), ()> {
+        self.json_head("received")?;
+        let l = &mut self.line;
+        match who.name {
+            Some(n) => json_field_str(l, "from", n)?,
+            None => l.push_str(",\"from\":null").map_err(drop)?,
+        }
+        json_addr(l, "addr", Some(who.addr))?;
+        match payload {
+            Payload::Counter(n, v) => {
+                write!(l, ",\"counter\":{n}").map_err(drop)?;
+                let seq = match v {
+                    Verdict::First => "first",
+                    Verdict::InOrder => "in_order",
+                    Verdict::Gap(_) => "gap",
+                    Verdict::Duplicate => "duplicate",
+                    Verdict::Late => "late",
+                    Verdict::Restart => "restart",
+                };
+                write!(l, ",\"seq\":\"{seq}\"").map_err(drop)?;
+                if let Verdict::Gap(g) = v {
+                    write!(l, ",\"missing\":{g}").map_err(drop)?;
+                }
+            }
+            Payload::Foreign(bytes, why) => {
+                json_payload(l, bytes)?;
+                write!(l, ",\"bytes\":{},\"error\":\"{why}\"", bytes.len()).map_err(drop)?;
+            }
+            Payload::Truncated(bytes) => {
+                json_payload(l, bytes)?;
+                write!(l, ",\"bytes\":{},\"truncated\":true", bytes.len()).map_err(drop)?;
+            }
+        }
+        l.push_str("}\n").map_err(drop)
+    }
+
+    /// Writes the built line. A line that did not fit is a bug in [`LINE_MAX`]; it is
+    /// replaced by a line saying so rather than cut silently.
+    fn emit(&mut self, built: Result<(), ()>) {
+        if built.is_err() {
+            self.line.clear();
+            let _ = self
+                .line
+                .push_str("peerlab: output line too long, not printed (please report)\n");
+        }
+        // Output errors (a closed pipe) must not stop the peer; there is nobody to tell.
+        let _ = self.w.write_all(self.line.as_bytes());
+        let _ = self.w.flush();
+        self.line.clear();
+    }
+}
+
+fn text_received(l: &mut Line, who: Who<'_>, payload: Payload<'_>) -> Result<(), ()> {
+    l.push_str("Received ").map_err(drop)?;
+    match payload {
+        Payload::Counter(n, _) => write!(l, "{n}").map_err(drop)?,
+        Payload::Foreign(bytes, _) | Payload::Truncated(bytes) => text_payload(l, bytes)?,
+    }
+    match who.name {
+        Some(name) => write!(l, " from {name} ({})", who.addr),
+        None => write!(l, " from {}", who.addr),
+    }
+    .map_err(drop)?;
+    match payload {
+        Payload::Counter(_, Verdict::Gap(g)) => write!(l, " [{g} lost]").map_err(drop)?,
+        Payload::Counter(_, Verdict::Duplicate) => l.push_str(" [duplicate]").map_err(drop)?,
+        Payload::Counter(_, Verdict::Late) => l.push_str(" [late]").map_err(drop)?,
+        Payload::Counter(_, Verdict::Restart) => l.push_str(" [restarted]").map_err(drop)?,
+        Payload::Counter(..) => {}
+        Payload::Foreign(bytes, why) => {
+            write!(l, " [{why}, {} byte{}]", bytes.len(), plural(bytes.len())).map_err(drop)?
+        }
+        Payload::Truncated(bytes) => write!(
+            l,
+            " [truncated: {} bytes or more]",
+            bytes.len()
+        )
+        .map_err(drop)?,
+    }
+    l.push('\n').map_err(drop)
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// `"shown"` or `"shown"...` when the payload is longer than [`SHOW_MAX`].
+fn text_payload(l: &mut Line, bytes: &[u8]) -> Result<(), ()> {
+    l.push('"').map_err(drop)?;
+    push_escaped(l, &bytes[..bytes.len().min(SHOW_MAX)], false)?;
+    l.push('"').map_err(drop)?;
+    if bytes.len() > SHOW_MAX {
+        l.push_str("...").map_err(drop)?;
+    }
+    Ok(())
+}
+
+fn json_payload(l: &mut Line, bytes: &[u8]) -> Result<(), ()> {
+    l.push_str(",\"payload\":\"").map_err(drop)?;
+    push_escaped(l, &bytes[..bytes.len().min(SHOW_MAX)], true)?;
+    l.push('"').map_err(drop)?;
+    if bytes.len() > SHOW_MAX {
+        l.push_str(",\"payload_cut\":true").map_err(drop)?;
+    }
+    Ok(())
+}
+
+fn json_field_str(l: &mut Line, key: &str, value: &str) -> Result<(), ()> {
+    write!(l, ",\"{key}\":\"").map_err(drop)?;
+    push_escaped(l, value.as_bytes(), true)?;
+    l.push('"').map_err(drop)
+}
+
+fn json_addr(l: &mut Line, key: &str, addr: Option<SocketAddr>) -> Result<(), ()> {
+    match addr {
+        Some(a) => write!(l, ",\"{key}\":\"{a}\""),
+        None => write!(l, ",\"{key}\":null"),
+    }
+    .map_err(drop)
+}
+
+/// A short lowercase reason, without allocating (`io::Error`'s own `Display` of an OS error
+/// allocates the message).
+fn push_io_error(l: &mut Line, e: &io::Error) -> Result<(), ()> {
+    use io::ErrorKind as K;
+    let text = match e.kind() {
+        K::ConnectionRefused => "connection refused",
+        K::HostUnreachable => "host unreachable",
+        K::NetworkUnreachable => "network unreachable",
+        K::AddrNotAvailable => "address not available",
+        K::PermissionDenied => "permission denied",
+        K::WouldBlock => "send buffer full",
+        K::NotFound => "name not known",
+        K::TimedOut => "timed out",
+        _ => {
+            return match e.raw_os_error() {
+                Some(code) => write!(l, "os error {code}"),
+                None => write!(l, "{}", e.kind()),
+            }
+            .map_err(drop)
+        }
+    };
+    l.push_str(text).map_err(drop)
+}
+
+/// Appends `bytes` so that a terminal shows them and does nothing else: printable UTF-8 as
+/// is; `\n`, `\r`, `\t`, `\\`, `\"`; other control characters, format characters that reorder
+/// text (bidi overrides, U+2028/9) as `\x1b` / `\u{202e}`; invalid UTF-8 bytes as `\xff`.
+/// With `json`, the result is also escaped as the inside of a JSON string.
+pub fn push_escaped(l: &mut Line, bytes: &[u8], json: bool) -> Result<(), ()> {
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            let mut esc: heapless::String<12> = heapless::String::new();
+            match c {
+                '\n' => esc.push_str("\\n").map_err(drop)?,
+                '\r' => esc.push_str("\\r").map_err(drop)?,
+                '\t' => esc.push_str("\\t").map_err(drop)?,
+                '\\' => esc.push_str("\\\\").map_err(drop)?,
+                '"' => esc.push_str("\\\"").map_err(drop)?,
+                c if (c as u32) < 0x80 && c.is_control() => {
+                    write!(esc, "\\x{:02x}", c as u32).map_err(drop)?
+                }
+                c if c.is_control() || is_invisible_format(c) => {
+                    write!(esc, "\\u{{{:x}}}", c as u32).map_err(drop)?
+                }
+                c => {
+                    // Printable: copied as is (JSON allows any non-control character).
+                    l.push(c).map_err(drop)?;
+                    continue;
+                }
+            }
+            push_maybe_json(l, &esc, json)?;
+        }
+        for b in chunk.invalid() {
+            let mut esc: heapless::String<12> = heapless::String::new();
+            write!(esc, "\\x{b:02x}").map_err(drop)?;
+            push_maybe_json(l, &esc, json)?;
+        }
+    }
+    Ok(())
+}
+
+fn push_maybe_json(l: &mut Line, esc: &str, json: bool) -> Result<(), ()> {
+    if !json {
+        return l.push_str(esc).map_err(drop);
+    }
+    for c in esc.chars() {
+        if c == '\\' || c == '"' {
+            l.push('\\').map_err(drop)?;
+        }
+        l.push(c).map_err(drop)?;
+    }
+    Ok(())
+}
+
+/// Characters that change how the rest of a line is displayed without being visible.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c as u32, 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x2069 | 0xfeff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn esc(bytes: &[u8], json: bool) -> String {
+        let mut l = Line::new();
+        push_escaped(&mut l, bytes, json).unwrap();
+        l.as_str().to_string()
+    }
+
+    #[test]
+    fn escapes_what_a_terminal_would_act_on() {
+        assert_eq!(esc(b"hello", false), "hello");
+        assert_eq!(esc(b"\x1b[2J\x07", false), "\\x1b[2J\\x07");
+        assert_eq!(esc(b"a\nb\tc\r", false), "a\\nb\\tc\\r");
+        assert_eq!(esc(b"\xff\xfeok", false), "\\xff\\xfeok");
+        assert_eq!(esc("é ü".as_bytes(), false), "é ü");
+        assert_eq!(esc("\u{202e}evil".as_bytes(), false), "\\u{202e}evil");
+        assert_eq!(esc("\u{9b}".as_bytes(), false), "\\u{9b}");
+        assert_eq!(esc(b"\x7f", false), "\\x7f");
+        assert_eq!(esc(b"say \"hi\" \\", false), "say \\\"hi\\\" \\\\");
+    }
+
+    #[test]
+    fn json_escaping_round_trips_to_the_text_form() {
+        for input in [&b"\x1b[31mred"[..], b"q\"uote\\", b"\xc3\x28", b"\x00\n"] {
+            let j = esc(input, true);
+            // Decode the JSON string by hand (only \\ and \" occur).
+            let mut decoded = String::new();
+            let mut it = j.chars();
+            while let Some(c) = it.next() {
+                if c == '\\' {
+                    decoded.push(it.next().unwrap());
+                } else {
+                    assert!(!c.is_control(), "raw control char in JSON: {j:?}");
+                    decoded.push(c);
+                }
+            }
+            assert_eq!(decoded, esc(input, false));
+        }
+    }
+
+    fn render(json: bool, f: impl FnOnce(&mut Output<&mut Vec<u8>>)) -> String {
+        let mut buf = Vec::new();
+        {
+            let mut out = Output::new(&mut buf, json);
+            f(&mut out);
+        }
+        String::from_utf8(buf).unwrap()
+    }
+
+    fn who(name: Option<&str>) -> Who<'_> {
+        Who {
+            name,
+            addr: "127.0.0.3:10003".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn received_lines() {
+        let s = render(false, |o| {
+            o.received(who(Some("p2:10003")), Payload::Counter(7, Verdict::InOrder));
+            o.received(who(None), Payload::Counter(9, Verdict::Gap(2)));
+            o.received(who(None), Payload::Foreign(b"\x1b]0;pwned\x07", WireError::NotDecimal));
+            o.received(who(None), Payload::Foreign(b"", WireError::Empty));
+        });
+        assert_eq!(
+            s,
+            "Received 7 from p2:10003 (127.0.0.3:10003)\n\
+             Received 9 from 127.0.0.3:10003 [2 lost]\n\
+             Received \"\\x1b]0;pwned\\x07\" from 127.0.0.3:10003 [not a counter, 10 bytes]\n\
+             Received \"\" from 127.0.0.3:10003 [empty, 0 bytes]\n"
+        );
+    }
+
+    #[test]
+    fn long_payloads_are_cut_visibly_and_fit_the_line() {
+        let big = [0x1bu8; 4096];
+        for json in [false, true] {
+            let s = render(json, |o| {
+                o.received(who(Some(&"n".repeat(crate::limits::MAX_NAME))), Payload::Truncated(&big))
+            });
+            assert!(!s.contains("too long"), "{s}");
+            assert!(s.ends_with('\n'));
+            if json {
+                assert!(s.contains("\"payload_cut\":true"), "{s}");
+            } else {
+                assert!(s.contains("\"...") && s.contains("[truncated: 4096 bytes or more]"), "{s}");
+            }
+        }
+    }
+
+    #[test]
+    fn json_lines() {
+        let s = render(true, |o| {
+            o.received(who(Some("p\"2")), Payload::Counter(3, Verdict::Duplicate));
+            o.peer_down(
+                "p2:10003",
+                None,
+                &io::Error::from(io::ErrorKind::ConnectionRefused),
+            );
+        });
+        let lines: Vec<&str> = s.lines().collect();
+        assert!(lines[0].starts_with("{\"event\":\"received\",\"t_ms\":"), "{s}");
+        assert!(lines[0].ends_with(
+            ",\"from\":\"p\\\\\\\"2\",\"addr\":\"127.0.0.3:10003\",\"counter\":3,\"seq\":\"duplicate\"}"
+        ), "{s}");
+        assert!(lines[1].ends_with(
+            ",\"peer\":\"p2:10003\",\"addr\":null,\"error\":\"connection refused\"}"
+        ), "{s}");
+    }
+}

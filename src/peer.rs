@@ -1,0 +1,217 @@
+//! What one process knows about one configured peer, apart from its socket: where it is
+//! (name resolution and its retry schedule), whether it is reachable (the up/down state that
+//! turns a stream of "connection refused" into two lines), and the accounting of both
+//! directions. Plain data and decisions; the driver does the I/O and passes `now`.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::account::Sequence;
+use crate::cli::AddrSpec;
+use crate::limits::{RERESOLVE_EVERY, RESOLVE_BACKOFF_MAX, RESOLVE_BACKOFF_MIN};
+
+/// Whether a peer is reachable, as far as UDP can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// Nothing known yet.
+    Unknown,
+    /// A datagram came from it, or a send went out and no error came back before the next.
+    Up,
+    /// A send or receive on its socket failed (e.g. ICMP port unreachable).
+    Down,
+}
+
+/// The result of a resolution attempt, as far as printing goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolved {
+    /// Same address as before: nothing to say or do.
+    Same,
+    /// The first address for this peer: connect a socket.
+    First,
+    /// A different address than before (a restarted container): reconnect.
+    Moved,
+}
+
+/// One configured peer.
+#[derive(Debug)]
+pub struct PeerState {
+    /// The argument as written; its `text` names the peer in every line.
+    pub spec: AddrSpec,
+    /// Where it currently resolves to.
+    pub addr: Option<SocketAddr>,
+    /// Reachability.
+    pub link: Link,
+    /// Set by a successful send, cleared by any error: a peer that is down comes back up
+    /// when a whole interval passes after a send without an error.
+    clean_since_send: bool,
+    /// When to resolve the name again.
+    pub next_resolve: Instant,
+    backoff: Duration,
+    /// The "does not resolve yet" line is printed once per failure streak.
+    unresolved_said: bool,
+    /// Counters sent to it.
+    pub sent: u64,
+    /// Send and receive errors on its socket.
+    pub errors: u64,
+    /// Accounting of the counters it sent us.
+    pub seq: Sequence,
+    /// Datagrams from it that were not counters.
+    pub foreign: u64,
+}
+
+impl PeerState {
+    /// A peer to be resolved at `now`.
+    pub fn new(spec: AddrSpec, now: Instant) -> Self {
+        PeerState {
+            spec,
+            addr: None,
+            link: Link::Unknown,
+            clean_since_send: false,
+            next_resolve: now,
+            backoff: RESOLVE_BACKOFF_MIN,
+            unresolved_said: false,
+            sent: 0,
+            errors: 0,
+            seq: Sequence::default(),
+            foreign: 0,
+        }
+    }
+
+    /// The peer's name as the user wrote it.
+    pub fn name(&self) -> &str {
+        &self.spec.text
+    }
+
+    /// Call with a successful resolution.
+    pub fn handle_resolved(&mut self, now: Instant, addr: SocketAddr) -> Resolved {
+        self.unresolved_said = false;
+        let outcome = match self.addr {
+            None => Resolved::First,
+            Some(old) if old != addr => Resolved::Moved,
+            Some(_) => Resolved::Same,
+        };
+        self.addr = Some(addr);
+        if self.link == Link::Down {
+            // Still down: keep looking soon, for a new address.
+            self.schedule_retry(now);
+        } else {
+            self.backoff = RESOLVE_BACKOFF_MIN;
+            self.next_resolve = now + RERESOLVE_EVERY;
+        }
+        outcome
+    }
+
+    /// Call with a failed resolution; true when the failure is worth a line (the first of a
+    /// streak). The old address, if any, is kept.
+    pub fn handle_unresolved(&mut self, now: Instant) -> bool {
+        self.schedule_retry(now);
+        !std::mem::replace(&mut self.unresolved_said, true)
+    }
+
+    /// Call after a send went out.
+    pub fn handle_sent(&mut self) {
+        self.sent += 1;
+        self.clean_since_send = true;
+    }
+
+    /// Call with a send or receive error on the peer's socket; true when it just went down.
+    pub fn handle_error(&mut self, now: Instant) -> bool {
+        self.errors += 1;
+        self.clean_since_send = false;
+        if self.link == Link::Down {
+            return false;
+        }
+        self.link = Link::Down;
+        // Its container may be back soon under a new address.
+        self.backoff = RESOLVE_BACKOFF_MIN;
+        self.schedule_retry(now);
+        true
+    }
+
+    /// Call when a datagram came from the peer; true when it just came back up.
+    pub fn handle_heard(&mut self) -> bool {
+        self.mark_up()
+    }
+
+    /// Call at each broadcast, before sending; true when the peer just came back up (the
+    /// previous send met no error for a whole interval).
+    pub fn poll_up(&mut self) -> bool {
+        self.clean_since_send && self.mark_up()
+    }
+
+    fn mark_up(&mut self) -> bool {
+        let was_down = self.link == Link::Down;
+        if was_down {
+            self.backoff = RESOLVE_BACKOFF_MIN;
+        }
+        self.link = Link::Up;
+        was_down
+    }
+
+    fn schedule_retry(&mut self, now: Instant) {
+        self.next_resolve = now + self.backoff;
+        self.backoff = (self.backoff * 2).min(RESOLVE_BACKOFF_MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::parse_spec;
+
+    fn peer(now: Instant) -> PeerState {
+        PeerState::new(parse_spec("p2:10003").unwrap(), now)
+    }
+
+    #[test]
+    fn down_once_then_up_once() {
+        let t = Instant::now();
+        let mut p = peer(t);
+        p.handle_sent();
+        assert!(p.handle_error(t), "first error reports down");
+        for _ in 0..5 {
+            // Refused sends alternate with sends that go out (the error is consumed).
+            assert!(!p.poll_up());
+            assert!(!p.handle_error(t));
+            p.handle_sent();
+            assert!(!p.handle_error(t), "still down: no second line");
+        }
+        p.handle_sent();
+        assert!(p.poll_up(), "a clean interval brings it up");
+        assert!(!p.poll_up(), "and says so once");
+        assert_eq!(p.errors, 11);
+    }
+
+    #[test]
+    fn hearing_from_a_down_peer_brings_it_up() {
+        let t = Instant::now();
+        let mut p = peer(t);
+        assert!(!p.handle_heard(), "unknown to up is not news");
+        p.handle_error(t);
+        assert!(p.handle_heard());
+    }
+
+    #[test]
+    fn resolution_backs_off_and_reresolves() {
+        let t = Instant::now();
+        let mut p = peer(t);
+        assert!(p.handle_unresolved(t));
+        assert!(!p.handle_unresolved(t), "said once per streak");
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            p.handle_unresolved(t);
+            waits.push(p.next_resolve - t);
+        }
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(*waits.last().unwrap(), RESOLVE_BACKOFF_MAX);
+        let a: SocketAddr = "10.0.0.2:10003".parse().unwrap();
+        let b: SocketAddr = "10.0.0.3:10003".parse().unwrap();
+        assert_eq!(p.handle_resolved(t, a), Resolved::First);
+        assert_eq!(p.next_resolve - t, RERESOLVE_EVERY);
+        assert_eq!(p.handle_resolved(t, a), Resolved::Same);
+        assert_eq!(p.handle_resolved(t, b), Resolved::Moved);
+        // Going down asks for a quick re-resolution.
+        p.handle_error(t);
+        assert_eq!(p.next_resolve - t, RESOLVE_BACKOFF_MIN);
+    }
+}

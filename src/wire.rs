@@ -1,0 +1,114 @@
+//! The peer's wire format: the counter as plain decimal ASCII (`0`, `1`, `2`, ...), exactly
+//! what the handout's Go program sends, so both run in one mesh. A trailing newline (what
+//! `echo 7 | nc -u` sends) is accepted. Parsing never panics: anything else is a
+//! [`WireError`] and the datagram is shown escaped and counted as foreign.
+
+use core::fmt;
+
+/// Longest encoded counter: `u64::MAX` has 20 digits.
+pub const COUNTER_MAX: usize = 20;
+
+/// An encoded counter, ready to send.
+pub type CounterBuf = heapless::Vec<u8, COUNTER_MAX>;
+
+/// Why a datagram is not a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireError {
+    /// No bytes at all (or only a newline).
+    Empty,
+    /// A byte that is not an ASCII digit.
+    NotDecimal,
+    /// More than `u64::MAX`.
+    Overflow,
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WireError::Empty => "empty",
+            WireError::NotDecimal => "not a counter",
+            WireError::Overflow => "counter too large",
+        })
+    }
+}
+
+/// Writes `n` in decimal into a fixed buffer.
+#[must_use]
+pub fn encode_counter(mut n: u64) -> CounterBuf {
+    let mut digits = [0u8; COUNTER_MAX];
+    let mut start = COUNTER_MAX;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut out = CounterBuf::new();
+    // Cannot fail: at most COUNTER_MAX digits go into a buffer of that size.
+    out.extend_from_slice(&digits[start..])
+        .expect("a u64 has at most 20 digits");
+    out
+}
+
+/// Reads a counter: ASCII digits, optionally followed by `\n` or `\r\n`.
+pub fn parse_counter(bytes: &[u8]) -> Result<u64, WireError> {
+    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Err(WireError::Empty);
+    }
+    let mut n: u64 = 0;
+    for &b in bytes {
+        if !b.is_ascii_digit() {
+            return Err(WireError::NotDecimal);
+        }
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(b - b'0')))
+            .ok_or(WireError::Overflow)?;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        for n in [0, 1, 9, 10, 99, 100, 12345, u64::MAX - 1, u64::MAX] {
+            let buf = encode_counter(n);
+            assert_eq!(parse_counter(&buf), Ok(n), "{n}");
+        }
+        assert_eq!(&encode_counter(0)[..], b"0");
+        assert_eq!(&encode_counter(1234)[..], b"1234");
+    }
+
+    #[test]
+    fn accepts_what_nc_sends() {
+        assert_eq!(parse_counter(b"7\n"), Ok(7));
+        assert_eq!(parse_counter(b"7\r\n"), Ok(7));
+        assert_eq!(parse_counter(b"007"), Ok(7));
+    }
+
+    #[test]
+    fn rejects_everything_else() {
+        assert_eq!(parse_counter(b""), Err(WireError::Empty));
+        assert_eq!(parse_counter(b"\n"), Err(WireError::Empty));
+        assert_eq!(parse_counter(b" 7"), Err(WireError::NotDecimal));
+        assert_eq!(parse_counter(b"-1"), Err(WireError::NotDecimal));
+        assert_eq!(parse_counter(b"7\n\n"), Err(WireError::NotDecimal));
+        assert_eq!(parse_counter(b"\x1b[2J"), Err(WireError::NotDecimal));
+        assert_eq!(parse_counter(b"\xff\xfe"), Err(WireError::NotDecimal));
+        assert_eq!(
+            parse_counter(b"18446744073709551616"),
+            Err(WireError::Overflow)
+        );
+        assert_eq!(
+            parse_counter(b"99999999999999999999999"),
+            Err(WireError::Overflow)
+        );
+    }
+}
