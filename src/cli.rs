@@ -55,6 +55,12 @@ pub struct AddrSpec {
 }
 
 impl AddrSpec {
+    /// Whether the host is an IP address (nothing to resolve, nothing worth announcing).
+    pub fn is_literal(&self) -> bool {
+        let h = self.host.trim_start_matches('[').trim_end_matches(']');
+        h.parse::<std::net::IpAddr>().is_ok()
+    }
+
     /// The `host:port` string the resolver takes.
     pub fn resolver_form(&self) -> heapless::String<{ MAX_NAME + 8 }> {
         let mut s = heapless::String::new();

@@ -413,7 +413,7 @@ impl<W: Write> Node<W> {
             match connected {
                 Ok(s) => {
                     slot.socket = Some(s);
-                    if outcome != Resolved::Same {
+                    if outcome != Resolved::Same && !slot.state.spec.is_literal() {
                         self.out
                             .peer_resolved(slot.state.name(), addr, outcome == Resolved::Moved);
                     }
@@ -474,5 +474,12 @@ impl<W: Write> Node<W> {
     /// Counters sent so far (broadcasts).
     pub fn broadcasts(&self) -> u64 {
         self.counter
+    }
+
+    /// Peer `i`'s totals: counters sent to it and the accounting of what it sent us.
+    pub fn peer_totals(&self, i: usize) -> Option<(u64, crate::account::Counts)> {
+        self.peers
+            .get(i)
+            .map(|s| (s.state.sent, s.state.seq.counts()))
     }
 }

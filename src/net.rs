@@ -46,6 +46,10 @@ pub struct Server {
 /// May block on DNS (a rare slow path, never per message).
 pub fn resolve(spec: &AddrSpec, want_v6: Option<bool>) -> io::Result<SocketAddr> {
     let form = spec.resolver_form();
+    // An IP literal needs no resolver (and `to_socket_addrs` would allocate a Vec).
+    if let Ok(a) = form.parse::<SocketAddr>() {
+        return Ok(a);
+    }
     let mut first = None;
     for a in form.as_str().to_socket_addrs()? {
         if want_v6.is_none_or(|v6| a.is_ipv6() == v6) {

@@ -1,0 +1,357 @@
+//! The peer with real processes and real sockets on loopback. Each test has its own
+//! 127.0.N.x "hosts" (distinct addresses on lo), so tests run in parallel without sharing ports.
+
+mod util;
+
+use std::net::UdpSocket;
+use std::thread;
+use std::time::Duration;
+
+use util::{Proc, PATIENCE};
+
+/// Addresses `127.0.net.(2..)` with ports 10002, 10003, ...
+fn addrs(net: u8, n: u8) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("127.0.{net}.{}:{}", 2 + i, 10002 + u16::from(i)))
+        .collect()
+}
+
+/// The handout's rotation: process i gets its own address first, then the others.
+fn rotation(all: &[String], i: usize) -> Vec<String> {
+    let mut v = vec![all[i].clone()];
+    v.extend(all.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, a)| a.clone()));
+    v
+}
+
+fn start_peer(label: &str, interval: &str, args: &[String]) -> Proc {
+    let mut a: Vec<&str> = vec!["--interval", interval];
+    a.extend(args.iter().map(String::as_str));
+    Proc::start_listening(label, &a)
+}
+
+fn assert_contiguous(label: &str, seq: &[u64]) {
+    assert!(
+        seq.windows(2).all(|w| w[1] == w[0] + 1),
+        "{label}: counters not contiguous: {seq:?}"
+    );
+}
+
+#[test]
+fn three_peers_exchange_counters_and_summaries_match() {
+    let all = addrs(1, 3);
+    let mut procs: Vec<Proc> = (0..3)
+        .map(|i| start_peer(&format!("p{}", i + 1), "200ms", &rotation(&all, i)))
+        .collect();
+    // Every process hears at least 0..=3 from both others.
+    for (i, p) in procs.iter().enumerate() {
+        for (j, other) in all.iter().enumerate() {
+            if i != j {
+                p.wait_for(|_| p.counters_from(other).len() >= 4);
+            }
+        }
+    }
+    for (i, p) in procs.iter().enumerate() {
+        for (j, other) in all.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let seq = p.counters_from(other);
+            assert_contiguous(&p.label, &seq);
+            if j > i {
+                // Started after us: we heard it from its very first counter.
+                assert_eq!(seq[..3], [0, 1, 2], "{} from {other}", p.label);
+            }
+        }
+        // The line shows the name as written and the address it came from.
+        let l = p.wait_for(|l| l.starts_with("Received "));
+        assert!(l.ends_with(')') && l.contains(" from 127.0.1."), "{l}");
+    }
+    for p in &mut procs {
+        let (took, status) = p.term();
+        assert!(status.success(), "{}: {status:?}", p.label);
+        assert!(took < Duration::from_millis(200), "{}: SIGTERM took {took:?}", p.label);
+    }
+    // What each sent, minus what bounced (the peer was not up yet), is what the other got;
+    // at most the last one can still have been in flight at the end.
+    for (i, p) in procs.iter().enumerate() {
+        for (j, q) in procs.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let out = p.row(&all[j]);
+            let inn = q.row(&all[i]);
+            let delivered = out.sent.unwrap() - out.errors;
+            assert!(
+                delivered - inn.received <= 1,
+                "{} -> {}: sent {out:?}, received {inn:?}",
+                p.label,
+                q.label
+            );
+            assert_eq!((inn.lost, inn.dup, inn.reordered, inn.foreign), (0, 0, 0, 0), "{inn:?}");
+            assert_eq!(inn.received, q.counters_from(&all[i]).len() as u64);
+        }
+    }
+}
+
+#[test]
+fn late_peer_is_picked_up_and_down_is_said_once() {
+    let all = addrs(2, 3);
+    let p1 = start_peer("p1", "100ms", &rotation(&all, 0));
+    let p2 = start_peer("p2", "100ms", &rotation(&all, 1));
+    let down = format!("peer {} down: connection refused", all[2]);
+    p1.wait_for(|l| l == down);
+    // Ten more broadcasts to an absent peer: still one line.
+    thread::sleep(Duration::from_millis(1000));
+    assert_eq!(p1.count(|l| l == down), 1, "{:#?}", p1.lines());
+    assert_eq!(p2.count(|l| l == down), 1, "{:#?}", p2.lines());
+    let _p3 = start_peer("p3", "100ms", &rotation(&all, 2));
+    let up = format!("peer {} up", all[2]);
+    for p in [&p1, &p2] {
+        p.wait_for(|l| l == up);
+        p.wait_for(|_| p.counters_from(&all[2]).len() >= 3);
+        assert_eq!(p.counters_from(&all[2])[..3], [0, 1, 2]);
+    }
+}
+
+#[test]
+fn killed_peer_is_reported_down_then_up_and_restart_is_counted() {
+    let all = addrs(3, 3);
+    let mut p1 = start_peer("p1", "100ms", &rotation(&all, 0));
+    let mut p2 = start_peer("p2", "100ms", &rotation(&all, 1));
+    let p3 = start_peer("p3", "100ms", &rotation(&all, 2));
+    p1.wait_for(|_| p1.counters_from(&all[1]).len() >= 5);
+    p3.wait_for(|_| p3.counters_from(&all[1]).len() >= 5);
+    let down = format!("peer {} down: connection refused", all[1]);
+    let up = format!("peer {} up", all[1]);
+    // p1 started before p2, so it may already have seen p2 down and up once.
+    let before: Vec<(usize, usize)> = [&p1, &p3]
+        .iter()
+        .map(|p| (p.count(|l| l == down), p.count(|l| l == up)))
+        .collect();
+    p2.kill9();
+    for (p, (d, _)) in [&p1, &p3].iter().zip(&before) {
+        p.wait_for(|_| p.count(|l| l == down) == d + 1);
+    }
+    thread::sleep(Duration::from_millis(500));
+    let _p2 = start_peer("p2 again", "100ms", &rotation(&all, 1));
+    for (p, (d, u)) in [&p1, &p3].iter().zip(&before) {
+        p.wait_for(|_| p.count(|l| l == up) == u + 1);
+        p.wait_for(|l| l.starts_with("Received 0 from") && l.contains(&all[1]) && l.ends_with("[restarted]"));
+        // Five broadcasts into a dead port gave one line each way.
+        assert_eq!(p.count(|l| l == down), d + 1, "{}", p.lines().join("\n"));
+        assert_eq!(p.count(|l| l == up), u + 1);
+    }
+    p1.wait_for(|_| {
+        let s = p1.counters_from(&all[1]);
+        s.len() >= 3 && s[s.len() - 3..] == [1, 2, 3] && s[s.len() - 4] == 0
+    });
+    p1.term();
+    let row = p1.row(&all[1]);
+    assert_eq!((row.restarts, row.lost, row.dup), (1, 0, 0), "{row:?}");
+    assert!(row.errors >= 1);
+}
+
+/// A relay between p1 and p2 that drops, duplicates and delays counters on purpose, so the
+/// receiver's accounting can be checked against exactly what was done.
+#[test]
+fn loss_duplication_and_reordering_are_counted_exactly() {
+    // p1 (127.0.4.2:10002) sends to the relay at 127.0.4.9:10003; the relay forwards from
+    // 127.0.4.9:10002 to p2 (127.0.4.3:10003), which knows p1 by the relay's address.
+    let relay_in = UdpSocket::bind("127.0.4.9:10003").unwrap();
+    let relay_out = UdpSocket::bind("127.0.4.9:10002").unwrap();
+    relay_in.set_read_timeout(Some(PATIENCE)).unwrap();
+    let p2 = Proc::start_listening("p2", &["--interval", "1s", "127.0.4.3:10003", "127.0.4.9:10002"]);
+    let mut p1 = Proc::start_listening("p1", &["--interval", "20ms", "127.0.4.2:10002", "127.0.4.9:10003"]);
+    let (mut forwarded, mut dropped, mut duplicated, mut reordered) = (0u64, 0u64, 0u64, 0u64);
+    let mut held: Option<Vec<u8>> = None;
+    let mut buf = [0u8; 64];
+    for _ in 0..100 {
+        let n = relay_in.recv(&mut buf).expect("p1 keeps sending");
+        let c: u64 = std::str::from_utf8(&buf[..n]).unwrap().parse().unwrap();
+        let send = |b: &[u8]| relay_out.send_to(b, "127.0.4.3:10003").unwrap();
+        match c % 10 {
+            3 | 7 => dropped += 1,
+            5 => {
+                send(&buf[..n]);
+                send(&buf[..n]);
+                forwarded += 1;
+                duplicated += 1;
+            }
+            8 => held = Some(buf[..n].to_vec()), // sent after the next one
+            _ => {
+                send(&buf[..n]);
+                forwarded += 1;
+                if let Some(h) = held.take() {
+                    send(&h);
+                    forwarded += 1;
+                    reordered += 1;
+                }
+            }
+        }
+    }
+    p1.term();
+    // Wait until p2 printed everything the relay forwarded.
+    let total = forwarded + duplicated;
+    p2.wait_for(|_| p2.counters_from("127.0.4.9:10002").len() as u64 == total);
+    let mut p2 = p2;
+    p2.term();
+    let row = p2.row("127.0.4.9:10002");
+    assert_eq!(row.received, total, "{row:?}");
+    assert_eq!(row.dup, duplicated, "{row:?}");
+    assert_eq!(row.reordered, reordered, "{row:?}");
+    // The first counter p2 saw may not be 0 (p1 started after p2 but the relay saw all);
+    // every drop lies between the first and the last forwarded counter.
+    assert_eq!(row.lost, dropped, "{row:?}");
+    assert_eq!(row.foreign, 0);
+    let gaps = p2.count(|l| l.ends_with(" lost]"));
+    assert!(gaps > 0);
+}
+
+#[test]
+fn bad_datagrams_are_escaped_counted_and_survived() {
+    let all = addrs(5, 2);
+    let mut p1 = start_peer("p1", "100ms", &rotation(&all, 0));
+    let _p2 = start_peer("p2", "100ms", &rotation(&all, 1));
+    let evil = UdpSocket::bind("127.0.5.9:4000").unwrap();
+    let target = &all[0];
+    let big = vec![b'7'; 65_000];
+    let payloads: Vec<&[u8]> = vec![
+        b"hello\x1b[2J\x1b]0;owned\x07",
+        &big,
+        b"",
+        b"\xff\xfe\x00binary",
+        "\u{202e}txt.exe".as_bytes(),
+        b"12\n", // what `echo 12 | nc -u` sends: a counter
+    ];
+    for p in &payloads {
+        evil.send_to(p, target).unwrap();
+    }
+    p1.wait_for(|l| l.starts_with("Received 12 from 127.0.5.9:4000"));
+    // Still receiving from p2 afterwards.
+    let before = p1.counters_from(&all[1]).len();
+    p1.wait_for(|_| p1.counters_from(&all[1]).len() >= before + 3);
+    let lines = p1.lines();
+    for l in &lines {
+        assert!(!l.chars().any(|c| c.is_control() || c == '\u{202e}' || c == '\u{fffd}'), "raw bytes in {l:?}");
+    }
+    let got = |pat: &str| {
+        assert!(lines.iter().any(|l| l.contains(pat)), "no line with {pat:?}:\n{}", lines.join("\n"));
+    };
+    got(r#"Received "hello\x1b[2J\x1b]0;owned\x07" from 127.0.5.9:4000 [not a counter, 19 bytes]"#);
+    got(r#"Received "" from 127.0.5.9:4000 [empty, 0 bytes]"#);
+    got(r#"Received "\xff\xfe\x00binary" from 127.0.5.9:4000 [not a counter"#);
+    got(r#"Received "\u{202e}txt.exe" from"#);
+    got("[truncated: 2048 bytes or more]");
+    let (_, status) = p1.term();
+    assert!(status.success());
+    let row = p1.row("(not a peer)");
+    assert_eq!(row.addr, "127.0.5.9:4000");
+    assert_eq!((row.received, row.foreign, row.sent), (1, 5, None), "{row:?}");
+}
+
+#[test]
+fn strict_mode_drops_and_counts_strangers() {
+    let all = addrs(6, 2);
+    let mut args = vec!["--strict".to_string()];
+    args.extend(rotation(&all, 0));
+    let mut p1 = start_peer("p1", "100ms", &args);
+    let _p2 = start_peer("p2", "100ms", &rotation(&all, 1));
+    let s = UdpSocket::bind("127.0.6.9:4000").unwrap();
+    for n in 0..3 {
+        s.send_to(n.to_string().as_bytes(), &all[0]).unwrap();
+    }
+    p1.wait_for(|l| l.contains("dropping datagrams from 127.0.6.9:4000"));
+    p1.wait_for(|_| p1.counters_from(&all[1]).len() >= 3);
+    // SIGINT works like SIGTERM.
+    p1.signal("INT");
+    assert!(p1.wait_exit(PATIENCE).unwrap().success());
+    assert_eq!(p1.count(|l| l.starts_with("Received") && l.contains("from 127.0.6.9")), 0);
+    p1.wait_for(|l| l.contains("3 datagram(s) dropped from 1 address(es)"));
+}
+
+#[test]
+fn bad_command_lines_get_usage_and_status_2() {
+    for args in [
+        &[][..],
+        &["nope"],
+        &[":99999"],
+        &["p1"],
+        &[":10002", "p2:0"],
+        &["--interval", "fast", ":10002"],
+        &["--interval", "0s", ":10002"],
+        &["--frobnicate", ":10002"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_process"))
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(err.contains("--help"), "{args:?}: {err}");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_process"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--interval"));
+}
+
+#[test]
+fn port_in_use_is_a_clear_error() {
+    let _p1 = Proc::start_listening("p1", &["127.0.7.2:10002"]);
+    let mut again = Proc::start("again", &["127.0.7.2:10002"]);
+    let status = again.wait_exit(PATIENCE).expect("exits");
+    assert_eq!(status.code(), Some(1));
+    assert!(again.stderr().contains("already in use"), "{}", again.stderr());
+}
+
+#[test]
+fn address_not_on_this_host_falls_back_to_the_wildcard() {
+    // 198.18.255.1 is not an address of this host (nothing is sent to it).
+    let p1 = Proc::start_listening("p1", &["--interval", "100ms", "198.18.255.1:17002", "127.0.8.3:17003"]);
+    p1.wait_for(|l| l.contains("listening on 0.0.0.0:17002 instead"));
+    let p2 = start_peer("p2", "100ms", &["127.0.8.3:17003".into(), "127.0.0.1:17002".into()]);
+    p1.wait_for(|_| p1.counters_from("127.0.8.3:17003").len() >= 2);
+    p2.wait_for(|_| p2.counters_from("127.0.0.1:17002").len() >= 2);
+}
+
+#[test]
+fn unresolvable_peer_is_retried_not_fatal() {
+    let mut p1 = Proc::start_listening("p1", &["--interval", "50ms", "127.0.9.2:10002", "no-such-host.invalid:10003"]);
+    p1.wait_for(|l| l.starts_with("peer no-such-host.invalid:10003 does not resolve yet"));
+    thread::sleep(Duration::from_millis(1500));
+    assert_eq!(p1.count(|l| l.contains("does not resolve")), 1);
+    let (_, status) = p1.term();
+    assert!(status.success());
+    let row = p1.row("no-such-host.invalid:10003");
+    assert_eq!((row.addr.as_str(), row.sent), ("(unresolved)", Some(0)));
+}
+
+#[test]
+fn json_lines_are_valid_json() {
+    let all = addrs(10, 2);
+    let mut a = vec!["--json".to_string()];
+    a.extend(rotation(&all, 0));
+    let mut p1 = start_peer("p1", "100ms", &a);
+    let _p2 = start_peer("p2", "100ms", &rotation(&all, 1));
+    UdpSocket::bind("127.0.10.9:0").unwrap().send_to(b"\x1b[31m\"", &all[0]).unwrap();
+    p1.wait_for(|l| l.contains("\"counter\":2"));
+    p1.wait_for(|l| l.contains("\"error\":\"not a counter\""));
+    p1.term();
+    let mut events = std::collections::BTreeSet::new();
+    for l in p1.lines() {
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        events.insert(v["event"].as_str().unwrap().to_string());
+        if v["event"] == "received" && v["from"] == all[1].as_str() {
+            assert!(v["counter"].is_u64() && v["addr"] == all[1].as_str(), "{l}");
+        }
+        if v["event"] == "summary" && v["peer"] == all[1].as_str() {
+            assert!(v["received"].as_u64().unwrap() >= 3, "{l}");
+        }
+    }
+    for e in ["listening", "received", "summary_start", "summary"] {
+        assert!(events.contains(e), "no {e} event: {events:?}");
+    }
+}

@@ -1,0 +1,232 @@
+//! Helpers for tests that run the real `process` binary: start it, read its lines as they
+//! come, wait for a line, stop it with a real signal, read its summary table.
+#![allow(dead_code)] // each test file uses a different part
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Generous liveness bound for "eventually" (not a performance threshold).
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A running `process`, with everything it printed so far.
+pub struct Proc {
+    pub label: String,
+    child: Child,
+    out: Arc<Mutex<Vec<String>>>,
+    err: Arc<Mutex<Vec<String>>>,
+    readers: Vec<thread::JoinHandle<()>>,
+}
+
+fn pump(stream: impl std::io::Read + Send + 'static, sink: Arc<Mutex<Vec<String>>>) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut r = BufReader::new(stream);
+        let mut buf = Vec::new();
+        while r.read_until(b'\n', &mut buf).map(|n| n > 0).unwrap_or(false) {
+            // Lossy on purpose: a test must be able to see (and reject) invalid output.
+            let line = String::from_utf8_lossy(&buf).trim_end_matches('\n').to_string();
+            sink.lock().unwrap().push(line);
+            buf.clear();
+        }
+    })
+}
+
+impl Proc {
+    /// Starts `process ARGS...`.
+    pub fn start(label: &str, args: &[&str]) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_process"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn process");
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let err = Arc::new(Mutex::new(Vec::new()));
+        let readers = vec![
+            pump(child.stdout.take().unwrap(), out.clone()),
+            pump(child.stderr.take().unwrap(), err.clone()),
+        ];
+        Proc {
+            label: label.to_string(),
+            child,
+            out,
+            err,
+            readers,
+        }
+    }
+
+    /// Starts it and waits for its `listening on` line.
+    pub fn start_listening(label: &str, args: &[&str]) -> Proc {
+        let p = Proc::start(label, args);
+        p.wait_for(|l| l.starts_with("listening on") || l.contains("\"event\":\"listening\""));
+        p
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Every stdout line so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.out.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.err.lock().unwrap().join("\n")
+    }
+
+    pub fn count(&self, pred: impl Fn(&str) -> bool) -> usize {
+        self.lines().iter().filter(|l| pred(l)).count()
+    }
+
+    /// Waits (up to [`PATIENCE`]) for a line matching `pred`; panics with the output if none.
+    pub fn wait_for(&self, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_for_within(PATIENCE, pred)
+            .unwrap_or_else(|| panic!("{}: no matching line in {PATIENCE:?}; output:\n{}\nstderr:\n{}", self.label, self.lines().join("\n"), self.stderr()))
+    }
+
+    pub fn wait_for_within(&self, limit: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
+        let t = Instant::now();
+        loop {
+            if let Some(l) = self.lines().into_iter().find(|l| pred(l)) {
+                return Some(l);
+            }
+            if t.elapsed() > limit {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends a real signal with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([format!("-{sig}"), self.pid().to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{sig} {}", self.pid());
+    }
+
+    /// SIGTERM, then waits for exit: returns the time from signal to exit and the status.
+    pub fn term(&mut self) -> (Duration, ExitStatus) {
+        let t = Instant::now();
+        self.signal("TERM");
+        let status = self.wait_exit(PATIENCE).expect("exits after SIGTERM");
+        (t.elapsed(), status)
+    }
+
+    /// Waits for the process to exit on its own.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let t = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                // Let the readers collect the last lines.
+                for r in self.readers.drain(..) {
+                    let _ = r.join();
+                }
+                return Some(s);
+            }
+            if t.elapsed() > limit {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.wait_exit(PATIENCE);
+    }
+
+    /// Counters received from `from` (exact text after "from "), in arrival order.
+    pub fn counters_from(&self, from: &str) -> Vec<u64> {
+        self.lines()
+            .iter()
+            .filter_map(|l| {
+                let (n, tail) = l.strip_prefix("Received ")?.split_once(' ')?;
+                let who = tail.strip_prefix("from ")?.split(' ').next()?;
+                if who == from {
+                    n.parse().ok()
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// The summary table rows, once the process has exited.
+    pub fn summary(&self) -> Vec<Row> {
+        let lines = self.lines();
+        let Some(h) = lines.iter().position(|l| l.starts_with("peer ") && l.contains("received")) else {
+            panic!("{}: no summary table in:\n{}", self.label, lines.join("\n"));
+        };
+        lines[h + 1..]
+            .iter()
+            .filter_map(|l| Row::parse(l))
+            .collect()
+    }
+
+    pub fn row(&self, name: &str) -> Row {
+        self.summary()
+            .into_iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("{}: no summary row {name}:\n{}", self.label, self.lines().join("\n")))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One row of the text summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub name: String,
+    pub addr: String,
+    pub sent: Option<u64>,
+    pub received: u64,
+    pub lost: u64,
+    pub dup: u64,
+    pub reordered: u64,
+    pub restarts: u64,
+    pub foreign: u64,
+    pub errors: u64,
+}
+
+impl Row {
+    fn parse(l: &str) -> Option<Row> {
+        let mut t: Vec<&str> = l.split_whitespace().collect();
+        if t.len() < 10 {
+            return None;
+        }
+        let mut num = || t.pop().and_then(|x| x.parse::<u64>().ok());
+        let errors = num()?;
+        let foreign = num()?;
+        let restarts = num()?;
+        let reordered = num()?;
+        let dup = num()?;
+        let lost = num()?;
+        let received = num()?;
+        let sent = t.pop()?.parse().ok();
+        let addr = t.pop()?.to_string();
+        Some(Row {
+            name: t.join(" "),
+            addr,
+            sent,
+            received,
+            lost,
+            dup,
+            reordered,
+            restarts,
+            foreign,
+            errors,
+        })
+    }
+}
