@@ -185,7 +185,10 @@ mod tests {
             ]
         );
         let c = s.counts();
-        assert_eq!((c.received, c.lost, c.duplicated, c.reordered), (7, 1, 2, 1));
+        assert_eq!(
+            (c.received, c.lost, c.duplicated, c.reordered),
+            (7, 1, 2, 1)
+        );
     }
 
     #[test]
@@ -231,8 +234,8 @@ mod tests {
         // Start at 1: a `0` after a higher counter means a restart by design.
         for n in 1..5000u64 {
             match rng() % 10 {
-                0 => {}                             // dropped
-                1 => sent.extend([n, n]),           // duplicated
+                0 => {}                   // dropped
+                1 => sent.extend([n, n]), // duplicated
                 _ => sent.push(n),
             }
         }

@@ -106,7 +106,7 @@ pub fn parse_interval(s: &str) -> Result<Duration, String> {
     let bad = || format!("`{s}` is not a duration like 1s, 250ms or 1.5s");
     let v: f64 = num.trim().parse().map_err(|_| bad())?;
     let secs = v * scale;
-    if !secs.is_finite() || secs < 0.001 || secs > 86_400.0 {
+    if !secs.is_finite() || !(0.001..=86_400.0).contains(&secs) {
         return Err(format!("`{s}`: the interval must be between 1ms and 24h"));
     }
     Ok(Duration::from_secs_f64(secs))
@@ -144,7 +144,10 @@ mod tests {
     #[test]
     fn specs() {
         let s = parse_spec(":10002").unwrap();
-        assert_eq!((s.text.as_str(), s.host.as_str(), s.port), (":10002", "127.0.0.1", 10002));
+        assert_eq!(
+            (s.text.as_str(), s.host.as_str(), s.port),
+            (":10002", "127.0.0.1", 10002)
+        );
         assert_eq!(s.resolver_form().as_str(), "127.0.0.1:10002");
         let s = parse_spec("p2:10003").unwrap();
         assert_eq!(s.resolver_form().as_str(), "p2:10003");
@@ -166,17 +169,25 @@ mod tests {
         for bad in ["", "0", "-1s", "fast", "1h", "NaNs", "0.0001s"] {
             assert!(parse_interval(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(DisplayDuration(Duration::from_millis(250)).to_string(), "250ms");
-        assert_eq!(DisplayDuration(Duration::from_millis(1500)).to_string(), "1.5s");
+        assert_eq!(
+            DisplayDuration(Duration::from_millis(250)).to_string(),
+            "250ms"
+        );
+        assert_eq!(
+            DisplayDuration(Duration::from_millis(1500)).to_string(),
+            "1.5s"
+        );
     }
 
     #[test]
     fn argh_parses_the_handout_form() {
-        let a = PeerArgs::from_args(&["process"], &[":10002", "127.0.0.1:10003", "p3:10004"]).unwrap();
+        let a =
+            PeerArgs::from_args(&["process"], &[":10002", "127.0.0.1:10003", "p3:10004"]).unwrap();
         assert_eq!(a.addr.port, 10002);
         assert_eq!(a.peers.len(), 2);
         assert_eq!(a.interval, DEFAULT_INTERVAL);
-        let a = PeerArgs::from_args(&["process"], &["--interval", "250ms", "--json", ":1", ":2"]).unwrap();
+        let a = PeerArgs::from_args(&["process"], &["--interval", "250ms", "--json", ":1", ":2"])
+            .unwrap();
         assert!(a.json && a.interval == Duration::from_millis(250));
         assert!(PeerArgs::from_args(&["process"], &[]).is_err());
         assert!(PeerArgs::from_args(&["process"], &["nope"]).is_err());

@@ -348,7 +348,11 @@ impl<W: Write> Node<W> {
                 if st.handle_heard() {
                     self.out.peer_up(st.name(), from);
                 }
-                (Some(st.spec.text.as_str()), Some(&mut st.seq), Some(&mut st.foreign))
+                (
+                    Some(st.spec.text.as_str()),
+                    Some(&mut st.seq),
+                    Some(&mut st.foreign),
+                )
             }
             Source::Stranger(_) | Source::Other if self.strict => {
                 self.dropped += 1;

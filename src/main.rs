@@ -30,7 +30,10 @@ fn early_exit(early: argh::EarlyExit) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(()) => {
-            eprintln!("{}\nRun with --help for more information.", early.output.trim_end());
+            eprintln!(
+                "{}\nRun with --help for more information.",
+                early.output.trim_end()
+            );
             ExitCode::from(2)
         }
     }

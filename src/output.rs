@@ -6,6 +6,9 @@
 //! bidirectional overrides and invalid UTF-8 into visible escapes, so a datagram cannot move the
 //! cursor, change colours or hide text in a student's terminal.
 
+// Lines carry their own `\n` because each is built whole, then written with one `write_all`.
+#![allow(clippy::write_with_newline)]
+
 use core::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -17,6 +20,14 @@ use crate::wire::WireError;
 
 /// One output line, built before it is written.
 pub type Line = heapless::String<LINE_MAX>;
+
+/// A line did not fit in [`Line`]: a bug in [`LINE_MAX`], reported instead of cutting the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineFull;
+
+fn full<E>(_: E) -> LineFull {
+    LineFull
+}
 
 /// Who a datagram came from: a configured peer (its name as the user wrote it) or a bare address.
 #[derive(Debug, Clone, Copy)]
@@ -97,16 +108,16 @@ impl<W: Write> Output<W> {
                 let l = &mut self.line;
                 json_field_str(l, "peer", name)?;
                 json_addr(l, "addr", addr)?;
-                l.push_str(",\"error\":\"").map_err(drop)?;
+                l.push_str(",\"error\":\"").map_err(full)?;
                 push_io_error(l, why)?;
-                l.push_str("\"}\n").map_err(drop)
+                l.push_str("\"}\n").map_err(full)
             })
         } else {
             let l = &mut self.line;
             (|| {
-                write!(l, "peer {name} down: ").map_err(drop)?;
+                write!(l, "peer {name} down: ").map_err(full)?;
                 push_io_error(l, why)?;
-                l.push('\n').map_err(drop)
+                l.push('\n').map_err(full)
             })()
         };
         self.emit(r);
@@ -129,16 +140,16 @@ impl<W: Write> Output<W> {
             self.json_head("peer_unresolved").and_then(|_| {
                 let l = &mut self.line;
                 json_field_str(l, "peer", name)?;
-                l.push_str(",\"error\":\"").map_err(drop)?;
+                l.push_str(",\"error\":\"").map_err(full)?;
                 push_io_error(l, why)?;
-                l.push_str("\"}\n").map_err(drop)
+                l.push_str("\"}\n").map_err(full)
             })
         } else {
             let l = &mut self.line;
             (|| {
-                write!(l, "peer {name} does not resolve yet (").map_err(drop)?;
+                write!(l, "peer {name} does not resolve yet (").map_err(full)?;
                 push_io_error(l, why)?;
-                l.push_str("); retrying\n").map_err(drop)
+                l.push_str("); retrying\n").map_err(full)
             })()
         };
         self.emit(r);
@@ -149,17 +160,17 @@ impl<W: Write> Output<W> {
         let r = if self.json {
             self.json_head("notice").and_then(|_| {
                 let l = &mut self.line;
-                l.push_str(",\"text\":\"").map_err(drop)?;
+                l.push_str(",\"text\":\"").map_err(full)?;
                 let mut tmp = Line::new();
-                tmp.write_fmt(args).map_err(drop)?;
+                tmp.write_fmt(args).map_err(full)?;
                 push_escaped(l, tmp.as_bytes(), true)?;
-                l.push_str("\"}\n").map_err(drop)
+                l.push_str("\"}\n").map_err(full)
             })
         } else {
             let l = &mut self.line;
             l.write_fmt(args)
                 .and_then(|_| l.write_char('\n'))
-                .map_err(drop)
+                .map_err(full)
         };
         self.emit(r);
     }
@@ -175,7 +186,7 @@ impl<W: Write> Output<W> {
                     ",\"peers\":{peers},\"interval_ms\":{}}}\n",
                     interval.as_millis()
                 )
-                .map_err(drop)
+                .map_err(full)
             })
         } else {
             write!(
@@ -184,7 +195,7 @@ impl<W: Write> Output<W> {
                 if peers == 1 { "" } else { "s" },
                 crate::cli::DisplayDuration(interval)
             )
-            .map_err(drop)
+            .map_err(full)
         };
         self.emit(r);
     }
@@ -198,7 +209,7 @@ impl<W: Write> Output<W> {
                     ",\"ran_ms\":{},\"broadcasts\":{sent}}}\n",
                     ran.as_millis()
                 )
-                .map_err(drop)
+                .map_err(full)
             })
         } else {
             write!(
@@ -216,7 +227,7 @@ impl<W: Write> Output<W> {
                 "foreign",
                 "errors"
             )
-            .map_err(drop)
+            .map_err(full)
         };
         self.emit(r);
     }
@@ -229,36 +240,36 @@ impl<W: Write> Output<W> {
                 let l = &mut self.line;
                 match row.name {
                     Some(n) => json_field_str(l, "peer", n)?,
-                    None => l.push_str(",\"peer\":null").map_err(drop)?,
+                    None => l.push_str(",\"peer\":null").map_err(full)?,
                 }
                 json_addr(l, "addr", row.addr)?;
                 match row.sent {
-                    Some(s) => write!(l, ",\"sent\":{s}").map_err(drop)?,
-                    None => l.push_str(",\"sent\":null").map_err(drop)?,
+                    Some(s) => write!(l, ",\"sent\":{s}").map_err(full)?,
+                    None => l.push_str(",\"sent\":null").map_err(full)?,
                 }
                 write!(
                     l,
                     ",\"received\":{},\"lost\":{},\"duplicated\":{},\"reordered\":{},\"restarts\":{},\"foreign\":{},\"errors\":{}}}\n",
                     c.received, c.lost, c.duplicated, c.reordered, c.restarts, row.foreign, row.errors
                 )
-                .map_err(drop)
+                .map_err(full)
             })
         } else {
             let l = &mut self.line;
             (|| {
                 match row.name {
-                    Some(n) => write!(l, "{n:<24} ").map_err(drop)?,
-                    None => write!(l, "{:<24} ", "(not a peer)").map_err(drop)?,
+                    Some(n) => write!(l, "{n:<24} ").map_err(full)?,
+                    None => write!(l, "{:<24} ", "(not a peer)").map_err(full)?,
                 }
                 let mut addr: heapless::String<48> = heapless::String::new();
                 match row.addr {
-                    Some(a) => write!(addr, "{a}").map_err(drop)?,
-                    None => addr.push_str("(unresolved)").map_err(drop)?,
+                    Some(a) => write!(addr, "{a}").map_err(full)?,
+                    None => addr.push_str("(unresolved)").map_err(full)?,
                 }
-                write!(l, "{addr:<22} ").map_err(drop)?;
+                write!(l, "{addr:<22} ").map_err(full)?;
                 match row.sent {
-                    Some(s) => write!(l, "{s:>8} ").map_err(drop)?,
-                    None => write!(l, "{:>8} ", "-").map_err(drop)?,
+                    Some(s) => write!(l, "{s:>8} ").map_err(full)?,
+                    None => write!(l, "{:>8} ", "-").map_err(full)?,
                 }
                 write!(
                     l,
@@ -271,7 +282,7 @@ impl<W: Write> Output<W> {
                     row.foreign,
                     row.errors
                 )
-                .map_err(drop)
+                .map_err(full)
             })()
         };
         self.emit(r);
@@ -283,7 +294,7 @@ impl<W: Write> Output<W> {
                 let l = &mut self.line;
                 json_field_str(l, "peer", name)?;
                 json_addr(l, "addr", addr)?;
-                l.push_str("}\n").map_err(drop)
+                l.push_str("}\n").map_err(full)
             })
         } else {
             let l = &mut self.line;
@@ -291,27 +302,27 @@ impl<W: Write> Output<W> {
                 Some(a) if text != "up" => write!(l, "peer {name} {text} {a}\n"),
                 _ => write!(l, "peer {name} {text}\n"),
             }
-            .map_err(drop)
+            .map_err(full)
         };
         self.emit(r);
     }
 
-    fn json_head(&mut self, event: &str) -> Result<(), ()> {
+    fn json_head(&mut self, event: &str) -> Result<(), LineFull> {
         let ms = self.start.elapsed().as_millis();
-        write!(self.line, "{{\"event\":\"{event}\",\"t_ms\":{ms}").map_err(drop)
+        write!(self.line, "{{\"event\":\"{event}\",\"t_ms\":{ms}").map_err(full)
     }
 
-    fn json_received(&mut self, who: Who<'_>, payload: Payload<'_>) -> Result<(), ()> {
+    fn json_received(&mut self, who: Who<'_>, payload: Payload<'_>) -> Result<(), LineFull> {
         self.json_head("received")?;
         let l = &mut self.line;
         match who.name {
             Some(n) => json_field_str(l, "from", n)?,
-            None => l.push_str(",\"from\":null").map_err(drop)?,
+            None => l.push_str(",\"from\":null").map_err(full)?,
         }
         json_addr(l, "addr", Some(who.addr))?;
         match payload {
             Payload::Counter(n, v) => {
-                write!(l, ",\"counter\":{n}").map_err(drop)?;
+                write!(l, ",\"counter\":{n}").map_err(full)?;
                 let seq = match v {
                     Verdict::First => "first",
                     Verdict::InOrder => "in_order",
@@ -320,26 +331,26 @@ impl<W: Write> Output<W> {
                     Verdict::Late => "late",
                     Verdict::Restart => "restart",
                 };
-                write!(l, ",\"seq\":\"{seq}\"").map_err(drop)?;
+                write!(l, ",\"seq\":\"{seq}\"").map_err(full)?;
                 if let Verdict::Gap(g) = v {
-                    write!(l, ",\"missing\":{g}").map_err(drop)?;
+                    write!(l, ",\"missing\":{g}").map_err(full)?;
                 }
             }
             Payload::Foreign(bytes, why) => {
                 json_payload(l, bytes)?;
-                write!(l, ",\"bytes\":{},\"error\":\"{why}\"", bytes.len()).map_err(drop)?;
+                write!(l, ",\"bytes\":{},\"error\":\"{why}\"", bytes.len()).map_err(full)?;
             }
             Payload::Truncated(bytes) => {
                 json_payload(l, bytes)?;
-                write!(l, ",\"bytes\":{},\"truncated\":true", bytes.len()).map_err(drop)?;
+                write!(l, ",\"bytes\":{},\"truncated\":true", bytes.len()).map_err(full)?;
             }
         }
-        l.push_str("}\n").map_err(drop)
+        l.push_str("}\n").map_err(full)
     }
 
     /// Writes the built line. A line that did not fit is a bug in [`LINE_MAX`]; it is
     /// replaced by a line saying so rather than cut silently.
-    fn emit(&mut self, built: Result<(), ()>) {
+    fn emit(&mut self, built: Result<(), LineFull>) {
         if built.is_err() {
             self.line.clear();
             let _ = self
@@ -353,34 +364,31 @@ impl<W: Write> Output<W> {
     }
 }
 
-fn text_received(l: &mut Line, who: Who<'_>, payload: Payload<'_>) -> Result<(), ()> {
-    l.push_str("Received ").map_err(drop)?;
+fn text_received(l: &mut Line, who: Who<'_>, payload: Payload<'_>) -> Result<(), LineFull> {
+    l.push_str("Received ").map_err(full)?;
     match payload {
-        Payload::Counter(n, _) => write!(l, "{n}").map_err(drop)?,
+        Payload::Counter(n, _) => write!(l, "{n}").map_err(full)?,
         Payload::Foreign(bytes, _) | Payload::Truncated(bytes) => text_payload(l, bytes)?,
     }
     match who.name {
         Some(name) => write!(l, " from {name} ({})", who.addr),
         None => write!(l, " from {}", who.addr),
     }
-    .map_err(drop)?;
+    .map_err(full)?;
     match payload {
-        Payload::Counter(_, Verdict::Gap(g)) => write!(l, " [{g} lost]").map_err(drop)?,
-        Payload::Counter(_, Verdict::Duplicate) => l.push_str(" [duplicate]").map_err(drop)?,
-        Payload::Counter(_, Verdict::Late) => l.push_str(" [late]").map_err(drop)?,
-        Payload::Counter(_, Verdict::Restart) => l.push_str(" [restarted]").map_err(drop)?,
+        Payload::Counter(_, Verdict::Gap(g)) => write!(l, " [{g} lost]").map_err(full)?,
+        Payload::Counter(_, Verdict::Duplicate) => l.push_str(" [duplicate]").map_err(full)?,
+        Payload::Counter(_, Verdict::Late) => l.push_str(" [late]").map_err(full)?,
+        Payload::Counter(_, Verdict::Restart) => l.push_str(" [restarted]").map_err(full)?,
         Payload::Counter(..) => {}
         Payload::Foreign(bytes, why) => {
-            write!(l, " [{why}, {} byte{}]", bytes.len(), plural(bytes.len())).map_err(drop)?
+            write!(l, " [{why}, {} byte{}]", bytes.len(), plural(bytes.len())).map_err(full)?
         }
-        Payload::Truncated(bytes) => write!(
-            l,
-            " [truncated: {} bytes or more]",
-            bytes.len()
-        )
-        .map_err(drop)?,
+        Payload::Truncated(bytes) => {
+            write!(l, " [truncated: {} bytes or more]", bytes.len()).map_err(full)?
+        }
     }
-    l.push('\n').map_err(drop)
+    l.push('\n').map_err(full)
 }
 
 fn plural(n: usize) -> &'static str {
@@ -392,43 +400,43 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// `"shown"` or `"shown"...` when the payload is longer than [`SHOW_MAX`].
-fn text_payload(l: &mut Line, bytes: &[u8]) -> Result<(), ()> {
-    l.push('"').map_err(drop)?;
+fn text_payload(l: &mut Line, bytes: &[u8]) -> Result<(), LineFull> {
+    l.push('"').map_err(full)?;
     push_escaped(l, &bytes[..bytes.len().min(SHOW_MAX)], false)?;
-    l.push('"').map_err(drop)?;
+    l.push('"').map_err(full)?;
     if bytes.len() > SHOW_MAX {
-        l.push_str("...").map_err(drop)?;
+        l.push_str("...").map_err(full)?;
     }
     Ok(())
 }
 
-fn json_payload(l: &mut Line, bytes: &[u8]) -> Result<(), ()> {
-    l.push_str(",\"payload\":\"").map_err(drop)?;
+fn json_payload(l: &mut Line, bytes: &[u8]) -> Result<(), LineFull> {
+    l.push_str(",\"payload\":\"").map_err(full)?;
     push_escaped(l, &bytes[..bytes.len().min(SHOW_MAX)], true)?;
-    l.push('"').map_err(drop)?;
+    l.push('"').map_err(full)?;
     if bytes.len() > SHOW_MAX {
-        l.push_str(",\"payload_cut\":true").map_err(drop)?;
+        l.push_str(",\"payload_cut\":true").map_err(full)?;
     }
     Ok(())
 }
 
-fn json_field_str(l: &mut Line, key: &str, value: &str) -> Result<(), ()> {
-    write!(l, ",\"{key}\":\"").map_err(drop)?;
+fn json_field_str(l: &mut Line, key: &str, value: &str) -> Result<(), LineFull> {
+    write!(l, ",\"{key}\":\"").map_err(full)?;
     push_escaped(l, value.as_bytes(), true)?;
-    l.push('"').map_err(drop)
+    l.push('"').map_err(full)
 }
 
-fn json_addr(l: &mut Line, key: &str, addr: Option<SocketAddr>) -> Result<(), ()> {
+fn json_addr(l: &mut Line, key: &str, addr: Option<SocketAddr>) -> Result<(), LineFull> {
     match addr {
         Some(a) => write!(l, ",\"{key}\":\"{a}\""),
         None => write!(l, ",\"{key}\":null"),
     }
-    .map_err(drop)
+    .map_err(full)
 }
 
 /// A short lowercase reason, without allocating (`io::Error`'s own `Display` of an OS error
 /// allocates the message).
-fn push_io_error(l: &mut Line, e: &io::Error) -> Result<(), ()> {
+fn push_io_error(l: &mut Line, e: &io::Error) -> Result<(), LineFull> {
     use io::ErrorKind as K;
     let text = match e.kind() {
         K::ConnectionRefused => "connection refused",
@@ -444,35 +452,35 @@ fn push_io_error(l: &mut Line, e: &io::Error) -> Result<(), ()> {
                 Some(code) => write!(l, "os error {code}"),
                 None => write!(l, "{}", e.kind()),
             }
-            .map_err(drop)
+            .map_err(full)
         }
     };
-    l.push_str(text).map_err(drop)
+    l.push_str(text).map_err(full)
 }
 
 /// Appends `bytes` so that a terminal shows them and does nothing else: printable UTF-8 as
 /// is; `\n`, `\r`, `\t`, `\\`, `\"`; other control characters, format characters that reorder
 /// text (bidi overrides, U+2028/9) as `\x1b` / `\u{202e}`; invalid UTF-8 bytes as `\xff`.
 /// With `json`, the result is also escaped as the inside of a JSON string.
-pub fn push_escaped(l: &mut Line, bytes: &[u8], json: bool) -> Result<(), ()> {
+pub fn push_escaped(l: &mut Line, bytes: &[u8], json: bool) -> Result<(), LineFull> {
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             let mut esc: heapless::String<12> = heapless::String::new();
             match c {
-                '\n' => esc.push_str("\\n").map_err(drop)?,
-                '\r' => esc.push_str("\\r").map_err(drop)?,
-                '\t' => esc.push_str("\\t").map_err(drop)?,
-                '\\' => esc.push_str("\\\\").map_err(drop)?,
-                '"' => esc.push_str("\\\"").map_err(drop)?,
+                '\n' => esc.push_str("\\n").map_err(full)?,
+                '\r' => esc.push_str("\\r").map_err(full)?,
+                '\t' => esc.push_str("\\t").map_err(full)?,
+                '\\' => esc.push_str("\\\\").map_err(full)?,
+                '"' => esc.push_str("\\\"").map_err(full)?,
                 c if (c as u32) < 0x80 && c.is_control() => {
-                    write!(esc, "\\x{:02x}", c as u32).map_err(drop)?
+                    write!(esc, "\\x{:02x}", c as u32).map_err(full)?
                 }
                 c if c.is_control() || is_invisible_format(c) => {
-                    write!(esc, "\\u{{{:x}}}", c as u32).map_err(drop)?
+                    write!(esc, "\\u{{{:x}}}", c as u32).map_err(full)?
                 }
                 c => {
                     // Printable: copied as is (JSON allows any non-control character).
-                    l.push(c).map_err(drop)?;
+                    l.push(c).map_err(full)?;
                     continue;
                 }
             }
@@ -480,22 +488,22 @@ pub fn push_escaped(l: &mut Line, bytes: &[u8], json: bool) -> Result<(), ()> {
         }
         for b in chunk.invalid() {
             let mut esc: heapless::String<12> = heapless::String::new();
-            write!(esc, "\\x{b:02x}").map_err(drop)?;
+            write!(esc, "\\x{b:02x}").map_err(full)?;
             push_maybe_json(l, &esc, json)?;
         }
     }
     Ok(())
 }
 
-fn push_maybe_json(l: &mut Line, esc: &str, json: bool) -> Result<(), ()> {
+fn push_maybe_json(l: &mut Line, esc: &str, json: bool) -> Result<(), LineFull> {
     if !json {
-        return l.push_str(esc).map_err(drop);
+        return l.push_str(esc).map_err(full);
     }
     for c in esc.chars() {
         if c == '\\' || c == '"' {
-            l.push('\\').map_err(drop)?;
+            l.push('\\').map_err(full)?;
         }
-        l.push(c).map_err(drop)?;
+        l.push(c).map_err(full)?;
     }
     Ok(())
 }
@@ -568,7 +576,10 @@ mod tests {
         let s = render(false, |o| {
             o.received(who(Some("p2:10003")), Payload::Counter(7, Verdict::InOrder));
             o.received(who(None), Payload::Counter(9, Verdict::Gap(2)));
-            o.received(who(None), Payload::Foreign(b"\x1b]0;pwned\x07", WireError::NotDecimal));
+            o.received(
+                who(None),
+                Payload::Foreign(b"\x1b]0;pwned\x07", WireError::NotDecimal),
+            );
             o.received(who(None), Payload::Foreign(b"", WireError::Empty));
         });
         assert_eq!(
@@ -585,14 +596,20 @@ mod tests {
         let big = [0x1bu8; 4096];
         for json in [false, true] {
             let s = render(json, |o| {
-                o.received(who(Some(&"n".repeat(crate::limits::MAX_NAME))), Payload::Truncated(&big))
+                o.received(
+                    who(Some(&"n".repeat(crate::limits::MAX_NAME))),
+                    Payload::Truncated(&big),
+                )
             });
             assert!(!s.contains("too long"), "{s}");
             assert!(s.ends_with('\n'));
             if json {
                 assert!(s.contains("\"payload_cut\":true"), "{s}");
             } else {
-                assert!(s.contains("\"...") && s.contains("[truncated: 4096 bytes or more]"), "{s}");
+                assert!(
+                    s.contains("\"...") && s.contains("[truncated: 4096 bytes or more]"),
+                    "{s}"
+                );
             }
         }
     }
@@ -608,12 +625,18 @@ mod tests {
             );
         });
         let lines: Vec<&str> = s.lines().collect();
-        assert!(lines[0].starts_with("{\"event\":\"received\",\"t_ms\":"), "{s}");
+        assert!(
+            lines[0].starts_with("{\"event\":\"received\",\"t_ms\":"),
+            "{s}"
+        );
         assert!(lines[0].ends_with(
             ",\"from\":\"p\\\\\\\"2\",\"addr\":\"127.0.0.3:10003\",\"counter\":3,\"seq\":\"duplicate\"}"
         ), "{s}");
-        assert!(lines[1].ends_with(
-            ",\"peer\":\"p2:10003\",\"addr\":null,\"error\":\"connection refused\"}"
-        ), "{s}");
+        assert!(
+            lines[1].ends_with(
+                ",\"peer\":\"p2:10003\",\"addr\":null,\"error\":\"connection refused\"}"
+            ),
+            "{s}"
+        );
     }
 }

@@ -56,14 +56,20 @@ fn run_until(a: &mut Node<io::Sink>, b: &mut Node<io::Sink>, target: u64) {
     while received(a) < target || received(b) < target {
         a.turn(Some(Duration::from_millis(1))).unwrap();
         b.turn(Some(Duration::from_millis(1))).unwrap();
-        assert!(t.elapsed() < Duration::from_secs(60), "peers stopped exchanging");
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "peers stopped exchanging"
+        );
     }
 }
 
 #[test]
 fn message_path_allocates_nothing() {
     for (net, json) in [(11, false), (12, true)] {
-        let (pa, pb) = (format!("127.0.{net}.2:10002"), format!("127.0.{net}.3:10003"));
+        let (pa, pb) = (
+            format!("127.0.{net}.2:10002"),
+            format!("127.0.{net}.3:10003"),
+        );
         let mut a = node(&pa, &pb, json);
         let mut b = node(&pb, &pa, json);
         run_until(&mut a, &mut b, 50);
@@ -73,7 +79,10 @@ fn message_path_allocates_nothing() {
         let allocs = ALLOCS.load(Ordering::Relaxed) - before;
         let messages = received(&a) - ra + received(&b) - rb;
         println!("json={json}: {allocs} allocations over {messages} messages");
-        assert_eq!(allocs, 0, "json={json}: {allocs} allocations over {messages} messages");
+        assert_eq!(
+            allocs, 0,
+            "json={json}: {allocs} allocations over {messages} messages"
+        );
         for n in [&a, &b] {
             let c = n.peer_totals(0).unwrap().1;
             assert_eq!((c.lost, c.duplicated), (0, 0), "{c:?}");

@@ -19,7 +19,12 @@ fn addrs(net: u8, n: u8) -> Vec<String> {
 /// The handout's rotation: process i gets its own address first, then the others.
 fn rotation(all: &[String], i: usize) -> Vec<String> {
     let mut v = vec![all[i].clone()];
-    v.extend(all.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, a)| a.clone()));
+    v.extend(
+        all.iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, a)| a.clone()),
+    );
     v
 }
 
@@ -69,7 +74,11 @@ fn three_peers_exchange_counters_and_summaries_match() {
     for p in &mut procs {
         let (took, status) = p.term();
         assert!(status.success(), "{}: {status:?}", p.label);
-        assert!(took < Duration::from_millis(200), "{}: SIGTERM took {took:?}", p.label);
+        assert!(
+            took < Duration::from_millis(200),
+            "{}: SIGTERM took {took:?}",
+            p.label
+        );
     }
     // What each sent, minus what bounced (the peer was not up yet), is what the other got;
     // at most the last one can still have been in flight at the end.
@@ -87,7 +96,11 @@ fn three_peers_exchange_counters_and_summaries_match() {
                 p.label,
                 q.label
             );
-            assert_eq!((inn.lost, inn.dup, inn.reordered, inn.foreign), (0, 0, 0, 0), "{inn:?}");
+            assert_eq!(
+                (inn.lost, inn.dup, inn.reordered, inn.foreign),
+                (0, 0, 0, 0),
+                "{inn:?}"
+            );
             assert_eq!(inn.received, q.counters_from(&all[i]).len() as u64);
         }
     }
@@ -136,7 +149,9 @@ fn killed_peer_is_reported_down_then_up_and_restart_is_counted() {
     let _p2 = start_peer("p2 again", "100ms", &rotation(&all, 1));
     for (p, (d, u)) in [&p1, &p3].iter().zip(&before) {
         p.wait_for(|_| p.count(|l| l == up) == u + 1);
-        p.wait_for(|l| l.starts_with("Received 0 from") && l.contains(&all[1]) && l.ends_with("[restarted]"));
+        p.wait_for(|l| {
+            l.starts_with("Received 0 from") && l.contains(&all[1]) && l.ends_with("[restarted]")
+        });
         // Five broadcasts into a dead port gave one line each way.
         assert_eq!(p.count(|l| l == down), d + 1, "{}", p.lines().join("\n"));
         assert_eq!(p.count(|l| l == up), u + 1);
@@ -160,8 +175,14 @@ fn loss_duplication_and_reordering_are_counted_exactly() {
     let relay_in = UdpSocket::bind("127.0.4.9:10003").unwrap();
     let relay_out = UdpSocket::bind("127.0.4.9:10002").unwrap();
     relay_in.set_read_timeout(Some(PATIENCE)).unwrap();
-    let p2 = Proc::start_listening("p2", &["--interval", "1s", "127.0.4.3:10003", "127.0.4.9:10002"]);
-    let mut p1 = Proc::start_listening("p1", &["--interval", "20ms", "127.0.4.2:10002", "127.0.4.9:10003"]);
+    let p2 = Proc::start_listening(
+        "p2",
+        &["--interval", "1s", "127.0.4.3:10003", "127.0.4.9:10002"],
+    );
+    let mut p1 = Proc::start_listening(
+        "p1",
+        &["--interval", "20ms", "127.0.4.2:10002", "127.0.4.9:10003"],
+    );
     let (mut forwarded, mut dropped, mut duplicated, mut reordered) = (0u64, 0u64, 0u64, 0u64);
     let mut held: Option<Vec<u8>> = None;
     let mut buf = [0u8; 64];
@@ -232,10 +253,18 @@ fn bad_datagrams_are_escaped_counted_and_survived() {
     p1.wait_for(|_| p1.counters_from(&all[1]).len() >= before + 3);
     let lines = p1.lines();
     for l in &lines {
-        assert!(!l.chars().any(|c| c.is_control() || c == '\u{202e}' || c == '\u{fffd}'), "raw bytes in {l:?}");
+        assert!(
+            !l.chars()
+                .any(|c| c.is_control() || c == '\u{202e}' || c == '\u{fffd}'),
+            "raw bytes in {l:?}"
+        );
     }
     let got = |pat: &str| {
-        assert!(lines.iter().any(|l| l.contains(pat)), "no line with {pat:?}:\n{}", lines.join("\n"));
+        assert!(
+            lines.iter().any(|l| l.contains(pat)),
+            "no line with {pat:?}:\n{}",
+            lines.join("\n")
+        );
     };
     got(r#"Received "hello\x1b[2J\x1b]0;owned\x07" from 127.0.5.9:4000 [not a counter, 19 bytes]"#);
     got(r#"Received "" from 127.0.5.9:4000 [empty, 0 bytes]"#);
@@ -246,7 +275,11 @@ fn bad_datagrams_are_escaped_counted_and_survived() {
     assert!(status.success());
     let row = p1.row("(not a peer)");
     assert_eq!(row.addr, "127.0.5.9:4000");
-    assert_eq!((row.received, row.foreign, row.sent), (1, 5, None), "{row:?}");
+    assert_eq!(
+        (row.received, row.foreign, row.sent),
+        (1, 5, None),
+        "{row:?}"
+    );
 }
 
 #[test]
@@ -265,7 +298,10 @@ fn strict_mode_drops_and_counts_strangers() {
     // SIGINT works like SIGTERM.
     p1.signal("INT");
     assert!(p1.wait_exit(PATIENCE).unwrap().success());
-    assert_eq!(p1.count(|l| l.starts_with("Received") && l.contains("from 127.0.6.9")), 0);
+    assert_eq!(
+        p1.count(|l| l.starts_with("Received") && l.contains("from 127.0.6.9")),
+        0
+    );
     p1.wait_for(|l| l.contains("3 datagram(s) dropped from 1 address(es)"));
 }
 
@@ -304,22 +340,46 @@ fn port_in_use_is_a_clear_error() {
     let mut again = Proc::start("again", &["127.0.7.2:10002"]);
     let status = again.wait_exit(PATIENCE).expect("exits");
     assert_eq!(status.code(), Some(1));
-    assert!(again.stderr().contains("already in use"), "{}", again.stderr());
+    assert!(
+        again.stderr().contains("already in use"),
+        "{}",
+        again.stderr()
+    );
 }
 
 #[test]
 fn address_not_on_this_host_falls_back_to_the_wildcard() {
     // 198.18.255.1 is not an address of this host (nothing is sent to it).
-    let p1 = Proc::start_listening("p1", &["--interval", "100ms", "198.18.255.1:17002", "127.0.8.3:17003"]);
+    let p1 = Proc::start_listening(
+        "p1",
+        &[
+            "--interval",
+            "100ms",
+            "198.18.255.1:17002",
+            "127.0.8.3:17003",
+        ],
+    );
     p1.wait_for(|l| l.contains("listening on 0.0.0.0:17002 instead"));
-    let p2 = start_peer("p2", "100ms", &["127.0.8.3:17003".into(), "127.0.0.1:17002".into()]);
+    let p2 = start_peer(
+        "p2",
+        "100ms",
+        &["127.0.8.3:17003".into(), "127.0.0.1:17002".into()],
+    );
     p1.wait_for(|_| p1.counters_from("127.0.8.3:17003").len() >= 2);
     p2.wait_for(|_| p2.counters_from("127.0.0.1:17002").len() >= 2);
 }
 
 #[test]
 fn unresolvable_peer_is_retried_not_fatal() {
-    let mut p1 = Proc::start_listening("p1", &["--interval", "50ms", "127.0.9.2:10002", "no-such-host.invalid:10003"]);
+    let mut p1 = Proc::start_listening(
+        "p1",
+        &[
+            "--interval",
+            "50ms",
+            "127.0.9.2:10002",
+            "no-such-host.invalid:10003",
+        ],
+    );
     p1.wait_for(|l| l.starts_with("peer no-such-host.invalid:10003 does not resolve yet"));
     thread::sleep(Duration::from_millis(1500));
     assert_eq!(p1.count(|l| l.contains("does not resolve")), 1);
@@ -336,7 +396,10 @@ fn json_lines_are_valid_json() {
     a.extend(rotation(&all, 0));
     let mut p1 = start_peer("p1", "100ms", &a);
     let _p2 = start_peer("p2", "100ms", &rotation(&all, 1));
-    UdpSocket::bind("127.0.10.9:0").unwrap().send_to(b"\x1b[31m\"", &all[0]).unwrap();
+    UdpSocket::bind("127.0.10.9:0")
+        .unwrap()
+        .send_to(b"\x1b[31m\"", &all[0])
+        .unwrap();
     p1.wait_for(|l| l.contains("\"counter\":2"));
     p1.wait_for(|l| l.contains("\"error\":\"not a counter\""));
     p1.term();
@@ -354,4 +417,50 @@ fn json_lines_are_valid_json() {
     for e in ["listening", "received", "summary_start", "summary"] {
         assert!(events.contains(e), "no {e} event: {events:?}");
     }
+}
+
+/// As PID 1 (what the process is in a container) the kernel drops signals that have no
+/// handler; ours has one, so SIGTERM from outside still ends it with a summary. Needs root
+/// for the PID namespace (as do the Docker tests).
+#[test]
+fn sigterm_stops_it_as_pid_1_in_a_pid_namespace() {
+    let mut wrapper = Proc::start_cmd(
+        "pid1",
+        "unshare",
+        &[
+            "--pid",
+            "--fork",
+            env!("CARGO_BIN_EXE_process"),
+            "127.0.13.2:10002",
+            "127.0.13.3:10003",
+        ],
+    );
+    wrapper.wait_for(|l| l.starts_with("listening on"));
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", wrapper.pid()))
+        .expect("read the unshare wrapper's children");
+    let child = children
+        .split_whitespace()
+        .next()
+        .expect("unshare forked the process");
+    let status = std::fs::read_to_string(format!("/proc/{child}/status")).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("NSpid:") && l.trim_end().ends_with("\t1")),
+        "not PID 1 inside: {status}"
+    );
+    let t = std::time::Instant::now();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", child])
+        .status()
+        .unwrap()
+        .success());
+    let st = wrapper.wait_exit(PATIENCE).expect("PID 1 exits on SIGTERM");
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(st.success(), "{st:?}: {}", wrapper.stderr());
+    wrapper.wait_for(|l| l.starts_with("summary after"));
 }

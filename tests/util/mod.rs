@@ -20,13 +20,22 @@ pub struct Proc {
     readers: Vec<thread::JoinHandle<()>>,
 }
 
-fn pump(stream: impl std::io::Read + Send + 'static, sink: Arc<Mutex<Vec<String>>>) -> thread::JoinHandle<()> {
+fn pump(
+    stream: impl std::io::Read + Send + 'static,
+    sink: Arc<Mutex<Vec<String>>>,
+) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut r = BufReader::new(stream);
         let mut buf = Vec::new();
-        while r.read_until(b'\n', &mut buf).map(|n| n > 0).unwrap_or(false) {
+        while r
+            .read_until(b'\n', &mut buf)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {
             // Lossy on purpose: a test must be able to see (and reject) invalid output.
-            let line = String::from_utf8_lossy(&buf).trim_end_matches('\n').to_string();
+            let line = String::from_utf8_lossy(&buf)
+                .trim_end_matches('\n')
+                .to_string();
             sink.lock().unwrap().push(line);
             buf.clear();
         }
@@ -36,7 +45,12 @@ fn pump(stream: impl std::io::Read + Send + 'static, sink: Arc<Mutex<Vec<String>
 impl Proc {
     /// Starts `process ARGS...`.
     pub fn start(label: &str, args: &[&str]) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_process"))
+        Proc::start_cmd(label, env!("CARGO_BIN_EXE_process"), args)
+    }
+
+    /// Starts any program (e.g. `unshare ... process ...`) with its output collected.
+    pub fn start_cmd(label: &str, program: &str, args: &[&str]) -> Proc {
+        let mut child = Command::new(program)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -84,8 +98,14 @@ impl Proc {
 
     /// Waits (up to [`PATIENCE`]) for a line matching `pred`; panics with the output if none.
     pub fn wait_for(&self, pred: impl Fn(&str) -> bool) -> String {
-        self.wait_for_within(PATIENCE, pred)
-            .unwrap_or_else(|| panic!("{}: no matching line in {PATIENCE:?}; output:\n{}\nstderr:\n{}", self.label, self.lines().join("\n"), self.stderr()))
+        self.wait_for_within(PATIENCE, pred).unwrap_or_else(|| {
+            panic!(
+                "{}: no matching line in {PATIENCE:?}; output:\n{}\nstderr:\n{}",
+                self.label,
+                self.lines().join("\n"),
+                self.stderr()
+            )
+        })
     }
 
     pub fn wait_for_within(&self, limit: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
@@ -161,7 +181,10 @@ impl Proc {
     /// The summary table rows, once the process has exited.
     pub fn summary(&self) -> Vec<Row> {
         let lines = self.lines();
-        let Some(h) = lines.iter().position(|l| l.starts_with("peer ") && l.contains("received")) else {
+        let Some(h) = lines
+            .iter()
+            .position(|l| l.starts_with("peer ") && l.contains("received"))
+        else {
             panic!("{}: no summary table in:\n{}", self.label, lines.join("\n"));
         };
         lines[h + 1..]
@@ -174,7 +197,13 @@ impl Proc {
         self.summary()
             .into_iter()
             .find(|r| r.name == name)
-            .unwrap_or_else(|| panic!("{}: no summary row {name}:\n{}", self.label, self.lines().join("\n")))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: no summary row {name}:\n{}",
+                    self.label,
+                    self.lines().join("\n")
+                )
+            })
     }
 }
 
