@@ -21,9 +21,9 @@ use crate::account::{Sequence, Verdict};
 use crate::cli::{AddrSpec, DisplayDuration};
 use crate::limits::{MAX_DGRAM, MAX_PEERS, MAX_STRANGERS};
 use crate::net::{self, BindError};
-use crate::output::{Output, Payload, Row, Who};
+use crate::output::{Down, Output, Payload, Row, Who};
 use crate::peer::{PeerState, Resolved};
-use crate::wire::{encode_counter, parse_counter};
+use crate::wire::{encode_counter, parse_counter, BYE, HEALTH_OK, HEALTH_PROBE};
 
 /// The server socket's token.
 pub const SERVER: Token = Token(0);
@@ -189,8 +189,18 @@ impl<W: Write> Node<W> {
                 self.quit = true;
             }
         }
+        self.say_bye();
         self.print_summary();
         Ok(())
+    }
+
+    /// Tells every peer we are stopping (best effort: it is one datagram each).
+    pub fn say_bye(&mut self) {
+        for slot in &self.peers {
+            if let Some(s) = &slot.socket {
+                let _ = s.send(BYE);
+            }
+        }
     }
 
     /// One pass of the loop: waits for readiness or the next deadline (at most `max_wait`),
@@ -253,7 +263,7 @@ impl<W: Write> Node<W> {
                 }
                 Err(e) => {
                     if st.handle_error(now) {
-                        self.out.peer_down(st.name(), st.addr, &e);
+                        self.out.peer_down(st.name(), st.addr, Down::Error(&e));
                     }
                 }
             }
@@ -278,6 +288,10 @@ impl<W: Write> Node<W> {
     fn drain_server(&mut self) {
         loop {
             match self.server.recv_from(&mut self.buf) {
+                Ok((n, from)) if &self.buf[..n] == HEALTH_PROBE => {
+                    // Best effort: the prober retries if this answer is lost.
+                    let _ = self.server.send_to(HEALTH_OK, from);
+                }
                 Ok((n, from)) => {
                     let source = self.attribute(from);
                     self.account(source, from, n);
@@ -307,7 +321,7 @@ impl<W: Write> Node<W> {
                     // not listening. Transient by nature; the error is consumed by reading it.
                     let st = &mut self.peers[i].state;
                     if st.handle_error(Instant::now()) {
-                        self.out.peer_down(st.name(), st.addr, &e);
+                        self.out.peer_down(st.name(), st.addr, Down::Error(&e));
                     }
                 }
             }
@@ -342,6 +356,16 @@ impl<W: Write> Node<W> {
 
     /// Parses, accounts and prints one datagram of `n` bytes in `self.buf`.
     fn account(&mut self, source: Source, from: SocketAddr, n: usize) {
+        if &self.buf[..n] == BYE {
+            // Part of our protocol, not data: a peer stopping. From anyone else, ignored.
+            if let Source::Peer(i) = source {
+                let st = &mut self.peers[i].state;
+                if st.handle_bye(Instant::now()) {
+                    self.out.peer_down(st.name(), Some(from), Down::Stopped);
+                }
+            }
+            return;
+        }
         let (name, seq, foreign) = match source {
             Source::Peer(i) => {
                 let st = &mut self.peers[i].state;

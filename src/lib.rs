@@ -10,6 +10,7 @@
 //! - [`output`]: every printed line, text or JSON, built in fixed buffers and escaped.
 //! - [`net`]: socket set-up (`SO_REUSEPORT`, connected per-peer sockets) and resolution.
 //! - [`driver`]: the single-threaded mio loop, the only code that does I/O per message.
+//! - [`health`]: `process health ADDR`, the self-check of a `FROM scratch` container.
 //!
 //! Protocol logic (`wire`, `account`, `peer`, `output`) takes bytes, addresses and `now`
 //! as arguments and touches no socket, so tests drive it directly.
@@ -20,6 +21,7 @@
 pub mod account;
 pub mod cli;
 pub mod driver;
+pub mod health;
 pub mod limits;
 pub mod net;
 pub mod output;

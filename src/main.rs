@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use argh::FromArgs;
 use peerlab::cli::{self, PeerArgs};
 use peerlab::driver::{Node, PeerConfig};
+use peerlab::health::{self, HealthArgs};
 use peerlab::output::Output;
 
 fn main() -> ExitCode {
@@ -15,6 +16,14 @@ fn main() -> ExitCode {
         .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
         .unwrap_or_else(|| "process".into());
     let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    // The peer's arguments are free-form addresses, so the other modes are picked by the
+    // first word rather than by argh subcommands.
+    if rest.first() == Some(&"health") {
+        return match HealthArgs::from_args(&[&cmd, "health"], &rest[1..]) {
+            Ok(a) => run_health(a),
+            Err(early) => early_exit(early),
+        };
+    }
     let peer = match PeerArgs::from_args(&[&cmd], &rest) {
         Ok(a) => a,
         Err(early) => return early_exit(early),
@@ -62,6 +71,19 @@ fn run_peer(a: PeerArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("process: event loop failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_health(a: HealthArgs) -> ExitCode {
+    match health::probe(&a.addr, a.timeout) {
+        Ok(rtt) => {
+            println!("{} is healthy ({} us)", a.addr.text, rtt.as_micros());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("{} is not healthy: {e}", a.addr.text);
             ExitCode::FAILURE
         }
     }

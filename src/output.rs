@@ -49,6 +49,15 @@ pub enum Payload<'a> {
     Truncated(&'a [u8]),
 }
 
+/// Why a peer is down.
+#[derive(Debug, Clone, Copy)]
+pub enum Down<'a> {
+    /// A send or receive on its socket failed.
+    Error(&'a io::Error),
+    /// It said goodbye (it was stopped).
+    Stopped,
+}
+
 /// One row of the summary table.
 #[derive(Debug, Clone, Copy)]
 pub struct Row<'a> {
@@ -102,21 +111,21 @@ impl<W: Write> Output<W> {
     }
 
     /// `peer p2:10003 down: connection refused` (once per transition).
-    pub fn peer_down(&mut self, name: &str, addr: Option<SocketAddr>, why: &io::Error) {
+    pub fn peer_down(&mut self, name: &str, addr: Option<SocketAddr>, why: Down<'_>) {
         let r = if self.json {
             self.json_head("peer_down").and_then(|_| {
                 let l = &mut self.line;
                 json_field_str(l, "peer", name)?;
                 json_addr(l, "addr", addr)?;
                 l.push_str(",\"error\":\"").map_err(full)?;
-                push_io_error(l, why)?;
+                push_down(l, why)?;
                 l.push_str("\"}\n").map_err(full)
             })
         } else {
             let l = &mut self.line;
             (|| {
                 write!(l, "peer {name} down: ").map_err(full)?;
-                push_io_error(l, why)?;
+                push_down(l, why)?;
                 l.push('\n').map_err(full)
             })()
         };
@@ -141,14 +150,14 @@ impl<W: Write> Output<W> {
                 let l = &mut self.line;
                 json_field_str(l, "peer", name)?;
                 l.push_str(",\"error\":\"").map_err(full)?;
-                push_io_error(l, why)?;
+                push_display(l, why, true)?;
                 l.push_str("\"}\n").map_err(full)
             })
         } else {
             let l = &mut self.line;
             (|| {
                 write!(l, "peer {name} does not resolve yet (").map_err(full)?;
-                push_io_error(l, why)?;
+                push_display(l, why, false)?;
                 l.push_str("); retrying\n").map_err(full)
             })()
         };
@@ -434,6 +443,21 @@ fn json_addr(l: &mut Line, key: &str, addr: Option<SocketAddr>) -> Result<(), Li
     .map_err(full)
 }
 
+fn push_down(l: &mut Line, why: Down<'_>) -> Result<(), LineFull> {
+    match why {
+        Down::Error(e) => push_io_error(l, e),
+        Down::Stopped => l.push_str("stopped").map_err(full),
+    }
+}
+
+/// An error's own message, escaped. Only for slow paths: the `Display` of an OS error allocates.
+fn push_display(l: &mut Line, what: &dyn core::fmt::Display, json: bool) -> Result<(), LineFull> {
+    let mut tmp: heapless::String<256> = heapless::String::new();
+    // A longer message is cut: it is the resolver's wording, not data from the network.
+    let _ = write!(tmp, "{what}");
+    push_escaped(l, tmp.as_bytes(), json)
+}
+
 /// A short lowercase reason, without allocating (`io::Error`'s own `Display` of an OS error
 /// allocates the message).
 fn push_io_error(l: &mut Line, e: &io::Error) -> Result<(), LineFull> {
@@ -621,7 +645,7 @@ mod tests {
             o.peer_down(
                 "p2:10003",
                 None,
-                &io::Error::from(io::ErrorKind::ConnectionRefused),
+                Down::Error(&io::Error::from(io::ErrorKind::ConnectionRefused)),
             );
         });
         let lines: Vec<&str> = s.lines().collect();

@@ -47,6 +47,9 @@ pub struct PeerState {
     /// When to resolve the name again.
     pub next_resolve: Instant,
     backoff: Duration,
+    /// It said goodbye: only hearing from it again brings it back up (a send that meets no
+    /// error proves nothing while its container restarts).
+    said_bye: bool,
     /// The "does not resolve yet" line is printed once per failure streak.
     unresolved_said: bool,
     /// Counters sent to it.
@@ -67,6 +70,7 @@ impl PeerState {
             addr: None,
             link: Link::Unknown,
             clean_since_send: false,
+            said_bye: false,
             next_resolve: now,
             backoff: RESOLVE_BACKOFF_MIN,
             unresolved_said: false,
@@ -128,15 +132,26 @@ impl PeerState {
         true
     }
 
+    /// Call when the peer said goodbye; true when it just went down.
+    pub fn handle_bye(&mut self, now: Instant) -> bool {
+        self.said_bye = true;
+        let was_down = self.link == Link::Down;
+        self.link = Link::Down;
+        self.backoff = RESOLVE_BACKOFF_MIN;
+        self.schedule_retry(now);
+        !was_down
+    }
+
     /// Call when a datagram came from the peer; true when it just came back up.
     pub fn handle_heard(&mut self) -> bool {
+        self.said_bye = false;
         self.mark_up()
     }
 
     /// Call at each broadcast, before sending; true when the peer just came back up (the
     /// previous send met no error for a whole interval).
     pub fn poll_up(&mut self) -> bool {
-        self.clean_since_send && self.mark_up()
+        self.clean_since_send && !self.said_bye && self.mark_up()
     }
 
     fn mark_up(&mut self) -> bool {
@@ -189,6 +204,22 @@ mod tests {
         assert!(!p.handle_heard(), "unknown to up is not news");
         p.handle_error(t);
         assert!(p.handle_heard());
+    }
+
+    #[test]
+    fn after_goodbye_only_hearing_from_it_brings_it_up() {
+        let t = Instant::now();
+        let mut p = peer(t);
+        p.handle_heard();
+        assert!(p.handle_bye(t));
+        assert!(!p.handle_bye(t));
+        p.handle_sent();
+        assert!(
+            !p.poll_up(),
+            "a send without error proves nothing after a goodbye"
+        );
+        assert!(p.handle_heard());
+        assert_eq!(p.link, Link::Up);
     }
 
     #[test]

@@ -117,13 +117,18 @@ fn late_peer_is_picked_up_and_down_is_said_once() {
     thread::sleep(Duration::from_millis(1000));
     assert_eq!(p1.count(|l| l == down), 1, "{:#?}", p1.lines());
     assert_eq!(p2.count(|l| l == down), 1, "{:#?}", p2.lines());
-    let _p3 = start_peer("p3", "100ms", &rotation(&all, 2));
+    let mut p3 = start_peer("p3", "100ms", &rotation(&all, 2));
     let up = format!("peer {} up", all[2]);
     for p in [&p1, &p2] {
         p.wait_for(|l| l == up);
         p.wait_for(|_| p.counters_from(&all[2]).len() >= 3);
         assert_eq!(p.counters_from(&all[2])[..3], [0, 1, 2]);
     }
+    // A process that is stopped says goodbye: the others know at once.
+    p3.term();
+    let stopped = format!("peer {} down: stopped", all[2]);
+    p1.wait_for(|l| l == stopped);
+    p2.wait_for(|l| l == stopped);
 }
 
 #[test]
@@ -463,4 +468,33 @@ fn sigterm_stops_it_as_pid_1_in_a_pid_namespace() {
     );
     assert!(st.success(), "{st:?}: {}", wrapper.stderr());
     wrapper.wait_for(|l| l.starts_with("summary after"));
+}
+
+#[test]
+fn health_check_answers_only_for_a_live_process() {
+    let health = |addr: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_process"))
+            .args(["health", addr])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let p1 = Proc::start_listening("p1", &["127.0.14.2:10002", "127.0.14.3:10003"]);
+    let (code, text) = health("127.0.14.2:10002");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("is healthy"), "{text}");
+    let (code, text) = health("127.0.14.2:10009");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("connection refused"), "{text}");
+    // A name that does not resolve (a Swarm task before it is healthy) falls back to this
+    // host's own addresses on that port.
+    let _local = Proc::start_listening("local", &["127.0.0.1:17010"]);
+    let (code, text) = health("no-such-host.invalid:17010");
+    assert_eq!(code, Some(0), "{text}");
+    // Probes are answered, not printed or counted.
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(p1.count(|l| l.contains("health")), 0, "{:#?}", p1.lines());
 }
