@@ -9,7 +9,10 @@
 //! - [`peer`]: what a process knows of one peer: resolution schedule, up/down, totals.
 //! - [`output`]: every printed line, text or JSON, built in fixed buffers and escaped.
 //! - [`net`]: socket set-up (`SO_REUSEPORT`, connected per-peer sockets) and resolution.
-//! - [`driver`]: the single-threaded mio loop, the only code that does I/O per message.
+//! - [`mesh`]: the server socket and one connected socket per peer, for every mode.
+//! - [`driver`]: the single-threaded mio loop (sockets, signals, stdin) and the [`driver::App`]
+//!   trait that each mode implements.
+//! - [`counter`]: the handout's peer (broadcast the counter, account what arrives).
 //! - [`health`]: `process health ADDR`, the self-check of a `FROM scratch` container.
 //!
 //! Protocol logic (`wire`, `account`, `peer`, `output`) takes bytes, addresses and `now`
@@ -20,9 +23,11 @@
 
 pub mod account;
 pub mod cli;
+pub mod counter;
 pub mod driver;
 pub mod health;
 pub mod limits;
+pub mod mesh;
 pub mod net;
 pub mod output;
 pub mod peer;

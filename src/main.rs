@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use argh::FromArgs;
 use peerlab::cli::{self, PeerArgs};
-use peerlab::driver::{Node, PeerConfig};
+use peerlab::counter::{self, PeerConfig};
 use peerlab::health::{self, HealthArgs};
 use peerlab::output::Output;
 
@@ -60,7 +60,7 @@ fn run_peer(a: PeerArgs) -> ExitCode {
         strict: a.strict,
     };
     let out = Output::new(io::stdout(), a.json);
-    let mut node = match Node::new(&cfg, out) {
+    let mut node = match counter::start(&cfg, out) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("process: {e}");

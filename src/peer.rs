@@ -1,12 +1,11 @@
 //! What one process knows about one configured peer, apart from its socket: where it is
 //! (name resolution and its retry schedule), whether it is reachable (the up/down state that
-//! turns a stream of "connection refused" into two lines), and the accounting of both
-//! directions. Plain data and decisions; the driver does the I/O and passes `now`.
+//! turns a stream of "connection refused" into two lines), and how many datagrams went to it.
+//! Plain data and decisions; the mesh does the I/O and passes `now`.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::account::Sequence;
 use crate::cli::AddrSpec;
 use crate::limits::{RERESOLVE_EVERY, RESOLVE_BACKOFF_MAX, RESOLVE_BACKOFF_MIN};
 
@@ -52,14 +51,10 @@ pub struct PeerState {
     said_bye: bool,
     /// The "does not resolve yet" line is printed once per failure streak.
     unresolved_said: bool,
-    /// Counters sent to it.
+    /// Datagrams sent to it.
     pub sent: u64,
     /// Send and receive errors on its socket.
     pub errors: u64,
-    /// Accounting of the counters it sent us.
-    pub seq: Sequence,
-    /// Datagrams from it that were not counters.
-    pub foreign: u64,
 }
 
 impl PeerState {
@@ -76,8 +71,6 @@ impl PeerState {
             unresolved_said: false,
             sent: 0,
             errors: 0,
-            seq: Sequence::default(),
-            foreign: 0,
         }
     }
 

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use peerlab::cli::parse_spec;
-use peerlab::driver::{Node, PeerConfig};
+use peerlab::counter::{self, Node, PeerConfig};
 use peerlab::output::Output;
 
 struct Counting;
@@ -43,11 +43,11 @@ fn node(me: &str, peer: &str, json: bool) -> Node<io::Sink> {
         interval: Duration::from_millis(1),
         strict: false,
     };
-    Node::new(&cfg, Output::new(io::sink(), json)).expect("bind on loopback")
+    counter::start(&cfg, Output::new(io::sink(), json)).expect("bind on loopback")
 }
 
 fn received(n: &Node<io::Sink>) -> u64 {
-    n.peer_totals(0).unwrap().1.received
+    n.app.counts(0).unwrap().received
 }
 
 /// Runs both loops until each has received `target` counters.
@@ -84,7 +84,7 @@ fn message_path_allocates_nothing() {
             "json={json}: {allocs} allocations over {messages} messages"
         );
         for n in [&a, &b] {
-            let c = n.peer_totals(0).unwrap().1;
+            let c = n.app.counts(0).unwrap();
             assert_eq!((c.lost, c.duplicated), (0, 0), "{c:?}");
         }
     }

@@ -73,9 +73,22 @@ fn image() {
             String::from_utf8_lossy(&info.stderr).trim()
         );
         let compose = run("docker", &["compose", "version"], &[]);
-        assert!(compose.status.success(), "`docker compose` (v2) is missing. {HOW_TO_GET_DOCKER}");
+        assert!(
+            compose.status.success(),
+            "`docker compose` (v2) is missing. {HOW_TO_GET_DOCKER}"
+        );
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = run(&cargo, &["build", "--release", "--locked", "--target", "x86_64-unknown-linux-musl"], &[]);
+        let out = run(
+            &cargo,
+            &[
+                "build",
+                "--release",
+                "--locked",
+                "--target",
+                "x86_64-unknown-linux-musl",
+            ],
+            &[],
+        );
         assert!(
             out.status.success(),
             "building the static binary failed (is the target installed? \
@@ -83,7 +96,20 @@ fn image() {
             String::from_utf8_lossy(&out.stderr)
         );
         let env = build_env();
-        ok("docker", &["build", "-f", "Dockerfile.alpine", "--target", "prebuilt", "-t", IMAGE, "."], &env);
+        ok(
+            "docker",
+            &[
+                "build",
+                "-f",
+                "Dockerfile.alpine",
+                "--target",
+                "prebuilt",
+                "-t",
+                IMAGE,
+                ".",
+            ],
+            &env,
+        );
     });
 }
 
@@ -99,7 +125,19 @@ struct ComposeProject;
 
 impl Drop for ComposeProject {
     fn drop(&mut self) {
-        let _ = run("docker", &["compose", "-p", PROJECT, "down", "-t", "1", "--remove-orphans"], &[]);
+        let _ = run(
+            "docker",
+            &[
+                "compose",
+                "-p",
+                PROJECT,
+                "down",
+                "-t",
+                "1",
+                "--remove-orphans",
+            ],
+            &[],
+        );
     }
 }
 
@@ -113,7 +151,11 @@ fn logs(service: &str) -> Vec<String> {
 /// Whether `lines` show at least `n` counters received from `peer` (as written in the args).
 fn heard(lines: &[String], peer: &str, n: usize) -> bool {
     let needle = format!(" from {peer} (");
-    lines.iter().filter(|l| l.starts_with("Received ") && l.contains(&needle)).count() >= n
+    lines
+        .iter()
+        .filter(|l| l.starts_with("Received ") && l.contains(&needle))
+        .count()
+        >= n
 }
 
 const PEERS: [(&str, &str); 3] = [("p1", "p1:10002"), ("p2", "p2:10003"), ("p3", "p3:10004")];
@@ -123,14 +165,23 @@ fn wait_mesh(since: Instant, limit: Duration, logs: impl Fn(&str) -> Vec<String>
     loop {
         let all = PEERS.iter().all(|(svc, me)| {
             let l = logs(svc);
-            PEERS.iter().filter(|(_, p)| p != me).all(|(_, p)| heard(&l, p, 1))
+            PEERS
+                .iter()
+                .filter(|(_, p)| p != me)
+                .all(|(_, p)| heard(&l, p, 1))
         });
         if all {
             return since.elapsed();
         }
         if since.elapsed() > limit {
-            let dump: Vec<String> = PEERS.iter().map(|(s, _)| format!("--- {s}\n{}", logs(s).join("\n"))).collect();
-            panic!("not every peer heard from both others within {limit:?}:\n{}", dump.join("\n"));
+            let dump: Vec<String> = PEERS
+                .iter()
+                .map(|(s, _)| format!("--- {s}\n{}", logs(s).join("\n")))
+                .collect();
+            panic!(
+                "not every peer heard from both others within {limit:?}:\n{}",
+                dump.join("\n")
+            );
         }
         thread::sleep(Duration::from_millis(100));
     }
@@ -140,16 +191,48 @@ fn wait_mesh(since: Instant, limit: Duration, logs: impl Fn(&str) -> Vec<String>
 fn image_is_small_and_runs_like_the_handout() {
     let _engine = engine_lock();
     image();
-    let size: u64 = ok("docker", &["image", "inspect", "-f", "{{.Size}}", IMAGE], &[]).trim().parse().unwrap();
+    let size: u64 = ok(
+        "docker",
+        &["image", "inspect", "-f", "{{.Size}}", IMAGE],
+        &[],
+    )
+    .trim()
+    .parse()
+    .unwrap();
     println!("image size: {size} bytes");
-    assert!(size <= MAX_IMAGE_BYTES, "image is {size} bytes, goal {MAX_IMAGE_BYTES}");
-    let cfg = ok("docker", &["image", "inspect", "-f", "{{.Config.User}} {{json .Config.Entrypoint}}", IMAGE], &[]);
+    assert!(
+        size <= MAX_IMAGE_BYTES,
+        "image is {size} bytes, goal {MAX_IMAGE_BYTES}"
+    );
+    let cfg = ok(
+        "docker",
+        &[
+            "image",
+            "inspect",
+            "-f",
+            "{{.Config.User}} {{json .Config.Entrypoint}}",
+            IMAGE,
+        ],
+        &[],
+    );
     assert_eq!(cfg.trim(), "10001:10001 [\"/process\"]");
 
     // The handout: `docker run p1 127.0.0.1:10002 127.0.0.1:10003` reports the absent peer.
     let name = "peerlab-e2e-run";
     let _ = run("docker", &["rm", "-f", name], &[]);
-    let mut p = util::Proc::start_cmd("docker run", "docker", &["run", "--rm", "--name", name, IMAGE, "127.0.0.1:10002", "127.0.0.1:10003"]);
+    let mut p = util::Proc::start_cmd(
+        "docker run",
+        "docker",
+        &[
+            "run",
+            "--rm",
+            "--name",
+            name,
+            IMAGE,
+            "127.0.0.1:10002",
+            "127.0.0.1:10003",
+        ],
+    );
     p.wait_for(|l| l == "peer 127.0.0.1:10003 down: connection refused");
     let t = Instant::now();
     ok("docker", &["stop", "-t", "10", name], &[]);
@@ -157,7 +240,10 @@ fn image_is_small_and_runs_like_the_handout() {
     p.wait_exit(util::PATIENCE).expect("docker run ends");
     p.wait_for(|l| l.starts_with("summary after"));
     println!("docker stop: {took:?}");
-    assert!(took < DOWN_WITHIN, "docker stop took {took:?}: PID 1 must stop on SIGTERM");
+    assert!(
+        took < DOWN_WITHIN,
+        "docker stop took {took:?}: PID 1 must stop on SIGTERM"
+    );
 }
 
 #[test]
@@ -178,7 +264,15 @@ fn compose_mesh_survives_any_start_order_and_a_restart_and_stops_fast() {
     loop {
         let states: Vec<String> = ["p1", "p2", "p3"]
             .iter()
-            .map(|c| ok("docker", &["inspect", "-f", "{{.State.Health.Status}}", c], &[]).trim().to_string())
+            .map(|c| {
+                ok(
+                    "docker",
+                    &["inspect", "-f", "{{.State.Health.Status}}", c],
+                    &[],
+                )
+                .trim()
+                .to_string()
+            })
             .collect();
         if states.iter().all(|s| s == "healthy") {
             break;
@@ -197,14 +291,23 @@ fn compose_mesh_survives_any_start_order_and_a_restart_and_stops_fast() {
             let l = logs(svc);
             let down = l.iter().position(|x| x.starts_with("peer p2:10003 down"));
             let up = l.iter().rposition(|x| x == "peer p2:10003 up");
-            let again = l.iter().any(|x| x.starts_with("Received 0 from p2:10003 (") && x.ends_with("[restarted]"));
+            let again = l
+                .iter()
+                .any(|x| x.starts_with("Received 0 from p2:10003 (") && x.ends_with("[restarted]"));
             if matches!((down, up), (Some(d), Some(u)) if d < u) && again {
                 break;
             }
-            assert!(t.elapsed() < FIRST_MESSAGES_WITHIN + Duration::from_secs(5), "{svc} after restart of p2:\n{}", l.join("\n"));
+            assert!(
+                t.elapsed() < FIRST_MESSAGES_WITHIN + Duration::from_secs(5),
+                "{svc} after restart of p2:\n{}",
+                l.join("\n")
+            );
             thread::sleep(Duration::from_millis(100));
         }
-        println!("{svc}: p2 down, up and heard again {:?} after `docker restart p2` began", t.elapsed());
+        println!(
+            "{svc}: p2 down, up and heard again {:?} after `docker restart p2` began",
+            t.elapsed()
+        );
     }
 
     // `docker compose down`: the peers are PID 1 and stop on SIGTERM at once.
@@ -224,7 +327,10 @@ fn compose_peers_started_in_reverse_order_find_each_other() {
     compose(&["up", "-d", "--no-build", "p3"]);
     // p3 alone: the others' names do not resolve yet; it keeps trying.
     let t = Instant::now();
-    while !logs("p3").iter().any(|l| l.starts_with("peer p1:10002 does not resolve yet")) {
+    while !logs("p3")
+        .iter()
+        .any(|l| l.starts_with("peer p1:10002 does not resolve yet"))
+    {
         assert!(t.elapsed() < util::PATIENCE, "p3: {:?}", logs("p3"));
         thread::sleep(Duration::from_millis(100));
     }
@@ -248,8 +354,27 @@ impl Drop for Swarm {
         // Stack removal is asynchronous: wait for its containers and network to go.
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(30) {
-            let c = run("docker", &["ps", "-aq", "-f", &format!("label=com.docker.stack.namespace={STACK}")], &[]);
-            let n = run("docker", &["network", "ls", "-q", "-f", &format!("label=com.docker.stack.namespace={STACK}")], &[]);
+            let c = run(
+                "docker",
+                &[
+                    "ps",
+                    "-aq",
+                    "-f",
+                    &format!("label=com.docker.stack.namespace={STACK}"),
+                ],
+                &[],
+            );
+            let n = run(
+                "docker",
+                &[
+                    "network",
+                    "ls",
+                    "-q",
+                    "-f",
+                    &format!("label=com.docker.stack.namespace={STACK}"),
+                ],
+                &[],
+            );
             if c.stdout.is_empty() && n.stdout.is_empty() {
                 break;
             }
@@ -268,17 +393,44 @@ fn swarm_stack_deploy_exchanges_counters() {
     let state = ok("docker", &["info", "-f", "{{.Swarm.LocalNodeState}}"], &[]);
     let started_here = state.trim() != "active";
     if started_here {
-        ok("docker", &["swarm", "init", "--advertise-addr", "127.0.0.1", "--default-addr-pool", "198.18.128.0/17"], &[]);
+        ok(
+            "docker",
+            &[
+                "swarm",
+                "init",
+                "--advertise-addr",
+                "127.0.0.1",
+                "--default-addr-pool",
+                "198.18.128.0/17",
+            ],
+            &[],
+        );
     }
     let _swarm = Swarm { started_here };
-    ok("docker", &["stack", "deploy", "-c", "docker-compose.yml", STACK], &[]);
+    ok(
+        "docker",
+        &["stack", "deploy", "-c", "docker-compose.yml", STACK],
+        &[],
+    );
     let container = |svc: &str| -> Option<String> {
-        let out = ok("docker", &["ps", "-q", "-f", &format!("label=com.docker.swarm.service.name={STACK}_{svc}")], &[]);
+        let out = ok(
+            "docker",
+            &[
+                "ps",
+                "-q",
+                "-f",
+                &format!("label=com.docker.swarm.service.name={STACK}_{svc}"),
+            ],
+            &[],
+        );
         out.lines().next().map(str::to_string)
     };
     let swarm_logs = |svc: &str| -> Vec<String> {
         match container(svc) {
-            Some(id) => ok("docker", &["logs", &id], &[]).lines().map(str::to_string).collect(),
+            Some(id) => ok("docker", &["logs", &id], &[])
+                .lines()
+                .map(str::to_string)
+                .collect(),
             None => Vec::new(),
         }
     };

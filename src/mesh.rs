@@ -1,0 +1,309 @@
+//! The set of sockets every mode shares: the server socket on the process's own address and
+//! one connected socket per peer, all bound to that address with `SO_REUSEPORT` (see [`net`]),
+//! plus each peer's name resolution and up/down state ([`PeerState`]).
+//!
+//! Applications (the counter peer, the Lab 1 process, the shared resource) never touch a
+//! socket: they call [`Mesh::send`] / [`Mesh::send_to`] and get datagrams from the driver,
+//! already attributed to a peer by source address.
+//!
+//! [`net`]: crate::net
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mio::net::UdpSocket;
+use mio::{Interest, Registry, Token};
+
+use crate::cli::AddrSpec;
+use crate::limits::MAX_PEERS;
+use crate::net::{self, BindError};
+use crate::output::{Down, Output};
+use crate::peer::{PeerState, Resolved};
+
+/// The server socket's token; peer `i` is `Token(1 + i)`.
+pub const SERVER: Token = Token(0);
+
+/// Why the sockets could not be opened.
+#[derive(Debug)]
+pub enum StartError {
+    /// The server socket.
+    Bind(BindError),
+    /// `mio::Poll` or a registration failed.
+    Poll(io::Error),
+    /// More peers than [`MAX_PEERS`].
+    TooManyPeers(usize),
+}
+
+impl core::fmt::Display for StartError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            StartError::Bind(e) => e.fmt(f),
+            StartError::Poll(e) => write!(f, "cannot set up the event loop: {e}"),
+            StartError::TooManyPeers(n) => {
+                write!(f, "at most {MAX_PEERS} peers are supported, got {n}")
+            }
+        }
+    }
+}
+
+/// A peer and its connected socket (none until its name resolves).
+#[derive(Debug)]
+struct Slot {
+    state: PeerState,
+    socket: Option<UdpSocket>,
+}
+
+/// The result of one receive attempt.
+#[derive(Debug)]
+pub enum Recv {
+    /// A datagram of this many bytes from this address, on this peer's socket (or `None`:
+    /// the server socket).
+    Datagram(usize, SocketAddr, Option<usize>),
+    /// Nothing more to read on this socket.
+    Empty,
+    /// Try again (EINTR), or an error that was handled (reported, peer marked down).
+    Again,
+}
+
+/// The server socket and the peers' sockets.
+#[derive(Debug)]
+pub struct Mesh {
+    server: UdpSocket,
+    local: SocketAddr,
+    peers: heapless::Vec<Slot, MAX_PEERS>,
+}
+
+impl Mesh {
+    /// Binds the server socket on `addr` and registers it; peers are connected by
+    /// [`Mesh::resolve_due`] as their names resolve. Prints the fallback notice if the
+    /// wildcard address had to be used.
+    pub fn open<W: Write>(
+        registry: &Registry,
+        addr: &AddrSpec,
+        peers: &[AddrSpec],
+        out: &mut Output<W>,
+    ) -> Result<Mesh, StartError> {
+        if peers.len() > MAX_PEERS {
+            return Err(StartError::TooManyPeers(peers.len()));
+        }
+        let server = net::bind_server(addr).map_err(StartError::Bind)?;
+        let now = Instant::now();
+        let mut mesh = Mesh {
+            local: server.local,
+            server: server.socket,
+            peers: heapless::Vec::new(),
+        };
+        registry
+            .register(&mut mesh.server, SERVER, Interest::READABLE)
+            .map_err(StartError::Poll)?;
+        if let Some(why) = server.fallback {
+            out.notice(format_args!(
+                "cannot bind {} ({why}): listening on {} instead",
+                addr.text, mesh.local
+            ));
+        }
+        for spec in peers {
+            let slot = Slot {
+                state: PeerState::new(spec.clone(), now),
+                socket: None,
+            };
+            // Cannot fail: checked against MAX_PEERS above.
+            mesh.peers.push(slot).expect("at most MAX_PEERS peers");
+        }
+        Ok(mesh)
+    }
+
+    /// The address the server socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// How many peers.
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Whether there are no peers (the shared resource).
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+
+    /// Peer `i`'s state.
+    ///
+    /// # Panics
+    /// If `i >= self.len()`: peer indices come from this mesh.
+    pub fn peer(&self, i: usize) -> &PeerState {
+        &self.peers[i].state
+    }
+
+    /// The peer whose current address is `addr`, if any.
+    pub fn attribute(&self, addr: SocketAddr) -> Option<usize> {
+        self.peers.iter().position(|p| p.state.addr == Some(addr))
+    }
+
+    /// Sends `bytes` to peer `i` on its connected socket. Returns whether it went out; an
+    /// error marks the peer down (said once) and schedules a new lookup of its name.
+    pub fn send<W: Write>(
+        &mut self,
+        i: usize,
+        bytes: &[u8],
+        now: Instant,
+        out: &mut Output<W>,
+    ) -> bool {
+        let Some(slot) = self.peers.get_mut(i) else {
+            return false;
+        };
+        let Some(sock) = &slot.socket else {
+            return false; // not resolved yet: nothing to send to
+        };
+        match sock.send(bytes) {
+            Ok(_) => {
+                slot.state.handle_sent();
+                true
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
+            Err(e) => {
+                if slot.state.handle_error(now) {
+                    out.peer_down(slot.state.name(), slot.state.addr, Down::Error(&e));
+                }
+                false
+            }
+        }
+    }
+
+    /// Sends `bytes` to any address from the server socket (answers to strangers: health
+    /// probes, the shared resource's acknowledgements). Best effort.
+    pub fn send_to(&self, addr: SocketAddr, bytes: &[u8]) -> bool {
+        self.server.send_to(bytes, addr).is_ok()
+    }
+
+    /// Tells every peer we are stopping (best effort: one datagram each).
+    pub fn say_to_all(&self, bytes: &[u8]) {
+        for slot in &self.peers {
+            if let Some(s) = &slot.socket {
+                let _ = s.send(bytes);
+            }
+        }
+    }
+
+    /// Call at each of the application's rounds before sending: reports peers that came back
+    /// up (an interval without errors after a send).
+    pub fn poll_up<W: Write>(&mut self, out: &mut Output<W>) {
+        for slot in self.peers.iter_mut() {
+            let st = &mut slot.state;
+            if st.poll_up() {
+                if let Some(a) = st.addr {
+                    out.peer_up(st.name(), a);
+                }
+            }
+        }
+    }
+
+    /// Call when a datagram came from peer `i`: it is up.
+    pub fn heard<W: Write>(&mut self, i: usize, from: SocketAddr, out: &mut Output<W>) {
+        let st = &mut self.peers[i].state;
+        if st.handle_heard() {
+            out.peer_up(st.name(), from);
+        }
+    }
+
+    /// Call when peer `i` said goodbye: it is down until heard from again.
+    pub fn bye<W: Write>(&mut self, i: usize, from: SocketAddr, now: Instant, out: &mut Output<W>) {
+        let st = &mut self.peers[i].state;
+        if st.handle_bye(now) {
+            out.peer_down(st.name(), Some(from), Down::Stopped);
+        }
+    }
+
+    /// Reads one datagram from the socket behind `token` into `buf`.
+    pub fn recv<W: Write>(&mut self, token: Token, buf: &mut [u8], out: &mut Output<W>) -> Recv {
+        let (result, peer) = if token == SERVER {
+            (self.server.recv_from(buf), None)
+        } else {
+            let i = token.0.wrapping_sub(1);
+            match self.peers.get(i).and_then(|s| s.socket.as_ref()) {
+                Some(sock) => (sock.recv_from(buf), Some(i)),
+                None => return Recv::Empty, // not ours, or deregistered: ignore
+            }
+        };
+        match result {
+            Ok((n, from)) => Recv::Datagram(n, from, peer),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Recv::Empty,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Recv::Again,
+            Err(e) => match peer {
+                // The ICMP error of an earlier send (e.g. connection refused): the peer is
+                // not listening. Transient by nature; reading the error consumes it.
+                Some(i) => {
+                    let st = &mut self.peers[i].state;
+                    if st.handle_error(Instant::now()) {
+                        out.peer_down(st.name(), st.addr, Down::Error(&e));
+                    }
+                    Recv::Again
+                }
+                // An unconnected socket reports no ICMP errors; anything else (ENOBUFS...)
+                // is transient: stop draining and wait for the next event.
+                None => Recv::Empty,
+            },
+        }
+    }
+
+    /// When the next peer name is due for (re)resolution.
+    pub fn next_resolve(&self) -> Option<Instant> {
+        self.peers.iter().map(|s| s.state.next_resolve).min()
+    }
+
+    /// Resolves every peer whose time has come, (re)connecting its socket when the address
+    /// is new. May block on DNS (rare: at start, every few seconds, after errors).
+    pub fn resolve_due<W: Write>(
+        &mut self,
+        registry: &Registry,
+        now: Instant,
+        out: &mut Output<W>,
+    ) {
+        let want_v6 = Some(self.local.is_ipv6());
+        for i in 0..self.peers.len() {
+            if self.peers[i].state.next_resolve > now {
+                continue;
+            }
+            let result = net::resolve(&self.peers[i].state.spec, want_v6);
+            let slot = &mut self.peers[i];
+            let addr = match result {
+                Ok(a) => a,
+                Err(e) => {
+                    if slot.state.handle_unresolved(now) {
+                        out.peer_unresolved(slot.state.name(), &e);
+                    }
+                    continue;
+                }
+            };
+            let outcome = slot.state.handle_resolved(now, addr);
+            if outcome == Resolved::Same && slot.socket.is_some() {
+                continue;
+            }
+            if let Some(mut old) = slot.socket.take() {
+                let _ = registry.deregister(&mut old);
+            }
+            let connected = net::connect_peer(self.local, addr).and_then(|mut s| {
+                registry
+                    .register(&mut s, Token(1 + i), Interest::READABLE)
+                    .map(|()| s)
+            });
+            match connected {
+                Ok(s) => {
+                    slot.socket = Some(s);
+                    if outcome != Resolved::Same && !slot.state.spec.is_literal() {
+                        out.peer_resolved(slot.state.name(), addr, outcome == Resolved::Moved);
+                    }
+                }
+                Err(e) => {
+                    // E.g. no route to that address: try again later, as for a failed lookup.
+                    slot.state.addr = None;
+                    if slot.state.handle_unresolved(now) {
+                        out.peer_unresolved(slot.state.name(), &e);
+                    }
+                }
+            }
+        }
+    }
+}
