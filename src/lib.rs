@@ -13,6 +13,8 @@
 //! - [`driver`]: the single-threaded mio loop (sockets, signals, stdin) and the [`driver::App`]
 //!   trait that each mode implements.
 //! - [`counter`]: the handout's peer (broadcast the counter, account what arrives).
+//! - [`clock`]: `Millis`, time as data for the sans-IO cores.
+//! - [`ra`]: Lab 1's Ricart–Agrawala core with Lamport clocks (sans-IO, retransmitting).
 //! - [`health`]: `process health ADDR`, the self-check of a `FROM scratch` container.
 //!
 //! Protocol logic (`wire`, `account`, `peer`, `output`) takes bytes, addresses and `now`
@@ -23,6 +25,7 @@
 
 pub mod account;
 pub mod cli;
+pub mod clock;
 pub mod counter;
 pub mod driver;
 pub mod health;
@@ -31,4 +34,5 @@ pub mod mesh;
 pub mod net;
 pub mod output;
 pub mod peer;
+pub mod ra;
 pub mod wire;

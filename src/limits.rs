@@ -39,3 +39,18 @@ pub const RESOLVE_BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// A peer that is up is re-resolved this often, so a container that comes back with a new
 /// IP address is reached again.
 pub const RERESOLVE_EVERY: Duration = Duration::from_secs(5);
+
+/// Most processes in one Lab 1 group (its own included): each needs a peer socket, and the
+/// shared resource one more.
+pub const MAX_PROCESSES: usize = MAX_PEERS - 1;
+
+/// Lab 1: a REQUEST without its REPLY, or an ENTER/EXIT without its ACK, is sent again this
+/// often (UDP loses datagrams; the course's programs then wait forever).
+pub const RETRY_EVERY: Duration = Duration::from_millis(100);
+
+/// Lab 1: how long a process keeps resending ENTER/EXIT to a shared resource that does not
+/// acknowledge, before it goes on without it (and says so).
+pub const RESOURCE_PATIENCE: Duration = Duration::from_secs(3);
+
+/// Lab 1: how long a process stays in the critical section by default (the course's usual).
+pub const DEFAULT_CS_TIME: Duration = Duration::from_secs(5);

@@ -1,0 +1,361 @@
+//! Lab 1's wire format: one short line of ASCII per datagram, readable and typeable with
+//! `nc -u`. Fields are separated by one space; numbers are decimal.
+//!
+//! | message | sent by | meaning |
+//! |---|---|---|
+//! | `REQUEST <id> <T>` | a process | asks the others for the CS with timestamp T |
+//! | `REPLY <id> <clock> <T>` | a process | grants request T; `clock` is the sender's clock |
+//! | `ENTER <id> <T> <clock> <text>` | a process | to the shared resource: inside, for request T |
+//! | `EXIT <id> <T> <clock>` | a process | to the shared resource: left |
+//! | `ACK ENTER <id> <T>` / `ACK EXIT <id> <T>` | the resource | got it (stop resending) |
+//!
+//! Over UDP any of these can be lost or duplicated: a process resends a REQUEST until the
+//! REPLY for that T arrives (a REPLY is resent when a duplicate REQUEST comes), and ENTER/EXIT
+//! until acknowledged. The request timestamp T names the request in every message, so
+//! duplicates are recognised. [`Msg::decode`] never panics; bad input is a [`LabWireError`].
+
+use core::fmt::{self, Write as _};
+
+/// Longest text carried by ENTER.
+pub const MAX_TEXT: usize = 64;
+/// Longest encoded message.
+pub const MAX_MSG: usize = 128;
+
+/// A process id: 1..=N, as on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerId(pub u16);
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Which message an ACK acknowledges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckOf {
+    /// ENTER.
+    Enter,
+    /// EXIT.
+    Exit,
+}
+
+/// One Lab 1 message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    /// Ricart–Agrawala request: `id` wants the CS; `t` is its request timestamp.
+    Request {
+        /// Sender.
+        id: PeerId,
+        /// Request timestamp (the Lamport clock right after the request's tick).
+        t: u64,
+    },
+    /// Ricart–Agrawala reply: `id` grants the request with timestamp `t`.
+    Reply {
+        /// Sender.
+        id: PeerId,
+        /// Sender's clock when sending (a reply does not tick).
+        clock: u64,
+        /// The request it answers.
+        t: u64,
+    },
+    /// To the shared resource: `id` entered the CS for its request `t`.
+    Enter {
+        /// Sender.
+        id: PeerId,
+        /// Its request timestamp.
+        t: u64,
+        /// Its clock at entry.
+        clock: u64,
+        /// A short text (`Oi`), printed by the resource.
+        text: heapless::String<MAX_TEXT>,
+    },
+    /// To the shared resource: `id` left the CS of request `t`.
+    Exit {
+        /// Sender.
+        id: PeerId,
+        /// Its request timestamp.
+        t: u64,
+        /// Its clock at exit.
+        clock: u64,
+    },
+    /// From the shared resource: ENTER or EXIT of (`id`, `t`) received.
+    Ack {
+        /// What is acknowledged.
+        of: AckOf,
+        /// Whose.
+        id: PeerId,
+        /// Which request.
+        t: u64,
+    },
+}
+
+/// Why a datagram is not a Lab 1 message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabWireError {
+    /// Not ASCII text (or contains control characters).
+    NotText,
+    /// The first word is not a message type.
+    UnknownType,
+    /// A field is missing or there are too many.
+    Fields,
+    /// A number is not a decimal that fits.
+    Number,
+    /// Id 0 (ids start at 1).
+    ZeroId,
+    /// ENTER's text is longer than [`MAX_TEXT`].
+    TextTooLong,
+}
+
+impl fmt::Display for LabWireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LabWireError::NotText => "not printable ASCII",
+            LabWireError::UnknownType => "unknown message type",
+            LabWireError::Fields => "wrong number of fields",
+            LabWireError::Number => "bad number",
+            LabWireError::ZeroId => "id 0",
+            LabWireError::TextTooLong => "text too long",
+        })
+    }
+}
+
+/// An encoded message.
+pub type MsgBuf = heapless::String<MAX_MSG>;
+
+impl Msg {
+    /// Writes the message as one line (no newline).
+    #[must_use]
+    pub fn encode(&self) -> MsgBuf {
+        let mut s = MsgBuf::new();
+        // Cannot fail: the longest message (ENTER with 20-digit numbers and MAX_TEXT bytes)
+        // is under MAX_MSG bytes.
+        let r = match self {
+            Msg::Request { id, t } => write!(s, "REQUEST {id} {t}"),
+            Msg::Reply { id, clock, t } => write!(s, "REPLY {id} {clock} {t}"),
+            Msg::Enter { id, t, clock, text } => write!(s, "ENTER {id} {t} {clock} {text}"),
+            Msg::Exit { id, t, clock } => write!(s, "EXIT {id} {t} {clock}"),
+            Msg::Ack { of, id, t } => {
+                let of = match of {
+                    AckOf::Enter => "ENTER",
+                    AckOf::Exit => "EXIT",
+                };
+                write!(s, "ACK {of} {id} {t}")
+            }
+        };
+        r.expect("every message fits MAX_MSG");
+        s
+    }
+
+    /// Reads one message. A trailing newline (from `nc`) is accepted.
+    pub fn decode(bytes: &[u8]) -> Result<Msg, LabWireError> {
+        let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if bytes.iter().any(|b| !(0x20..0x7f).contains(b)) {
+            return Err(LabWireError::NotText);
+        }
+        // Cannot fail: printable ASCII is UTF-8.
+        let line = core::str::from_utf8(bytes).map_err(|_| LabWireError::NotText)?;
+        let (kind, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match kind {
+            "REQUEST" => {
+                let [id, t] = fields(rest)?;
+                Ok(Msg::Request {
+                    id: id_of(id)?,
+                    t: num(t)?,
+                })
+            }
+            "REPLY" => {
+                let [id, clock, t] = fields(rest)?;
+                Ok(Msg::Reply {
+                    id: id_of(id)?,
+                    clock: num(clock)?,
+                    t: num(t)?,
+                })
+            }
+            "ENTER" => {
+                let mut it = rest.splitn(4, ' ');
+                let (Some(id), Some(t), Some(clock)) = (it.next(), it.next(), it.next()) else {
+                    return Err(LabWireError::Fields);
+                };
+                let text = it.next().unwrap_or("");
+                Ok(Msg::Enter {
+                    id: id_of(id)?,
+                    t: num(t)?,
+                    clock: num(clock)?,
+                    text: heapless::String::try_from(text)
+                        .map_err(|_| LabWireError::TextTooLong)?,
+                })
+            }
+            "EXIT" => {
+                let [id, t, clock] = fields(rest)?;
+                Ok(Msg::Exit {
+                    id: id_of(id)?,
+                    t: num(t)?,
+                    clock: num(clock)?,
+                })
+            }
+            "ACK" => {
+                let [of, id, t] = fields(rest)?;
+                let of = match of {
+                    "ENTER" => AckOf::Enter,
+                    "EXIT" => AckOf::Exit,
+                    _ => return Err(LabWireError::UnknownType),
+                };
+                Ok(Msg::Ack {
+                    of,
+                    id: id_of(id)?,
+                    t: num(t)?,
+                })
+            }
+            _ => Err(LabWireError::UnknownType),
+        }
+    }
+
+    /// The sender's id (the acknowledged process's, for ACK).
+    pub fn id(&self) -> PeerId {
+        match self {
+            Msg::Request { id, .. }
+            | Msg::Reply { id, .. }
+            | Msg::Enter { id, .. }
+            | Msg::Exit { id, .. }
+            | Msg::Ack { id, .. } => *id,
+        }
+    }
+}
+
+/// Exactly `N` space-separated fields.
+fn fields<const N: usize>(rest: &str) -> Result<[&str; N], LabWireError> {
+    let mut out = [""; N];
+    let mut it = rest.split(' ');
+    for slot in out.iter_mut() {
+        *slot = it.next().filter(|f| !f.is_empty()).ok_or(LabWireError::Fields)?;
+    }
+    if it.next().is_some() {
+        return Err(LabWireError::Fields);
+    }
+    Ok(out)
+}
+
+fn num(s: &str) -> Result<u64, LabWireError> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(LabWireError::Number);
+    }
+    s.parse().map_err(|_| LabWireError::Number)
+}
+
+fn id_of(s: &str) -> Result<PeerId, LabWireError> {
+    let n = num(s)?;
+    match u16::try_from(n) {
+        Ok(0) => Err(LabWireError::ZeroId),
+        Ok(id) => Ok(PeerId(id)),
+        Err(_) => Err(LabWireError::Number),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<Msg> {
+        vec![
+            Msg::Request { id: PeerId(1), t: 2 },
+            Msg::Reply {
+                id: PeerId(3),
+                clock: 7,
+                t: 2,
+            },
+            Msg::Enter {
+                id: PeerId(2),
+                t: 4,
+                clock: 9,
+                text: heapless::String::try_from("Oi from p2").unwrap(),
+            },
+            Msg::Enter {
+                id: PeerId(2),
+                t: 4,
+                clock: 9,
+                text: heapless::String::new(),
+            },
+            Msg::Exit {
+                id: PeerId(2),
+                t: 4,
+                clock: 10,
+            },
+            Msg::Ack {
+                of: AckOf::Enter,
+                id: PeerId(2),
+                t: 4,
+            },
+            Msg::Ack {
+                of: AckOf::Exit,
+                id: PeerId(65535),
+                t: u64::MAX,
+            },
+            Msg::Enter {
+                id: PeerId(65535),
+                t: u64::MAX,
+                clock: u64::MAX,
+                text: heapless::String::try_from("x".repeat(MAX_TEXT).as_str()).unwrap(),
+            },
+        ]
+    }
+
+    #[test]
+    fn round_trips() {
+        for m in all() {
+            let e = m.encode();
+            assert_eq!(Msg::decode(e.as_bytes()), Ok(m.clone()), "{e}");
+            let mut nl = e.as_bytes().to_vec();
+            nl.push(b'\n');
+            assert_eq!(Msg::decode(&nl), Ok(m));
+        }
+        assert_eq!(Msg::Request { id: PeerId(1), t: 2 }.encode().as_str(), "REQUEST 1 2");
+    }
+
+    #[test]
+    fn rejections() {
+        use LabWireError::*;
+        let cases: &[(&[u8], LabWireError)] = &[
+            (b"", UnknownType),
+            (b"HELLO 1 2", UnknownType),
+            (b"request 1 2", UnknownType),
+            (b"REQUEST 1", Fields),
+            (b"REQUEST 1 2 3", Fields),
+            (b"REQUEST  1 2", Fields),
+            (b"REQUEST 1 2 ", Fields),
+            (b"REQUEST 0 2", ZeroId),
+            (b"REQUEST 65536 2", Number),
+            (b"REQUEST -1 2", Number),
+            (b"REQUEST 1 +2", Number),
+            (b"REQUEST 1 99999999999999999999", Number),
+            (b"REPLY 1 2", Fields),
+            (b"ENTER 1 2", Fields),
+            (b"EXIT 1 2", Fields),
+            (b"ACK LEAVE 1 2", UnknownType),
+            (b"REQUEST 1 2\x1b[2J", NotText),
+            (b"\xff\xfe", NotText),
+        ];
+        for (input, want) in cases {
+            assert_eq!(Msg::decode(input), Err(*want), "{:?}", String::from_utf8_lossy(input));
+        }
+        let long = format!("ENTER 1 2 3 {}", "x".repeat(MAX_TEXT + 1));
+        assert_eq!(Msg::decode(long.as_bytes()), Err(TextTooLong));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let alphabet = b"REQUESTPLYNXAK 0123456789\n\x00\xff";
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 40) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| alphabet[((x >> (i % 50)) as usize + i) % alphabet.len()])
+                .collect();
+            let _ = Msg::decode(&bytes);
+        }
+    }
+}
