@@ -193,3 +193,113 @@ mod tests {
         assert!(PeerArgs::from_args(&["process"], &["nope"]).is_err());
     }
 }
+
+/// Lab 1 (Ricart–Agrawala with Lamport clocks): process ID of the group whose addresses are
+/// ADDR... (every process's, in id order, this one's included). Type x to ask for the critical
+/// section, or the own id for an internal event. Inside, it tells the shared resource.
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(
+    example = "{command_name} 1 :10002 :10003 :10004",
+    example = "{command_name} --resource shared:10001 1 p1:10004 p2:10003 p3:10002",
+    example = "{command_name} --auto 3s --cs-time 500ms 2 :10002 :10003 :10004"
+)]
+pub struct MutexArgs {
+    /// the shared resource, host:port (default 127.0.0.1:10001)
+    #[argh(option, default = "default_resource()", from_str_fn(parse_spec))]
+    pub resource: AddrSpec,
+
+    /// time inside the critical section (default 5s)
+    #[argh(
+        option,
+        default = "crate::limits::DEFAULT_CS_TIME",
+        from_str_fn(parse_interval)
+    )]
+    pub cs_time: Duration,
+
+    /// ask for the critical section by itself at random moments around this period
+    #[argh(option, from_str_fn(parse_interval))]
+    pub auto: Option<Duration>,
+
+    /// text sent to the shared resource on entry (default Oi)
+    #[argh(option, default = "default_text()", from_str_fn(parse_text))]
+    pub text: heapless::String<{ crate::wire::lab::MAX_TEXT }>,
+
+    /// seed for --auto's random moments (default: from the clock and the pid)
+    #[argh(option)]
+    pub seed: Option<u64>,
+
+    /// print one JSON object per event instead of text lines
+    #[argh(switch)]
+    pub json: bool,
+
+    /// this process's id: its position in the address list, from 1
+    #[argh(positional)]
+    pub id: u16,
+
+    /// every process's address in id order, host:port or :port
+    #[argh(positional, from_str_fn(parse_spec))]
+    pub addrs: Vec<AddrSpec>,
+}
+
+/// Lab 1's shared resource: prints every use of the critical section and reports a VIOLATION
+/// if two processes are ever inside at once or entries are out of timestamp order.
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(
+    example = "{command_name}",
+    example = "{command_name} --listen 127.0.0.1:10001"
+)]
+pub struct ResourceArgs {
+    /// address to listen on (default 0.0.0.0:10001)
+    #[argh(option, default = "default_listen()", from_str_fn(parse_spec))]
+    pub listen: AddrSpec,
+
+    /// print one JSON object per event instead of text lines
+    #[argh(switch)]
+    pub json: bool,
+}
+
+fn default_resource() -> AddrSpec {
+    parse_spec("127.0.0.1:10001").expect("a valid literal")
+}
+
+fn default_listen() -> AddrSpec {
+    parse_spec("0.0.0.0:10001").expect("a valid literal")
+}
+
+fn default_text() -> heapless::String<{ crate::wire::lab::MAX_TEXT }> {
+    heapless::String::try_from("Oi").expect("short")
+}
+
+/// ENTER's text: printable ASCII, at most 64 bytes.
+pub fn parse_text(s: &str) -> Result<heapless::String<{ crate::wire::lab::MAX_TEXT }>, String> {
+    if !s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err("the text must be printable ASCII".into());
+    }
+    heapless::String::try_from(s).map_err(|_| {
+        format!(
+            "the text is longer than {} bytes",
+            crate::wire::lab::MAX_TEXT
+        )
+    })
+}
+
+/// Checks what argh cannot for Lab 1: the id against the list.
+pub fn check_mutex(a: &MutexArgs) -> Result<(), String> {
+    let n = a.addrs.len();
+    if n == 0 {
+        return Err("give every process's address (this one's included), in id order".into());
+    }
+    if n > crate::limits::MAX_PROCESSES {
+        return Err(format!(
+            "at most {} processes are supported, got {n}",
+            crate::limits::MAX_PROCESSES
+        ));
+    }
+    if a.id == 0 || usize::from(a.id) > n {
+        return Err(format!(
+            "the id must be between 1 and {n} (the number of addresses), got {}",
+            a.id
+        ));
+    }
+    Ok(())
+}

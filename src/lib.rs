@@ -15,6 +15,8 @@
 //! - [`counter`]: the handout's peer (broadcast the counter, account what arrives).
 //! - [`clock`]: `Millis`, time as data for the sans-IO cores.
 //! - [`ra`]: Lab 1's Ricart–Agrawala core with Lamport clocks (sans-IO, retransmitting).
+//! - [`mutex`]: Lab 1's process: the core on the driver, with keyboard and `--auto`.
+//! - [`resource`]: Lab 1's shared resource, which checks mutual exclusion and order.
 //! - [`health`]: `process health ADDR`, the self-check of a `FROM scratch` container.
 //!
 //! Protocol logic (`wire`, `account`, `peer`, `output`) takes bytes, addresses and `now`
@@ -31,8 +33,10 @@ pub mod driver;
 pub mod health;
 pub mod limits;
 pub mod mesh;
+pub mod mutex;
 pub mod net;
 pub mod output;
 pub mod peer;
 pub mod ra;
+pub mod resource;
 pub mod wire;

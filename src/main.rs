@@ -4,10 +4,12 @@ use std::io;
 use std::process::ExitCode;
 
 use argh::FromArgs;
-use peerlab::cli::{self, PeerArgs};
+use peerlab::cli::{self, MutexArgs, PeerArgs, ResourceArgs};
 use peerlab::counter::{self, PeerConfig};
 use peerlab::health::{self, HealthArgs};
+use peerlab::mutex::{self, MutexConfig};
 use peerlab::output::Output;
+use peerlab::resource;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -18,11 +20,34 @@ fn main() -> ExitCode {
     let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
     // The peer's arguments are free-form addresses, so the other modes are picked by the
     // first word rather than by argh subcommands.
-    if rest.first() == Some(&"health") {
-        return match HealthArgs::from_args(&[&cmd, "health"], &rest[1..]) {
-            Ok(a) => run_health(a),
-            Err(early) => early_exit(early),
-        };
+    match rest.first().copied() {
+        Some("health") => {
+            return match HealthArgs::from_args(&[&cmd, "health"], &rest[1..]) {
+                Ok(a) => run_health(a),
+                Err(early) => early_exit(early),
+            }
+        }
+        Some("mutex") => {
+            return match MutexArgs::from_args(&[&cmd, "mutex"], &rest[1..]) {
+                Ok(a) => run_mutex(a),
+                Err(early) => early_exit(early),
+            }
+        }
+        // The handout's Lab 1 form: `Process 1 p1:10004 p2:10003 p3:10002` (an address always
+        // has a colon, an id never does).
+        Some(first) if !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()) => {
+            return match MutexArgs::from_args(&[&cmd, "mutex"], &rest) {
+                Ok(a) => run_mutex(a),
+                Err(early) => early_exit(early),
+            }
+        }
+        Some("shared-resource") => {
+            return match ResourceArgs::from_args(&[&cmd, "shared-resource"], &rest[1..]) {
+                Ok(a) => run_resource(a),
+                Err(early) => early_exit(early),
+            }
+        }
+        _ => {}
     }
     let peer = match PeerArgs::from_args(&[&cmd], &rest) {
         Ok(a) => a,
@@ -84,6 +109,57 @@ fn run_health(a: HealthArgs) -> ExitCode {
         }
         Err(e) => {
             println!("{} is not healthy: {e}", a.addr.text);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_mutex(a: MutexArgs) -> ExitCode {
+    if let Err(e) = cli::check_mutex(&a) {
+        eprintln!("process mutex: {e}\nRun with --help for more information.");
+        return ExitCode::from(2);
+    }
+    let seed = a.seed.unwrap_or_else(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        t ^ u64::from(std::process::id()).rotate_left(32)
+    });
+    let cfg = MutexConfig {
+        id: a.id,
+        addrs: a.addrs,
+        resource: a.resource,
+        cs_time: a.cs_time,
+        auto: a.auto,
+        text: a.text,
+        seed,
+    };
+    let mut node = match mutex::start(&cfg, Output::new(io::stdout(), a.json)) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("process mutex: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    finish(node.run())
+}
+
+fn run_resource(a: ResourceArgs) -> ExitCode {
+    let mut node = match resource::start(&a.listen, Output::new(io::stdout(), a.json)) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("process shared-resource: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    finish(node.run())
+}
+
+fn finish(r: io::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("process: event loop failed: {e}");
             ExitCode::FAILURE
         }
     }

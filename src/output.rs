@@ -184,6 +184,31 @@ impl<W: Write> Output<W> {
         self.emit(r);
     }
 
+    /// A line of some other mode (Lab 1): `text` in text mode; in JSON mode an object with
+    /// `event`, `t_ms` and the `json` fields (written by the caller as `"key":value,...`,
+    /// strings through [`JsonEsc`]).
+    pub fn event(
+        &mut self,
+        name: &str,
+        text: core::fmt::Arguments<'_>,
+        json: core::fmt::Arguments<'_>,
+    ) {
+        let r = if self.json {
+            self.json_head(name).and_then(|_| {
+                let l = &mut self.line;
+                l.push(',').map_err(full)?;
+                l.write_fmt(json).map_err(full)?;
+                l.push_str("}\n").map_err(full)
+            })
+        } else {
+            let l = &mut self.line;
+            l.write_fmt(text)
+                .and_then(|_| l.write_char('\n'))
+                .map_err(full)
+        };
+        self.emit(r);
+    }
+
     /// The start line: where we listen, how many peers, how often.
     pub fn listening(&mut self, addr: SocketAddr, peers: usize, interval: Duration) {
         let r = if self.json {
@@ -487,49 +512,76 @@ fn push_io_error(l: &mut Line, e: &io::Error) -> Result<(), LineFull> {
 /// text (bidi overrides, U+2028/9) as `\x1b` / `\u{202e}`; invalid UTF-8 bytes as `\xff`.
 /// With `json`, the result is also escaped as the inside of a JSON string.
 pub fn push_escaped(l: &mut Line, bytes: &[u8], json: bool) -> Result<(), LineFull> {
+    write_escaped(l, bytes, json).map_err(full)
+}
+
+/// [`push_escaped`] into any `fmt::Write` (a [`Line`], or a `Formatter` through [`Esc`]).
+fn write_escaped(w: &mut impl core::fmt::Write, bytes: &[u8], json: bool) -> core::fmt::Result {
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             let mut esc: heapless::String<12> = heapless::String::new();
             match c {
-                '\n' => esc.push_str("\\n").map_err(full)?,
-                '\r' => esc.push_str("\\r").map_err(full)?,
-                '\t' => esc.push_str("\\t").map_err(full)?,
-                '\\' => esc.push_str("\\\\").map_err(full)?,
-                '"' => esc.push_str("\\\"").map_err(full)?,
-                c if (c as u32) < 0x80 && c.is_control() => {
-                    write!(esc, "\\x{:02x}", c as u32).map_err(full)?
-                }
+                '\n' => esc.push_str("\\n").map_err(full_fmt)?,
+                '\r' => esc.push_str("\\r").map_err(full_fmt)?,
+                '\t' => esc.push_str("\\t").map_err(full_fmt)?,
+                '\\' => esc.push_str("\\\\").map_err(full_fmt)?,
+                '"' => esc.push_str("\\\"").map_err(full_fmt)?,
+                c if (c as u32) < 0x80 && c.is_control() => write!(esc, "\\x{:02x}", c as u32)?,
                 c if c.is_control() || is_invisible_format(c) => {
-                    write!(esc, "\\u{{{:x}}}", c as u32).map_err(full)?
+                    write!(esc, "\\u{{{:x}}}", c as u32)?
                 }
                 c => {
                     // Printable: copied as is (JSON allows any non-control character).
-                    l.push(c).map_err(full)?;
+                    w.write_char(c)?;
                     continue;
                 }
             }
-            push_maybe_json(l, &esc, json)?;
+            write_maybe_json(w, &esc, json)?;
         }
         for b in chunk.invalid() {
             let mut esc: heapless::String<12> = heapless::String::new();
-            write!(esc, "\\x{b:02x}").map_err(full)?;
-            push_maybe_json(l, &esc, json)?;
+            write!(esc, "\\x{b:02x}")?;
+            write_maybe_json(w, &esc, json)?;
         }
     }
     Ok(())
 }
 
-fn push_maybe_json(l: &mut Line, esc: &str, json: bool) -> Result<(), LineFull> {
+fn full_fmt<E>(_: E) -> core::fmt::Error {
+    core::fmt::Error
+}
+
+fn write_maybe_json(w: &mut impl core::fmt::Write, esc: &str, json: bool) -> core::fmt::Result {
     if !json {
-        return l.push_str(esc).map_err(full);
+        return w.write_str(esc);
     }
     for c in esc.chars() {
         if c == '\\' || c == '"' {
-            l.push('\\').map_err(full)?;
+            w.write_char('\\')?;
         }
-        l.push(c).map_err(full)?;
+        w.write_char(c)?;
     }
     Ok(())
+}
+
+/// Shows bytes from the network escaped for a terminal (see [`push_escaped`]), in `format_args!`.
+#[derive(Debug, Clone, Copy)]
+pub struct Esc<'a>(pub &'a [u8]);
+
+impl core::fmt::Display for Esc<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write_escaped(f, self.0, false)
+    }
+}
+
+/// The same, escaped again as the inside of a JSON string.
+#[derive(Debug, Clone, Copy)]
+pub struct JsonEsc<'a>(pub &'a [u8]);
+
+impl core::fmt::Display for JsonEsc<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write_escaped(f, self.0, true)
+    }
 }
 
 /// Characters that change how the rest of a line is displayed without being visible.

@@ -15,14 +15,15 @@
 //! HELD, or while WANTED with own (T, i) < (T, j) (lexicographic: smaller T, then smaller id).
 //!
 //! # Over a lossy network
-//! A REQUEST is resent every `retry` to the processes that have not replied to that T. A
+//! A REQUEST is resent to the processes that have not replied to that T, after `retry`, then
+//! after twice as long each time (up to ten `retry`s: a deferred request waits for a whole
+//! critical section, and resending it every `retry` would only add traffic). A
 //! duplicate REQUEST (same T as the last one seen from that process) is not an event: no tick,
 //! and if it was already answered the REPLY is sent again (the first one may have been lost).
 //! A REPLY counts only for the current request's T and once per process; any other REPLY is a
 //! duplicate and changes nothing. ENTER and EXIT go to the shared resource and are resent until
 //! acknowledged; the deferred replies go out only after the EXIT is acknowledged (or the
 //! resource stayed silent for `resource_patience`), so the resource sees every use in order.
-
 
 use crate::clock::Millis;
 use crate::limits::MAX_PROCESSES;
@@ -268,6 +269,9 @@ pub struct Ra {
     /// `seen[j - 1]`: the last request T from j, and whether it was answered.
     seen: heapless::Vec<Option<(u64, bool)>, MAX_PROCESSES>,
     retry_at: Option<Millis>,
+    /// The wait before the next resend of REQUEST: doubles up to ten `retry`s, so a request
+    /// that is deferred (another process is inside) is not resent every `retry`.
+    retry_wait: Millis,
     cs_until: Option<Millis>,
     leaving: bool,
     pending: Option<Pending>,
@@ -304,6 +308,7 @@ impl Ra {
             deferred: heapless::Vec::new(),
             seen,
             retry_at: None,
+            retry_wait: Millis(0),
             cs_until: None,
             leaving: false,
             pending: None,
@@ -391,7 +396,8 @@ impl Ra {
         for j in self.others() {
             self.send(Dest::Peer(j), Msg::Request { id: self.cfg.id, t });
         }
-        self.retry_at = Some(now + self.cfg.retry);
+        self.retry_wait = self.cfg.retry;
+        self.retry_at = Some(now + self.retry_wait);
         if need == 0 {
             self.enter(now);
         }
@@ -429,11 +435,18 @@ impl Ra {
                 for j in self.others() {
                     if !self.granted[idx(j)] {
                         self.stats.resent += 1;
-                        self.send(Dest::Peer(j), Msg::Request { id: self.cfg.id, t: mine.t });
+                        self.send(
+                            Dest::Peer(j),
+                            Msg::Request {
+                                id: self.cfg.id,
+                                t: mine.t,
+                            },
+                        );
                     }
                 }
             }
-            self.retry_at = Some(now + self.cfg.retry);
+            self.retry_wait = Millis((self.retry_wait.0 * 2).min(self.cfg.retry.0 * 10));
+            self.retry_at = Some(now + self.retry_wait);
         }
         if let Some(p) = &mut self.pending {
             if p.next <= now {
@@ -487,7 +500,14 @@ impl Ra {
                 self.stats.duplicates += 1;
                 if answered {
                     self.stats.resent += 1;
-                    self.send(Dest::Peer(from), Msg::Reply { id: self.cfg.id, clock: self.clock, t });
+                    self.send(
+                        Dest::Peer(from),
+                        Msg::Reply {
+                            id: self.cfg.id,
+                            clock: self.clock,
+                            t,
+                        },
+                    );
                 }
             }
             _ => {
@@ -507,7 +527,14 @@ impl Ra {
                     Answer::Deferred
                 } else {
                     self.seen[idx(from)] = Some((t, true));
-                    self.send(Dest::Peer(from), Msg::Reply { id: self.cfg.id, clock: self.clock, t });
+                    self.send(
+                        Dest::Peer(from),
+                        Msg::Reply {
+                            id: self.cfg.id,
+                            clock: self.clock,
+                            t,
+                        },
+                    );
                     Answer::Replied
                 };
                 self.log(Event::Request { from, t, answer });
@@ -525,7 +552,11 @@ impl Ra {
         self.got += 1;
         self.clock = self.clock.max(clock) + 1;
         let need = self.cfg.n - 1;
-        self.log(Event::Reply { from, got: self.got, need });
+        self.log(Event::Reply {
+            from,
+            got: self.got,
+            need,
+        });
         if self.got == need {
             self.enter(now);
         }
@@ -562,7 +593,11 @@ impl Ra {
 
     fn start_exit(&mut self, now: Millis) {
         let t = self.mine.map_or(0, |m| m.t);
-        let msg = Msg::Exit { id: self.cfg.id, t, clock: self.clock };
+        let msg = Msg::Exit {
+            id: self.cfg.id,
+            t,
+            clock: self.clock,
+        };
         self.start_pending(now, msg, AckOf::Exit, t);
     }
 
@@ -593,7 +628,14 @@ impl Ra {
         let mut replied = 0;
         while let Some(p) = self.deferred.pop() {
             self.seen[idx(p.id)] = Some((p.t, true));
-            self.send(Dest::Peer(p.id), Msg::Reply { id: self.cfg.id, clock: self.clock, t: p.t });
+            self.send(
+                Dest::Peer(p.id),
+                Msg::Reply {
+                    id: self.cfg.id,
+                    clock: self.clock,
+                    t: p.t,
+                },
+            );
             replied += 1;
         }
         self.log(Event::Released { replied });
@@ -610,7 +652,11 @@ impl Ra {
     }
 
     fn log(&mut self, event: Event) {
-        let l = Logged { clock: self.clock, state: self.state, event };
+        let l = Logged {
+            clock: self.clock,
+            state: self.state,
+            event,
+        };
         if self.events.push_back(l).is_err() {
             self.stats.events_dropped += 1;
         }
@@ -677,15 +723,19 @@ mod tests {
                 .unwrap_or_else(|| panic!("nothing from {from} to {to:?}: {:?}", self.wire));
             let (_, t) = self.wire.remove(i);
             let now = self.now;
-            let Dest::Peer(dst) = to else { panic!("resource") };
+            let Dest::Peer(dst) = to else {
+                panic!("resource")
+            };
             self.p(dst.0).handle_msg(now, &t.msg).unwrap();
             self.collect();
             self.p(dst.0).clock()
         }
         /// Acknowledges everything sent to the resource.
         fn ack_resource(&mut self) {
-            let (res, rest): (Vec<_>, Vec<_>) =
-                self.wire.drain(..).partition(|(_, t)| t.to == Dest::Resource);
+            let (res, rest): (Vec<_>, Vec<_>) = self
+                .wire
+                .drain(..)
+                .partition(|(_, t)| t.to == Dest::Resource);
             self.wire = rest;
             let now = self.now;
             for (from, t) in res {
@@ -694,7 +744,16 @@ mod tests {
                     Msg::Exit { t, .. } => (AckOf::Exit, t),
                     ref m => panic!("{m:?}"),
                 };
-                self.p(from.0).handle_msg(now, &Msg::Ack { of, id: from, t: rt }).unwrap();
+                self.p(from.0)
+                    .handle_msg(
+                        now,
+                        &Msg::Ack {
+                            of,
+                            id: from,
+                            t: rt,
+                        },
+                    )
+                    .unwrap();
             }
             self.collect();
         }
@@ -771,8 +830,19 @@ mod tests {
         let mut g = Group::new(3);
         g.key(2, Key::Request);
         assert_eq!(g.deliver(2, peer(1)), 2);
-        let (_, t) = g.wire.iter().find(|(f, t)| f.0 == 1 && t.to == peer(2)).unwrap();
-        assert_eq!(t.msg, Msg::Reply { id: PeerId(1), clock: 2, t: 1 });
+        let (_, t) = g
+            .wire
+            .iter()
+            .find(|(f, t)| f.0 == 1 && t.to == peer(2))
+            .unwrap();
+        assert_eq!(
+            t.msg,
+            Msg::Reply {
+                id: PeerId(1),
+                clock: 2,
+                t: 1
+            }
+        );
     }
 
     #[test]
@@ -791,7 +861,9 @@ mod tests {
         g.key(1, Key::Request);
         let before = g.p(1).clock();
         g.p(1).handle_key(Millis(0), Key::Request);
-        let ev: Vec<Event> = std::iter::from_fn(|| g.p(1).poll_event()).map(|l| l.event).collect();
+        let ev: Vec<Event> = std::iter::from_fn(|| g.p(1).poll_event())
+            .map(|l| l.event)
+            .collect();
         assert_eq!(ev, [Event::Ignored]);
         assert_eq!(g.p(1).clock(), before);
         assert!(g.p(1).poll_transmit().is_none());
@@ -805,10 +877,16 @@ mod tests {
         g.key(1, Key::Request);
         // P1 gets P3's request (1,3) while WANTED with (1,1): (1,1) < (1,3): defer.
         g.deliver(3, peer(1));
-        assert!(!g.wire.iter().any(|(f, t)| f.0 == 1 && t.to == peer(3) && matches!(t.msg, Msg::Reply { .. })));
+        assert!(!g
+            .wire
+            .iter()
+            .any(|(f, t)| f.0 == 1 && t.to == peer(3) && matches!(t.msg, Msg::Reply { .. })));
         // P3 gets P1's request: (1,3) > (1,1): reply.
         g.deliver(1, peer(3));
-        assert!(g.wire.iter().any(|(f, t)| f.0 == 3 && t.to == peer(1) && matches!(t.msg, Msg::Reply { .. })));
+        assert!(g
+            .wire
+            .iter()
+            .any(|(f, t)| f.0 == 3 && t.to == peer(1) && matches!(t.msg, Msg::Reply { .. })));
     }
 
     #[test]
@@ -820,7 +898,10 @@ mod tests {
         }
         g.key(2, Key::Request); // T=1 for P2: (1,1) < (1,2): P1 defers
         g.deliver(2, peer(1));
-        assert!(!g.wire.iter().any(|(f, t)| f.0 == 1 && matches!(t.msg, Msg::Reply { .. })));
+        assert!(!g
+            .wire
+            .iter()
+            .any(|(f, t)| f.0 == 1 && matches!(t.msg, Msg::Reply { .. })));
         // P2 gets P1's (1,1) while wanting (1,2): replies, P1 enters.
         g.deliver(1, peer(2));
         g.deliver(2, peer(1));
@@ -837,6 +918,8 @@ mod tests {
         g.deliver(1, peer(2)); // the resend arrives: P2 replies (clock 2)
         g.wire.clear(); // the REPLY is lost
         g.advance(100);
+        assert!(g.wire.is_empty(), "the second resend waits twice as long");
+        g.advance(100);
         let clock2 = g.p(2).clock();
         g.deliver(1, peer(2)); // a duplicate REQUEST: no tick, the REPLY again
         assert_eq!(g.p(2).clock(), clock2);
@@ -845,7 +928,16 @@ mod tests {
         assert_eq!(g.p(1).state(), State::Held);
         let clock1 = g.p(1).clock();
         // A late duplicate REPLY changes nothing.
-        g.p(1).handle_msg(Millis(0), &Msg::Reply { id: PeerId(2), clock: 99, t: 1 }).unwrap();
+        g.p(1)
+            .handle_msg(
+                Millis(0),
+                &Msg::Reply {
+                    id: PeerId(2),
+                    clock: 99,
+                    t: 1,
+                },
+            )
+            .unwrap();
         assert_eq!(g.p(1).clock(), clock1);
     }
 
@@ -888,10 +980,48 @@ mod tests {
     #[test]
     fn bad_messages_are_rejected() {
         let mut p = Ra::new(cfg(1, 3)).unwrap();
-        assert_eq!(p.handle_msg(Millis(0), &Msg::Request { id: PeerId(1), t: 1 }), Err(Rejected::FromSelf));
-        assert_eq!(p.handle_msg(Millis(0), &Msg::Request { id: PeerId(4), t: 1 }), Err(Rejected::UnknownId(PeerId(4))));
-        assert_eq!(p.handle_msg(Millis(0), &Msg::Exit { id: PeerId(2), t: 1, clock: 1 }), Err(Rejected::NotForProcess));
-        assert_eq!(p.handle_msg(Millis(0), &Msg::Ack { of: AckOf::Exit, id: PeerId(2), t: 1 }), Err(Rejected::NotOurs));
+        assert_eq!(
+            p.handle_msg(
+                Millis(0),
+                &Msg::Request {
+                    id: PeerId(1),
+                    t: 1
+                }
+            ),
+            Err(Rejected::FromSelf)
+        );
+        assert_eq!(
+            p.handle_msg(
+                Millis(0),
+                &Msg::Request {
+                    id: PeerId(4),
+                    t: 1
+                }
+            ),
+            Err(Rejected::UnknownId(PeerId(4)))
+        );
+        assert_eq!(
+            p.handle_msg(
+                Millis(0),
+                &Msg::Exit {
+                    id: PeerId(2),
+                    t: 1,
+                    clock: 1
+                }
+            ),
+            Err(Rejected::NotForProcess)
+        );
+        assert_eq!(
+            p.handle_msg(
+                Millis(0),
+                &Msg::Ack {
+                    of: AckOf::Exit,
+                    id: PeerId(2),
+                    t: 1
+                }
+            ),
+            Err(Rejected::NotOurs)
+        );
         assert_eq!(p.clock(), 0);
         assert!(Ra::new(cfg(4, 3)).is_err());
         assert!(Ra::new(cfg(0, 3)).is_err());

@@ -229,7 +229,10 @@ fn fields<const N: usize>(rest: &str) -> Result<[&str; N], LabWireError> {
     let mut out = [""; N];
     let mut it = rest.split(' ');
     for slot in out.iter_mut() {
-        *slot = it.next().filter(|f| !f.is_empty()).ok_or(LabWireError::Fields)?;
+        *slot = it
+            .next()
+            .filter(|f| !f.is_empty())
+            .ok_or(LabWireError::Fields)?;
     }
     if it.next().is_some() {
         return Err(LabWireError::Fields);
@@ -259,7 +262,10 @@ mod tests {
 
     fn all() -> Vec<Msg> {
         vec![
-            Msg::Request { id: PeerId(1), t: 2 },
+            Msg::Request {
+                id: PeerId(1),
+                t: 2,
+            },
             Msg::Reply {
                 id: PeerId(3),
                 clock: 7,
@@ -310,7 +316,15 @@ mod tests {
             nl.push(b'\n');
             assert_eq!(Msg::decode(&nl), Ok(m));
         }
-        assert_eq!(Msg::Request { id: PeerId(1), t: 2 }.encode().as_str(), "REQUEST 1 2");
+        assert_eq!(
+            Msg::Request {
+                id: PeerId(1),
+                t: 2
+            }
+            .encode()
+            .as_str(),
+            "REQUEST 1 2"
+        );
     }
 
     #[test]
@@ -337,7 +351,12 @@ mod tests {
             (b"\xff\xfe", NotText),
         ];
         for (input, want) in cases {
-            assert_eq!(Msg::decode(input), Err(*want), "{:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                Msg::decode(input),
+                Err(*want),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
         }
         let long = format!("ENTER 1 2 3 {}", "x".repeat(MAX_TEXT + 1));
         assert_eq!(Msg::decode(long.as_bytes()), Err(TextTooLong));

@@ -1,0 +1,399 @@
+//! Lab 1's process: the [`ra`](crate::ra) core on the shared driver, with the keyboard (`x`
+//! asks for the critical section, the own id is an internal event), an optional `--auto`
+//! timer that asks at random moments, and the shared resource as one more connected peer.
+//!
+//! This module only translates: datagrams to [`Msg`]s for the core, the core's transmits to
+//! datagrams, its events to lines. The protocol itself lives in the core.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use mio::Poll;
+
+use crate::cli::{AddrSpec, DisplayDuration};
+use crate::clock::Millis;
+use crate::driver::{App, Datagram, Driver};
+use crate::limits::{RESOURCE_PATIENCE, RETRY_EVERY, SHOW_MAX};
+use crate::mesh::{Mesh, StartError};
+use crate::output::{Esc, JsonEsc, Output};
+use crate::ra::{self, Answer, ConfigError, Dest, Event, Key, Logged, Ra};
+use crate::wire::lab::{AckOf, Msg, PeerId, MAX_TEXT};
+
+/// What a Lab 1 process needs to start.
+#[derive(Debug, Clone)]
+pub struct MutexConfig {
+    /// Own id, 1-based position in `addrs`.
+    pub id: u16,
+    /// Every process's address, in id order (own included).
+    pub addrs: Vec<AddrSpec>,
+    /// The shared resource.
+    pub resource: AddrSpec,
+    /// Time inside the CS.
+    pub cs_time: Duration,
+    /// Ask for the CS at random moments around this period.
+    pub auto: Option<Duration>,
+    /// Text sent to the resource on entry.
+    pub text: heapless::String<MAX_TEXT>,
+    /// Seed for `auto`'s randomness.
+    pub seed: u64,
+}
+
+/// Why a Lab 1 process could not start.
+#[derive(Debug)]
+pub enum MutexStartError {
+    /// Sockets.
+    Start(StartError),
+    /// Id or group size.
+    Config(ConfigError),
+}
+
+impl core::fmt::Display for MutexStartError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            MutexStartError::Start(e) => e.fmt(f),
+            MutexStartError::Config(ConfigError::IdOutOfRange) => {
+                f.write_str("the id must be between 1 and the number of addresses")
+            }
+            MutexStartError::Config(ConfigError::TooMany) => f.write_str("too many processes"),
+        }
+    }
+}
+
+/// The Lab 1 process on the driver.
+#[derive(Debug)]
+pub struct Mutex {
+    ra: Ra,
+    start: Instant,
+    n: u16,
+    auto: Option<Duration>,
+    next_auto: Option<Instant>,
+    rng: u64,
+    /// Datagrams that are not Lab 1 messages.
+    malformed: u64,
+    /// Messages the core refused (wrong id, not for a process) or that lie about their sender.
+    rejected: u64,
+}
+
+/// Opens the sockets (the other processes, then the resource), prints the start line and
+/// returns the loop, ready to run.
+pub fn start<W: Write>(
+    cfg: &MutexConfig,
+    mut out: Output<W>,
+) -> Result<Driver<Mutex, W>, MutexStartError> {
+    let n = u16::try_from(cfg.addrs.len())
+        .map_err(|_| MutexStartError::Config(ConfigError::TooMany))?;
+    let ra = Ra::new(ra::Config {
+        id: PeerId(cfg.id),
+        n,
+        cs_time: Millis::from_duration(cfg.cs_time),
+        retry: Millis::from_duration(RETRY_EVERY),
+        resource_patience: Millis::from_duration(RESOURCE_PATIENCE),
+        text: cfg.text.clone(),
+    })
+    .map_err(MutexStartError::Config)?;
+    let own = &cfg.addrs[usize::from(cfg.id) - 1];
+    // Peers in id order without ourselves, then the resource: see `peer_index`.
+    let mut peers: Vec<AddrSpec> = cfg
+        .addrs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i + 1 != usize::from(cfg.id))
+        .map(|(_, a)| a.clone())
+        .collect();
+    peers.push(cfg.resource.clone());
+    let poll = Poll::new().map_err(|e| MutexStartError::Start(StartError::Poll(e)))?;
+    let mesh =
+        Mesh::open(poll.registry(), own, &peers, &mut out).map_err(MutexStartError::Start)?;
+    let local = mesh.local_addr();
+    let id = cfg.id;
+    out.event(
+        "mutex_listening",
+        format_args!(
+            "process {id} of {n} listening on {local}; shared resource {}; CS time {}{}",
+            cfg.resource.text,
+            DisplayDuration(cfg.cs_time),
+            if cfg.auto.is_some() {
+                "; automatic requests"
+            } else {
+                "; type x to ask for the CS"
+            }
+        ),
+        format_args!(
+            "\"id\":{id},\"n\":{n},\"addr\":\"{local}\",\"cs_ms\":{}",
+            cfg.cs_time.as_millis()
+        ),
+    );
+    let now = Instant::now();
+    let mut app = Mutex {
+        ra,
+        start: now,
+        n,
+        auto: cfg.auto,
+        next_auto: None,
+        rng: cfg.seed | 1,
+        malformed: 0,
+        rejected: 0,
+    };
+    app.schedule_auto(now);
+    Ok(Driver::new(poll, mesh, app, out))
+}
+
+impl Mutex {
+    /// The core, for tests and the summary.
+    pub fn core(&self) -> &Ra {
+        &self.ra
+    }
+
+    fn now_ms(&self, now: Instant) -> Millis {
+        Millis::since(self.start, now)
+    }
+
+    /// Mesh index of process `id` (never ourselves), or of the resource.
+    fn peer_index(&self, to: Dest) -> usize {
+        match to {
+            Dest::Resource => usize::from(self.n) - 1,
+            Dest::Peer(j) if j < self.ra.id() => usize::from(j.0) - 1,
+            Dest::Peer(j) => usize::from(j.0) - 2,
+        }
+    }
+
+    /// The process id behind mesh index `i` (`None`: the resource).
+    fn id_at(&self, i: usize) -> Option<PeerId> {
+        let me = usize::from(self.ra.id().0);
+        match i + 1 {
+            k if k < me => Some(PeerId(k as u16)),
+            k if k < usize::from(self.n) => Some(PeerId((k + 1) as u16)),
+            _ => None,
+        }
+    }
+
+    fn schedule_auto(&mut self, now: Instant) {
+        let Some(period) = self.auto else { return };
+        // xorshift64: uniform in [0.5, 1.5) periods.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let f = 0.5 + (self.rng >> 11) as f64 / (1u64 << 53) as f64;
+        self.next_auto = Some(now + period.mul_f64(f));
+    }
+
+    fn reject<W: Write>(
+        &mut self,
+        out: &mut Output<W>,
+        d: &Datagram<'_>,
+        why: &dyn core::fmt::Display,
+    ) {
+        self.rejected += 1;
+        out.event(
+            "rejected",
+            format_args!("rejected from {}: \"{}\" ({why})", d.from, Esc(d.bytes)),
+            format_args!(
+                "\"from\":\"{}\",\"payload\":\"{}\",\"error\":\"{why}\"",
+                d.from,
+                JsonEsc(d.bytes)
+            ),
+        );
+    }
+
+    /// Sends what the core queued and prints what it logged.
+    fn flush<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
+        while let Some(t) = self.ra.poll_transmit() {
+            let i = self.peer_index(t.to);
+            mesh.send(i, t.msg.encode().as_bytes(), now, out);
+        }
+        while let Some(l) = self.ra.poll_event() {
+            print_event(out, l);
+        }
+    }
+}
+
+fn print_event<W: Write>(out: &mut Output<W>, l: Logged) {
+    let (clock, state) = (l.clock, l.state.as_str());
+    match l.event {
+        Event::Internal => out.event(
+            "internal",
+            format_args!("[clock={clock} {state}] internal event"),
+            format_args!("\"clock\":{clock},\"state\":\"{state}\""),
+        ),
+        Event::Ignored => out.event(
+            "ignored",
+            format_args!("[clock={clock} {state}] x ignorado"),
+            format_args!("\"clock\":{clock},\"state\":\"{state}\""),
+        ),
+        Event::Requested { t, need } => out.event(
+            "requested",
+            format_args!("[clock={clock} {state}] requesting the CS with T={t}: waiting for {need} replies"),
+            format_args!("\"clock\":{clock},\"state\":\"{state}\",\"t\":{t},\"need\":{need}"),
+        ),
+        Event::Request { from, t, answer } => {
+            let a = match answer {
+                Answer::Replied => "replied",
+                Answer::Deferred => "deferred",
+            };
+            out.event(
+                "request",
+                format_args!("[clock={clock} {state}] REQUEST from {from} (T={t}): {a}"),
+                format_args!("\"clock\":{clock},\"state\":\"{state}\",\"from\":{from},\"t\":{t},\"answer\":\"{a}\""),
+            )
+        }
+        Event::Reply { from, got, need } => out.event(
+            "reply",
+            format_args!("[clock={clock} {state}] REPLY from {from} ({got}/{need})"),
+            format_args!("\"clock\":{clock},\"state\":\"{state}\",\"from\":{from},\"got\":{got},\"need\":{need}"),
+        ),
+        Event::Entered { t, waited } => out.event(
+            "entered",
+            format_args!(
+                "[clock={clock} {state}] Entrei na CS (T={t}, waited {})",
+                DisplayDuration(Duration::from_millis(waited.0))
+            ),
+            format_args!("\"clock\":{clock},\"state\":\"{state}\",\"t\":{t},\"waited_ms\":{}", waited.0),
+        ),
+        Event::Left { t } => out.event(
+            "left",
+            format_args!("[clock={clock} {state}] Sai da CS (T={t})"),
+            format_args!("\"clock\":{clock},\"state\":\"{state}\",\"t\":{t}"),
+        ),
+        Event::Released { replied } => out.event(
+            "released",
+            format_args!("[clock={clock} {state}] released: answered {replied} deferred request(s)"),
+            format_args!("\"clock\":{clock},\"state\":\"{state}\",\"replied\":{replied}"),
+        ),
+        Event::ResourceSilent { of } => {
+            let what = match of {
+                AckOf::Enter => "ENTER",
+                AckOf::Exit => "EXIT",
+            };
+            out.event(
+                "resource_silent",
+                format_args!("[clock={clock} {state}] the shared resource did not acknowledge {what}: going on without it"),
+                format_args!("\"clock\":{clock},\"state\":\"{state}\",\"unacknowledged\":\"{what}\""),
+            )
+        }
+    }
+}
+
+impl App for Mutex {
+    fn poll_timeout(&self) -> Option<Instant> {
+        let core = self.ra.poll_timeout().map(|m| m.to_instant(self.start));
+        [core, self.next_auto].into_iter().flatten().min()
+    }
+
+    fn handle_timeout<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
+        let ms = self.now_ms(now);
+        self.ra.handle_timeout(ms);
+        if self.next_auto.is_some_and(|a| a <= now) {
+            self.ra.request(ms); // ignored unless RELEASED
+            self.schedule_auto(now);
+        }
+        mesh.poll_up(out);
+        self.flush(now, mesh, out);
+    }
+
+    fn handle_datagram<W: Write>(
+        &mut self,
+        now: Instant,
+        mesh: &mut Mesh,
+        out: &mut Output<W>,
+        d: Datagram<'_>,
+    ) {
+        let msg = match Msg::decode(d.bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.malformed += 1;
+                let shown = &d.bytes[..d.bytes.len().min(SHOW_MAX)];
+                out.event(
+                    "ignored_datagram",
+                    format_args!(
+                        "ignored from {}: \"{}\" ({e}, {} bytes)",
+                        d.from,
+                        Esc(shown),
+                        d.bytes.len()
+                    ),
+                    format_args!(
+                        "\"from\":\"{}\",\"payload\":\"{}\",\"error\":\"{e}\"",
+                        d.from,
+                        JsonEsc(shown)
+                    ),
+                );
+                return;
+            }
+        };
+        // A datagram from a configured process must carry that process's id.
+        let claimed = msg.id();
+        let liar = match (d.peer.map(|i| self.id_at(i)), &msg) {
+            (Some(Some(expected)), Msg::Request { .. } | Msg::Reply { .. }) => expected != claimed,
+            _ => false,
+        };
+        if liar {
+            self.reject(out, &d, &"comes from another process's address");
+        } else if let Err(r) = self.ra.handle_msg(self.now_ms(now), &msg) {
+            self.reject(out, &d, &r);
+        }
+        self.flush(now, mesh, out);
+    }
+
+    fn wants_keyboard(&self) -> bool {
+        true
+    }
+
+    fn handle_line<W: Write>(
+        &mut self,
+        now: Instant,
+        mesh: &mut Mesh,
+        out: &mut Output<W>,
+        line: &[u8],
+    ) {
+        let line = line.trim_ascii();
+        let own = crate::wire::encode_counter(u64::from(self.ra.id().0));
+        let key = if line == b"x" || line == b"X" {
+            Some(Key::Request)
+        } else if line == &own[..] {
+            Some(Key::Internal)
+        } else {
+            None
+        };
+        match key {
+            Some(k) => self.ra.handle_key(self.now_ms(now), k),
+            None if line.is_empty() => {}
+            None => {
+                let id = self.ra.id();
+                let shown = &line[..line.len().min(SHOW_MAX)];
+                out.event(
+                    "hint",
+                    format_args!("\"{}\"? type x to ask for the critical section, or {id} for an internal event", Esc(shown)),
+                    format_args!("\"input\":\"{}\"", JsonEsc(shown)),
+                );
+            }
+        }
+        self.flush(now, mesh, out);
+    }
+
+    fn finish<W: Write>(&mut self, mesh: &mut Mesh, out: &mut Output<W>) {
+        let s = self.ra.stats();
+        let id = self.ra.id();
+        let ran = self.start.elapsed();
+        let per_entry = if s.entries > 0 {
+            s.sent as f64 / s.entries as f64
+        } else {
+            0.0
+        };
+        let avg = s.total_wait.0.checked_div(s.entries).unwrap_or(0);
+        let down = (0..mesh.len())
+            .filter(|&i| mesh.peer(i).link == crate::peer::Link::Down)
+            .count();
+        out.event(
+            "mutex_summary",
+            format_args!(
+                "process {id} summary after {}: {} requests, {} CS entries, {} REQUEST/REPLY sent ({} resends, {per_entry:.1} per entry), {} duplicates ignored, {} malformed, {} rejected, wait worst {} average {}, final clock {}, {down} peer(s) down at exit",
+                DisplayDuration(ran), s.requests, s.entries, s.sent, s.resent, s.duplicates, self.malformed, self.rejected,
+                DisplayDuration(Duration::from_millis(s.worst_wait.0)), DisplayDuration(Duration::from_millis(avg)), self.ra.clock()
+            ),
+            format_args!(
+                "\"id\":{id},\"ran_ms\":{},\"requests\":{},\"entries\":{},\"sent\":{},\"resent\":{},\"resource_sent\":{},\"duplicates\":{},\"malformed\":{},\"rejected\":{},\"worst_wait_ms\":{},\"avg_wait_ms\":{avg},\"clock\":{},\"resource_silent\":{},\"state\":\"{}\"",
+                ran.as_millis(), s.requests, s.entries, s.sent, s.resent, s.resource_sent, s.duplicates, self.malformed, self.rejected,
+                s.worst_wait.0, self.ra.clock(), s.resource_silent, self.ra.state().as_str()
+            ),
+        );
+    }
+}

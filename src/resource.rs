@@ -1,0 +1,400 @@
+//! The shared resource of Lab 1: a UDP server that prints every use of the critical section
+//! (who, request timestamp, clock, text) and checks the lab's claim while doing so. It reports
+//! a VIOLATION if two processes are ever inside at once, or if successive entries are not in
+//! increasing (timestamp, id) order of their requests, which Ricart–Agrawala guarantees.
+//!
+//! [`Checker`] is the sans-IO part; [`Resource`] puts it on the shared driver. Every ENTER
+//! and EXIT is acknowledged (processes resend until it is), and duplicates are recognised by
+//! (id, T), so a lossy network neither hides a use nor invents a violation.
+
+use std::io::Write;
+use std::time::Instant;
+
+use mio::Poll;
+
+use crate::cli::AddrSpec;
+use crate::driver::{App, Datagram, Driver};
+use crate::limits::MAX_PROCESSES;
+use crate::mesh::{Mesh, StartError};
+use crate::output::{Esc, JsonEsc, Output};
+use crate::ra::Priority;
+use crate::wire::lab::{AckOf, Msg, PeerId};
+
+/// What an ENTER meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// Already seen (a resend whose ACK was lost): acknowledge again, print nothing.
+    Duplicate,
+    /// A new use of the CS, with what was wrong about it.
+    New {
+        /// Someone else was inside.
+        overlap: Option<Priority>,
+        /// The previous entry's (T, id) was not smaller.
+        out_of_order: Option<Priority>,
+    },
+}
+
+/// What an EXIT meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The process inside left.
+    Left,
+    /// Already seen.
+    Duplicate,
+    /// An exit with no matching entry (its ENTER never arrived).
+    Unknown,
+}
+
+/// Checks the uses of the CS.
+#[derive(Debug, Default)]
+pub struct Checker {
+    inside: Option<Priority>,
+    last: Option<Priority>,
+    /// Latest T entered and latest T exited, per process id.
+    seen: heapless::Vec<(PeerId, u64, u64), MAX_PROCESSES>,
+    /// Entries.
+    pub entries: u64,
+    /// Violations found.
+    pub violations: u64,
+    /// Duplicates acknowledged again.
+    pub duplicates: u64,
+    /// Exits with no entry.
+    pub unknown_exits: u64,
+}
+
+impl Checker {
+    /// An ENTER from `id` for its request `t`.
+    pub fn handle_enter(&mut self, id: PeerId, t: u64) -> Entry {
+        let me = Priority { t, id };
+        if self.entered(id).is_some_and(|last| last >= t) {
+            self.duplicates += 1;
+            return Entry::Duplicate;
+        }
+        let overlap = self.inside.filter(|p| *p != me);
+        let out_of_order = self.last.filter(|p| *p >= me);
+        self.violations += u64::from(overlap.is_some()) + u64::from(out_of_order.is_some());
+        self.inside = Some(me);
+        self.last = Some(me);
+        self.entries += 1;
+        self.record(id, |e| e.1 = t);
+        Entry::New {
+            overlap,
+            out_of_order,
+        }
+    }
+
+    /// An EXIT from `id` for its request `t`.
+    pub fn handle_exit(&mut self, id: PeerId, t: u64) -> Exit {
+        if self.inside == Some(Priority { t, id }) {
+            self.inside = None;
+            self.record(id, |e| e.2 = t);
+            return Exit::Left;
+        }
+        if self.exited(id).is_some_and(|last| last >= t)
+            || self.entered(id).is_some_and(|last| last > t)
+        {
+            self.duplicates += 1;
+            return Exit::Duplicate;
+        }
+        self.unknown_exits += 1;
+        self.record(id, |e| e.2 = t);
+        Exit::Unknown
+    }
+
+    /// Who is inside.
+    pub fn inside(&self) -> Option<Priority> {
+        self.inside
+    }
+
+    fn entered(&self, id: PeerId) -> Option<u64> {
+        self.seen.iter().find(|e| e.0 == id).map(|e| e.1)
+    }
+
+    fn exited(&self, id: PeerId) -> Option<u64> {
+        self.seen.iter().find(|e| e.0 == id).map(|e| e.2)
+    }
+
+    fn record(&mut self, id: PeerId, f: impl FnOnce(&mut (PeerId, u64, u64))) {
+        if let Some(e) = self.seen.iter_mut().find(|e| e.0 == id) {
+            f(e);
+        } else {
+            let mut e = (id, 0, 0);
+            f(&mut e);
+            // Ids beyond the table (more than MAX_PROCESSES senders) are not tracked for
+            // duplicates; their entries are still checked for overlap and order.
+            let _ = self.seen.push(e);
+        }
+    }
+}
+
+/// The shared resource on the driver.
+#[derive(Debug)]
+pub struct Resource {
+    checker: Checker,
+    started: Instant,
+    /// When the process inside entered (for the time it held the CS).
+    since: Option<Instant>,
+    malformed: u64,
+}
+
+/// Opens the server socket and returns the loop, ready to run.
+pub fn start<W: Write>(
+    listen: &AddrSpec,
+    mut out: Output<W>,
+) -> Result<Driver<Resource, W>, StartError> {
+    let poll = Poll::new().map_err(StartError::Poll)?;
+    let mesh = Mesh::open(poll.registry(), listen, &[], &mut out)?;
+    let local = mesh.local_addr();
+    out.event(
+        "resource_listening",
+        format_args!("shared resource listening on {local}"),
+        format_args!("\"addr\":\"{local}\""),
+    );
+    let app = Resource {
+        checker: Checker::default(),
+        started: Instant::now(),
+        since: None,
+        malformed: 0,
+    };
+    Ok(Driver::new(poll, mesh, app, out))
+}
+
+impl Resource {
+    /// The checker's findings so far.
+    pub fn checker(&self) -> &Checker {
+        &self.checker
+    }
+}
+
+impl App for Resource {
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    fn handle_timeout<W: Write>(&mut self, _: Instant, _: &mut Mesh, _: &mut Output<W>) {}
+
+    fn handle_datagram<W: Write>(
+        &mut self,
+        now: Instant,
+        mesh: &mut Mesh,
+        out: &mut Output<W>,
+        d: Datagram<'_>,
+    ) {
+        let msg = match Msg::decode(d.bytes) {
+            Ok(m @ (Msg::Enter { .. } | Msg::Exit { .. })) => m,
+            Ok(_) => {
+                self.malformed += 1;
+                out.event(
+                    "resource_ignored",
+                    format_args!(
+                        "ignored from {}: \"{}\" (not ENTER or EXIT)",
+                        d.from,
+                        Esc(d.bytes)
+                    ),
+                    format_args!(
+                        "\"from\":\"{}\",\"payload\":\"{}\",\"error\":\"not ENTER or EXIT\"",
+                        d.from,
+                        JsonEsc(d.bytes)
+                    ),
+                );
+                return;
+            }
+            Err(e) => {
+                self.malformed += 1;
+                let shown = &d.bytes[..d.bytes.len().min(crate::limits::SHOW_MAX)];
+                out.event(
+                    "resource_ignored",
+                    format_args!(
+                        "ignored from {}: \"{}\" ({e}, {} bytes)",
+                        d.from,
+                        Esc(shown),
+                        d.bytes.len()
+                    ),
+                    format_args!(
+                        "\"from\":\"{}\",\"payload\":\"{}\",\"error\":\"{e}\"",
+                        d.from,
+                        JsonEsc(shown)
+                    ),
+                );
+                return;
+            }
+        };
+        match msg {
+            Msg::Enter { id, t, clock, text } => {
+                let entry = self.checker.handle_enter(id, t);
+                mesh.send_to(
+                    d.from,
+                    Msg::Ack {
+                        of: AckOf::Enter,
+                        id,
+                        t,
+                    }
+                    .encode()
+                    .as_bytes(),
+                );
+                let Entry::New {
+                    overlap,
+                    out_of_order,
+                } = entry
+                else {
+                    return;
+                };
+                self.since = Some(now);
+                out.event(
+                    "resource_enter",
+                    format_args!(
+                        "shared resource: process {id} entered (T={t}, clock={clock}): \"{}\"",
+                        Esc(text.as_bytes())
+                    ),
+                    format_args!(
+                        "\"id\":{id},\"t\":{t},\"clock\":{clock},\"text\":\"{}\"",
+                        JsonEsc(text.as_bytes())
+                    ),
+                );
+                if let Some(p) = overlap {
+                    out.event(
+                        "violation",
+                        format_args!("VIOLATION: process {id} (T={t}) entered while process {} (T={}) is inside", p.id, p.t),
+                        format_args!("\"kind\":\"overlap\",\"id\":{id},\"t\":{t},\"inside_id\":{},\"inside_t\":{}", p.id, p.t),
+                    );
+                }
+                if let Some(p) = out_of_order {
+                    out.event(
+                        "violation",
+                        format_args!("VIOLATION: process {id} entered with (T={t}, id={id}) after (T={}, id={}): not in timestamp order", p.t, p.id),
+                        format_args!("\"kind\":\"order\",\"id\":{id},\"t\":{t},\"previous_id\":{},\"previous_t\":{}", p.id, p.t),
+                    );
+                }
+            }
+            Msg::Exit { id, t, clock } => {
+                let exit = self.checker.handle_exit(id, t);
+                mesh.send_to(
+                    d.from,
+                    Msg::Ack {
+                        of: AckOf::Exit,
+                        id,
+                        t,
+                    }
+                    .encode()
+                    .as_bytes(),
+                );
+                match exit {
+                    Exit::Left => {
+                        let held = self.since.take().map(|s| now.duration_since(s)).unwrap_or_default();
+                        out.event(
+                            "resource_exit",
+                            format_args!("shared resource: process {id} left (T={t}, clock={clock}) after {}", crate::cli::DisplayDuration(held)),
+                            format_args!("\"id\":{id},\"t\":{t},\"clock\":{clock},\"held_ms\":{}", held.as_millis()),
+                        );
+                    }
+                    Exit::Duplicate => {}
+                    Exit::Unknown => out.event(
+                        "resource_unknown_exit",
+                        format_args!("shared resource: process {id} left (T={t}) but its entry never arrived"),
+                        format_args!("\"id\":{id},\"t\":{t}"),
+                    ),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish<W: Write>(&mut self, _: &mut Mesh, out: &mut Output<W>) {
+        let c = &self.checker;
+        out.event(
+            "resource_summary",
+            format_args!(
+                "shared resource summary after {}: {} entries, {} violations, {} duplicates acknowledged again, {} exits without entry, {} malformed datagrams",
+                crate::cli::DisplayDuration(self.started.elapsed()),
+                c.entries, c.violations, c.duplicates, c.unknown_exits, self.malformed
+            ),
+            format_args!(
+                "\"ran_ms\":{},\"entries\":{},\"violations\":{},\"duplicates\":{},\"unknown_exits\":{},\"malformed\":{}",
+                self.started.elapsed().as_millis(), c.entries, c.violations, c.duplicates, c.unknown_exits, self.malformed
+            ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(t: u64, id: u16) -> Priority {
+        Priority { t, id: PeerId(id) }
+    }
+
+    #[test]
+    fn orderly_uses_are_fine_and_resends_are_duplicates() {
+        let mut c = Checker::default();
+        assert_eq!(
+            c.handle_enter(PeerId(1), 2),
+            Entry::New {
+                overlap: None,
+                out_of_order: None
+            }
+        );
+        assert_eq!(c.handle_enter(PeerId(1), 2), Entry::Duplicate);
+        assert_eq!(c.handle_exit(PeerId(1), 2), Exit::Left);
+        assert_eq!(c.handle_exit(PeerId(1), 2), Exit::Duplicate);
+        assert_eq!(
+            c.handle_enter(PeerId(1), 2),
+            Entry::Duplicate,
+            "a late resend of the old ENTER"
+        );
+        assert_eq!(
+            c.handle_enter(PeerId(2), 4),
+            Entry::New {
+                overlap: None,
+                out_of_order: None
+            }
+        );
+        assert_eq!(c.handle_exit(PeerId(2), 4), Exit::Left);
+        assert_eq!((c.entries, c.violations, c.duplicates), (2, 0, 3));
+    }
+
+    #[test]
+    fn two_inside_is_a_violation() {
+        let mut c = Checker::default();
+        c.handle_enter(PeerId(1), 2);
+        assert_eq!(
+            c.handle_enter(PeerId(2), 4),
+            Entry::New {
+                overlap: Some(p(2, 1)),
+                out_of_order: None
+            }
+        );
+        assert_eq!(c.violations, 1);
+    }
+
+    #[test]
+    fn entries_out_of_timestamp_order_are_a_violation() {
+        let mut c = Checker::default();
+        c.handle_enter(PeerId(2), 4);
+        c.handle_exit(PeerId(2), 4);
+        assert_eq!(
+            c.handle_enter(PeerId(3), 4),
+            Entry::New {
+                overlap: None,
+                out_of_order: None
+            },
+            "tie on T: id 3 after 2 is fine"
+        );
+        c.handle_exit(PeerId(3), 4);
+        assert_eq!(
+            c.handle_enter(PeerId(1), 4),
+            Entry::New {
+                overlap: None,
+                out_of_order: Some(p(4, 3))
+            }
+        );
+        assert_eq!(c.violations, 1);
+    }
+
+    #[test]
+    fn exit_without_entry_is_noted_not_a_violation() {
+        let mut c = Checker::default();
+        assert_eq!(c.handle_exit(PeerId(1), 2), Exit::Unknown);
+        assert_eq!((c.violations, c.unknown_exits), (0, 1));
+    }
+}
