@@ -498,3 +498,69 @@ fn health_check_answers_only_for_a_live_process() {
     thread::sleep(Duration::from_millis(100));
     assert_eq!(p1.count(|l| l.contains("health")), 0, "{:#?}", p1.lines());
 }
+
+/// Real drops: an iptables `statistic` rule in a network namespace drops about 20% of the
+/// counters sent to p2, and p2's accounting must match what the kernel says it dropped.
+#[test]
+fn loss_accounting_matches_real_drops_by_iptables() {
+    let ns = util::Netns::new("loss");
+    // Only counters (29 to 33 bytes: IP + UDP headers and 1 to 5 digits) to p2's port.
+    ns.iptables(&[
+        "-A",
+        "INPUT",
+        "-p",
+        "udp",
+        "--dport",
+        "10003",
+        "-m",
+        "length",
+        "--length",
+        "29:33",
+        "-m",
+        "statistic",
+        "--mode",
+        "random",
+        "--probability",
+        "0.2",
+        "-j",
+        "DROP",
+    ]);
+    let mut p2 = ns.start(
+        "p2",
+        &["--interval", "1s", "127.0.0.3:10003", "127.0.0.2:10002"],
+    );
+    p2.wait_for(|l| l.starts_with("listening on"));
+    let mut p1 = ns.start(
+        "p1",
+        &["--interval", "10ms", "127.0.0.2:10002", "127.0.0.3:10003"],
+    );
+    p1.wait_for(|l| l.starts_with("listening on"));
+    p2.wait_for(|_| p2.counters_from("127.0.0.2:10002").len() >= 200);
+    p1.term();
+    let sent = p1.row("127.0.0.3:10003").sent.unwrap();
+    // Let the last datagrams arrive (or be dropped) before reading the kernel's count.
+    thread::sleep(Duration::from_millis(300));
+    let dropped = ns.dropped();
+    p2.term();
+    let row = p2.row("127.0.0.2:10002");
+    let seen = p2.counters_from("127.0.0.2:10002");
+    let (first, last) = (*seen.iter().min().unwrap(), *seen.iter().max().unwrap());
+    println!(
+        "sent {sent}, received {}, kernel dropped {dropped}, accounted lost {}",
+        row.received, row.lost
+    );
+    assert!(dropped > 0);
+    assert_eq!(
+        row.received + dropped,
+        sent,
+        "every counter was received or dropped: {row:?}"
+    );
+    // Lost counts the gaps between the first and last counter received.
+    let edges = first + (sent - 1 - last);
+    assert_eq!(
+        row.lost,
+        dropped - edges,
+        "{row:?}, first {first}, last {last}"
+    );
+    assert_eq!((row.dup, row.reordered), (0, 0));
+}

@@ -96,7 +96,10 @@ impl Sim {
     }
 
     fn fail(&self, what: &str) -> ! {
-        panic!("seed {}: {what} (replay: SIM_SEED={} cargo test --test sim)", self.seed, self.seed)
+        panic!(
+            "seed {}: {what} (replay: SIM_SEED={} cargo test --test sim)",
+            self.seed, self.seed
+        )
     }
 
     /// Puts a message on the wire: maybe lost, maybe twice, each copy with its own delay
@@ -110,7 +113,8 @@ impl Sim {
             }
             let at = self.now + Millis(1 + self.rng.below(self.net.max_delay));
             self.seq += 1;
-            self.wire.push(Reverse((at, self.seq, from, to, msg.encode().to_string())));
+            self.wire
+                .push(Reverse((at, self.seq, from, to, msg.encode().to_string())));
         }
     }
 
@@ -127,7 +131,10 @@ impl Sim {
             }
             while let Some(l) = self.ps[i].poll_event() {
                 if let Event::Entered { t, .. } = l.event {
-                    let me = Priority { t, id: PeerId(i as u16 + 1) };
+                    let me = Priority {
+                        t,
+                        id: PeerId(i as u16 + 1),
+                    };
                     if self.last_entry.is_some_and(|p| p >= me) {
                         self.fail(&format!("entry {me:?} after {:?}", self.last_entry));
                     }
@@ -142,7 +149,8 @@ impl Sim {
     }
 
     fn deliver(&mut self, to: Node, bytes: &str) {
-        let msg = Msg::decode(bytes.as_bytes()).unwrap_or_else(|e| self.fail(&format!("{e}: {bytes}")));
+        let msg =
+            Msg::decode(bytes.as_bytes()).unwrap_or_else(|e| self.fail(&format!("{e}: {bytes}")));
         self.delivered += 1;
         match to {
             Node::P(j) => {
@@ -154,7 +162,11 @@ impl Sim {
             Node::Resource => {
                 let (of, id, t) = match msg {
                     Msg::Enter { id, t, .. } => {
-                        if let Entry::New { overlap, out_of_order } = self.checker.handle_enter(id, t) {
+                        if let Entry::New {
+                            overlap,
+                            out_of_order,
+                        } = self.checker.handle_enter(id, t)
+                        {
                             if overlap.is_some() || out_of_order.is_some() {
                                 self.fail(&format!("resource: {bytes}: overlap {overlap:?}, order {out_of_order:?}"));
                             }
@@ -184,7 +196,11 @@ impl Sim {
         loop {
             let arrival = self.wire.peek().map(|Reverse((at, ..))| *at);
             let req = (requests > 0).then_some(next_request);
-            let Some(next) = [arrival, self.next_timer(), req].into_iter().flatten().min() else {
+            let Some(next) = [arrival, self.next_timer(), req]
+                .into_iter()
+                .flatten()
+                .min()
+            else {
                 return; // nothing left to happen
             };
             if next > until {
@@ -208,7 +224,11 @@ impl Sim {
             self.drain();
             if requests > 0 && next_request <= now {
                 let who = self.rng.below(self.ps.len() as u64) as usize;
-                let key = if self.rng.chance(0.2) { Key::Internal } else { Key::Request };
+                let key = if self.rng.chance(0.2) {
+                    Key::Internal
+                } else {
+                    Key::Request
+                };
                 self.ps[who].handle_key(now, key);
                 requests -= 1;
                 next_request = now + Millis(1 + self.rng.below(gap));
@@ -219,7 +239,11 @@ impl Sim {
 
     /// After the lossy phase: a network that delivers, no new requests, until all is quiet.
     fn settle(&mut self) {
-        self.net = Net { loss: 0.0, dup: 0.0, max_delay: 5 };
+        self.net = Net {
+            loss: 0.0,
+            dup: 0.0,
+            max_delay: 5,
+        };
         let limit = self.now + Millis(600_000);
         self.run(limit, 0, 1);
         for p in &self.ps {
@@ -236,7 +260,10 @@ impl Sim {
         }
         let entries: u64 = self.ps.iter().map(|p| p.stats().entries).sum();
         if self.checker.entries != entries || self.checker.inside().is_some() {
-            self.fail(&format!("resource saw {} entries of {entries}", self.checker.entries));
+            self.fail(&format!(
+                "resource saw {} entries of {entries}",
+                self.checker.entries
+            ));
         }
     }
 }
@@ -245,7 +272,10 @@ fn schedules() -> Vec<u64> {
     if let Ok(s) = std::env::var("SIM_SEED") {
         return vec![s.parse().expect("SIM_SEED is a number")];
     }
-    let n: u64 = std::env::var("SIM_SCHEDULES").ok().and_then(|s| s.parse().ok()).unwrap_or(2000);
+    let n: u64 = std::env::var("SIM_SCHEDULES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2000);
     (0..n).collect()
 }
 
@@ -257,7 +287,11 @@ fn group_size(seed: u64) -> u16 {
 fn safe_ordered_and_live_on_a_reordering_duplicating_network() {
     let mut stats = (0u64, 0u64);
     for seed in schedules() {
-        let net = Net { loss: 0.0, dup: 0.1, max_delay: 40 };
+        let net = Net {
+            loss: 0.0,
+            dup: 0.1,
+            max_delay: 40,
+        };
         let mut sim = Sim::new(seed, group_size(seed), net);
         sim.run(Millis(5_000), 25, 60);
         sim.settle();
@@ -271,7 +305,11 @@ fn safe_ordered_and_live_on_a_reordering_duplicating_network() {
 fn safe_ordered_and_live_with_20_percent_loss() {
     let mut stats = (0u64, 0u64, 0u64);
     for seed in schedules() {
-        let net = Net { loss: 0.2, dup: 0.05, max_delay: 40 };
+        let net = Net {
+            loss: 0.2,
+            dup: 0.05,
+            max_delay: 40,
+        };
         let mut sim = Sim::new(seed, group_size(seed), net);
         sim.run(Millis(5_000), 25, 60);
         sim.settle();
@@ -279,7 +317,10 @@ fn safe_ordered_and_live_with_20_percent_loss() {
         stats.1 += sim.delivered;
         stats.2 += sim.dropped;
     }
-    println!("{} entries, {} messages delivered, {} dropped", stats.0, stats.1, stats.2);
+    println!(
+        "{} entries, {} messages delivered, {} dropped",
+        stats.0, stats.1, stats.2
+    );
 }
 
 #[test]
@@ -287,7 +328,15 @@ fn requests_at_the_same_moment_are_served_in_timestamp_order() {
     // Everyone asks at once, repeatedly: the worst case for ties and deferrals.
     for seed in schedules().into_iter().take(300) {
         let n = group_size(seed);
-        let mut sim = Sim::new(seed, n, Net { loss: 0.1, dup: 0.1, max_delay: 20 });
+        let mut sim = Sim::new(
+            seed,
+            n,
+            Net {
+                loss: 0.1,
+                dup: 0.1,
+                max_delay: 20,
+            },
+        );
         for round in 0..3 {
             let now = Millis(round * 2_000);
             sim.now = now;

@@ -2,8 +2,9 @@
 //! come, wait for a line, stop it with a real signal, read its summary table.
 #![allow(dead_code)] // each test file uses a different part
 
+use std::io::Write as _;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 pub struct Proc {
     pub label: String,
     child: Child,
+    stdin: Option<ChildStdin>,
     out: Arc<Mutex<Vec<String>>>,
     err: Arc<Mutex<Vec<String>>>,
     readers: Vec<thread::JoinHandle<()>>,
@@ -48,11 +50,21 @@ impl Proc {
         Proc::start_cmd(label, env!("CARGO_BIN_EXE_process"), args)
     }
 
-    /// Starts any program (e.g. `unshare ... process ...`) with its output collected.
+    /// Starts any program (e.g. `unshare ... process ...`) with its output collected and
+    /// stdin from /dev/null.
     pub fn start_cmd(label: &str, program: &str, args: &[&str]) -> Proc {
+        Proc::spawn(label, program, args, false)
+    }
+
+    /// Starts any program with a pipe on its stdin, for [`Proc::type_line`].
+    pub fn start_piped(label: &str, program: &str, args: &[&str]) -> Proc {
+        Proc::spawn(label, program, args, true)
+    }
+
+    fn spawn(label: &str, program: &str, args: &[&str], piped: bool) -> Proc {
         let mut child = Command::new(program)
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(if piped { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -63,13 +75,22 @@ impl Proc {
             pump(child.stdout.take().unwrap(), out.clone()),
             pump(child.stderr.take().unwrap(), err.clone()),
         ];
+        let stdin = child.stdin.take();
         Proc {
             label: label.to_string(),
             child,
+            stdin,
             out,
             err,
             readers,
         }
+    }
+
+    /// Starts any program and waits for a line containing `listening`.
+    pub fn start_listening_cmd(label: &str, program: &str, args: &[&str]) -> Proc {
+        let p = Proc::start_cmd(label, program, args);
+        p.wait_for(|l| l.contains("listening"));
+        p
     }
 
     /// Starts it and waits for its `listening on` line.
@@ -77,6 +98,20 @@ impl Proc {
         let p = Proc::start(label, args);
         p.wait_for(|l| l.starts_with("listening on") || l.contains("\"event\":\"listening\""));
         p
+    }
+
+    /// Writes one line to the process's stdin (as if typed).
+    pub fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("started with start_piped");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("write to stdin");
+        stdin.flush().expect("flush stdin");
+    }
+
+    /// Closes stdin (end of input).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
     }
 
     pub fn pid(&self) -> u32 {
@@ -257,5 +292,72 @@ impl Row {
             foreign,
             errors,
         })
+    }
+}
+
+/// A network namespace made by the test (needs root), deleted when dropped. Processes run in
+/// it with `ip netns exec`; its loopback is private, so iptables rules there touch nothing else.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(tag: &str) -> Netns {
+        let name = format!("peerlab-{}-{tag}", std::process::id());
+        let ok = |args: &[&str]| {
+            let out = Command::new("ip")
+                .args(args)
+                .output()
+                .expect("run ip (iproute2)");
+            assert!(
+                out.status.success(),
+                "ip {args:?}: {} (these tests need root and iproute2)",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        ok(&["netns", "add", &name]);
+        let ns = Netns { name };
+        ok(&["netns", "exec", &ns.name, "ip", "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// Runs iptables in the namespace; panics with its message on failure.
+    pub fn iptables(&self, args: &[&str]) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name, "iptables"])
+            .args(args)
+            .output()
+            .expect("run iptables");
+        assert!(
+            out.status.success(),
+            "iptables {args:?}: {} (install iptables; scripts/setup-docker.sh does)",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Packets dropped so far by the first rule of INPUT.
+    pub fn dropped(&self) -> u64 {
+        let out = self.iptables(&["-L", "INPUT", "-v", "-n", "-x"]);
+        out.lines()
+            .find(|l| l.contains("DROP"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .expect("a DROP rule")
+    }
+
+    /// Starts `process ARGS...` inside the namespace.
+    pub fn start(&self, label: &str, args: &[&str]) -> Proc {
+        let mut a = vec!["netns", "exec", &self.name, env!("CARGO_BIN_EXE_process")];
+        a.extend_from_slice(args);
+        Proc::start_cmd(label, "ip", &a)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }

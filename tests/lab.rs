@@ -1,0 +1,382 @@
+//! Lab 1 with real processes on loopback: the course's three report scenarios, the keyboard
+//! (from a pipe, a terminal and /dev/null), bad input, and a 30 s soak with 20% of datagrams
+//! dropped for real by iptables in a network namespace.
+
+mod util;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use util::Proc;
+
+const BIN: &str = env!("CARGO_BIN_EXE_process");
+
+/// A resource and `n` processes on 127.0.`net`.x, each reading its stdin from a pipe.
+struct Lab {
+    resource: Proc,
+    ps: Vec<Proc>,
+}
+
+fn addrs(net: u8, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("127.0.{net}.{}:{}", 2 + i, 10002 + i))
+        .collect()
+}
+
+impl Lab {
+    fn start(net: u8, n: usize, extra: &[&str]) -> Lab {
+        let res = format!("127.0.{net}.1:10001");
+        let resource =
+            Proc::start_listening_cmd("shared", BIN, &["shared-resource", "--listen", &res]);
+        let all = addrs(net, n);
+        let ps = (1..=n)
+            .map(|id| {
+                let id_s = id.to_string();
+                let mut a = vec!["mutex", "--resource", &res, "--cs-time", "700ms"];
+                a.extend_from_slice(extra);
+                a.push(&id_s);
+                a.extend(all.iter().map(String::as_str));
+                let p = Proc::start_piped(&format!("p{id}"), BIN, &a);
+                p.wait_for(|l| l.contains(" listening on "));
+                p
+            })
+            .collect();
+        Lab { resource, ps }
+    }
+
+    fn p(&mut self, id: usize) -> &mut Proc {
+        &mut self.ps[id - 1]
+    }
+
+    /// The resource's `entered` lines as (id, T), in order.
+    fn entries(&self) -> Vec<(u16, u64)> {
+        self.resource
+            .lines()
+            .iter()
+            .filter_map(|l| {
+                let rest = l.strip_prefix("shared resource: process ")?;
+                let (id, rest) = rest.split_once(" entered (T=")?;
+                let (t, _) = rest.split_once(',')?;
+                Some((id.parse().ok()?, t.parse().ok()?))
+            })
+            .collect()
+    }
+
+    fn no_violations(&self) {
+        assert_eq!(
+            self.resource.count(|l| l.contains("VIOLATION")),
+            0,
+            "{:#?}",
+            self.resource.lines()
+        );
+    }
+}
+
+fn index_of(p: &Proc, pred: impl Fn(&str) -> bool) -> usize {
+    p.lines()
+        .iter()
+        .position(|l| pred(l))
+        .unwrap_or_else(|| panic!("{}: no such line:\n{}", p.label, p.lines().join("\n")))
+}
+
+#[test]
+fn scenario_1_one_uses_the_cs_then_another() {
+    let mut lab = Lab::start(20, 3, &[]);
+    lab.p(1).type_line("x");
+    lab.p(1)
+        .wait_for(|l| l.starts_with("[clock=") && l.contains(" HELD] Entrei na CS (T=1"));
+    lab.p(1).wait_for(|l| l.contains("RELEASED] released"));
+    lab.p(2).type_line("x");
+    lab.p(2).wait_for(|l| l.contains("HELD] Entrei na CS"));
+    lab.p(2).wait_for(|l| l.contains("RELEASED] released"));
+    lab.resource
+        .wait_for(|l| l.starts_with("shared resource: process 2 left"));
+    // P1: T=1; P2 and P3 went to 2 replying; P1 went to 3, then 4. P2 then asks with T=3.
+    assert_eq!(lab.entries(), [(1, 1), (2, 3)]);
+    lab.no_violations();
+    // The resource printed who, with which clock and text.
+    lab.resource
+        .wait_for(|l| l == "shared resource: process 1 entered (T=1, clock=4): \"Oi\"");
+}
+
+#[test]
+fn scenario_2_a_request_while_another_is_inside_is_deferred() {
+    let mut lab = Lab::start(21, 3, &[]);
+    lab.p(1).type_line("x");
+    lab.p(1).wait_for(|l| l.contains("HELD] Entrei na CS"));
+    lab.p(2).type_line("x");
+    lab.p(1)
+        .wait_for(|l| l.contains("HELD] REQUEST from 2 (T=") && l.ends_with("deferred"));
+    lab.p(2).wait_for(|l| l.contains("HELD] Entrei na CS"));
+    // P2 entered only after P1 left and answered it.
+    let left = index_of(&lab.ps[0], |l| l.contains("Sai da CS"));
+    let answered = index_of(&lab.ps[0], |l| l.contains("released: answered 1 deferred"));
+    assert!(left < answered);
+    lab.resource
+        .wait_for(|l| l.starts_with("shared resource: process 2 entered"));
+    let r = lab.resource.lines();
+    let p1_left = r
+        .iter()
+        .position(|l| l.starts_with("shared resource: process 1 left"))
+        .unwrap();
+    let p2_in = r
+        .iter()
+        .position(|l| l.starts_with("shared resource: process 2 entered"))
+        .unwrap();
+    assert!(p1_left < p2_in, "{r:#?}");
+    lab.no_violations();
+}
+
+#[test]
+fn scenario_3_concurrent_requests_the_earlier_timestamp_wins() {
+    let mut lab = Lab::start(22, 3, &[]);
+    // P2 skews its clock with internal events: its request will carry T=4.
+    for _ in 0..3 {
+        lab.p(2).type_line("2");
+    }
+    lab.p(2)
+        .wait_for(|l| l.starts_with("[clock=3 RELEASED] internal event"));
+    // Both ask at once: P3 with T=1 beats P2 with T=4, though 3 > 2.
+    lab.p(2).type_line("x");
+    lab.p(3).type_line("x");
+    lab.resource
+        .wait_for(|l| l.starts_with("shared resource: process 2 entered"));
+    let e = lab.entries();
+    assert_eq!(e[0].0, 3, "{e:?}");
+    assert_eq!(e[1].0, 2, "{e:?}");
+    assert!(e[0].1 < e[1].1);
+    lab.no_violations();
+}
+
+#[test]
+fn a_tie_on_t_goes_to_the_smaller_id() {
+    let mut lab = Lab::start(23, 3, &[]);
+    lab.p(3).type_line("x");
+    lab.p(2).type_line("x");
+    lab.resource
+        .wait_for(|l| l.starts_with("shared resource: process 3 entered"));
+    assert_eq!(lab.entries(), [(2, 1), (3, 1)]);
+    lab.no_violations();
+}
+
+#[test]
+fn keyboard_x_while_busy_own_id_and_anything_else() {
+    let mut lab = Lab::start(24, 2, &[]);
+    let p = lab.p(1);
+    p.type_line("1");
+    p.wait_for(|l| l == "[clock=1 RELEASED] internal event");
+    p.type_line("x");
+    p.wait_for(|l| l.contains("HELD] Entrei na CS"));
+    p.type_line("x");
+    p.wait_for(|l| l.ends_with("HELD] x ignorado"));
+    p.type_line("hello\x1b[2J");
+    p.wait_for(|l| {
+        l.starts_with(
+            "\"hello\\x1b[2J\"? type x to ask for the critical section, or 1 for an internal event",
+        )
+    });
+    p.type_line("");
+    // End of input: the process goes on (and still answers the others).
+    p.close_stdin();
+    lab.p(1).wait_for(|l| l.contains("RELEASED] released"));
+    lab.p(2).type_line("x");
+    lab.p(2).wait_for(|l| l.contains("HELD] Entrei na CS"));
+    lab.no_violations();
+}
+
+#[test]
+fn without_a_keyboard_auto_still_works() {
+    // stdin is /dev/null: not pollable, so no keyboard; --auto drives the requests.
+    let res = "127.0.25.1:10001";
+    let resource = Proc::start_listening_cmd("shared", BIN, &["shared-resource", "--listen", res]);
+    let all = addrs(25, 2);
+    let ps: Vec<Proc> = (1..=2)
+        .map(|id| {
+            Proc::start_cmd(
+                &format!("p{id}"),
+                BIN,
+                &[
+                    "mutex",
+                    "--resource",
+                    res,
+                    "--cs-time",
+                    "100ms",
+                    "--auto",
+                    "300ms",
+                    &id.to_string(),
+                    &all[0],
+                    &all[1],
+                ],
+            )
+        })
+        .collect();
+    for p in &ps {
+        p.wait_for(|l| l == "no keyboard: stdin is not a terminal or a pipe");
+    }
+    resource.wait_for(|l| l.starts_with("shared resource: process 1 entered"));
+    resource.wait_for(|l| l.starts_with("shared resource: process 2 entered"));
+    assert_eq!(resource.count(|l| l.contains("VIOLATION")), 0);
+}
+
+#[test]
+fn keyboard_on_a_terminal() {
+    // script(1) gives the process a pseudo-terminal, as `docker attach` does.
+    let res = "127.0.26.1:10001";
+    let resource = Proc::start_listening_cmd("shared", BIN, &["shared-resource", "--listen", res]);
+    let all = addrs(26, 2);
+    let cmd = |id: u16| {
+        format!(
+            "{BIN} mutex --resource {res} --cs-time 200ms {id} {} {}",
+            all[0], all[1]
+        )
+    };
+    let mut p1 = Proc::start_piped("p1 on a tty", "script", &["-qfec", &cmd(1), "/dev/null"]);
+    let _p2 = Proc::start_cmd("p2", "sh", &["-c", &cmd(2)]);
+    p1.wait_for(|l| l.contains("listening on"));
+    p1.type_line("x");
+    resource.wait_for(|l| l.starts_with("shared resource: process 1 entered"));
+}
+
+#[test]
+fn bad_datagrams_and_arguments_are_refused_clearly() {
+    let mut lab = Lab::start(27, 2, &[]);
+    let s = std::net::UdpSocket::bind("127.0.27.9:0").unwrap();
+    for bad in [
+        &b"REQUEST 9 1"[..],
+        b"REQUEST 0 1",
+        b"ENTER 2 1 1 hi",
+        b"garbage\x1b[31m",
+        b"",
+        b"REPLY 2 5",
+    ] {
+        s.send_to(bad, "127.0.27.2:10002").unwrap();
+    }
+    lab.p(1).wait_for(|l| {
+        l.starts_with("rejected from 127.0.27.9") && l.contains("unknown process id 9")
+    });
+    lab.p(1)
+        .wait_for(|l| l.contains("(meant for the shared resource)"));
+    lab.p(1).wait_for(|l| {
+        l.starts_with("ignored from 127.0.27.9") && l.contains("\"garbage\\x1b[31m\"")
+    });
+    lab.p(1).wait_for(|l| l.contains("(wrong number of fields"));
+    lab.resource
+        .wait_for(|l| l.starts_with("shared resource listening"));
+    s.send_to(b"\xff\xfe junk", "127.0.27.1:10001").unwrap();
+    lab.resource.wait_for(|l| {
+        l.starts_with("ignored from 127.0.27.9") && l.contains("not printable ASCII")
+    });
+    // Still works.
+    lab.p(1).type_line("x");
+    lab.p(1).wait_for(|l| l.contains("HELD] Entrei na CS"));
+    for args in [
+        &["mutex"][..],
+        &["mutex", "4", ":1", ":2", ":3"],
+        &["mutex", "0", ":1"],
+        &["mutex", "--cs-time", "x", "1", ":1"],
+        &["mutex", "--text", "tab\there", "1", ":1"],
+        &["shared-resource", "--listen", "nope"],
+    ] {
+        let out = std::process::Command::new(BIN).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && err.contains("--help"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn the_handout_form_without_the_mutex_word_works() {
+    let res = "127.0.28.1:10001";
+    let resource = Proc::start_listening_cmd("shared", BIN, &["shared-resource", "--listen", res]);
+    let mut p = Proc::start_piped("p1", BIN, &["1", "127.0.28.2:10002", "--resource", res]);
+    p.wait_for(|l| l.starts_with("process 1 of 1 listening"));
+    p.type_line("x");
+    resource.wait_for(|l| l.starts_with("shared resource: process 1 entered (T=1, clock=1)"));
+}
+
+/// The issue's soak: three `--auto` processes and the resource for 30 s, with 20% of all
+/// datagrams dropped by the kernel (iptables `statistic` in a network namespace).
+#[test]
+fn soak_30s_with_20_percent_loss() {
+    let ns = util::Netns::new("soak");
+    ns.iptables(&[
+        "-A",
+        "INPUT",
+        "-m",
+        "statistic",
+        "--mode",
+        "random",
+        "--probability",
+        "0.2",
+        "-j",
+        "DROP",
+    ]);
+    let mut resource = ns.start(
+        "shared",
+        &["shared-resource", "--listen", "127.0.0.1:10001"],
+    );
+    resource.wait_for(|l| l.starts_with("shared resource listening"));
+    let all = ["127.0.0.2:10002", "127.0.0.3:10003", "127.0.0.4:10004"];
+    let mut ps: Vec<Proc> = (1..=3)
+        .map(|id| {
+            let id_s = id.to_string();
+            let mut a = vec![
+                "mutex",
+                "--json",
+                "--cs-time",
+                "100ms",
+                "--auto",
+                "400ms",
+                "--seed",
+                &id_s,
+                &id_s,
+            ];
+            a.extend(all);
+            ns.start(&format!("p{id}"), &a)
+        })
+        .collect();
+    let t = Instant::now();
+    thread::sleep(Duration::from_secs(30));
+    for p in &mut ps {
+        let (_, st) = p.term();
+        assert!(st.success());
+    }
+    let dropped = ns.dropped();
+    resource.term();
+    let summary = resource.wait_for(|l| l.starts_with("shared resource summary"));
+    assert!(summary.contains(" 0 violations"), "{summary}");
+    let mut entries = 0;
+    let mut sent = 0;
+    let mut worst = 0;
+    for p in &ps {
+        let line = p.wait_for(|l| l.contains("\"event\":\"mutex_summary\""));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let e = v["entries"].as_u64().unwrap();
+        assert!(e >= 5, "{} was served only {e} times: {line}", p.label);
+        entries += e;
+        sent += v["sent"].as_u64().unwrap();
+        worst = worst.max(v["worst_wait_ms"].as_u64().unwrap());
+    }
+    let res_entries: u64 = summary
+        .split(": ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    println!(
+        "soak {:?}: {entries} CS entries ({res_entries} seen by the resource), 0 violations, \
+         {:.1} REQUEST/REPLY per entry, worst wait {worst} ms, {dropped} datagrams dropped by iptables",
+        t.elapsed(),
+        sent as f64 / entries as f64
+    );
+    assert!(
+        res_entries + 3 >= entries && res_entries <= entries,
+        "{res_entries} vs {entries}"
+    );
+}
