@@ -7,8 +7,9 @@
 //! Checked after every step:
 //! - safety: at most one process is HELD;
 //! - order: entries happen in increasing (T, id) of their requests;
-//! - the resource's checker agrees (no violation) and saw every entry;
-//! and at the end (once the network delivers again, no new requests):
+//! - the resource's checker agrees (no violation) and saw every entry.
+//!
+//! And at the end (once the network delivers again, no new requests):
 //! - liveness: every request was granted, every process is RELEASED.
 
 use std::cmp::Reverse;
@@ -43,6 +44,9 @@ enum Node {
     Resource,
 }
 
+/// (arrival, sequence number for a stable order, from, to, encoded message)
+type InFlight = (Millis, u64, Node, Node, String);
+
 #[derive(Debug)]
 struct Net {
     loss: f64,
@@ -56,8 +60,7 @@ struct Sim {
     now: Millis,
     ps: Vec<Ra>,
     checker: Checker,
-    /// (arrival, sequence number for a stable order, from, to, message)
-    wire: BinaryHeap<Reverse<(Millis, u64, Node, Node, String)>>,
+    wire: BinaryHeap<Reverse<InFlight>>,
     seq: u64,
     net: Net,
     last_entry: Option<Priority>,
