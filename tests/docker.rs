@@ -115,29 +115,56 @@ fn image() {
 
 /// `docker compose -p peerlab-e2e ...` on the project's compose file.
 fn compose(args: &[&str]) -> String {
-    let mut a = vec!["compose", "-p", PROJECT];
+    compose_file("docker-compose.yml", PROJECT, args)
+}
+
+fn compose_file(file: &str, project: &str, args: &[&str]) -> String {
+    let mut a = vec!["compose", "-f", file, "-p", project];
     a.extend_from_slice(args);
     ok("docker", &a, &build_env())
 }
 
-/// Brings the compose project down when dropped, whatever happened.
-struct ComposeProject;
+/// Brings a compose project (file, name) down when dropped, whatever happened.
+struct ComposeProject(&'static str, &'static str);
+
+const MESH: ComposeProject = ComposeProject("docker-compose.yml", PROJECT);
 
 impl Drop for ComposeProject {
     fn drop(&mut self) {
-        let _ = run(
-            "docker",
-            &[
-                "compose",
-                "-p",
-                PROJECT,
-                "down",
-                "-t",
-                "1",
-                "--remove-orphans",
-            ],
-            &[],
+        let args = [
+            "compose",
+            "-f",
+            self.0,
+            "-p",
+            self.1,
+            "down",
+            "-t",
+            "1",
+            "--remove-orphans",
+        ];
+        let _ = run("docker", &args, &[]);
+    }
+}
+
+/// Waits until every container is healthy.
+fn wait_healthy(containers: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let states: Vec<String> = containers
+            .iter()
+            .map(|c| {
+                let f = ["inspect", "-f", "{{.State.Health.Status}}", c];
+                ok("docker", &f, &[]).trim().to_string()
+            })
+            .collect();
+        if states.iter().all(|s| s == "healthy") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not all healthy: {containers:?} {states:?}"
         );
+        thread::sleep(Duration::from_millis(250));
     }
 }
 
@@ -250,7 +277,7 @@ fn image_is_small_and_runs_like_the_handout() {
 fn compose_mesh_survives_any_start_order_and_a_restart_and_stops_fast() {
     let _engine = engine_lock();
     image();
-    let _project = ComposeProject;
+    let _project = MESH;
     let _ = run("docker", &["rm", "-f", "p1", "p2", "p3"], &[]);
 
     // The whole project at once, as a user runs it.
@@ -260,26 +287,7 @@ fn compose_mesh_survives_any_start_order_and_a_restart_and_stops_fast() {
     println!("compose up: every peer heard from both others {first:?} after `up` returned");
 
     // Health: the binary checks itself (scratch has no shell).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let states: Vec<String> = ["p1", "p2", "p3"]
-            .iter()
-            .map(|c| {
-                ok(
-                    "docker",
-                    &["inspect", "-f", "{{.State.Health.Status}}", c],
-                    &[],
-                )
-                .trim()
-                .to_string()
-            })
-            .collect();
-        if states.iter().all(|s| s == "healthy") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not all healthy: {states:?}");
-        thread::sleep(Duration::from_millis(250));
-    }
+    wait_healthy(&["p1", "p2", "p3"]);
     let ps = compose(&["ps"]);
     assert_eq!(ps.matches("(healthy)").count(), 3, "{ps}");
 
@@ -322,7 +330,7 @@ fn compose_mesh_survives_any_start_order_and_a_restart_and_stops_fast() {
 fn compose_peers_started_in_reverse_order_find_each_other() {
     let _engine = engine_lock();
     image();
-    let _project = ComposeProject;
+    let _project = MESH;
     let _ = run("docker", &["rm", "-f", "p1", "p2", "p3"], &[]);
     compose(&["up", "-d", "--no-build", "p3"]);
     // p3 alone: the others' names do not resolve yet; it keeps trying.
@@ -437,4 +445,81 @@ fn swarm_stack_deploy_exchanges_counters() {
     // Swarm adds a task to its DNS only once it is healthy, so allow for the health checks.
     let took = wait_mesh(Instant::now(), Duration::from_secs(60), swarm_logs);
     println!("swarm: every peer heard from both others {took:?} after deploy");
+}
+
+/// The README's Lab 1 session: `docker attach p1`, type x, watch the shared resource; then p2
+/// asks while p1 is inside and enters after it.
+#[test]
+fn lab1_compose_attach_type_x_and_the_resource_sees_it() {
+    let _engine = engine_lock();
+    image();
+    let file = "docker-compose.lab1.yml";
+    let project = "peerlab-e2e-lab";
+    let _project = ComposeProject(file, project);
+    let _ = run("docker", &["rm", "-f", "shared", "p1", "p2", "p3"], &[]);
+    compose_file(file, project, &["up", "-d", "--build"]);
+    wait_healthy(&["shared", "p1", "p2", "p3"]);
+    let shared = || -> Vec<String> {
+        ok("docker", &["logs", "shared"], &[])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    // docker attach wants a terminal: script(1) gives it one, our pipe is its keyboard.
+    let attach = |c: &str| {
+        util::Proc::start_piped(
+            c,
+            "script",
+            &[
+                "-qfec",
+                &format!("docker attach --sig-proxy=false {c}"),
+                "/dev/null",
+            ],
+        )
+    };
+    let mut p1 = attach("p1");
+    let mut p2 = attach("p2");
+    thread::sleep(Duration::from_millis(500));
+    p1.type_line("x");
+    let t = Instant::now();
+    while !shared()
+        .iter()
+        .any(|l| l.starts_with("shared resource: process 1 entered (T=1,"))
+    {
+        assert!(
+            t.elapsed() < util::PATIENCE,
+            "shared: {:#?}\np1: {:#?}",
+            shared(),
+            p1.lines()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    p1.wait_for(|l| l.contains("HELD] Entrei na CS"));
+    p2.type_line("x");
+    p1.wait_for(|l| l.contains("HELD] REQUEST from 2") && l.ends_with("deferred"));
+    let t = Instant::now();
+    while !shared()
+        .iter()
+        .any(|l| l.starts_with("shared resource: process 2 entered"))
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "shared: {:#?}",
+            shared()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    let log = shared();
+    let p1_left = log
+        .iter()
+        .position(|l| l.starts_with("shared resource: process 1 left"))
+        .expect("p1 left");
+    let p2_in = log
+        .iter()
+        .position(|l| l.starts_with("shared resource: process 2 entered"))
+        .unwrap();
+    assert!(p1_left < p2_in, "{log:#?}");
+    assert!(!log.iter().any(|l| l.contains("VIOLATION")), "{log:#?}");
+    p1.kill9();
+    p2.kill9();
 }

@@ -35,8 +35,9 @@ fn pump(
             .unwrap_or(false)
         {
             // Lossy on purpose: a test must be able to see (and reject) invalid output.
+            // A terminal (script, docker attach) ends lines with \r\n.
             let line = String::from_utf8_lossy(&buf)
-                .trim_end_matches('\n')
+                .trim_end_matches(['\n', '\r'])
                 .to_string();
             sink.lock().unwrap().push(line);
             buf.clear();
