@@ -48,16 +48,22 @@ pub struct PeerArgs {
 pub struct AddrSpec {
     /// As written, e.g. `p2:10003` or `:10003`.
     pub text: heapless::String<MAX_NAME>,
-    /// Host part for the resolver (`127.0.0.1` for `:port`, brackets kept for IPv6).
-    pub host: heapless::String<MAX_NAME>,
     /// The port.
     pub port: u16,
 }
 
 impl AddrSpec {
+    /// Host part for the resolver (`127.0.0.1` for `:port`, brackets kept for IPv6).
+    pub fn host(&self) -> &str {
+        match self.text.rsplit_once(':') {
+            Some(("", _)) | None => "127.0.0.1",
+            Some((h, _)) => h,
+        }
+    }
+
     /// Whether the host is an IP address (nothing to resolve, nothing worth announcing).
     pub fn is_literal(&self) -> bool {
-        let h = self.host.trim_start_matches('[').trim_end_matches(']');
+        let h = self.host().trim_start_matches('[').trim_end_matches(']');
         h.parse::<std::net::IpAddr>().is_ok()
     }
 
@@ -65,7 +71,7 @@ impl AddrSpec {
     pub fn resolver_form(&self) -> heapless::String<{ MAX_NAME + 8 }> {
         let mut s = heapless::String::new();
         // Cannot fail: host is at most MAX_NAME bytes and the port at most 6 more.
-        fmt::write(&mut s, format_args!("{}:{}", self.host, self.port))
+        fmt::write(&mut s, format_args!("{}:{}", self.host(), self.port))
             .expect("host:port fits MAX_NAME + 8");
         s
     }
@@ -87,7 +93,6 @@ pub fn parse_spec(s: &str) -> Result<AddrSpec, String> {
     let too_long = || format!("`{s}` is longer than {MAX_NAME} bytes");
     Ok(AddrSpec {
         text: heapless::String::try_from(s).map_err(|_| too_long())?,
-        host: heapless::String::try_from(host).map_err(|_| too_long())?,
         port,
     })
 }
@@ -145,7 +150,7 @@ mod tests {
     fn specs() {
         let s = parse_spec(":10002").unwrap();
         assert_eq!(
-            (s.text.as_str(), s.host.as_str(), s.port),
+            (s.text.as_str(), s.host(), s.port),
             (":10002", "127.0.0.1", 10002)
         );
         assert_eq!(s.resolver_form().as_str(), "127.0.0.1:10002");

@@ -10,7 +10,7 @@ use mio::Poll;
 use crate::account::{Counts, Sequence, Verdict};
 use crate::cli::{AddrSpec, DisplayDuration};
 use crate::driver::{App, Datagram, Driver};
-use crate::limits::{MAX_PEERS, MAX_STRANGERS};
+use crate::limits::MAX_STRANGERS;
 use crate::mesh::{Mesh, StartError};
 use crate::output::{Output, Payload, Row, Who};
 use crate::wire::{encode_counter, parse_counter};
@@ -87,8 +87,8 @@ pub struct Counter {
     started: Instant,
     fell_behind_said: bool,
     strict: bool,
-    /// One per peer, in the mesh's order.
-    peers: heapless::Vec<Tally, MAX_PEERS>,
+    /// One per peer, in the mesh's order (allocated once at start).
+    peers: Vec<Tally>,
     strangers: heapless::Vec<Stranger, MAX_STRANGERS>,
     /// Datagrams from senders that did not fit in `strangers`.
     others: u64,
@@ -98,11 +98,7 @@ pub struct Counter {
 
 impl Counter {
     fn new(cfg: &PeerConfig, peers: usize, now: Instant) -> Self {
-        let mut tallies = heapless::Vec::new();
-        for _ in 0..peers.min(MAX_PEERS) {
-            // Cannot fail: at most MAX_PEERS.
-            let _ = tallies.push(Tally::default());
-        }
+        let tallies = (0..peers).map(|_| Tally::default()).collect();
         Counter {
             counter: 0,
             deadline: now,

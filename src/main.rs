@@ -133,6 +133,7 @@ fn run_mutex(a: MutexArgs) -> ExitCode {
         auto: a.auto,
         text: a.text,
         seed,
+        keyboard: true,
     };
     let mut node = match mutex::start(&cfg, Output::new(io::stdout(), a.json)) {
         Ok(n) => n,

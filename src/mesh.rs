@@ -71,7 +71,8 @@ pub enum Recv {
 pub struct Mesh {
     server: UdpSocket,
     local: SocketAddr,
-    peers: heapless::Vec<Slot, MAX_PEERS>,
+    /// Allocated once at start for exactly the configured peers; never grows.
+    peers: Vec<Slot>,
 }
 
 impl Mesh {
@@ -92,7 +93,7 @@ impl Mesh {
         let mut mesh = Mesh {
             local: server.local,
             server: server.socket,
-            peers: heapless::Vec::new(),
+            peers: Vec::with_capacity(peers.len()),
         };
         registry
             .register(&mut mesh.server, SERVER, Interest::READABLE)
@@ -108,8 +109,7 @@ impl Mesh {
                 state: PeerState::new(spec.clone(), now),
                 socket: None,
             };
-            // Cannot fail: checked against MAX_PEERS above.
-            mesh.peers.push(slot).expect("at most MAX_PEERS peers");
+            mesh.peers.push(slot);
         }
         Ok(mesh)
     }

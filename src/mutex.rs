@@ -36,6 +36,8 @@ pub struct MutexConfig {
     pub text: heapless::String<MAX_TEXT>,
     /// Seed for `auto`'s randomness.
     pub seed: u64,
+    /// Read stdin (off for in-process tests, which must not touch the test runner's stdin).
+    pub keyboard: bool,
 }
 
 /// Why a Lab 1 process could not start.
@@ -72,6 +74,7 @@ pub struct Mutex {
     malformed: u64,
     /// Messages the core refused (wrong id, not for a process) or that lie about their sender.
     rejected: u64,
+    keyboard: bool,
 }
 
 /// Opens the sockets (the other processes, then the resource), prints the start line and
@@ -133,6 +136,7 @@ pub fn start<W: Write>(
         rng: cfg.seed | 1,
         malformed: 0,
         rejected: 0,
+        keyboard: cfg.keyboard,
     };
     app.schedule_auto(now);
     Ok(Driver::new(poll, mesh, app, out))
@@ -334,7 +338,7 @@ impl App for Mutex {
     }
 
     fn wants_keyboard(&self) -> bool {
-        true
+        self.keyboard
     }
 
     fn handle_line<W: Write>(

@@ -25,11 +25,12 @@
 //! acknowledged; the deferred replies go out only after the EXIT is acknowledged (or the
 //! resource stayed silent for `resource_patience`), so the resource sees every use in order.
 
+use std::collections::VecDeque;
+
 use crate::clock::Millis;
 use crate::limits::MAX_PROCESSES;
 use crate::wire::lab::{AckOf, Msg, PeerId, MAX_TEXT};
 
-const TX_CAP: usize = 2 * MAX_PROCESSES + 4;
 const EV_CAP: usize = 32;
 
 /// A request's priority: its timestamp, then the requester's id (smaller wins).
@@ -261,13 +262,14 @@ pub struct Ra {
     /// The current request (WANTED or HELD).
     mine: Option<Priority>,
     requested_at: Millis,
+    // The tables below are allocated once, for the group's size, and never grow.
     /// `granted[j - 1]`: j replied to the current request.
-    granted: heapless::Vec<bool, MAX_PROCESSES>,
+    granted: Vec<bool>,
     got: u16,
-    /// Requests to answer at release.
-    deferred: heapless::Vec<Priority, MAX_PROCESSES>,
+    /// Requests to answer at release (at most one per other process).
+    deferred: Vec<Priority>,
     /// `seen[j - 1]`: the last request T from j, and whether it was answered.
-    seen: heapless::Vec<Option<(u64, bool)>, MAX_PROCESSES>,
+    seen: Vec<Option<(u64, bool)>>,
     retry_at: Option<Millis>,
     /// The wait before the next resend of REQUEST: doubles up to ten `retry`s, so a request
     /// that is deferred (another process is inside) is not resent every `retry`.
@@ -275,7 +277,9 @@ pub struct Ra {
     cs_until: Option<Millis>,
     leaving: bool,
     pending: Option<Pending>,
-    transmits: heapless::Deque<Transmit, TX_CAP>,
+    /// Holds what one input produces (at most N−1 messages, or N−1 replies and one to the
+    /// resource); the caller drains it after every input, so it never grows.
+    transmits: VecDeque<Transmit>,
     events: heapless::Deque<Logged, EV_CAP>,
     stats: Stats,
 }
@@ -290,29 +294,22 @@ impl Ra {
         if cfg.id.0 == 0 || cfg.id.0 > cfg.n {
             return Err(ConfigError::IdOutOfRange);
         }
-        let mut granted = heapless::Vec::new();
-        let mut seen = heapless::Vec::new();
-        for _ in 0..n {
-            // Cannot fail: n <= MAX_PROCESSES.
-            let _ = granted.push(false);
-            let _ = seen.push(None);
-        }
         Ok(Ra {
             cfg,
             clock: 0,
             state: State::Released,
             mine: None,
             requested_at: Millis(0),
-            granted,
+            granted: vec![false; n],
             got: 0,
-            deferred: heapless::Vec::new(),
-            seen,
+            deferred: Vec::with_capacity(n),
+            seen: vec![None; n],
             retry_at: None,
             retry_wait: Millis(0),
             cs_until: None,
             leaving: false,
             pending: None,
-            transmits: heapless::Deque::new(),
+            transmits: VecDeque::with_capacity(2 * n + 2),
             events: heapless::Deque::new(),
             stats: Stats::default(),
         })
@@ -521,8 +518,7 @@ impl Ra {
                 let answer = if defer {
                     // A process has one request at a time: a newer one replaces the old.
                     self.deferred.retain(|p| p.id != from);
-                    // Cannot fail: at most one entry per process.
-                    let _ = self.deferred.push(theirs);
+                    self.deferred.push(theirs);
                     self.seen[idx(from)] = Some((t, false));
                     Answer::Deferred
                 } else {
@@ -646,9 +642,7 @@ impl Ra {
             Dest::Peer(_) => self.stats.sent += 1,
             Dest::Resource => self.stats.resource_sent += 1,
         }
-        // Cannot overflow when the caller drains after every input: one input queues at most
-        // N-1 requests plus N-1 replies plus one resource message.
-        let _ = self.transmits.push_back(Transmit { to, msg });
+        self.transmits.push_back(Transmit { to, msg });
     }
 
     fn log(&mut self, event: Event) {

@@ -63,8 +63,69 @@ fn run_until(a: &mut Node<io::Sink>, b: &mut Node<io::Sink>, target: u64) {
     }
 }
 
+fn lab(
+    net: u8,
+) -> (
+    peerlab::driver::Driver<peerlab::resource::Resource, io::Sink>,
+    Vec<peerlab::driver::Driver<peerlab::mutex::Mutex, io::Sink>>,
+) {
+    let res = format!("127.0.{net}.1:10001");
+    let r = peerlab::resource::start(&parse_spec(&res).unwrap(), Output::new(io::sink(), false))
+        .unwrap();
+    let addrs: Vec<_> = (0..3)
+        .map(|i| parse_spec(&format!("127.0.{net}.{}:{}", 2 + i, 10002 + i)).unwrap())
+        .collect();
+    let ps = (1..=3)
+        .map(|id| {
+            let cfg = peerlab::mutex::MutexConfig {
+                id,
+                addrs: addrs.clone(),
+                resource: parse_spec(&res).unwrap(),
+                cs_time: Duration::from_millis(1),
+                auto: Some(Duration::from_millis(3)),
+                text: heapless::String::try_from("Oi").unwrap(),
+                seed: u64::from(id),
+                keyboard: false,
+            };
+            peerlab::mutex::start(&cfg, Output::new(io::sink(), false)).unwrap()
+        })
+        .collect();
+    (r, ps)
+}
+
+/// Runs the Lab 1 loops until the resource has seen `target` entries.
+fn run_lab(
+    r: &mut peerlab::driver::Driver<peerlab::resource::Resource, io::Sink>,
+    ps: &mut [peerlab::driver::Driver<peerlab::mutex::Mutex, io::Sink>],
+    target: u64,
+) {
+    let t = Instant::now();
+    while r.app.checker().entries < target {
+        r.turn(Some(Duration::ZERO)).unwrap();
+        for p in ps.iter_mut() {
+            p.turn(Some(Duration::from_millis(1))).unwrap();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "Lab 1 loops stopped making progress"
+        );
+    }
+}
+
 #[test]
 fn message_path_allocates_nothing() {
+    // Lab 1: three processes and the resource, requesting every few milliseconds.
+    let (mut r, mut ps) = lab(15);
+    run_lab(&mut r, &mut ps, 20);
+    let before = ALLOCS.load(Ordering::Relaxed);
+    let sent_before: u64 = ps.iter().map(|p| p.app.core().stats().sent).sum();
+    run_lab(&mut r, &mut ps, 220);
+    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let sent: u64 = ps.iter().map(|p| p.app.core().stats().sent).sum::<u64>() - sent_before;
+    println!("lab 1: {allocs} allocations over 200 CS entries, {sent} REQUEST/REPLY sent");
+    assert_eq!(allocs, 0, "Lab 1: {allocs} allocations over 200 entries");
+    assert_eq!(r.app.checker().violations, 0);
+
     for (net, json) in [(11, false), (12, true)] {
         let (pa, pb) = (
             format!("127.0.{net}.2:10002"),
