@@ -1,0 +1,18 @@
+//! Every parser that sees network bytes: the counter, Lab 1 messages (with a round trip for
+//! what parses), and the escaping used to print them. None may panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use peerlab::output::{push_escaped, Line};
+use peerlab::wire::lab::Msg;
+use peerlab::wire::parse_counter;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = parse_counter(data);
+    if let Ok(m) = Msg::decode(data) {
+        let again = Msg::decode(m.encode().as_bytes()).expect("what decodes re-encodes");
+        assert_eq!(again, m);
+    }
+    let mut l = Line::new();
+    let _ = push_escaped(&mut l, &data[..data.len().min(peerlab::limits::SHOW_MAX)], true);
+});
