@@ -97,24 +97,36 @@ pub fn parse_spec(s: &str) -> Result<AddrSpec, String> {
     })
 }
 
-/// Parses `250ms`, `1s`, `1.5s`, `2m` or a bare number of seconds.
+/// Parses `250ms`, `1s`, `1.5s`, `2m` or a bare number of seconds. Integer arithmetic only:
+/// float parsing and printing would add tens of kilobytes to a half-megabyte binary.
 pub fn parse_interval(s: &str) -> Result<Duration, String> {
-    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 0.001)
+    let (num, unit_ns) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1_000_000u128)
     } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
+        (n, 1_000_000_000)
     } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
+        (n, 60_000_000_000)
     } else {
-        (s, 1.0)
+        (s, 1_000_000_000)
     };
     let bad = || format!("`{s}` is not a duration like 1s, 250ms or 1.5s");
-    let v: f64 = num.trim().parse().map_err(|_| bad())?;
-    let secs = v * scale;
-    if !secs.is_finite() || !(0.001..=86_400.0).contains(&secs) {
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    let digits = |d: &str| !d.is_empty() && d.len() <= 12 && d.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || !(frac.is_empty() || digits(frac)) {
+        return Err(bad());
+    }
+    let int: u128 = int.parse().map_err(|_| bad())?;
+    let scale = 10u128.pow(frac.len() as u32);
+    let frac: u128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| bad())?
+    };
+    let ns = (int * scale + frac) * unit_ns / scale;
+    if !(1_000_000..=86_400_000_000_000).contains(&ns) {
         return Err(format!("`{s}`: the interval must be between 1ms and 24h"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(Duration::from_nanos(ns as u64))
 }
 
 /// Checks what argh cannot: the number of peers.
@@ -137,7 +149,7 @@ impl fmt::Display for DisplayDuration {
         } else if ms % 1000 == 0 {
             write!(f, "{}s", ms / 1000)
         } else {
-            write!(f, "{:.1}s", self.0.as_secs_f64())
+            write!(f, "{}.{}s", ms / 1000, ms % 1000 / 100)
         }
     }
 }

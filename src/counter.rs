@@ -89,7 +89,8 @@ pub struct Counter {
     strict: bool,
     /// One per peer, in the mesh's order (allocated once at start).
     peers: Vec<Tally>,
-    strangers: heapless::Vec<Stranger, MAX_STRANGERS>,
+    /// At most MAX_STRANGERS, allocated once at start.
+    strangers: Vec<Stranger>,
     /// Datagrams from senders that did not fit in `strangers`.
     others: u64,
     /// Datagrams dropped by `--strict`.
@@ -107,7 +108,7 @@ impl Counter {
             fell_behind_said: false,
             strict: cfg.strict,
             peers: tallies,
-            strangers: heapless::Vec::new(),
+            strangers: Vec::with_capacity(MAX_STRANGERS),
             others: 0,
             dropped: 0,
         }
@@ -156,7 +157,10 @@ impl Counter {
             addr: from,
             tally: Tally::default(),
         };
-        self.strangers.push(new).ok()?;
+        if self.strangers.len() == MAX_STRANGERS {
+            return None;
+        }
+        self.strangers.push(new);
         if self.strict {
             out.notice(format_args!(
                 "dropping datagrams from {from}: not a configured peer (--strict)"

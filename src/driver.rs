@@ -127,7 +127,8 @@ pub struct Driver<A, W: Write> {
     pub out: Output<W>,
     keyboard: Option<Keyboard>,
     quit: bool,
-    buf: [u8; MAX_DGRAM],
+    /// The receive buffer, allocated once (boxed so the driver is cheap to move).
+    buf: Box<[u8; MAX_DGRAM]>,
 }
 
 impl<A: App, W: Write> Driver<A, W> {
@@ -143,7 +144,7 @@ impl<A: App, W: Write> Driver<A, W> {
             out,
             keyboard: None,
             quit: false,
-            buf: [0; MAX_DGRAM],
+            buf: Box::new([0; MAX_DGRAM]),
         };
         if d.app.wants_keyboard() {
             match Keyboard::open(&d.poll) {
@@ -221,7 +222,7 @@ impl<A: App, W: Write> Driver<A, W> {
 
     fn drain_socket(&mut self, token: Token) {
         loop {
-            match self.mesh.recv(token, &mut self.buf, &mut self.out) {
+            match self.mesh.recv(token, &mut self.buf[..], &mut self.out) {
                 Recv::Datagram(n, from, on_peer) => self.dispatch(n, from, on_peer),
                 Recv::Again => continue,
                 Recv::Empty => return,

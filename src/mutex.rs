@@ -177,8 +177,8 @@ impl Mutex {
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
-        let f = 0.5 + (self.rng >> 11) as f64 / (1u64 << 53) as f64;
-        self.next_auto = Some(now + period.mul_f64(f));
+        let f = 512 + (self.rng >> 54) as u32; // 512..1536, in 1024ths
+        self.next_auto = Some(now + period * f / 1024);
     }
 
     fn reject<W: Write>(
@@ -377,11 +377,9 @@ impl App for Mutex {
         let s = self.ra.stats();
         let id = self.ra.id();
         let ran = self.start.elapsed();
-        let per_entry = if s.entries > 0 {
-            s.sent as f64 / s.entries as f64
-        } else {
-            0.0
-        };
+        // Tenths, in integers (no float formatting in the binary).
+        let per_entry = (s.sent * 10).checked_div(s.entries).unwrap_or(0);
+        let per_entry = format_args!("{}.{}", per_entry / 10, per_entry % 10);
         let avg = s.total_wait.0.checked_div(s.entries).unwrap_or(0);
         let down = (0..mesh.len())
             .filter(|&i| mesh.peer(i).link == crate::peer::Link::Down)
@@ -389,7 +387,7 @@ impl App for Mutex {
         out.event(
             "mutex_summary",
             format_args!(
-                "process {id} summary after {}: {} requests, {} CS entries, {} REQUEST/REPLY sent ({} resends, {per_entry:.1} per entry), {} duplicates ignored, {} malformed, {} rejected, wait worst {} average {}, final clock {}, {down} peer(s) down at exit",
+                "process {id} summary after {}: {} requests, {} CS entries, {} REQUEST/REPLY sent ({} resends, {per_entry} per entry), {} duplicates ignored, {} malformed, {} rejected, wait worst {} average {}, final clock {}, {down} peer(s) down at exit",
                 DisplayDuration(ran), s.requests, s.entries, s.sent, s.resent, s.duplicates, self.malformed, self.rejected,
                 DisplayDuration(Duration::from_millis(s.worst_wait.0)), DisplayDuration(Duration::from_millis(avg)), self.ra.clock()
             ),

@@ -81,7 +81,8 @@ pub struct Output<W: Write> {
     w: W,
     json: bool,
     start: Instant,
-    line: Line,
+    /// Built here, then written at once; boxed so that an `Output` is cheap to move.
+    line: Box<Line>,
 }
 
 impl<W: Write> Output<W> {
@@ -91,7 +92,7 @@ impl<W: Write> Output<W> {
             w,
             json,
             start: Instant::now(),
-            line: Line::new(),
+            line: Box::new(Line::new()),
         }
     }
 
