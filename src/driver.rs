@@ -206,11 +206,13 @@ impl<A: App, W: Write> Driver<A, W> {
             // Cannot overflow: `events` holds at most MAX_PEERS + 4.
             let _ = ready.push(e.token());
         }
+        // One clock read for everything that arrived in this wake-up.
+        let now = Instant::now();
         for token in ready {
             match token {
                 SIGNALS => {} // read by `run`, which owns the signal source
-                STDIN => self.drain_keyboard(),
-                t => self.drain_socket(t),
+                STDIN => self.drain_keyboard(now),
+                t => self.drain_socket(t, now),
             }
         }
         let now = Instant::now();
@@ -220,24 +222,23 @@ impl<A: App, W: Write> Driver<A, W> {
         Ok(())
     }
 
-    fn drain_socket(&mut self, token: Token) {
+    fn drain_socket(&mut self, token: Token, now: Instant) {
         loop {
             match self.mesh.recv(token, &mut self.buf[..], &mut self.out) {
-                Recv::Datagram(n, from, on_peer) => self.dispatch(n, from, on_peer),
+                Recv::Datagram(n, from, on_peer) => self.dispatch(now, n, from, on_peer),
                 Recv::Again => continue,
                 Recv::Empty => return,
             }
         }
     }
 
-    fn dispatch(&mut self, n: usize, from: SocketAddr, on_peer: Option<usize>) {
+    fn dispatch(&mut self, now: Instant, n: usize, from: SocketAddr, on_peer: Option<usize>) {
         let bytes = &self.buf[..n];
         if bytes == HEALTH_PROBE {
             // Best effort: the prober retries if this answer is lost.
             self.mesh.send_to(from, HEALTH_OK);
             return;
         }
-        let now = Instant::now();
         let peer = on_peer.or_else(|| self.mesh.attribute(from));
         if bytes == BYE {
             // Part of our protocol, not data: a peer stopping. From anyone else, ignored.
@@ -259,7 +260,7 @@ impl<A: App, W: Write> Driver<A, W> {
             .handle_datagram(now, &mut self.mesh, &mut self.out, dgram);
     }
 
-    fn drain_keyboard(&mut self) {
+    fn drain_keyboard(&mut self, now: Instant) {
         let mut chunk = [0u8; 512];
         loop {
             let Some(k) = &mut self.keyboard else { return };
@@ -279,12 +280,12 @@ impl<A: App, W: Write> Driver<A, W> {
                 Err(_) => return, // WouldBlock, or a transient error: wait for the next event
             };
             for &b in &chunk[..n] {
-                self.key_byte(b);
+                self.key_byte(b, now);
             }
         }
     }
 
-    fn key_byte(&mut self, b: u8) {
+    fn key_byte(&mut self, b: u8, now: Instant) {
         let Some(k) = &mut self.keyboard else { return };
         if b != b'\n' {
             if !k.skipping && k.line.push(b).is_err() {
@@ -300,7 +301,6 @@ impl<A: App, W: Write> Driver<A, W> {
         let line = k.line.clone();
         k.line.clear();
         if !skipped {
-            let now = Instant::now();
             let l = line.strip_suffix(b"\r").unwrap_or(&line);
             self.app.handle_line(now, &mut self.mesh, &mut self.out, l);
         }

@@ -1,0 +1,285 @@
+//! Per-message cost, side by side with the kernel's own in the same run:
+//!
+//! - `round_trip::peerlab`: one counter through our real path and back (format into the fixed
+//!   buffer, send on the peer's connected socket, mio poll wakes the other loop, receive, parse,
+//!   account; the echo does the same back), between two loops on loopback, each on its thread.
+//! - `round_trip::std_blocking`: the baseline, a blocking `std::net::UdpSocket` ping-pong with the
+//!   same 5-byte payload between the same two threads.
+//! - `throughput::*`: datagrams per second one receiver takes in while a sender thread sends
+//!   counters as fast as it can: our loop (the real counter peer: parse, account, print to a
+//!   sink) against a bare blocking `recv` loop on a plain socket. After each, the loss accounting
+//!   is checked against what was sent and the kernel's own drop count.
+//!
+//! `cargo bench --bench latency`; `scripts/bench-report.sh` turns the output into BENCHMARKS.md.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use divan::counter::ItemsCount;
+use divan::Bencher;
+use mio::Poll;
+use peerlab::account::Sequence;
+use peerlab::cli::{parse_spec, AddrSpec};
+use peerlab::counter::{self, PeerConfig};
+use peerlab::driver::{App, Datagram, Driver};
+use peerlab::mesh::Mesh;
+use peerlab::output::Output;
+use peerlab::wire::{encode_counter, parse_counter};
+
+fn main() {
+    divan::main();
+}
+
+/// Answers every counter with the same counter, after accounting it.
+#[derive(Default)]
+struct Echo {
+    seq: Sequence,
+}
+
+impl App for Echo {
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    fn handle_timeout<W: io::Write>(&mut self, _: Instant, _: &mut Mesh, _: &mut Output<W>) {}
+    fn handle_datagram<W: io::Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>, d: Datagram<'_>) {
+        if let Ok(c) = parse_counter(d.bytes) {
+            self.seq.record(c);
+            mesh.send(0, &encode_counter(c), now, out);
+        }
+    }
+    fn finish<W: io::Write>(&mut self, _: &mut Mesh, _: &mut Output<W>) {}
+}
+
+/// Waits for the answer to its last counter.
+#[derive(Default)]
+struct Ping {
+    seq: Sequence,
+    waiting: bool,
+}
+
+impl App for Ping {
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    fn handle_timeout<W: io::Write>(&mut self, _: Instant, _: &mut Mesh, _: &mut Output<W>) {}
+    fn handle_datagram<W: io::Write>(&mut self, _: Instant, _: &mut Mesh, _: &mut Output<W>, d: Datagram<'_>) {
+        if let Ok(c) = parse_counter(d.bytes) {
+            self.seq.record(c);
+            self.waiting = false;
+        }
+    }
+    fn finish<W: io::Write>(&mut self, _: &mut Mesh, _: &mut Output<W>) {}
+}
+
+fn spec(s: &str) -> AddrSpec {
+    parse_spec(s).unwrap()
+}
+
+fn driver<A: App>(me: &str, peer: &str, app: A) -> Driver<A, io::Sink> {
+    let poll = Poll::new().unwrap();
+    let mut out = Output::new(io::sink(), false);
+    let mesh = Mesh::open(poll.registry(), &spec(me), &[spec(peer)], &mut out).unwrap();
+    Driver::new(poll, mesh, app, out)
+}
+
+mod round_trip {
+    use super::*;
+
+    // Many one-round-trip samples: the median is stable to a few tens of nanoseconds.
+    #[divan::bench(sample_count = 3000)]
+    fn peerlab(bencher: Bencher) {
+        let (a, b) = ("127.0.40.2:10002", "127.0.40.3:10003");
+        let stop = Arc::new(AtomicBool::new(false));
+        let echo = {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let mut d = driver(b, a, Echo::default());
+                while !stop.load(Ordering::Relaxed) {
+                    d.turn(Some(Duration::from_millis(20))).unwrap();
+                }
+            })
+        };
+        let mut ping = driver(a, b, Ping::default());
+        thread::sleep(Duration::from_millis(50)); // the echo's sockets are up
+        let mut n = 0u64;
+        bencher.bench_local(|| {
+            ping.app.waiting = true;
+            let msg = encode_counter(10_000 + n % 90_000); // 5 bytes, as the baseline
+            n += 1;
+            ping.mesh.send(0, &msg, Instant::now(), &mut ping.out);
+            while ping.app.waiting {
+                ping.turn(None).unwrap();
+            }
+        });
+        stop.store(true, Ordering::Relaxed);
+        echo.join().unwrap();
+    }
+
+    /// Diagnostic: the same readiness loop without peerlab (mio poll, drain to WouldBlock,
+    /// echo), to tell the cost of the epoll wake-up hop from the cost of our code.
+    #[divan::bench(sample_count = 3000)]
+    fn mio_bare(bencher: Bencher) {
+        use mio::{net::UdpSocket as MioUdp, Events, Interest, Token};
+        fn wait_one(poll: &mut Poll, events: &mut Events, s: &MioUdp, buf: &mut [u8]) -> usize {
+            loop {
+                poll.poll(events, None).unwrap();
+                let mut got = 0;
+                loop {
+                    match s.recv(buf) {
+                        Ok(n) => got = n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                if got > 0 {
+                    return got;
+                }
+            }
+        }
+        let a_addr: SocketAddr = "127.0.44.2:10002".parse().unwrap();
+        let b_addr: SocketAddr = "127.0.44.3:10003".parse().unwrap();
+        let echo = thread::spawn(move || {
+            let mut b = MioUdp::bind(b_addr).unwrap();
+            b.connect(a_addr).unwrap();
+            let mut poll = Poll::new().unwrap();
+            poll.registry().register(&mut b, Token(0), Interest::READABLE).unwrap();
+            let mut events = Events::with_capacity(4);
+            let mut buf = [0u8; 2048];
+            loop {
+                let n = wait_one(&mut poll, &mut events, &b, &mut buf);
+                if &buf[..n] == b"stop" {
+                    return;
+                }
+                b.send(&buf[..n]).unwrap();
+            }
+        });
+        thread::sleep(Duration::from_millis(50));
+        let mut a = MioUdp::bind(a_addr).unwrap();
+        a.connect(b_addr).unwrap();
+        let mut poll = Poll::new().unwrap();
+        poll.registry().register(&mut a, Token(0), Interest::READABLE).unwrap();
+        let mut events = Events::with_capacity(4);
+        let mut buf = [0u8; 2048];
+        bencher.bench_local(|| {
+            a.send(b"12345").unwrap();
+            wait_one(&mut poll, &mut events, &a, &mut buf)
+        });
+        a.send(b"stop").unwrap();
+        echo.join().unwrap();
+    }
+
+    #[divan::bench(sample_count = 3000)]
+    fn std_blocking(bencher: Bencher) {
+        let a = UdpSocket::bind("127.0.41.2:10002").unwrap();
+        let b = UdpSocket::bind("127.0.41.3:10003").unwrap();
+        a.connect("127.0.41.3:10003").unwrap();
+        b.connect("127.0.41.2:10002").unwrap();
+        let echo = thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            loop {
+                let n = b.recv(&mut buf).unwrap();
+                if &buf[..n] == b"stop" {
+                    return;
+                }
+                b.send(&buf[..n]).unwrap();
+            }
+        });
+        let mut buf = [0u8; 2048];
+        bencher.bench_local(|| {
+            a.send(b"12345").unwrap();
+            a.recv(&mut buf).unwrap()
+        });
+        a.send(b"stop").unwrap();
+        echo.join().unwrap();
+    }
+}
+
+/// Sends counters from `from` to `to` as fast as it can until stopped; returns how many.
+fn blaster(from: &'static str, to: &'static str, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let s = UdpSocket::bind(from).unwrap();
+        s.connect(to).unwrap();
+        let mut n = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            if s.send(&encode_counter(n)).is_ok() {
+                n += 1;
+            }
+        }
+        sent.store(n, Ordering::Relaxed);
+    })
+}
+
+/// The kernel's count of datagrams dropped (receive buffer full) for sockets on `addr`.
+fn kernel_drops(addr: SocketAddr) -> u64 {
+    let SocketAddr::V4(a) = addr else { return 0 };
+    let want = format!("{:08X}:{:04X}", u32::from_le_bytes(a.ip().octets()), a.port());
+    std::fs::read_to_string("/proc/net/udp")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some(want.as_str()))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .sum()
+}
+
+const BATCH: u64 = 1_000;
+
+mod throughput {
+    use super::*;
+
+    #[divan::bench]
+    fn peerlab(bencher: Bencher) {
+        let (me, them) = ("127.0.42.2:10002", "127.0.42.3:10003");
+        let cfg = PeerConfig {
+            addr: spec(me),
+            peers: vec![spec(them)],
+            interval: Duration::from_secs(3600),
+            strict: false,
+        };
+        let mut node = counter::start(&cfg, Output::new(io::sink(), false)).unwrap();
+        let (stop, sent) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let tx = blaster(them, me, stop.clone(), sent.clone());
+        bencher.counter(ItemsCount::new(BATCH)).bench_local(|| {
+            let target = node.app.counts(0).unwrap().received + BATCH;
+            while node.app.counts(0).unwrap().received < target {
+                node.turn(None).unwrap();
+            }
+        });
+        stop.store(true, Ordering::Relaxed);
+        tx.join().unwrap();
+        // Drain what is left, then compare the accounting with what was sent.
+        for _ in 0..20 {
+            node.turn(Some(Duration::from_millis(5))).unwrap();
+        }
+        let c = node.app.counts(0).unwrap();
+        let sent = sent.load(Ordering::Relaxed);
+        let drops = kernel_drops(me.parse().unwrap());
+        // Counters dropped after the last one received cannot show as gaps.
+        println!(
+            "accounting: sent {sent}, received {}, lost (gaps) {}, duplicated {}, kernel drops {drops}: {}",
+            c.received,
+            c.lost,
+            c.duplicated,
+            if c.received + c.lost <= sent && c.lost <= drops && c.duplicated == 0 { "consistent" } else { "INCONSISTENT" }
+        );
+    }
+
+    #[divan::bench]
+    fn bare_recv(bencher: Bencher) {
+        let (me, them) = ("127.0.43.2:10002", "127.0.43.3:10003");
+        let s = UdpSocket::bind(me).unwrap();
+        let (stop, sent) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let tx = blaster(them, me, stop.clone(), sent);
+        let mut buf = [0u8; 2048];
+        bencher.counter(ItemsCount::new(BATCH)).bench_local(|| {
+            for _ in 0..BATCH {
+                s.recv(&mut buf).unwrap();
+            }
+        });
+        stop.store(true, Ordering::Relaxed);
+        tx.join().unwrap();
+    }
+}

@@ -1,0 +1,69 @@
+//! The message path's pure parts, alone: formatting and parsing a counter and a Lab 1 message,
+//! accounting a counter, and building an output line (into a sink). No allocation anywhere
+//! (`tests/alloc.rs` proves it); these say how many nanoseconds each step costs.
+
+use std::io;
+use std::net::SocketAddr;
+
+use divan::black_box;
+use peerlab::account::{Sequence, Verdict};
+use peerlab::output::{Output, Payload, Who};
+use peerlab::wire::lab::{Msg, PeerId};
+use peerlab::wire::{encode_counter, parse_counter};
+
+fn main() {
+    divan::main();
+}
+
+#[divan::bench]
+fn encode_counter_5_digits() -> usize {
+    encode_counter(black_box(12_345)).len()
+}
+
+#[divan::bench]
+fn parse_counter_5_digits() -> u64 {
+    parse_counter(black_box(b"12345")).unwrap()
+}
+
+#[divan::bench]
+fn account_in_order(bencher: divan::Bencher) {
+    let mut s = Sequence::default();
+    let mut n = 0;
+    bencher.bench_local(|| {
+        n += 1;
+        s.record(black_box(n))
+    });
+}
+
+#[divan::bench]
+fn lab_encode_reply() -> usize {
+    Msg::Reply { id: PeerId(2), clock: black_box(1234), t: 1200 }.encode().len()
+}
+
+#[divan::bench]
+fn lab_decode_reply() -> Msg {
+    Msg::decode(black_box(b"REPLY 2 1234 1200")).unwrap()
+}
+
+#[divan::bench]
+fn received_line_text(bencher: divan::Bencher) {
+    let mut out = Output::new(io::sink(), false);
+    let addr: SocketAddr = "172.18.0.3:10003".parse().unwrap();
+    bencher.bench_local(|| {
+        out.received(Who { name: Some("p2:10003"), addr }, Payload::Counter(black_box(12_345), Verdict::InOrder))
+    });
+}
+
+#[divan::bench]
+fn received_line_json(bencher: divan::Bencher) {
+    let mut out = Output::new(io::sink(), true);
+    let addr: SocketAddr = "172.18.0.3:10003".parse().unwrap();
+    bencher.bench_local(|| {
+        out.received(Who { name: Some("p2:10003"), addr }, Payload::Counter(black_box(12_345), Verdict::InOrder))
+    });
+}
+
+#[divan::bench]
+fn clock_now() -> std::time::Instant {
+    std::time::Instant::now()
+}
