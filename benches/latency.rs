@@ -45,7 +45,13 @@ impl App for Echo {
         None
     }
     fn handle_timeout<W: io::Write>(&mut self, _: Instant, _: &mut Mesh, _: &mut Output<W>) {}
-    fn handle_datagram<W: io::Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>, d: Datagram<'_>) {
+    fn handle_datagram<W: io::Write>(
+        &mut self,
+        now: Instant,
+        mesh: &mut Mesh,
+        out: &mut Output<W>,
+        d: Datagram<'_>,
+    ) {
         if let Ok(c) = parse_counter(d.bytes) {
             self.seq.record(c);
             mesh.send(0, &encode_counter(c), now, out);
@@ -66,7 +72,13 @@ impl App for Ping {
         None
     }
     fn handle_timeout<W: io::Write>(&mut self, _: Instant, _: &mut Mesh, _: &mut Output<W>) {}
-    fn handle_datagram<W: io::Write>(&mut self, _: Instant, _: &mut Mesh, _: &mut Output<W>, d: Datagram<'_>) {
+    fn handle_datagram<W: io::Write>(
+        &mut self,
+        _: Instant,
+        _: &mut Mesh,
+        _: &mut Output<W>,
+        d: Datagram<'_>,
+    ) {
         if let Ok(c) = parse_counter(d.bytes) {
             self.seq.record(c);
             self.waiting = false;
@@ -146,7 +158,9 @@ mod round_trip {
             let mut b = MioUdp::bind(b_addr).unwrap();
             b.connect(a_addr).unwrap();
             let mut poll = Poll::new().unwrap();
-            poll.registry().register(&mut b, Token(0), Interest::READABLE).unwrap();
+            poll.registry()
+                .register(&mut b, Token(0), Interest::READABLE)
+                .unwrap();
             let mut events = Events::with_capacity(4);
             let mut buf = [0u8; 2048];
             loop {
@@ -161,7 +175,9 @@ mod round_trip {
         let mut a = MioUdp::bind(a_addr).unwrap();
         a.connect(b_addr).unwrap();
         let mut poll = Poll::new().unwrap();
-        poll.registry().register(&mut a, Token(0), Interest::READABLE).unwrap();
+        poll.registry()
+            .register(&mut a, Token(0), Interest::READABLE)
+            .unwrap();
         let mut events = Events::with_capacity(4);
         let mut buf = [0u8; 2048];
         bencher.bench_local(|| {
@@ -199,7 +215,12 @@ mod round_trip {
 }
 
 /// Sends counters from `from` to `to` as fast as it can until stopped; returns how many.
-fn blaster(from: &'static str, to: &'static str, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) -> thread::JoinHandle<()> {
+fn blaster(
+    from: &'static str,
+    to: &'static str,
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let s = UdpSocket::bind(from).unwrap();
         s.connect(to).unwrap();
@@ -216,7 +237,11 @@ fn blaster(from: &'static str, to: &'static str, stop: Arc<AtomicBool>, sent: Ar
 /// The kernel's count of datagrams dropped (receive buffer full) for sockets on `addr`.
 fn kernel_drops(addr: SocketAddr) -> u64 {
     let SocketAddr::V4(a) = addr else { return 0 };
-    let want = format!("{:08X}:{:04X}", u32::from_le_bytes(a.ip().octets()), a.port());
+    let want = format!(
+        "{:08X}:{:04X}",
+        u32::from_le_bytes(a.ip().octets()),
+        a.port()
+    );
     std::fs::read_to_string("/proc/net/udp")
         .unwrap_or_default()
         .lines()
@@ -240,7 +265,10 @@ mod throughput {
             strict: false,
         };
         let mut node = counter::start(&cfg, Output::new(io::sink(), false)).unwrap();
-        let (stop, sent) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let (stop, sent) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+        );
         let tx = blaster(them, me, stop.clone(), sent.clone());
         bencher.counter(ItemsCount::new(BATCH)).bench_local(|| {
             let target = node.app.counts(0).unwrap().received + BATCH;
@@ -257,8 +285,9 @@ mod throughput {
         let c = node.app.counts(0).unwrap();
         let sent = sent.load(Ordering::Relaxed);
         let drops = kernel_drops(me.parse().unwrap());
-        // Counters dropped after the last one received cannot show as gaps.
-        println!(
+        // Counters dropped after the last one received cannot show as gaps. On stderr, so the
+        // table on stdout stays whole.
+        eprintln!(
             "accounting: sent {sent}, received {}, lost (gaps) {}, duplicated {}, kernel drops {drops}: {}",
             c.received,
             c.lost,
@@ -271,7 +300,10 @@ mod throughput {
     fn bare_recv(bencher: Bencher) {
         let (me, them) = ("127.0.43.2:10002", "127.0.43.3:10003");
         let s = UdpSocket::bind(me).unwrap();
-        let (stop, sent) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let (stop, sent) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+        );
         let tx = blaster(them, me, stop.clone(), sent);
         let mut buf = [0u8; 2048];
         bencher.counter(ItemsCount::new(BATCH)).bench_local(|| {

@@ -37,7 +37,13 @@ fn account_in_order(bencher: divan::Bencher) {
 
 #[divan::bench]
 fn lab_encode_reply() -> usize {
-    Msg::Reply { id: PeerId(2), clock: black_box(1234), t: 1200 }.encode().len()
+    Msg::Reply {
+        id: PeerId(2),
+        clock: black_box(1234),
+        t: 1200,
+    }
+    .encode()
+    .len()
 }
 
 #[divan::bench]
@@ -50,7 +56,13 @@ fn received_line_text(bencher: divan::Bencher) {
     let mut out = Output::new(io::sink(), false);
     let addr: SocketAddr = "172.18.0.3:10003".parse().unwrap();
     bencher.bench_local(|| {
-        out.received(Who { name: Some("p2:10003"), addr }, Payload::Counter(black_box(12_345), Verdict::InOrder))
+        out.received(
+            Who {
+                name: Some("p2:10003"),
+                addr,
+            },
+            Payload::Counter(black_box(12_345), Verdict::InOrder),
+        )
     });
 }
 
@@ -59,7 +71,13 @@ fn received_line_json(bencher: divan::Bencher) {
     let mut out = Output::new(io::sink(), true);
     let addr: SocketAddr = "172.18.0.3:10003".parse().unwrap();
     bencher.bench_local(|| {
-        out.received(Who { name: Some("p2:10003"), addr }, Payload::Counter(black_box(12_345), Verdict::InOrder))
+        out.received(
+            Who {
+                name: Some("p2:10003"),
+                addr,
+            },
+            Payload::Counter(black_box(12_345), Verdict::InOrder),
+        )
     });
 }
 

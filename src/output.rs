@@ -343,8 +343,12 @@ impl<W: Write> Output<W> {
     }
 
     fn json_head(&mut self, event: &str) -> Result<(), LineFull> {
-        let ms = self.start.elapsed().as_millis();
-        write!(self.line, "{{\"event\":\"{event}\",\"t_ms\":{ms}").map_err(full)
+        let ms = self.start.elapsed().as_millis() as u64;
+        let l = &mut self.line;
+        l.push_str("{\"event\":\"").map_err(full)?;
+        l.push_str(event).map_err(full)?;
+        l.push_str("\",\"t_ms\":").map_err(full)?;
+        push_num(l, ms)
     }
 
     fn json_received(&mut self, who: Who<'_>, payload: Payload<'_>) -> Result<(), LineFull> {
@@ -357,7 +361,8 @@ impl<W: Write> Output<W> {
         json_addr(l, "addr", Some(who.addr))?;
         match payload {
             Payload::Counter(n, v) => {
-                write!(l, ",\"counter\":{n}").map_err(full)?;
+                l.push_str(",\"counter\":").map_err(full)?;
+                push_num(l, n)?;
                 let seq = match v {
                     Verdict::First => "first",
                     Verdict::InOrder => "in_order",
@@ -402,14 +407,19 @@ impl<W: Write> Output<W> {
 fn text_received(l: &mut Line, who: Who<'_>, payload: Payload<'_>) -> Result<(), LineFull> {
     l.push_str("Received ").map_err(full)?;
     match payload {
-        Payload::Counter(n, _) => write!(l, "{n}").map_err(full)?,
+        Payload::Counter(n, _) => push_num(l, n)?,
         Payload::Foreign(bytes, _) | Payload::Truncated(bytes) => text_payload(l, bytes)?,
     }
+    l.push_str(" from ").map_err(full)?;
     match who.name {
-        Some(name) => write!(l, " from {name} ({})", who.addr),
-        None => write!(l, " from {}", who.addr),
+        Some(name) => {
+            l.push_str(name).map_err(full)?;
+            l.push_str(" (").map_err(full)?;
+            push_addr(l, who.addr)?;
+            l.push(')').map_err(full)?;
+        }
+        None => push_addr(l, who.addr)?,
     }
-    .map_err(full)?;
     match payload {
         Payload::Counter(_, Verdict::Gap(g)) => write!(l, " [{g} lost]").map_err(full)?,
         Payload::Counter(_, Verdict::Duplicate) => l.push_str(" [duplicate]").map_err(full)?,
@@ -424,6 +434,29 @@ fn text_received(l: &mut Line, who: Who<'_>, payload: Payload<'_>) -> Result<(),
         }
     }
     l.push('\n').map_err(full)
+}
+
+/// A number, without `core::fmt` (this is the per-datagram path).
+fn push_num(l: &mut Line, n: u64) -> Result<(), LineFull> {
+    let digits = crate::wire::encode_counter(n);
+    // Cannot fail: encode_counter writes ASCII digits only.
+    l.push_str(core::str::from_utf8(&digits).map_err(full)?)
+        .map_err(full)
+}
+
+/// An address as `Display` shows it; IPv4 (the common case) without `core::fmt`.
+fn push_addr(l: &mut Line, addr: SocketAddr) -> Result<(), LineFull> {
+    let SocketAddr::V4(a) = addr else {
+        return write!(l, "{addr}").map_err(full);
+    };
+    for (i, o) in a.ip().octets().into_iter().enumerate() {
+        if i > 0 {
+            l.push('.').map_err(full)?;
+        }
+        push_num(l, u64::from(o))?;
+    }
+    l.push(':').map_err(full)?;
+    push_num(l, u64::from(a.port()))
 }
 
 fn plural(n: usize) -> &'static str {
@@ -462,11 +495,16 @@ fn json_field_str(l: &mut Line, key: &str, value: &str) -> Result<(), LineFull> 
 }
 
 fn json_addr(l: &mut Line, key: &str, addr: Option<SocketAddr>) -> Result<(), LineFull> {
+    l.push_str(",\"").map_err(full)?;
+    l.push_str(key).map_err(full)?;
     match addr {
-        Some(a) => write!(l, ",\"{key}\":\"{a}\""),
-        None => write!(l, ",\"{key}\":null"),
+        Some(a) => {
+            l.push_str("\":\"").map_err(full)?;
+            push_addr(l, a)?;
+            l.push('"').map_err(full)
+        }
+        None => l.push_str("\":null").map_err(full),
     }
-    .map_err(full)
 }
 
 fn push_down(l: &mut Line, why: Down<'_>) -> Result<(), LineFull> {
@@ -645,6 +683,27 @@ mod tests {
         Who {
             name,
             addr: "127.0.0.3:10003".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn fast_formatting_matches_display() {
+        for a in [
+            "0.0.0.0:1",
+            "255.255.255.255:65535",
+            "172.18.0.3:10003",
+            "[::1]:7",
+            "[fe80::1]:10002",
+        ] {
+            let addr: SocketAddr = a.parse().unwrap();
+            let mut l = Line::new();
+            push_addr(&mut l, addr).unwrap();
+            assert_eq!(l.as_str(), addr.to_string());
+        }
+        for n in [0, 7, 10, 12345, u64::MAX] {
+            let mut l = Line::new();
+            push_num(&mut l, n).unwrap();
+            assert_eq!(l.as_str(), n.to_string());
         }
     }
 

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Resource use of a full mesh of peers at 1 Hz on loopback, side by side with another peer
+# program that takes the same arguments (e.g. the course's Go Process, built by you).
+#
+#   scripts/resources.sh [--peers N] [--secs S] [--other /path/to/Process]
+#
+# Each peer gets its own loopback host (127.60.0.2, .3, ...; the other program 127.61.0.x) and
+# port 10002, and lists its own address first, then the others, as in the handout. After S
+# seconds (60 by default) it reads each process's peak RSS (VmHWM) and CPU time (schedstat),
+# then stops them (SIGTERM) and, for peerlab, adds up the summaries' received and lost counts.
+# Prints one markdown table; `scripts/bench-report.sh` puts it into BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+peers=3 secs=60 other=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --peers) peers=$2; shift 2 ;;
+    --secs) secs=$2; shift 2 ;;
+    --other) other=$2; shift 2 ;;
+    *) echo "usage: $0 [--peers N] [--secs S] [--other /path/to/Process]" >&2; exit 2 ;;
+  esac
+done
+[ "$peers" -ge 2 ] && [ "$peers" -le 200 ] || { echo "--peers must be 2..200" >&2; exit 2; }
+
+# The static musl binary (what the image ships) if the target is installed, else the default.
+if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+  cargo build --release --quiet --target x86_64-unknown-linux-musl
+  ours=target/x86_64-unknown-linux-musl/release/process
+else
+  cargo build --release --quiet
+  ours=target/release/process
+fi
+
+tmp=$(mktemp -d)
+pids_ours=() pids_other=()
+cleanup() { kill "${pids_ours[@]}" "${pids_other[@]}" 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+# start_mesh NAME BINARY SECOND_OCTET -> pids in pids_NAME
+start_mesh() {
+  local name=$1 bin=$2 net=$3 k j
+  local addrs=()
+  for ((k = 0; k < peers; k++)); do addrs+=("127.$net.0.$((k + 2)):10002"); done
+  for ((k = 0; k < peers; k++)); do
+    local args=("${addrs[k]}")
+    for ((j = 1; j < peers; j++)); do args+=("${addrs[(k + j) % peers]}"); done
+    "$bin" "${args[@]}" >"$tmp/$name.$k.log" 2>&1 &
+    eval "pids_$name+=($!)"
+  done
+}
+
+start_mesh ours "$ours" 60
+[ -n "$other" ] && start_mesh other "$other" 61
+start=$(date +%s.%N)
+sleep "$secs"
+
+# measure NAME -> "rss_mean rss_max cpu_mean_ms cpu_max_ms cpu_total_ms"
+measure() {
+  local name=$1 pid rss cpu
+  eval "local list=(\"\${pids_$name[@]}\")"
+  for pid in "${list[@]}"; do
+    rss=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
+    if [ -r "/proc/$pid/schedstat" ]; then
+      # Every thread's time on a CPU (the Go runtime runs several), in ns.
+      cpu=$(cat /proc/"$pid"/task/*/schedstat | awk '{t += $1} END {printf "%.3f", t / 1e6}')
+    else
+      cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) * 1000 / hz}' "/proc/$pid/stat")
+    fi
+    echo "$rss $cpu"
+  done | awk '{r += $1; if ($1 > rm) rm = $1; c += $2; if ($2 > cm) cm = $2; n++}
+              END {printf "%.0f %d %.1f %.1f %.1f\n", r / n, rm, c / n, cm, c}'
+}
+m_ours=$(measure ours)
+[ -n "$other" ] && m_other=$(measure other)
+elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e - s}')
+
+kill -TERM "${pids_ours[@]}" "${pids_other[@]}" 2>/dev/null || true
+wait 2>/dev/null || true
+
+# Our summaries: rows after the header; columns from the right: errors foreign restarts
+# reordered dup lost received sent address name.
+read -r received lost < <(cat "$tmp"/ours.*.log | awk '
+  /^peer +address +sent/ {table = 1; next}
+  table && NF >= 10 {r += $(NF - 6); l += $(NF - 5)}
+  END {printf "%d %d\n", r, l}')
+other_received=""
+[ -n "$other" ] && other_received=$(cat "$tmp"/other.*.log | grep -c '^Received' || true)
+
+row() { # label measurement received lost
+  read -r rm rx cm cx ct <<<"$2"
+  local share
+  share=$(awk -v c="$ct" -v e="$elapsed" 'BEGIN {printf "%.3f", c / (e * 1000) * 100}')
+  printf '| %s | %d | %s s | %s / %s | %s / %s | %s %% | %s | %s |\n' "$1" "$peers" "$elapsed" "$rm" "$rx" "$cm" "$cx" "$share" "$3" "$4"
+}
+
+echo "Full mesh of $peers peers at 1 Hz on loopback for ${secs} s: $(nproc) cores, Linux $(uname -r), $(date -u +%Y-%m-%d)."
+echo
+echo "| program | peers | ran | peak RSS per peer, KiB (mean / max) | CPU time per peer, ms (mean / max) | whole mesh, % of one core | counters received | lost |"
+echo "|---|---|---|---|---|---|---|---|"
+row "peerlab (\`$ours\`)" "$m_ours" "$received" "$lost"
+if [ -n "$other" ]; then
+  row "\`$other\`" "$m_other" "$other_received" "not reported"
+  read -r orm _ ocm _ _ <<<"$m_other"
+  read -r rm _ cm _ _ <<<"$m_ours"
+  awk -v a="$rm" -v b="$orm" -v c="$cm" -v d="$ocm" 'BEGIN {
+    printf "| ratio peerlab / other | | | %.2f | %.2f | | | |\n", a / b, (d > 0 ? c / d : 0) }'
+fi
