@@ -21,8 +21,27 @@ pub const BYE: &[u8] = b"peerlab:bye";
 /// Longest encoded counter: `u64::MAX` has 20 digits.
 pub const COUNTER_MAX: usize = 20;
 
-/// An encoded counter, ready to send.
-pub type CounterBuf = heapless::Vec<u8, COUNTER_MAX>;
+/// An encoded counter, ready to send: the digits sit at the end of a fixed array.
+#[derive(Debug, Clone, Copy)]
+pub struct CounterBuf {
+    digits: [u8; COUNTER_MAX],
+    start: usize,
+}
+
+impl CounterBuf {
+    /// The digits as text.
+    pub fn as_str(&self) -> &str {
+        // Cannot fail: only ASCII digits are written.
+        core::str::from_utf8(&self.digits[self.start..]).expect("ASCII digits")
+    }
+}
+
+impl core::ops::Deref for CounterBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.digits[self.start..]
+    }
+}
 
 /// Why a datagram is not a counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +69,17 @@ impl fmt::Display for WireError {
 pub fn encode_counter(mut n: u64) -> CounterBuf {
     let mut digits = [0u8; COUNTER_MAX];
     let mut start = COUNTER_MAX;
+    // 32-bit division is much cheaper: take the fast path for the usual small numbers.
+    if let Ok(mut m) = u32::try_from(n) {
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (m % 10) as u8;
+            m /= 10;
+            if m == 0 {
+                return CounterBuf { digits, start };
+            }
+        }
+    }
     loop {
         start -= 1;
         digits[start] = b'0' + (n % 10) as u8;
@@ -58,11 +88,7 @@ pub fn encode_counter(mut n: u64) -> CounterBuf {
             break;
         }
     }
-    let mut out = CounterBuf::new();
-    // Cannot fail: at most COUNTER_MAX digits go into a buffer of that size.
-    out.extend_from_slice(&digits[start..])
-        .expect("a u64 has at most 20 digits");
-    out
+    CounterBuf { digits, start }
 }
 
 /// Reads a counter: ASCII digits, optionally followed by `\n` or `\r\n`.
