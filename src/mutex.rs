@@ -188,15 +188,7 @@ impl Mutex {
         why: &dyn core::fmt::Display,
     ) {
         self.rejected += 1;
-        out.event(
-            "rejected",
-            format_args!("rejected from {}: \"{}\" ({why})", d.from, Esc(d.bytes)),
-            format_args!(
-                "\"from\":\"{}\",\"payload\":\"{}\",\"error\":\"{why}\"",
-                d.from,
-                JsonEsc(d.bytes)
-            ),
-        );
+        out.refused("rejected", d.from, d.bytes, why);
     }
 
     /// Sends what the core queued and prints what it logged.
@@ -305,21 +297,7 @@ impl App for Mutex {
             Ok(m) => m,
             Err(e) => {
                 self.malformed += 1;
-                let shown = &d.bytes[..d.bytes.len().min(SHOW_MAX)];
-                out.event(
-                    "ignored_datagram",
-                    format_args!(
-                        "ignored from {}: \"{}\" ({e}, {} bytes)",
-                        d.from,
-                        Esc(shown),
-                        d.bytes.len()
-                    ),
-                    format_args!(
-                        "\"from\":\"{}\",\"payload\":\"{}\",\"error\":\"{e}\"",
-                        d.from,
-                        JsonEsc(shown)
-                    ),
-                );
+                out.refused("ignored", d.from, d.bytes, &e);
                 return;
             }
         };

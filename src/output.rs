@@ -282,6 +282,32 @@ impl<W: Write> Output<W> {
         self.emit(r);
     }
 
+    /// A datagram that was not taken: `ignored from 1.2.3.4:5: "payload" (why, 9 bytes)`.
+    /// `verb` is the JSON event name too (`ignored`, `rejected`); the payload is escaped and
+    /// cut at [`SHOW_MAX`] bytes.
+    pub fn refused(
+        &mut self,
+        verb: &str,
+        from: SocketAddr,
+        bytes: &[u8],
+        why: &dyn core::fmt::Display,
+    ) {
+        let shown = &bytes[..bytes.len().min(SHOW_MAX)];
+        self.event(
+            verb,
+            format_args!(
+                "{verb} from {from}: \"{}\" ({why}, {} bytes)",
+                Esc(shown),
+                bytes.len()
+            ),
+            format_args!(
+                "\"from\":\"{from}\",\"payload\":\"{}\",\"bytes\":{},\"error\":\"{why}\"",
+                JsonEsc(shown),
+                bytes.len()
+            ),
+        );
+    }
+
     /// The start line: where we listen, how many peers, how often.
     pub fn listening(&mut self, addr: SocketAddr, peers: usize, interval: Duration) {
         let r = if self.json {

@@ -184,38 +184,12 @@ impl App for Resource {
             Ok(m @ (Msg::Enter { .. } | Msg::Exit { .. })) => m,
             Ok(_) => {
                 self.malformed += 1;
-                out.event(
-                    "resource_ignored",
-                    format_args!(
-                        "ignored from {}: \"{}\" (not ENTER or EXIT)",
-                        d.from,
-                        Esc(d.bytes)
-                    ),
-                    format_args!(
-                        "\"from\":\"{}\",\"payload\":\"{}\",\"error\":\"not ENTER or EXIT\"",
-                        d.from,
-                        JsonEsc(d.bytes)
-                    ),
-                );
+                out.refused("ignored", d.from, d.bytes, &"not ENTER or EXIT");
                 return;
             }
             Err(e) => {
                 self.malformed += 1;
-                let shown = &d.bytes[..d.bytes.len().min(crate::limits::SHOW_MAX)];
-                out.event(
-                    "resource_ignored",
-                    format_args!(
-                        "ignored from {}: \"{}\" ({e}, {} bytes)",
-                        d.from,
-                        Esc(shown),
-                        d.bytes.len()
-                    ),
-                    format_args!(
-                        "\"from\":\"{}\",\"payload\":\"{}\",\"error\":\"{e}\"",
-                        d.from,
-                        JsonEsc(shown)
-                    ),
-                );
+                out.refused("ignored", d.from, d.bytes, &e);
                 return;
             }
         };
