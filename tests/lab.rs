@@ -255,7 +255,7 @@ fn bad_datagrams_and_arguments_are_refused_clearly() {
         l.starts_with("rejected from 127.0.27.9") && l.contains("unknown process id 9")
     });
     lab.p(1)
-        .wait_for(|l| l.contains("(meant for the shared resource)"));
+        .wait_for(|l| l.contains("(meant for the shared resource, 14 bytes)"));
     lab.p(1).wait_for(|l| {
         l.starts_with("ignored from 127.0.27.9") && l.contains("\"garbage\\x1b[31m\"")
     });
