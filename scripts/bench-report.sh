@@ -85,7 +85,9 @@ for name, what in [("peerlab", "peerlab counter peer (parse, account, print to a
     r = lat["throughput." + name][1]
     print(f"| {what} | {r/1e3:.0f} k datagrams/s | {r/bare:.2f}× |")
 acc = [l.strip() for l in open(f"{tmp}/latency.err", encoding="utf-8") if l.startswith("accounting:")]
-print(f"\nGoal: at least 0.90×. After the run, {acc[-1] if acc else 'accounting: not printed'}.\n")
+print(f"\nGoal: at least 0.90×. After the run, {acc[-1] if acc else 'accounting: not printed'}. "
+      "On this 2-core machine the sender thread competes with the receiver for the cores, and "
+      "this ratio moves by about ten percent from one run to the next: compare runs, not digits.\n")
 print("## Formatting and parsing alone (`cargo bench --bench wire`)\n")
 print("| step | median |")
 print("|---|---|")
