@@ -277,13 +277,7 @@ fn bad_datagrams_and_arguments_are_refused_clearly() {
         &["mutex", "--text", "tab\there", "1", ":1"],
         &["shared-resource", "--listen", "nope"],
     ] {
-        let out = std::process::Command::new(BIN).args(args).output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(
-            !err.contains("panicked") && err.contains("--help"),
-            "{args:?}: {err}"
-        );
+        util::assert_usage_error(args);
     }
 }
 

@@ -322,14 +322,7 @@ fn bad_command_lines_get_usage_and_status_2() {
         &["--interval", "0s", ":10002"],
         &["--frobnicate", ":10002"],
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_process"))
-            .args(args)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(!err.contains("panicked"), "{args:?}: {err}");
-        assert!(err.contains("--help"), "{args:?}: {err}");
+        util::assert_usage_error(args);
     }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_process"))
         .arg("--help")
@@ -563,4 +556,33 @@ fn loss_accounting_matches_real_drops_by_iptables() {
         "{row:?}, first {first}, last {last}"
     );
     assert_eq!((row.dup, row.reordered), (0, 0));
+}
+
+/// A peer that comes back under a new address (a restarted container with a new IP) is
+/// found again: the name is looked up again after errors and every few seconds.
+#[test]
+fn peer_back_at_a_new_address_is_found_again() {
+    let ns = util::Netns::new("moved");
+    ns.hosts("127.0.0.1 localhost\n127.0.0.3 p2\n");
+    let p1 = ns.start(
+        "p1",
+        &["--interval", "100ms", "127.0.0.2:10002", "p2:10003"],
+    );
+    p1.wait_for(|l| l == "peer p2:10003 is at 127.0.0.3:10003");
+    let mut p2 = ns.start(
+        "p2",
+        &["--interval", "100ms", "127.0.0.3:10003", "127.0.0.2:10002"],
+    );
+    p1.wait_for(|_| p1.counters_from("p2:10003").len() >= 3);
+    p2.term();
+    p1.wait_for(|l| l == "peer p2:10003 down: stopped");
+    // p2 comes back elsewhere, and the name says so.
+    ns.hosts("127.0.0.1 localhost\n127.0.0.5 p2\n");
+    let _p2 = ns.start(
+        "p2 moved",
+        &["--interval", "100ms", "127.0.0.5:10003", "127.0.0.2:10002"],
+    );
+    p1.wait_for(|l| l == "peer p2:10003 moved to 127.0.0.5:10003");
+    p1.wait_for(|l| l == "peer p2:10003 up");
+    p1.wait_for(|l| l.starts_with("Received") && l.contains("from p2:10003 (127.0.0.5:10003)"));
 }

@@ -296,6 +296,19 @@ impl Row {
     }
 }
 
+/// Runs `process ARGS...` and insists on a usage error: exit status 2, a message on stderr
+/// that points to `--help`, and no panic.
+pub fn assert_usage_error(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_process"))
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    assert!(err.contains("--help"), "{args:?}: {err}");
+}
+
 /// A network namespace made by the test (needs root), deleted when dropped. Processes run in
 /// it with `ip netns exec`; its loopback is private, so iptables rules there touch nothing else.
 pub struct Netns {
@@ -360,5 +373,22 @@ impl Drop for Netns {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
+    }
+}
+
+impl Netns {
+    /// Writes the namespace's own /etc/hosts (`ip netns exec` shows /etc/netns/NAME/hosts as
+    /// /etc/hosts to what it runs). Rewritten in place, so running processes see new entries.
+    pub fn hosts(&self, content: &str) {
+        let dir = format!("/etc/netns/{}", self.name);
+        std::fs::create_dir_all(&dir).expect("create /etc/netns/NAME (needs root)");
+        let path = format!("{dir}/hosts");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .expect("write the namespace's hosts file");
+        f.write_all(content.as_bytes()).unwrap();
     }
 }
