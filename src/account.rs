@@ -87,12 +87,14 @@ impl Sequence {
             let missing = n - high - 1;
             // Clear the bits of the counters we now expect, then mark this one.
             let clear = (n - high).min(WINDOW);
-            for m in (n + 1 - clear)..=n {
+            // n - clear cannot underflow: clear <= n - high <= n.
+            for m in (n - clear + 1)..=n {
                 self.set(m, false);
             }
             self.set(n, true);
             self.highest = Some(n);
-            self.counts.lost += missing;
+            // Totals carry over restarts: saturate rather than overflow on forged counters.
+            self.counts.lost = self.counts.lost.saturating_add(missing);
             return if missing == 0 {
                 Verdict::InOrder
             } else {
@@ -113,7 +115,7 @@ impl Sequence {
         self.counts.reordered += 1;
         if n < self.lowest {
             // Older than the first one we saw: the ones in between are now expected too.
-            self.counts.lost += self.lowest - n - 1;
+            self.counts.lost = self.counts.lost.saturating_add(self.lowest - n - 1);
             self.lowest = n;
         } else {
             // It was counted as lost when the gap opened.
@@ -218,6 +220,13 @@ mod tests {
         let (s, v) = feed(&[1, 1 + WINDOW + 5, 1 + WINDOW + 4]);
         assert_eq!(v[2], Verdict::Late);
         assert_eq!(s.counts().lost, WINDOW + 3);
+    }
+
+    #[test]
+    fn extreme_counters_do_not_overflow() {
+        let (s, _) = feed(&[0, u64::MAX, 0, u64::MAX - 1, 0, u64::MAX]);
+        assert_eq!(s.counts().lost, u64::MAX);
+        assert_eq!(s.counts().restarts, 2);
     }
 
     #[test]

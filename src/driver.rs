@@ -14,7 +14,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
@@ -61,6 +61,8 @@ pub trait App {
         out: &mut Output<W>,
         dgram: Datagram<'_>,
     );
+    /// Peer `peer` said it is stopping (it may come back soon, started afresh).
+    fn handle_peer_stopped(&mut self, _peer: usize) {}
     /// Whether the application reads the keyboard.
     fn wants_keyboard(&self) -> bool {
         false
@@ -87,30 +89,29 @@ struct Keyboard {
     skipping: bool,
 }
 
+/// Linux's `O_NONBLOCK` (the same value on every architecture Docker runs us on).
+const O_NONBLOCK: i32 = 0o4000;
+
 impl Keyboard {
-    /// Registers stdin if it can be polled (a terminal or a pipe; not /dev/null or a file),
-    /// and makes it non-blocking (undone by [`Keyboard::restore`]).
+    /// Opens stdin again as a new, non-blocking open file description and registers it, if
+    /// it can be polled (a terminal or a pipe; not /dev/null or a file). A new description,
+    /// because on a terminal stdin, stdout and stderr share one: making stdin non-blocking in
+    /// place would make our own output (and the shell's, after us) non-blocking too. And
+    /// non-blocking from the `open` on, so that reopening a pipe whose writer is gone cannot
+    /// block.
     fn open(poll: &Poll) -> Result<Keyboard, io::Error> {
-        let stdin = io::stdin();
-        let fd = stdin.as_fd();
-        poll.registry().register(
-            &mut SourceFd(&std::os::fd::AsRawFd::as_raw_fd(&fd)),
-            STDIN,
-            Interest::READABLE,
-        )?;
-        // FIONBIO works on any file descriptor, not only sockets.
-        socket2::SockRef::from(&fd).set_nonblocking(true)?;
-        let file = File::from(fd.try_clone_to_owned()?);
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(O_NONBLOCK)
+            .open("/proc/self/fd/0")?;
+        poll.registry()
+            .register(&mut SourceFd(&file.as_raw_fd()), STDIN, Interest::READABLE)?;
         Ok(Keyboard {
             file,
             line: heapless::Vec::new(),
             skipping: false,
         })
-    }
-
-    /// Puts stdin back in blocking mode: the terminal is shared with the shell.
-    fn restore(&self) {
-        let _ = socket2::SockRef::from(&self.file).set_nonblocking(false);
     }
 }
 
@@ -176,9 +177,6 @@ impl<A: App, W: Write> Driver<A, W> {
         }
         self.mesh.say_to_all(BYE);
         self.app.finish(&mut self.mesh, &mut self.out);
-        if let Some(k) = &self.keyboard {
-            k.restore();
-        }
         Ok(())
     }
 
@@ -223,10 +221,16 @@ impl<A: App, W: Write> Driver<A, W> {
     }
 
     fn drain_socket(&mut self, token: Token, now: Instant) {
-        loop {
+        // Edge-triggered: read until WouldBlock. Errors are retried a few times in a row (a
+        // connected socket reports each ICMP error once), then left for the next wake-up.
+        let mut errors = 0;
+        while errors < 8 {
             match self.mesh.recv(token, &mut self.buf[..], &mut self.out) {
-                Recv::Datagram(n, from, on_peer) => self.dispatch(now, n, from, on_peer),
-                Recv::Again => continue,
+                Recv::Datagram(n, from, on_peer) => {
+                    errors = 0;
+                    self.dispatch(now, n, from, on_peer);
+                }
+                Recv::Again => errors += 1,
                 Recv::Empty => return,
             }
         }
@@ -244,6 +248,7 @@ impl<A: App, W: Write> Driver<A, W> {
             // Part of our protocol, not data: a peer stopping. From anyone else, ignored.
             if let Some(i) = peer {
                 self.mesh.bye(i, from, now, &mut self.out);
+                self.app.handle_peer_stopped(i);
             }
             return;
         }
@@ -266,12 +271,15 @@ impl<A: App, W: Write> Driver<A, W> {
             let Some(k) = &mut self.keyboard else { return };
             let n = match k.file.read(&mut chunk) {
                 Ok(0) => {
-                    // End of input (Ctrl-D, or the pipe closed): run on without a keyboard.
+                    // End of input (Ctrl-D, or the pipe closed): a last line without its
+                    // newline still counts; then run on without a keyboard.
                     let _ = self
                         .poll
                         .registry()
-                        .deregister(&mut SourceFd(&std::os::fd::AsRawFd::as_raw_fd(&k.file)));
-                    k.restore();
+                        .deregister(&mut SourceFd(&k.file.as_raw_fd()));
+                    if !k.line.is_empty() {
+                        self.key_byte(b'\n', now);
+                    }
                     self.keyboard = None;
                     return;
                 }

@@ -8,7 +8,7 @@ pub const MAX_PEERS: usize = 128;
 
 /// Receive buffer size. A datagram that fills it completely is reported as truncated, so it
 /// is one byte larger than the largest datagram we accept whole (counters are at most 20 bytes,
-/// Lab 1 messages under 100).
+/// Lab 1 messages at most 128).
 pub const MAX_DGRAM: usize = 2048;
 
 /// Longest `host:port` argument we keep (a DNS name is at most 253 bytes, plus `:65535`).

@@ -12,7 +12,19 @@ use peerlab::output::Output;
 use peerlab::resource;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
+    // args_os: `std::env::args` panics on an argument that is not UTF-8.
+    let mut args: Vec<String> = Vec::new();
+    for a in std::env::args_os() {
+        match a.into_string() {
+            Ok(s) => args.push(s),
+            Err(bad) => {
+                eprintln!(
+                    "process: argument {bad:?} is not valid UTF-8\nRun with --help for more information."
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
     let cmd = args
         .first()
         .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())

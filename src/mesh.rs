@@ -62,7 +62,8 @@ pub enum Recv {
     Datagram(usize, SocketAddr, Option<usize>),
     /// Nothing more to read on this socket.
     Empty,
-    /// Try again (EINTR), or an error that was handled (reported, peer marked down).
+    /// Try again: EINTR, an error that was handled (reported, peer marked down), or a
+    /// transient error on the server socket.
     Again,
 }
 
@@ -242,8 +243,8 @@ impl Mesh {
                     Recv::Again
                 }
                 // An unconnected socket reports no ICMP errors; anything else (ENOBUFS...)
-                // is transient: stop draining and wait for the next event.
-                None => Recv::Empty,
+                // is transient: try again (the driver bounds the retries).
+                None => Recv::Again,
             },
         }
     }

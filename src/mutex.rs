@@ -75,6 +75,8 @@ pub struct Mutex {
     /// Messages the core refused (wrong id, not for a process) or that lie about their sender.
     rejected: u64,
     keyboard: bool,
+    /// When to look at the peers' up/down state again.
+    next_link_check: Instant,
 }
 
 /// Opens the sockets (the other processes, then the resource), prints the start line and
@@ -137,6 +139,7 @@ pub fn start<W: Write>(
         malformed: 0,
         rejected: 0,
         keyboard: cfg.keyboard,
+        next_link_check: now,
     };
     app.schedule_auto(now);
     Ok(Driver::new(poll, mesh, app, out))
@@ -272,7 +275,10 @@ fn print_event<W: Write>(out: &mut Output<W>, l: Logged) {
 impl App for Mutex {
     fn poll_timeout(&self) -> Option<Instant> {
         let core = self.ra.poll_timeout().map(|m| m.to_instant(self.start));
-        [core, self.next_auto].into_iter().flatten().min()
+        [core, self.next_auto, Some(self.next_link_check)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn handle_timeout<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
@@ -282,8 +288,19 @@ impl App for Mutex {
             self.ra.request(ms); // ignored unless RELEASED
             self.schedule_auto(now);
         }
-        mesh.poll_up(out);
+        // "Up again" means a whole second after a send without an error: check once a
+        // second, not at every wake-up (an ICMP error may still be on its way).
+        if now >= self.next_link_check {
+            mesh.poll_up(out);
+            self.next_link_check = now + Duration::from_secs(1);
+        }
         self.flush(now, mesh, out);
+    }
+
+    fn handle_peer_stopped(&mut self, peer: usize) {
+        if let Some(id) = self.id_at(peer) {
+            self.ra.handle_peer_stopped(id);
+        }
     }
 
     fn handle_datagram<W: Write>(
@@ -301,14 +318,24 @@ impl App for Mutex {
                 return;
             }
         };
-        // A datagram from a configured process must carry that process's id.
-        let claimed = msg.id();
-        let liar = match (d.peer.map(|i| self.id_at(i)), &msg) {
-            (Some(Some(expected)), Msg::Request { .. } | Msg::Reply { .. }) => expected != claimed,
-            _ => false,
+        // Only process j's address speaks for process j, and only the resource's address
+        // acknowledges: anyone else could forge a REPLY (two inside) or a huge T (a process
+        // whose real requests then look old and are ignored forever).
+        let sender = d.peer.map(|i| self.id_at(i));
+        let wrong_sender = match (&msg, sender) {
+            (Msg::Request { .. } | Msg::Reply { .. }, Some(Some(j))) if j == msg.id() => None,
+            (Msg::Request { .. } | Msg::Reply { .. }, None) => {
+                Some("not from a configured process's address")
+            }
+            (Msg::Request { .. } | Msg::Reply { .. }, _) => {
+                Some("comes from another process's address")
+            }
+            (Msg::Ack { .. }, Some(None)) => None,
+            (Msg::Ack { .. }, _) => Some("not from the shared resource's address"),
+            (Msg::Enter { .. } | Msg::Exit { .. }, _) => None, // the core refuses these
         };
-        if liar {
-            self.reject(out, &d, &"comes from another process's address");
+        if let Some(why) = wrong_sender {
+            self.reject(out, &d, &why);
         } else if let Err(r) = self.ra.handle_msg(self.now_ms(now), &msg) {
             self.reject(out, &d, &r);
         }

@@ -231,6 +231,8 @@ pub struct Stats {
     pub resent: u64,
     /// ENTER/EXIT sent to the resource (resends included).
     pub resource_sent: u64,
+    /// Of those, resends.
+    pub resource_resent: u64,
     /// Duplicate or stale messages received and ignored.
     pub duplicates: u64,
     /// Longest time from request to entry.
@@ -367,7 +369,7 @@ impl Ra {
     pub fn handle_key(&mut self, now: Millis, key: Key) {
         match key {
             Key::Internal => {
-                self.clock += 1;
+                self.clock = self.clock.saturating_add(1);
                 self.log(Event::Internal);
             }
             Key::Request if self.state == State::Released => self.request(now),
@@ -380,7 +382,7 @@ impl Ra {
         if self.state != State::Released {
             return;
         }
-        self.clock += 1;
+        self.clock = self.clock.saturating_add(1);
         let t = self.clock;
         self.mine = Some(Priority { t, id: self.cfg.id });
         self.state = State::Wanted;
@@ -424,6 +426,14 @@ impl Ra {
         }
     }
 
+    /// Call when process `id` said it is stopping: it may come back with its clock (and its
+    /// request timestamps) starting again from 0, which must not look like old duplicates.
+    pub fn handle_peer_stopped(&mut self, id: PeerId) {
+        if self.check_peer(id).is_ok() {
+            self.seen[idx(id)] = None;
+        }
+    }
+
     /// Does whatever is due at `now`: resends, leaving the CS, giving up on the resource.
     /// A call with nothing due is a no-op.
     pub fn handle_timeout(&mut self, now: Millis) {
@@ -456,7 +466,7 @@ impl Ra {
                 } else {
                     p.next = now + self.cfg.retry;
                     let msg = p.msg.clone();
-                    self.stats.resent += 1;
+                    self.stats.resource_resent += 1;
                     self.send(Dest::Resource, msg);
                 }
             }
@@ -508,7 +518,8 @@ impl Ra {
                 }
             }
             _ => {
-                self.clock = self.clock.max(t) + 1;
+                // Saturating: a forged timestamp near u64::MAX must not wrap the clock to 0.
+                self.clock = self.clock.max(t).saturating_add(1);
                 let theirs = Priority { t, id: from };
                 let defer = match (self.state, self.mine) {
                     (State::Held, _) => true,
@@ -546,7 +557,7 @@ impl Ra {
         }
         self.granted[idx(from)] = true;
         self.got += 1;
-        self.clock = self.clock.max(clock) + 1;
+        self.clock = self.clock.max(clock).saturating_add(1);
         let need = self.cfg.n - 1;
         self.log(Event::Reply {
             from,
@@ -1019,6 +1030,41 @@ mod tests {
         assert_eq!(p.clock(), 0);
         assert!(Ra::new(cfg(4, 3)).is_err());
         assert!(Ra::new(cfg(0, 3)).is_err());
+    }
+
+    #[test]
+    fn forged_huge_timestamps_saturate_instead_of_wrapping() {
+        let mut p = Ra::new(cfg(1, 2)).unwrap();
+        p.handle_msg(
+            Millis(0),
+            &Msg::Request {
+                id: PeerId(2),
+                t: u64::MAX,
+            },
+        )
+        .unwrap();
+        assert_eq!(p.clock(), u64::MAX);
+        p.handle_key(Millis(0), Key::Internal);
+        p.handle_key(Millis(0), Key::Request);
+        assert_eq!(p.clock(), u64::MAX);
+    }
+
+    #[test]
+    fn a_peer_that_stopped_and_restarted_is_served_again() {
+        let mut g = Group::new(2);
+        for _ in 0..5 {
+            g.key(2, Key::Internal);
+        }
+        g.key(2, Key::Request); // T=6
+        g.deliver(2, peer(1));
+        g.wire.clear();
+        // P2 restarts: its clock is 0 again, its next request has T=1 < 6.
+        g.ps[1] = Ra::new(cfg(2, 2)).unwrap();
+        g.p(1).handle_peer_stopped(PeerId(2));
+        g.key(2, Key::Request);
+        g.deliver(2, peer(1));
+        g.deliver(1, peer(2));
+        assert_eq!(g.p(2).state(), State::Held);
     }
 
     #[test]

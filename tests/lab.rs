@@ -185,6 +185,15 @@ fn keyboard_x_while_busy_own_id_and_anything_else() {
 }
 
 #[test]
+fn a_last_line_without_newline_counts_at_end_of_input() {
+    // `printf x | process mutex ...`
+    let mut lab = Lab::start(29, 2, &[]);
+    lab.p(1).type_raw("x");
+    lab.p(1).close_stdin();
+    lab.p(1).wait_for(|l| l.contains("HELD] Entrei na CS"));
+}
+
+#[test]
 fn without_a_keyboard_auto_still_works() {
     // stdin is /dev/null: not pollable, so no keyboard; --auto drives the requests.
     let res = "127.0.25.1:10001";
@@ -252,7 +261,8 @@ fn bad_datagrams_and_arguments_are_refused_clearly() {
         s.send_to(bad, "127.0.27.2:10002").unwrap();
     }
     lab.p(1).wait_for(|l| {
-        l.starts_with("rejected from 127.0.27.9") && l.contains("unknown process id 9")
+        l.starts_with("rejected from 127.0.27.9")
+            && l.contains("\"REQUEST 9 1\" (not from a configured process's address")
     });
     lab.p(1)
         .wait_for(|l| l.contains("(meant for the shared resource, 14 bytes)"));

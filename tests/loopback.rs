@@ -324,6 +324,13 @@ fn bad_command_lines_get_usage_and_status_2() {
     ] {
         util::assert_usage_error(args);
     }
+    // An argument that is not UTF-8 is a usage error too, not a panic.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_process"))
+        .arg(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"\xff:10002"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not valid UTF-8"));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_process"))
         .arg("--help")
         .output()

@@ -110,6 +110,13 @@ impl Proc {
         stdin.flush().expect("flush stdin");
     }
 
+    /// Writes bytes to stdin as they are (no newline added).
+    pub fn type_raw(&mut self, bytes: &str) {
+        let stdin = self.stdin.as_mut().expect("started with start_piped");
+        stdin.write_all(bytes.as_bytes()).expect("write to stdin");
+        stdin.flush().expect("flush stdin");
+    }
+
     /// Closes stdin (end of input).
     pub fn close_stdin(&mut self) {
         self.stdin = None;
