@@ -61,8 +61,6 @@ pub trait App {
         out: &mut Output<W>,
         dgram: Datagram<'_>,
     );
-    /// Peer `peer` said it is stopping (it may come back soon, started afresh).
-    fn handle_peer_stopped(&mut self, _peer: usize) {}
     /// Whether the application reads the keyboard.
     fn wants_keyboard(&self) -> bool {
         false
@@ -248,7 +246,6 @@ impl<A: App, W: Write> Driver<A, W> {
             // Part of our protocol, not data: a peer stopping. From anyone else, ignored.
             if let Some(i) = peer {
                 self.mesh.bye(i, from, now, &mut self.out);
-                self.app.handle_peer_stopped(i);
             }
             return;
         }

@@ -297,12 +297,6 @@ impl App for Mutex {
         self.flush(now, mesh, out);
     }
 
-    fn handle_peer_stopped(&mut self, peer: usize) {
-        if let Some(id) = self.id_at(peer) {
-            self.ra.handle_peer_stopped(id);
-        }
-    }
-
     fn handle_datagram<W: Write>(
         &mut self,
         now: Instant,

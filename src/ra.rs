@@ -20,8 +20,10 @@
 //! critical section, and resending it every `retry` would only add traffic). A
 //! duplicate REQUEST (same T as the last one seen from that process) is not an event: no tick,
 //! and if it was already answered the REPLY is sent again (the first one may have been lost).
-//! A REPLY counts only for the current request's T and once per process; any other REPLY is a
-//! duplicate and changes nothing. ENTER and EXIT go to the shared resource and are resent until
+//! A REQUEST with an older T than the last one seen (a late duplicate, or a process that
+//! restarted) is handled like a new one: the usual rule is safe either way. A REPLY counts only
+//! for the current request's T and once per process; any other REPLY is a duplicate and
+//! changes nothing. ENTER and EXIT go to the shared resource and are resent until
 //! acknowledged; the deferred replies go out only after the EXIT is acknowledged (or the
 //! resource stayed silent for `resource_patience`), so the resource sees every use in order.
 
@@ -426,14 +428,6 @@ impl Ra {
         }
     }
 
-    /// Call when process `id` said it is stopping: it may come back with its clock (and its
-    /// request timestamps) starting again from 0, which must not look like old duplicates.
-    pub fn handle_peer_stopped(&mut self, id: PeerId) {
-        if self.check_peer(id).is_ok() {
-            self.seen[idx(id)] = None;
-        }
-    }
-
     /// Does whatever is due at `now`: resends, leaving the CS, giving up on the resource.
     /// A call with nothing due is a no-op.
     pub fn handle_timeout(&mut self, now: Millis) {
@@ -498,10 +492,11 @@ impl Ra {
     }
 
     fn on_request(&mut self, from: PeerId, t: u64) {
+        // A T below the last one seen is a late duplicate, or the process restarted (its
+        // clock starts over) without a goodbye. It goes through the usual rule like a new
+        // request: a restarted process gets its answer, and a late duplicate's REPLY is
+        // ignored by its sender, which only counts REPLYs for its current T.
         match self.seen[idx(from)] {
-            Some((last, _)) if t < last => {
-                self.stats.duplicates += 1; // an old request, delayed
-            }
             Some((last, answered)) if t == last => {
                 // A resend: our REPLY may have been lost. Not a new event: no tick.
                 self.stats.duplicates += 1;
@@ -1050,7 +1045,7 @@ mod tests {
     }
 
     #[test]
-    fn a_peer_that_stopped_and_restarted_is_served_again() {
+    fn a_peer_killed_and_restarted_without_goodbye_is_served_again() {
         let mut g = Group::new(2);
         for _ in 0..5 {
             g.key(2, Key::Internal);
@@ -1058,10 +1053,8 @@ mod tests {
         g.key(2, Key::Request); // T=6
         g.deliver(2, peer(1));
         g.wire.clear();
-        // P2 restarts: its clock is 0 again, its next request has T=1 < 6.
-        g.ps[1] = Ra::new(cfg(2, 2)).unwrap();
-        g.p(1).handle_peer_stopped(PeerId(2));
-        g.key(2, Key::Request);
+        g.ps[1] = Ra::new(cfg(2, 2)).unwrap(); // no goodbye
+        g.key(2, Key::Request); // T=1 < 6
         g.deliver(2, peer(1));
         g.deliver(1, peer(2));
         assert_eq!(g.p(2).state(), State::Held);
