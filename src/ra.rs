@@ -270,7 +270,8 @@ pub struct Ra {
     /// `granted[j - 1]`: j replied to the current request.
     granted: Vec<bool>,
     got: u16,
-    /// Requests to answer at release (at most one per other process).
+    /// Requests to answer at release: one per other process, or two when an older T came
+    /// after a newer one (a late duplicate, or a restart).
     deferred: Vec<Priority>,
     /// `seen[j - 1]`: the last request T from j, and whether it was answered.
     seen: Vec<Option<(u64, bool)>>,
@@ -306,7 +307,7 @@ impl Ra {
             requested_at: Millis(0),
             granted: vec![false; n],
             got: 0,
-            deferred: Vec::with_capacity(n),
+            deferred: Vec::with_capacity(2 * n),
             seen: vec![None; n],
             retry_at: None,
             retry_wait: Millis(0),
@@ -492,12 +493,9 @@ impl Ra {
     }
 
     fn on_request(&mut self, from: PeerId, t: u64) {
-        // A T below the last one seen is a late duplicate, or the process restarted (its
-        // clock starts over) without a goodbye. It goes through the usual rule like a new
-        // request: a restarted process gets its answer, and a late duplicate's REPLY is
-        // ignored by its sender, which only counts REPLYs for its current T.
-        match self.seen[idx(from)] {
-            Some((last, answered)) if t == last => {
+        let last = self.seen[idx(from)];
+        if let Some((last_t, answered)) = last {
+            if t == last_t {
                 // A resend: our REPLY may have been lost. Not a new event: no tick.
                 self.stats.duplicates += 1;
                 if answered {
@@ -511,37 +509,52 @@ impl Ra {
                         },
                     );
                 }
-            }
-            _ => {
-                // Saturating: a forged timestamp near u64::MAX must not wrap the clock to 0.
-                self.clock = self.clock.max(t).saturating_add(1);
-                let theirs = Priority { t, id: from };
-                let defer = match (self.state, self.mine) {
-                    (State::Held, _) => true,
-                    (State::Wanted, Some(mine)) => mine < theirs,
-                    _ => false,
-                };
-                let answer = if defer {
-                    // A process has one request at a time: a newer one replaces the old.
-                    self.deferred.retain(|p| p.id != from);
-                    self.deferred.push(theirs);
-                    self.seen[idx(from)] = Some((t, false));
-                    Answer::Deferred
-                } else {
-                    self.seen[idx(from)] = Some((t, true));
-                    self.send(
-                        Dest::Peer(from),
-                        Msg::Reply {
-                            id: self.cfg.id,
-                            clock: self.clock,
-                            t,
-                        },
-                    );
-                    Answer::Replied
-                };
-                self.log(Event::Request { from, t, answer });
+                return;
             }
         }
+        // A T below the last one seen is a late duplicate, or the process restarted without a
+        // goodbye (its clock starts over). Both get the usual answer: a late duplicate's REPLY
+        // is ignored by its sender, which only counts REPLYs for its current T, and a restarted
+        // process is served. But an older T never replaces what we know of the newer request.
+        let older = last.is_some_and(|(last_t, _)| t < last_t);
+        // Saturating: a forged timestamp near u64::MAX must not wrap the clock to 0.
+        self.clock = self.clock.max(t).saturating_add(1);
+        let theirs = Priority { t, id: from };
+        let defer = match (self.state, self.mine) {
+            (State::Held, _) => true,
+            (State::Wanted, Some(mine)) => mine < theirs,
+            _ => false,
+        };
+        let answer = if defer {
+            if older {
+                // Kept beside the newer one (at most one older per process): at release both
+                // are answered.
+                let newest = last.map(|(last_t, _)| last_t);
+                self.deferred
+                    .retain(|p| p.id != from || Some(p.t) == newest);
+                self.deferred.push(theirs);
+            } else {
+                // A newer request replaces the older ones of that process.
+                self.deferred.retain(|p| p.id != from);
+                self.deferred.push(theirs);
+                self.seen[idx(from)] = Some((t, false));
+            }
+            Answer::Deferred
+        } else {
+            if !older {
+                self.seen[idx(from)] = Some((t, true));
+            }
+            self.send(
+                Dest::Peer(from),
+                Msg::Reply {
+                    id: self.cfg.id,
+                    clock: self.clock,
+                    t,
+                },
+            );
+            Answer::Replied
+        };
+        self.log(Event::Request { from, t, answer });
     }
 
     fn on_reply(&mut self, now: Millis, from: PeerId, clock: u64, t: u64) {
@@ -629,7 +642,9 @@ impl Ra {
         self.mine = None;
         let mut replied = 0;
         while let Some(p) = self.deferred.pop() {
-            self.seen[idx(p.id)] = Some((p.t, true));
+            if self.seen[idx(p.id)].is_some_and(|(t, _)| t == p.t) {
+                self.seen[idx(p.id)] = Some((p.t, true));
+            }
             self.send(
                 Dest::Peer(p.id),
                 Msg::Reply {
