@@ -21,7 +21,8 @@
 //! duplicate REQUEST (same T as the last one seen from that process) is not an event: no tick,
 //! and if it was already answered the REPLY is sent again (the first one may have been lost).
 //! A REQUEST with an older T than the last one seen (a late duplicate, or a process that
-//! restarted) is handled like a new one: the usual rule is safe either way. A REPLY counts only
+//! restarted) gets the usual answer too, which is safe either way, but never replaces what is
+//! known of the newer request. A REPLY counts only
 //! for the current request's T and once per process; any other REPLY is a duplicate and
 //! changes nothing. ENTER and EXIT go to the shared resource and are resent until
 //! acknowledged; the deferred replies go out only after the EXIT is acknowledged (or the
@@ -1072,6 +1073,50 @@ mod tests {
         g.key(2, Key::Request); // T=1 < 6
         g.deliver(2, peer(1));
         g.deliver(1, peer(2));
+        assert_eq!(g.p(2).state(), State::Held);
+    }
+
+    #[test]
+    fn a_late_duplicate_does_not_displace_a_deferred_request() {
+        let mut g = Group::new(2);
+        g.key(2, Key::Request); // T=1
+        g.deliver(2, peer(1));
+        g.deliver(1, peer(2)); // P1 replied; P2 enters and leaves
+        g.advance(1000);
+        g.ack_resource();
+        g.ack_resource();
+        g.key(1, Key::Request); // P1 asks (T=3)
+        g.deliver(1, peer(2));
+        g.deliver(2, peer(1)); // P1 is HELD
+        g.key(2, Key::Request); // P2 asks again: deferred by P1
+        let t2 = g.p(2).current().unwrap().t;
+        g.deliver(2, peer(1));
+        // A late copy of P2's first REQUEST (T=1) arrives while P1 is HELD.
+        g.p(1)
+            .handle_msg(
+                Millis(0),
+                &Msg::Request {
+                    id: PeerId(2),
+                    t: 1,
+                },
+            )
+            .unwrap();
+        g.collect();
+        g.advance(1000);
+        g.ack_resource();
+        g.ack_resource(); // P1 releases: REPLY for t2 (and the harmless one for T=1)
+        let replies: Vec<u64> = g
+            .wire
+            .iter()
+            .filter_map(|(f, t)| match t.msg {
+                Msg::Reply { t, .. } if f.0 == 1 => Some(t),
+                _ => None,
+            })
+            .collect();
+        assert!(replies.contains(&t2) && replies.contains(&1), "{replies:?}");
+        while g.wire.iter().any(|(f, _)| f.0 == 1) {
+            g.deliver(1, peer(2));
+        }
         assert_eq!(g.p(2).state(), State::Held);
     }
 
