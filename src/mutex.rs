@@ -391,8 +391,8 @@ impl App for Mutex {
                 DisplayDuration(Duration::from_millis(s.worst_wait.0)), DisplayDuration(Duration::from_millis(avg)), self.ra.clock()
             ),
             format_args!(
-                "\"id\":{id},\"ran_ms\":{},\"requests\":{},\"entries\":{},\"sent\":{},\"resent\":{},\"resource_sent\":{},\"duplicates\":{},\"malformed\":{},\"rejected\":{},\"worst_wait_ms\":{},\"avg_wait_ms\":{avg},\"clock\":{},\"resource_silent\":{},\"state\":\"{}\"",
-                ran.as_millis(), s.requests, s.entries, s.sent, s.resent, s.resource_sent, s.duplicates, self.malformed, self.rejected,
+                "\"id\":{id},\"ran_ms\":{},\"requests\":{},\"entries\":{},\"sent\":{},\"resent\":{},\"resource_sent\":{},\"resource_resent\":{},\"duplicates\":{},\"malformed\":{},\"rejected\":{},\"worst_wait_ms\":{},\"avg_wait_ms\":{avg},\"clock\":{},\"resource_silent\":{},\"state\":\"{}\"",
+                ran.as_millis(), s.requests, s.entries, s.sent, s.resent, s.resource_sent, s.resource_resent, s.duplicates, self.malformed, self.rejected,
                 s.worst_wait.0, self.ra.clock(), s.resource_silent, self.ra.state().as_str()
             ),
         );
