@@ -51,34 +51,26 @@ fn lab_decode_reply() -> Msg {
     Msg::decode(black_box(b"REPLY 2 1234 1200")).unwrap()
 }
 
+/// One `Received 12345 from p2:10003 (172.18.0.3:10003)` line, built and written to a sink.
+fn received_line(bencher: divan::Bencher, json: bool) {
+    let mut out = Output::new(io::sink(), json);
+    let addr: SocketAddr = "172.18.0.3:10003".parse().unwrap();
+    let who = Who {
+        name: Some("p2:10003"),
+        addr,
+    };
+    bencher
+        .bench_local(|| out.received(who, Payload::Counter(black_box(12_345), Verdict::InOrder)));
+}
+
 #[divan::bench]
 fn received_line_text(bencher: divan::Bencher) {
-    let mut out = Output::new(io::sink(), false);
-    let addr: SocketAddr = "172.18.0.3:10003".parse().unwrap();
-    bencher.bench_local(|| {
-        out.received(
-            Who {
-                name: Some("p2:10003"),
-                addr,
-            },
-            Payload::Counter(black_box(12_345), Verdict::InOrder),
-        )
-    });
+    received_line(bencher, false);
 }
 
 #[divan::bench]
 fn received_line_json(bencher: divan::Bencher) {
-    let mut out = Output::new(io::sink(), true);
-    let addr: SocketAddr = "172.18.0.3:10003".parse().unwrap();
-    bencher.bench_local(|| {
-        out.received(
-            Who {
-                name: Some("p2:10003"),
-                addr,
-            },
-            Payload::Counter(black_box(12_345), Verdict::InOrder),
-        )
-    });
+    received_line(bencher, true);
 }
 
 #[divan::bench]

@@ -71,11 +71,6 @@ impl Sequence {
         self.counts
     }
 
-    /// The highest counter seen since the sender's last (re)start.
-    pub fn highest(&self) -> Option<u64> {
-        self.highest
-    }
-
     /// Accounts one received counter and says what it meant.
     pub fn record(&mut self, n: u64) -> Verdict {
         self.counts.received += 1;

@@ -114,11 +114,6 @@ impl Counter {
         }
     }
 
-    /// Counters sent so far (broadcasts).
-    pub fn broadcasts(&self) -> u64 {
-        self.counter
-    }
-
     /// The accounting of what peer `i` sent us.
     pub fn counts(&self, i: usize) -> Option<Counts> {
         self.peers.get(i).map(|t| t.seq.counts())

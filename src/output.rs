@@ -168,11 +168,6 @@ impl<W: Write> Output<W> {
         }
     }
 
-    /// Whether lines are JSON.
-    pub fn is_json(&self) -> bool {
-        self.json
-    }
-
     /// `Received 7 from p2:10003 (172.18.0.3:10003)`, with a note when the sequence says more.
     pub fn received(&mut self, who: Who<'_>, payload: Payload<'_>) {
         let r = if self.json {

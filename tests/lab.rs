@@ -306,18 +306,7 @@ fn the_handout_form_without_the_mutex_word_works() {
 #[test]
 fn soak_30s_with_20_percent_loss() {
     let ns = util::Netns::new("soak");
-    ns.iptables(&[
-        "-A",
-        "INPUT",
-        "-m",
-        "statistic",
-        "--mode",
-        "random",
-        "--probability",
-        "0.2",
-        "-j",
-        "DROP",
-    ]);
+    ns.drop_randomly("0.2", &[]);
     let mut resource = ns.start(
         "shared",
         &["shared-resource", "--listen", "127.0.0.1:10001"],

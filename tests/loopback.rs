@@ -505,26 +505,12 @@ fn health_check_answers_only_for_a_live_process() {
 fn loss_accounting_matches_real_drops_by_iptables() {
     let ns = util::Netns::new("loss");
     // Only counters (29 to 33 bytes: IP + UDP headers and 1 to 5 digits) to p2's port.
-    ns.iptables(&[
-        "-A",
-        "INPUT",
-        "-p",
-        "udp",
-        "--dport",
-        "10003",
-        "-m",
-        "length",
-        "--length",
-        "29:33",
-        "-m",
-        "statistic",
-        "--mode",
-        "random",
-        "--probability",
+    ns.drop_randomly(
         "0.2",
-        "-j",
-        "DROP",
-    ]);
+        &[
+            "-p", "udp", "--dport", "10003", "-m", "length", "--length", "29:33",
+        ],
+    );
     let mut p2 = ns.start(
         "p2",
         &["--interval", "1s", "127.0.0.3:10003", "127.0.0.2:10002"],

@@ -357,6 +357,24 @@ impl Netns {
         String::from_utf8_lossy(&out.stdout).to_string()
     }
 
+    /// Drops about `probability` of the incoming packets that also match `only` (iptables
+    /// match arguments, e.g. `-p udp --dport 10003`), at random: the kernel's own loss.
+    pub fn drop_randomly(&self, probability: &str, only: &[&str]) {
+        let mut args = vec!["-A", "INPUT"];
+        args.extend_from_slice(only);
+        args.extend([
+            "-m",
+            "statistic",
+            "--mode",
+            "random",
+            "--probability",
+            probability,
+            "-j",
+            "DROP",
+        ]);
+        self.iptables(&args);
+    }
+
     /// Packets dropped so far by the first rule of INPUT.
     pub fn dropped(&self) -> u64 {
         let out = self.iptables(&["-L", "INPUT", "-v", "-n", "-x"]);
