@@ -42,6 +42,57 @@ pub fn start<W: Write>(cfg: &PeerConfig, mut out: Output<W>) -> Result<Node<W>, 
     Ok(Driver::new(poll, mesh, app, out))
 }
 
+/// The broadcast schedule, sans-IO: deadlines advance by whole intervals from the start, so
+/// the rate does not drift; a loop that fell behind (a stopped container, a suspended laptop)
+/// skips the ticks it missed instead of sending them in a burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticker {
+    deadline: Instant,
+    interval: Duration,
+}
+
+/// A broadcast is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    /// Ticks skipped because the loop fell behind (0 normally), and by how much it was late.
+    pub skipped: u32,
+    /// How late the loop was beyond the tick it skipped to (zero when `skipped` is 0).
+    pub behind: Duration,
+}
+
+impl Ticker {
+    /// First tick at `start`, then every `interval` (which must not be zero).
+    pub fn new(start: Instant, interval: Duration) -> Ticker {
+        Ticker {
+            deadline: start,
+            interval,
+        }
+    }
+
+    /// When the next tick is due.
+    pub fn poll_timeout(&self) -> Instant {
+        self.deadline
+    }
+
+    /// A tick if one is due at `now` (a spurious call gives `None`).
+    pub fn handle_timeout(&mut self, now: Instant) -> Option<Tick> {
+        if now < self.deadline {
+            return None;
+        }
+        self.deadline += self.interval;
+        if now < self.deadline {
+            return Some(Tick {
+                skipped: 0,
+                behind: Duration::ZERO,
+            });
+        }
+        let behind = now.duration_since(self.deadline);
+        let skipped = (behind.as_nanos() / self.interval.as_nanos()) as u32 + 1;
+        self.deadline += self.interval * skipped;
+        Some(Tick { skipped, behind })
+    }
+}
+
 /// What a peer sent us, by sequence.
 #[derive(Debug, Default)]
 struct Tally {
@@ -82,8 +133,7 @@ struct Stranger {
 pub struct Counter {
     /// The next counter to send.
     counter: u64,
-    deadline: Instant,
-    interval: Duration,
+    ticker: Ticker,
     started: Instant,
     fell_behind_said: bool,
     strict: bool,
@@ -102,8 +152,7 @@ impl Counter {
         let tallies = (0..peers).map(|_| Tally::default()).collect();
         Counter {
             counter: 0,
-            deadline: now,
-            interval: cfg.interval,
+            ticker: Ticker::new(now, cfg.interval),
             started: now,
             fell_behind_said: false,
             strict: cfg.strict,
@@ -119,27 +168,27 @@ impl Counter {
         self.peers.get(i).map(|t| t.seq.counts())
     }
 
-    /// Sends the counter to every resolved peer and schedules the next deadline.
-    fn broadcast<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
+    /// Sends the counter to every resolved peer; says once if the loop fell behind.
+    fn broadcast<W: Write>(
+        &mut self,
+        now: Instant,
+        tick: Tick,
+        mesh: &mut Mesh,
+        out: &mut Output<W>,
+    ) {
         mesh.poll_up(out);
         let msg = encode_counter(self.counter);
         for i in 0..mesh.len() {
             mesh.send(i, &msg, now, out);
         }
         self.counter += 1;
-        // Deadlines advance by whole intervals from the start, so the rate does not drift.
-        self.deadline += self.interval;
-        if now >= self.deadline {
-            let behind = now.duration_since(self.deadline);
-            let skipped = (behind.as_nanos() / self.interval.as_nanos()) as u32 + 1;
-            self.deadline += self.interval * skipped;
-            if !self.fell_behind_said {
-                self.fell_behind_said = true;
-                out.notice(format_args!(
-                    "the loop fell behind by {}: skipping {skipped} broadcast(s) (said once)",
-                    DisplayDuration(behind)
-                ));
-            }
+        if tick.skipped > 0 && !self.fell_behind_said {
+            self.fell_behind_said = true;
+            out.notice(format_args!(
+                "the loop fell behind by {}: skipping {} broadcast(s) (said once)",
+                DisplayDuration(tick.behind),
+                tick.skipped
+            ));
         }
     }
 
@@ -167,12 +216,12 @@ impl Counter {
 
 impl App for Counter {
     fn poll_timeout(&self) -> Option<Instant> {
-        Some(self.deadline)
+        Some(self.ticker.poll_timeout())
     }
 
     fn handle_timeout<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
-        if now >= self.deadline {
-            self.broadcast(now, mesh, out);
+        if let Some(tick) = self.ticker.handle_timeout(now) {
+            self.broadcast(now, tick, mesh, out);
         }
     }
 
@@ -239,5 +288,58 @@ impl App for Counter {
                 self.strangers.len()
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn ticks_every_interval_without_drift() {
+        let t0 = Instant::now();
+        let mut t = Ticker::new(t0, S);
+        let due = Tick {
+            skipped: 0,
+            behind: Duration::ZERO,
+        };
+        assert_eq!(
+            t.handle_timeout(t0),
+            Some(due),
+            "the first tick is due at once"
+        );
+        assert_eq!(t.poll_timeout(), t0 + S);
+        assert_eq!(t.handle_timeout(t0 + S / 2), None, "a spurious wake-up");
+        // Woken 30 ms late: the next deadline still counts from the start.
+        assert_eq!(
+            t.handle_timeout(t0 + S + Duration::from_millis(30)),
+            Some(due)
+        );
+        assert_eq!(t.poll_timeout(), t0 + 2 * S);
+    }
+
+    #[test]
+    fn a_loop_that_fell_behind_skips_the_missed_ticks() {
+        let t0 = Instant::now();
+        let mut t = Ticker::new(t0, S);
+        t.handle_timeout(t0);
+        // Suspended for 3.5 s: ticks at 1 s (due now), 2 s, 3 s and 4 s... 2 s and 3 s are
+        // skipped, the next is at 4 s.
+        let late = t0 + Duration::from_millis(3500);
+        assert_eq!(
+            t.handle_timeout(late),
+            Some(Tick {
+                skipped: 2,
+                behind: Duration::from_millis(1500)
+            })
+        );
+        assert_eq!(t.poll_timeout(), t0 + 4 * S);
+        // Exactly on a later deadline: that one is skipped too (it would be sent late).
+        let mut t = Ticker::new(t0, S);
+        t.handle_timeout(t0);
+        let r = t.handle_timeout(t0 + 2 * S).unwrap();
+        assert_eq!((r.skipped, t.poll_timeout()), (1, t0 + 3 * S));
     }
 }

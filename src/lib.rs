@@ -30,6 +30,7 @@ pub mod cli;
 pub mod clock;
 pub mod counter;
 pub mod driver;
+pub mod harness;
 pub mod health;
 pub mod limits;
 pub mod mesh;

@@ -16,7 +16,7 @@ use crate::driver::{App, Datagram, Driver};
 use crate::limits::{RESOURCE_PATIENCE, RETRY_EVERY, SHOW_MAX};
 use crate::mesh::{Mesh, StartError};
 use crate::output::{Esc, JsonEsc, Output};
-use crate::ra::{self, Answer, ConfigError, Dest, Event, Key, Logged, Ra};
+use crate::ra::{self, Answer, ConfigError, Event, Key, Logged, Ra, Roster};
 use crate::wire::lab::{AckOf, Msg, PeerId, MAX_TEXT};
 
 /// What a Lab 1 process needs to start.
@@ -53,10 +53,7 @@ impl core::fmt::Display for MutexStartError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             MutexStartError::Start(e) => e.fmt(f),
-            MutexStartError::Config(ConfigError::IdOutOfRange) => {
-                f.write_str("the id must be between 1 and the number of addresses")
-            }
-            MutexStartError::Config(ConfigError::TooMany) => f.write_str("too many processes"),
+            MutexStartError::Config(e) => e.fmt(f),
         }
     }
 }
@@ -65,8 +62,8 @@ impl core::fmt::Display for MutexStartError {
 #[derive(Debug)]
 pub struct Mutex {
     ra: Ra,
+    roster: Roster,
     start: Instant,
-    n: u16,
     auto: Option<Duration>,
     next_auto: Option<Instant>,
     rng: u64,
@@ -97,7 +94,7 @@ pub fn start<W: Write>(
     })
     .map_err(MutexStartError::Config)?;
     let own = &cfg.addrs[usize::from(cfg.id) - 1];
-    // Peers in id order without ourselves, then the resource: see `peer_index`.
+    // Peers in id order without ourselves, then the resource: the `Roster`'s layout.
     let mut peers: Vec<AddrSpec> = cfg
         .addrs
         .iter()
@@ -130,9 +127,9 @@ pub fn start<W: Write>(
     );
     let now = Instant::now();
     let mut app = Mutex {
+        roster: Roster::new(ra.id(), n),
         ra,
         start: now,
-        n,
         auto: cfg.auto,
         next_auto: None,
         rng: cfg.seed | 1,
@@ -153,25 +150,6 @@ impl Mutex {
 
     fn now_ms(&self, now: Instant) -> Millis {
         Millis::since(self.start, now)
-    }
-
-    /// Mesh index of process `id` (never ourselves), or of the resource.
-    fn peer_index(&self, to: Dest) -> usize {
-        match to {
-            Dest::Resource => usize::from(self.n) - 1,
-            Dest::Peer(j) if j < self.ra.id() => usize::from(j.0) - 1,
-            Dest::Peer(j) => usize::from(j.0) - 2,
-        }
-    }
-
-    /// The process id behind mesh index `i` (`None`: the resource).
-    fn id_at(&self, i: usize) -> Option<PeerId> {
-        let me = usize::from(self.ra.id().0);
-        match i + 1 {
-            k if k < me => Some(PeerId(k as u16)),
-            k if k < usize::from(self.n) => Some(PeerId((k + 1) as u16)),
-            _ => None,
-        }
     }
 
     fn schedule_auto(&mut self, now: Instant) {
@@ -197,7 +175,7 @@ impl Mutex {
     /// Sends what the core queued and prints what it logged.
     fn flush<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
         while let Some(t) = self.ra.poll_transmit() {
-            let i = self.peer_index(t.to);
+            let i = self.roster.slot(t.to);
             mesh.send(i, t.msg.encode().as_bytes(), now, out);
         }
         while let Some(l) = self.ra.poll_event() {
@@ -235,7 +213,7 @@ fn print_event<W: Write>(out: &mut Output<W>, l: Logged) {
                 format_args!("\"clock\":{clock},\"state\":\"{state}\",\"from\":{from},\"t\":{t},\"answer\":\"{a}\""),
             )
         }
-        Event::Reply { from, got, need } => out.event(
+        Event::Reply { from, got, need, .. } => out.event(
             "reply",
             format_args!("[clock={clock} {state}] REPLY from {from} ({got}/{need})"),
             format_args!("\"clock\":{clock},\"state\":\"{state}\",\"from\":{from},\"got\":{got},\"need\":{need}"),
@@ -258,6 +236,8 @@ fn print_event<W: Write>(out: &mut Output<W>, l: Logged) {
             format_args!("[clock={clock} {state}] released: answered {replied} deferred request(s)"),
             format_args!("\"clock\":{clock},\"state\":\"{state}\",\"replied\":{replied}"),
         ),
+        // One event per message sent and received: for the trace, not the text log.
+        Event::Sent { .. } | Event::Acked { .. } | Event::Stale { .. } => {}
         Event::ResourceSilent { of } => {
             let what = match of {
                 AckOf::Enter => "ENTER",
@@ -312,25 +292,10 @@ impl App for Mutex {
                 return;
             }
         };
-        // Only process j's address speaks for process j, and only the resource's address
-        // acknowledges: anyone else could forge a REPLY (two inside) or a huge T (a process
-        // whose real requests then look old and are ignored forever).
-        let sender = d.peer.map(|i| self.id_at(i));
-        let wrong_sender = match (&msg, sender) {
-            (Msg::Request { .. } | Msg::Reply { .. }, Some(Some(j))) if j == msg.id() => None,
-            (Msg::Request { .. } | Msg::Reply { .. }, None) => {
-                Some("not from a configured process's address")
-            }
-            (Msg::Request { .. } | Msg::Reply { .. }, _) => {
-                Some("comes from another process's address")
-            }
-            (Msg::Ack { .. }, Some(None)) => None,
-            (Msg::Ack { .. }, _) => Some("not from the shared resource's address"),
-            (Msg::Enter { .. } | Msg::Exit { .. }, _) => None, // the core refuses these
-        };
-        if let Some(why) = wrong_sender {
-            self.reject(out, &d, &why);
-        } else if let Err(r) = self.ra.handle_msg(self.now_ms(now), &msg) {
+        // Who sent it, by source address; the core decides whether that sender may speak
+        // for the id in the message.
+        let from = d.peer.and_then(|i| self.roster.party(i));
+        if let Err(r) = self.ra.handle_msg(self.now_ms(now), from, &msg) {
             self.reject(out, &d, &r);
         }
         self.flush(now, mesh, out);

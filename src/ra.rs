@@ -1,11 +1,13 @@
 //! The Ricart–Agrawala core with Lamport clocks: a sans-IO state machine. It never touches a
-//! socket or reads a clock, so tests (and the simulation in `tests/sim.rs`) drive it directly.
+//! socket or reads a clock, so tests, the simulation (`tests/sim.rs`) and the model check
+//! (`tests/model.rs`) drive the same code the process runs.
 //!
 //! Inputs, each with the current time: [`Ra::handle_key`] (the keyboard: `x` or the own id),
-//! [`Ra::request`], [`Ra::handle_msg`] (a decoded datagram) and [`Ra::handle_timeout`].
-//! Outputs, drained after every input: [`Ra::poll_transmit`] (messages to send),
-//! [`Ra::poll_event`] (what to print, with the clock and state) and [`Ra::poll_timeout`]
-//! (when to call `handle_timeout` next).
+//! [`Ra::request`], [`Ra::handle_msg`] (a decoded datagram and who sent it) and
+//! [`Ra::handle_timeout`]. Outputs, drained after every input: [`Ra::poll_transmit`]
+//! (messages to send), [`Ra::poll_event`] (what happened, with the clock and state: one event
+//! per message sent and received, so a trace can be drawn) and [`Ra::poll_timeout`] (when to
+//! call `handle_timeout` next).
 //!
 //! # The algorithm (Coulouris; the course's LAB1-SPEC §3–5)
 //! States RELEASED → WANTED → HELD → RELEASED. Clock rules: an internal event ticks; a request
@@ -13,6 +15,12 @@
 //! `clock = max(clock, msg) + 1` (before deciding); sending a REPLY does not tick; entering,
 //! leaving and talking to the shared resource do not tick. A REQUEST (T, j) is deferred while
 //! HELD, or while WANTED with own (T, i) < (T, j) (lexicographic: smaller T, then smaller id).
+//!
+//! # Who may speak for whom
+//! Only process j's address speaks for process j, and only the resource's address
+//! acknowledges: the adapter says who sent a datagram (by its source address, see [`Roster`])
+//! and [`Ra::handle_msg`] refuses a REQUEST or REPLY whose id is not its sender's, and an ACK
+//! that does not come from the resource. Anyone else could forge a REPLY (two inside).
 //!
 //! # Over a lossy network
 //! A REQUEST is resent to the processes that have not replied to that T, after `retry`, then
@@ -32,9 +40,7 @@ use std::collections::VecDeque;
 
 use crate::clock::Millis;
 use crate::limits::MAX_PROCESSES;
-use crate::wire::lab::{AckOf, Msg, PeerId, MAX_TEXT};
-
-const EV_CAP: usize = 32;
+use crate::wire::lab::{AckOf, Kind, Msg, PeerId, MAX_TEXT};
 
 /// A request's priority: its timestamp, then the requester's id (smaller wins).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -45,8 +51,8 @@ pub struct Priority {
     pub id: PeerId,
 }
 
-/// The process's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The process's state, as the course names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
     /// Not interested in the CS.
     Released,
@@ -76,27 +82,74 @@ pub enum Key {
     Internal,
 }
 
-/// Where a message goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dest {
+/// A member of the group other than ourselves: where a message goes, or who sent one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Party {
     /// Another process.
-    Peer(PeerId),
+    Process(PeerId),
     /// The shared resource.
     Resource,
 }
 
 /// A message to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[must_use]
 pub struct Transmit {
-    /// To whom.
-    pub to: Dest,
-    /// What.
+    /// Its destination.
+    pub to: Party,
+    /// The message.
     pub msg: Msg,
 }
 
-/// What the process did with a REQUEST.
+/// The mesh layout of a Lab 1 process: the other processes in id order (without ourselves),
+/// then the shared resource. It turns a destination into a mesh slot and a datagram's slot
+/// (found by its source address) into the [`Party`] that sent it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roster {
+    me: PeerId,
+    n: u16,
+}
+
+impl Roster {
+    /// The layout for process `me` in a group of `n` (`me` in 1..=n).
+    pub fn new(me: PeerId, n: u16) -> Roster {
+        Roster { me, n }
+    }
+
+    /// Slots in the mesh: the n−1 other processes and the resource.
+    pub fn len(&self) -> usize {
+        usize::from(self.n)
+    }
+
+    /// Never empty: the resource always has a slot.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The mesh slot of `to` (never ourselves).
+    pub fn slot(&self, to: Party) -> usize {
+        match to {
+            Party::Resource => usize::from(self.n) - 1,
+            Party::Process(j) if j < self.me => usize::from(j.0) - 1,
+            Party::Process(j) => usize::from(j.0) - 2,
+        }
+    }
+
+    /// Who is behind mesh slot `i`; `None` for a slot beyond the group.
+    pub fn party(&self, i: usize) -> Option<Party> {
+        let me = usize::from(self.me.0);
+        let n = usize::from(self.n);
+        match i + 1 {
+            k if k < me => Some(Party::Process(PeerId(k as u16))),
+            k if k < n => Some(Party::Process(PeerId((k + 1) as u16))),
+            k if k == n => Some(Party::Resource),
+            _ => None,
+        }
+    }
+}
+
+/// What the process did with a REQUEST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Answer {
     /// Replied at once.
     Replied,
@@ -104,8 +157,8 @@ pub enum Answer {
     Deferred,
 }
 
-/// Something worth a line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Something that happened, worth a line in the log or a mark in a timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Event {
     /// The own id was typed: the clock ticked.
     Internal,
@@ -118,23 +171,53 @@ pub enum Event {
         /// Replies needed.
         need: u16,
     },
-    /// A new REQUEST arrived.
+    /// A message went out (REPLY and resends do not tick: the clock is the sender's).
+    Sent {
+        /// Destination.
+        to: Party,
+        /// Message type.
+        kind: Kind,
+        /// The request it is about.
+        t: u64,
+        /// A resend of a message that may have been lost.
+        resend: bool,
+    },
+    /// A new REQUEST arrived (the clock ticked).
     Request {
-        /// From.
+        /// Requester.
         from: PeerId,
         /// Its timestamp.
         t: u64,
         /// What we did.
         answer: Answer,
     },
-    /// A REPLY to our current request arrived.
+    /// A REPLY to our current request arrived (the clock ticked).
     Reply {
-        /// From.
+        /// Who granted it.
         from: PeerId,
+        /// The request it answers.
+        t: u64,
         /// Replies so far.
         got: u16,
         /// Replies needed.
         need: u16,
+    },
+    /// The resource acknowledged ENTER or EXIT.
+    Acked {
+        /// What.
+        of: AckOf,
+        /// For which request.
+        t: u64,
+    },
+    /// A message that changes nothing arrived: a duplicate, or a REPLY/ACK for an older
+    /// request. No tick.
+    Stale {
+        /// Its sender.
+        from: Party,
+        /// Message type.
+        kind: Kind,
+        /// The request it names.
+        t: u64,
     },
     /// Entered the CS (`Entrei na CS`).
     Entered {
@@ -161,7 +244,7 @@ pub enum Event {
 }
 
 /// An event with the clock and state right after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Logged {
     /// Lamport clock.
     pub clock: u64,
@@ -182,6 +265,12 @@ pub enum Rejected {
     NotForProcess,
     /// An ACK for another process.
     NotOurs,
+    /// A REQUEST or REPLY from an address that is no process's.
+    NotFromAProcess,
+    /// A REQUEST or REPLY whose id is not the one its sender's address speaks for.
+    FromAnotherProcess,
+    /// An ACK that does not come from the resource's address.
+    NotFromResource,
 }
 
 impl core::fmt::Display for Rejected {
@@ -191,12 +280,17 @@ impl core::fmt::Display for Rejected {
             Rejected::FromSelf => f.write_str("claims to come from this process"),
             Rejected::NotForProcess => f.write_str("meant for the shared resource"),
             Rejected::NotOurs => f.write_str("an ACK for another process"),
+            Rejected::NotFromAProcess => f.write_str("not from a configured process's address"),
+            Rejected::FromAnotherProcess => f.write_str("comes from another process's address"),
+            Rejected::NotFromResource => f.write_str("not from the shared resource's address"),
         }
     }
 }
 
+impl std::error::Error for Rejected {}
+
 /// Settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Config {
     /// Own id, 1..=n.
     pub id: PeerId,
@@ -221,8 +315,19 @@ pub enum ConfigError {
     TooMany,
 }
 
+impl core::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ConfigError::IdOutOfRange => "the id must be between 1 and the number of addresses",
+            ConfigError::TooMany => "too many processes",
+        })
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
 /// Totals for the summary.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Stats {
     /// Requests made.
     pub requests: u64,
@@ -244,12 +349,72 @@ pub struct Stats {
     pub total_wait: Millis,
     /// Times the resource did not acknowledge.
     pub resource_silent: u64,
-    /// Events lost because the caller did not drain them (a bug: reported).
+    /// Events lost because the caller did not drain them (a bug in the caller: reported in
+    /// the summary when not zero).
     pub events_dropped: u64,
 }
 
+/// The processes that granted the current request: bit j−1 for process j (the group has at
+/// most [`MAX_PROCESSES`] < 128 members).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+struct Grants(u128);
+
+impl Grants {
+    fn has(self, j: PeerId) -> bool {
+        self.0 & (1 << idx(j)) != 0
+    }
+    fn add(&mut self, j: PeerId) {
+        self.0 |= 1 << idx(j);
+    }
+    fn count(self) -> u16 {
+        self.0.count_ones() as u16
+    }
+}
+
+/// The next resend of an unanswered REQUEST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Retry {
+    at: Millis,
+    /// Doubles after each resend, up to ten `retry`s: a deferred request waits for a whole
+    /// critical section, and resending it every `retry` would only add traffic.
+    wait: Millis,
+}
+
+/// Waiting for the replies to `mine`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Wanted {
+    mine: Priority,
+    since: Millis,
+    granted: Grants,
+    retry: Retry,
+}
+
+/// Inside the CS of `mine`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Held {
+    mine: Priority,
+    /// `Some(until)` while inside; `None` once left (`Sai da CS`), while the EXIT waits for
+    /// its ACK.
+    until: Option<Millis>,
+}
+
+/// The state with the data each state has: "HELD implies a request" is a type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Phase {
+    Released,
+    Wanted(Wanted),
+    Held(Held),
+}
+
+/// What the process knows of another's latest request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Seen {
+    t: u64,
+    answered: bool,
+}
+
 /// ENTER or EXIT waiting for the resource's ACK.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Pending {
     msg: Msg,
     of: AckOf,
@@ -259,34 +424,23 @@ struct Pending {
 }
 
 /// One process's Ricart–Agrawala state machine.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Ra {
     cfg: Config,
     clock: u64,
-    state: State,
-    /// The current request (WANTED or HELD).
-    mine: Option<Priority>,
-    requested_at: Millis,
+    phase: Phase,
     // The tables below are allocated once, for the group's size, and never grow.
-    /// `granted[j - 1]`: j replied to the current request.
-    granted: Vec<bool>,
-    got: u16,
     /// Requests to answer at release: one per other process, or two when an older T came
     /// after a newer one (a late duplicate, or a restart).
     deferred: Vec<Priority>,
-    /// `seen[j - 1]`: the last request T from j, and whether it was answered.
-    seen: Vec<Option<(u64, bool)>>,
-    retry_at: Option<Millis>,
-    /// The wait before the next resend of REQUEST: doubles up to ten `retry`s, so a request
-    /// that is deferred (another process is inside) is not resent every `retry`.
-    retry_wait: Millis,
-    cs_until: Option<Millis>,
-    leaving: bool,
+    /// `seen[j - 1]`: the last request from j.
+    seen: Vec<Option<Seen>>,
     pending: Option<Pending>,
-    /// Holds what one input produces (at most N−1 messages, or N−1 replies and one to the
-    /// resource); the caller drains it after every input, so it never grows.
+    /// What one input produces (at most 2(N−1) messages and one to the resource); the caller
+    /// drains it after every input, so it never grows.
     transmits: VecDeque<Transmit>,
-    events: heapless::Deque<Logged, EV_CAP>,
+    /// The same for events: capacity fixed at start; beyond it events are counted as dropped.
+    events: VecDeque<Logged>,
     stats: Stats,
 }
 
@@ -303,22 +457,20 @@ impl Ra {
         Ok(Ra {
             cfg,
             clock: 0,
-            state: State::Released,
-            mine: None,
-            requested_at: Millis(0),
-            granted: vec![false; n],
-            got: 0,
+            phase: Phase::Released,
             deferred: Vec::with_capacity(2 * n),
             seen: vec![None; n],
-            retry_at: None,
-            retry_wait: Millis(0),
-            cs_until: None,
-            leaving: false,
             pending: None,
             transmits: VecDeque::with_capacity(2 * n + 2),
-            events: heapless::Deque::new(),
+            events: VecDeque::with_capacity(Self::event_capacity(n)),
             stats: Stats::default(),
         })
+    }
+
+    /// Most events one input can log: a release answers up to 2(N−1) deferred requests, each
+    /// with its `Sent`, plus a few state events.
+    fn event_capacity(n: usize) -> usize {
+        3 * n + 8
     }
 
     /// The Lamport clock.
@@ -328,12 +480,21 @@ impl Ra {
 
     /// The state.
     pub fn state(&self) -> State {
-        self.state
+        match self.phase {
+            Phase::Released => State::Released,
+            Phase::Wanted(_) => State::Wanted,
+            Phase::Held(_) => State::Held,
+        }
     }
 
     /// Own id.
     pub fn id(&self) -> PeerId {
         self.cfg.id
+    }
+
+    /// The group's size.
+    pub fn n(&self) -> u16 {
+        self.cfg.n
     }
 
     /// Totals.
@@ -343,7 +504,21 @@ impl Ra {
 
     /// The current request, if WANTED or HELD.
     pub fn current(&self) -> Option<Priority> {
-        self.mine
+        match self.phase {
+            Phase::Released => None,
+            Phase::Wanted(w) => Some(w.mine),
+            Phase::Held(h) => Some(h.mine),
+        }
+    }
+
+    /// The processes that have not yet granted the current request (empty unless WANTED).
+    pub fn missing(&self) -> impl Iterator<Item = PeerId> + '_ {
+        let granted = match self.phase {
+            Phase::Wanted(w) => Some(w.granted),
+            _ => None,
+        };
+        self.others()
+            .filter(move |j| granted.is_some_and(|g| !g.has(*j)))
     }
 
     /// The next message to send.
@@ -351,19 +526,19 @@ impl Ra {
         self.transmits.pop_front()
     }
 
-    /// The next line to print.
+    /// The next event.
     pub fn poll_event(&mut self) -> Option<Logged> {
         self.events.pop_front()
     }
 
     /// When [`Ra::handle_timeout`] has work next.
     pub fn poll_timeout(&self) -> Option<Millis> {
-        let retry = if self.state == State::Wanted {
-            self.retry_at
-        } else {
-            None
+        let phase = match self.phase {
+            Phase::Released => None,
+            Phase::Wanted(w) => Some(w.retry.at),
+            Phase::Held(h) => h.until,
         };
-        [retry, self.cs_until, self.pending.as_ref().map(|p| p.next)]
+        [phase, self.pending.as_ref().map(|p| p.next)]
             .into_iter()
             .flatten()
             .min()
@@ -376,80 +551,103 @@ impl Ra {
                 self.clock = self.clock.saturating_add(1);
                 self.log(Event::Internal);
             }
-            Key::Request if self.state == State::Released => self.request(now),
+            Key::Request if self.phase == Phase::Released => self.request(now),
             Key::Request => self.log(Event::Ignored),
         }
     }
 
     /// Asks for the CS (ignored unless RELEASED: use [`Ra::handle_key`] to get `x ignorado`).
     pub fn request(&mut self, now: Millis) {
-        if self.state != State::Released {
+        if self.phase != Phase::Released {
             return;
         }
         self.clock = self.clock.saturating_add(1);
         let t = self.clock;
-        self.mine = Some(Priority { t, id: self.cfg.id });
-        self.state = State::Wanted;
-        self.requested_at = now;
-        self.got = 0;
-        self.granted.iter_mut().for_each(|g| *g = false);
+        let mine = Priority { t, id: self.cfg.id };
+        self.phase = Phase::Wanted(Wanted {
+            mine,
+            since: now,
+            granted: Grants::default(),
+            retry: Retry {
+                at: now + self.cfg.retry,
+                wait: self.cfg.retry,
+            },
+        });
         self.stats.requests += 1;
         let need = self.cfg.n - 1;
         self.log(Event::Requested { t, need });
         for j in self.others() {
-            self.send(Dest::Peer(j), Msg::Request { id: self.cfg.id, t });
+            self.send(
+                Party::Process(j),
+                Msg::Request { id: self.cfg.id, t },
+                false,
+            );
         }
-        self.retry_wait = self.cfg.retry;
-        self.retry_at = Some(now + self.retry_wait);
         if need == 0 {
-            self.enter(now);
+            self.enter(now, mine, now);
         }
     }
 
-    /// A decoded message from the network.
-    pub fn handle_msg(&mut self, now: Millis, msg: &Msg) -> Result<(), Rejected> {
+    /// A decoded message and who sent it, as the adapter knows it from the source address
+    /// (`None`: an address that is neither a process of the group nor the resource).
+    pub fn handle_msg(
+        &mut self,
+        now: Millis,
+        from: Option<Party>,
+        msg: &Msg,
+    ) -> Result<(), Rejected> {
         match *msg {
-            Msg::Request { id, t } => {
+            Msg::Enter { .. } | Msg::Exit { .. } => Err(Rejected::NotForProcess),
+            Msg::Request { id, .. } | Msg::Reply { id, .. } => {
+                match from {
+                    Some(Party::Process(j)) if j == id => {}
+                    Some(Party::Process(_)) => return Err(Rejected::FromAnotherProcess),
+                    _ => return Err(Rejected::NotFromAProcess),
+                }
                 self.check_peer(id)?;
-                self.on_request(id, t);
-                Ok(())
-            }
-            Msg::Reply { id, clock, t } => {
-                self.check_peer(id)?;
-                self.on_reply(now, id, clock, t);
+                match *msg {
+                    Msg::Request { t, .. } => self.on_request(id, t),
+                    Msg::Reply { clock, t, .. } => self.on_reply(now, id, clock, t),
+                    _ => {}
+                }
                 Ok(())
             }
             Msg::Ack { of, id, t } => {
+                if from != Some(Party::Resource) {
+                    return Err(Rejected::NotFromResource);
+                }
                 if id != self.cfg.id {
                     return Err(Rejected::NotOurs);
                 }
                 self.on_ack(now, of, t);
                 Ok(())
             }
-            Msg::Enter { .. } | Msg::Exit { .. } => Err(Rejected::NotForProcess),
         }
     }
 
     /// Does whatever is due at `now`: resends, leaving the CS, giving up on the resource.
     /// A call with nothing due is a no-op.
     pub fn handle_timeout(&mut self, now: Millis) {
-        if self.state == State::Wanted && self.retry_at.is_some_and(|r| r <= now) {
-            if let Some(mine) = self.mine {
+        if let Phase::Wanted(w) = self.phase {
+            if w.retry.at <= now {
                 for j in self.others() {
-                    if !self.granted[idx(j)] {
-                        self.stats.resent += 1;
-                        self.send(
-                            Dest::Peer(j),
-                            Msg::Request {
-                                id: self.cfg.id,
-                                t: mine.t,
-                            },
-                        );
+                    if !w.granted.has(j) {
+                        let msg = Msg::Request {
+                            id: self.cfg.id,
+                            t: w.mine.t,
+                        };
+                        self.send(Party::Process(j), msg, true);
                     }
                 }
+                let wait = Millis((w.retry.wait.0 * 2).min(self.cfg.retry.0 * 10));
+                self.phase = Phase::Wanted(Wanted {
+                    retry: Retry {
+                        at: now + wait,
+                        wait,
+                    },
+                    ..w
+                });
             }
-            self.retry_wait = Millis((self.retry_wait.0 * 2).min(self.cfg.retry.0 * 10));
-            self.retry_at = Some(now + self.retry_wait);
         }
         if let Some(p) = &mut self.pending {
             if p.next <= now {
@@ -462,18 +660,17 @@ impl Ra {
                 } else {
                     p.next = now + self.cfg.retry;
                     let msg = p.msg.clone();
-                    self.stats.resource_resent += 1;
-                    self.send(Dest::Resource, msg);
+                    self.send(Party::Resource, msg, true);
                 }
             }
         }
-        if self.state == State::Held && !self.leaving && self.cs_until.is_some_and(|u| u <= now) {
-            self.cs_until = None;
-            self.leaving = true;
-            let t = self.mine.map_or(0, |m| m.t);
-            self.log(Event::Left { t });
-            if self.pending.is_none() {
-                self.start_exit(now);
+        if let Phase::Held(h @ Held { until: Some(u), .. }) = self.phase {
+            if u <= now {
+                self.phase = Phase::Held(Held { until: None, ..h });
+                self.log(Event::Left { t: h.mine.t });
+                if self.pending.is_none() {
+                    self.start_exit(now, h.mine);
+                }
             }
         }
     }
@@ -495,20 +692,18 @@ impl Ra {
 
     fn on_request(&mut self, from: PeerId, t: u64) {
         let last = self.seen[idx(from)];
-        if let Some((last_t, answered)) = last {
-            if t == last_t {
+        if let Some(last) = last {
+            if t == last.t {
                 // A resend: our REPLY may have been lost. Not a new event: no tick.
                 self.stats.duplicates += 1;
-                if answered {
-                    self.stats.resent += 1;
-                    self.send(
-                        Dest::Peer(from),
-                        Msg::Reply {
-                            id: self.cfg.id,
-                            clock: self.clock,
-                            t,
-                        },
-                    );
+                self.log(Event::Stale {
+                    from: Party::Process(from),
+                    kind: Kind::Request,
+                    t,
+                });
+                if last.answered {
+                    let reply = self.reply_to(t);
+                    self.send(Party::Process(from), reply, true);
                 }
                 return;
             }
@@ -517,64 +712,69 @@ impl Ra {
         // goodbye (its clock starts over). Both get the usual answer: a late duplicate's REPLY
         // is ignored by its sender, which only counts REPLYs for its current T, and a restarted
         // process is served. But an older T never replaces what we know of the newer request.
-        let older = last.is_some_and(|(last_t, _)| t < last_t);
+        let older = last.is_some_and(|l| t < l.t);
         // Saturating: a forged timestamp near u64::MAX must not wrap the clock to 0.
         self.clock = self.clock.max(t).saturating_add(1);
         let theirs = Priority { t, id: from };
-        let defer = match (self.state, self.mine) {
-            (State::Held, _) => true,
-            (State::Wanted, Some(mine)) => mine < theirs,
-            _ => false,
+        let defer = match self.phase {
+            Phase::Held(_) => true,
+            Phase::Wanted(w) => w.mine < theirs,
+            Phase::Released => false,
         };
-        let answer = if defer {
+        if defer {
             if older {
                 // Kept beside the newer one (at most one older per process): at release both
                 // are answered.
-                let newest = last.map(|(last_t, _)| last_t);
+                let newest = last.map(|l| l.t);
                 self.deferred
                     .retain(|p| p.id != from || Some(p.t) == newest);
-                self.deferred.push(theirs);
             } else {
                 // A newer request replaces the older ones of that process.
                 self.deferred.retain(|p| p.id != from);
-                self.deferred.push(theirs);
-                self.seen[idx(from)] = Some((t, false));
+                self.seen[idx(from)] = Some(Seen { t, answered: false });
             }
-            Answer::Deferred
+            self.deferred.push(theirs);
+            self.log(Event::Request {
+                from,
+                t,
+                answer: Answer::Deferred,
+            });
         } else {
             if !older {
-                self.seen[idx(from)] = Some((t, true));
+                self.seen[idx(from)] = Some(Seen { t, answered: true });
             }
-            self.send(
-                Dest::Peer(from),
-                Msg::Reply {
-                    id: self.cfg.id,
-                    clock: self.clock,
-                    t,
-                },
-            );
-            Answer::Replied
-        };
-        self.log(Event::Request { from, t, answer });
+            self.log(Event::Request {
+                from,
+                t,
+                answer: Answer::Replied,
+            });
+            let reply = self.reply_to(t);
+            self.send(Party::Process(from), reply, false);
+        }
+    }
+
+    fn reply_to(&self, t: u64) -> Msg {
+        Msg::Reply {
+            id: self.cfg.id,
+            clock: self.clock,
+            t,
+        }
     }
 
     fn on_reply(&mut self, now: Millis, from: PeerId, clock: u64, t: u64) {
-        let current = self.state == State::Wanted && self.mine.is_some_and(|m| m.t == t);
-        if !current || self.granted[idx(from)] {
-            self.stats.duplicates += 1;
-            return;
+        let Phase::Wanted(mut w) = self.phase else {
+            return self.stale(Party::Process(from), Kind::Reply, t);
+        };
+        if w.mine.t != t || w.granted.has(from) {
+            return self.stale(Party::Process(from), Kind::Reply, t);
         }
-        self.granted[idx(from)] = true;
-        self.got += 1;
+        w.granted.add(from);
+        self.phase = Phase::Wanted(w);
         self.clock = self.clock.max(clock).saturating_add(1);
-        let need = self.cfg.n - 1;
-        self.log(Event::Reply {
-            from,
-            got: self.got,
-            need,
-        });
-        if self.got == need {
-            self.enter(now);
+        let (got, need) = (w.granted.count(), self.cfg.n - 1);
+        self.log(Event::Reply { from, t, got, need });
+        if got == need {
+            self.enter(now, w.mine, w.since);
         }
     }
 
@@ -582,43 +782,48 @@ impl Ra {
         match &self.pending {
             Some(p) if p.of == of && p.t == t => {
                 self.pending = None;
+                self.log(Event::Acked { of, t });
                 self.after_ack(now, of);
             }
-            _ => self.stats.duplicates += 1,
+            _ => self.stale(Party::Resource, Kind::Ack, t),
         }
     }
 
-    fn enter(&mut self, now: Millis) {
-        let t = self.mine.map_or(0, |m| m.t);
-        self.state = State::Held;
-        self.retry_at = None;
-        self.cs_until = Some(now + self.cfg.cs_time);
-        let waited = now - self.requested_at;
+    fn stale(&mut self, from: Party, kind: Kind, t: u64) {
+        self.stats.duplicates += 1;
+        self.log(Event::Stale { from, kind, t });
+    }
+
+    fn enter(&mut self, now: Millis, mine: Priority, since: Millis) {
+        self.phase = Phase::Held(Held {
+            mine,
+            until: Some(now + self.cfg.cs_time),
+        });
+        let waited = now - since;
         self.stats.entries += 1;
         self.stats.total_wait = self.stats.total_wait + waited;
         self.stats.worst_wait = self.stats.worst_wait.max(waited);
-        self.log(Event::Entered { t, waited });
+        self.log(Event::Entered { t: mine.t, waited });
         let msg = Msg::Enter {
             id: self.cfg.id,
-            t,
+            t: mine.t,
             clock: self.clock,
             text: self.cfg.text.clone(),
         };
-        self.start_pending(now, msg, AckOf::Enter, t);
+        self.start_pending(now, msg, AckOf::Enter, mine.t);
     }
 
-    fn start_exit(&mut self, now: Millis) {
-        let t = self.mine.map_or(0, |m| m.t);
+    fn start_exit(&mut self, now: Millis, mine: Priority) {
         let msg = Msg::Exit {
             id: self.cfg.id,
-            t,
+            t: mine.t,
             clock: self.clock,
         };
-        self.start_pending(now, msg, AckOf::Exit, t);
+        self.start_pending(now, msg, AckOf::Exit, mine.t);
     }
 
     fn start_pending(&mut self, now: Millis, msg: Msg, of: AckOf, t: u64) {
-        self.send(Dest::Resource, msg.clone());
+        self.send(Party::Resource, msg.clone(), false);
         self.pending = Some(Pending {
             msg,
             of,
@@ -630,52 +835,64 @@ impl Ra {
 
     /// The resource acknowledged `of` (or stayed silent): go on with the exit.
     fn after_ack(&mut self, now: Millis, of: AckOf) {
-        match of {
-            AckOf::Enter if self.leaving => self.start_exit(now),
-            AckOf::Enter => {}
-            AckOf::Exit => self.release(),
+        match (of, self.phase) {
+            // Left while the ENTER was unacknowledged: the EXIT goes now.
+            (AckOf::Enter, Phase::Held(h @ Held { until: None, .. })) => {
+                self.start_exit(now, h.mine)
+            }
+            (AckOf::Enter, _) => {}
+            (AckOf::Exit, _) => self.release(),
         }
     }
 
     fn release(&mut self) {
-        self.state = State::Released;
-        self.leaving = false;
-        self.mine = None;
+        self.phase = Phase::Released;
         let mut replied = 0;
         while let Some(p) = self.deferred.pop() {
-            if self.seen[idx(p.id)].is_some_and(|(t, _)| t == p.t) {
-                self.seen[idx(p.id)] = Some((p.t, true));
+            if let Some(s) = &mut self.seen[idx(p.id)] {
+                if s.t == p.t {
+                    s.answered = true;
+                }
             }
-            self.send(
-                Dest::Peer(p.id),
-                Msg::Reply {
-                    id: self.cfg.id,
-                    clock: self.clock,
-                    t: p.t,
-                },
-            );
+            let reply = self.reply_to(p.t);
+            self.send(Party::Process(p.id), reply, false);
             replied += 1;
         }
         self.log(Event::Released { replied });
     }
 
-    fn send(&mut self, to: Dest, msg: Msg) {
-        match to {
-            Dest::Peer(_) => self.stats.sent += 1,
-            Dest::Resource => self.stats.resource_sent += 1,
+    fn send(&mut self, to: Party, msg: Msg, resend: bool) {
+        match (to, resend) {
+            (Party::Process(_), false) => self.stats.sent += 1,
+            (Party::Process(_), true) => {
+                self.stats.sent += 1;
+                self.stats.resent += 1;
+            }
+            (Party::Resource, false) => self.stats.resource_sent += 1,
+            (Party::Resource, true) => {
+                self.stats.resource_sent += 1;
+                self.stats.resource_resent += 1;
+            }
         }
+        self.log(Event::Sent {
+            to,
+            kind: msg.kind(),
+            t: msg.t(),
+            resend,
+        });
         self.transmits.push_back(Transmit { to, msg });
     }
 
     fn log(&mut self, event: Event) {
-        let l = Logged {
-            clock: self.clock,
-            state: self.state,
-            event,
-        };
-        if self.events.push_back(l).is_err() {
+        if self.events.len() == self.events.capacity() {
             self.stats.events_dropped += 1;
+            return;
         }
+        self.events.push_back(Logged {
+            clock: self.clock,
+            state: self.state(),
+            event,
+        });
     }
 }
 
@@ -686,105 +903,19 @@ fn idx(id: PeerId) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::harness::Group;
+
+    fn peer(id: u16) -> Party {
+        Party::Process(PeerId(id))
+    }
 
     fn cfg(id: u16, n: u16) -> Config {
-        Config {
-            id: PeerId(id),
-            n,
-            cs_time: Millis(1000),
-            retry: Millis(100),
-            resource_patience: Millis(3000),
-            text: heapless::String::try_from("Oi").unwrap(),
-        }
+        crate::harness::config(id, n)
     }
 
-    /// N processes and their outgoing messages, delivered by hand.
-    struct Group {
-        ps: Vec<Ra>,
-        /// (from, transmit) not yet delivered.
-        wire: Vec<(PeerId, Transmit)>,
-        now: Millis,
-    }
-
-    impl Group {
-        fn new(n: u16) -> Group {
-            Group {
-                ps: (1..=n).map(|i| Ra::new(cfg(i, n)).unwrap()).collect(),
-                wire: Vec::new(),
-                now: Millis(0),
-            }
-        }
-        fn p(&mut self, id: u16) -> &mut Ra {
-            &mut self.ps[usize::from(id) - 1]
-        }
-        fn collect(&mut self) {
-            for p in &mut self.ps {
-                while let Some(t) = p.poll_transmit() {
-                    self.wire.push((p.id(), t));
-                }
-                while p.poll_event().is_some() {}
-            }
-        }
-        fn key(&mut self, id: u16, k: Key) {
-            let now = self.now;
-            self.p(id).handle_key(now, k);
-            self.collect();
-        }
-        /// Delivers the first pending message from `from` to `to`; returns the receiver's clock.
-        fn deliver(&mut self, from: u16, to: Dest) -> u64 {
-            let i = self
-                .wire
-                .iter()
-                .position(|(f, t)| f.0 == from && t.to == to)
-                .unwrap_or_else(|| panic!("nothing from {from} to {to:?}: {:?}", self.wire));
-            let (_, t) = self.wire.remove(i);
-            let now = self.now;
-            let Dest::Peer(dst) = to else {
-                panic!("resource")
-            };
-            self.p(dst.0).handle_msg(now, &t.msg).unwrap();
-            self.collect();
-            self.p(dst.0).clock()
-        }
-        /// Acknowledges everything sent to the resource.
-        fn ack_resource(&mut self) {
-            let (res, rest): (Vec<_>, Vec<_>) = self
-                .wire
-                .drain(..)
-                .partition(|(_, t)| t.to == Dest::Resource);
-            self.wire = rest;
-            let now = self.now;
-            for (from, t) in res {
-                let (of, rt) = match t.msg {
-                    Msg::Enter { t, .. } => (AckOf::Enter, t),
-                    Msg::Exit { t, .. } => (AckOf::Exit, t),
-                    ref m => panic!("{m:?}"),
-                };
-                self.p(from.0)
-                    .handle_msg(
-                        now,
-                        &Msg::Ack {
-                            of,
-                            id: from,
-                            t: rt,
-                        },
-                    )
-                    .unwrap();
-            }
-            self.collect();
-        }
-        fn advance(&mut self, ms: u64) {
-            self.now = self.now + Millis(ms);
-            let now = self.now;
-            for p in &mut self.ps {
-                p.handle_timeout(now);
-            }
-            self.collect();
-        }
-    }
-
-    fn peer(id: u16) -> Dest {
-        Dest::Peer(PeerId(id))
+    /// Delivers the oldest message from `from` to `to`; returns the receiver's clock.
+    fn deliver(g: &mut Group, from: u16, to: Party) -> u64 {
+        g.deliver_first(peer(from), to)
     }
 
     // ---------------------------------------------------------------- the handout's Figure 1
@@ -798,11 +929,11 @@ mod tests {
         g.key(1, Key::Request);
         assert_eq!((g.p(1).clock(), g.p(1).current().unwrap().t), (2, 2));
         // P2 and P3 go to 3 and reply.
-        assert_eq!(g.deliver(1, peer(2)), 3);
-        assert_eq!(g.deliver(1, peer(3)), 3);
+        assert_eq!(deliver(&mut g, 1, peer(2)), 3);
+        assert_eq!(deliver(&mut g, 1, peer(3)), 3);
         // P1 goes to 4, then 5, and enters; then an internal event (6).
-        assert_eq!(g.deliver(2, peer(1)), 4);
-        assert_eq!(g.deliver(3, peer(1)), 5);
+        assert_eq!(deliver(&mut g, 2, peer(1)), 4);
+        assert_eq!(deliver(&mut g, 3, peer(1)), 5);
         assert_eq!(g.p(1).state(), State::Held);
         g.key(1, Key::Internal);
         assert_eq!(g.p(1).clock(), 6);
@@ -815,10 +946,10 @@ mod tests {
         // P2 requests with T=4. P1 goes to 7, P3 to 5. P2 goes to 8, then 9, enters; internal (10).
         g.key(2, Key::Request);
         assert_eq!(g.p(2).current().unwrap().t, 4);
-        assert_eq!(g.deliver(2, peer(1)), 7);
-        assert_eq!(g.deliver(2, peer(3)), 5);
-        assert_eq!(g.deliver(1, peer(2)), 8);
-        assert_eq!(g.deliver(3, peer(2)), 9);
+        assert_eq!(deliver(&mut g, 2, peer(1)), 7);
+        assert_eq!(deliver(&mut g, 2, peer(3)), 5);
+        assert_eq!(deliver(&mut g, 1, peer(2)), 8);
+        assert_eq!(deliver(&mut g, 3, peer(2)), 9);
         assert_eq!(g.p(2).state(), State::Held);
         g.key(2, Key::Internal);
         assert_eq!(g.p(2).clock(), 10);
@@ -830,10 +961,10 @@ mod tests {
         // P3 requests with T=6. P1 goes to 8, P2 to 11. P3 goes to 9, then 12; internal (13).
         g.key(3, Key::Request);
         assert_eq!(g.p(3).current().unwrap().t, 6);
-        assert_eq!(g.deliver(3, peer(1)), 8);
-        assert_eq!(g.deliver(3, peer(2)), 11);
-        assert_eq!(g.deliver(1, peer(3)), 9);
-        assert_eq!(g.deliver(2, peer(3)), 12);
+        assert_eq!(deliver(&mut g, 3, peer(1)), 8);
+        assert_eq!(deliver(&mut g, 3, peer(2)), 11);
+        assert_eq!(deliver(&mut g, 1, peer(3)), 9);
+        assert_eq!(deliver(&mut g, 2, peer(3)), 12);
         assert_eq!(g.p(3).state(), State::Held);
         g.key(3, Key::Internal);
         assert_eq!(g.p(3).clock(), 13);
@@ -845,14 +976,14 @@ mod tests {
     fn released_replies_at_once_and_replying_does_not_tick() {
         let mut g = Group::new(3);
         g.key(2, Key::Request);
-        assert_eq!(g.deliver(2, peer(1)), 2);
-        let (_, t) = g
+        assert_eq!(deliver(&mut g, 2, peer(1)), 2);
+        let p = g
             .wire
             .iter()
-            .find(|(f, t)| f.0 == 1 && t.to == peer(2))
+            .find(|p| p.from == peer(1) && p.to == peer(2))
             .unwrap();
         assert_eq!(
-            t.msg,
+            p.msg,
             Msg::Reply {
                 id: PeerId(1),
                 clock: 2,
@@ -892,17 +1023,17 @@ mod tests {
         g.key(3, Key::Request);
         g.key(1, Key::Request);
         // P1 gets P3's request (1,3) while WANTED with (1,1): (1,1) < (1,3): defer.
-        g.deliver(3, peer(1));
+        deliver(&mut g, 3, peer(1));
         assert!(!g
             .wire
             .iter()
-            .any(|(f, t)| f.0 == 1 && t.to == peer(3) && matches!(t.msg, Msg::Reply { .. })));
+            .any(|p| p.from == peer(1) && p.to == peer(3) && matches!(p.msg, Msg::Reply { .. })));
         // P3 gets P1's request: (1,3) > (1,1): reply.
-        g.deliver(1, peer(3));
+        deliver(&mut g, 1, peer(3));
         assert!(g
             .wire
             .iter()
-            .any(|(f, t)| f.0 == 3 && t.to == peer(1) && matches!(t.msg, Msg::Reply { .. })));
+            .any(|p| p.from == peer(3) && p.to == peer(1) && matches!(p.msg, Msg::Reply { .. })));
     }
 
     #[test]
@@ -913,14 +1044,14 @@ mod tests {
             g.key(1, Key::Internal); // clock 11, T still 1
         }
         g.key(2, Key::Request); // T=1 for P2: (1,1) < (1,2): P1 defers
-        g.deliver(2, peer(1));
+        deliver(&mut g, 2, peer(1));
         assert!(!g
             .wire
             .iter()
-            .any(|(f, t)| f.0 == 1 && matches!(t.msg, Msg::Reply { .. })));
+            .any(|p| p.from == peer(1) && matches!(p.msg, Msg::Reply { .. })));
         // P2 gets P1's (1,1) while wanting (1,2): replies, P1 enters.
-        g.deliver(1, peer(2));
-        g.deliver(2, peer(1));
+        deliver(&mut g, 1, peer(2));
+        deliver(&mut g, 2, peer(1));
         assert_eq!(g.p(1).state(), State::Held);
         assert_eq!(g.p(2).state(), State::Wanted);
     }
@@ -931,22 +1062,23 @@ mod tests {
         g.key(1, Key::Request);
         g.wire.clear(); // the REQUEST is lost
         g.advance(100);
-        g.deliver(1, peer(2)); // the resend arrives: P2 replies (clock 2)
+        deliver(&mut g, 1, peer(2)); // the resend arrives: P2 replies (clock 2)
         g.wire.clear(); // the REPLY is lost
         g.advance(100);
         assert!(g.wire.is_empty(), "the second resend waits twice as long");
         g.advance(100);
         let clock2 = g.p(2).clock();
-        g.deliver(1, peer(2)); // a duplicate REQUEST: no tick, the REPLY again
+        deliver(&mut g, 1, peer(2)); // a duplicate REQUEST: no tick, the REPLY again
         assert_eq!(g.p(2).clock(), clock2);
         assert_eq!(g.p(2).stats().duplicates, 1);
-        g.deliver(2, peer(1));
+        deliver(&mut g, 2, peer(1));
         assert_eq!(g.p(1).state(), State::Held);
         let clock1 = g.p(1).clock();
         // A late duplicate REPLY changes nothing.
         g.p(1)
             .handle_msg(
                 Millis(0),
+                Some(peer(2)),
                 &Msg::Reply {
                     id: PeerId(2),
                     clock: 99,
@@ -963,19 +1095,19 @@ mod tests {
     fn held_defers_and_answers_after_the_exit_is_acknowledged() {
         let mut g = Group::new(2);
         g.key(1, Key::Request);
-        g.deliver(1, peer(2));
-        g.deliver(2, peer(1));
+        deliver(&mut g, 1, peer(2));
+        deliver(&mut g, 2, peer(1));
         assert_eq!(g.p(1).state(), State::Held);
         g.key(2, Key::Request);
-        g.deliver(2, peer(1)); // deferred
-        assert!(!g.wire.iter().any(|(f, t)| f.0 == 1 && t.to == peer(2)));
+        deliver(&mut g, 2, peer(1)); // deferred
+        assert!(!g.wire.iter().any(|p| p.from == peer(1) && p.to == peer(2)));
         g.advance(1000); // leaves; the ENTER is not acknowledged yet, so no EXIT yet
         assert_eq!(g.p(1).state(), State::Held);
         g.ack_resource(); // ENTER acknowledged: EXIT goes out, still HELD
         assert_eq!(g.p(1).state(), State::Held);
         g.ack_resource(); // EXIT acknowledged: RELEASED, the deferred REPLY goes out
         assert_eq!(g.p(1).state(), State::Released);
-        g.deliver(1, peer(2));
+        deliver(&mut g, 1, peer(2));
         assert_eq!(g.p(2).state(), State::Held);
     }
 
@@ -983,11 +1115,11 @@ mod tests {
     fn a_silent_resource_delays_the_release_but_does_not_block_it() {
         let mut g = Group::new(2);
         g.key(1, Key::Request);
-        g.deliver(1, peer(2));
-        g.deliver(2, peer(1));
+        deliver(&mut g, 1, peer(2));
+        deliver(&mut g, 2, peer(1));
         for _ in 0..80 {
             g.advance(100);
-            g.wire.retain(|(_, t)| t.to != Dest::Resource); // the resource never answers
+            g.wire.retain(|p| p.to != Party::Resource); // the resource never answers
         }
         assert_eq!(g.p(1).state(), State::Released);
         assert_eq!(g.p(1).stats().resource_silent, 2); // ENTER, then EXIT
@@ -999,6 +1131,7 @@ mod tests {
         assert_eq!(
             p.handle_msg(
                 Millis(0),
+                Some(peer(1)),
                 &Msg::Request {
                     id: PeerId(1),
                     t: 1
@@ -1009,6 +1142,7 @@ mod tests {
         assert_eq!(
             p.handle_msg(
                 Millis(0),
+                Some(peer(4)),
                 &Msg::Request {
                     id: PeerId(4),
                     t: 1
@@ -1019,6 +1153,7 @@ mod tests {
         assert_eq!(
             p.handle_msg(
                 Millis(0),
+                Some(peer(2)),
                 &Msg::Exit {
                     id: PeerId(2),
                     t: 1,
@@ -1030,6 +1165,7 @@ mod tests {
         assert_eq!(
             p.handle_msg(
                 Millis(0),
+                Some(Party::Resource),
                 &Msg::Ack {
                     of: AckOf::Exit,
                     id: PeerId(2),
@@ -1048,6 +1184,7 @@ mod tests {
         let mut p = Ra::new(cfg(1, 2)).unwrap();
         p.handle_msg(
             Millis(0),
+            Some(peer(2)),
             &Msg::Request {
                 id: PeerId(2),
                 t: u64::MAX,
@@ -1067,12 +1204,12 @@ mod tests {
             g.key(2, Key::Internal);
         }
         g.key(2, Key::Request); // T=6
-        g.deliver(2, peer(1));
+        deliver(&mut g, 2, peer(1));
         g.wire.clear();
         g.ps[1] = Ra::new(cfg(2, 2)).unwrap(); // no goodbye
         g.key(2, Key::Request); // T=1 < 6
-        g.deliver(2, peer(1));
-        g.deliver(1, peer(2));
+        deliver(&mut g, 2, peer(1));
+        deliver(&mut g, 1, peer(2));
         assert_eq!(g.p(2).state(), State::Held);
     }
 
@@ -1080,44 +1217,207 @@ mod tests {
     fn a_late_duplicate_does_not_displace_a_deferred_request() {
         let mut g = Group::new(2);
         g.key(2, Key::Request); // T=1
-        g.deliver(2, peer(1));
-        g.deliver(1, peer(2)); // P1 replied; P2 enters and leaves
+        deliver(&mut g, 2, peer(1));
+        deliver(&mut g, 1, peer(2)); // P1 replied; P2 enters and leaves
         g.advance(1000);
         g.ack_resource();
         g.ack_resource();
         g.key(1, Key::Request); // P1 asks (T=3)
-        g.deliver(1, peer(2));
-        g.deliver(2, peer(1)); // P1 is HELD
+        deliver(&mut g, 1, peer(2));
+        deliver(&mut g, 2, peer(1)); // P1 is HELD
         g.key(2, Key::Request); // P2 asks again: deferred by P1
         let t2 = g.p(2).current().unwrap().t;
-        g.deliver(2, peer(1));
+        deliver(&mut g, 2, peer(1));
         // A late copy of P2's first REQUEST (T=1) arrives while P1 is HELD.
         g.p(1)
             .handle_msg(
                 Millis(0),
+                Some(peer(2)),
                 &Msg::Request {
                     id: PeerId(2),
                     t: 1,
                 },
             )
             .unwrap();
-        g.collect();
+        g.drain();
         g.advance(1000);
         g.ack_resource();
         g.ack_resource(); // P1 releases: REPLY for t2 (and the harmless one for T=1)
         let replies: Vec<u64> = g
             .wire
             .iter()
-            .filter_map(|(f, t)| match t.msg {
-                Msg::Reply { t, .. } if f.0 == 1 => Some(t),
+            .filter_map(|p| match p.msg {
+                Msg::Reply { t, .. } if p.from == peer(1) => Some(t),
                 _ => None,
             })
             .collect();
         assert!(replies.contains(&t2) && replies.contains(&1), "{replies:?}");
-        while g.wire.iter().any(|(f, _)| f.0 == 1) {
-            g.deliver(1, peer(2));
+        while g.wire.iter().any(|p| p.from == peer(1)) {
+            deliver(&mut g, 1, peer(2));
         }
         assert_eq!(g.p(2).state(), State::Held);
+    }
+
+    #[test]
+    fn only_a_process_own_address_speaks_for_it() {
+        let mut p = Ra::new(cfg(1, 3)).unwrap();
+        let req = Msg::Request {
+            id: PeerId(2),
+            t: 1,
+        };
+        let reply = Msg::Reply {
+            id: PeerId(2),
+            clock: 5,
+            t: 1,
+        };
+        let ack = Msg::Ack {
+            of: AckOf::Enter,
+            id: PeerId(1),
+            t: 1,
+        };
+        assert_eq!(
+            p.handle_msg(Millis(0), None, &req),
+            Err(Rejected::NotFromAProcess)
+        );
+        assert_eq!(
+            p.handle_msg(Millis(0), Some(Party::Resource), &reply),
+            Err(Rejected::NotFromAProcess)
+        );
+        assert_eq!(
+            p.handle_msg(Millis(0), Some(peer(3)), &req),
+            Err(Rejected::FromAnotherProcess)
+        );
+        assert_eq!(
+            p.handle_msg(Millis(0), Some(peer(2)), &ack),
+            Err(Rejected::NotFromResource)
+        );
+        assert_eq!(
+            p.handle_msg(Millis(0), None, &ack),
+            Err(Rejected::NotFromResource)
+        );
+        assert_eq!(p.clock(), 0, "nothing refused ticks the clock");
+        assert!(p.poll_transmit().is_none());
+        assert_eq!(p.handle_msg(Millis(0), Some(peer(2)), &req), Ok(()));
+        assert_eq!(p.clock(), 2);
+    }
+
+    #[test]
+    fn roster_maps_ids_to_mesh_slots_and_back() {
+        for n in 1..=7u16 {
+            for me in 1..=n {
+                let r = Roster::new(PeerId(me), n);
+                assert_eq!(r.len(), usize::from(n));
+                let mut slots: Vec<usize> = (1..=n)
+                    .filter(|j| *j != me)
+                    .map(|j| r.slot(peer(j)))
+                    .collect();
+                slots.push(r.slot(Party::Resource));
+                // Every slot used once, in id order, the resource last.
+                assert_eq!(
+                    slots,
+                    (0..usize::from(n)).collect::<Vec<_>>(),
+                    "me={me} n={n}"
+                );
+                for (i, s) in slots.iter().enumerate() {
+                    let back = r.party(*s).unwrap();
+                    assert_eq!(r.slot(back), i, "me={me} n={n}");
+                    assert_ne!(back, peer(me));
+                }
+                assert_eq!(r.party(usize::from(n)), None);
+            }
+        }
+    }
+
+    #[test]
+    fn one_event_per_message_sent_and_received() {
+        let mut g = Group::new(2);
+        g.key(1, Key::Request);
+        deliver(&mut g, 1, peer(2));
+        deliver(&mut g, 2, peer(1));
+        let e1 = g.events_of(1);
+        let e2 = g.events_of(2);
+        let sent = |to, kind, t| Event::Sent {
+            to,
+            kind,
+            t,
+            resend: false,
+        };
+        assert_eq!(
+            e1[..4],
+            [
+                Event::Requested { t: 1, need: 1 },
+                sent(peer(2), Kind::Request, 1),
+                Event::Reply {
+                    from: PeerId(2),
+                    t: 1,
+                    got: 1,
+                    need: 1
+                },
+                Event::Entered {
+                    t: 1,
+                    waited: Millis(0)
+                },
+            ]
+        );
+        assert_eq!(e1[4], sent(Party::Resource, Kind::Enter, 1));
+        assert_eq!(
+            e2,
+            [
+                Event::Request {
+                    from: PeerId(1),
+                    t: 1,
+                    answer: Answer::Replied
+                },
+                sent(peer(1), Kind::Reply, 1),
+            ]
+        );
+        // The REPLY is sent with the clock of the receive: sending it does not tick.
+        let clocks: Vec<u64> = g
+            .log
+            .iter()
+            .filter(|(p, _)| p.0 == 2)
+            .map(|(_, l)| l.clock)
+            .collect();
+        assert_eq!(clocks, [2, 2]);
+    }
+
+    #[test]
+    fn the_harness_finds_two_processes_inside() {
+        // A forged grant accepted as if from process 2 (the negative control of the checks
+        // the simulation relies on): both enter, and the harness says so.
+        let mut g = Group::new(2);
+        g.key(1, Key::Request);
+        g.key(2, Key::Request);
+        g.p(1)
+            .handle_msg(
+                Millis(0),
+                Some(peer(2)),
+                &Msg::Reply {
+                    id: PeerId(2),
+                    clock: 9,
+                    t: 1,
+                },
+            )
+            .unwrap();
+        g.p(2)
+            .handle_msg(
+                Millis(0),
+                Some(peer(1)),
+                &Msg::Reply {
+                    id: PeerId(1),
+                    clock: 9,
+                    t: 1,
+                },
+            )
+            .unwrap();
+        g.drain();
+        assert!(
+            g.faults
+                .iter()
+                .any(|f| matches!(f, crate::harness::Fault::TwoHeld(_))),
+            "{:?}",
+            g.faults
+        );
     }
 
     #[test]

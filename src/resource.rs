@@ -12,16 +12,17 @@ use std::time::Instant;
 
 use mio::Poll;
 
-use crate::cli::AddrSpec;
+use crate::cli::{AddrSpec, DisplayDuration};
+use crate::clock::Millis;
 use crate::driver::{App, Datagram, Driver};
 use crate::limits::MAX_PROCESSES;
 use crate::mesh::{Mesh, StartError};
 use crate::output::{Esc, JsonEsc, Output};
 use crate::ra::Priority;
-use crate::wire::lab::{AckOf, Msg, PeerId};
+use crate::wire::lab::{AckOf, Msg, PeerId, MAX_TEXT};
 
 /// What an ENTER meant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Entry {
     /// Already seen (a resend whose ACK was lost): acknowledge again, print nothing.
     Duplicate,
@@ -35,23 +36,71 @@ pub enum Entry {
 }
 
 /// What an EXIT meant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Exit {
-    /// The process inside left.
-    Left,
+    /// The process inside left, after holding the CS this long.
+    Left {
+        /// Time from its ENTER to its EXIT, as the resource saw them.
+        held: Millis,
+    },
     /// Already seen.
     Duplicate,
     /// An exit with no matching entry (its ENTER never arrived).
     Unknown,
 }
 
-/// Checks the uses of the CS.
-#[derive(Debug, Default)]
+/// One use of the resource, as a value: what the checker made of an ENTER or an EXIT.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Use {
+    /// An ENTER.
+    Enter {
+        /// The process.
+        id: PeerId,
+        /// Its request timestamp.
+        t: u64,
+        /// Its clock at entry.
+        clock: u64,
+        /// Its text.
+        text: heapless::String<MAX_TEXT>,
+        /// What the checker found.
+        entry: Entry,
+    },
+    /// An EXIT.
+    Exit {
+        /// The process.
+        id: PeerId,
+        /// Its request timestamp.
+        t: u64,
+        /// Its clock at exit.
+        clock: u64,
+        /// What the checker found.
+        exit: Exit,
+    },
+}
+
+/// A datagram that is a Lab 1 message but not one for the resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotForResource;
+
+impl core::fmt::Display for NotForResource {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("not ENTER or EXIT")
+    }
+}
+
+impl std::error::Error for NotForResource {}
+
+/// Checks the uses of the CS (sans-IO): feed it messages with [`Checker::handle_msg`], send
+/// what [`Checker::poll_transmit`] gives back to the message's sender.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
 pub struct Checker {
     inside: Option<Priority>,
+    since: Millis,
     last: Option<Priority>,
     /// Latest T entered and latest T exited, per process id.
-    seen: heapless::Vec<(PeerId, u64, u64), MAX_PROCESSES>,
+    seen: heapless::Vec<Seen, MAX_PROCESSES>,
+    /// The ACK for the last message, to go back to its sender.
+    ack: Option<Msg>,
     /// Entries.
     pub entries: u64,
     /// Violations found.
@@ -62,9 +111,59 @@ pub struct Checker {
     pub unknown_exits: u64,
 }
 
+/// What the checker remembers of one process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Seen {
+    id: PeerId,
+    entered: u64,
+    exited: u64,
+}
+
 impl Checker {
+    /// A message from the network: ENTER or EXIT is checked and acknowledged (every one,
+    /// duplicates too: the process resends until it hears the ACK).
+    pub fn handle_msg(&mut self, now: Millis, msg: &Msg) -> Result<Use, NotForResource> {
+        match msg {
+            Msg::Enter { id, t, clock, text } => {
+                let entry = self.handle_enter(now, *id, *t);
+                self.ack = Some(Msg::Ack {
+                    of: AckOf::Enter,
+                    id: *id,
+                    t: *t,
+                });
+                Ok(Use::Enter {
+                    id: *id,
+                    t: *t,
+                    clock: *clock,
+                    text: text.clone(),
+                    entry,
+                })
+            }
+            Msg::Exit { id, t, clock } => {
+                let exit = self.handle_exit(now, *id, *t);
+                self.ack = Some(Msg::Ack {
+                    of: AckOf::Exit,
+                    id: *id,
+                    t: *t,
+                });
+                Ok(Use::Exit {
+                    id: *id,
+                    t: *t,
+                    clock: *clock,
+                    exit,
+                })
+            }
+            _ => Err(NotForResource),
+        }
+    }
+
+    /// The acknowledgement to send back to the sender of the last message.
+    pub fn poll_transmit(&mut self) -> Option<Msg> {
+        self.ack.take()
+    }
+
     /// An ENTER from `id` for its request `t`.
-    pub fn handle_enter(&mut self, id: PeerId, t: u64) -> Entry {
+    pub fn handle_enter(&mut self, now: Millis, id: PeerId, t: u64) -> Entry {
         let me = Priority { t, id };
         if self.entered(id).is_some_and(|last| last >= t) {
             self.duplicates += 1;
@@ -74,9 +173,10 @@ impl Checker {
         let out_of_order = self.last.filter(|p| *p >= me);
         self.violations += u64::from(overlap.is_some()) + u64::from(out_of_order.is_some());
         self.inside = Some(me);
+        self.since = now;
         self.last = Some(me);
         self.entries += 1;
-        self.record(id, |e| e.1 = t);
+        self.record(id, |e| e.entered = t);
         Entry::New {
             overlap,
             out_of_order,
@@ -84,11 +184,13 @@ impl Checker {
     }
 
     /// An EXIT from `id` for its request `t`.
-    pub fn handle_exit(&mut self, id: PeerId, t: u64) -> Exit {
+    pub fn handle_exit(&mut self, now: Millis, id: PeerId, t: u64) -> Exit {
         if self.inside == Some(Priority { t, id }) {
             self.inside = None;
-            self.record(id, |e| e.2 = t);
-            return Exit::Left;
+            self.record(id, |e| e.exited = t);
+            return Exit::Left {
+                held: now - self.since,
+            };
         }
         if self.exited(id).is_some_and(|last| last >= t)
             || self.entered(id).is_some_and(|last| last > t)
@@ -97,7 +199,7 @@ impl Checker {
             return Exit::Duplicate;
         }
         self.unknown_exits += 1;
-        self.record(id, |e| e.2 = t);
+        self.record(id, |e| e.exited = t);
         Exit::Unknown
     }
 
@@ -107,18 +209,22 @@ impl Checker {
     }
 
     fn entered(&self, id: PeerId) -> Option<u64> {
-        self.seen.iter().find(|e| e.0 == id).map(|e| e.1)
+        self.seen.iter().find(|e| e.id == id).map(|e| e.entered)
     }
 
     fn exited(&self, id: PeerId) -> Option<u64> {
-        self.seen.iter().find(|e| e.0 == id).map(|e| e.2)
+        self.seen.iter().find(|e| e.id == id).map(|e| e.exited)
     }
 
-    fn record(&mut self, id: PeerId, f: impl FnOnce(&mut (PeerId, u64, u64))) {
-        if let Some(e) = self.seen.iter_mut().find(|e| e.0 == id) {
+    fn record(&mut self, id: PeerId, f: impl FnOnce(&mut Seen)) {
+        if let Some(e) = self.seen.iter_mut().find(|e| e.id == id) {
             f(e);
         } else {
-            let mut e = (id, 0, 0);
+            let mut e = Seen {
+                id,
+                entered: 0,
+                exited: 0,
+            };
             f(&mut e);
             // Ids beyond the table (more than MAX_PROCESSES senders) are not tracked for
             // duplicates; their entries are still checked for overlap and order.
@@ -127,13 +233,11 @@ impl Checker {
     }
 }
 
-/// The shared resource on the driver.
+/// The shared resource on the driver: decode, feed the [`Checker`], send its ACK back, print.
 #[derive(Debug)]
 pub struct Resource {
     checker: Checker,
     started: Instant,
-    /// When the process inside entered (for the time it held the CS).
-    since: Option<Instant>,
     malformed: u64,
 }
 
@@ -153,7 +257,6 @@ pub fn start<W: Write>(
     let app = Resource {
         checker: Checker::default(),
         started: Instant::now(),
-        since: None,
         malformed: 0,
     };
     Ok(Driver::new(poll, mesh, app, out))
@@ -180,97 +283,28 @@ impl App for Resource {
         out: &mut Output<W>,
         d: Datagram<'_>,
     ) {
-        let msg = match Msg::decode(d.bytes) {
-            Ok(m @ (Msg::Enter { .. } | Msg::Exit { .. })) => m,
-            Ok(_) => {
-                self.malformed += 1;
-                out.refused("ignored", d.from, d.bytes, &"not ENTER or EXIT");
-                return;
-            }
+        let used = match Msg::decode(d.bytes) {
+            Ok(m) => self
+                .checker
+                .handle_msg(Millis::since(self.started, now), &m),
             Err(e) => {
                 self.malformed += 1;
                 out.refused("ignored", d.from, d.bytes, &e);
                 return;
             }
         };
-        match msg {
-            Msg::Enter { id, t, clock, text } => {
-                let entry = self.checker.handle_enter(id, t);
-                mesh.send_to(
-                    d.from,
-                    Msg::Ack {
-                        of: AckOf::Enter,
-                        id,
-                        t,
-                    }
-                    .encode()
-                    .as_bytes(),
-                );
-                let Entry::New {
-                    overlap,
-                    out_of_order,
-                } = entry
-                else {
-                    return;
-                };
-                self.since = Some(now);
-                out.event(
-                    "resource_enter",
-                    format_args!(
-                        "shared resource: process {id} entered (T={t}, clock={clock}): \"{}\"",
-                        Esc(text.as_bytes())
-                    ),
-                    format_args!(
-                        "\"id\":{id},\"t\":{t},\"clock\":{clock},\"text\":\"{}\"",
-                        JsonEsc(text.as_bytes())
-                    ),
-                );
-                if let Some(p) = overlap {
-                    out.event(
-                        "violation",
-                        format_args!("VIOLATION: process {id} (T={t}) entered while process {} (T={}) is inside", p.id, p.t),
-                        format_args!("\"kind\":\"overlap\",\"id\":{id},\"t\":{t},\"inside_id\":{},\"inside_t\":{}", p.id, p.t),
-                    );
-                }
-                if let Some(p) = out_of_order {
-                    out.event(
-                        "violation",
-                        format_args!("VIOLATION: process {id} entered with (T={t}, id={id}) after (T={}, id={}): not in timestamp order", p.t, p.id),
-                        format_args!("\"kind\":\"order\",\"id\":{id},\"t\":{t},\"previous_id\":{},\"previous_t\":{}", p.id, p.t),
-                    );
-                }
+        let used = match used {
+            Ok(u) => u,
+            Err(e) => {
+                self.malformed += 1;
+                out.refused("ignored", d.from, d.bytes, &e);
+                return;
             }
-            Msg::Exit { id, t, clock } => {
-                let exit = self.checker.handle_exit(id, t);
-                mesh.send_to(
-                    d.from,
-                    Msg::Ack {
-                        of: AckOf::Exit,
-                        id,
-                        t,
-                    }
-                    .encode()
-                    .as_bytes(),
-                );
-                match exit {
-                    Exit::Left => {
-                        let held = self.since.take().map(|s| now.duration_since(s)).unwrap_or_default();
-                        out.event(
-                            "resource_exit",
-                            format_args!("shared resource: process {id} left (T={t}, clock={clock}) after {}", crate::cli::DisplayDuration(held)),
-                            format_args!("\"id\":{id},\"t\":{t},\"clock\":{clock},\"held_ms\":{}", held.as_millis()),
-                        );
-                    }
-                    Exit::Duplicate => {}
-                    Exit::Unknown => out.event(
-                        "resource_unknown_exit",
-                        format_args!("shared resource: process {id} left (T={t}) but its entry never arrived"),
-                        format_args!("\"id\":{id},\"t\":{t}"),
-                    ),
-                }
-            }
-            _ => {}
+        };
+        if let Some(ack) = self.checker.poll_transmit() {
+            mesh.send_to(d.from, ack.encode().as_bytes());
         }
+        print_use(out, &used);
     }
 
     fn finish<W: Write>(&mut self, _: &mut Mesh, out: &mut Output<W>) {
@@ -290,6 +324,81 @@ impl App for Resource {
     }
 }
 
+fn print_use<W: Write>(out: &mut Output<W>, u: &Use) {
+    match u {
+        Use::Enter {
+            entry: Entry::Duplicate,
+            ..
+        }
+        | Use::Exit {
+            exit: Exit::Duplicate,
+            ..
+        } => {}
+        Use::Enter {
+            id,
+            t,
+            clock,
+            text,
+            entry: Entry::New {
+                overlap,
+                out_of_order,
+            },
+        } => {
+            out.event(
+                "resource_enter",
+                format_args!(
+                    "shared resource: process {id} entered (T={t}, clock={clock}): \"{}\"",
+                    Esc(text.as_bytes())
+                ),
+                format_args!(
+                    "\"id\":{id},\"t\":{t},\"clock\":{clock},\"text\":\"{}\"",
+                    JsonEsc(text.as_bytes())
+                ),
+            );
+            if let Some(p) = overlap {
+                out.event(
+                    "violation",
+                    format_args!("VIOLATION: process {id} (T={t}) entered while process {} (T={}) is inside", p.id, p.t),
+                    format_args!("\"kind\":\"overlap\",\"id\":{id},\"t\":{t},\"inside_id\":{},\"inside_t\":{}", p.id, p.t),
+                );
+            }
+            if let Some(p) = out_of_order {
+                out.event(
+                    "violation",
+                    format_args!("VIOLATION: process {id} entered with (T={t}, id={id}) after (T={}, id={}): not in timestamp order", p.t, p.id),
+                    format_args!("\"kind\":\"order\",\"id\":{id},\"t\":{t},\"previous_id\":{},\"previous_t\":{}", p.id, p.t),
+                );
+            }
+        }
+        Use::Exit {
+            id,
+            t,
+            clock,
+            exit: Exit::Left { held },
+        } => out.event(
+            "resource_exit",
+            format_args!(
+                "shared resource: process {id} left (T={t}, clock={clock}) after {}",
+                DisplayDuration(std::time::Duration::from_millis(held.0))
+            ),
+            format_args!(
+                "\"id\":{id},\"t\":{t},\"clock\":{clock},\"held_ms\":{}",
+                held.0
+            ),
+        ),
+        Use::Exit {
+            id,
+            t,
+            exit: Exit::Unknown,
+            ..
+        } => out.event(
+            "resource_unknown_exit",
+            format_args!("shared resource: process {id} left (T={t}) but its entry never arrived"),
+            format_args!("\"id\":{id},\"t\":{t}"),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,37 +411,43 @@ mod tests {
     fn orderly_uses_are_fine_and_resends_are_duplicates() {
         let mut c = Checker::default();
         assert_eq!(
-            c.handle_enter(PeerId(1), 2),
+            c.handle_enter(Millis(0), PeerId(1), 2),
             Entry::New {
                 overlap: None,
                 out_of_order: None
             }
         );
-        assert_eq!(c.handle_enter(PeerId(1), 2), Entry::Duplicate);
-        assert_eq!(c.handle_exit(PeerId(1), 2), Exit::Left);
-        assert_eq!(c.handle_exit(PeerId(1), 2), Exit::Duplicate);
+        assert_eq!(c.handle_enter(Millis(0), PeerId(1), 2), Entry::Duplicate);
         assert_eq!(
-            c.handle_enter(PeerId(1), 2),
+            c.handle_exit(Millis(0), PeerId(1), 2),
+            Exit::Left { held: Millis(0) }
+        );
+        assert_eq!(c.handle_exit(Millis(0), PeerId(1), 2), Exit::Duplicate);
+        assert_eq!(
+            c.handle_enter(Millis(0), PeerId(1), 2),
             Entry::Duplicate,
             "a late resend of the old ENTER"
         );
         assert_eq!(
-            c.handle_enter(PeerId(2), 4),
+            c.handle_enter(Millis(0), PeerId(2), 4),
             Entry::New {
                 overlap: None,
                 out_of_order: None
             }
         );
-        assert_eq!(c.handle_exit(PeerId(2), 4), Exit::Left);
+        assert_eq!(
+            c.handle_exit(Millis(0), PeerId(2), 4),
+            Exit::Left { held: Millis(0) }
+        );
         assert_eq!((c.entries, c.violations, c.duplicates), (2, 0, 3));
     }
 
     #[test]
     fn two_inside_is_a_violation() {
         let mut c = Checker::default();
-        c.handle_enter(PeerId(1), 2);
+        c.handle_enter(Millis(0), PeerId(1), 2);
         assert_eq!(
-            c.handle_enter(PeerId(2), 4),
+            c.handle_enter(Millis(0), PeerId(2), 4),
             Entry::New {
                 overlap: Some(p(2, 1)),
                 out_of_order: None
@@ -344,19 +459,19 @@ mod tests {
     #[test]
     fn entries_out_of_timestamp_order_are_a_violation() {
         let mut c = Checker::default();
-        c.handle_enter(PeerId(2), 4);
-        c.handle_exit(PeerId(2), 4);
+        c.handle_enter(Millis(0), PeerId(2), 4);
+        c.handle_exit(Millis(0), PeerId(2), 4);
         assert_eq!(
-            c.handle_enter(PeerId(3), 4),
+            c.handle_enter(Millis(0), PeerId(3), 4),
             Entry::New {
                 overlap: None,
                 out_of_order: None
             },
             "tie on T: id 3 after 2 is fine"
         );
-        c.handle_exit(PeerId(3), 4);
+        c.handle_exit(Millis(0), PeerId(3), 4);
         assert_eq!(
-            c.handle_enter(PeerId(1), 4),
+            c.handle_enter(Millis(0), PeerId(1), 4),
             Entry::New {
                 overlap: None,
                 out_of_order: Some(p(4, 3))
@@ -368,7 +483,7 @@ mod tests {
     #[test]
     fn exit_without_entry_is_noted_not_a_violation() {
         let mut c = Checker::default();
-        assert_eq!(c.handle_exit(PeerId(1), 2), Exit::Unknown);
+        assert_eq!(c.handle_exit(Millis(0), PeerId(1), 2), Exit::Unknown);
         assert_eq!((c.violations, c.unknown_exits), (0, 1));
     }
 }

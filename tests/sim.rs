@@ -16,9 +16,9 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use peerlab::clock::Millis;
-use peerlab::ra::{self, Dest, Event, Key, Priority, Ra, State};
-use peerlab::resource::{Checker, Entry, Exit};
-use peerlab::wire::lab::{AckOf, Msg, PeerId};
+use peerlab::harness::{Group, Packet};
+use peerlab::ra::{self, Key, Party, State};
+use peerlab::wire::lab::{Msg, PeerId};
 
 /// xorshift64*: dependency-free and reproducible.
 struct Rng(u64);
@@ -38,14 +38,9 @@ impl Rng {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Node {
-    P(u16),
-    Resource,
-}
-
-/// (arrival, sequence number for a stable order, from, to, encoded message)
-type InFlight = (Millis, u64, Node, Node, String);
+/// A message on the simulated wire: (arrival, sequence number for a stable order, from, to,
+/// encoded bytes).
+type InFlight = (Millis, u64, Party, Party, String);
 
 #[derive(Debug)]
 struct Net {
@@ -54,45 +49,36 @@ struct Net {
     max_delay: u64,
 }
 
+/// The shared harness (the cores' rules and the safety checks) on a seeded network.
 struct Sim {
     seed: u64,
     rng: Rng,
-    now: Millis,
-    ps: Vec<Ra>,
-    checker: Checker,
+    g: Group,
     wire: BinaryHeap<Reverse<InFlight>>,
     seq: u64,
     net: Net,
-    last_entry: Option<Priority>,
     delivered: u64,
     dropped: u64,
 }
 
 impl Sim {
     fn new(seed: u64, n: u16, net: Net) -> Sim {
-        let ps = (1..=n)
-            .map(|i| {
-                Ra::new(ra::Config {
-                    id: PeerId(i),
-                    n,
-                    cs_time: Millis(30),
-                    retry: Millis(20),
-                    resource_patience: Millis(60_000),
-                    text: heapless::String::try_from("Oi").unwrap(),
-                })
-                .unwrap()
-            })
-            .collect();
+        let mut g = Group::with(n, |id, n| ra::Config {
+            id: PeerId(id),
+            n,
+            cs_time: Millis(30),
+            retry: Millis(20),
+            resource_patience: Millis(60_000),
+            text: heapless::String::try_from("Oi").unwrap(),
+        });
+        g.record = false;
         Sim {
             seed,
             rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
-            now: Millis(0),
-            ps,
-            checker: Checker::default(),
+            g,
             wire: BinaryHeap::new(),
             seq: 0,
             net,
-            last_entry: None,
             delivered: 0,
             dropped: 0,
         }
@@ -105,92 +91,42 @@ impl Sim {
         )
     }
 
-    /// Puts a message on the wire: maybe lost, maybe twice, each copy with its own delay
-    /// (so messages overtake each other). Encoded and decoded, as on a real network.
-    fn send(&mut self, from: Node, to: Node, msg: &Msg) {
-        let copies = if self.rng.chance(self.net.dup) { 2 } else { 1 };
-        for _ in 0..copies {
-            if self.rng.chance(self.net.loss) {
-                self.dropped += 1;
-                continue;
-            }
-            let at = self.now + Millis(1 + self.rng.below(self.net.max_delay));
-            self.seq += 1;
-            self.wire
-                .push(Reverse((at, self.seq, from, to, msg.encode().to_string())));
-        }
-    }
-
-    /// Moves every process's transmits to the wire and checks its events.
+    /// Moves what the group sent onto the simulated wire: maybe lost, maybe twice, each copy
+    /// with its own delay (so messages overtake each other). Encoded, to be decoded on
+    /// arrival, as on a real network. Then checks the group's safety claims.
     fn drain(&mut self) {
-        for i in 0..self.ps.len() {
-            while let Some(t) = self.ps[i].poll_transmit() {
-                let from = Node::P(i as u16 + 1);
-                let to = match t.to {
-                    Dest::Peer(j) => Node::P(j.0),
-                    Dest::Resource => Node::Resource,
-                };
-                self.send(from, to, &t.msg);
-            }
-            while let Some(l) = self.ps[i].poll_event() {
-                if let Event::Entered { t, .. } = l.event {
-                    let me = Priority {
-                        t,
-                        id: PeerId(i as u16 + 1),
-                    };
-                    if self.last_entry.is_some_and(|p| p >= me) {
-                        self.fail(&format!("entry {me:?} after {:?}", self.last_entry));
-                    }
-                    self.last_entry = Some(me);
-                }
-            }
+        self.g.drain();
+        if !self.g.faults.is_empty() {
+            self.fail(&format!("at {:?}: {:?}", self.g.now, self.g.faults));
         }
-        let held = self.ps.iter().filter(|p| p.state() == State::Held).count();
-        if held > 1 {
-            self.fail(&format!("{held} processes HELD at {:?}", self.now));
+        for p in std::mem::take(&mut self.g.wire) {
+            let copies = if self.rng.chance(self.net.dup) { 2 } else { 1 };
+            for _ in 0..copies {
+                if self.rng.chance(self.net.loss) {
+                    self.dropped += 1;
+                    continue;
+                }
+                let at = self.g.now + Millis(1 + self.rng.below(self.net.max_delay));
+                self.seq += 1;
+                self.wire.push(Reverse((
+                    at,
+                    self.seq,
+                    p.from,
+                    p.to,
+                    p.msg.encode().to_string(),
+                )));
+            }
         }
     }
 
-    fn deliver(&mut self, to: Node, bytes: &str) {
+    fn deliver(&mut self, from: Party, to: Party, bytes: &str) {
         let msg =
             Msg::decode(bytes.as_bytes()).unwrap_or_else(|e| self.fail(&format!("{e}: {bytes}")));
         self.delivered += 1;
-        match to {
-            Node::P(j) => {
-                let now = self.now;
-                if let Err(e) = self.ps[usize::from(j) - 1].handle_msg(now, &msg) {
-                    self.fail(&format!("process {j} rejected {bytes}: {e}"));
-                }
-            }
-            Node::Resource => {
-                let (of, id, t) = match msg {
-                    Msg::Enter { id, t, .. } => {
-                        if let Entry::New {
-                            overlap,
-                            out_of_order,
-                        } = self.checker.handle_enter(id, t)
-                        {
-                            if overlap.is_some() || out_of_order.is_some() {
-                                self.fail(&format!("resource: {bytes}: overlap {overlap:?}, order {out_of_order:?}"));
-                            }
-                        }
-                        (AckOf::Enter, id, t)
-                    }
-                    Msg::Exit { id, t, .. } => {
-                        if self.checker.handle_exit(id, t) == Exit::Unknown {
-                            self.fail(&format!("resource: exit without entry: {bytes}"));
-                        }
-                        (AckOf::Exit, id, t)
-                    }
-                    _ => self.fail(&format!("resource got {bytes}")),
-                };
-                self.send(Node::Resource, Node::P(id.0), &Msg::Ack { of, id, t });
-            }
+        if let Err(e) = self.g.deliver(Packet { from, to, msg }) {
+            self.fail(&format!("{to:?} rejected {bytes}: {e}"));
         }
-    }
-
-    fn next_timer(&self) -> Option<Millis> {
-        self.ps.iter().filter_map(Ra::poll_timeout).min()
+        self.drain();
     }
 
     /// Runs until `until` (virtual), with a request every so often while `requests` last.
@@ -199,7 +135,7 @@ impl Sim {
         loop {
             let arrival = self.wire.peek().map(|Reverse((at, ..))| *at);
             let req = (requests > 0).then_some(next_request);
-            let Some(next) = [arrival, self.next_timer(), req]
+            let Some(next) = [arrival, self.g.next_timeout(), req]
                 .into_iter()
                 .flatten()
                 .min()
@@ -209,30 +145,25 @@ impl Sim {
             if next > until {
                 return;
             }
-            self.now = next;
+            self.g.now = next;
             while let Some(Reverse((at, ..))) = self.wire.peek() {
-                if *at > self.now {
+                if *at > self.g.now {
                     break;
                 }
-                let Reverse((_, _, _, to, bytes)) = self.wire.pop().unwrap();
-                self.deliver(to, &bytes);
-                self.drain();
+                let Reverse((_, _, from, to, bytes)) = self.wire.pop().unwrap();
+                self.deliver(from, to, &bytes);
             }
-            let now = self.now;
-            for p in &mut self.ps {
-                if p.poll_timeout().is_some_and(|t| t <= now) {
-                    p.handle_timeout(now);
-                }
-            }
+            self.g.advance(0);
             self.drain();
+            let now = self.g.now;
             if requests > 0 && next_request <= now {
-                let who = self.rng.below(self.ps.len() as u64) as usize;
+                let who = self.rng.below(self.g.ps.len() as u64) as u16 + 1;
                 let key = if self.rng.chance(0.2) {
                     Key::Internal
                 } else {
                     Key::Request
                 };
-                self.ps[who].handle_key(now, key);
+                self.g.key(who, key);
                 requests -= 1;
                 next_request = now + Millis(1 + self.rng.below(gap));
                 self.drain();
@@ -247,9 +178,9 @@ impl Sim {
             dup: 0.0,
             max_delay: 5,
         };
-        let limit = self.now + Millis(600_000);
+        let limit = self.g.now + Millis(600_000);
         self.run(limit, 0, 1);
-        for p in &self.ps {
+        for p in &self.g.ps {
             let s = p.stats();
             if p.state() != State::Released || s.requests != s.entries {
                 self.fail(&format!(
@@ -261,11 +192,11 @@ impl Sim {
                 ));
             }
         }
-        let entries: u64 = self.ps.iter().map(|p| p.stats().entries).sum();
-        if self.checker.entries != entries || self.checker.inside().is_some() {
+        let entries: u64 = self.g.ps.iter().map(|p| p.stats().entries).sum();
+        if self.g.resource.entries != entries || self.g.resource.inside().is_some() {
             self.fail(&format!(
                 "resource saw {} entries of {entries}",
-                self.checker.entries
+                self.g.resource.entries
             ));
         }
     }
@@ -299,7 +230,7 @@ fn random_schedules(loss: f64, dup: f64) {
         let mut sim = Sim::new(seed, group_size(seed), net);
         sim.run(Millis(5_000), 25, 60);
         sim.settle();
-        entries += sim.checker.entries;
+        entries += sim.g.resource.entries;
         delivered += sim.delivered;
         dropped += sim.dropped;
     }
@@ -331,15 +262,14 @@ fn requests_at_the_same_moment_are_served_in_timestamp_order() {
             },
         );
         for round in 0..3 {
-            let now = Millis(round * 2_000);
-            sim.now = now;
-            for p in &mut sim.ps {
-                p.handle_key(now, Key::Request);
+            sim.g.now = Millis(round * 2_000);
+            for id in 1..=n {
+                sim.g.key(id, Key::Request);
             }
             sim.drain();
             sim.run(Millis((round + 1) * 2_000 - 1), 0, 1);
         }
         sim.settle();
-        assert_eq!(sim.checker.entries, 3 * u64::from(n), "seed {seed}");
+        assert_eq!(sim.g.resource.entries, 3 * u64::from(n), "seed {seed}");
     }
 }

@@ -32,7 +32,7 @@ impl fmt::Display for PeerId {
 }
 
 /// Which message an ACK acknowledges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AckOf {
     /// ENTER.
     Enter,
@@ -41,7 +41,7 @@ pub enum AckOf {
 }
 
 /// One Lab 1 message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Msg {
     /// Ricart–Agrawala request: `id` wants the CS; `t` is its request timestamp.
     Request {
@@ -88,6 +88,34 @@ pub enum Msg {
         /// Which request.
         t: u64,
     },
+}
+
+/// The type of a message, without its fields (for events and statistics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `REQUEST`.
+    Request,
+    /// `REPLY`.
+    Reply,
+    /// `ENTER`.
+    Enter,
+    /// `EXIT`.
+    Exit,
+    /// `ACK ENTER` or `ACK EXIT`.
+    Ack,
+}
+
+impl Kind {
+    /// The message's first word, as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Request => "REQUEST",
+            Kind::Reply => "REPLY",
+            Kind::Enter => "ENTER",
+            Kind::Exit => "EXIT",
+            Kind::Ack => "ACK",
+        }
+    }
 }
 
 /// Why a datagram is not a Lab 1 message.
@@ -209,6 +237,28 @@ impl Msg {
                 })
             }
             _ => Err(LabWireError::UnknownType),
+        }
+    }
+
+    /// The message's type.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Msg::Request { .. } => Kind::Request,
+            Msg::Reply { .. } => Kind::Reply,
+            Msg::Enter { .. } => Kind::Enter,
+            Msg::Exit { .. } => Kind::Exit,
+            Msg::Ack { .. } => Kind::Ack,
+        }
+    }
+
+    /// The request timestamp T that the message is about (every Lab 1 message names one).
+    pub fn t(&self) -> u64 {
+        match self {
+            Msg::Request { t, .. }
+            | Msg::Reply { t, .. }
+            | Msg::Enter { t, .. }
+            | Msg::Exit { t, .. }
+            | Msg::Ack { t, .. } => *t,
         }
     }
 
