@@ -49,12 +49,12 @@ impl App for Echo {
         &mut self,
         now: Instant,
         mesh: &mut Mesh,
-        out: &mut Output<W>,
+        _: &mut Output<W>,
         d: Datagram<'_>,
     ) {
         if let Ok(c) = parse_counter(d.bytes) {
             self.seq.record(c);
-            mesh.send(0, &encode_counter(c), now, out);
+            mesh.send(0, &encode_counter(c), now);
         }
     }
     fn finish<W: io::Write>(&mut self, _: &mut Mesh, _: &mut Output<W>) {}
@@ -93,8 +93,8 @@ fn spec(s: &str) -> AddrSpec {
 
 fn driver<A: App>(me: &str, peer: &str, app: A) -> Driver<A, io::Sink> {
     let poll = Poll::new().unwrap();
-    let mut out = Output::new(io::sink(), false);
-    let mesh = Mesh::open(poll.registry(), &spec(me), &[spec(peer)], &mut out).unwrap();
+    let out = Output::new(io::sink(), false);
+    let mesh = Mesh::open(poll.registry(), &spec(me), &[spec(peer)]).unwrap();
     Driver::new(poll, mesh, app, out)
 }
 
@@ -122,7 +122,7 @@ mod round_trip {
             ping.app.waiting = true;
             let msg = encode_counter(10_000 + n % 90_000); // 5 bytes, as the baseline
             n += 1;
-            ping.mesh.send(0, &msg, Instant::now(), &mut ping.out);
+            ping.mesh.send(0, &msg, Instant::now());
             while ping.app.waiting {
                 ping.turn(None).unwrap();
             }

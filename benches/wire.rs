@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 
 use divan::black_box;
 use peerlab::account::{Sequence, Verdict};
-use peerlab::output::{Output, Payload, Who};
+use peerlab::output::peer::{Payload, Received, Who};
+use peerlab::output::Output;
 use peerlab::wire::lab::{Msg, PeerId};
 use peerlab::wire::{encode_counter, parse_counter};
 
@@ -59,8 +60,12 @@ fn received_line(bencher: divan::Bencher, json: bool) {
         name: Some("p2:10003"),
         addr,
     };
-    bencher
-        .bench_local(|| out.received(who, Payload::Counter(black_box(12_345), Verdict::InOrder)));
+    bencher.bench_local(|| {
+        out.emit(&Received {
+            who,
+            payload: Payload::Counter(black_box(12_345), Verdict::InOrder),
+        })
+    });
 }
 
 #[divan::bench]

@@ -9,10 +9,11 @@ use mio::Poll;
 
 use crate::account::{Counts, Sequence, Verdict};
 use crate::cli::{AddrSpec, DisplayDuration};
-use crate::driver::{App, Datagram, Driver};
+use crate::driver::{open_mesh, App, Datagram, Driver};
 use crate::limits::MAX_STRANGERS;
 use crate::mesh::{Mesh, StartError};
-use crate::output::{Output, Payload, Row, Who};
+use crate::output::peer::{Listening, Payload, Received, Row, SummaryStart, Who};
+use crate::output::Output;
 use crate::wire::{encode_counter, parse_counter};
 
 /// What the peer needs to start: the parsed command line.
@@ -36,8 +37,12 @@ pub type Node<W> = Driver<Counter, W>;
 /// broadcast is due at once.
 pub fn start<W: Write>(cfg: &PeerConfig, mut out: Output<W>) -> Result<Node<W>, StartError> {
     let poll = Poll::new().map_err(StartError::Poll)?;
-    let mesh = Mesh::open(poll.registry(), &cfg.addr, &cfg.peers, &mut out)?;
-    out.listening(mesh.local_addr(), mesh.len(), cfg.interval);
+    let mesh = open_mesh(&poll, &cfg.addr, &cfg.peers, &mut out)?;
+    out.emit(&Listening {
+        addr: mesh.local_addr(),
+        peers: mesh.len(),
+        interval: cfg.interval,
+    });
     let app = Counter::new(cfg, mesh.len(), Instant::now());
     Ok(Driver::new(poll, mesh, app, out))
 }
@@ -176,10 +181,9 @@ impl Counter {
         mesh: &mut Mesh,
         out: &mut Output<W>,
     ) {
-        mesh.poll_up(out);
         let msg = encode_counter(self.counter);
         for i in 0..mesh.len() {
-            mesh.send(i, &msg, now, out);
+            mesh.send(i, &msg, now);
         }
         self.counter += 1;
         if tick.skipped > 0 && !self.fell_behind_said {
@@ -247,14 +251,20 @@ impl App for Counter {
             }
         };
         let payload = classify(&d, tally);
-        out.received(Who { name, addr: d.from }, payload);
+        out.emit(&Received {
+            who: Who { name, addr: d.from },
+            payload,
+        });
     }
 
     fn finish<W: Write>(&mut self, mesh: &mut Mesh, out: &mut Output<W>) {
-        out.summary_header(self.started.elapsed(), self.counter);
+        out.emit(&SummaryStart {
+            ran: self.started.elapsed(),
+            broadcasts: self.counter,
+        });
         for (i, tally) in self.peers.iter().enumerate() {
             let st = mesh.peer(i);
-            out.summary_row(Row {
+            out.emit(&Row {
                 name: Some(st.name()),
                 addr: st.addr,
                 sent: Some(st.sent),
@@ -265,7 +275,7 @@ impl App for Counter {
         }
         if !self.strict {
             for s in &self.strangers {
-                out.summary_row(Row {
+                out.emit(&Row {
                     name: None,
                     addr: Some(s.addr),
                     sent: None,

@@ -20,8 +20,10 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::limits::{MAX_DGRAM, MAX_PEERS};
-use crate::mesh::{Mesh, Recv};
+use crate::cli::AddrSpec;
+use crate::limits::{MAX_DGRAM, MAX_PEERS, UP_AFTER};
+use crate::mesh::{Mesh, Recv, StartError};
+use crate::output::peer::PeerLine;
 use crate::output::Output;
 use crate::wire::{BYE, HEALTH_OK, HEALTH_PROBE};
 
@@ -113,6 +115,25 @@ impl Keyboard {
     }
 }
 
+/// Opens the mesh on `poll`'s registry and says so if the own address could not be bound
+/// (the wildcard is used instead: a Swarm service name resolves to a virtual IP).
+pub fn open_mesh<W: Write>(
+    poll: &Poll,
+    addr: &AddrSpec,
+    peers: &[AddrSpec],
+    out: &mut Output<W>,
+) -> Result<Mesh, StartError> {
+    let mesh = Mesh::open(poll.registry(), addr, peers)?;
+    if let Some(why) = mesh.fallback() {
+        out.notice(format_args!(
+            "cannot bind {} ({why}): listening on {} instead",
+            addr.text,
+            mesh.local_addr()
+        ));
+    }
+    Ok(mesh)
+}
+
 /// The loop, with its mesh, application and output.
 #[derive(Debug)]
 pub struct Driver<A, W: Write> {
@@ -126,6 +147,8 @@ pub struct Driver<A, W: Write> {
     pub out: Output<W>,
     keyboard: Option<Keyboard>,
     quit: bool,
+    /// When to look at the peers' up/down state again (for every mode, once a second).
+    next_link_check: Instant,
     /// The receive buffer, allocated once (boxed so the driver is cheap to move).
     buf: Box<[u8; MAX_DGRAM]>,
 }
@@ -143,6 +166,7 @@ impl<A: App, W: Write> Driver<A, W> {
             out,
             keyboard: None,
             quit: false,
+            next_link_check: Instant::now() + UP_AFTER,
             buf: Box::new([0; MAX_DGRAM]),
         };
         if d.app.wants_keyboard() {
@@ -153,9 +177,17 @@ impl<A: App, W: Write> Driver<A, W> {
                 )),
             }
         }
-        d.mesh
-            .resolve_due(d.poll.registry(), Instant::now(), &mut d.out);
+        d.mesh.resolve_due(d.poll.registry(), Instant::now());
+        d.print_peer_events();
         d
+    }
+
+    /// Prints what happened to the peers (down, up, resolved) since the last call.
+    fn print_peer_events(&mut self) {
+        while let Some(ev) = self.mesh.poll_event() {
+            let name = self.mesh.peer(ev.slot()).name();
+            self.out.emit(&PeerLine { name, event: &ev });
+        }
     }
 
     /// Runs until SIGINT or SIGTERM, says goodbye to the peers, prints the summary.
@@ -174,6 +206,7 @@ impl<A: App, W: Write> Driver<A, W> {
             }
         }
         self.mesh.say_to_all(BYE);
+        self.print_peer_events();
         self.app.finish(&mut self.mesh, &mut self.out);
         Ok(())
     }
@@ -182,10 +215,14 @@ impl<A: App, W: Write> Driver<A, W> {
     /// handles what is ready, then whatever timer is due.
     pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
         let now = Instant::now();
-        let wake = [self.app.poll_timeout(), self.mesh.next_resolve()]
-            .into_iter()
-            .flatten()
-            .min();
+        let wake = [
+            self.app.poll_timeout(),
+            self.mesh.next_resolve(),
+            Some(self.next_link_check),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let mut timeout = wake.map(|w| w.saturating_duration_since(now));
         if let Some(m) = max_wait {
             timeout = Some(timeout.map_or(m, |t| t.min(m)));
@@ -212,9 +249,15 @@ impl<A: App, W: Write> Driver<A, W> {
             }
         }
         let now = Instant::now();
+        // "Up again" is a while after a send without an error: look once a second, not at
+        // every wake-up, for every mode.
+        if now >= self.next_link_check {
+            self.mesh.poll_up(now);
+            self.next_link_check = now + Duration::from_secs(1);
+        }
         self.app.handle_timeout(now, &mut self.mesh, &mut self.out);
-        self.mesh
-            .resolve_due(self.poll.registry(), now, &mut self.out);
+        self.mesh.resolve_due(self.poll.registry(), now);
+        self.print_peer_events();
         Ok(())
     }
 
@@ -223,7 +266,7 @@ impl<A: App, W: Write> Driver<A, W> {
         // connected socket reports each ICMP error once), then left for the next wake-up.
         let mut errors = 0;
         while errors < 8 {
-            match self.mesh.recv(token, &mut self.buf[..], &mut self.out) {
+            match self.mesh.recv(token, &mut self.buf[..]) {
                 Recv::Datagram(n, from, on_peer) => {
                     errors = 0;
                     self.dispatch(now, n, from, on_peer);
@@ -245,12 +288,12 @@ impl<A: App, W: Write> Driver<A, W> {
         if bytes == BYE {
             // Part of our protocol, not data: a peer stopping. From anyone else, ignored.
             if let Some(i) = peer {
-                self.mesh.bye(i, from, now, &mut self.out);
+                self.mesh.bye(i, from, now);
             }
             return;
         }
         if let Some(i) = peer {
-            self.mesh.heard(i, from, &mut self.out);
+            self.mesh.heard(i, from);
         }
         let dgram = Datagram {
             peer,

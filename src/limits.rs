@@ -40,6 +40,10 @@ pub const RESOLVE_BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// IP address is reached again.
 pub const RERESOLVE_EVERY: Duration = Duration::from_secs(5);
 
+/// A peer that was down is up again once sends to it have met no error for this long (an
+/// ICMP "port unreachable" comes back within milliseconds). The driver looks once a second.
+pub const UP_AFTER: Duration = Duration::from_secs(1);
+
 /// Most processes in one Lab 1 group (its own included): each needs a peer socket, and the
 /// shared resource one more.
 pub const MAX_PROCESSES: usize = MAX_PEERS - 1;

@@ -8,7 +8,8 @@
 //!
 //! [`net`]: crate::net
 
-use std::io::{self, Write};
+use std::collections::VecDeque;
+use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -18,7 +19,7 @@ use mio::{Interest, Registry, Token};
 use crate::cli::AddrSpec;
 use crate::limits::MAX_PEERS;
 use crate::net::{self, BindError};
-use crate::output::{Down, Output};
+use crate::output::peer::{Down, PeerEvent};
 use crate::peer::{PeerState, Resolved};
 
 /// The server socket's token; peer `i` is `Token(1 + i)`.
@@ -74,17 +75,21 @@ pub struct Mesh {
     local: SocketAddr,
     /// Allocated once at start for exactly the configured peers; never grows.
     peers: Vec<Slot>,
+    /// What happened to the peers since the driver last looked ([`Mesh::poll_event`]);
+    /// capacity fixed at start, drained after every handler.
+    events: VecDeque<PeerEvent>,
+    /// The address could not be bound and the wildcard was used instead: why.
+    fallback: Option<&'static str>,
 }
 
 impl Mesh {
     /// Binds the server socket on `addr` and registers it; peers are connected by
     /// [`Mesh::resolve_due`] as their names resolve. Prints the fallback notice if the
     /// wildcard address had to be used.
-    pub fn open<W: Write>(
+    pub fn open(
         registry: &Registry,
         addr: &AddrSpec,
         peers: &[AddrSpec],
-        out: &mut Output<W>,
     ) -> Result<Mesh, StartError> {
         if peers.len() > MAX_PEERS {
             return Err(StartError::TooManyPeers(peers.len()));
@@ -95,16 +100,13 @@ impl Mesh {
             local: server.local,
             server: server.socket,
             peers: Vec::with_capacity(peers.len()),
+            // Each peer can go down, be resolved and come up in one turn.
+            events: VecDeque::with_capacity(3 * peers.len() + 1),
+            fallback: server.fallback,
         };
         registry
             .register(&mut mesh.server, SERVER, Interest::READABLE)
             .map_err(StartError::Poll)?;
-        if let Some(why) = server.fallback {
-            out.notice(format_args!(
-                "cannot bind {} ({why}): listening on {} instead",
-                addr.text, mesh.local
-            ));
-        }
         for spec in peers {
             let slot = Slot {
                 state: PeerState::new(spec.clone(), now),
@@ -145,13 +147,7 @@ impl Mesh {
 
     /// Sends `bytes` to peer `i` on its connected socket. Returns whether it went out; an
     /// error marks the peer down (said once) and schedules a new lookup of its name.
-    pub fn send<W: Write>(
-        &mut self,
-        i: usize,
-        bytes: &[u8],
-        now: Instant,
-        out: &mut Output<W>,
-    ) -> bool {
+    pub fn send(&mut self, i: usize, bytes: &[u8], now: Instant) -> bool {
         let Some(slot) = self.peers.get_mut(i) else {
             return false;
         };
@@ -160,13 +156,18 @@ impl Mesh {
         };
         match sock.send(bytes) {
             Ok(_) => {
-                slot.state.handle_sent();
+                slot.state.handle_sent(now);
                 true
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
             Err(e) => {
                 if slot.state.handle_error(now) {
-                    out.peer_down(slot.state.name(), slot.state.addr, Down::Error(&e));
+                    let ev = PeerEvent::Down {
+                        i,
+                        addr: slot.state.addr,
+                        why: Down::Error(e),
+                    };
+                    self.push(ev);
                 }
                 false
             }
@@ -188,37 +189,57 @@ impl Mesh {
         }
     }
 
-    /// Call at each of the application's rounds before sending: reports peers that came back
-    /// up (an interval without errors after a send).
-    pub fn poll_up<W: Write>(&mut self, out: &mut Output<W>) {
-        for slot in self.peers.iter_mut() {
-            let st = &mut slot.state;
-            if st.poll_up() {
-                if let Some(a) = st.addr {
-                    out.peer_up(st.name(), a);
+    /// Notes the peers that came back up (sends without an error for
+    /// [`UP_AFTER`](crate::limits::UP_AFTER)); the driver calls it once a second.
+    pub fn poll_up(&mut self, now: Instant) {
+        for i in 0..self.peers.len() {
+            let st = &mut self.peers[i].state;
+            if st.poll_up(now) {
+                if let Some(addr) = st.addr {
+                    self.push(PeerEvent::Up { i, addr });
                 }
             }
         }
     }
 
     /// Call when a datagram came from peer `i`: it is up.
-    pub fn heard<W: Write>(&mut self, i: usize, from: SocketAddr, out: &mut Output<W>) {
-        let st = &mut self.peers[i].state;
-        if st.handle_heard() {
-            out.peer_up(st.name(), from);
+    pub fn heard(&mut self, i: usize, from: SocketAddr) {
+        if self.peers[i].state.handle_heard() {
+            self.push(PeerEvent::Up { i, addr: from });
         }
     }
 
     /// Call when peer `i` said goodbye: it is down until heard from again.
-    pub fn bye<W: Write>(&mut self, i: usize, from: SocketAddr, now: Instant, out: &mut Output<W>) {
-        let st = &mut self.peers[i].state;
-        if st.handle_bye(now) {
-            out.peer_down(st.name(), Some(from), Down::Stopped);
+    pub fn bye(&mut self, i: usize, from: SocketAddr, now: Instant) {
+        if self.peers[i].state.handle_bye(now) {
+            self.push(PeerEvent::Down {
+                i,
+                addr: Some(from),
+                why: Down::Stopped,
+            });
+        }
+    }
+
+    /// The next thing that happened to a peer, to print.
+    pub fn poll_event(&mut self) -> Option<PeerEvent> {
+        self.events.pop_front()
+    }
+
+    /// Why the own address could not be bound (and the wildcard was used instead).
+    pub fn fallback(&self) -> Option<&'static str> {
+        self.fallback
+    }
+
+    fn push(&mut self, ev: PeerEvent) {
+        // At capacity only if the driver stopped draining (a bug): the line is lost, the
+        // peer's state is not.
+        if self.events.len() < self.events.capacity() {
+            self.events.push_back(ev);
         }
     }
 
     /// Reads one datagram from the socket behind `token` into `buf`.
-    pub fn recv<W: Write>(&mut self, token: Token, buf: &mut [u8], out: &mut Output<W>) -> Recv {
+    pub fn recv(&mut self, token: Token, buf: &mut [u8]) -> Recv {
         let (result, peer) = if token == SERVER {
             (self.server.recv_from(buf), None)
         } else {
@@ -238,7 +259,12 @@ impl Mesh {
                 Some(i) => {
                     let st = &mut self.peers[i].state;
                     if st.handle_error(Instant::now()) {
-                        out.peer_down(st.name(), st.addr, Down::Error(&e));
+                        let addr = st.addr;
+                        self.push(PeerEvent::Down {
+                            i,
+                            addr,
+                            why: Down::Error(e),
+                        });
                     }
                     Recv::Again
                 }
@@ -256,12 +282,7 @@ impl Mesh {
 
     /// Resolves every peer whose time has come, (re)connecting its socket when the address
     /// is new. May block on DNS (rare: at start, every few seconds, after errors).
-    pub fn resolve_due<W: Write>(
-        &mut self,
-        registry: &Registry,
-        now: Instant,
-        out: &mut Output<W>,
-    ) {
+    pub fn resolve_due(&mut self, registry: &Registry, now: Instant) {
         let want_v6 = Some(self.local.is_ipv6());
         for i in 0..self.peers.len() {
             if self.peers[i].state.next_resolve > now {
@@ -271,9 +292,9 @@ impl Mesh {
             let slot = &mut self.peers[i];
             let addr = match result {
                 Ok(a) => a,
-                Err(e) => {
+                Err(why) => {
                     if slot.state.handle_unresolved(now) {
-                        out.peer_unresolved(slot.state.name(), &e);
+                        self.push(PeerEvent::Unresolved { i, why });
                     }
                     continue;
                 }
@@ -294,14 +315,15 @@ impl Mesh {
                 Ok(s) => {
                     slot.socket = Some(s);
                     if outcome != Resolved::Same && !slot.state.spec.is_literal() {
-                        out.peer_resolved(slot.state.name(), addr, outcome == Resolved::Moved);
+                        let moved = outcome == Resolved::Moved;
+                        self.push(PeerEvent::Resolved { i, addr, moved });
                     }
                 }
-                Err(e) => {
+                Err(why) => {
                     // E.g. no route to that address: try again later, as for a failed lookup.
                     slot.state.addr = None;
                     if slot.state.handle_unresolved(now) {
-                        out.peer_unresolved(slot.state.name(), &e);
+                        self.push(PeerEvent::Unresolved { i, why });
                     }
                 }
             }

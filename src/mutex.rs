@@ -10,14 +10,15 @@ use std::time::{Duration, Instant};
 
 use mio::Poll;
 
-use crate::cli::{AddrSpec, DisplayDuration};
+use crate::cli::AddrSpec;
 use crate::clock::Millis;
-use crate::driver::{App, Datagram, Driver};
-use crate::limits::{RESOURCE_PATIENCE, RETRY_EVERY, SHOW_MAX};
+use crate::driver::{open_mesh, App, Datagram, Driver};
+use crate::limits::{RESOURCE_PATIENCE, RETRY_EVERY};
 use crate::mesh::{Mesh, StartError};
-use crate::output::{Esc, JsonEsc, Output};
-use crate::ra::{self, Answer, ConfigError, Event, Key, Logged, Ra, Roster};
-use crate::wire::lab::{AckOf, Msg, PeerId, MAX_TEXT};
+use crate::output::lab::{Hint, LabLine, MutexListening, MutexSummary};
+use crate::output::{Output, Verb};
+use crate::ra::{self, ConfigError, Key, Ra, Roster};
+use crate::wire::lab::{Msg, PeerId, MAX_TEXT};
 
 /// What a Lab 1 process needs to start.
 #[derive(Debug, Clone)]
@@ -72,8 +73,6 @@ pub struct Mutex {
     /// Messages the core refused (wrong id, not for a process) or that lie about their sender.
     rejected: u64,
     keyboard: bool,
-    /// When to look at the peers' up/down state again.
-    next_link_check: Instant,
 }
 
 /// Opens the sockets (the other processes, then the resource), prints the start line and
@@ -104,27 +103,15 @@ pub fn start<W: Write>(
         .collect();
     peers.push(cfg.resource.clone());
     let poll = Poll::new().map_err(|e| MutexStartError::Start(StartError::Poll(e)))?;
-    let mesh =
-        Mesh::open(poll.registry(), own, &peers, &mut out).map_err(MutexStartError::Start)?;
-    let local = mesh.local_addr();
-    let id = cfg.id;
-    out.event(
-        "mutex_listening",
-        format_args!(
-            "process {id} of {n} listening on {local}; shared resource {}; CS time {}{}",
-            cfg.resource.text,
-            DisplayDuration(cfg.cs_time),
-            if cfg.auto.is_some() {
-                "; automatic requests"
-            } else {
-                "; type x to ask for the CS"
-            }
-        ),
-        format_args!(
-            "\"id\":{id},\"n\":{n},\"addr\":\"{local}\",\"cs_ms\":{}",
-            cfg.cs_time.as_millis()
-        ),
-    );
+    let mesh = open_mesh(&poll, own, &peers, &mut out).map_err(MutexStartError::Start)?;
+    out.emit(&MutexListening {
+        id: PeerId(cfg.id),
+        n,
+        addr: mesh.local_addr(),
+        resource: &cfg.resource.text,
+        cs_time: cfg.cs_time,
+        auto: cfg.auto.is_some(),
+    });
     let now = Instant::now();
     let mut app = Mutex {
         roster: Roster::new(ra.id(), n),
@@ -136,7 +123,6 @@ pub fn start<W: Write>(
         malformed: 0,
         rejected: 0,
         keyboard: cfg.keyboard,
-        next_link_check: now,
     };
     app.schedule_auto(now);
     Ok(Driver::new(poll, mesh, app, out))
@@ -169,85 +155,18 @@ impl Mutex {
         why: &dyn core::fmt::Display,
     ) {
         self.rejected += 1;
-        out.refused("rejected", d.from, d.bytes, why);
+        out.refused(Verb::Rejected, d.from, d.bytes, why);
     }
 
     /// Sends what the core queued and prints what it logged.
     fn flush<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
         while let Some(t) = self.ra.poll_transmit() {
             let i = self.roster.slot(t.to);
-            mesh.send(i, t.msg.encode().as_bytes(), now, out);
+            mesh.send(i, t.msg.encode().as_bytes(), now);
         }
-        while let Some(l) = self.ra.poll_event() {
-            print_event(out, l);
-        }
-    }
-}
-
-fn print_event<W: Write>(out: &mut Output<W>, l: Logged) {
-    let (clock, state) = (l.clock, l.state.as_str());
-    match l.event {
-        Event::Internal => out.event(
-            "internal",
-            format_args!("[clock={clock} {state}] internal event"),
-            format_args!("\"clock\":{clock},\"state\":\"{state}\""),
-        ),
-        Event::Ignored => out.event(
-            "ignored",
-            format_args!("[clock={clock} {state}] x ignorado"),
-            format_args!("\"clock\":{clock},\"state\":\"{state}\""),
-        ),
-        Event::Requested { t, need } => out.event(
-            "requested",
-            format_args!("[clock={clock} {state}] requesting the CS with T={t}: waiting for {need} replies"),
-            format_args!("\"clock\":{clock},\"state\":\"{state}\",\"t\":{t},\"need\":{need}"),
-        ),
-        Event::Request { from, t, answer } => {
-            let a = match answer {
-                Answer::Replied => "replied",
-                Answer::Deferred => "deferred",
-            };
-            out.event(
-                "request",
-                format_args!("[clock={clock} {state}] REQUEST from {from} (T={t}): {a}"),
-                format_args!("\"clock\":{clock},\"state\":\"{state}\",\"from\":{from},\"t\":{t},\"answer\":\"{a}\""),
-            )
-        }
-        Event::Reply { from, got, need, .. } => out.event(
-            "reply",
-            format_args!("[clock={clock} {state}] REPLY from {from} ({got}/{need})"),
-            format_args!("\"clock\":{clock},\"state\":\"{state}\",\"from\":{from},\"got\":{got},\"need\":{need}"),
-        ),
-        Event::Entered { t, waited } => out.event(
-            "entered",
-            format_args!(
-                "[clock={clock} {state}] Entrei na CS (T={t}, waited {})",
-                DisplayDuration(Duration::from_millis(waited.0))
-            ),
-            format_args!("\"clock\":{clock},\"state\":\"{state}\",\"t\":{t},\"waited_ms\":{}", waited.0),
-        ),
-        Event::Left { t } => out.event(
-            "left",
-            format_args!("[clock={clock} {state}] Sai da CS (T={t})"),
-            format_args!("\"clock\":{clock},\"state\":\"{state}\",\"t\":{t}"),
-        ),
-        Event::Released { replied } => out.event(
-            "released",
-            format_args!("[clock={clock} {state}] released: answered {replied} deferred request(s)"),
-            format_args!("\"clock\":{clock},\"state\":\"{state}\",\"replied\":{replied}"),
-        ),
-        // One event per message sent and received: for the trace, not the text log.
-        Event::Sent { .. } | Event::Acked { .. } | Event::Stale { .. } => {}
-        Event::ResourceSilent { of } => {
-            let what = match of {
-                AckOf::Enter => "ENTER",
-                AckOf::Exit => "EXIT",
-            };
-            out.event(
-                "resource_silent",
-                format_args!("[clock={clock} {state}] the shared resource did not acknowledge {what}: going on without it"),
-                format_args!("\"clock\":{clock},\"state\":\"{state}\",\"unacknowledged\":\"{what}\""),
-            )
+        let me = self.ra.id();
+        while let Some(logged) = self.ra.poll_event() {
+            out.emit(&LabLine { me, logged });
         }
     }
 }
@@ -255,10 +174,7 @@ fn print_event<W: Write>(out: &mut Output<W>, l: Logged) {
 impl App for Mutex {
     fn poll_timeout(&self) -> Option<Instant> {
         let core = self.ra.poll_timeout().map(|m| m.to_instant(self.start));
-        [core, self.next_auto, Some(self.next_link_check)]
-            .into_iter()
-            .flatten()
-            .min()
+        [core, self.next_auto].into_iter().flatten().min()
     }
 
     fn handle_timeout<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
@@ -267,12 +183,6 @@ impl App for Mutex {
         if self.next_auto.is_some_and(|a| a <= now) {
             self.ra.request(ms); // ignored unless RELEASED
             self.schedule_auto(now);
-        }
-        // "Up again" means a whole second after a send without an error: check once a
-        // second, not at every wake-up (an ICMP error may still be on its way).
-        if now >= self.next_link_check {
-            mesh.poll_up(out);
-            self.next_link_check = now + Duration::from_secs(1);
         }
         self.flush(now, mesh, out);
     }
@@ -288,7 +198,7 @@ impl App for Mutex {
             Ok(m) => m,
             Err(e) => {
                 self.malformed += 1;
-                out.refused("ignored", d.from, d.bytes, &e);
+                out.refused(Verb::Ignored, d.from, d.bytes, &e);
                 return;
             }
         };
@@ -325,41 +235,28 @@ impl App for Mutex {
             Some(k) => self.ra.handle_key(self.now_ms(now), k),
             None if line.is_empty() => {}
             None => {
-                let id = self.ra.id();
-                let shown = &line[..line.len().min(SHOW_MAX)];
-                out.event(
-                    "hint",
-                    format_args!("\"{}\"? type x to ask for the critical section, or {id} for an internal event", Esc(shown)),
-                    format_args!("\"input\":\"{}\"", JsonEsc(shown)),
-                );
+                out.emit(&Hint {
+                    id: self.ra.id(),
+                    input: line,
+                });
             }
         }
         self.flush(now, mesh, out);
     }
 
     fn finish<W: Write>(&mut self, mesh: &mut Mesh, out: &mut Output<W>) {
-        let s = self.ra.stats();
-        let id = self.ra.id();
-        let ran = self.start.elapsed();
-        // Tenths, in integers (no float formatting in the binary).
-        let per_entry = (s.sent * 10).checked_div(s.entries).unwrap_or(0);
-        let per_entry = format_args!("{}.{}", per_entry / 10, per_entry % 10);
-        let avg = s.total_wait.0.checked_div(s.entries).unwrap_or(0);
         let down = (0..mesh.len())
             .filter(|&i| mesh.peer(i).link == crate::peer::Link::Down)
             .count();
-        out.event(
-            "mutex_summary",
-            format_args!(
-                "process {id} summary after {}: {} requests, {} CS entries, {} REQUEST/REPLY sent ({} resends, {per_entry} per entry), {} duplicates ignored, {} malformed, {} rejected, wait worst {} average {}, final clock {}, {down} peer(s) down at exit",
-                DisplayDuration(ran), s.requests, s.entries, s.sent, s.resent, s.duplicates, self.malformed, self.rejected,
-                DisplayDuration(Duration::from_millis(s.worst_wait.0)), DisplayDuration(Duration::from_millis(avg)), self.ra.clock()
-            ),
-            format_args!(
-                "\"id\":{id},\"ran_ms\":{},\"requests\":{},\"entries\":{},\"sent\":{},\"resent\":{},\"resource_sent\":{},\"resource_resent\":{},\"duplicates\":{},\"malformed\":{},\"rejected\":{},\"worst_wait_ms\":{},\"avg_wait_ms\":{avg},\"clock\":{},\"resource_silent\":{},\"state\":\"{}\"",
-                ran.as_millis(), s.requests, s.entries, s.sent, s.resent, s.resource_sent, s.resource_resent, s.duplicates, self.malformed, self.rejected,
-                s.worst_wait.0, self.ra.clock(), s.resource_silent, self.ra.state().as_str()
-            ),
-        );
+        out.emit(&MutexSummary {
+            id: self.ra.id(),
+            ran: self.start.elapsed(),
+            stats: self.ra.stats(),
+            malformed: self.malformed,
+            rejected: self.rejected,
+            clock: self.ra.clock(),
+            state: self.ra.state().as_str(),
+            down,
+        });
     }
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::cli::AddrSpec;
-use crate::limits::{RERESOLVE_EVERY, RESOLVE_BACKOFF_MAX, RESOLVE_BACKOFF_MIN};
+use crate::limits::{RERESOLVE_EVERY, RESOLVE_BACKOFF_MAX, RESOLVE_BACKOFF_MIN, UP_AFTER};
 
 /// Whether a peer is reachable, as far as UDP can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,9 +40,10 @@ pub struct PeerState {
     pub addr: Option<SocketAddr>,
     /// Reachability.
     pub link: Link,
-    /// Set by a successful send, cleared by any error: a peer that is down comes back up
-    /// when a whole interval passes after a send without an error.
-    clean_since_send: bool,
+    /// The first send of the current run of sends without an error (cleared by any error): a
+    /// peer that is down comes back up when [`UP_AFTER`] passes so, long enough for an ICMP
+    /// error to come back.
+    clean_since: Option<Instant>,
     /// When to resolve the name again.
     pub next_resolve: Instant,
     backoff: Duration,
@@ -64,7 +65,7 @@ impl PeerState {
             spec,
             addr: None,
             link: Link::Unknown,
-            clean_since_send: false,
+            clean_since: None,
             said_bye: false,
             next_resolve: now,
             backoff: RESOLVE_BACKOFF_MIN,
@@ -106,15 +107,15 @@ impl PeerState {
     }
 
     /// Call after a send went out.
-    pub fn handle_sent(&mut self) {
+    pub fn handle_sent(&mut self, now: Instant) {
         self.sent += 1;
-        self.clean_since_send = true;
+        self.clean_since.get_or_insert(now);
     }
 
     /// Call with a send or receive error on the peer's socket; true when it just went down.
     pub fn handle_error(&mut self, now: Instant) -> bool {
         self.errors += 1;
-        self.clean_since_send = false;
+        self.clean_since = None;
         if self.link == Link::Down {
             return false;
         }
@@ -141,10 +142,13 @@ impl PeerState {
         self.mark_up()
     }
 
-    /// Call at each broadcast, before sending; true when the peer just came back up (the
-    /// previous send met no error for a whole interval).
-    pub fn poll_up(&mut self) -> bool {
-        self.clean_since_send && !self.said_bye && self.mark_up()
+    /// Call now and then (the driver does, once a second); true when the peer just came back
+    /// up: sends to it have met no error for [`UP_AFTER`].
+    pub fn poll_up(&mut self, now: Instant) -> bool {
+        let clean = self
+            .clean_since
+            .is_some_and(|t| now.saturating_duration_since(t) >= UP_AFTER);
+        clean && !self.said_bye && self.mark_up()
     }
 
     fn mark_up(&mut self) -> bool {
@@ -175,18 +179,20 @@ mod tests {
     fn down_once_then_up_once() {
         let t = Instant::now();
         let mut p = peer(t);
-        p.handle_sent();
+        p.handle_sent(t);
         assert!(p.handle_error(t), "first error reports down");
+        let later = t + UP_AFTER * 2;
         for _ in 0..5 {
             // Refused sends alternate with sends that go out (the error is consumed).
-            assert!(!p.poll_up());
+            assert!(!p.poll_up(later));
             assert!(!p.handle_error(t));
-            p.handle_sent();
+            p.handle_sent(t);
             assert!(!p.handle_error(t), "still down: no second line");
         }
-        p.handle_sent();
-        assert!(p.poll_up(), "a clean interval brings it up");
-        assert!(!p.poll_up(), "and says so once");
+        p.handle_sent(t);
+        assert!(!p.poll_up(t), "too soon: an ICMP error may be on its way");
+        assert!(p.poll_up(t + UP_AFTER), "a clean while brings it up");
+        assert!(!p.poll_up(later), "and says so once");
         assert_eq!(p.errors, 11);
     }
 
@@ -206,9 +212,9 @@ mod tests {
         p.handle_heard();
         assert!(p.handle_bye(t));
         assert!(!p.handle_bye(t));
-        p.handle_sent();
+        p.handle_sent(t);
         assert!(
-            !p.poll_up(),
+            !p.poll_up(t + UP_AFTER),
             "a send without error proves nothing after a goodbye"
         );
         assert!(p.handle_heard());

@@ -12,12 +12,13 @@ use std::time::Instant;
 
 use mio::Poll;
 
-use crate::cli::{AddrSpec, DisplayDuration};
+use crate::cli::AddrSpec;
 use crate::clock::Millis;
-use crate::driver::{App, Datagram, Driver};
+use crate::driver::{open_mesh, App, Datagram, Driver};
 use crate::limits::MAX_PROCESSES;
 use crate::mesh::{Mesh, StartError};
-use crate::output::{Esc, JsonEsc, Output};
+use crate::output::lab::{ResourceListening, ResourceSummary, UseLine, Violation};
+use crate::output::{Output, Verb};
 use crate::ra::Priority;
 use crate::wire::lab::{AckOf, Msg, PeerId, MAX_TEXT};
 
@@ -247,13 +248,10 @@ pub fn start<W: Write>(
     mut out: Output<W>,
 ) -> Result<Driver<Resource, W>, StartError> {
     let poll = Poll::new().map_err(StartError::Poll)?;
-    let mesh = Mesh::open(poll.registry(), listen, &[], &mut out)?;
-    let local = mesh.local_addr();
-    out.event(
-        "resource_listening",
-        format_args!("shared resource listening on {local}"),
-        format_args!("\"addr\":\"{local}\""),
-    );
+    let mesh = open_mesh(&poll, listen, &[], &mut out)?;
+    out.emit(&ResourceListening {
+        addr: mesh.local_addr(),
+    });
     let app = Resource {
         checker: Checker::default(),
         started: Instant::now(),
@@ -289,7 +287,7 @@ impl App for Resource {
                 .handle_msg(Millis::since(self.started, now), &m),
             Err(e) => {
                 self.malformed += 1;
-                out.refused("ignored", d.from, d.bytes, &e);
+                out.refused(Verb::Ignored, d.from, d.bytes, &e);
                 return;
             }
         };
@@ -297,105 +295,28 @@ impl App for Resource {
             Ok(u) => u,
             Err(e) => {
                 self.malformed += 1;
-                out.refused("ignored", d.from, d.bytes, &e);
+                out.refused(Verb::Ignored, d.from, d.bytes, &e);
                 return;
             }
         };
         if let Some(ack) = self.checker.poll_transmit() {
             mesh.send_to(d.from, ack.encode().as_bytes());
         }
-        print_use(out, &used);
+        let line = UseLine(&used);
+        if line.shown() {
+            out.emit(&line);
+        }
+        for v in Violation::of(&used) {
+            out.emit(&v);
+        }
     }
 
     fn finish<W: Write>(&mut self, _: &mut Mesh, out: &mut Output<W>) {
-        let c = &self.checker;
-        out.event(
-            "resource_summary",
-            format_args!(
-                "shared resource summary after {}: {} entries, {} violations, {} duplicates acknowledged again, {} exits without entry, {} malformed datagrams",
-                crate::cli::DisplayDuration(self.started.elapsed()),
-                c.entries, c.violations, c.duplicates, c.unknown_exits, self.malformed
-            ),
-            format_args!(
-                "\"ran_ms\":{},\"entries\":{},\"violations\":{},\"duplicates\":{},\"unknown_exits\":{},\"malformed\":{}",
-                self.started.elapsed().as_millis(), c.entries, c.violations, c.duplicates, c.unknown_exits, self.malformed
-            ),
-        );
-    }
-}
-
-fn print_use<W: Write>(out: &mut Output<W>, u: &Use) {
-    match u {
-        Use::Enter {
-            entry: Entry::Duplicate,
-            ..
-        }
-        | Use::Exit {
-            exit: Exit::Duplicate,
-            ..
-        } => {}
-        Use::Enter {
-            id,
-            t,
-            clock,
-            text,
-            entry: Entry::New {
-                overlap,
-                out_of_order,
-            },
-        } => {
-            out.event(
-                "resource_enter",
-                format_args!(
-                    "shared resource: process {id} entered (T={t}, clock={clock}): \"{}\"",
-                    Esc(text.as_bytes())
-                ),
-                format_args!(
-                    "\"id\":{id},\"t\":{t},\"clock\":{clock},\"text\":\"{}\"",
-                    JsonEsc(text.as_bytes())
-                ),
-            );
-            if let Some(p) = overlap {
-                out.event(
-                    "violation",
-                    format_args!("VIOLATION: process {id} (T={t}) entered while process {} (T={}) is inside", p.id, p.t),
-                    format_args!("\"kind\":\"overlap\",\"id\":{id},\"t\":{t},\"inside_id\":{},\"inside_t\":{}", p.id, p.t),
-                );
-            }
-            if let Some(p) = out_of_order {
-                out.event(
-                    "violation",
-                    format_args!("VIOLATION: process {id} entered with (T={t}, id={id}) after (T={}, id={}): not in timestamp order", p.t, p.id),
-                    format_args!("\"kind\":\"order\",\"id\":{id},\"t\":{t},\"previous_id\":{},\"previous_t\":{}", p.id, p.t),
-                );
-            }
-        }
-        Use::Exit {
-            id,
-            t,
-            clock,
-            exit: Exit::Left { held },
-        } => out.event(
-            "resource_exit",
-            format_args!(
-                "shared resource: process {id} left (T={t}, clock={clock}) after {}",
-                DisplayDuration(std::time::Duration::from_millis(held.0))
-            ),
-            format_args!(
-                "\"id\":{id},\"t\":{t},\"clock\":{clock},\"held_ms\":{}",
-                held.0
-            ),
-        ),
-        Use::Exit {
-            id,
-            t,
-            exit: Exit::Unknown,
-            ..
-        } => out.event(
-            "resource_unknown_exit",
-            format_args!("shared resource: process {id} left (T={t}) but its entry never arrived"),
-            format_args!("\"id\":{id},\"t\":{t}"),
-        ),
+        out.emit(&ResourceSummary {
+            ran: self.started.elapsed(),
+            checker: &self.checker,
+            malformed: self.malformed,
+        });
     }
 }
 

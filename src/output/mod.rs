@@ -1,0 +1,312 @@
+//! Everything a process prints. Every line is an event value that implements [`Render`]:
+//! one text form (the handout's `Received 7 from ...`, the course's `Entrei na CS`) and one
+//! JSON form (`--json`: one object per line, written by [`json::Obj`], which always escapes).
+//! Each line is built in a fixed [`Line`] and written with a single `write_all`, so lines
+//! never interleave and nothing is allocated on the message path.
+//!
+//! Layout: [`line`] (the buffer and fast number/address formatting), [`escape`] (what bytes
+//! from outside become on a terminal and in JSON), [`json`] (the object writer), [`peer`]
+//! (the counter peer's and the mesh's events), [`lab`] (Lab 1's events).
+//!
+//! Every JSON object starts with `event`, `t_ms` (milliseconds since the process started)
+//! and `ts_us` (wall clock, microseconds since the UNIX epoch, so that the logs of processes
+//! on one host line up).
+
+pub mod escape;
+pub mod json;
+pub mod lab;
+pub mod line;
+pub mod peer;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+pub use escape::Esc;
+pub use json::Obj;
+pub use line::{Line, LineFull};
+
+use crate::limits::SHOW_MAX;
+
+/// An event that can be printed: one text form and one JSON form.
+pub trait Render {
+    /// The JSON `event` name.
+    fn name(&self) -> &'static str;
+    /// Whether the text log shows it (every event is in the JSON log; the per-message events
+    /// of Lab 1 only there, so the text stays the course's).
+    fn in_text(&self) -> bool {
+        true
+    }
+    /// The text line, without its newline.
+    fn text(&self, l: &mut Line) -> Result<(), LineFull>;
+    /// The JSON fields after `event`, `t_ms` and `ts_us`.
+    fn json(&self, o: &mut Obj<'_>) -> Result<(), LineFull>;
+}
+
+/// The output sink: text or JSON lines, to any writer (stdout in the program, a buffer or a
+/// sink in tests).
+#[derive(Debug)]
+pub struct Output<W: Write> {
+    w: W,
+    json: bool,
+    start: Instant,
+    /// Built here, then written at once; boxed so that an `Output` is cheap to move.
+    line: Box<Line>,
+}
+
+impl<W: Write> Output<W> {
+    /// Lines go to `w`; `json` selects one JSON object per line.
+    pub fn new(w: W, json: bool) -> Self {
+        Output {
+            w,
+            json,
+            start: Instant::now(),
+            line: Box::new(Line::new()),
+        }
+    }
+
+    /// Whether lines are JSON.
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// Prints `e` in the chosen form.
+    pub fn emit(&mut self, e: &impl Render) {
+        let built = if self.json {
+            let t_ms = self.start.elapsed().as_millis() as u64;
+            let ts_us = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64);
+            json_line(&mut self.line, e, t_ms, ts_us)
+        } else if e.in_text() {
+            e.text(&mut self.line).and_then(|()| self.line.push('\n'))
+        } else {
+            return;
+        };
+        self.write(built);
+    }
+
+    /// A free-form notice (start-up facts, fallbacks, a loop that fell behind).
+    pub fn notice(&mut self, args: core::fmt::Arguments<'_>) {
+        self.emit(&Notice(args));
+    }
+
+    /// A datagram that was not taken: `ignored from 1.2.3.4:5: "payload" (why, 9 bytes)`.
+    pub fn refused(
+        &mut self,
+        verb: Verb,
+        from: SocketAddr,
+        bytes: &[u8],
+        why: &dyn core::fmt::Display,
+    ) {
+        self.emit(&Refused {
+            verb,
+            from,
+            bytes,
+            why,
+        });
+    }
+
+    /// Writes the built line. A line that did not fit is a bug in
+    /// [`LINE_MAX`](crate::limits::LINE_MAX); it is replaced by a line saying so rather than
+    /// cut silently.
+    fn write(&mut self, built: Result<(), LineFull>) {
+        if built.is_err() {
+            self.line.clear();
+            let _ = self
+                .line
+                .push_str("peerlab: output line too long, not printed (please report)\n");
+        }
+        // Output errors (a closed pipe) must not stop the peer; there is nobody to tell.
+        let _ = self.w.write_all(self.line.as_bytes());
+        let _ = self.w.flush();
+        self.line.clear();
+    }
+}
+
+/// The JSON line of `e`.
+fn json_line(l: &mut Line, e: &impl Render, t_ms: u64, ts_us: u64) -> Result<(), LineFull> {
+    let mut o = Obj::open(l, e.name())?;
+    o.num("t_ms", t_ms)?.num("ts_us", ts_us)?;
+    e.json(&mut o)?;
+    o.end()
+}
+
+/// A free-form notice.
+#[derive(Debug, Clone, Copy)]
+pub struct Notice<'a>(pub core::fmt::Arguments<'a>);
+
+impl Render for Notice<'_> {
+    fn name(&self) -> &'static str {
+        "notice"
+    }
+    fn text(&self, l: &mut Line) -> Result<(), LineFull> {
+        // A notice may quote a name from the command line: control and format characters
+        // are escaped (quotes are left as written).
+        let mut tmp = Line::new();
+        tmp.push_fmt(self.0)?;
+        if tmp
+            .as_str()
+            .chars()
+            .any(|c| c.is_control() || escape::is_invisible(c))
+        {
+            escape::push_text(l, tmp.as_bytes())
+        } else {
+            l.push_str(tmp.as_str())
+        }
+    }
+    fn json(&self, o: &mut Obj<'_>) -> Result<(), LineFull> {
+        o.display("text", &self.0)?;
+        Ok(())
+    }
+}
+
+/// What was done with a datagram that was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// Not a message of this mode (or not one this process handles).
+    Ignored,
+    /// A message, refused for what it claims (who sent it, which id).
+    Rejected,
+}
+
+/// A datagram that was not taken, shown escaped and cut at [`SHOW_MAX`] bytes.
+#[derive(Clone, Copy)]
+pub struct Refused<'a> {
+    /// Ignored or rejected (also the JSON event name).
+    pub verb: Verb,
+    /// Its source.
+    pub from: SocketAddr,
+    /// Its bytes.
+    pub bytes: &'a [u8],
+    /// Why.
+    pub why: &'a dyn core::fmt::Display,
+}
+
+impl core::fmt::Debug for Refused<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "Refused({:?} from {}: {})",
+            self.verb, self.from, self.why
+        )
+    }
+}
+
+impl Render for Refused<'_> {
+    fn name(&self) -> &'static str {
+        match self.verb {
+            Verb::Ignored => "ignored",
+            Verb::Rejected => "rejected",
+        }
+    }
+    fn text(&self, l: &mut Line) -> Result<(), LineFull> {
+        l.push_str(self.name())?;
+        l.push_str(" from ")?;
+        l.push_addr(self.from)?;
+        l.push_str(": \"")?;
+        let shown = escape::cut(self.bytes, SHOW_MAX);
+        escape::push_text(l, shown)?;
+        l.push_fmt(format_args!(
+            "\" ({}, {} bytes)",
+            self.why,
+            self.bytes.len()
+        ))
+    }
+    fn json(&self, o: &mut Obj<'_>) -> Result<(), LineFull> {
+        o.addr("from", Some(self.from))?
+            .bytes("payload", escape::cut(self.bytes, SHOW_MAX))?
+            .num("bytes", self.bytes.len() as u64)?
+            .display("error", self.why)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Text and JSON of `e`.
+    pub(crate) fn both(e: &impl Render) -> (String, serde_json::Value) {
+        let mut l = Line::new();
+        e.text(&mut l).unwrap();
+        let text = l.as_str().to_string();
+        let mut l = Line::new();
+        json_line(&mut l, e, 1, 2).unwrap();
+        let v =
+            serde_json::from_str(l.as_str()).unwrap_or_else(|err| panic!("{err}: {}", l.as_str()));
+        (text, v)
+    }
+
+    /// Every field of the JSON form (but the timestamps and what `skip` names) shows in the
+    /// text form: numbers and strings by value, `true` flags by their key (with `_` as a
+    /// space). Returns the text.
+    pub(crate) fn assert_same_fields(e: &impl Render, skip: &[&str]) -> String {
+        let (text, v) = both(e);
+        let obj = v.as_object().unwrap();
+        assert_eq!(obj["event"], e.name());
+        for (k, val) in obj {
+            if ["event", "t_ms", "ts_us"].contains(&k.as_str()) || skip.contains(&k.as_str()) {
+                continue;
+            }
+            let shown = match val {
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::String(s) => {
+                    // The text shows strings in its own escaping.
+                    Esc(s.as_bytes()).to_string()
+                }
+                serde_json::Value::Bool(true) => k.replace('_', " "),
+                serde_json::Value::Bool(false) | serde_json::Value::Null => continue,
+                other => panic!("{k}: {other}"),
+            };
+            assert!(
+                text.contains(&shown),
+                "{}: JSON field {k}={val} is not in the text: {text:?}",
+                e.name()
+            );
+        }
+        text
+    }
+
+    #[test]
+    fn refused_datagrams_show_the_same_in_both_forms() {
+        let r = Refused {
+            verb: Verb::Rejected,
+            from: "127.0.0.9:5".parse().unwrap(),
+            bytes: b"REQUEST 9 1\x1b",
+            why: &"not from a configured process's address",
+        };
+        let text = assert_same_fields(&r, &["payload"]);
+        assert_eq!(
+            text,
+            "rejected from 127.0.0.9:5: \"REQUEST 9 1\\x1b\" (not from a configured process's address, 12 bytes)"
+        );
+        let (_, v) = both(&r);
+        assert_eq!(v["payload"], "REQUEST 9 1\u{1b}");
+    }
+
+    #[test]
+    fn notices_escape_what_they_quote() {
+        let name = "p2\x1b[2J";
+        let text = assert_same_fields(&Notice(format_args!("cannot bind {name}")), &["text"]);
+        assert_eq!(text, "cannot bind p2\\x1b[2J");
+    }
+
+    #[test]
+    fn text_lines_and_json_objects_are_whole_lines() {
+        let mut buf = Vec::new();
+        {
+            let mut out = Output::new(&mut buf, true);
+            out.notice(format_args!("a\nb"));
+            out.notice(format_args!("c"));
+        }
+        let s = String::from_utf8(buf).unwrap();
+        let lines: Vec<serde_json::Value> = s
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["text"], "a\nb");
+        assert!(lines[1]["ts_us"].as_u64().unwrap() > 1_700_000_000_000_000);
+    }
+}

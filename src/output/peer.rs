@@ -1,0 +1,642 @@
+//! The counter peer's events (`Received 7 from ...`, the start line, the summary table) and
+//! the mesh's peer events (down, up, resolved, unresolved), shared by every mode.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::escape::{self, cut};
+use super::{Line, LineFull, Obj, Render};
+use crate::account::{Counts, Verdict};
+use crate::cli::DisplayDuration;
+use crate::limits::SHOW_MAX;
+use crate::wire::WireError;
+
+/// Who a datagram came from: a configured peer (its name as the user wrote it) or a bare
+/// address.
+#[derive(Debug, Clone, Copy)]
+pub struct Who<'a> {
+    /// The peer's argument (`p2:10003`), or `None` for a sender that is not a configured peer.
+    pub name: Option<&'a str>,
+    /// The datagram's source address.
+    pub addr: SocketAddr,
+}
+
+/// What a datagram held.
+#[derive(Debug, Clone, Copy)]
+pub enum Payload<'a> {
+    /// A counter, and what it meant for the sender's sequence.
+    Counter(u64, Verdict),
+    /// Anything else (shown escaped).
+    Foreign(&'a [u8], WireError),
+    /// A datagram that filled the whole receive buffer: its start, shown escaped.
+    Truncated(&'a [u8]),
+}
+
+/// `Received 7 from p2:10003 (172.18.0.3:10003)`, with a note when the sequence says more.
+#[derive(Debug, Clone, Copy)]
+pub struct Received<'a> {
+    /// The sender.
+    pub who: Who<'a>,
+    /// What it sent.
+    pub payload: Payload<'a>,
+}
+
+fn seq_name(v: Verdict) -> &'static str {
+    match v {
+        Verdict::First => "first",
+        Verdict::InOrder => "in_order",
+        Verdict::Gap(_) => "gap",
+        Verdict::Duplicate => "duplicate",
+        Verdict::Late => "late",
+        Verdict::Restart => "restart",
+    }
+}
+
+/// A name from the command line, escaped if it holds anything a terminal would act on.
+fn push_name(l: &mut Line, name: &str) -> Result<(), LineFull> {
+    if name
+        .chars()
+        .any(|c| c.is_control() || escape::is_invisible(c))
+    {
+        escape::push_text(l, name.as_bytes())
+    } else {
+        l.push_str(name)
+    }
+}
+
+/// Shown bytes between quotes, `"..."` when cut.
+fn push_quoted(l: &mut Line, bytes: &[u8]) -> Result<(), LineFull> {
+    l.push('"')?;
+    escape::push_text(l, cut(bytes, SHOW_MAX))?;
+    l.push('"')?;
+    if bytes.len() > SHOW_MAX {
+        l.push_str("...")?;
+    }
+    Ok(())
+}
+
+impl Render for Received<'_> {
+    fn name(&self) -> &'static str {
+        "received"
+    }
+
+    fn text(&self, l: &mut Line) -> Result<(), LineFull> {
+        l.push_str("Received ")?;
+        match self.payload {
+            Payload::Counter(n, _) => l.push_num(n)?,
+            Payload::Foreign(bytes, _) | Payload::Truncated(bytes) => push_quoted(l, bytes)?,
+        }
+        l.push_str(" from ")?;
+        match self.who.name {
+            Some(name) => {
+                push_name(l, name)?;
+                l.push_str(" (")?;
+                l.push_addr(self.who.addr)?;
+                l.push(')')?;
+            }
+            None => l.push_addr(self.who.addr)?,
+        }
+        match self.payload {
+            Payload::Counter(_, Verdict::Gap(g)) => l.push_fmt(format_args!(" [{g} lost]")),
+            Payload::Counter(_, Verdict::Duplicate) => l.push_str(" [duplicate]"),
+            Payload::Counter(_, Verdict::Late) => l.push_str(" [late]"),
+            Payload::Counter(_, Verdict::Restart) => l.push_str(" [restarted]"),
+            Payload::Counter(..) => Ok(()),
+            Payload::Foreign(bytes, why) => l.push_fmt(format_args!(
+                " [{why}, {} byte{}]",
+                bytes.len(),
+                if bytes.len() == 1 { "" } else { "s" }
+            )),
+            Payload::Truncated(bytes) => {
+                l.push_fmt(format_args!(" [truncated: {} bytes or more]", bytes.len()))
+            }
+        }
+    }
+
+    fn json(&self, o: &mut Obj<'_>) -> Result<(), LineFull> {
+        o.opt_str("from", self.who.name)?
+            .addr("addr", Some(self.who.addr))?;
+        match self.payload {
+            Payload::Counter(n, v) => {
+                o.num("counter", n)?.str("seq", seq_name(v))?;
+                if let Verdict::Gap(g) = v {
+                    o.num("missing", g)?;
+                }
+            }
+            Payload::Foreign(bytes, why) => {
+                o.bytes("payload", cut(bytes, SHOW_MAX))?
+                    .bool("payload_cut", bytes.len() > SHOW_MAX)?
+                    .num("bytes", bytes.len() as u64)?
+                    .display("error", &why)?;
+            }
+            Payload::Truncated(bytes) => {
+                o.bytes("payload", cut(bytes, SHOW_MAX))?
+                    .bool("payload_cut", bytes.len() > SHOW_MAX)?
+                    .num("bytes", bytes.len() as u64)?
+                    .bool("truncated", true)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The start line: where we listen, how many peers, how often.
+#[derive(Debug, Clone, Copy)]
+pub struct Listening {
+    /// The server socket's address.
+    pub addr: SocketAddr,
+    /// Configured peers.
+    pub peers: usize,
+    /// Time between broadcasts.
+    pub interval: Duration,
+}
+
+impl Render for Listening {
+    fn name(&self) -> &'static str {
+        "listening"
+    }
+    fn text(&self, l: &mut Line) -> Result<(), LineFull> {
+        l.push_fmt(format_args!(
+            "listening on {}, {} peer{}, sending every {}",
+            self.addr,
+            self.peers,
+            if self.peers == 1 { "" } else { "s" },
+            DisplayDuration(self.interval)
+        ))
+    }
+    fn json(&self, o: &mut Obj<'_>) -> Result<(), LineFull> {
+        o.addr("addr", Some(self.addr))?
+            .num("peers", self.peers as u64)?
+            .num("interval_ms", self.interval.as_millis() as u64)?;
+        Ok(())
+    }
+}
+
+/// The summary's first line (and, in text, the table's header).
+#[derive(Debug, Clone, Copy)]
+pub struct SummaryStart {
+    /// Time since start.
+    pub ran: Duration,
+    /// Broadcasts made.
+    pub broadcasts: u64,
+}
+
+impl Render for SummaryStart {
+    fn name(&self) -> &'static str {
+        "summary_start"
+    }
+    fn text(&self, l: &mut Line) -> Result<(), LineFull> {
+        l.push_fmt(format_args!(
+            "summary after {}: {} broadcasts\n{:<24} {:<22} {:>8} {:>8} {:>6} {:>5} {:>9} {:>7} {:>7} {:>8}",
+            DisplayDuration(self.ran),
+            self.broadcasts,
+            "peer",
+            "address",
+            "sent",
+            "received",
+            "lost",
+            "dup",
+            "reordered",
+            "restarts",
+            "foreign",
+            "errors"
+        ))
+    }
+    fn json(&self, o: &mut Obj<'_>) -> Result<(), LineFull> {
+        // `ran` as the text shows it too, so both forms carry the same.
+        o.num("ran_ms", self.ran.as_millis() as u64)?
+            .num("broadcasts", self.broadcasts)?;
+        Ok(())
+    }
+}
+
+/// One row of the summary table.
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    /// The peer's name, or `None` for a sender that is not a peer.
+    pub name: Option<&'a str>,
+    /// Its address (`None` for a peer that never resolved).
+    pub addr: Option<SocketAddr>,
+    /// Counters sent to it (`None` for senders that are not peers).
+    pub sent: Option<u64>,
+    /// Send errors, including "connection refused".
+    pub errors: u64,
+    /// Sequence accounting of what it sent us.
+    pub counts: Counts,
+    /// Datagrams from it that were not counters (including truncated ones).
+    pub foreign: u64,
+}
+
+impl Render for Row<'_> {
+    fn name(&self) -> &'static str {
+        "summary"
+    }
+    fn text(&self, l: &mut Line) -> Result<(), LineFull> {
+        let mut name = Line::new();
+        match self.name {
+            Some(n) => push_name(&mut name, n)?,
+            None => name.push_str("(not a peer)")?,
+        }
+        let mut addr = Line::new();
+        match self.addr {
+            Some(a) => addr.push_addr(a)?,
+            None => addr.push_str("(unresolved)")?,
+        }
+        let c = self.counts;
+        l.push_fmt(format_args!("{:<24} {:<22} ", name.as_str(), addr.as_str()))?;
+        match self.sent {
+            Some(s) => l.push_fmt(format_args!("{s:>8} "))?,
+            None => l.push_fmt(format_args!("{:>8} ", "-"))?,
+        }
+        l.push_fmt(format_args!(
+            // Each column as wide as its header.
+            "{:>8} {:>6} {:>5} {:>9} {:>8} {:>7} {:>8}",
+            c.received, c.lost, c.duplicated, c.reordered, c.restarts, self.foreign, self.errors
+        ))
+    }
+    fn json(&self, o: &mut Obj<'_>) -> Result<(), LineFull> {
+        let c = self.counts;
+        o.opt_str("peer", self.name)?
+            .addr("addr", self.addr)?
+            .opt_num("sent", self.sent)?
+            .num("received", c.received)?
+            .num("lost", c.lost)?
+            .num("duplicated", c.duplicated)?
+            .num("reordered", c.reordered)?
+            .num("restarts", c.restarts)?
+            .num("foreign", self.foreign)?
+            .num("errors", self.errors)?;
+        Ok(())
+    }
+}
+
+/// Why a peer is down.
+#[derive(Debug)]
+pub enum Down {
+    /// A send or receive on its socket failed.
+    Error(io::Error),
+    /// It said goodbye (it was stopped).
+    Stopped,
+}
+
+/// What the mesh found out about one peer (slot `i` of the mesh).
+#[derive(Debug)]
+pub enum PeerEvent {
+    /// Sends to it fail, or it said goodbye (once per transition).
+    Down {
+        /// Mesh slot.
+        i: usize,
+        /// Where it was.
+        addr: Option<SocketAddr>,
+        /// Why.
+        why: Down,
+    },
+    /// It answers again.
+    Up {
+        /// Mesh slot.
+        i: usize,
+        /// Where.
+        addr: SocketAddr,
+    },
+    /// Its name resolved for the first time, or to a new address.
+    Resolved {
+        /// Mesh slot.
+        i: usize,
+        /// The address.
+        addr: SocketAddr,
+        /// A new address (a restarted container).
+        moved: bool,
+    },
+    /// Its name does not resolve (yet), or its address cannot be reached; retried.
+    Unresolved {
+        /// Mesh slot.
+        i: usize,
+        /// Why.
+        why: io::Error,
+    },
+}
+
+impl PeerEvent {
+    /// The mesh slot it is about.
+    pub fn slot(&self) -> usize {
+        match self {
+            PeerEvent::Down { i, .. }
+            | PeerEvent::Up { i, .. }
+            | PeerEvent::Resolved { i, .. }
+            | PeerEvent::Unresolved { i, .. } => *i,
+        }
+    }
+}
+
+/// A [`PeerEvent`] with the peer's name, ready to print.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerLine<'a> {
+    /// The peer's name as the user wrote it.
+    pub name: &'a str,
+    /// What happened.
+    pub event: &'a PeerEvent,
+}
+
+/// A short lowercase reason, without allocating (`io::Error`'s own `Display` of an OS error
+/// allocates the message).
+fn push_io_error(l: &mut Line, e: &io::Error) -> Result<(), LineFull> {
+    use io::ErrorKind as K;
+    let text = match e.kind() {
+        K::ConnectionRefused => "connection refused",
+        K::HostUnreachable => "host unreachable",
+        K::NetworkUnreachable => "network unreachable",
+        K::AddrNotAvailable => "address not available",
+        K::PermissionDenied => "permission denied",
+        K::WouldBlock => "send buffer full",
+        K::NotFound => "name not known",
+        K::TimedOut => "timed out",
+        _ => {
+            return match e.raw_os_error() {
+                Some(code) => l.push_fmt(format_args!("os error {code}")),
+                None => l.push_fmt(format_args!("{}", e.kind())),
+            }
+        }
+    };
+    l.push_str(text)
+}
+
+impl Render for PeerLine<'_> {
+    fn name(&self) -> &'static str {
+        match self.event {
+            PeerEvent::Down { .. } => "peer_down",
+            PeerEvent::Up { .. } => "peer_up",
+            PeerEvent::Resolved { .. } => "peer_resolved",
+            PeerEvent::Unresolved { .. } => "peer_unresolved",
+        }
+    }
+
+    fn text(&self, l: &mut Line) -> Result<(), LineFull> {
+        l.push_str("peer ")?;
+        push_name(l, self.name)?;
+        match self.event {
+            PeerEvent::Down { why, .. } => {
+                l.push_str(" down: ")?;
+                match why {
+                    Down::Error(e) => push_io_error(l, e),
+                    Down::Stopped => l.push_str("stopped"),
+                }
+            }
+            PeerEvent::Up { .. } => l.push_str(" up"),
+            PeerEvent::Resolved { addr, moved, .. } => {
+                l.push_str(if *moved { " moved to " } else { " is at " })?;
+                l.push_addr(*addr)
+            }
+            PeerEvent::Unresolved { why, .. } => {
+                l.push_str(" does not resolve yet (")?;
+                let mut tmp: heapless::String<256> = heapless::String::new();
+                let _ = core::fmt::write(&mut tmp, format_args!("{why}"));
+                escape::push_text(l, tmp.as_bytes())?;
+                l.push_str("); retrying")
+            }
+        }
+    }
+
+    fn json(&self, o: &mut Obj<'_>) -> Result<(), LineFull> {
+        o.str("peer", self.name)?;
+        match self.event {
+            PeerEvent::Down { addr, why, .. } => {
+                o.addr("addr", *addr)?;
+                let mut reason = Line::new();
+                match why {
+                    Down::Error(e) => push_io_error(&mut reason, e)?,
+                    Down::Stopped => reason.push_str("stopped")?,
+                }
+                o.str("error", reason.as_str())?;
+            }
+            PeerEvent::Up { addr, .. } | PeerEvent::Resolved { addr, .. } => {
+                o.addr("addr", Some(*addr))?;
+                if let PeerEvent::Resolved { moved, .. } = self.event {
+                    o.bool("moved", *moved)?;
+                }
+            }
+            PeerEvent::Unresolved { why, .. } => {
+                o.display("error", why)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::tests::{assert_same_fields, both};
+    use crate::output::Output;
+
+    fn who(name: Option<&str>) -> Who<'_> {
+        Who {
+            name,
+            addr: "127.0.0.3:10003".parse().unwrap(),
+        }
+    }
+
+    fn text(e: &impl Render) -> String {
+        let mut l = Line::new();
+        e.text(&mut l).unwrap();
+        l.as_str().to_string()
+    }
+
+    /// Golden: the handout's lines, byte for byte.
+    #[test]
+    fn received_lines() {
+        let r = |who, payload| text(&Received { who, payload });
+        assert_eq!(
+            r(who(Some("p2:10003")), Payload::Counter(7, Verdict::InOrder)),
+            "Received 7 from p2:10003 (127.0.0.3:10003)"
+        );
+        assert_eq!(
+            r(who(None), Payload::Counter(9, Verdict::Gap(2))),
+            "Received 9 from 127.0.0.3:10003 [2 lost]"
+        );
+        assert_eq!(
+            r(
+                who(None),
+                Payload::Foreign(b"\x1b]0;pwned\x07", WireError::NotDecimal)
+            ),
+            "Received \"\\x1b]0;pwned\\x07\" from 127.0.0.3:10003 [not a counter, 10 bytes]"
+        );
+        assert_eq!(
+            r(who(None), Payload::Foreign(b"", WireError::Empty)),
+            "Received \"\" from 127.0.0.3:10003 [empty, 0 bytes]"
+        );
+        assert_eq!(
+            r(
+                who(Some("p2\x1b[2J")),
+                Payload::Counter(1, Verdict::InOrder)
+            ),
+            "Received 1 from p2\\x1b[2J (127.0.0.3:10003)",
+            "a control character in a name from the command line is escaped too"
+        );
+    }
+
+    /// Golden: the summary table.
+    #[test]
+    fn summary_table() {
+        let mut buf = Vec::new();
+        {
+            let mut out = Output::new(&mut buf, false);
+            out.emit(&SummaryStart {
+                ran: Duration::from_millis(5500),
+                broadcasts: 6,
+            });
+            out.emit(&Row {
+                name: Some("127.0.0.3:10003"),
+                addr: Some("127.0.0.3:10003".parse().unwrap()),
+                sent: Some(6),
+                errors: 0,
+                counts: Counts {
+                    received: 6,
+                    lost: 2,
+                    ..Counts::default()
+                },
+                foreign: 0,
+            });
+            out.emit(&Row {
+                name: None,
+                addr: Some("127.0.0.1:42785".parse().unwrap()),
+                sent: None,
+                errors: 0,
+                counts: Counts {
+                    received: 4,
+                    ..Counts::default()
+                },
+                foreign: 0,
+            });
+        }
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "summary after 5.5s: 6 broadcasts\n\
+             peer                     address                    sent received   lost   dup reordered restarts foreign   errors\n\
+             127.0.0.3:10003          127.0.0.3:10003               6        6      2     0         0        0       0        0\n\
+             (not a peer)             127.0.0.1:42785               -        4      0     0         0        0       0        0\n"
+        );
+    }
+
+    #[test]
+    fn long_payloads_are_cut_visibly_and_fit_the_line() {
+        let big = [0x1bu8; 4096];
+        let name = "n".repeat(crate::limits::MAX_NAME);
+        let e = Received {
+            who: who(Some(&name)),
+            payload: Payload::Truncated(&big),
+        };
+        let (t, v) = both(&e);
+        assert!(
+            t.contains("\"...") && t.ends_with("[truncated: 4096 bytes or more]"),
+            "{t}"
+        );
+        assert_eq!(v["payload_cut"], true);
+        assert_eq!(v["payload"].as_str().unwrap().chars().count(), SHOW_MAX);
+    }
+
+    #[test]
+    fn text_and_json_carry_the_same_fields() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let addr: SocketAddr = "127.0.0.3:10003".parse().unwrap();
+        assert_same_fields(
+            &Received {
+                who: who(Some("p2:10003")),
+                payload: Payload::Counter(9, Verdict::Gap(2)),
+            },
+            &["seq"],
+        );
+        assert_same_fields(
+            &Received {
+                who: who(None),
+                payload: Payload::Foreign(b"hi\n", WireError::NotDecimal),
+            },
+            &["payload"],
+        );
+        assert_same_fields(
+            &Listening {
+                addr,
+                peers: 2,
+                interval: Duration::from_secs(1),
+            },
+            &["interval_ms"],
+        );
+        assert_same_fields(
+            &SummaryStart {
+                ran: Duration::from_secs(5),
+                broadcasts: 6,
+            },
+            &["ran_ms"],
+        );
+        assert_same_fields(
+            &Row {
+                name: Some("p2"),
+                addr: Some(addr),
+                sent: Some(3),
+                errors: 4,
+                counts: Counts {
+                    received: 5,
+                    lost: 6,
+                    duplicated: 7,
+                    reordered: 8,
+                    restarts: 9,
+                },
+                foreign: 10,
+            },
+            &[],
+        );
+        for ev in [
+            PeerEvent::Down {
+                i: 0,
+                addr: Some(addr),
+                why: Down::Error(refused),
+            },
+            PeerEvent::Down {
+                i: 0,
+                addr: None,
+                why: Down::Stopped,
+            },
+            PeerEvent::Up { i: 0, addr },
+            PeerEvent::Resolved {
+                i: 0,
+                addr,
+                moved: true,
+            },
+            PeerEvent::Unresolved {
+                i: 0,
+                why: io::Error::other("Name does not resolve"),
+            },
+        ] {
+            // The address of a down/up peer is in the JSON only (the text names the peer).
+            assert_same_fields(
+                &PeerLine {
+                    name: "p2:10003",
+                    event: &ev,
+                },
+                &["addr"],
+            );
+        }
+    }
+
+    #[test]
+    fn json_lines() {
+        let (_, v) = both(&Received {
+            who: who(Some("p\"2")),
+            payload: Payload::Counter(3, Verdict::Duplicate),
+        });
+        assert_eq!(v["from"], "p\"2");
+        assert_eq!(v["addr"], "127.0.0.3:10003");
+        assert_eq!(v["counter"], 3);
+        assert_eq!(v["seq"], "duplicate");
+        let (_, v) = both(&PeerLine {
+            name: "p2:10003",
+            event: &PeerEvent::Down {
+                i: 0,
+                addr: None,
+                why: Down::Error(io::Error::from(io::ErrorKind::ConnectionRefused)),
+            },
+        });
+        assert_eq!(v["error"], "connection refused");
+        assert!(v["addr"].is_null());
+    }
+}
