@@ -112,8 +112,46 @@ fn run_lab(
     }
 }
 
+/// The Lab 1 cores alone, on the shared harness (no sockets): every process asks for the CS
+/// over and over, messages are delivered in order; returns the entries made.
+fn run_cores(g: &mut peerlab::harness::Group, rounds: u32) -> u64 {
+    use peerlab::ra::Key;
+    for _ in 0..rounds {
+        for id in 1..=3 {
+            g.key(id, Key::Request);
+        }
+        // Deliver everything, letting the CS time pass whenever the wire is quiet.
+        for _ in 0..10_000 {
+            if g.wire.is_empty() {
+                if g.ps.iter().all(|p| p.current().is_none()) {
+                    break;
+                }
+                let next = g.next_timeout().expect("a process inside has a deadline");
+                let step = next.0.saturating_sub(g.now.0);
+                g.advance(step);
+            } else {
+                g.deliver_at(0).expect("the harness routes every message");
+            }
+        }
+    }
+    assert!(g.faults.is_empty(), "{:?}", g.faults);
+    g.ps.iter().map(|p| p.stats().entries).sum()
+}
+
 #[test]
 fn message_path_allocates_nothing() {
+    // The cores: after a warm-up, requests, REQUEST/REPLY, ENTER/EXIT/ACK and every event
+    // allocate nothing.
+    let mut g = peerlab::harness::Group::new(3);
+    g.record = false;
+    run_cores(&mut g, 2);
+    let before = ALLOCS.load(Ordering::Relaxed);
+    let entries = run_cores(&mut g, 100);
+    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    println!("lab 1 cores: {allocs} allocations over {entries} CS entries (harness)");
+    assert_eq!(allocs, 0, "Lab 1 cores: {allocs} allocations");
+    assert_eq!(entries, 306);
+
     // Lab 1: three processes and the resource, requesting every few milliseconds.
     let (mut r, mut ps) = lab(15);
     run_lab(&mut r, &mut ps, 20);
