@@ -18,7 +18,7 @@ use crate::limits::{DEFAULT_INTERVAL, MAX_NAME, MAX_PEERS};
 #[argh(
     example = "{command_name} 127.0.0.1:10002 127.0.0.1:10003 127.0.0.1:10004",
     example = "{command_name} --interval 250ms p1:10002 p2:10003 p3:10004",
-    note = "Other modes: `{command_name} health ADDR` (issue #3), `{command_name} mutex ...` and `{command_name} shared-resource ...` (Lab 1)."
+    note = "Other modes: `{command_name} health ADDR` (a container health check), `{command_name} mutex ...` and `{command_name} shared-resource ...` (Lab 1)."
 )]
 pub struct PeerArgs {
     /// time between two broadcasts, e.g. 1s, 250ms, 1.5s (default 1s)
@@ -97,15 +97,42 @@ pub fn parse_spec(s: &str) -> Result<AddrSpec, String> {
     })
 }
 
-/// Parses `250ms`, `1s`, `1.5s`, `2m` or a bare number of seconds. Integer arithmetic only:
-/// float parsing and printing would add tens of kilobytes to a half-megabyte binary.
+/// The longest duration any option takes.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// `--interval`: `250ms`, `1s`, `1.5s`, `2m`, `1h` or a bare number of seconds.
 pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    parse_duration(s, "--interval")
+}
+
+/// `--cs-time`, in the same forms as `--interval`.
+pub fn parse_cs_time(s: &str) -> Result<Duration, String> {
+    parse_duration(s, "--cs-time")
+}
+
+/// `--auto`, in the same forms as `--interval`.
+pub fn parse_auto(s: &str) -> Result<Duration, String> {
+    parse_duration(s, "--auto")
+}
+
+/// `--timeout` (of `health`), in the same forms as `--interval`.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    parse_duration(s, "--timeout")
+}
+
+/// Parses `250ms`, `1s`, `1.5s`, `2m`, `1h` or a bare number of seconds, between 1ms and
+/// [`MAX_DURATION`] (argh prefixes errors with the option and value; the range error names
+/// `option` too, since it is shared by several options). Integer arithmetic only: float parsing and printing
+/// would add tens of kilobytes to a half-megabyte binary.
+fn parse_duration(s: &str, option: &str) -> Result<Duration, String> {
     let (num, unit_ns) = if let Some(n) = s.strip_suffix("ms") {
         (n, 1_000_000u128)
     } else if let Some(n) = s.strip_suffix('s') {
         (n, 1_000_000_000)
     } else if let Some(n) = s.strip_suffix('m') {
         (n, 60_000_000_000)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3_600_000_000_000)
     } else {
         (s, 1_000_000_000)
     };
@@ -123,8 +150,8 @@ pub fn parse_interval(s: &str) -> Result<Duration, String> {
         frac.parse().map_err(|_| bad())?
     };
     let ns = (int * scale + frac) * unit_ns / scale;
-    if !(1_000_000..=86_400_000_000_000).contains(&ns) {
-        return Err(format!("`{s}`: the interval must be between 1ms and 24h"));
+    if !(1_000_000..=MAX_DURATION.as_nanos()).contains(&ns) {
+        return Err(format!("`{s}`: {option} must be between 1ms and 24h"));
     }
     Ok(Duration::from_nanos(ns as u64))
 }
@@ -183,8 +210,28 @@ mod tests {
         assert_eq!(parse_interval("2"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_interval("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_interval("1m"), Ok(Duration::from_secs(60)));
-        for bad in ["", "0", "-1s", "fast", "1h", "NaNs", "0.0001s"] {
+        assert_eq!(parse_interval("1.5h"), Ok(Duration::from_secs(5400)));
+        // The bound the message names is accepted, and the next millisecond is not.
+        assert_eq!(parse_interval("1ms"), Ok(Duration::from_millis(1)));
+        assert_eq!(parse_interval("24h"), Ok(MAX_DURATION));
+        assert_eq!(parse_interval("86400s"), Ok(MAX_DURATION));
+        for bad in ["", "0", "-1s", "fast", "1d", "NaNs", "0.0001s", "24.001h", "86400.001s"] {
             assert!(parse_interval(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            parse_interval("25h").unwrap_err(),
+            "`25h`: --interval must be between 1ms and 24h"
+        );
+        // Each option's error names that option.
+        for (parse, option) in [
+            (parse_interval as fn(&str) -> Result<Duration, String>, "--interval"),
+            (parse_cs_time, "--cs-time"),
+            (parse_auto, "--auto"),
+            (parse_timeout, "--timeout"),
+        ] {
+            let e = parse("0").unwrap_err();
+            assert_eq!(e, format!("`0`: {option} must be between 1ms and 24h"));
+            assert!(parse("x").is_err());
         }
         assert_eq!(
             DisplayDuration(Duration::from_millis(250)).to_string(),
@@ -229,12 +276,12 @@ pub struct MutexArgs {
     #[argh(
         option,
         default = "crate::limits::DEFAULT_CS_TIME",
-        from_str_fn(parse_interval)
+        from_str_fn(parse_cs_time)
     )]
     pub cs_time: Duration,
 
     /// ask for the critical section by itself at random moments around this period
-    #[argh(option, from_str_fn(parse_interval))]
+    #[argh(option, from_str_fn(parse_auto))]
     pub auto: Option<Duration>,
 
     /// text sent to the shared resource on entry (default Oi)

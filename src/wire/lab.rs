@@ -148,6 +148,8 @@ impl fmt::Display for LabWireError {
     }
 }
 
+impl std::error::Error for LabWireError {}
+
 /// An encoded message.
 pub type MsgBuf = heapless::String<MAX_MSG>;
 
