@@ -48,7 +48,7 @@ pub struct PeerArgs {
 pub struct AddrSpec {
     /// As written, e.g. `p2:10003` or `:10003`.
     pub text: heapless::String<MAX_NAME>,
-    /// The port.
+    /// The port, parsed (never 0).
     pub port: u16,
 }
 
