@@ -156,7 +156,7 @@ fn parse_duration(s: &str, option: &str) -> Result<Duration, String> {
     Ok(Duration::from_nanos(ns as u64))
 }
 
-/// Checks what argh cannot: the number of peers.
+/// Checks what argh cannot for the peer mode: the number of peers (at most [`MAX_PEERS`]).
 pub fn check_peers(n: usize) -> Result<(), String> {
     if n > MAX_PEERS {
         return Err(format!("at most {MAX_PEERS} peers are supported, got {n}"));
@@ -241,6 +241,43 @@ mod tests {
             DisplayDuration(Duration::from_millis(1500)).to_string(),
             "1.5s"
         );
+    }
+
+    #[test]
+    fn peer_count() {
+        assert!(check_peers(0).is_ok());
+        assert!(check_peers(MAX_PEERS).is_ok());
+        assert_eq!(
+            check_peers(MAX_PEERS + 1).unwrap_err(),
+            format!("at most {MAX_PEERS} peers are supported, got {}", MAX_PEERS + 1)
+        );
+    }
+
+    #[test]
+    fn group_and_id() {
+        use crate::limits::MAX_PROCESSES;
+        assert!(check_group(1, 1).is_ok());
+        assert!(check_group(3, 3).is_ok());
+        let max = u16::try_from(MAX_PROCESSES).unwrap();
+        assert!(check_group(max, MAX_PROCESSES).is_ok());
+        assert!(check_group(1, 0).unwrap_err().contains("every process's address"));
+        assert_eq!(
+            check_group(1, MAX_PROCESSES + 1).unwrap_err(),
+            format!(
+                "at most {MAX_PROCESSES} processes are supported, got {}",
+                MAX_PROCESSES + 1
+            )
+        );
+        for (id, n) in [(0, 3), (4, 3), (u16::MAX, 3)] {
+            assert_eq!(
+                check_group(id, n).unwrap_err(),
+                format!("the id must be between 1 and {n} (the number of addresses), got {id}")
+            );
+        }
+        let a = MutexArgs::from_args(&["process", "mutex"], &["4", ":1", ":2", ":3"]).unwrap();
+        assert!(check_mutex(&a).is_err());
+        let a = MutexArgs::from_args(&["process", "mutex"], &["3", ":1", ":2", ":3"]).unwrap();
+        assert!(check_mutex(&a).is_ok());
     }
 
     #[test]
@@ -347,9 +384,15 @@ pub fn parse_text(s: &str) -> Result<heapless::String<{ crate::wire::lab::MAX_TE
     })
 }
 
-/// Checks what argh cannot for Lab 1: the id against the list.
+/// Checks what argh cannot for Lab 1: the group's size and the id in it. The only place
+/// they are checked before the sockets are opened (see [`check_group`]).
 pub fn check_mutex(a: &MutexArgs) -> Result<(), String> {
-    let n = a.addrs.len();
+    check_group(a.id, a.addrs.len())
+}
+
+/// Process `id` of a group of `n` (every process's address, this one's included): `n` from 1
+/// to [`crate::limits::MAX_PROCESSES`], `id` from 1 to `n`.
+pub fn check_group(id: u16, n: usize) -> Result<(), String> {
     if n == 0 {
         return Err("give every process's address (this one's included), in id order".into());
     }
@@ -359,10 +402,9 @@ pub fn check_mutex(a: &MutexArgs) -> Result<(), String> {
             crate::limits::MAX_PROCESSES
         ));
     }
-    if a.id == 0 || usize::from(a.id) > n {
+    if id == 0 || usize::from(id) > n {
         return Err(format!(
-            "the id must be between 1 and {n} (the number of addresses), got {}",
-            a.id
+            "the id must be between 1 and {n} (the number of addresses), got {id}"
         ));
     }
     Ok(())

@@ -7,7 +7,7 @@ mod util;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::Proc;
+use util::{addrs, Proc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_process");
 
@@ -15,12 +15,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_process");
 struct Lab {
     resource: Proc,
     ps: Vec<Proc>,
-}
-
-fn addrs(net: u8, n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| format!("127.0.{net}.{}:{}", 2 + i, 10002 + i))
-        .collect()
 }
 
 impl Lab {
