@@ -339,10 +339,9 @@ fn soak_30s_with_20_percent_loss() {
     let mut sent = 0;
     let mut worst = 0;
     for p in &ps {
-        let line = p.wait_for(|l| l.contains("\"event\":\"mutex_summary\""));
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let v = p.wait_event(|v| v["event"] == "mutex_summary");
         let e = v["entries"].as_u64().unwrap();
-        assert!(e >= 5, "{} was served only {e} times: {line}", p.label);
+        assert!(e >= 5, "{} was served only {e} times: {v}", p.label);
         entries += e;
         sent += v["sent"].as_u64().unwrap();
         worst = worst.max(v["worst_wait_ms"].as_u64().unwrap());

@@ -17,9 +17,12 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// Calls `f` until it returns `Some` (its value is returned) or `limit` has passed (`None`).
 /// `f` is always called at least once, and once more after the limit, so a condition that
-/// became true while the last poll slept is not missed.
+/// became true while the last poll slept is not missed. The pause between calls starts at
+/// 1 ms and doubles up to 20 ms: quick for a line just printed, gentle on a slow `f` (a
+/// `docker logs` call).
 pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let t = Instant::now();
+    let mut pause = Duration::from_millis(1);
     loop {
         let expired = t.elapsed() > limit;
         if let Some(v) = f() {
@@ -28,7 +31,8 @@ pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
         if expired {
             return None;
         }
-        thread::sleep(Duration::from_millis(2));
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 
