@@ -215,7 +215,17 @@ mod tests {
         assert_eq!(parse_interval("1ms"), Ok(Duration::from_millis(1)));
         assert_eq!(parse_interval("24h"), Ok(MAX_DURATION));
         assert_eq!(parse_interval("86400s"), Ok(MAX_DURATION));
-        for bad in ["", "0", "-1s", "fast", "1d", "NaNs", "0.0001s", "24.001h", "86400.001s"] {
+        for bad in [
+            "",
+            "0",
+            "-1s",
+            "fast",
+            "1d",
+            "NaNs",
+            "0.0001s",
+            "24.001h",
+            "86400.001s",
+        ] {
             assert!(parse_interval(bad).is_err(), "{bad:?}");
         }
         assert_eq!(
@@ -224,7 +234,10 @@ mod tests {
         );
         // Each option's error names that option.
         for (parse, option) in [
-            (parse_interval as fn(&str) -> Result<Duration, String>, "--interval"),
+            (
+                parse_interval as fn(&str) -> Result<Duration, String>,
+                "--interval",
+            ),
             (parse_cs_time, "--cs-time"),
             (parse_auto, "--auto"),
             (parse_timeout, "--timeout"),
@@ -249,7 +262,10 @@ mod tests {
         assert!(check_peers(MAX_PEERS).is_ok());
         assert_eq!(
             check_peers(MAX_PEERS + 1).unwrap_err(),
-            format!("at most {MAX_PEERS} peers are supported, got {}", MAX_PEERS + 1)
+            format!(
+                "at most {MAX_PEERS} peers are supported, got {}",
+                MAX_PEERS + 1
+            )
         );
     }
 
@@ -260,7 +276,9 @@ mod tests {
         assert!(check_group(3, 3).is_ok());
         let max = u16::try_from(MAX_PROCESSES).unwrap();
         assert!(check_group(max, MAX_PROCESSES).is_ok());
-        assert!(check_group(1, 0).unwrap_err().contains("every process's address"));
+        assert!(check_group(1, 0)
+            .unwrap_err()
+            .contains("every process's address"));
         assert_eq!(
             check_group(1, MAX_PROCESSES + 1).unwrap_err(),
             format!(

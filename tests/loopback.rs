@@ -242,7 +242,10 @@ fn loss_duplication_and_reordering_are_counted_exactly() {
     let gaps = p2.events_named("received");
     let gaps: Vec<_> = gaps.iter().filter(|v| v["seq"] == "gap").collect();
     assert!(!gaps.is_empty());
-    assert!(gaps.iter().all(|v| v["missing"].as_u64() >= Some(1)), "{gaps:?}");
+    assert!(
+        gaps.iter().all(|v| v["missing"].as_u64() >= Some(1)),
+        "{gaps:?}"
+    );
 }
 
 #[test]
@@ -343,7 +346,10 @@ fn bad_command_lines_get_usage_and_status_2() {
         "{err}"
     );
     let err = util::assert_usage_error(&["--interval", "24.5h", ":10002"]);
-    assert!(err.contains("--interval must be between 1ms and 24h"), "{err}");
+    assert!(
+        err.contains("--interval must be between 1ms and 24h"),
+        "{err}"
+    );
     let err = util::assert_usage_error(&["health", "--timeout", "0", ":10002"]);
     assert!(
         err.contains("`0`: --timeout must be between 1ms and 24h") && !err.contains("interval"),
@@ -358,7 +364,10 @@ fn bad_command_lines_get_usage_and_status_2() {
     let mut args = vec![":10002"];
     args.extend(many.iter().map(String::as_str));
     let err = util::assert_usage_error(&args);
-    assert!(err.contains("at most 128 peers are supported, got 129"), "{err}");
+    assert!(
+        err.contains("at most 128 peers are supported, got 129"),
+        "{err}"
+    );
     // An argument that is not UTF-8 is a usage error too, not a panic.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_process"))
         .arg(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"\xff:10002"))

@@ -190,16 +190,14 @@ impl Proc {
     /// Waits (up to [`PATIENCE`]) for a JSON event matching `pred`; panics with the output
     /// if none.
     pub fn wait_event(&self, pred: impl Fn(&Value) -> bool) -> Value {
-        eventually(PATIENCE, || self.events().into_iter().find(|v| pred(v))).unwrap_or_else(
-            || {
-                panic!(
-                    "{}: no matching event in {PATIENCE:?}; output:\n{}\nstderr:\n{}",
-                    self.label,
-                    self.lines().join("\n"),
-                    self.stderr()
-                )
-            },
-        )
+        eventually(PATIENCE, || self.events().into_iter().find(|v| pred(v))).unwrap_or_else(|| {
+            panic!(
+                "{}: no matching event in {PATIENCE:?}; output:\n{}\nstderr:\n{}",
+                self.label,
+                self.lines().join("\n"),
+                self.stderr()
+            )
+        })
     }
 
     /// Every stdout line so far that is a JSON object (`--json`), parsed. A line that starts
