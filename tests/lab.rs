@@ -283,6 +283,26 @@ fn bad_datagrams_and_arguments_are_refused_clearly() {
     ] {
         util::assert_usage_error(args);
     }
+    // Each duration error names its option; the id and group errors say the range.
+    for (args, want) in [
+        (
+            &["mutex", "--cs-time", "0", "1", ":1"][..],
+            "`0`: --cs-time must be between 1ms and 24h",
+        ),
+        (
+            &["mutex", "--auto", "25h", "1", ":1"],
+            "`25h`: --auto must be between 1ms and 24h",
+        ),
+        (
+            &["mutex", "4", ":1", ":2", ":3"],
+            "the id must be between 1 and 3 (the number of addresses), got 4",
+        ),
+        (&["mutex", "1"], "give every process's address"),
+    ] {
+        let err = util::assert_usage_error(args);
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("interval"), "{args:?}: {err}");
+    }
 }
 
 #[test]
