@@ -69,7 +69,7 @@ pub enum Msg {
         /// The timestamp of the request that was granted; the resource checks that entries
         /// come in (T, id) order.
         t: u64,
-        /// Its clock at entry.
+        /// The sender's Lamport clock at entry; the resource prints it.
         clock: u64,
         /// A short text (`Oi`), printed by the resource.
         text: heapless::String<MAX_TEXT>,
@@ -80,7 +80,7 @@ pub enum Msg {
         id: PeerId,
         /// The same request timestamp as its ENTER, which pairs the two.
         t: u64,
-        /// Its clock at exit.
+        /// The sender's Lamport clock at exit; the resource prints it.
         clock: u64,
     },
     /// `ACK ENTER id t` or `ACK EXIT id t`, from the shared resource: the ENTER or EXIT of
