@@ -257,6 +257,21 @@ mod tests {
     }
 
     #[test]
+    fn error_types_are_std_errors() {
+        use std::error::Error;
+        fn is_error<E: Error + Send + Sync + 'static>() {}
+        is_error::<crate::net::BindError>();
+        is_error::<crate::health::HealthError>();
+        is_error::<crate::wire::WireError>();
+        is_error::<crate::wire::lab::LabWireError>();
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let e = crate::health::HealthError::Io(io);
+        assert!(e.source().is_some());
+        let addr = "127.0.0.1:1".parse().unwrap();
+        assert!(crate::net::BindError::InUse(addr).source().is_none());
+    }
+
+    #[test]
     fn peer_count() {
         assert!(check_peers(0).is_ok());
         assert!(check_peers(MAX_PEERS).is_ok());
