@@ -18,7 +18,7 @@ use crate::limits::{DEFAULT_INTERVAL, MAX_NAME, MAX_PEERS};
 #[argh(
     example = "{command_name} 127.0.0.1:10002 127.0.0.1:10003 127.0.0.1:10004",
     example = "{command_name} --interval 250ms p1:10002 p2:10003 p3:10004",
-    note = "Other modes: `{command_name} health ADDR` (issue #3), `{command_name} mutex ...` and `{command_name} shared-resource ...` (Lab 1)."
+    note = "Other modes: `{command_name} health ADDR` (a container health check), `{command_name} mutex ...` and `{command_name} shared-resource ...` (Lab 1)."
 )]
 pub struct PeerArgs {
     /// time between two broadcasts, e.g. 1s, 250ms, 1.5s (default 1s)
@@ -48,7 +48,7 @@ pub struct PeerArgs {
 pub struct AddrSpec {
     /// As written, e.g. `p2:10003` or `:10003`.
     pub text: heapless::String<MAX_NAME>,
-    /// The port.
+    /// The port, parsed (never 0).
     pub port: u16,
 }
 
@@ -97,15 +97,42 @@ pub fn parse_spec(s: &str) -> Result<AddrSpec, String> {
     })
 }
 
-/// Parses `250ms`, `1s`, `1.5s`, `2m` or a bare number of seconds. Integer arithmetic only:
-/// float parsing and printing would add tens of kilobytes to a half-megabyte binary.
+/// The longest duration any option takes.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// `--interval`: `250ms`, `1s`, `1.5s`, `2m`, `1h` or a bare number of seconds.
 pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    parse_duration(s, "--interval")
+}
+
+/// `--cs-time`, in the same forms as `--interval`.
+pub fn parse_cs_time(s: &str) -> Result<Duration, String> {
+    parse_duration(s, "--cs-time")
+}
+
+/// `--auto`, in the same forms as `--interval`.
+pub fn parse_auto(s: &str) -> Result<Duration, String> {
+    parse_duration(s, "--auto")
+}
+
+/// `--timeout` (of `health`), in the same forms as `--interval`.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    parse_duration(s, "--timeout")
+}
+
+/// Parses `250ms`, `1s`, `1.5s`, `2m`, `1h` or a bare number of seconds, between 1ms and
+/// [`MAX_DURATION`] (argh prefixes errors with the option and value; the range error names
+/// `option` too, since it is shared by several options). Integer arithmetic only: float parsing and printing
+/// would add tens of kilobytes to a half-megabyte binary.
+fn parse_duration(s: &str, option: &str) -> Result<Duration, String> {
     let (num, unit_ns) = if let Some(n) = s.strip_suffix("ms") {
         (n, 1_000_000u128)
     } else if let Some(n) = s.strip_suffix('s') {
         (n, 1_000_000_000)
     } else if let Some(n) = s.strip_suffix('m') {
         (n, 60_000_000_000)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3_600_000_000_000)
     } else {
         (s, 1_000_000_000)
     };
@@ -123,13 +150,13 @@ pub fn parse_interval(s: &str) -> Result<Duration, String> {
         frac.parse().map_err(|_| bad())?
     };
     let ns = (int * scale + frac) * unit_ns / scale;
-    if !(1_000_000..=86_400_000_000_000).contains(&ns) {
-        return Err(format!("`{s}`: the interval must be between 1ms and 24h"));
+    if !(1_000_000..=MAX_DURATION.as_nanos()).contains(&ns) {
+        return Err(format!("`{s}`: {option} must be between 1ms and 24h"));
     }
     Ok(Duration::from_nanos(ns as u64))
 }
 
-/// Checks what argh cannot: the number of peers.
+/// Checks what argh cannot for the peer mode: the number of peers (at most [`MAX_PEERS`]).
 pub fn check_peers(n: usize) -> Result<(), String> {
     if n > MAX_PEERS {
         return Err(format!("at most {MAX_PEERS} peers are supported, got {n}"));
@@ -183,8 +210,41 @@ mod tests {
         assert_eq!(parse_interval("2"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_interval("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_interval("1m"), Ok(Duration::from_secs(60)));
-        for bad in ["", "0", "-1s", "fast", "1h", "NaNs", "0.0001s"] {
+        assert_eq!(parse_interval("1.5h"), Ok(Duration::from_secs(5400)));
+        // The bound the message names is accepted, and the next millisecond is not.
+        assert_eq!(parse_interval("1ms"), Ok(Duration::from_millis(1)));
+        assert_eq!(parse_interval("24h"), Ok(MAX_DURATION));
+        assert_eq!(parse_interval("86400s"), Ok(MAX_DURATION));
+        for bad in [
+            "",
+            "0",
+            "-1s",
+            "fast",
+            "1d",
+            "NaNs",
+            "0.0001s",
+            "24.001h",
+            "86400.001s",
+        ] {
             assert!(parse_interval(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            parse_interval("25h").unwrap_err(),
+            "`25h`: --interval must be between 1ms and 24h"
+        );
+        // Each option's error names that option.
+        for (parse, option) in [
+            (
+                parse_interval as fn(&str) -> Result<Duration, String>,
+                "--interval",
+            ),
+            (parse_cs_time, "--cs-time"),
+            (parse_auto, "--auto"),
+            (parse_timeout, "--timeout"),
+        ] {
+            let e = parse("0").unwrap_err();
+            assert_eq!(e, format!("`0`: {option} must be between 1ms and 24h"));
+            assert!(parse("x").is_err());
         }
         assert_eq!(
             DisplayDuration(Duration::from_millis(250)).to_string(),
@@ -194,6 +254,63 @@ mod tests {
             DisplayDuration(Duration::from_millis(1500)).to_string(),
             "1.5s"
         );
+    }
+
+    #[test]
+    fn error_types_are_std_errors() {
+        use std::error::Error;
+        fn is_error<E: Error + Send + Sync + 'static>() {}
+        is_error::<crate::net::BindError>();
+        is_error::<crate::health::HealthError>();
+        is_error::<crate::wire::WireError>();
+        is_error::<crate::wire::lab::LabWireError>();
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let e = crate::health::HealthError::Io(io);
+        assert!(e.source().is_some());
+        let addr = "127.0.0.1:1".parse().unwrap();
+        assert!(crate::net::BindError::InUse(addr).source().is_none());
+    }
+
+    #[test]
+    fn peer_count() {
+        assert!(check_peers(0).is_ok());
+        assert!(check_peers(MAX_PEERS).is_ok());
+        assert_eq!(
+            check_peers(MAX_PEERS + 1).unwrap_err(),
+            format!(
+                "at most {MAX_PEERS} peers are supported, got {}",
+                MAX_PEERS + 1
+            )
+        );
+    }
+
+    #[test]
+    fn group_and_id() {
+        use crate::limits::MAX_PROCESSES;
+        assert!(check_group(1, 1).is_ok());
+        assert!(check_group(3, 3).is_ok());
+        let max = u16::try_from(MAX_PROCESSES).unwrap();
+        assert!(check_group(max, MAX_PROCESSES).is_ok());
+        assert!(check_group(1, 0)
+            .unwrap_err()
+            .contains("every process's address"));
+        assert_eq!(
+            check_group(1, MAX_PROCESSES + 1).unwrap_err(),
+            format!(
+                "at most {MAX_PROCESSES} processes are supported, got {}",
+                MAX_PROCESSES + 1
+            )
+        );
+        for (id, n) in [(0, 3), (4, 3), (u16::MAX, 3)] {
+            assert_eq!(
+                check_group(id, n).unwrap_err(),
+                format!("the id must be between 1 and {n} (the number of addresses), got {id}")
+            );
+        }
+        let a = MutexArgs::from_args(&["process", "mutex"], &["4", ":1", ":2", ":3"]).unwrap();
+        assert!(check_mutex(&a).is_err());
+        let a = MutexArgs::from_args(&["process", "mutex"], &["3", ":1", ":2", ":3"]).unwrap();
+        assert!(check_mutex(&a).is_ok());
     }
 
     #[test]
@@ -229,12 +346,12 @@ pub struct MutexArgs {
     #[argh(
         option,
         default = "crate::limits::DEFAULT_CS_TIME",
-        from_str_fn(parse_interval)
+        from_str_fn(parse_cs_time)
     )]
     pub cs_time: Duration,
 
     /// ask for the critical section by itself at random moments around this period
-    #[argh(option, from_str_fn(parse_interval))]
+    #[argh(option, from_str_fn(parse_auto))]
     pub auto: Option<Duration>,
 
     /// text sent to the shared resource on entry (default Oi)
@@ -300,9 +417,15 @@ pub fn parse_text(s: &str) -> Result<heapless::String<{ crate::wire::lab::MAX_TE
     })
 }
 
-/// Checks what argh cannot for Lab 1: the id against the list.
+/// Checks what argh cannot for Lab 1: the group's size and the id in it. The only place
+/// they are checked before the sockets are opened (see [`check_group`]).
 pub fn check_mutex(a: &MutexArgs) -> Result<(), String> {
-    let n = a.addrs.len();
+    check_group(a.id, a.addrs.len())
+}
+
+/// Process `id` of a group of `n` (every process's address, this one's included): `n` from 1
+/// to [`crate::limits::MAX_PROCESSES`], `id` from 1 to `n`.
+pub fn check_group(id: u16, n: usize) -> Result<(), String> {
     if n == 0 {
         return Err("give every process's address (this one's included), in id order".into());
     }
@@ -312,10 +435,9 @@ pub fn check_mutex(a: &MutexArgs) -> Result<(), String> {
             crate::limits::MAX_PROCESSES
         ));
     }
-    if a.id == 0 || usize::from(a.id) > n {
+    if id == 0 || usize::from(id) > n {
         return Err(format!(
-            "the id must be between 1 and {n} (the number of addresses), got {}",
-            a.id
+            "the id must be between 1 and {n} (the number of addresses), got {id}"
         ));
     }
     Ok(())

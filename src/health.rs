@@ -20,7 +20,7 @@ pub struct HealthArgs {
     #[argh(
         option,
         default = "Duration::from_secs(1)",
-        from_str_fn(crate::cli::parse_interval)
+        from_str_fn(crate::cli::parse_timeout)
     )]
     pub timeout: Duration,
 
@@ -51,6 +51,15 @@ impl fmt::Display for HealthError {
             HealthError::Timeout(t) => {
                 write!(f, "no answer within {}", crate::cli::DisplayDuration(*t))
             }
+        }
+    }
+}
+
+impl std::error::Error for HealthError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HealthError::Resolve(e) | HealthError::Io(e) => Some(e),
+            HealthError::Timeout(_) => None,
         }
     }
 }

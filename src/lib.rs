@@ -19,8 +19,9 @@
 //! - [`resource`]: Lab 1's shared resource, which checks mutual exclusion and order.
 //! - [`health`]: `process health ADDR`, the self-check of a `FROM scratch` container.
 //!
-//! Protocol logic (`wire`, `account`, `peer`, `output`) takes bytes, addresses and `now`
-//! as arguments and touches no socket, so tests drive it directly.
+//! Protocol logic (`wire`, `account`, `peer`) takes bytes, addresses and `now` as arguments
+//! and touches no socket, so tests drive it directly; `output` touches no socket either, but
+//! reads its own clock for the timestamps it prints.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]

@@ -87,7 +87,7 @@ fn early_exit(early: argh::EarlyExit) -> ExitCode {
 
 fn run_peer(a: PeerArgs) -> ExitCode {
     if let Err(e) = cli::check_peers(a.peers.len()) {
-        eprintln!("process: {e}");
+        eprintln!("process: {e}\nRun with --help for more information.");
         return ExitCode::from(2);
     }
     let cfg = PeerConfig {

@@ -31,6 +31,15 @@ impl core::fmt::Display for BindError {
     }
 }
 
+impl std::error::Error for BindError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BindError::InUse(_) => None,
+            BindError::Io(_, e) => Some(e),
+        }
+    }
+}
+
 /// The server socket and how it came to be.
 #[derive(Debug)]
 pub struct Server {

@@ -5,6 +5,8 @@
 //!
 //! This file holds one test on purpose: the allocator counts every thread of the binary.
 
+mod util;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,8 +74,9 @@ fn lab(
     let res = format!("127.0.{net}.1:10001");
     let r = peerlab::resource::start(&parse_spec(&res).unwrap(), Output::new(io::sink(), false))
         .unwrap();
-    let addrs: Vec<_> = (0..3)
-        .map(|i| parse_spec(&format!("127.0.{net}.{}:{}", 2 + i, 10002 + i)).unwrap())
+    let addrs: Vec<_> = util::addrs(net, 3)
+        .iter()
+        .map(|a| parse_spec(a).unwrap())
         .collect();
     let ps = (1..=3)
         .map(|id| {
@@ -165,10 +168,7 @@ fn message_path_allocates_nothing() {
     assert_eq!(r.app.checker().violations, 0);
 
     for (net, json) in [(11, false), (12, true)] {
-        let (pa, pb) = (
-            format!("127.0.{net}.2:10002"),
-            format!("127.0.{net}.3:10003"),
-        );
+        let [pa, pb]: [String; 2] = util::addrs(net, 2).try_into().unwrap();
         let mut a = node(&pa, &pb, json);
         let mut b = node(&pb, &pa, json);
         run_until(&mut a, &mut b, 50);

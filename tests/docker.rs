@@ -8,6 +8,8 @@
 
 mod util;
 
+use util::eventually;
+
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::thread;
@@ -148,24 +150,21 @@ impl Drop for ComposeProject {
 
 /// Waits until every container is healthy.
 fn wait_healthy(containers: &[&str]) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let states: Vec<String> = containers
+    let mut states: Vec<String> = Vec::new();
+    let healthy = eventually(Duration::from_secs(30), || {
+        states = containers
             .iter()
             .map(|c| {
                 let f = ["inspect", "-f", "{{.State.Health.Status}}", c];
                 ok("docker", &f, &[]).trim().to_string()
             })
             .collect();
-        if states.iter().all(|s| s == "healthy") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not all healthy: {containers:?} {states:?}"
-        );
-        thread::sleep(Duration::from_millis(250));
-    }
+        states.iter().all(|s| s == "healthy").then_some(())
+    });
+    assert!(
+        healthy.is_some(),
+        "not all healthy: {containers:?} {states:?}"
+    );
 }
 
 fn logs(service: &str) -> Vec<String> {
@@ -189,7 +188,8 @@ const PEERS: [(&str, &str); 3] = [("p1", "p1:10002"), ("p2", "p2:10003"), ("p3",
 
 /// Waits until every service has heard from both others; returns how long it took.
 fn wait_mesh(since: Instant, limit: Duration, logs: impl Fn(&str) -> Vec<String>) -> Duration {
-    loop {
+    let left = limit.saturating_sub(since.elapsed());
+    let done = eventually(left, || {
         let all = PEERS.iter().all(|(svc, me)| {
             let l = logs(svc);
             PEERS
@@ -197,21 +197,18 @@ fn wait_mesh(since: Instant, limit: Duration, logs: impl Fn(&str) -> Vec<String>
                 .filter(|(_, p)| p != me)
                 .all(|(_, p)| heard(&l, p, 1))
         });
-        if all {
-            return since.elapsed();
-        }
-        if since.elapsed() > limit {
-            let dump: Vec<String> = PEERS
-                .iter()
-                .map(|(s, _)| format!("--- {s}\n{}", logs(s).join("\n")))
-                .collect();
-            panic!(
-                "not every peer heard from both others within {limit:?}:\n{}",
-                dump.join("\n")
-            );
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
+        all.then(|| since.elapsed())
+    });
+    done.unwrap_or_else(|| {
+        let dump: Vec<String> = PEERS
+            .iter()
+            .map(|(s, _)| format!("--- {s}\n{}", logs(s).join("\n")))
+            .collect();
+        panic!(
+            "not every peer heard from both others within {limit:?}:\n{}",
+            dump.join("\n")
+        );
+    })
 }
 
 #[test]
@@ -295,23 +292,21 @@ fn compose_mesh_survives_any_start_order_and_a_restart_and_stops_fast() {
     let t = Instant::now();
     ok("docker", &["restart", "p2"], &[]);
     for svc in ["p1", "p3"] {
-        loop {
+        let left = (FIRST_MESSAGES_WITHIN + Duration::from_secs(5)).saturating_sub(t.elapsed());
+        let back = eventually(left, || {
             let l = logs(svc);
             let down = l.iter().position(|x| x.starts_with("peer p2:10003 down"));
             let up = l.iter().rposition(|x| x == "peer p2:10003 up");
             let again = l
                 .iter()
                 .any(|x| x.starts_with("Received 0 from p2:10003 (") && x.ends_with("[restarted]"));
-            if matches!((down, up), (Some(d), Some(u)) if d < u) && again {
-                break;
-            }
-            assert!(
-                t.elapsed() < FIRST_MESSAGES_WITHIN + Duration::from_secs(5),
-                "{svc} after restart of p2:\n{}",
-                l.join("\n")
-            );
-            thread::sleep(Duration::from_millis(100));
-        }
+            (matches!((down, up), (Some(d), Some(u)) if d < u) && again).then_some(())
+        });
+        assert!(
+            back.is_some(),
+            "{svc} after restart of p2:\n{}",
+            logs(svc).join("\n")
+        );
         println!(
             "{svc}: p2 down, up and heard again {:?} after `docker restart p2` began",
             t.elapsed()
@@ -334,14 +329,13 @@ fn compose_peers_started_in_reverse_order_find_each_other() {
     let _ = run("docker", &["rm", "-f", "p1", "p2", "p3"], &[]);
     compose(&["up", "-d", "--no-build", "p3"]);
     // p3 alone: the others' names do not resolve yet; it keeps trying.
-    let t = Instant::now();
-    while !logs("p3")
-        .iter()
-        .any(|l| l.starts_with("peer p1:10002 does not resolve yet"))
-    {
-        assert!(t.elapsed() < util::PATIENCE, "p3: {:?}", logs("p3"));
-        thread::sleep(Duration::from_millis(100));
-    }
+    let retrying = eventually(util::PATIENCE, || {
+        logs("p3")
+            .iter()
+            .any(|l| l.starts_with("peer p1:10002 does not resolve yet"))
+            .then_some(())
+    });
+    assert!(retrying.is_some(), "p3: {:?}", logs("p3"));
     thread::sleep(Duration::from_secs(1));
     compose(&["up", "-d", "--no-build", "p2"]);
     thread::sleep(Duration::from_secs(1));
@@ -360,8 +354,7 @@ impl Drop for Swarm {
     fn drop(&mut self) {
         let _ = run("docker", &["stack", "rm", STACK], &[]);
         // Stack removal is asynchronous: wait for its containers and network to go.
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(30) {
+        eventually(Duration::from_secs(30), || {
             let c = run(
                 "docker",
                 &[
@@ -383,11 +376,8 @@ impl Drop for Swarm {
                 ],
                 &[],
             );
-            if c.stdout.is_empty() && n.stdout.is_empty() {
-                break;
-            }
-            thread::sleep(Duration::from_millis(250));
-        }
+            (c.stdout.is_empty() && n.stdout.is_empty()).then_some(())
+        });
         if self.started_here {
             let _ = run("docker", &["swarm", "leave", "--force"], &[]);
         }
@@ -481,34 +471,29 @@ fn lab1_compose_attach_type_x_and_the_resource_sees_it() {
     let mut p2 = attach("p2");
     thread::sleep(Duration::from_millis(500));
     p1.type_line("x");
-    let t = Instant::now();
-    while !shared()
-        .iter()
-        .any(|l| l.starts_with("shared resource: process 1 entered (T=1,"))
-    {
-        assert!(
-            t.elapsed() < util::PATIENCE,
-            "shared: {:#?}\np1: {:#?}",
-            shared(),
-            p1.lines()
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+    let entered = |who: &str, limit| {
+        eventually(limit, || {
+            shared()
+                .iter()
+                .any(|l| l.starts_with(&format!("shared resource: process {who}")))
+                .then_some(())
+        })
+        .is_some()
+    };
+    assert!(
+        entered("1 entered (T=1,", util::PATIENCE),
+        "shared: {:#?}\np1: {:#?}",
+        shared(),
+        p1.lines()
+    );
     p1.wait_for(|l| l.contains("HELD] Entrei na CS"));
     p2.type_line("x");
     p1.wait_for(|l| l.contains("HELD] REQUEST from 2") && l.ends_with("deferred"));
-    let t = Instant::now();
-    while !shared()
-        .iter()
-        .any(|l| l.starts_with("shared resource: process 2 entered"))
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(15),
-            "shared: {:#?}",
-            shared()
-        );
-        thread::sleep(Duration::from_millis(200));
-    }
+    assert!(
+        entered("2 entered", Duration::from_secs(15)),
+        "shared: {:#?}",
+        shared()
+    );
     let log = shared();
     let p1_left = log
         .iter()

@@ -7,7 +7,7 @@ mod util;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::Proc;
+use util::{addrs, Proc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_process");
 
@@ -15,12 +15,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_process");
 struct Lab {
     resource: Proc,
     ps: Vec<Proc>,
-}
-
-fn addrs(net: u8, n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| format!("127.0.{net}.{}:{}", 2 + i, 10002 + i))
-        .collect()
 }
 
 impl Lab {
@@ -289,6 +283,26 @@ fn bad_datagrams_and_arguments_are_refused_clearly() {
     ] {
         util::assert_usage_error(args);
     }
+    // Each duration error names its option; the id and group errors say the range.
+    for (args, want) in [
+        (
+            &["mutex", "--cs-time", "0", "1", ":1"][..],
+            "`0`: --cs-time must be between 1ms and 24h",
+        ),
+        (
+            &["mutex", "--auto", "25h", "1", ":1"],
+            "`25h`: --auto must be between 1ms and 24h",
+        ),
+        (
+            &["mutex", "4", ":1", ":2", ":3"],
+            "the id must be between 1 and 3 (the number of addresses), got 4",
+        ),
+        (&["mutex", "1"], "give every process's address"),
+    ] {
+        let err = util::assert_usage_error(args);
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("interval"), "{args:?}: {err}");
+    }
 }
 
 #[test]
@@ -345,10 +359,9 @@ fn soak_30s_with_20_percent_loss() {
     let mut sent = 0;
     let mut worst = 0;
     for p in &ps {
-        let line = p.wait_for(|l| l.contains("\"event\":\"mutex_summary\""));
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let v = p.wait_event(|v| v["event"] == "mutex_summary");
         let e = v["entries"].as_u64().unwrap();
-        assert!(e >= 5, "{} was served only {e} times: {line}", p.label);
+        assert!(e >= 5, "{} was served only {e} times: {v}", p.label);
         entries += e;
         sent += v["sent"].as_u64().unwrap();
         worst = worst.max(v["worst_wait_ms"].as_u64().unwrap());

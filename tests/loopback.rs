@@ -7,14 +7,7 @@ use std::net::UdpSocket;
 use std::thread;
 use std::time::Duration;
 
-use util::{Proc, PATIENCE};
-
-/// Addresses `127.0.net.(2..)` with ports 10002, 10003, ...
-fn addrs(net: u8, n: u8) -> Vec<String> {
-    (0..n)
-        .map(|i| format!("127.0.{net}.{}:{}", 2 + i, 10002 + u16::from(i)))
-        .collect()
-}
+use util::{addrs, Proc, PATIENCE};
 
 /// The handout's rotation: process i gets its own address first, then the others.
 fn rotation(all: &[String], i: usize) -> Vec<String> {
@@ -34,6 +27,13 @@ fn start_peer(label: &str, interval: &str, args: &[String]) -> Proc {
     Proc::start_listening(label, &a)
 }
 
+/// [`start_peer`] with `--json`: the tests that check the accounting read its events.
+fn start_json(label: &str, interval: &str, args: &[String]) -> Proc {
+    let mut a = vec!["--json".to_string()];
+    a.extend_from_slice(args);
+    start_peer(label, interval, &a)
+}
+
 fn assert_contiguous(label: &str, seq: &[u64]) {
     assert!(
         seq.windows(2).all(|w| w[1] == w[0] + 1),
@@ -45,7 +45,7 @@ fn assert_contiguous(label: &str, seq: &[u64]) {
 fn three_peers_exchange_counters_and_summaries_match() {
     let all = addrs(1, 3);
     let mut procs: Vec<Proc> = (0..3)
-        .map(|i| start_peer(&format!("p{}", i + 1), "200ms", &rotation(&all, i)))
+        .map(|i| start_json(&format!("p{}", i + 1), "200ms", &rotation(&all, i)))
         .collect();
     // Every process hears at least 0..=3 from both others.
     for (i, p) in procs.iter().enumerate() {
@@ -67,9 +67,11 @@ fn three_peers_exchange_counters_and_summaries_match() {
                 assert_eq!(seq[..3], [0, 1, 2], "{} from {other}", p.label);
             }
         }
-        // The line shows the name as written and the address it came from.
-        let l = p.wait_for(|l| l.starts_with("Received "));
-        assert!(l.ends_with(')') && l.contains(" from 127.0.1."), "{l}");
+        // The event shows the name as written and the address it came from.
+        for v in p.events_named("received") {
+            assert_eq!(v["from"], v["addr"], "{v}");
+            assert!(v["addr"].as_str().unwrap().starts_with("127.0.1."), "{v}");
+        }
     }
     for p in &mut procs {
         let (took, status) = p.term();
@@ -87,8 +89,8 @@ fn three_peers_exchange_counters_and_summaries_match() {
             if i == j {
                 continue;
             }
-            let out = p.row(&all[j]);
-            let inn = q.row(&all[i]);
+            let out = p.summary_of(&all[j]);
+            let inn = q.summary_of(&all[i]);
             let delivered = out.sent.unwrap() - out.errors;
             assert!(
                 delivered - inn.received <= 1,
@@ -134,39 +136,41 @@ fn late_peer_is_picked_up_and_down_is_said_once() {
 #[test]
 fn killed_peer_is_reported_down_then_up_and_restart_is_counted() {
     let all = addrs(3, 3);
-    let mut p1 = start_peer("p1", "100ms", &rotation(&all, 0));
-    let mut p2 = start_peer("p2", "100ms", &rotation(&all, 1));
-    let p3 = start_peer("p3", "100ms", &rotation(&all, 2));
+    let mut p1 = start_json("p1", "100ms", &rotation(&all, 0));
+    let mut p2 = start_json("p2", "100ms", &rotation(&all, 1));
+    let p3 = start_json("p3", "100ms", &rotation(&all, 2));
     p1.wait_for(|_| p1.counters_from(&all[1]).len() >= 5);
     p3.wait_for(|_| p3.counters_from(&all[1]).len() >= 5);
-    let down = format!("peer {} down: connection refused", all[1]);
-    let up = format!("peer {} up", all[1]);
+    let down = |p: &Proc| p.peer_events("peer_down", &all[1]);
+    let up = |p: &Proc| p.peer_events("peer_up", &all[1]);
     // p1 started before p2, so it may already have seen p2 down and up once.
-    let before: Vec<(usize, usize)> = [&p1, &p3]
-        .iter()
-        .map(|p| (p.count(|l| l == down), p.count(|l| l == up)))
-        .collect();
+    let before: Vec<(usize, usize)> = [&p1, &p3].iter().map(|p| (down(p), up(p))).collect();
     p2.kill9();
     for (p, (d, _)) in [&p1, &p3].iter().zip(&before) {
-        p.wait_for(|_| p.count(|l| l == down) == d + 1);
+        p.wait_for(|_| down(p) == d + 1);
+        let last = p.events_named("peer_down").pop().unwrap();
+        assert_eq!(last["error"], "connection refused", "{last}");
     }
     thread::sleep(Duration::from_millis(500));
-    let _p2 = start_peer("p2 again", "100ms", &rotation(&all, 1));
+    let _p2 = start_json("p2 again", "100ms", &rotation(&all, 1));
     for (p, (d, u)) in [&p1, &p3].iter().zip(&before) {
-        p.wait_for(|_| p.count(|l| l == up) == u + 1);
-        p.wait_for(|l| {
-            l.starts_with("Received 0 from") && l.contains(&all[1]) && l.ends_with("[restarted]")
+        p.wait_for(|_| up(p) == u + 1);
+        p.wait_event(|v| {
+            v["event"] == "received"
+                && v["from"] == all[1].as_str()
+                && v["counter"] == 0
+                && v["seq"] == "restart"
         });
-        // Five broadcasts into a dead port gave one line each way.
-        assert_eq!(p.count(|l| l == down), d + 1, "{}", p.lines().join("\n"));
-        assert_eq!(p.count(|l| l == up), u + 1);
+        // Five broadcasts into a dead port gave one event each way.
+        assert_eq!(down(p), d + 1, "{}", p.lines().join("\n"));
+        assert_eq!(up(p), u + 1);
     }
     p1.wait_for(|_| {
         let s = p1.counters_from(&all[1]);
-        s.len() >= 3 && s[s.len() - 3..] == [1, 2, 3] && s[s.len() - 4] == 0
+        s.len() >= 4 && s[s.len() - 3..] == [1, 2, 3] && s[s.len() - 4] == 0
     });
     p1.term();
-    let row = p1.row(&all[1]);
+    let row = p1.summary_of(&all[1]);
     assert_eq!((row.restarts, row.lost, row.dup), (1, 0, 0), "{row:?}");
     assert!(row.errors >= 1);
 }
@@ -182,7 +186,13 @@ fn loss_duplication_and_reordering_are_counted_exactly() {
     relay_in.set_read_timeout(Some(PATIENCE)).unwrap();
     let p2 = Proc::start_listening(
         "p2",
-        &["--interval", "1s", "127.0.4.3:10003", "127.0.4.9:10002"],
+        &[
+            "--json",
+            "--interval",
+            "1s",
+            "127.0.4.3:10003",
+            "127.0.4.9:10002",
+        ],
     );
     let mut p1 = Proc::start_listening(
         "p1",
@@ -221,7 +231,7 @@ fn loss_duplication_and_reordering_are_counted_exactly() {
     p2.wait_for(|_| p2.counters_from("127.0.4.9:10002").len() as u64 == total);
     let mut p2 = p2;
     p2.term();
-    let row = p2.row("127.0.4.9:10002");
+    let row = p2.summary_of("127.0.4.9:10002");
     assert_eq!(row.received, total, "{row:?}");
     assert_eq!(row.dup, duplicated, "{row:?}");
     assert_eq!(row.reordered, reordered, "{row:?}");
@@ -229,8 +239,13 @@ fn loss_duplication_and_reordering_are_counted_exactly() {
     // every drop lies between the first and the last forwarded counter.
     assert_eq!(row.lost, dropped, "{row:?}");
     assert_eq!(row.foreign, 0);
-    let gaps = p2.count(|l| l.ends_with(" lost]"));
-    assert!(gaps > 0);
+    let gaps = p2.events_named("received");
+    let gaps: Vec<_> = gaps.iter().filter(|v| v["seq"] == "gap").collect();
+    assert!(!gaps.is_empty());
+    assert!(
+        gaps.iter().all(|v| v["missing"].as_u64() >= Some(1)),
+        "{gaps:?}"
+    );
 }
 
 #[test]
@@ -324,6 +339,35 @@ fn bad_command_lines_get_usage_and_status_2() {
     ] {
         util::assert_usage_error(args);
     }
+    // A duration error names the option it is about, and the bound it names is the bound.
+    let err = util::assert_usage_error(&["--interval", "0", ":10002"]);
+    assert!(
+        err.contains("`0`: --interval must be between 1ms and 24h"),
+        "{err}"
+    );
+    let err = util::assert_usage_error(&["--interval", "24.5h", ":10002"]);
+    assert!(
+        err.contains("--interval must be between 1ms and 24h"),
+        "{err}"
+    );
+    let err = util::assert_usage_error(&["health", "--timeout", "0", ":10002"]);
+    assert!(
+        err.contains("`0`: --timeout must be between 1ms and 24h") && !err.contains("interval"),
+        "{err}"
+    );
+    let p = Proc::start_listening("24h", &["--interval", "24h", "127.0.15.2:10002"]);
+    p.wait_for(|l| l.ends_with("sending every 86400s"));
+    // More peers than supported: a usage error before any socket is opened.
+    let many: Vec<String> = (1..=peerlab::limits::MAX_PEERS + 1)
+        .map(|i| format!(":{}", 20000 + i))
+        .collect();
+    let mut args = vec![":10002"];
+    args.extend(many.iter().map(String::as_str));
+    let err = util::assert_usage_error(&args);
+    assert!(
+        err.contains("at most 128 peers are supported, got 129"),
+        "{err}"
+    );
     // An argument that is not UTF-8 is a usage error too, not a panic.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_process"))
         .arg(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"\xff:10002"))
@@ -331,11 +375,22 @@ fn bad_command_lines_get_usage_and_status_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not valid UTF-8"));
+    for mode in [&[][..], &["mutex"], &["shared-resource"], &["health"]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_process"))
+            .args(mode)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("--help"), "{help}");
+        // No internal references (issue numbers) in what users read.
+        assert!(!help.contains('#'), "{mode:?}: {help}");
+    }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_process"))
         .arg("--help")
         .output()
         .unwrap();
-    assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("--interval"));
 }
 
@@ -376,22 +431,18 @@ fn address_not_on_this_host_falls_back_to_the_wildcard() {
 
 #[test]
 fn unresolvable_peer_is_retried_not_fatal() {
+    let peer = "no-such-host.invalid:10003";
     let mut p1 = Proc::start_listening(
         "p1",
-        &[
-            "--interval",
-            "50ms",
-            "127.0.9.2:10002",
-            "no-such-host.invalid:10003",
-        ],
+        &["--json", "--interval", "50ms", "127.0.9.2:10002", peer],
     );
-    p1.wait_for(|l| l.starts_with("peer no-such-host.invalid:10003 does not resolve yet"));
+    p1.wait_event(|v| v["event"] == "peer_unresolved" && v["peer"] == peer);
     thread::sleep(Duration::from_millis(1500));
-    assert_eq!(p1.count(|l| l.contains("does not resolve")), 1);
+    assert_eq!(p1.peer_events("peer_unresolved", peer), 1);
     let (_, status) = p1.term();
     assert!(status.success());
-    let row = p1.row("no-such-host.invalid:10003");
-    assert_eq!((row.addr.as_str(), row.sent), ("(unresolved)", Some(0)));
+    let row = p1.summary_of(peer);
+    assert_eq!((row.addr, row.sent), (None, Some(0)));
 }
 
 #[test]
@@ -408,17 +459,19 @@ fn json_lines_are_valid_json() {
     p1.wait_for(|l| l.contains("\"counter\":2"));
     p1.wait_for(|l| l.contains("\"error\":\"not a counter\""));
     p1.term();
+    // Every line is a JSON object with an event name and a time.
+    let lines = p1.lines();
+    let all_events = p1.events();
+    assert_eq!(all_events.len(), lines.len(), "{lines:#?}");
     let mut events = std::collections::BTreeSet::new();
-    for l in p1.lines() {
-        let v: serde_json::Value = serde_json::from_str(&l).unwrap_or_else(|e| panic!("{e}: {l}"));
+    for v in &all_events {
         events.insert(v["event"].as_str().unwrap().to_string());
+        assert!(v["t_ms"].is_u64(), "{v}");
         if v["event"] == "received" && v["from"] == all[1].as_str() {
-            assert!(v["counter"].is_u64() && v["addr"] == all[1].as_str(), "{l}");
-        }
-        if v["event"] == "summary" && v["peer"] == all[1].as_str() {
-            assert!(v["received"].as_u64().unwrap() >= 3, "{l}");
+            assert!(v["counter"].is_u64() && v["addr"] == all[1].as_str(), "{v}");
         }
     }
+    assert!(p1.summary_of(&all[1]).received >= 3);
     for e in ["listening", "received", "summary_start", "summary"] {
         assert!(events.contains(e), "no {e} event: {events:?}");
     }
@@ -513,22 +566,34 @@ fn loss_accounting_matches_real_drops_by_iptables() {
     );
     let mut p2 = ns.start(
         "p2",
-        &["--interval", "1s", "127.0.0.3:10003", "127.0.0.2:10002"],
+        &[
+            "--json",
+            "--interval",
+            "1s",
+            "127.0.0.3:10003",
+            "127.0.0.2:10002",
+        ],
     );
-    p2.wait_for(|l| l.starts_with("listening on"));
+    p2.wait_event(|v| v["event"] == "listening");
     let mut p1 = ns.start(
         "p1",
-        &["--interval", "10ms", "127.0.0.2:10002", "127.0.0.3:10003"],
+        &[
+            "--json",
+            "--interval",
+            "10ms",
+            "127.0.0.2:10002",
+            "127.0.0.3:10003",
+        ],
     );
-    p1.wait_for(|l| l.starts_with("listening on"));
+    p1.wait_event(|v| v["event"] == "listening");
     p2.wait_for(|_| p2.counters_from("127.0.0.2:10002").len() >= 200);
     p1.term();
-    let sent = p1.row("127.0.0.3:10003").sent.unwrap();
+    let sent = p1.summary_of("127.0.0.3:10003").sent.unwrap();
     // Let the last datagrams arrive (or be dropped) before reading the kernel's count.
     thread::sleep(Duration::from_millis(300));
     let dropped = ns.dropped();
     p2.term();
-    let row = p2.row("127.0.0.2:10002");
+    let row = p2.summary_of("127.0.0.2:10002");
     let seen = p2.counters_from("127.0.0.2:10002");
     let (first, last) = (*seen.iter().min().unwrap(), *seen.iter().max().unwrap());
     println!(
@@ -578,4 +643,62 @@ fn peer_back_at_a_new_address_is_found_again() {
     p1.wait_for(|l| l == "peer p2:10003 moved to 127.0.0.5:10003");
     p1.wait_for(|l| l == "peer p2:10003 up");
     p1.wait_for(|l| l.starts_with("Received") && l.contains("from p2:10003 (127.0.0.5:10003)"));
+}
+
+/// The text format, pinned line by line: what a student reads. (The other accounting tests
+/// read `--json` events; this one and `bad_datagrams_are_escaped_counted_and_survived` keep
+/// the text's `Received` lines and summary table from drifting.)
+#[test]
+fn text_received_lines_and_summary_table_are_pinned() {
+    // The test plays p1's only peer from its address, and a stranger.
+    let peer = UdpSocket::bind("127.0.16.3:10003").unwrap();
+    let stranger = UdpSocket::bind("127.0.16.9:4000").unwrap();
+    // One broadcast (at start), so the table's `sent` is known.
+    let mut p1 = Proc::start_listening(
+        "p1",
+        &["--interval", "1h", "127.0.16.2:10002", "127.0.16.3:10003"],
+    );
+    for c in ["0", "1", "3", "3", "2", "0"] {
+        peer.send_to(c.as_bytes(), "127.0.16.2:10002").unwrap();
+    }
+    stranger.send_to(b"7", "127.0.16.2:10002").unwrap();
+    stranger.send_to(b"hi", "127.0.16.2:10002").unwrap();
+    p1.wait_for(|l| l.starts_with("Received \"hi\""));
+    let (_, status) = p1.term();
+    assert!(status.success());
+    let lines = p1.lines();
+    let from = "from 127.0.16.3:10003 (127.0.16.3:10003)";
+    let expected_head = [
+        "listening on 127.0.16.2:10002, 1 peer, sending every 3600s".to_string(),
+        format!("Received 0 {from}"),
+        format!("Received 1 {from}"),
+        format!("Received 3 {from} [1 lost]"),
+        format!("Received 3 {from} [duplicate]"),
+        format!("Received 2 {from} [late]"),
+        format!("Received 0 {from} [restarted]"),
+        "Received 7 from 127.0.16.9:4000".to_string(),
+        "Received \"hi\" from 127.0.16.9:4000 [not a counter, 2 bytes]".to_string(),
+    ];
+    assert_eq!(lines[..expected_head.len()], expected_head, "{lines:#?}");
+    let tail = &lines[expected_head.len()..];
+    assert_eq!(tail.len(), 4, "{lines:#?}");
+    assert!(
+        tail[0].starts_with("summary after ") && tail[0].ends_with("ms: 1 broadcasts"),
+        "{}",
+        tail[0]
+    );
+    assert_eq!(
+        tail[1..],
+        [
+            "peer                     address                    sent received   lost   dup reordered restarts foreign   errors",
+            "127.0.16.3:10003         127.0.16.3:10003              1        6      0     1         1       1       0        0",
+            "(not a peer)             127.0.16.9:4000               -        1      0     0         0       0       1        0",
+        ]
+    );
+    // The table parser the text tests use reads it back.
+    let row = p1.row("127.0.16.3:10003");
+    assert_eq!(
+        (row.sent, row.received, row.dup, row.reordered, row.restarts),
+        (Some(1), 6, 1, 1, 1)
+    );
 }

@@ -18,7 +18,8 @@ use core::fmt::{self, Write as _};
 
 /// Longest text carried by ENTER.
 pub const MAX_TEXT: usize = 64;
-/// Longest encoded message.
+/// Longest encoded message: ENTER with three 20-digit numbers and [`MAX_TEXT`] bytes of text
+/// fits with room to spare.
 pub const MAX_MSG: usize = 128;
 
 /// A process id: 1..=N, as on the command line.
@@ -34,58 +35,63 @@ impl fmt::Display for PeerId {
 /// Which message an ACK acknowledges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AckOf {
-    /// ENTER.
+    /// `ACK ENTER`: the resource recorded the entry.
     Enter,
-    /// EXIT.
+    /// `ACK EXIT`: the resource recorded the exit.
     Exit,
 }
 
 /// One Lab 1 message.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Msg {
-    /// Ricart–Agrawala request: `id` wants the CS; `t` is its request timestamp.
+    /// `REQUEST id t`, to every other process: `id` wants the CS; `t` is its request
+    /// timestamp.
     Request {
-        /// Sender.
+        /// The requesting process (the sender).
         id: PeerId,
         /// Request timestamp (the Lamport clock right after the request's tick).
         t: u64,
     },
-    /// Ricart–Agrawala reply: `id` grants the request with timestamp `t`.
+    /// `REPLY id clock t`, to the requester: `id` grants the request with timestamp `t`.
     Reply {
-        /// Sender.
+        /// The granting process (the sender), not the requester.
         id: PeerId,
         /// Sender's clock when sending (a reply does not tick).
         clock: u64,
         /// The request it answers.
         t: u64,
     },
-    /// To the shared resource: `id` entered the CS for its request `t`.
+    /// `ENTER id t clock text`, to the shared resource: `id` entered the CS for its request
+    /// `t`.
     Enter {
-        /// Sender.
+        /// The process inside (the sender).
         id: PeerId,
-        /// Its request timestamp.
+        /// The timestamp of the request that was granted; the resource checks that entries
+        /// come in (T, id) order.
         t: u64,
-        /// Its clock at entry.
+        /// The sender's Lamport clock at entry; the resource prints it.
         clock: u64,
         /// A short text (`Oi`), printed by the resource.
         text: heapless::String<MAX_TEXT>,
     },
-    /// To the shared resource: `id` left the CS of request `t`.
+    /// `EXIT id t clock`, to the shared resource: `id` left the CS of request `t`.
     Exit {
-        /// Sender.
+        /// The process leaving (the sender).
         id: PeerId,
-        /// Its request timestamp.
+        /// The same request timestamp as its ENTER, which pairs the two.
         t: u64,
-        /// Its clock at exit.
+        /// The sender's Lamport clock at exit; the resource prints it.
         clock: u64,
     },
-    /// From the shared resource: ENTER or EXIT of (`id`, `t`) received.
+    /// `ACK ENTER id t` or `ACK EXIT id t`, from the shared resource: the ENTER or EXIT of
+    /// (`id`, `t`) was received. It echoes the message's id and T, so a late ACK of an
+    /// earlier request is not mistaken for the current one's.
     Ack {
-        /// What is acknowledged.
+        /// Whether the ENTER or the EXIT is acknowledged.
         of: AckOf,
-        /// Whose.
+        /// The process whose message is acknowledged (the ACK's receiver, not its sender).
         id: PeerId,
-        /// Which request.
+        /// The request timestamp of the acknowledged message.
         t: u64,
     },
 }
@@ -93,15 +99,15 @@ pub enum Msg {
 /// The type of a message, without its fields (for events and statistics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
-    /// `REQUEST`.
+    /// [`Msg::Request`].
     Request,
-    /// `REPLY`.
+    /// [`Msg::Reply`].
     Reply,
-    /// `ENTER`.
+    /// [`Msg::Enter`].
     Enter,
-    /// `EXIT`.
+    /// [`Msg::Exit`].
     Exit,
-    /// `ACK ENTER` or `ACK EXIT`.
+    /// [`Msg::Ack`] (`ACK ENTER` or `ACK EXIT`).
     Ack,
 }
 
@@ -148,7 +154,9 @@ impl fmt::Display for LabWireError {
     }
 }
 
-/// An encoded message.
+impl std::error::Error for LabWireError {}
+
+/// An encoded message, as [`Msg::encode`] writes it: one line of ASCII, no newline.
 pub type MsgBuf = heapless::String<MAX_MSG>;
 
 impl Msg {

@@ -28,14 +28,6 @@ pub struct CounterBuf {
     start: usize,
 }
 
-impl CounterBuf {
-    /// The digits as text.
-    pub fn as_str(&self) -> &str {
-        // Cannot fail: only ASCII digits are written.
-        core::str::from_utf8(&self.digits[self.start..]).expect("ASCII digits")
-    }
-}
-
 impl core::ops::Deref for CounterBuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -63,6 +55,8 @@ impl fmt::Display for WireError {
         })
     }
 }
+
+impl std::error::Error for WireError {}
 
 /// Writes `n` in decimal into a fixed buffer.
 #[must_use]

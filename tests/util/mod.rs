@@ -1,5 +1,6 @@
 //! Helpers for tests that run the real `process` binary: start it, read its lines as they
-//! come, wait for a line, stop it with a real signal, read its summary table.
+//! come, wait for a line, stop it with a real signal, read its `--json` events (most tests)
+//! or its text summary table (the tests that pin the text format).
 #![allow(dead_code)] // each test file uses a different part
 
 use std::io::Write as _;
@@ -9,8 +10,39 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 /// Generous liveness bound for "eventually" (not a performance threshold).
 pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Calls `f` until it returns `Some` (its value is returned) or `limit` has passed (`None`).
+/// `f` is always called at least once, and once more after the limit, so a condition that
+/// became true while the last poll slept is not missed. The pause between calls starts at
+/// 1 ms and doubles up to 20 ms: quick for a line just printed, gentle on a slow `f` (a
+/// `docker logs` call).
+pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let t = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let expired = t.elapsed() > limit;
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if expired {
+            return None;
+        }
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// `n` distinct loopback addresses `127.0.net.2:10002`, `127.0.net.3:10003`, ...: each test
+/// takes its own `net`, so tests run in parallel without sharing ports.
+pub fn addrs(net: u8, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("127.0.{net}.{}:{}", 2 + i, 10002 + i))
+        .collect()
+}
 
 /// A running `process`, with everything it printed so far.
 pub struct Proc {
@@ -152,16 +184,79 @@ impl Proc {
     }
 
     pub fn wait_for_within(&self, limit: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
-        let t = Instant::now();
-        loop {
-            if let Some(l) = self.lines().into_iter().find(|l| pred(l)) {
-                return Some(l);
-            }
-            if t.elapsed() > limit {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
+        eventually(limit, || self.lines().into_iter().find(|l| pred(l)))
+    }
+
+    /// Waits (up to [`PATIENCE`]) for a JSON event matching `pred`; panics with the output
+    /// if none.
+    pub fn wait_event(&self, pred: impl Fn(&Value) -> bool) -> Value {
+        eventually(PATIENCE, || self.events().into_iter().find(|v| pred(v))).unwrap_or_else(|| {
+            panic!(
+                "{}: no matching event in {PATIENCE:?}; output:\n{}\nstderr:\n{}",
+                self.label,
+                self.lines().join("\n"),
+                self.stderr()
+            )
+        })
+    }
+
+    /// Every stdout line so far that is a JSON object (`--json`), parsed. A line that starts
+    /// with `{` but does not parse fails the test.
+    pub fn events(&self) -> Vec<Value> {
+        self.lines()
+            .iter()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("{}: invalid JSON line ({e}): {l}", self.label))
+            })
+            .collect()
+    }
+
+    /// The events named `name` (`received`, `peer_down`, `summary`, ...).
+    pub fn events_named(&self, name: &str) -> Vec<Value> {
+        self.events()
+            .into_iter()
+            .filter(|v| v["event"] == name)
+            .collect()
+    }
+
+    /// How many `name` events about peer `peer` (`peer_down`, `peer_up`, ...).
+    pub fn peer_events(&self, name: &str, peer: &str) -> usize {
+        self.events_named(name)
+            .iter()
+            .filter(|v| v["peer"] == peer)
+            .count()
+    }
+
+    /// The `summary` events (one per peer, then one per stranger), once the process has
+    /// exited: `peer` (null for a stranger), `addr` (null while unresolved), `sent` (null for a
+    /// stranger), `received`, `lost`, `duplicated`, `reordered`, `restarts`, `foreign`, `errors`.
+    pub fn summary_json(&self) -> Vec<Value> {
+        let rows = self.events_named("summary");
+        assert!(
+            !rows.is_empty(),
+            "{}: no summary events in:\n{}",
+            self.label,
+            self.lines().join("\n")
+        );
+        rows
+    }
+
+    /// The `summary` event of the configured peer `peer`, as written on the command line.
+    pub fn summary_of(&self, peer: &str) -> Summary {
+        let v = self
+            .summary_json()
+            .into_iter()
+            .find(|v| v["peer"] == peer)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: no summary event for {peer}:\n{}",
+                    self.label,
+                    self.lines().join("\n")
+                )
+            });
+        Summary::from_json(&v)
     }
 
     /// Sends a real signal with kill(1).
@@ -184,20 +279,12 @@ impl Proc {
 
     /// Waits for the process to exit on its own.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let t = Instant::now();
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                // Let the readers collect the last lines.
-                for r in self.readers.drain(..) {
-                    let _ = r.join();
-                }
-                return Some(s);
-            }
-            if t.elapsed() > limit {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(1));
+        let s = eventually(limit, || self.child.try_wait().unwrap())?;
+        // Let the readers collect the last lines.
+        for r in self.readers.drain(..) {
+            let _ = r.join();
         }
+        Some(s)
     }
 
     pub fn kill9(&mut self) {
@@ -205,9 +292,19 @@ impl Proc {
         let _ = self.wait_exit(PATIENCE);
     }
 
-    /// Counters received from `from` (exact text after "from "), in arrival order.
+    /// Counters received from `from` (the peer as written, or a stranger's address), in
+    /// arrival order: from the `received` events with `--json`, else from the text lines.
     pub fn counters_from(&self, from: &str) -> Vec<u64> {
-        self.lines()
+        let lines = self.lines();
+        if lines.iter().any(|l| l.starts_with('{')) {
+            return self
+                .events_named("received")
+                .iter()
+                .filter(|v| v["from"] == from || (v["from"].is_null() && v["addr"] == from))
+                .filter_map(|v| v["counter"].as_u64())
+                .collect();
+        }
+        lines
             .iter()
             .filter_map(|l| {
                 let (n, tail) = l.strip_prefix("Received ")?.split_once(' ')?;
@@ -221,7 +318,8 @@ impl Proc {
             .collect()
     }
 
-    /// The summary table rows, once the process has exited.
+    /// The text summary table's rows, once the process has exited (the tests that pin the
+    /// text format; the others use [`Proc::summary_of`] with `--json`).
     pub fn summary(&self) -> Vec<Row> {
         let lines = self.lines();
         let Some(h) = lines
@@ -254,6 +352,40 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// One peer's summary, from a `summary` event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub addr: Option<String>,
+    pub sent: Option<u64>,
+    pub received: u64,
+    pub lost: u64,
+    pub dup: u64,
+    pub reordered: u64,
+    pub restarts: u64,
+    pub foreign: u64,
+    pub errors: u64,
+}
+
+impl Summary {
+    pub fn from_json(v: &Value) -> Summary {
+        let n = |k: &str| {
+            v[k].as_u64()
+                .unwrap_or_else(|| panic!("summary without a number {k}: {v}"))
+        };
+        Summary {
+            addr: v["addr"].as_str().map(str::to_string),
+            sent: v["sent"].as_u64(),
+            received: n("received"),
+            lost: n("lost"),
+            dup: n("duplicated"),
+            reordered: n("reordered"),
+            restarts: n("restarts"),
+            foreign: n("foreign"),
+            errors: n("errors"),
+        }
     }
 }
 
@@ -305,7 +437,8 @@ impl Row {
 
 /// Runs `process ARGS...` and insists on a usage error: exit status 2, a message on stderr
 /// that points to `--help`, and no panic.
-pub fn assert_usage_error(args: &[&str]) {
+/// Returns the message.
+pub fn assert_usage_error(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_process"))
         .args(args)
         .output()
@@ -314,6 +447,7 @@ pub fn assert_usage_error(args: &[&str]) {
     assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
     assert!(!err.contains("panicked"), "{args:?}: {err}");
     assert!(err.contains("--help"), "{args:?}: {err}");
+    err.into_owned()
 }
 
 /// A network namespace made by the test (needs root), deleted when dropped. Processes run in
