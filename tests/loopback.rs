@@ -691,8 +691,8 @@ fn text_received_lines_and_summary_table_are_pinned() {
         tail[1..],
         [
             "peer                     address                    sent received   lost   dup reordered restarts foreign   errors",
-            "127.0.16.3:10003         127.0.16.3:10003              1        6      0     1         1       1       0        0",
-            "(not a peer)             127.0.16.9:4000               -        1      0     0         0       0       1        0",
+            "127.0.16.3:10003         127.0.16.3:10003              1        6      0     1         1        1       0        0",
+            "(not a peer)             127.0.16.9:4000               -        1      0     0         0        0       1        0",
         ]
     );
     // The table parser the text tests use reads it back.
