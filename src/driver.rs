@@ -1,7 +1,7 @@
 //! The event loop shared by every mode: the only code that polls.
 //!
 //! One thread and one `mio::Poll`. Registered sources: the mesh's sockets (the server socket
-//! [`SERVER`] and one connected socket per peer, `Token(1 + i)`), the SIGINT/SIGTERM
+//! [`SERVER`](crate::mesh::SERVER) and one connected socket per peer, `Token(1 + i)`), the SIGINT/SIGTERM
 //! self-pipe ([`SIGNALS`]) and, for modes that read the keyboard, stdin ([`STDIN`]). Timers
 //! are deadlines, not sleeps: the poll timeout is the time left until the application's next
 //! deadline (or the next name resolution), and the clock is read again after every wake-up.

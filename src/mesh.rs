@@ -36,6 +36,16 @@ pub enum StartError {
     TooManyPeers(usize),
 }
 
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Bind(e) => Some(e),
+            StartError::Poll(e) => Some(e),
+            StartError::TooManyPeers(_) => None,
+        }
+    }
+}
+
 impl core::fmt::Display for StartError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {

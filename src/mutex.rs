@@ -1,4 +1,4 @@
-//! Lab 1's process: the [`ra`](crate::ra) core on the shared driver, with the keyboard (`x`
+//! Lab 1's process: the [`ra`] core on the shared driver, with the keyboard (`x`
 //! asks for the critical section, the own id is an internal event), an optional `--auto`
 //! timer that asks at random moments, and the shared resource as one more connected peer.
 //!
@@ -50,6 +50,15 @@ pub enum MutexStartError {
     Config(ConfigError),
 }
 
+impl std::error::Error for MutexStartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MutexStartError::Start(e) => Some(e),
+            MutexStartError::Config(e) => Some(e),
+        }
+    }
+}
+
 impl core::fmt::Display for MutexStartError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
@@ -61,7 +70,7 @@ impl core::fmt::Display for MutexStartError {
 
 /// The Lab 1 process on the driver.
 #[derive(Debug)]
-pub struct Mutex {
+pub struct LabProcess {
     ra: Ra,
     roster: Roster,
     start: Instant,
@@ -80,7 +89,7 @@ pub struct Mutex {
 pub fn start<W: Write>(
     cfg: &MutexConfig,
     mut out: Output<W>,
-) -> Result<Driver<Mutex, W>, MutexStartError> {
+) -> Result<Driver<LabProcess, W>, MutexStartError> {
     let n = u16::try_from(cfg.addrs.len())
         .map_err(|_| MutexStartError::Config(ConfigError::TooMany))?;
     let ra = Ra::new(ra::Config {
@@ -113,7 +122,7 @@ pub fn start<W: Write>(
         auto: cfg.auto.is_some(),
     });
     let now = Instant::now();
-    let mut app = Mutex {
+    let mut app = LabProcess {
         roster: Roster::new(ra.id(), n),
         ra,
         start: now,
@@ -128,7 +137,7 @@ pub fn start<W: Write>(
     Ok(Driver::new(poll, mesh, app, out))
 }
 
-impl Mutex {
+impl LabProcess {
     /// The core, for tests and the summary.
     pub fn core(&self) -> &Ra {
         &self.ra
@@ -171,7 +180,7 @@ impl Mutex {
     }
 }
 
-impl App for Mutex {
+impl App for LabProcess {
     fn poll_timeout(&self) -> Option<Instant> {
         let core = self.ra.poll_timeout().map(|m| m.to_instant(self.start));
         [core, self.next_auto].into_iter().flatten().min()

@@ -69,7 +69,7 @@ fn lab(
     net: u8,
 ) -> (
     peerlab::driver::Driver<peerlab::resource::Resource, io::Sink>,
-    Vec<peerlab::driver::Driver<peerlab::mutex::Mutex, io::Sink>>,
+    Vec<peerlab::driver::Driver<peerlab::mutex::LabProcess, io::Sink>>,
 ) {
     let res = format!("127.0.{net}.1:10001");
     let r = peerlab::resource::start(&parse_spec(&res).unwrap(), Output::new(io::sink(), false))
@@ -99,7 +99,7 @@ fn lab(
 /// Runs the Lab 1 loops until the resource has seen `target` entries.
 fn run_lab(
     r: &mut peerlab::driver::Driver<peerlab::resource::Resource, io::Sink>,
-    ps: &mut [peerlab::driver::Driver<peerlab::mutex::Mutex, io::Sink>],
+    ps: &mut [peerlab::driver::Driver<peerlab::mutex::LabProcess, io::Sink>],
     target: u64,
 ) {
     let t = Instant::now();

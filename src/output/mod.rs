@@ -4,7 +4,7 @@
 //! Each line is built in a fixed [`Line`] and written with a single `write_all`, so lines
 //! never interleave and nothing is allocated on the message path.
 //!
-//! Layout: [`line`] (the buffer and fast number/address formatting), [`escape`] (what bytes
+//! Layout: [`line`](mod@line) (the buffer and fast number/address formatting), [`escape`] (what bytes
 //! from outside become on a terminal and in JSON), [`json`] (the object writer), [`peer`]
 //! (the counter peer's and the mesh's events), [`lab`] (Lab 1's events).
 //!
