@@ -87,9 +87,6 @@ struct Keyboard {
     skipping: bool,
 }
 
-/// Linux's `O_NONBLOCK` (the same value on every architecture Docker runs us on).
-const O_NONBLOCK: i32 = 0o4000;
-
 impl Keyboard {
     /// Opens stdin again as a new, non-blocking open file description and registers it, if
     /// it can be polled (a terminal or a pipe; not /dev/null or a file). A new description,
@@ -101,7 +98,7 @@ impl Keyboard {
         use std::os::unix::fs::OpenOptionsExt;
         let file = std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(O_NONBLOCK)
+            .custom_flags(libc::O_NONBLOCK)
             .open("/proc/self/fd/0")?;
         poll.registry()
             .register(&mut SourceFd(&file.as_raw_fd()), STDIN, Interest::READABLE)?;
