@@ -376,7 +376,7 @@ fn dockerfiles_build_on_a_fresh_clone_with_either_builder() {
     if built {
         assert_image_config(tag);
     } else {
-        let last_step = out.lines().filter(|l| l.starts_with("Step ")).last();
+        let last_step = out.lines().rfind(|l| l.starts_with("Step "));
         assert!(
             last_step.is_some_and(|l| l.starts_with("Step 1/") && l.contains("FROM rust:1-alpine")),
             "the classic build of Dockerfile.alpine must fail only at pulling rust:1-alpine:\n{out}"
