@@ -526,12 +526,49 @@ fn compose_peers_started_in_reverse_order_find_each_other() {
 
 /// Leaves the swarm (if this test started it) and removes the stack when dropped.
 struct Swarm {
+    stack: &'static str,
     started_here: bool,
+}
+
+impl Swarm {
+    /// Makes this engine a single-node swarm if it is not one yet.
+    fn join(stack: &'static str) -> Swarm {
+        let state = ok("docker", &["info", "-f", "{{.Swarm.LocalNodeState}}"], &[]);
+        let started_here = state.trim() != "active";
+        if started_here {
+            ok(
+                "docker",
+                &[
+                    "swarm",
+                    "init",
+                    "--advertise-addr",
+                    "127.0.0.1",
+                    "--default-addr-pool",
+                    "198.18.128.0/17",
+                ],
+                &[],
+            );
+        }
+        Swarm {
+            stack,
+            started_here,
+        }
+    }
+
+    /// The stack's running containers (one per task).
+    fn containers(&self) -> Vec<String> {
+        let label = format!("label=com.docker.stack.namespace={}", self.stack);
+        ok("docker", &["ps", "-q", "-f", &label], &[])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 impl Drop for Swarm {
     fn drop(&mut self) {
-        let _ = run("docker", &["stack", "rm", STACK], &[]);
+        let stack = self.stack;
+        let _ = run("docker", &["stack", "rm", stack], &[]);
         // Stack removal is asynchronous: wait for its containers and network to go.
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(30) {
@@ -541,7 +578,7 @@ impl Drop for Swarm {
                     "ps",
                     "-aq",
                     "-f",
-                    &format!("label=com.docker.stack.namespace={STACK}"),
+                    &format!("label=com.docker.stack.namespace={stack}"),
                 ],
                 &[],
             );
@@ -552,7 +589,7 @@ impl Drop for Swarm {
                     "ls",
                     "-q",
                     "-f",
-                    &format!("label=com.docker.stack.namespace={STACK}"),
+                    &format!("label=com.docker.stack.namespace={stack}"),
                 ],
                 &[],
             );
@@ -571,23 +608,7 @@ impl Drop for Swarm {
 fn swarm_stack_deploy_exchanges_counters() {
     let _engine = engine_lock();
     image();
-    let state = ok("docker", &["info", "-f", "{{.Swarm.LocalNodeState}}"], &[]);
-    let started_here = state.trim() != "active";
-    if started_here {
-        ok(
-            "docker",
-            &[
-                "swarm",
-                "init",
-                "--advertise-addr",
-                "127.0.0.1",
-                "--default-addr-pool",
-                "198.18.128.0/17",
-            ],
-            &[],
-        );
-    }
-    let _swarm = Swarm { started_here };
+    let _swarm = Swarm::join(STACK);
     ok(
         "docker",
         &["stack", "deploy", "-c", "docker-compose.yml", STACK],
@@ -695,4 +716,116 @@ fn lab1_compose_attach_type_x_and_the_resource_sees_it() {
     assert!(!log.iter().any(|l| l.contains("VIOLATION")), "{log:#?}");
     p1.kill9();
     p2.kill9();
+}
+
+/// Lab 1 on a single-node swarm: `docker stack deploy` of the same docker-compose.lab1.yml,
+/// whose service names (shared, p1, p2, p3) are the names the processes use. Nobody types on
+/// a swarm, so an override adds `--auto` (and a short CS) to each process's command; the
+/// shared resource must see every process enter, and no VIOLATION. Tasks must become healthy
+/// (their health command probes their own service name).
+#[test]
+fn lab1_swarm_stack_deploy_enters_the_cs() {
+    let _engine = engine_lock();
+    image();
+    let stack = "peerlab-e2e-lab1";
+    let swarm = Swarm::join(stack);
+    let auto = |id: u16| {
+        format!(
+            r#"  p{id}:
+    command: ["mutex", "--auto", "1s", "--cs-time", "300ms", "--resource", "shared:10001", "{id}", "p1:10004", "p2:10003", "p3:10002"]
+"#
+        )
+    };
+    let overrides =
+        std::env::temp_dir().join(format!("peerlab-lab1-auto-{}.yml", std::process::id()));
+    std::fs::write(
+        &overrides,
+        format!("services:\n{}{}{}", auto(1), auto(2), auto(3)),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let deployed = run(
+        "docker",
+        &[
+            "stack",
+            "deploy",
+            "-c",
+            "docker-compose.lab1.yml",
+            "-c",
+            overrides.to_str().unwrap(),
+            stack,
+        ],
+        &[],
+    );
+    let _ = std::fs::remove_file(&overrides);
+    assert!(
+        deployed.status.success(),
+        "docker stack deploy: {}",
+        String::from_utf8_lossy(&deployed.stderr)
+    );
+    // A tty service's logs can only be read raw.
+    let logs = |svc: &str| -> Vec<String> {
+        let out = run(
+            "docker",
+            &["service", "logs", "--raw", &format!("{stack}_{svc}")],
+            &[],
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .replace('\r', "")
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let entered = |log: &[String], id: u16| {
+        let prefix = format!("shared resource: process {id} entered (T=");
+        log.iter().any(|l| l.starts_with(&prefix))
+    };
+    let mut first = None;
+    loop {
+        let log = logs("shared");
+        if first.is_none() && (1..=3).any(|id| entered(&log, id)) {
+            first = Some(t.elapsed());
+        }
+        if (1..=3).all(|id| entered(&log, id)) {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(90) {
+            let dump: Vec<String> = ["shared", "p1", "p2", "p3"]
+                .iter()
+                .map(|s| format!("--- {s}\n{}", logs(s).join("\n")))
+                .collect();
+            panic!("not every process entered the CS:\n{}", dump.join("\n"));
+        }
+        thread::sleep(Duration::from_millis(250));
+    }
+    println!(
+        "lab1 swarm: first CS entry {:?}, every process entered {:?} after `docker stack deploy` began",
+        first.unwrap(),
+        t.elapsed()
+    );
+    // Health: every task's own check passes.
+    let containers = swarm.containers();
+    assert_eq!(containers.len(), 4, "{containers:?}");
+    let t = Instant::now();
+    for c in &containers {
+        loop {
+            let h = ok(
+                "docker",
+                &["inspect", "-f", "{{.State.Health.Status}}", c],
+                &[],
+            );
+            if h.trim() == "healthy" {
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(30), "{c}: {h}");
+            thread::sleep(Duration::from_millis(250));
+        }
+    }
+    let log = logs("shared");
+    assert!(!log.iter().any(|l| l.contains("VIOLATION")), "{log:#?}");
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("shared resource: process ") && l.contains(" left (T=")),
+        "{log:#?}"
+    );
 }
