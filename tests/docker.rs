@@ -1,6 +1,7 @@
 //! End-to-end tests on a real Docker engine, through the real `docker` and `docker compose`
-//! CLIs: the image, the handout's compose mesh (start order, restart, health, stop time) and a
-//! single-node Swarm. They need an engine: without one they fail and say how to get one
+//! CLIs: the image and both Dockerfiles on a fresh clone, the handout's compose mesh (start
+//! order, restart, health, stop time), Lab 1 in compose, and both stacks on a single-node
+//! Swarm. They need an engine: without one they fail and say how to get one
 //! (`scripts/setup-docker.sh` as root on Debian, or any running Docker with Compose v2).
 //!
 //! The tests share container names (p1, p2, p3), so they take turns on one lock, and each
