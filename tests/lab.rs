@@ -240,8 +240,11 @@ fn keyboard_on_a_terminal() {
         )
     };
     let mut p1 = Proc::start_piped("p1 on a tty", "script", &["-qfec", &cmd(1), "/dev/null"]);
-    let _p2 = Proc::start_cmd("p2", "sh", &["-c", &cmd(2)]);
+    // Through a shell, which forks it: Drop must stop it too (util kills the process group).
+    let p2 = Proc::start_cmd("p2", "sh", &["-c", &cmd(2)]);
     p1.wait_for(|l| l.contains("listening on"));
+    // p2 must be ours: p1's REPLY has to come from it, not from whatever holds its address.
+    p2.wait_for(|l| l.starts_with("process 2 of 2 listening on"));
     p1.type_line("x");
     resource.wait_for(|l| l.starts_with("shared resource: process 1 entered"));
 }

@@ -378,12 +378,15 @@ extern "C" fn check_nothing_left() {
     if left.is_empty() {
         return;
     }
-    eprintln!(
+    // Never panic here (no unwinding out of an exit handler): write errors are ignored.
+    let mut err = std::io::stderr();
+    let _ = writeln!(
+        err,
         "error: {} process(es) started by this test binary outlived their test (killed now):",
         left.len()
     );
     for (pid, cmd) in &left {
-        eprintln!("  {pid} {cmd}");
+        let _ = writeln!(err, "  {pid} {cmd}");
         // SAFETY: kill(2) has no memory effects.
         unsafe { libc::kill(*pid, libc::SIGKILL) };
     }
