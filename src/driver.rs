@@ -5,7 +5,8 @@
 //! self-pipe ([`SIGNALS`]) and, for modes that read the keyboard, stdin ([`STDIN`]). Timers
 //! are deadlines, not sleeps: the poll timeout is the time left until the application's next
 //! deadline (or the next name resolution), and the clock is read again after every wake-up.
-//! Readiness is edge-triggered, so every ready source is drained until `WouldBlock`.
+//! Readiness is edge-triggered, so every ready source is drained until `WouldBlock` (a socket
+//! whose drain gives up on errors first is drained again on the next turn, without waiting).
 //!
 //! What happens to a datagram is the [`App`]'s business; the driver answers health probes,
 //! notes goodbyes, and attributes each datagram to a peer by its source address first.
@@ -89,9 +90,6 @@ struct Keyboard {
     skipping: bool,
 }
 
-/// Linux's `O_NONBLOCK` (the same value on every architecture Docker runs us on).
-const O_NONBLOCK: i32 = 0o4000;
-
 impl Keyboard {
     /// Opens stdin again as a new, non-blocking open file description and registers it, if
     /// it can be polled (a terminal or a pipe; not /dev/null or a file). A new description,
@@ -103,7 +101,7 @@ impl Keyboard {
         use std::os::unix::fs::OpenOptionsExt;
         let file = std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(O_NONBLOCK)
+            .custom_flags(libc::O_NONBLOCK)
             .open("/proc/self/fd/0")?;
         poll.registry()
             .register(&mut SourceFd(&file.as_raw_fd()), STDIN, Interest::READABLE)?;
@@ -146,6 +144,10 @@ pub struct Driver<A, W: Write> {
     /// Where lines go.
     pub out: Output<W>,
     keyboard: Option<Keyboard>,
+    /// Sockets whose last drain gave up (too many errors in a row) before `WouldBlock`: no new
+    /// readiness event is guaranteed for what they still hold, so the next turn drains them
+    /// again and does not wait.
+    redrain: heapless::Vec<Token, { MAX_PEERS + 1 }>,
     quit: bool,
     /// When to look at the peers' up/down state again (for every mode, once a second).
     next_link_check: Instant,
@@ -165,6 +167,7 @@ impl<A: App, W: Write> Driver<A, W> {
             app,
             out,
             keyboard: None,
+            redrain: heapless::Vec::new(),
             quit: false,
             next_link_check: Instant::now() + UP_AFTER,
             buf: Box::new([0; MAX_DGRAM]),
@@ -227,6 +230,10 @@ impl<A: App, W: Write> Driver<A, W> {
         if let Some(m) = max_wait {
             timeout = Some(timeout.map_or(m, |t| t.min(m)));
         }
+        if !self.redrain.is_empty() {
+            // Poll the other sources and timers too, but come straight back.
+            timeout = Some(Duration::ZERO);
+        }
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
@@ -239,13 +246,24 @@ impl<A: App, W: Write> Driver<A, W> {
             // Cannot overflow: `events` holds at most MAX_PEERS + 4.
             let _ = ready.push(e.token());
         }
+        // Cannot overflow either: distinct tokens, at most one per registered source.
+        for t in core::mem::take(&mut self.redrain) {
+            if !ready.contains(&t) {
+                let _ = ready.push(t);
+            }
+        }
         // One clock read for everything that arrived in this wake-up.
         let now = Instant::now();
         for token in ready {
             match token {
                 SIGNALS => {} // read by `run`, which owns the signal source
                 STDIN => self.drain_keyboard(now),
-                t => self.drain_socket(t, now),
+                t => {
+                    if !self.drain_socket(t, now) {
+                        // Each token is drained once per turn: no overflow.
+                        let _ = self.redrain.push(t);
+                    }
+                }
             }
         }
         let now = Instant::now();
@@ -261,9 +279,11 @@ impl<A: App, W: Write> Driver<A, W> {
         Ok(())
     }
 
-    fn drain_socket(&mut self, token: Token, now: Instant) {
+    /// Reads the socket behind `token` until `WouldBlock` (true), or gives up after a few
+    /// errors in a row (false: it must be drained again, see `redrain`).
+    fn drain_socket(&mut self, token: Token, now: Instant) -> bool {
         // Edge-triggered: read until WouldBlock. Errors are retried a few times in a row (a
-        // connected socket reports each ICMP error once), then left for the next wake-up.
+        // connected socket reports each ICMP error once), then left for the next turn.
         let mut errors = 0;
         while errors < 8 {
             match self.mesh.recv(token, &mut self.buf[..]) {
@@ -272,9 +292,10 @@ impl<A: App, W: Write> Driver<A, W> {
                     self.dispatch(now, n, from, on_peer);
                 }
                 Recv::Again => errors += 1,
-                Recv::Empty => return,
+                Recv::Empty => return true,
             }
         }
+        false
     }
 
     fn dispatch(&mut self, now: Instant, n: usize, from: SocketAddr, on_peer: Option<usize>) {

@@ -234,10 +234,56 @@ fn keyboard_on_a_terminal() {
         )
     };
     let mut p1 = Proc::start_piped("p1 on a tty", "script", &["-qfec", &cmd(1), "/dev/null"]);
-    let _p2 = Proc::start_cmd("p2", "sh", &["-c", &cmd(2)]);
+    // Through a shell, which forks it: Drop must stop it too (util kills the process group).
+    let p2 = Proc::start_cmd("p2", "sh", &["-c", &cmd(2)]);
     p1.wait_for(|l| l.contains("listening on"));
+    // p2 must be ours: p1's REPLY has to come from it, not from whatever holds its address.
+    p2.wait_for(|l| l.starts_with("process 2 of 2 listening on"));
     p1.type_line("x");
     resource.wait_for(|l| l.starts_with("shared resource: process 1 entered"));
+}
+
+/// No test leaves a process behind: dropping a `Proc` kills what it started too, here what a
+/// shell forked (`keyboard_on_a_terminal` used to leave its `sh -c` process running) and what
+/// runs on script(1)'s terminal (its own session: the terminal's hang-up stops it).
+#[test]
+fn dropping_a_proc_stops_what_it_started() {
+    let child_pid = |p: &Proc| -> i32 {
+        let l = p.wait_for(|l| l.starts_with("child="));
+        l["child=".len()..].trim().parse().unwrap()
+    };
+    let sh = Proc::start_cmd(
+        "sh",
+        "sh",
+        &[
+            "-c",
+            &format!("{BIN} 127.0.29.2:10002 & echo child=$!; wait"),
+        ],
+    );
+    let tty = Proc::start_cmd(
+        "script",
+        "script",
+        &[
+            "-qfec",
+            &format!("{BIN} 127.0.29.3:10003 & echo child=$!; wait"),
+            "/dev/null",
+        ],
+    );
+    let pids = [child_pid(&sh), child_pid(&tty)];
+    sh.wait_for(|l| l.starts_with("listening on"));
+    tty.wait_for(|l| l.starts_with("listening on"));
+    assert!(pids.iter().all(|&p| util::running(p)));
+    drop(sh);
+    drop(tty);
+    let t = Instant::now();
+    while pids.iter().any(|&p| util::running(p)) {
+        assert!(
+            t.elapsed() < util::PATIENCE,
+            "still running after Drop: {:?}",
+            util::left_behind()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]

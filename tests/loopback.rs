@@ -702,3 +702,101 @@ fn text_received_lines_and_summary_table_are_pinned() {
         (Some(1), 6, 1, 1, 1)
     );
 }
+
+/// The internet checksum (RFC 1071) of `b`.
+fn inet_checksum(b: &[u8]) -> u16 {
+    let mut sum: u32 = b
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An ICMP "port unreachable" as a router or host would send it for a UDP datagram from
+/// `local` to `remote`: the kernel hands it to the socket connected from `local` to `remote`.
+fn port_unreachable(local: std::net::SocketAddrV4, remote: std::net::SocketAddrV4) -> Vec<u8> {
+    let mut inner = vec![0x45, 0, 0, 29, 0, 0, 0x40, 0, 64, 17, 0, 0];
+    inner.extend(local.ip().octets());
+    inner.extend(remote.ip().octets());
+    let csum = inet_checksum(&inner);
+    inner[10..12].copy_from_slice(&csum.to_be_bytes());
+    inner.extend(local.port().to_be_bytes());
+    inner.extend(remote.port().to_be_bytes());
+    inner.extend([0, 9, 0, 0]);
+    let mut icmp = vec![3, 3, 0, 0, 0, 0, 0, 0];
+    icmp.extend(inner);
+    let csum = inet_checksum(&icmp);
+    icmp[2..4].copy_from_slice(&csum.to_be_bytes());
+    icmp
+}
+
+/// A connected peer socket hit by bursts of ICMP errors (forged "port unreachable", sent from
+/// a raw socket: needs root), with datagrams from that peer in between, never goes deaf:
+/// every datagram is printed, also one still queued behind the last error of a burst (the
+/// error is reported first, and readiness is edge-triggered: no new event may come for what a
+/// drain left behind).
+#[test]
+fn icmp_error_bursts_never_leave_datagrams_unread() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let me: std::net::SocketAddrV4 = "127.0.15.2:10002".parse().unwrap();
+    let peer: std::net::SocketAddrV4 = "127.0.15.3:10003".parse().unwrap();
+    let p = start_peer("p", "60m", &[me.to_string(), peer.to_string()]);
+    let sock = UdpSocket::bind(peer).unwrap();
+    let icmp = port_unreachable(me, peer);
+    let raw = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::RAW,
+        Some(socket2::Protocol::ICMPV4),
+    )
+    .expect("raw ICMP socket (needs root)");
+    let to: socket2::SockAddr = std::net::SocketAddr::from((*me.ip(), 0)).into();
+    // One error first, to see that they reach the process's socket at all.
+    raw.send_to(&icmp, &to).unwrap();
+    p.wait_for(|l| l == "peer 127.0.15.3:10003 down: connection refused");
+    let from = peer.to_string();
+    let mut sent = 0u64;
+    for round in 0..200 {
+        let flooding = Arc::new(AtomicBool::new(true));
+        let flooders: Vec<_> = (0..2)
+            .map(|_| {
+                let raw = raw.try_clone().unwrap();
+                let (icmp, to, flooding) = (icmp.clone(), to.clone(), flooding.clone());
+                thread::spawn(move || {
+                    while flooding.load(Ordering::Relaxed) {
+                        let _ = raw.send_to(&icmp, &to);
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..3 {
+            thread::sleep(Duration::from_micros(300));
+            sock.send_to(sent.to_string().as_bytes(), me).unwrap();
+            sent += 1;
+        }
+        thread::sleep(Duration::from_micros(300));
+        flooding.store(false, Ordering::Relaxed);
+        for f in flooders {
+            f.join().unwrap();
+        }
+        // Nothing arrives from now on: what is queued must be read anyway.
+        let t = std::time::Instant::now();
+        while (p.counters_from(&from).len() as u64) < sent {
+            assert!(
+                t.elapsed() < Duration::from_secs(2),
+                "round {round}: {} of {sent} datagrams printed; the rest is left unread",
+                p.counters_from(&from).len()
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+    assert_eq!(p.counters_from(&from), (0..sent).collect::<Vec<_>>());
+    // The errors did come between the datagrams: each datagram after an error says "up",
+    // each error after a datagram "down".
+    let downs = p.count(|l| l == "peer 127.0.15.3:10003 down: connection refused");
+    println!("{sent} datagrams, all printed; the peer went down {downs} times on the errors");
+    assert!(downs > 10, "{downs}");
+}

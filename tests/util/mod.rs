@@ -1,12 +1,21 @@
 //! Helpers for tests that run the real `process` binary: start it, read its lines as they
 //! come, wait for a line, stop it with a real signal, read its `--json` events (most tests)
 //! or its text summary table (the tests that pin the text format).
+//!
+//! No test leaves a process behind. Every program a test starts runs in its own process
+//! group, and the whole group is killed when its [`Proc`] is dropped or killed (a `sh -c`
+//! forks the command, which survives the shell otherwise), or when the test binary is stopped
+//! by SIGINT, SIGTERM or SIGHUP (Ctrl-C on `cargo test` reaches only the terminal's foreground
+//! group, which these groups are not part of). At exit, the test binary fails if any process
+//! it started, or any descendant of one, is still running ([`check_nothing_left`]).
 #![allow(dead_code)] // each test file uses a different part
 
 use std::io::Write as _;
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, Once};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -52,6 +61,8 @@ pub struct Proc {
     out: Arc<Mutex<Vec<String>>>,
     err: Arc<Mutex<Vec<String>>>,
     readers: Vec<thread::JoinHandle<()>>,
+    /// Its group was killed and the child reaped: nothing left to clean up.
+    reaped: bool,
 }
 
 fn pump(
@@ -95,13 +106,19 @@ impl Proc {
     }
 
     fn spawn(label: &str, program: &str, args: &[&str], piped: bool) -> Proc {
+        guard_this_binary();
         let mut child = Command::new(program)
             .args(args)
+            // Inherited by everything it starts: how the check at exit recognises them.
+            .env(OWNER_VAR, std::process::id().to_string())
+            // Its own process group (pgid = its pid), killed as a whole.
+            .process_group(0)
             .stdin(if piped { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn process");
+        track_group(child.id() as i32);
         let out = Arc::new(Mutex::new(Vec::new()));
         let err = Arc::new(Mutex::new(Vec::new()));
         let readers = vec![
@@ -116,6 +133,7 @@ impl Proc {
             out,
             err,
             readers,
+            reaped: false,
         }
     }
 
@@ -277,9 +295,16 @@ impl Proc {
         (t.elapsed(), status)
     }
 
-    /// Waits for the process to exit on its own.
+    /// Waits for the process to exit on its own. Whatever it leaves in its process group
+    /// (e.g. what a shell started in the background) is killed with it.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let s = eventually(limit, || self.child.try_wait().unwrap())?;
+        eventually(limit, || (self.reaped || self.exited()).then_some(()))?;
+        // Reaping after the group kill: until then the exited child (a zombie) keeps its pid,
+        // so the group's number cannot have been reused.
+        self.kill_group();
+        let s = self.child.wait().expect("wait for the child");
+        self.reaped = true;
+        untrack_group(self.child.id() as i32);
         // Let the readers collect the last lines.
         for r in self.readers.drain(..) {
             let _ = r.join();
@@ -287,8 +312,29 @@ impl Proc {
         Some(s)
     }
 
+    /// Whether the child has exited, without reaping it (`waitid` with `WNOWAIT`).
+    fn exited(&self) -> bool {
+        // SAFETY: a zeroed siginfo_t is valid; waitid only writes it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        // SAFETY: plain system call on our own child, with a valid out-pointer.
+        let r = unsafe { libc::waitid(libc::P_PID, self.child.id(), &mut info, flags) };
+        // SAFETY: waitid filled `info` (si_pid stays 0 while the child runs).
+        r == 0 && unsafe { info.si_pid() } != 0
+    }
+
+    /// SIGKILL to the process and everything in its process group.
+    fn kill_group(&self) {
+        if !self.reaped {
+            // SAFETY: kill(2) has no memory effects. Not reaped yet, so the group's number
+            // is still ours.
+            unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+        }
+    }
+
+    /// Kills the process and its whole process group, and waits for it.
     pub fn kill9(&mut self) {
-        let _ = self.child.kill();
+        self.kill_group();
         let _ = self.wait_exit(PATIENCE);
     }
 
@@ -350,8 +396,136 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if !self.reaped {
+            self.kill_group();
+            let _ = self.child.wait();
+            untrack_group(self.child.id() as i32);
+        }
+    }
+}
+
+/// Set on every program a test starts (to the test binary's pid); inherited by descendants.
+const OWNER_VAR: &str = "PEERLAB_TEST_OWNER";
+
+/// Process groups of the live [`Proc`]s, for the signal handler (which may not lock or
+/// allocate: fixed slots, 0 = free).
+static GROUPS: [AtomicI32; 512] = [const { AtomicI32::new(0) }; 512];
+
+fn track_group(pgid: i32) {
+    // Best effort: with every slot taken, Drop still kills the group.
+    let _ = GROUPS.iter().find(|s| {
+        s.compare_exchange(0, pgid, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    });
+}
+
+fn untrack_group(pgid: i32) {
+    let _ = GROUPS.iter().find(|s| {
+        s.compare_exchange(pgid, 0, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    });
+}
+
+/// SIGINT, SIGTERM or SIGHUP to the test binary: kill every live group, then die of the
+/// signal as before. Async-signal-safe: atomics, kill, signal, raise.
+extern "C" fn kill_groups_and_die(sig: libc::c_int) {
+    for s in &GROUPS {
+        let g = s.load(Ordering::SeqCst);
+        if g > 0 {
+            // SAFETY: async-signal-safe system calls.
+            unsafe { libc::kill(-g, libc::SIGKILL) };
+        }
+    }
+    // SAFETY: as above.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+}
+
+/// Once per test binary: the signal handlers and the check at exit.
+fn guard_this_binary() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let handler = kill_groups_and_die as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            // SAFETY: installs a handler that is async-signal-safe; a signal that was
+            // ignored (nohup) stays ignored.
+            unsafe {
+                if libc::signal(sig, handler) == libc::SIG_IGN {
+                    libc::signal(sig, libc::SIG_IGN);
+                }
+            }
+        }
+        // SAFETY: registers a plain function that never unwinds.
+        unsafe { libc::atexit(check_nothing_left) };
+    });
+}
+
+/// At exit (after every test has dropped its processes): if any process this binary started,
+/// or any descendant of one, is still running, lists and kills them and fails the binary
+/// (exit status 101, as for a failed test).
+extern "C" fn check_nothing_left() {
+    // SIGKILL takes effect at once, but a terminal's hang-up (script(1)) may take a moment.
+    let t = Instant::now();
+    let mut left = left_behind();
+    while !left.is_empty() && t.elapsed() < Duration::from_secs(2) {
+        thread::sleep(Duration::from_millis(20));
+        left = left_behind();
+    }
+    if left.is_empty() {
+        return;
+    }
+    // Never panic here (no unwinding out of an exit handler): write errors are ignored.
+    let mut err = std::io::stderr();
+    let _ = writeln!(
+        err,
+        "error: {} process(es) started by this test binary outlived their test (killed now):",
+        left.len()
+    );
+    for (pid, cmd) in &left {
+        let _ = writeln!(err, "  {pid} {cmd}");
+        // SAFETY: kill(2) has no memory effects.
+        unsafe { libc::kill(*pid, libc::SIGKILL) };
+    }
+    // SAFETY: ends the process at once, without running further exit handlers.
+    unsafe { libc::_exit(101) };
+}
+
+/// Running processes (not zombies) that carry this binary's [`OWNER_VAR`], with their command
+/// lines.
+pub fn left_behind() -> Vec<(i32, String)> {
+    let me = format!("{OWNER_VAR}={}", std::process::id());
+    let mut found = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if running(pid) && env.split(|&b| b == 0).any(|v| v == me.as_bytes()) {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            found.push((pid, cmd.trim_end().to_string()));
+        }
+    }
+    found
+}
+
+/// Whether `pid` is a live process (a zombie is not: it runs nothing, and an init that
+/// does not reap, as in some sandboxes, may keep it for ever).
+pub fn running(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses and may hold any byte.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
     }
 }
 
