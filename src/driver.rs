@@ -32,6 +32,11 @@ use crate::wire::{BYE, HEALTH_OK, HEALTH_PROBE};
 pub const SIGNALS: Token = Token(usize::MAX - 1);
 /// Standard input's token.
 pub const STDIN: Token = Token(usize::MAX - 2);
+/// Standard output's token (writable readiness, when lines wait for a slow reader).
+pub const STDOUT: Token = Token(usize::MAX - 3);
+
+/// At exit, how long the summary may wait for a slow reader of stdout before it is given up.
+const EXIT_FLUSH: Duration = Duration::from_millis(200);
 
 /// Longest keyboard line kept; longer lines are dropped with a notice.
 const MAX_LINE: usize = 256;
@@ -180,6 +185,18 @@ impl<A: App, W: Write> Driver<A, W> {
                 )),
             }
         }
+        if let Some(fd) = d.out.watch_fd() {
+            // Edge-triggered: an event each time a full pipe has room again.
+            if d.poll
+                .registry()
+                .register(&mut SourceFd(&fd), STDOUT, Interest::WRITABLE)
+                .is_err()
+            {
+                d.out.notice(format_args!(
+                    "stdout cannot be polled: a reader that stops reading may stall this process"
+                ));
+            }
+        }
         d.mesh.resolve_due(d.poll.registry(), Instant::now());
         d.print_peer_events();
         d
@@ -193,25 +210,46 @@ impl<A: App, W: Write> Driver<A, W> {
         }
     }
 
-    /// Runs until SIGINT or SIGTERM, says goodbye to the peers, prints the summary.
+    /// Runs until SIGINT, SIGTERM or SIGHUP (a closed terminal), or until nobody reads stdout
+    /// any more (EPIPE); then says goodbye to the peers and prints the summary. SIGUSR1
+    /// prints the summary so far and goes on.
     pub fn run(&mut self) -> io::Result<()> {
-        let mut signals = signal_hook_mio::v1_0::Signals::new([
-            signal_hook::consts::SIGINT,
-            signal_hook::consts::SIGTERM,
-        ])?;
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+        let mut signals = signal_hook_mio::v1_0::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1])?;
         self.poll
             .registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
         while !self.quit {
             self.turn(None)?;
-            if signals.pending().next().is_some() {
+            for sig in signals.pending() {
+                if sig == SIGUSR1 {
+                    self.app.finish(&mut self.mesh, &mut self.out);
+                } else {
+                    self.quit = true;
+                }
+            }
+            if self.out.is_broken() {
                 self.quit = true;
             }
         }
         self.mesh.say_to_all(BYE);
         self.print_peer_events();
         self.app.finish(&mut self.mesh, &mut self.out);
+        self.flush_at_exit();
         Ok(())
+    }
+
+    /// Gives a slow reader of stdout a short while to take the summary.
+    fn flush_at_exit(&mut self) {
+        let until = Instant::now() + EXIT_FLUSH;
+        while self.out.pending() > 0 && !self.out.is_broken() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            let _ = self.poll.poll(&mut self.events, Some(left));
+            self.out.flush_pending();
+        }
     }
 
     /// One pass of the loop: waits for readiness or the next deadline (at most `max_wait`),
@@ -258,6 +296,7 @@ impl<A: App, W: Write> Driver<A, W> {
             match token {
                 SIGNALS => {} // read by `run`, which owns the signal source
                 STDIN => self.drain_keyboard(now),
+                STDOUT => self.out.flush_pending(),
                 t => {
                     if !self.drain_socket(t, now) {
                         // Each token is drained once per turn: no overflow.

@@ -22,6 +22,10 @@ pub const SHOW_MAX: usize = 200;
 /// (`\\x1b` is five bytes per input byte) plus two names.
 pub const LINE_MAX: usize = 2 * MAX_NAME + 5 * SHOW_MAX + 256;
 
+/// Output waiting for a reader that is slow or stopped (a pipe nobody reads): beyond this,
+/// whole lines are dropped and counted rather than blocking the loop.
+pub const OUTPUT_BUFFER: usize = 64 * 1024;
+
 /// Senders that are not configured peers and still get their own row in the accounting;
 /// datagrams from further ones are counted together.
 pub const MAX_STRANGERS: usize = 16;

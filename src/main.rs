@@ -96,7 +96,9 @@ fn run_peer(a: PeerArgs) -> ExitCode {
         interval: a.interval,
         strict: a.strict,
     };
-    let out = Output::new(io::stdout(), a.json);
+    let Some(out) = stdout(a.json) else {
+        return ExitCode::FAILURE;
+    };
     let mut node = match counter::start(&cfg, out) {
         Ok(n) => n,
         Err(e) => {
@@ -147,7 +149,10 @@ fn run_mutex(a: MutexArgs) -> ExitCode {
         seed,
         keyboard: true,
     };
-    let mut node = match mutex::start(&cfg, Output::new(io::stdout(), a.json)) {
+    let Some(out) = stdout(a.json) else {
+        return ExitCode::FAILURE;
+    };
+    let mut node = match mutex::start(&cfg, out) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("process mutex: {e}");
@@ -158,7 +163,10 @@ fn run_mutex(a: MutexArgs) -> ExitCode {
 }
 
 fn run_resource(a: ResourceArgs) -> ExitCode {
-    let mut node = match resource::start(&a.listen, Output::new(io::stdout(), a.json)) {
+    let Some(out) = stdout(a.json) else {
+        return ExitCode::FAILURE;
+    };
+    let mut node = match resource::start(&a.listen, out) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("process shared-resource: {e}");
@@ -166,6 +174,17 @@ fn run_resource(a: ResourceArgs) -> ExitCode {
         }
     };
     finish(node.run())
+}
+
+/// Standard output, opened so that a reader that stops reading cannot stall the loop.
+fn stdout(json: bool) -> Option<Output<peerlab::output::stdout::Stdout>> {
+    match Output::stdout(json) {
+        Ok(out) => Some(out),
+        Err(e) => {
+            eprintln!("process: cannot use stdout: {e}");
+            None
+        }
+    }
 }
 
 fn finish(r: io::Result<()>) -> ExitCode {

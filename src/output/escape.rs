@@ -14,13 +14,16 @@
 use super::line::{Line, LineFull};
 
 /// Characters shown escaped though Rust does not call them control characters: Unicode's
-/// format characters (category Cf, Unicode 16) and U+2028/U+2029, which move or hide text.
+/// format characters (category Cf), the line and paragraph separators, and every
+/// Default_Ignorable_Code_Point (variation selectors, Hangul fillers, tags and the reserved
+/// ranges around them): all of them move, hide or change text without being seen.
 pub fn is_invisible(c: char) -> bool {
     matches!(c as u32,
-        0x00ad | 0x0600..=0x0605 | 0x061c | 0x06dd | 0x070f | 0x0890..=0x0891 | 0x08e2
-        | 0x180e | 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x2064 | 0x2066..=0x206f
-        | 0xfeff | 0xfff9..=0xfffb | 0x110bd | 0x110cd | 0x13430..=0x1343f
-        | 0x1bca0..=0x1bca3 | 0x1d173..=0x1d17a | 0xe0001 | 0xe0020..=0xe007f)
+        0x00ad | 0x034f | 0x0600..=0x0605 | 0x061c | 0x06dd | 0x070f | 0x0890..=0x0891
+        | 0x08e2 | 0x115f..=0x1160 | 0x17b4..=0x17b5 | 0x180b..=0x180f | 0x200b..=0x200f
+        | 0x2028..=0x202e | 0x2060..=0x206f | 0x3164 | 0xfe00..=0xfe0f | 0xfeff | 0xffa0
+        | 0xfff0..=0xfffb | 0x110bd | 0x110cd | 0x13430..=0x1343f | 0x1bca0..=0x1bca3
+        | 0x1d173..=0x1d17a | 0xe0000..=0xe0fff)
 }
 
 /// `bytes` cut to at most `max` bytes, never inside a UTF-8 character.
@@ -162,8 +165,8 @@ mod tests {
         assert_eq!(esc(b"say \"hi\" \\"), "say \\\"hi\\\" \\\\");
     }
 
-    /// Every control (Cc) and format (Cf) character, and every bidi control, is escaped in
-    /// both forms. The Cf list is Unicode 16's (`is_invisible`), checked here whole.
+    /// Every control (Cc) and format (Cf) character, every bidi control and every
+    /// default-ignorable code point is escaped in both forms, checked here whole.
     #[test]
     fn whole_categories_are_escaped() {
         let mut n = 0;
@@ -178,8 +181,8 @@ mod tests {
             let j = json(s.as_bytes());
             assert!(j.starts_with('\\') && !j.contains(c), "{c:?} -> {j}");
         }
-        // 65 Cc + 170 Cf (Unicode 16) + U+2028/9.
-        assert_eq!(n, 65 + 170 + 2);
+        // 65 Cc, then Cf (Unicode 16), U+2028/9 and the default-ignorable code points.
+        assert_eq!(n, 65 + 4208);
         for c in [
             '\u{061c}',
             '\u{00ad}',

@@ -17,16 +17,18 @@ pub mod json;
 pub mod lab;
 pub mod line;
 pub mod peer;
+pub mod stdout;
 
-use std::io::Write;
+use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::os::fd::RawFd;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 pub use escape::Esc;
 pub use json::Obj;
 pub use line::{Line, LineFull};
 
-use crate::limits::SHOW_MAX;
+use crate::limits::{OUTPUT_BUFFER, SHOW_MAX};
 
 /// An event that can be printed: one text form and one JSON form.
 pub trait Render {
@@ -45,6 +47,12 @@ pub trait Render {
 
 /// The output sink: text or JSON lines, to any writer (stdout in the program, a buffer or a
 /// sink in tests).
+///
+/// Writing never waits. When the writer says `WouldBlock` (nobody reads the pipe), lines wait
+/// in a fixed buffer of [`OUTPUT_BUFFER`] bytes, written out by [`Output::flush_pending`] when
+/// the driver sees stdout writable again; when that is full, whole lines are dropped and
+/// counted, and one line says how many once stdout drains. A reader that is gone (`| head -1`:
+/// EPIPE) makes [`Output::is_broken`] true, and the driver stops the process.
 #[derive(Debug)]
 pub struct Output<W: Write> {
     w: W,
@@ -52,6 +60,27 @@ pub struct Output<W: Write> {
     start: Instant,
     /// Built here, then written at once; boxed so that an `Output` is cheap to move.
     line: Box<Line>,
+    /// Bytes not yet written: a ring of whole lines (`head` is the oldest byte).
+    pending: Box<[u8; OUTPUT_BUFFER]>,
+    head: usize,
+    len: usize,
+    /// Lines dropped since the last time stdout drained.
+    dropped: u64,
+    /// Lines dropped in all.
+    dropped_total: u64,
+    broken: bool,
+    watch: Option<RawFd>,
+}
+
+impl Output<stdout::Stdout> {
+    /// The process's standard output (non-blocking where it could block), in text or JSON.
+    pub fn stdout(json: bool) -> io::Result<Self> {
+        let w = stdout::Stdout::open()?;
+        let watch = w.watch_fd();
+        let mut out = Output::new(w, json);
+        out.watch = watch;
+        Ok(out)
+    }
 }
 
 impl<W: Write> Output<W> {
@@ -62,12 +91,39 @@ impl<W: Write> Output<W> {
             json,
             start: Instant::now(),
             line: Box::new(Line::new()),
+            pending: Box::new([0; OUTPUT_BUFFER]),
+            head: 0,
+            len: 0,
+            dropped: 0,
+            dropped_total: 0,
+            broken: false,
+            watch: None,
         }
     }
 
     /// Whether lines are JSON.
     pub fn is_json(&self) -> bool {
         self.json
+    }
+
+    /// The descriptor the driver should poll for writable readiness, if any.
+    pub fn watch_fd(&self) -> Option<RawFd> {
+        self.watch
+    }
+
+    /// The reader is gone (EPIPE): nobody will see what the process prints.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Bytes waiting for stdout to drain.
+    pub fn pending(&self) -> usize {
+        self.len
+    }
+
+    /// Lines dropped because stdout was not read.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_total
     }
 
     /// Prints `e` in the chosen form.
@@ -117,11 +173,83 @@ impl<W: Write> Output<W> {
                 .line
                 .push_str("peerlab: output line too long, not printed (please report)\n");
         }
-        // Output errors (a closed pipe) must not stop the peer; there is nobody to tell.
-        let _ = self.w.write_all(self.line.as_bytes());
-        let _ = self.w.flush();
+        self.send_line();
         self.line.clear();
     }
+
+    /// Writes the built line now, or keeps it for later, or drops it whole.
+    fn send_line(&mut self) {
+        if self.broken {
+            return;
+        }
+        self.flush_pending();
+        let bytes = self.line.as_bytes();
+        let mut rest = bytes;
+        if self.len == 0 {
+            let n = write_some(&mut self.w, rest, &mut self.broken);
+            rest = &rest[n..];
+        }
+        if rest.is_empty() || self.broken {
+            return;
+        }
+        // Cannot split a line: `rest` is a whole line unless part was written just now, and
+        // then the ring was empty and a line always fits it.
+        if OUTPUT_BUFFER - self.len >= rest.len() {
+            for &b in rest {
+                self.pending[(self.head + self.len) % OUTPUT_BUFFER] = b;
+                self.len += 1;
+            }
+        } else {
+            self.dropped += 1;
+            self.dropped_total += 1;
+        }
+    }
+
+    /// Writes what waits, as far as the writer takes it; once all is out, says how many
+    /// lines were dropped meanwhile. Call when stdout is writable again.
+    pub fn flush_pending(&mut self) {
+        while self.len > 0 && !self.broken {
+            let end = (self.head + self.len).min(OUTPUT_BUFFER);
+            let chunk = self.head..end;
+            let n = write_some(&mut self.w, &self.pending[chunk], &mut self.broken);
+            if n == 0 {
+                return;
+            }
+            self.head = (self.head + n) % OUTPUT_BUFFER;
+            self.len -= n;
+        }
+        if self.len == 0 {
+            self.head = 0;
+            if self.dropped > 0 && !self.broken {
+                let n = std::mem::take(&mut self.dropped);
+                self.notice(format_args!(
+                    "{n} line(s) not shown: stdout was not read fast enough"
+                ));
+            }
+        }
+    }
+}
+
+/// Writes as much of `bytes` as `w` takes now; notes a reader that is gone.
+fn write_some<W: Write>(w: &mut W, bytes: &[u8], broken: &mut bool) -> usize {
+    let mut done = 0;
+    while done < bytes.len() {
+        match w.write(&bytes[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                *broken = true;
+                break;
+            }
+            // Any other output error (a full disk): the line is lost; there is nobody to
+            // tell, and the peer must go on.
+            Err(_) => return bytes.len(),
+        }
+    }
+    let _ = w.flush();
+    done
 }
 
 /// The JSON line of `e`.

@@ -1,0 +1,237 @@
+//! Nothing outside the process can stall its loop or end it without a summary: a stdout that
+//! nobody reads, a reader that goes away, signals from a terminal that closed. Real processes
+//! and real pipes on loopback (127.0.9x.x).
+
+mod util;
+
+use std::io::Read;
+use std::net::UdpSocket;
+use std::os::unix::process::CommandExt as _;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use util::{eventually, Proc, PATIENCE};
+
+const BIN: &str = env!("CARGO_BIN_EXE_process");
+
+/// A process whose stdout is a pipe that the test reads only when it wants to.
+struct Piped {
+    child: Child,
+    reader: Option<std::io::PipeReader>,
+}
+
+impl Piped {
+    fn start(args: &[&str]) -> Piped {
+        let (reader, writer) = std::io::pipe().unwrap();
+        let child = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        Piped {
+            child,
+            reader: Some(reader),
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+
+    /// Starts reading the pipe in the background; what arrives collects in the result.
+    fn read_from_now_on(&mut self) -> Arc<Mutex<String>> {
+        let text = Arc::new(Mutex::new(String::new()));
+        let mut r = self.reader.take().unwrap();
+        let t = text.clone();
+        thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            while let Ok(n) = r.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                t.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        text
+    }
+
+    fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        eventually(limit, || self.child.try_wait().unwrap())
+    }
+}
+
+impl Drop for Piped {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Counters that arrive on `s` within `window`, and the longest gap between two of them.
+fn counters_within(s: &UdpSocket, window: Duration) -> (usize, Duration) {
+    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let (mut n, mut worst) = (0, Duration::ZERO);
+    let start = Instant::now();
+    let mut last = start;
+    let mut buf = [0u8; 64];
+    while start.elapsed() < window {
+        if let Ok((k, _)) = s.recv_from(&mut buf) {
+            if buf[..k].iter().all(u8::is_ascii_digit) {
+                n += 1;
+                worst = worst.max(last.elapsed());
+                last = Instant::now();
+            }
+        }
+    }
+    (n, worst.max(last.elapsed()))
+}
+
+fn healthy(addr: &str) -> bool {
+    Command::new(BIN)
+        .args(["health", addr])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// `process ... | sleep 40` with a few thousand datagrams: the pipe fills, and still the
+/// broadcasts keep their pace, the health probe is answered and SIGTERM stops the process at
+/// once; when the reader comes back, one line says how many lines it did not see.
+#[test]
+fn an_unread_stdout_never_stalls_the_loop() {
+    let peer = UdpSocket::bind("127.0.90.3:10003").unwrap();
+    let mut p = Piped::start(&[
+        "--interval",
+        "100ms",
+        "127.0.90.2:10002",
+        "127.0.90.3:10003",
+    ]);
+    // Wait for the first broadcast, then flood: every datagram is a line of about 60 bytes,
+    // far more than the pipe (64 KiB) and the process's own buffer (64 KiB) hold.
+    peer.set_read_timeout(Some(PATIENCE)).unwrap();
+    peer.recv_from(&mut [0u8; 64]).expect("the first broadcast");
+    for i in 0..20_000u32 {
+        peer.send_to(i.to_string().as_bytes(), "127.0.90.2:10002")
+            .unwrap();
+        if i % 500 == 0 {
+            thread::sleep(Duration::from_millis(2)); // let the receive buffer drain
+        }
+    }
+    // Nobody reads stdout. The broadcasts go on every 100 ms.
+    let (n, worst) = counters_within(&peer, Duration::from_millis(1500));
+    assert!(n >= 10, "{n} broadcasts in 1.5 s with stdout unread");
+    assert!(
+        worst < Duration::from_millis(500),
+        "a gap of {worst:?} between broadcasts"
+    );
+    assert!(healthy("127.0.90.2:10002"), "the health probe is answered");
+    // The reader comes back: what waited is written, then how much was not.
+    let text = p.read_from_now_on();
+    let said = eventually(PATIENCE, || {
+        let t = text.lock().unwrap();
+        t.lines()
+            .find(|l| l.ends_with("line(s) not shown: stdout was not read fast enough"))
+            .map(str::to_string)
+    })
+    .expect("a line says how many lines were dropped");
+    let dropped: u64 = said.split(' ').next().unwrap().parse().unwrap();
+    assert!(dropped > 1000, "{said}");
+    let t = Instant::now();
+    p.signal("TERM");
+    let status = p.wait_exit(PATIENCE).expect("exits on SIGTERM");
+    assert!(status.success());
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "SIGTERM took {:?}",
+        t.elapsed()
+    );
+    let out = text.lock().unwrap().clone();
+    // Every line that was written is whole.
+    for l in out.lines() {
+        assert!(
+            l.starts_with("Received ")
+                || l.starts_with("listening on")
+                || l.contains("not shown")
+                || l.starts_with("summary after")
+                || l.starts_with("peer ")
+                || l.starts_with("127.0.90.3:10003")
+                || l.starts_with("(not a peer)"),
+            "a cut line: {l:?}"
+        );
+    }
+    eventually(PATIENCE, || {
+        text.lock()
+            .unwrap()
+            .contains("127.0.90.3:10003         127.0.90.3:10003")
+            .then_some(())
+    })
+    .expect("the summary reaches a reader that reads");
+}
+
+/// `process ... | head -1`: once the reader is gone, the process stops (EPIPE) rather than
+/// run on unseen.
+#[test]
+fn a_reader_that_goes_away_stops_the_process() {
+    let peer = UdpSocket::bind("127.0.91.3:10003").unwrap();
+    let mut p = Piped::start(&[
+        "--interval",
+        "100ms",
+        "127.0.91.2:10002",
+        "127.0.91.3:10003",
+    ]);
+    let mut r = p.reader.take().unwrap();
+    let mut first = [0u8; 16];
+    r.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"listening on 127");
+    drop(r);
+    // Lines to write: each meets a closed pipe.
+    for i in 0..5u32 {
+        peer.send_to(i.to_string().as_bytes(), "127.0.91.2:10002")
+            .unwrap();
+        thread::sleep(Duration::from_millis(20));
+    }
+    let status = p.wait_exit(PATIENCE).expect("stops once nobody reads");
+    assert!(status.success(), "{status:?}");
+}
+
+/// SIGHUP (the terminal closed, `docker attach` gone) stops the process like SIGTERM, with its
+/// summary and a goodbye; SIGUSR1 prints the summary so far and goes on.
+#[test]
+fn sighup_stops_with_a_summary_and_sigusr1_prints_one() {
+    let peer = UdpSocket::bind("127.0.92.3:10003").unwrap();
+    let mut p = Proc::start_listening("p", &["127.0.92.2:10002", "127.0.92.3:10003"]);
+    p.signal("USR1");
+    p.wait_for(|l| l.starts_with("summary after"));
+    thread::sleep(Duration::from_millis(200));
+    assert!(
+        p.wait_exit(Duration::ZERO).is_none(),
+        "still running after SIGUSR1"
+    );
+    peer.set_read_timeout(Some(PATIENCE)).unwrap();
+    p.signal("HUP");
+    let status = p.wait_exit(PATIENCE).expect("exits on SIGHUP");
+    assert!(status.success(), "{status:?}");
+    assert_eq!(p.count(|l| l.starts_with("summary after")), 2);
+    // The goodbye reached the peer.
+    let mut buf = [0u8; 64];
+    let bye = eventually(PATIENCE, || {
+        let (n, _) = peer.recv_from(&mut buf).ok()?;
+        (buf[..n] == *b"peerlab:bye").then_some(())
+    });
+    assert!(bye.is_some(), "no goodbye after SIGHUP");
+}
