@@ -122,7 +122,7 @@ impl<W: Write> Output<W> {
     }
 
     /// Lines dropped because stdout was not read.
-    pub fn dropped(&self) -> u64 {
+    pub fn lines_dropped(&self) -> u64 {
         self.dropped_total
     }
 
