@@ -251,10 +251,16 @@ impl App for Counter {
             }
         };
         let payload = classify(&d, tally);
-        out.emit(&Received {
+        let line = Received {
             who: Who { name, addr: d.from },
             payload,
-        });
+        };
+        match payload {
+            // Counters are what the peer is for: every one is shown.
+            Payload::Counter(..) => out.emit(&line),
+            // Garbage is shown too, but a flood of it must not drown the counters.
+            Payload::Foreign(..) | Payload::Truncated(_) => out.emit_limited(d.from, &line),
+        }
     }
 
     fn finish<W: Write>(&mut self, mesh: &mut Mesh, out: &mut Output<W>) {

@@ -235,6 +235,14 @@ impl<A: App, W: Write> Driver<A, W> {
         self.mesh.say_to_all(BYE);
         self.print_peer_events();
         self.app.finish(&mut self.mesh, &mut self.out);
+        let limited = self.out.lines_limited();
+        if limited > 0 {
+            self.out.notice(format_args!(
+                "{limited} line(s) about datagrams that were not taken were not shown (at most {} at once and one every {} ms per address)",
+                crate::output::limit::BURST,
+                crate::output::limit::EVERY_MS
+            ));
+        }
         self.flush_at_exit();
         Ok(())
     }

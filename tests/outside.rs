@@ -76,6 +76,7 @@ impl Drop for Piped {
     fn drop(&mut self) {
         let _ = Command::new("kill")
             .args(["-s", "KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
             .status();
         let _ = self.child.wait();
     }
@@ -234,4 +235,71 @@ fn sighup_stops_with_a_summary_and_sigusr1_prints_one() {
         (buf[..n] == *b"peerlab:bye").then_some(())
     });
     assert!(bye.is_some(), "no goodbye after SIGHUP");
+}
+
+/// A flood of garbage from one address prints a few lines, then one now and then saying how
+/// many were not shown; the counters of a real peer still show, every one.
+#[test]
+fn a_flood_of_garbage_does_not_drown_the_protocol() {
+    let mut p1 = Proc::start_listening(
+        "p1",
+        &[
+            "--interval",
+            "100ms",
+            "127.0.93.2:10002",
+            "127.0.93.3:10003",
+        ],
+    );
+    let _p2 = Proc::start_listening(
+        "p2",
+        &[
+            "--interval",
+            "100ms",
+            "127.0.93.3:10003",
+            "127.0.93.2:10002",
+        ],
+    );
+    p1.wait_for(|l| l.starts_with("Received 1 from 127.0.93.3:10003"));
+    let flood = UdpSocket::bind("127.0.93.9:0").unwrap();
+    let t = Instant::now();
+    let mut sent = 0u64;
+    while t.elapsed() < Duration::from_secs(1) {
+        for _ in 0..100 {
+            let _ = flood.send_to(b"garbage\x1b[2J", "127.0.93.2:10002");
+            sent += 1;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    thread::sleep(Duration::from_millis(600));
+    flood.send_to(b"one more", "127.0.93.2:10002").unwrap();
+    p1.wait_for(|l| l.starts_with("Received \"one more\" from 127.0.93.9"));
+    let flood_lines = p1.count(|l| l.starts_with("Received \"garbage"));
+    // A burst of 10, then one every 500 ms.
+    assert!(
+        (10..=10 + 3).contains(&flood_lines),
+        "{flood_lines} lines for {sent} datagrams from one address"
+    );
+    let hidden: u64 = p1
+        .lines()
+        .iter()
+        .filter_map(|l| {
+            let (_, note) = l.rsplit_once(" [")?;
+            note.strip_suffix(" more from this address not shown]")?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    // Every datagram that arrived is shown or counted (the kernel may drop some of a flood
+    // before the process sees them: /proc/net/udp counts those).
+    let seen = hidden + flood_lines as u64;
+    assert!(
+        seen <= sent && seen >= sent / 2,
+        "{seen} of {sent} shown or counted"
+    );
+    // The real peer's counters kept coming, in order, none hidden.
+    let last = p1.counters_from("127.0.93.3:10003");
+    assert!(last.len() >= 15, "{} counters from p2", last.len());
+    assert!(last.windows(2).all(|w| w[1] == w[0] + 1), "{last:?}");
+    p1.term();
+    p1.wait_for(|l| l.contains("line(s) about datagrams that were not taken were not shown"));
 }

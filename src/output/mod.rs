@@ -15,6 +15,7 @@
 pub mod escape;
 pub mod json;
 pub mod lab;
+pub mod limit;
 pub mod line;
 pub mod peer;
 pub mod stdout;
@@ -68,6 +69,8 @@ pub struct Output<W: Write> {
     dropped: u64,
     /// Lines dropped in all.
     dropped_total: u64,
+    /// The per-source limit on lines about datagrams that are not taken.
+    limiter: limit::Limiter,
     broken: bool,
     watch: Option<RawFd>,
 }
@@ -96,6 +99,7 @@ impl<W: Write> Output<W> {
             len: 0,
             dropped: 0,
             dropped_total: 0,
+            limiter: limit::Limiter::default(),
             broken: false,
             watch: None,
         }
@@ -155,12 +159,31 @@ impl<W: Write> Output<W> {
         bytes: &[u8],
         why: &dyn core::fmt::Display,
     ) {
-        self.emit(&Refused {
-            verb,
+        self.emit_limited(
             from,
-            bytes,
-            why,
-        });
+            &Refused {
+                verb,
+                from,
+                bytes,
+                why,
+            },
+        );
+    }
+
+    /// Prints `e`, a line about a datagram from `from` that was not taken, unless that source
+    /// has used up its share of lines ([`limit`]); the next line shown for it says how many
+    /// were not.
+    pub fn emit_limited(&mut self, from: SocketAddr, e: &impl Render) {
+        match self.limiter.check(from.ip(), Instant::now()) {
+            None => {}
+            Some(0) => self.emit(e),
+            Some(hidden) => self.emit(&Limited { inner: e, hidden }),
+        }
+    }
+
+    /// Lines about refused datagrams not shown because of the per-source limit.
+    pub fn lines_limited(&self) -> u64 {
+        self.limiter.hidden_total
     }
 
     /// Writes the built line. A line that did not fit is a bug in
@@ -258,6 +281,36 @@ fn json_line(l: &mut Line, e: &impl Render, t_ms: u64, ts_us: u64) -> Result<(),
     o.num("t_ms", t_ms)?.num("ts_us", ts_us)?;
     e.json(&mut o)?;
     o.end()
+}
+
+/// A line with a note of how many like it from the same source were not shown.
+#[derive(Debug, Clone, Copy)]
+pub struct Limited<'a, E> {
+    /// The line.
+    pub inner: &'a E,
+    /// Lines from that source not shown before it.
+    pub hidden: u64,
+}
+
+impl<E: Render> Render for Limited<'_, E> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn in_text(&self) -> bool {
+        self.inner.in_text()
+    }
+    fn text(&self, l: &mut Line) -> Result<(), LineFull> {
+        self.inner.text(l)?;
+        l.push_fmt(format_args!(
+            " [{} more from this address not shown]",
+            self.hidden
+        ))
+    }
+    fn json(&self, o: &mut Obj<'_>) -> Result<(), LineFull> {
+        self.inner.json(o)?;
+        o.num("not_shown", self.hidden)?;
+        Ok(())
+    }
 }
 
 /// A free-form notice.
