@@ -884,7 +884,9 @@ impl Ra {
     }
 
     fn log(&mut self, event: Event) {
-        if self.events.len() == self.events.capacity() {
+        // Against the configured bound, not `capacity()`: a clone of a `VecDeque` (the model
+        // check clones cores) has no spare capacity.
+        if self.events.len() >= Self::event_capacity(usize::from(self.cfg.n)) {
             self.stats.events_dropped += 1;
             return;
         }
