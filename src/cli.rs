@@ -390,6 +390,11 @@ pub struct ResourceArgs {
     /// print one JSON object per event instead of text lines
     #[argh(switch)]
     pub json: bool,
+
+    /// every process's address in id order, as the processes are given them: then each
+    /// process's HELLO, ENTER and EXIT are taken only from its own address
+    #[argh(positional, from_str_fn(parse_spec))]
+    pub processes: Vec<AddrSpec>,
 }
 
 fn default_resource() -> AddrSpec {

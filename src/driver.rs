@@ -82,6 +82,8 @@ pub trait App {
         _line: &[u8],
     ) {
     }
+    /// The process is stopping (before the goodbye): last words to the peers.
+    fn stop<W: Write>(&mut self, _now: Instant, _mesh: &mut Mesh, _out: &mut Output<W>) {}
     /// The process is stopping: print the summary.
     fn finish<W: Write>(&mut self, mesh: &mut Mesh, out: &mut Output<W>);
 }
@@ -232,6 +234,7 @@ impl<A: App, W: Write> Driver<A, W> {
                 self.quit = true;
             }
         }
+        self.app.stop(Instant::now(), &mut self.mesh, &mut self.out);
         self.mesh.say_to_all(BYE);
         self.print_peer_events();
         self.app.finish(&mut self.mesh, &mut self.out);

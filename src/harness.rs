@@ -12,7 +12,7 @@
 use crate::clock::Millis;
 use crate::ra::{self, Event, Key, Logged, Party, Priority, Ra, Rejected, State};
 use crate::resource::{Checker, Entry, Exit, Use};
-use crate::wire::lab::{Msg, PeerId};
+use crate::wire::lab::{Inc, Msg, PeerId};
 
 /// A message in flight.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -50,6 +50,7 @@ pub fn config(id: u16, n: u16) -> ra::Config {
         retry: Millis(100),
         resource_patience: Millis(3000),
         text: heapless::String::try_from("Oi").expect("two ASCII bytes fit MAX_TEXT"),
+        inc: Inc(1),
     }
 }
 
@@ -71,6 +72,9 @@ pub struct Group {
     /// Broken claims found so far.
     pub faults: Vec<Fault>,
     last_entry: Option<Priority>,
+    /// Processes restarted and not entered since: their first entry is not held to the order
+    /// of the entries before (their clock started over).
+    fresh: Vec<PeerId>,
 }
 
 impl Group {
@@ -88,13 +92,14 @@ impl Group {
             ps: (1..=n)
                 .map(|i| Ra::new(cfg(i, n)).expect("a valid test configuration"))
                 .collect(),
-            resource: Checker::default(),
+            resource: Checker::by_address(),
             now: Millis(0),
             wire: Vec::with_capacity(64),
             log: Vec::new(),
             record: true,
             faults: Vec::new(),
             last_entry: None,
+            fresh: Vec::new(),
         }
     }
 
@@ -117,7 +122,11 @@ impl Group {
         let r = match p.to {
             Party::Process(j) => self.p(j.0).handle_msg(now, Some(p.from), &p.msg),
             Party::Resource => {
-                if let Ok(u) = self.resource.handle_msg(now, &p.msg) {
+                let from = match p.from {
+                    Party::Process(j) => Some(j),
+                    Party::Resource => None,
+                };
+                if let Ok(u) = self.resource.handle_msg(now, from, &p.msg) {
                     let bad = match &u {
                         Use::Enter {
                             entry:
@@ -191,6 +200,28 @@ impl Group {
         }
     }
 
+    /// Process `id` is killed (`kill -9`: no EXIT, no goodbye) and started again with the
+    /// next incarnation, its clock back at 0; it says HELLO to the resource. What it sent
+    /// before stays in flight, as on a real network.
+    pub fn restart(&mut self, id: u16) {
+        let old = &self.ps[usize::from(id) - 1];
+        let mut cfg = old.config().clone();
+        cfg.inc = Inc(cfg.inc.0 + 1);
+        self.ps[usize::from(id) - 1] = Ra::new(cfg).expect("the same configuration");
+        self.fresh.push(PeerId(id));
+        let now = self.now;
+        self.p(id).start(now);
+        self.drain();
+    }
+
+    /// Process `id` is stopped (SIGTERM): inside the CS it sends its EXIT first. It is gone
+    /// afterwards; [`Group::restart`] brings it back.
+    pub fn stop(&mut self, id: u16) {
+        let now = self.now;
+        self.p(id).stop(now);
+        self.drain();
+    }
+
     /// Moves virtual time `ms` forward and lets every process do what is due.
     pub fn advance(&mut self, ms: u64) {
         self.now = self.now + Millis(ms);
@@ -231,7 +262,9 @@ impl Group {
             while let Some(l) = p.poll_event() {
                 if let Event::Entered { t, .. } = l.event {
                     let e = Priority { t, id: p.id() };
-                    if let Some(before) = self.last_entry.filter(|b| *b >= e) {
+                    let fresh = self.fresh.contains(&p.id());
+                    self.fresh.retain(|f| *f != p.id());
+                    if let Some(before) = self.last_entry.filter(|b| *b >= e && !fresh) {
                         self.faults.push(Fault::Order { before, after: e });
                     }
                     self.last_entry = Some(e);

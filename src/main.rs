@@ -147,6 +147,7 @@ fn run_mutex(a: MutexArgs) -> ExitCode {
         auto: a.auto,
         text: a.text,
         seed,
+        inc: incarnation(),
         keyboard: true,
     };
     let Some(out) = stdout(a.json) else {
@@ -166,7 +167,11 @@ fn run_resource(a: ResourceArgs) -> ExitCode {
     let Some(out) = stdout(a.json) else {
         return ExitCode::FAILURE;
     };
-    let mut node = match resource::start(&a.listen, out) {
+    if let Err(e) = cli::check_peers(a.processes.len()) {
+        eprintln!("process shared-resource: {e}");
+        return ExitCode::from(2);
+    }
+    let mut node = match resource::start(&a.listen, &a.processes, out) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("process shared-resource: {e}");
@@ -174,6 +179,14 @@ fn run_resource(a: ResourceArgs) -> ExitCode {
         }
     };
     finish(node.run())
+}
+
+/// This run's incarnation for Lab 1: the start time in milliseconds since the UNIX epoch, so
+/// a process started again (a container restart) is always a newer one.
+fn incarnation() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_millis() as u64)
 }
 
 /// Standard output, opened so that a reader that stops reading cannot stall the loop.

@@ -18,7 +18,7 @@ use crate::mesh::{Mesh, StartError};
 use crate::output::lab::{Hint, LabLine, MutexListening, MutexSummary};
 use crate::output::{Output, Verb};
 use crate::ra::{self, ConfigError, Key, Ra, Roster};
-use crate::wire::lab::{Msg, PeerId, MAX_TEXT};
+use crate::wire::lab::{Inc, Msg, PeerId, MAX_TEXT};
 
 /// What a Lab 1 process needs to start.
 #[derive(Debug, Clone)]
@@ -37,6 +37,9 @@ pub struct MutexConfig {
     pub text: heapless::String<MAX_TEXT>,
     /// Seed for `auto`'s randomness.
     pub seed: u64,
+    /// This run's incarnation: larger than any earlier run's (the program uses its start
+    /// time in milliseconds since the UNIX epoch).
+    pub inc: u64,
     /// Read stdin (off for in-process tests, which must not touch the test runner's stdin).
     pub keyboard: bool,
 }
@@ -99,6 +102,7 @@ pub fn start<W: Write>(
         retry: Millis::from_duration(RETRY_EVERY),
         resource_patience: Millis::from_duration(RESOURCE_PATIENCE),
         text: cfg.text.clone(),
+        inc: Inc(cfg.inc),
     })
     .map_err(MutexStartError::Config)?;
     let own = &cfg.addrs[usize::from(cfg.id) - 1];
@@ -134,6 +138,9 @@ pub fn start<W: Write>(
         keyboard: cfg.keyboard,
     };
     app.schedule_auto(now);
+    // HELLO to the resource: a CS an earlier run of this process held is over.
+    let ms = app.now_ms(now);
+    app.ra.start(ms);
     Ok(Driver::new(poll, mesh, app, out))
 }
 
@@ -250,6 +257,13 @@ impl App for LabProcess {
                 });
             }
         }
+        self.flush(now, mesh, out);
+    }
+
+    fn stop<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
+        // Stopping inside the CS: the EXIT goes first, and the deferred requests are
+        // answered, so neither the resource nor the others wait for a process that is gone.
+        self.ra.stop(self.now_ms(now));
         self.flush(now, mesh, out);
     }
 

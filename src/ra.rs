@@ -22,6 +22,19 @@
 //! and [`Ra::handle_msg`] refuses a REQUEST or REPLY whose id is not its sender's, and an ACK
 //! that does not come from the resource. Anyone else could forge a REPLY (two inside).
 //!
+//! # Restarts
+//! Every process has an incarnation ([`Inc`], chosen at start, larger after each restart),
+//! carried in every message. A message from an older incarnation than the last one seen is
+//! stale (its sender is gone) and changes nothing. A newer one means the process restarted,
+//! its clock back at 0: what was known of its previous life is forgotten (its requests, so
+//! that its new T=1 is not taken for a resend; the grant it gave to our current request,
+//! which is void, so the REQUEST goes to the new incarnation again). A REPLY names the
+//! requester's incarnation, so a grant to a process's previous life is never counted by the
+//! new one. At start a process says HELLO to the shared resource, so the resource knows a CS
+//! its previous life held has ended, and answers REQUESTs only once the resource knows (or
+//! stayed silent for `resource_patience`); a process that stops inside the CS sends its EXIT
+//! first ([`Ra::stop`]).
+//!
 //! # Over a lossy network
 //! A REQUEST is resent to the processes that have not replied to that T, after `retry`, then
 //! after twice as long each time (up to ten `retry`s: a deferred request waits for a whole
@@ -40,7 +53,13 @@ use std::collections::VecDeque;
 
 use crate::clock::Millis;
 use crate::limits::MAX_PROCESSES;
-use crate::wire::lab::{AckOf, Kind, Msg, PeerId, MAX_TEXT};
+use crate::wire::lab::{AckOf, Inc, Kind, Msg, PeerId, MAX_TEXT};
+
+/// The largest timestamp or clock taken from the network: 2^53 (the integers a JSON reader
+/// keeps exact). An honest clock ticks a few times per message and never gets near it; a
+/// larger one is forged (or a bug) and is refused, never saturated: a clock stuck at the
+/// maximum would make every new REQUEST look like a resend.
+pub const MAX_CLOCK: u64 = 1 << 53;
 
 /// A request's priority: its timestamp, then the requester's id (smaller wins).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -219,6 +238,14 @@ pub enum Event {
         /// The request it names.
         t: u64,
     },
+    /// A process is seen with a newer incarnation: it restarted (clock back at 0). What it
+    /// asked and granted before is void.
+    Restarted {
+        /// The process.
+        from: PeerId,
+        /// Its grant to our current request was void, and the REQUEST went to it again.
+        regranted: bool,
+    },
     /// Entered the CS (`Entrei na CS`).
     Entered {
         /// Request timestamp.
@@ -271,6 +298,8 @@ pub enum Rejected {
     FromAnotherProcess,
     /// An ACK that does not come from the resource's address.
     NotFromResource,
+    /// A timestamp or clock above [`MAX_CLOCK`]: forged.
+    TooLarge(u64),
 }
 
 impl core::fmt::Display for Rejected {
@@ -283,6 +312,7 @@ impl core::fmt::Display for Rejected {
             Rejected::NotFromAProcess => f.write_str("not from a configured process's address"),
             Rejected::FromAnotherProcess => f.write_str("comes from another process's address"),
             Rejected::NotFromResource => f.write_str("not from the shared resource's address"),
+            Rejected::TooLarge(v) => write!(f, "timestamp {v} is beyond any honest clock"),
         }
     }
 }
@@ -304,6 +334,8 @@ pub struct Config {
     pub resource_patience: Millis,
     /// The text sent with ENTER.
     pub text: heapless::String<MAX_TEXT>,
+    /// This process's incarnation (the start time in milliseconds, in the program).
+    pub inc: Inc,
 }
 
 /// Why a configuration is impossible.
@@ -366,6 +398,9 @@ impl Grants {
     fn add(&mut self, j: PeerId) {
         self.0 |= 1 << idx(j);
     }
+    fn remove(&mut self, j: PeerId) {
+        self.0 &= !(1 << idx(j));
+    }
     fn count(self) -> u16 {
         self.0.count_ones() as u16
     }
@@ -406,11 +441,18 @@ enum Phase {
     Held(Held),
 }
 
-/// What the process knows of another's latest request.
+/// What the process knows of another's latest request (in its latest incarnation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Seen {
     t: u64,
     answered: bool,
+}
+
+/// A request to answer at release: whose, and which incarnation asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Deferred {
+    p: Priority,
+    inc: Inc,
 }
 
 /// ENTER or EXIT waiting for the resource's ACK.
@@ -431,10 +473,15 @@ pub struct Ra {
     phase: Phase,
     // The tables below are allocated once, for the group's size, and never grow.
     /// Requests to answer at release: one per other process, or two when an older T came
-    /// after a newer one (a late duplicate, or a restart).
-    deferred: Vec<Priority>,
-    /// `seen[j - 1]`: the last request from j.
+    /// after a newer one (a late duplicate).
+    deferred: Vec<Deferred>,
+    /// `seen[j - 1]`: the last request from j's latest incarnation.
     seen: Vec<Option<Seen>>,
+    /// `known[j - 1]`: j's latest incarnation.
+    known: Vec<Option<Inc>>,
+    /// The resource has heard our HELLO (or stayed silent): until then REQUESTs wait, so that
+    /// nobody enters on our REPLY before the resource knows we restarted.
+    joined: bool,
     pending: Option<Pending>,
     /// What one input produces (at most 2(N−1) messages and one to the resource); the caller
     /// drains it after every input, so it never grows.
@@ -460,6 +507,9 @@ impl Ra {
             phase: Phase::Released,
             deferred: Vec::with_capacity(2 * n),
             seen: vec![None; n],
+            known: vec![None; n],
+            // Until `start`: a core that never says HELLO (a unit test) answers at once.
+            joined: true,
             pending: None,
             transmits: VecDeque::with_capacity(2 * n + 2),
             events: VecDeque::with_capacity(Self::event_capacity(n)),
@@ -490,6 +540,11 @@ impl Ra {
     /// Own id.
     pub fn id(&self) -> PeerId {
         self.cfg.id
+    }
+
+    /// The settings it was made with.
+    pub fn config(&self) -> &Config {
+        &self.cfg
     }
 
     /// The group's size.
@@ -561,7 +616,7 @@ impl Ra {
         if self.phase != Phase::Released {
             return;
         }
-        self.clock = self.clock.saturating_add(1);
+        self.clock += 1;
         let t = self.clock;
         let mine = Priority { t, id: self.cfg.id };
         self.phase = Phase::Wanted(Wanted {
@@ -577,14 +632,47 @@ impl Ra {
         let need = self.cfg.n - 1;
         self.log(Event::Requested { t, need });
         for j in self.others() {
-            self.send(
-                Party::Process(j),
-                Msg::Request { id: self.cfg.id, t },
-                false,
-            );
+            self.send_request(j, t, false);
         }
         if need == 0 {
             self.enter(now, mine, now);
+        }
+    }
+
+    /// Call once, at start: says HELLO to the shared resource (resent until acknowledged),
+    /// so it knows that a CS this process's previous incarnation held has ended. REQUESTs
+    /// are answered once it has (or stayed silent for `resource_patience`).
+    pub fn start(&mut self, now: Millis) {
+        if self.pending.is_none() && self.phase == Phase::Released {
+            self.joined = false;
+            let msg = Msg::Hello {
+                id: self.cfg.id,
+                inc: self.cfg.inc,
+            };
+            self.start_pending(now, msg, AckOf::Hello, 0);
+        }
+    }
+
+    /// The process is stopping: inside the CS, the EXIT goes to the resource at once (no
+    /// wait for its ACK: there is no later), and every deferred request is answered, since
+    /// this process no longer competes.
+    pub fn stop(&mut self, _now: Millis) {
+        if let Phase::Held(h) = self.phase {
+            if h.until.is_some() {
+                self.log(Event::Left { t: h.mine.t });
+            }
+            let msg = Msg::Exit {
+                id: self.cfg.id,
+                inc: self.cfg.inc,
+                t: h.mine.t,
+                clock: self.clock,
+            };
+            self.send(Party::Resource, msg, false);
+        }
+        self.pending = None;
+        self.joined = true;
+        if self.phase != Phase::Released || !self.deferred.is_empty() {
+            self.release();
         }
     }
 
@@ -597,7 +685,9 @@ impl Ra {
         msg: &Msg,
     ) -> Result<(), Rejected> {
         match *msg {
-            Msg::Enter { .. } | Msg::Exit { .. } => Err(Rejected::NotForProcess),
+            Msg::Enter { .. } | Msg::Exit { .. } | Msg::Hello { .. } => {
+                Err(Rejected::NotForProcess)
+            }
             Msg::Request { id, .. } | Msg::Reply { id, .. } => {
                 match from {
                     Some(Party::Process(j)) if j == id => {}
@@ -605,19 +695,37 @@ impl Ra {
                     _ => return Err(Rejected::NotFromAProcess),
                 }
                 self.check_peer(id)?;
+                let clock = match *msg {
+                    Msg::Reply { clock, .. } => clock,
+                    _ => 0,
+                };
+                for v in [msg.t(), clock] {
+                    if v > MAX_CLOCK {
+                        return Err(Rejected::TooLarge(v));
+                    }
+                }
+                if !self.note_incarnation(now, id, msg.inc()) {
+                    self.stale(Party::Process(id), msg.kind(), msg.t());
+                    return Ok(());
+                }
                 match *msg {
-                    Msg::Request { t, .. } => self.on_request(id, t),
-                    Msg::Reply { clock, t, .. } => self.on_reply(now, id, clock, t),
+                    Msg::Request { inc, t, .. } => self.on_request(id, inc, t),
+                    Msg::Reply { clock, t, to, .. } => self.on_reply(now, id, clock, t, to),
                     _ => {}
                 }
                 Ok(())
             }
-            Msg::Ack { of, id, t } => {
+            Msg::Ack { of, id, inc, t } => {
                 if from != Some(Party::Resource) {
                     return Err(Rejected::NotFromResource);
                 }
                 if id != self.cfg.id {
                     return Err(Rejected::NotOurs);
+                }
+                if inc != self.cfg.inc {
+                    // An ACK for our previous life.
+                    self.stale(Party::Resource, Kind::Ack, t);
+                    return Ok(());
                 }
                 self.on_ack(now, of, t);
                 Ok(())
@@ -632,11 +740,7 @@ impl Ra {
             if w.retry.at <= now {
                 for j in self.others() {
                     if !w.granted.has(j) {
-                        let msg = Msg::Request {
-                            id: self.cfg.id,
-                            t: w.mine.t,
-                        };
-                        self.send(Party::Process(j), msg, true);
+                        self.send_request(j, w.mine.t, true);
                     }
                 }
                 let wait = Millis((w.retry.wait.0 * 2).min(self.cfg.retry.0 * 10));
@@ -690,7 +794,48 @@ impl Ra {
         }
     }
 
-    fn on_request(&mut self, from: PeerId, t: u64) {
+    /// Notes that `j` speaks as incarnation `inc`; false if that is an older one than known
+    /// (the message is from a life that is over). A newer one is a restart: forget what its
+    /// previous life asked, and take back the grant it gave to our current request.
+    fn note_incarnation(&mut self, now: Millis, j: PeerId, inc: Inc) -> bool {
+        let known = &mut self.known[idx(j)];
+        match *known {
+            Some(k) if inc < k => return false,
+            Some(k) if inc == k => return true,
+            None => {
+                *known = Some(inc);
+                return true;
+            }
+            Some(_) => *known = Some(inc),
+        }
+        self.seen[idx(j)] = None;
+        self.deferred.retain(|d| d.p.id != j);
+        let mut regranted = false;
+        if let Phase::Wanted(mut w) = self.phase {
+            if w.granted.has(j) {
+                w.granted.remove(j);
+                self.phase = Phase::Wanted(w);
+                regranted = true;
+            }
+        }
+        self.log(Event::Restarted { from: j, regranted });
+        if let (true, Phase::Wanted(w)) = (regranted, self.phase) {
+            self.send_request(j, w.mine.t, false);
+        }
+        let _ = now;
+        true
+    }
+
+    fn send_request(&mut self, j: PeerId, t: u64, resend: bool) {
+        let msg = Msg::Request {
+            id: self.cfg.id,
+            inc: self.cfg.inc,
+            t,
+        };
+        self.send(Party::Process(j), msg, resend);
+    }
+
+    fn on_request(&mut self, from: PeerId, inc: Inc, t: u64) {
         let last = self.seen[idx(from)];
         if let Some(last) = last {
             if t == last.t {
@@ -702,24 +847,24 @@ impl Ra {
                     t,
                 });
                 if last.answered {
-                    let reply = self.reply_to(t);
+                    let reply = self.reply_to(t, inc);
                     self.send(Party::Process(from), reply, true);
                 }
                 return;
             }
         }
-        // A T below the last one seen is a late duplicate, or the process restarted without a
-        // goodbye (its clock starts over). Both get the usual answer: a late duplicate's REPLY
-        // is ignored by its sender, which only counts REPLYs for its current T, and a restarted
-        // process is served. But an older T never replaces what we know of the newer request.
+        // A T below the last one seen from this incarnation is a late duplicate: it gets the
+        // usual answer (its sender ignores a REPLY for a T it no longer waits for), but never
+        // replaces what we know of the newer request.
         let older = last.is_some_and(|l| t < l.t);
-        // Saturating: a forged timestamp near u64::MAX must not wrap the clock to 0.
-        self.clock = self.clock.max(t).saturating_add(1);
+        // Cannot overflow: t <= MAX_CLOCK, and the clock only grows by one per event.
+        self.clock = self.clock.max(t) + 1;
         let theirs = Priority { t, id: from };
         let defer = match self.phase {
             Phase::Held(_) => true,
             Phase::Wanted(w) => w.mine < theirs,
-            Phase::Released => false,
+            // Until the resource knows we (re)started, nobody enters on our REPLY.
+            Phase::Released => !self.joined,
         };
         if defer {
             if older {
@@ -727,13 +872,13 @@ impl Ra {
                 // are answered.
                 let newest = last.map(|l| l.t);
                 self.deferred
-                    .retain(|p| p.id != from || Some(p.t) == newest);
+                    .retain(|d| d.p.id != from || Some(d.p.t) == newest);
             } else {
                 // A newer request replaces the older ones of that process.
-                self.deferred.retain(|p| p.id != from);
+                self.deferred.retain(|d| d.p.id != from);
                 self.seen[idx(from)] = Some(Seen { t, answered: false });
             }
-            self.deferred.push(theirs);
+            self.deferred.push(Deferred { p: theirs, inc });
             self.log(Event::Request {
                 from,
                 t,
@@ -748,29 +893,33 @@ impl Ra {
                 t,
                 answer: Answer::Replied,
             });
-            let reply = self.reply_to(t);
+            let reply = self.reply_to(t, inc);
             self.send(Party::Process(from), reply, false);
         }
     }
 
-    fn reply_to(&self, t: u64) -> Msg {
+    fn reply_to(&self, t: u64, to: Inc) -> Msg {
         Msg::Reply {
             id: self.cfg.id,
+            inc: self.cfg.inc,
             clock: self.clock,
             t,
+            to,
         }
     }
 
-    fn on_reply(&mut self, now: Millis, from: PeerId, clock: u64, t: u64) {
+    fn on_reply(&mut self, now: Millis, from: PeerId, clock: u64, t: u64, to: Inc) {
         let Phase::Wanted(mut w) = self.phase else {
             return self.stale(Party::Process(from), Kind::Reply, t);
         };
-        if w.mine.t != t || w.granted.has(from) {
+        // A grant to our previous life, for another request, or already counted.
+        if to != self.cfg.inc || w.mine.t != t || w.granted.has(from) {
             return self.stale(Party::Process(from), Kind::Reply, t);
         }
         w.granted.add(from);
         self.phase = Phase::Wanted(w);
-        self.clock = self.clock.max(clock).saturating_add(1);
+        // Cannot overflow: clock <= MAX_CLOCK.
+        self.clock = self.clock.max(clock) + 1;
         let (got, need) = (w.granted.count(), self.cfg.n - 1);
         self.log(Event::Reply { from, t, got, need });
         if got == need {
@@ -799,6 +948,8 @@ impl Ra {
             mine,
             until: Some(now + self.cfg.cs_time),
         });
+        // The ENTER tells the resource of this incarnation as a HELLO would.
+        self.joined = true;
         let waited = now - since;
         self.stats.entries += 1;
         self.stats.total_wait = self.stats.total_wait + waited;
@@ -806,6 +957,7 @@ impl Ra {
         self.log(Event::Entered { t: mine.t, waited });
         let msg = Msg::Enter {
             id: self.cfg.id,
+            inc: self.cfg.inc,
             t: mine.t,
             clock: self.clock,
             text: self.cfg.text.clone(),
@@ -816,6 +968,7 @@ impl Ra {
     fn start_exit(&mut self, now: Millis, mine: Priority) {
         let msg = Msg::Exit {
             id: self.cfg.id,
+            inc: self.cfg.inc,
             t: mine.t,
             clock: self.clock,
         };
@@ -833,9 +986,22 @@ impl Ra {
         });
     }
 
-    /// The resource acknowledged `of` (or stayed silent): go on with the exit.
+    /// The resource acknowledged `of` (or stayed silent): go on.
     fn after_ack(&mut self, now: Millis, of: AckOf) {
         match (of, self.phase) {
+            // Joined: the requests that waited only for it get the usual rule now.
+            (AckOf::Hello, Phase::Released) => {
+                self.joined = true;
+                if !self.deferred.is_empty() {
+                    self.release();
+                }
+            }
+            (AckOf::Hello, Phase::Wanted(w)) => {
+                self.joined = true;
+                self.answer_deferred_before(w.mine);
+            }
+            // A HELLO superseded by our ENTER (which tells the resource the same).
+            (AckOf::Hello, Phase::Held(_)) => self.joined = true,
             // Left while the ENTER was unacknowledged: the EXIT goes now.
             (AckOf::Enter, Phase::Held(h @ Held { until: None, .. })) => {
                 self.start_exit(now, h.mine)
@@ -845,17 +1011,38 @@ impl Ra {
         }
     }
 
+    /// Answers the deferred requests that come before `mine` (a WANTED process defers only
+    /// the later ones; these waited for the resource to hear our HELLO).
+    fn answer_deferred_before(&mut self, mine: Priority) {
+        let mut i = 0;
+        while i < self.deferred.len() {
+            let d = self.deferred[i];
+            if d.p < mine {
+                self.deferred.swap_remove(i);
+                if let Some(s) = &mut self.seen[idx(d.p.id)] {
+                    if s.t == d.p.t {
+                        s.answered = true;
+                    }
+                }
+                let reply = self.reply_to(d.p.t, d.inc);
+                self.send(Party::Process(d.p.id), reply, false);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
     fn release(&mut self) {
         self.phase = Phase::Released;
         let mut replied = 0;
-        while let Some(p) = self.deferred.pop() {
-            if let Some(s) = &mut self.seen[idx(p.id)] {
-                if s.t == p.t {
+        while let Some(d) = self.deferred.pop() {
+            if let Some(s) = &mut self.seen[idx(d.p.id)] {
+                if s.t == d.p.t {
                     s.answered = true;
                 }
             }
-            let reply = self.reply_to(p.t);
-            self.send(Party::Process(p.id), reply, false);
+            let reply = self.reply_to(d.p.t, d.inc);
+            self.send(Party::Process(d.p.id), reply, false);
             replied += 1;
         }
         self.log(Event::Released { replied });
@@ -988,6 +1175,8 @@ mod tests {
             p.msg,
             Msg::Reply {
                 id: PeerId(1),
+                inc: Inc(1),
+                to: Inc(1),
                 clock: 2,
                 t: 1
             }
@@ -1083,6 +1272,8 @@ mod tests {
                 Some(peer(2)),
                 &Msg::Reply {
                     id: PeerId(2),
+                    inc: Inc(1),
+                    to: Inc(1),
                     clock: 99,
                     t: 1,
                 },
@@ -1136,6 +1327,7 @@ mod tests {
                 Some(peer(1)),
                 &Msg::Request {
                     id: PeerId(1),
+                    inc: Inc(1),
                     t: 1
                 }
             ),
@@ -1147,6 +1339,7 @@ mod tests {
                 Some(peer(4)),
                 &Msg::Request {
                     id: PeerId(4),
+                    inc: Inc(1),
                     t: 1
                 }
             ),
@@ -1158,6 +1351,7 @@ mod tests {
                 Some(peer(2)),
                 &Msg::Exit {
                     id: PeerId(2),
+                    inc: Inc(1),
                     t: 1,
                     clock: 1
                 }
@@ -1171,6 +1365,7 @@ mod tests {
                 &Msg::Ack {
                     of: AckOf::Exit,
                     id: PeerId(2),
+                    inc: Inc(1),
                     t: 1
                 }
             ),
@@ -1182,21 +1377,37 @@ mod tests {
     }
 
     #[test]
-    fn forged_huge_timestamps_saturate_instead_of_wrapping() {
+    fn timestamps_beyond_any_honest_clock_are_refused() {
         let mut p = Ra::new(cfg(1, 2)).unwrap();
-        p.handle_msg(
-            Millis(0),
-            Some(peer(2)),
-            &Msg::Request {
-                id: PeerId(2),
-                t: u64::MAX,
-            },
-        )
-        .unwrap();
-        assert_eq!(p.clock(), u64::MAX);
-        p.handle_key(Millis(0), Key::Internal);
+        let huge = Msg::Request {
+            id: PeerId(2),
+            inc: Inc(1),
+            t: u64::MAX,
+        };
+        assert_eq!(
+            p.handle_msg(Millis(0), Some(peer(2)), &huge),
+            Err(Rejected::TooLarge(u64::MAX))
+        );
+        let reply = Msg::Reply {
+            id: PeerId(2),
+            inc: Inc(1),
+            clock: MAX_CLOCK + 1,
+            t: 1,
+            to: Inc(1),
+        };
+        assert!(p.handle_msg(Millis(0), Some(peer(2)), &reply).is_err());
+        assert_eq!(p.clock(), 0, "nothing refused moves the clock");
+        // The largest accepted one leaves room: the clock still counts, and the next REQUEST
+        // of that process is a new one, not taken for a resend.
+        let big = Msg::Request {
+            id: PeerId(2),
+            inc: Inc(1),
+            t: MAX_CLOCK,
+        };
+        p.handle_msg(Millis(0), Some(peer(2)), &big).unwrap();
+        assert_eq!(p.clock(), MAX_CLOCK + 1);
         p.handle_key(Millis(0), Key::Request);
-        assert_eq!(p.clock(), u64::MAX);
+        assert_eq!(p.current().unwrap().t, MAX_CLOCK + 2);
     }
 
     #[test]
@@ -1237,6 +1448,7 @@ mod tests {
                 Some(peer(2)),
                 &Msg::Request {
                     id: PeerId(2),
+                    inc: Inc(1),
                     t: 1,
                 },
             )
@@ -1265,16 +1477,20 @@ mod tests {
         let mut p = Ra::new(cfg(1, 3)).unwrap();
         let req = Msg::Request {
             id: PeerId(2),
+            inc: Inc(1),
             t: 1,
         };
         let reply = Msg::Reply {
             id: PeerId(2),
+            inc: Inc(1),
+            to: Inc(1),
             clock: 5,
             t: 1,
         };
         let ack = Msg::Ack {
             of: AckOf::Enter,
             id: PeerId(1),
+            inc: Inc(1),
             t: 1,
         };
         assert_eq!(
@@ -1396,6 +1612,8 @@ mod tests {
                 Some(peer(2)),
                 &Msg::Reply {
                     id: PeerId(2),
+                    inc: Inc(1),
+                    to: Inc(1),
                     clock: 9,
                     t: 1,
                 },
@@ -1407,6 +1625,8 @@ mod tests {
                 Some(peer(1)),
                 &Msg::Reply {
                     id: PeerId(1),
+                    inc: Inc(1),
+                    to: Inc(1),
                     clock: 9,
                     t: 1,
                 },
@@ -1420,6 +1640,155 @@ mod tests {
             "{:?}",
             g.faults
         );
+    }
+
+    // ---------------------------------------------------------------- restarts
+
+    /// Issue 1 of the restart report: p2 restarts with the same T as its previous life's
+    /// last request while p1 is HELD. Its new REQUEST is not a resend: it is deferred.
+    #[test]
+    fn a_restarted_process_with_the_same_t_is_deferred_while_held() {
+        let mut g = Group::new(2);
+        g.key(2, Key::Request); // T=1
+        deliver(&mut g, 2, peer(1));
+        deliver(&mut g, 1, peer(2)); // p1 replied; p2 enters and leaves
+        g.advance(1000);
+        g.ack_resource();
+        g.ack_resource();
+        g.key(1, Key::Request);
+        deliver(&mut g, 1, peer(2));
+        deliver(&mut g, 2, peer(1));
+        assert_eq!(g.p(1).state(), State::Held);
+        g.wire.clear();
+        g.restart(2);
+        g.ack_resource(); // HELLO acknowledged
+        g.key(2, Key::Request); // T=1 again, new incarnation
+        assert_eq!(g.p(2).current().unwrap().t, 1);
+        deliver(&mut g, 2, peer(1));
+        assert!(
+            !g.wire
+                .iter()
+                .any(|p| p.from == peer(1) && matches!(p.msg, Msg::Reply { .. })),
+            "p1 is inside: no REPLY to the new p2 {:?}",
+            g.wire
+        );
+        assert!(g.events_of(1).contains(&Event::Restarted {
+            from: PeerId(2),
+            regranted: false
+        }));
+        assert!(g.faults.is_empty(), "{:?}", g.faults);
+    }
+
+    /// Issue 2: a grant given before a restart no longer counts. p3 is HELD; p1 requests,
+    /// p2 replies, p3 defers; p2 restarts and requests (T=1); p1 replies to it (smaller T)
+    /// and takes back p2's old grant; when p3 leaves, only p2 enters.
+    #[test]
+    fn a_grant_from_a_previous_life_is_void() {
+        let mut g = Group::new(3);
+        g.key(3, Key::Request);
+        deliver(&mut g, 3, peer(1));
+        deliver(&mut g, 3, peer(2));
+        deliver(&mut g, 1, peer(3));
+        deliver(&mut g, 2, peer(3));
+        assert_eq!(g.p(3).state(), State::Held);
+        g.key(1, Key::Request); // T=3
+        deliver(&mut g, 1, peer(2));
+        deliver(&mut g, 2, peer(1)); // p2's grant
+        deliver(&mut g, 1, peer(3)); // deferred by p3
+        g.wire.retain(|p| p.from != peer(2));
+        g.restart(2);
+        g.ack_resource();
+        g.key(2, Key::Request); // T=1
+        deliver(&mut g, 2, peer(1)); // p1: (1,2) < (3,1): replies, and voids the old grant
+        assert!(g.events_of(1).contains(&Event::Restarted {
+            from: PeerId(2),
+            regranted: true
+        }));
+        deliver(&mut g, 1, peer(2)); // p1's REPLY to the new p2
+        deliver(&mut g, 2, peer(3)); // deferred by p3
+                                     // p1 asks the new p2 again; p2 (WANTED, T=1) defers it.
+        deliver(&mut g, 1, peer(2));
+        // p3 leaves and answers both.
+        g.advance(1000);
+        g.ack_resource();
+        g.ack_resource();
+        while let Some(i) = g.wire.iter().position(|p| p.from == peer(3)) {
+            g.deliver_at(i).unwrap();
+        }
+        assert_eq!(g.p(2).state(), State::Held);
+        assert_eq!(g.p(1).state(), State::Wanted, "p1 waits for the new p2");
+        assert!(g.faults.is_empty(), "{:?}", g.faults);
+    }
+
+    #[test]
+    fn messages_from_a_gone_incarnation_change_nothing() {
+        let mut p = Ra::new(cfg(1, 2)).unwrap();
+        let new = Msg::Request {
+            id: PeerId(2),
+            inc: Inc(5),
+            t: 3,
+        };
+        p.handle_msg(Millis(0), Some(peer(2)), &new).unwrap();
+        let clock = p.clock();
+        while p.poll_transmit().is_some() {}
+        let old = Msg::Request {
+            id: PeerId(2),
+            inc: Inc(4),
+            t: 9,
+        };
+        p.handle_msg(Millis(0), Some(peer(2)), &old).unwrap();
+        assert_eq!(p.clock(), clock);
+        assert!(p.poll_transmit().is_none());
+        // A REPLY to our own previous life does not count either.
+        p.handle_key(Millis(0), Key::Request);
+        let t = p.current().unwrap().t;
+        let stale = Msg::Reply {
+            id: PeerId(2),
+            inc: Inc(5),
+            clock: 1,
+            t,
+            to: Inc(0),
+        };
+        p.handle_msg(Millis(0), Some(peer(2)), &stale).unwrap();
+        assert_eq!(p.state(), State::Wanted);
+    }
+
+    /// Issue 5: a process stopped inside the CS sends its EXIT, and answers who waits.
+    #[test]
+    fn stopping_inside_sends_the_exit_and_the_deferred_replies() {
+        let mut g = Group::new(2);
+        g.key(1, Key::Request);
+        deliver(&mut g, 1, peer(2));
+        deliver(&mut g, 2, peer(1));
+        g.ack_resource();
+        g.key(2, Key::Request);
+        deliver(&mut g, 2, peer(1)); // deferred
+        g.stop(1);
+        assert!(g
+            .wire
+            .iter()
+            .any(|p| p.to == Party::Resource && matches!(p.msg, Msg::Exit { .. })));
+        g.ack_resource();
+        assert_eq!(g.resource.inside(), None);
+        deliver(&mut g, 1, peer(2));
+        assert_eq!(g.p(2).state(), State::Held);
+        assert!(g.faults.is_empty(), "{:?}", g.faults);
+    }
+
+    /// A restarted process answers REQUESTs only once the resource heard its HELLO.
+    #[test]
+    fn a_restarted_process_waits_for_the_resource_before_replying() {
+        let mut g = Group::new(2);
+        g.restart(1);
+        g.key(2, Key::Request);
+        deliver(&mut g, 2, peer(1));
+        assert!(!g
+            .wire
+            .iter()
+            .any(|p| p.from == peer(1) && matches!(p.msg, Msg::Reply { .. })));
+        g.ack_resource();
+        deliver(&mut g, 1, peer(2));
+        assert_eq!(g.p(2).state(), State::Held);
     }
 
     #[test]

@@ -72,12 +72,17 @@ fn lab(
     Vec<peerlab::driver::Driver<peerlab::mutex::LabProcess, io::Sink>>,
 ) {
     let res = format!("127.0.{net}.1:10001");
-    let r = peerlab::resource::start(&parse_spec(&res).unwrap(), Output::new(io::sink(), false))
-        .unwrap();
     let addrs: Vec<_> = util::addrs(net, 3)
         .iter()
         .map(|a| parse_spec(a).unwrap())
         .collect();
+    // The resource knows the processes' addresses: the by-address path is measured too.
+    let r = peerlab::resource::start(
+        &parse_spec(&res).unwrap(),
+        &addrs,
+        Output::new(io::sink(), false),
+    )
+    .unwrap();
     let ps = (1..=3)
         .map(|id| {
             let cfg = peerlab::mutex::MutexConfig {
@@ -88,6 +93,7 @@ fn lab(
                 auto: Some(Duration::from_millis(3)),
                 text: heapless::String::try_from("Oi").unwrap(),
                 seed: u64::from(id),
+                inc: 1,
                 keyboard: false,
             };
             peerlab::mutex::start(&cfg, Output::new(io::sink(), false)).unwrap()

@@ -291,9 +291,9 @@ fn bad_datagrams_and_arguments_are_refused_clearly() {
     let mut lab = Lab::start(27, 2, &[]);
     let s = std::net::UdpSocket::bind("127.0.27.9:0").unwrap();
     for bad in [
-        &b"REQUEST 9 1"[..],
-        b"REQUEST 0 1",
-        b"ENTER 2 1 1 hi",
+        &b"REQUEST 9 1 1"[..],
+        b"REQUEST 0 1 1",
+        b"ENTER 2 1 1 1 hi",
         b"garbage\x1b[31m",
         b"",
         b"REPLY 2 5",
@@ -302,10 +302,10 @@ fn bad_datagrams_and_arguments_are_refused_clearly() {
     }
     lab.p(1).wait_for(|l| {
         l.starts_with("rejected from 127.0.27.9")
-            && l.contains("\"REQUEST 9 1\" (not from a configured process's address")
+            && l.contains("\"REQUEST 9 1 1\" (not from a configured process's address")
     });
     lab.p(1)
-        .wait_for(|l| l.contains("(meant for the shared resource, 14 bytes)"));
+        .wait_for(|l| l.contains("(meant for the shared resource, 16 bytes)"));
     lab.p(1).wait_for(|l| {
         l.starts_with("ignored from 127.0.27.9") && l.contains("\"garbage\\x1b[31m\"")
     });

@@ -18,6 +18,7 @@ use crate::wire::lab::{AckOf, PeerId};
 
 fn ack_name(of: AckOf) -> &'static str {
     match of {
+        AckOf::Hello => "HELLO",
         AckOf::Enter => "ENTER",
         AckOf::Exit => "EXIT",
     }
@@ -56,6 +57,7 @@ impl Render for LabLine {
             Event::Reply { .. } => "reply",
             Event::Acked { .. } => "acked",
             Event::Stale { .. } => "stale",
+            Event::Restarted { .. } => "restarted",
             Event::Entered { .. } => "entered",
             Event::Left { .. } => "left",
             Event::Released { .. } => "released",
@@ -117,6 +119,14 @@ impl Render for LabLine {
                     Party::Resource => l.push_str("resource"),
                 }
             }
+            Event::Restarted { from, regranted } => l.push_fmt(format_args!(
+                "process {from} restarted: what it asked before is forgotten{}",
+                if regranted {
+                    "; its grant to our request is void, asked again (regranted)"
+                } else {
+                    ""
+                }
+            )),
             Event::Entered { t, waited } => l.push_fmt(format_args!(
                 "Entrei na CS (T={t}, waited {})",
                 DisplayDuration(ms(waited))
@@ -174,6 +184,10 @@ impl Render for LabLine {
                 o.str("kind", kind.as_str())?;
                 party(o, "from", from)?;
                 o.num("t", t)?;
+            }
+            Event::Restarted { from, regranted } => {
+                o.num("from", u64::from(from.0))?
+                    .bool("regranted", regranted)?;
             }
             Event::Entered { t, waited } => {
                 o.num("t", t)?.num("waited_ms", waited.0)?;
@@ -387,16 +401,30 @@ impl UseLine<'_> {
 impl Render for UseLine<'_> {
     fn name(&self) -> &'static str {
         match self.0 {
+            Use::Hello { .. } => "resource_hello",
             Use::Enter { .. } => "resource_enter",
             Use::Exit {
                 exit: Exit::Unknown,
                 ..
             } => "resource_unknown_exit",
             Use::Exit { .. } => "resource_exit",
+            Use::Stale { .. } => "resource_stale",
         }
     }
     fn text(&self, l: &mut Line) -> Result<(), LineFull> {
         match self.0 {
+            Use::Hello { id, inc, ended } => {
+                l.push_fmt(format_args!(
+                    "shared resource: process {id} started (incarnation {inc})"
+                ))?;
+                match ended {
+                    Some(p) => l.push_fmt(format_args!(
+                        ": its previous incarnation died inside the CS (T={}) without EXIT; the CS is free",
+                        p.t
+                    )),
+                    None => Ok(()),
+                }
+            }
             Use::Enter {
                 id, t, clock, text, ..
             } => l.push_fmt(format_args!(
@@ -408,6 +436,7 @@ impl Render for UseLine<'_> {
                 t,
                 clock,
                 exit: Exit::Left { held },
+                ..
             } => l.push_fmt(format_args!(
                 "shared resource: process {id} left (T={t}, clock={clock}) after {}",
                 DisplayDuration(ms(*held))
@@ -415,25 +444,51 @@ impl Render for UseLine<'_> {
             Use::Exit { id, t, clock, .. } => l.push_fmt(format_args!(
                 "shared resource: process {id} left (T={t}, clock={clock}) but its entry never arrived"
             )),
+            Use::Stale { id, inc, kind } => l.push_fmt(format_args!(
+                "shared resource: {} from process {id}'s earlier incarnation {inc} ignored",
+                kind.as_str()
+            )),
         }
     }
     fn json(&self, o: &mut Obj<'_>) -> Result<(), LineFull> {
         match self.0 {
+            Use::Hello { id, inc, ended } => {
+                o.num("id", u64::from(id.0))?.num("inc", inc.0)?;
+                o.opt_num("ended_t", ended.map(|p| p.t))?;
+            }
             Use::Enter {
-                id, t, clock, text, ..
+                id,
+                inc,
+                t,
+                clock,
+                text,
+                ..
             } => {
                 o.num("id", u64::from(id.0))?
+                    .num("inc", inc.0)?
                     .num("t", *t)?
                     .num("clock", *clock)?
                     .str("text", text)?;
             }
-            Use::Exit { id, t, clock, exit } => {
+            Use::Exit {
+                id,
+                inc,
+                t,
+                clock,
+                exit,
+            } => {
                 o.num("id", u64::from(id.0))?
+                    .num("inc", inc.0)?
                     .num("t", *t)?
                     .num("clock", *clock)?;
                 if let Exit::Left { held } = exit {
                     o.num("held_ms", held.0)?;
                 }
+            }
+            Use::Stale { id, inc, kind } => {
+                o.num("id", u64::from(id.0))?
+                    .num("inc", inc.0)?
+                    .str("kind", kind.as_str())?;
             }
         }
         Ok(())
@@ -535,8 +590,10 @@ pub struct ResourceSummary<'a> {
     pub ran: Duration,
     /// Its findings.
     pub checker: &'a Checker,
-    /// Datagrams that were not ENTER or EXIT.
+    /// Datagrams that were not HELLO, ENTER or EXIT.
     pub malformed: u64,
+    /// Messages from an address that does not speak for the process they name.
+    pub rejected: u64,
 }
 
 impl Render for ResourceSummary<'_> {
@@ -546,8 +603,9 @@ impl Render for ResourceSummary<'_> {
     fn text(&self, l: &mut Line) -> Result<(), LineFull> {
         let c = self.checker;
         l.push_fmt(format_args!(
-            "shared resource summary after {}: {} entries, {} violations, {} duplicates acknowledged again, {} exits without entry, {} malformed datagrams",
-            DisplayDuration(self.ran), c.entries, c.violations, c.duplicates, c.unknown_exits, self.malformed
+            "shared resource summary after {}: {} entries, {} violations, {} duplicates acknowledged again, {} exits without entry, {} restarts ({} inside the CS), {} stale, {} malformed datagrams, {} rejected",
+            DisplayDuration(self.ran), c.entries, c.violations, c.duplicates, c.unknown_exits,
+            c.restarts, c.ended_by_restart, c.stale, self.malformed, self.rejected
         ))
     }
     fn json(&self, o: &mut Obj<'_>) -> Result<(), LineFull> {
@@ -557,7 +615,11 @@ impl Render for ResourceSummary<'_> {
             .num("violations", c.violations)?
             .num("duplicates", c.duplicates)?
             .num("unknown_exits", c.unknown_exits)?
-            .num("malformed", self.malformed)?;
+            .num("restarts", c.restarts)?
+            .num("ended_by_restart", c.ended_by_restart)?
+            .num("stale", c.stale)?
+            .num("malformed", self.malformed)?
+            .num("rejected", self.rejected)?;
         Ok(())
     }
 }
@@ -567,7 +629,7 @@ mod tests {
     use super::*;
     use crate::output::tests::{assert_same_fields, both};
     use crate::ra::State;
-    use crate::wire::lab::Kind;
+    use crate::wire::lab::{Inc, Kind};
 
     fn line(event: Event) -> LabLine {
         LabLine {
@@ -682,6 +744,7 @@ mod tests {
         );
         let u = Use::Enter {
             id: PeerId(2),
+            inc: Inc(77),
             t: 5,
             clock: 9,
             text: heapless::String::try_from("Oi \"x\"").unwrap(),
@@ -696,7 +759,8 @@ mod tests {
                 }),
             },
         };
-        assert_same_fields(&UseLine(&u), &[]);
+        // The incarnation is in the `resource_hello` line.
+        assert_same_fields(&UseLine(&u), &["inc"]);
         let vs: Vec<Violation> = Violation::of(&u).collect();
         assert_eq!(vs.len(), 2);
         for v in &vs {
@@ -704,11 +768,36 @@ mod tests {
         }
         let exit = Use::Exit {
             id: PeerId(2),
+            inc: Inc(77),
             t: 5,
             clock: 11,
             exit: Exit::Left { held: Millis(250) },
         };
-        assert_same_fields(&UseLine(&exit), &["held_ms"]);
+        assert_same_fields(&UseLine(&exit), &["held_ms", "inc"]);
+        for u in [
+            Use::Hello {
+                id: PeerId(2),
+                inc: Inc(77),
+                ended: Some(Priority {
+                    t: 31,
+                    id: PeerId(2),
+                }),
+            },
+            Use::Stale {
+                id: PeerId(2),
+                inc: Inc(76),
+                kind: Kind::Enter,
+            },
+        ] {
+            assert_same_fields(&UseLine(&u), &[]);
+        }
+        assert_same_fields(
+            &line(Event::Restarted {
+                from: PeerId(3),
+                regranted: true,
+            }),
+            &["id"],
+        );
         assert_same_fields(
             &MutexListening {
                 id: PeerId(1),

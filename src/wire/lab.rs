@@ -3,24 +3,40 @@
 //!
 //! | message | sent by | meaning |
 //! |---|---|---|
-//! | `REQUEST <id> <T>` | a process | asks the others for the CS with timestamp T |
-//! | `REPLY <id> <clock> <T>` | a process | grants request T; `clock` is the sender's clock |
-//! | `ENTER <id> <T> <clock> <text>` | a process | to the shared resource: inside, for request T |
-//! | `EXIT <id> <T> <clock>` | a process | to the shared resource: left |
-//! | `ACK ENTER <id> <T>` / `ACK EXIT <id> <T>` | the resource | got it (stop resending) |
+//! | `REQUEST <id> <inc> <T>` | a process | asks the others for the CS with timestamp T |
+//! | `REPLY <id> <inc> <clock> <T> <to>` | a process | grants request T of incarnation `to`; `clock` is the sender's clock |
+//! | `HELLO <id> <inc>` | a process | to the shared resource, at start: this is process `id`'s incarnation `inc` |
+//! | `ENTER <id> <inc> <T> <clock> <text>` | a process | to the shared resource: inside, for request T |
+//! | `EXIT <id> <inc> <T> <clock>` | a process | to the shared resource: left |
+//! | `ACK HELLO\|ENTER\|EXIT <id> <inc> <T>` | the resource | got it (stop resending) |
+//!
+//! `inc` is the sender's incarnation: a number chosen at start (the start time in
+//! milliseconds), larger after every restart, so a restarted process (its clock back at 0) is
+//! never confused with its previous life: what an older incarnation asked or granted is void.
 //!
 //! Over UDP any of these can be lost or duplicated: a process resends a REQUEST until the
-//! REPLY for that T arrives (a REPLY is resent when a duplicate REQUEST comes), and ENTER/EXIT
-//! until acknowledged. The request timestamp T names the request in every message, so
-//! duplicates are recognised. [`Msg::decode`] never panics; bad input is a [`LabWireError`].
+//! REPLY for that T arrives (a REPLY is resent when a duplicate REQUEST comes), and
+//! HELLO/ENTER/EXIT until acknowledged. The incarnation and the request timestamp T name the
+//! request in every message, so duplicates are recognised. [`Msg::decode`] never panics; bad
+//! input is a [`LabWireError`].
 
 use core::fmt::{self, Write as _};
 
 /// Longest text carried by ENTER.
 pub const MAX_TEXT: usize = 64;
-/// Longest encoded message: ENTER with three 20-digit numbers and [`MAX_TEXT`] bytes of text
+/// Longest encoded message: ENTER with four 20-digit numbers and [`MAX_TEXT`] bytes of text
 /// fits with room to spare.
-pub const MAX_MSG: usize = 128;
+pub const MAX_MSG: usize = 176;
+
+/// A process's incarnation: chosen at start, larger after each restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Inc(pub u64);
+
+impl fmt::Display for Inc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// A process id: 1..=N, as on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -35,6 +51,8 @@ impl fmt::Display for PeerId {
 /// Which message an ACK acknowledges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AckOf {
+    /// `ACK HELLO`: the resource knows this incarnation.
+    Hello,
     /// `ACK ENTER`: the resource recorded the entry.
     Enter,
     /// `ACK EXIT`: the resource recorded the exit.
@@ -44,28 +62,45 @@ pub enum AckOf {
 /// One Lab 1 message.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Msg {
-    /// `REQUEST id t`, to every other process: `id` wants the CS; `t` is its request
+    /// `REQUEST id inc t`, to every other process: `id` wants the CS; `t` is its request
     /// timestamp.
     Request {
         /// The requesting process (the sender).
         id: PeerId,
+        /// The sender's incarnation.
+        inc: Inc,
         /// Request timestamp (the Lamport clock right after the request's tick).
         t: u64,
     },
-    /// `REPLY id clock t`, to the requester: `id` grants the request with timestamp `t`.
+    /// `REPLY id inc clock t to`, to the requester: `id` grants the request with timestamp
+    /// `t` of the requester's incarnation `to`.
     Reply {
         /// The granting process (the sender), not the requester.
         id: PeerId,
+        /// The sender's incarnation.
+        inc: Inc,
         /// Sender's clock when sending (a reply does not tick).
         clock: u64,
         /// The request it answers.
         t: u64,
+        /// The requester's incarnation that asked: a grant to an earlier life is void.
+        to: Inc,
     },
-    /// `ENTER id t clock text`, to the shared resource: `id` entered the CS for its request
-    /// `t`.
+    /// `HELLO id inc`, to the shared resource at start: process `id` is (again) alive as
+    /// incarnation `inc`; a CS its earlier incarnation held ended without EXIT.
+    Hello {
+        /// The process (the sender).
+        id: PeerId,
+        /// Its new incarnation.
+        inc: Inc,
+    },
+    /// `ENTER id inc t clock text`, to the shared resource: `id` entered the CS for its
+    /// request `t`.
     Enter {
         /// The process inside (the sender).
         id: PeerId,
+        /// The sender's incarnation.
+        inc: Inc,
         /// The timestamp of the request that was granted; the resource checks that entries
         /// come in (T, id) order.
         t: u64,
@@ -74,23 +109,27 @@ pub enum Msg {
         /// A short text (`Oi`), printed by the resource.
         text: heapless::String<MAX_TEXT>,
     },
-    /// `EXIT id t clock`, to the shared resource: `id` left the CS of request `t`.
+    /// `EXIT id inc t clock`, to the shared resource: `id` left the CS of request `t`.
     Exit {
         /// The process leaving (the sender).
         id: PeerId,
+        /// The sender's incarnation.
+        inc: Inc,
         /// The same request timestamp as its ENTER, which pairs the two.
         t: u64,
         /// The sender's Lamport clock at exit; the resource prints it.
         clock: u64,
     },
-    /// `ACK ENTER id t` or `ACK EXIT id t`, from the shared resource: the ENTER or EXIT of
-    /// (`id`, `t`) was received. It echoes the message's id and T, so a late ACK of an
+    /// `ACK HELLO|ENTER|EXIT id inc t`, from the shared resource: the message of (`id`,
+    /// `inc`, `t`) was received (`t` is 0 for HELLO). It echoes them, so a late ACK of an
     /// earlier request is not mistaken for the current one's.
     Ack {
-        /// Whether the ENTER or the EXIT is acknowledged.
+        /// Which message is acknowledged.
         of: AckOf,
         /// The process whose message is acknowledged (the ACK's receiver, not its sender).
         id: PeerId,
+        /// Its incarnation.
+        inc: Inc,
         /// The request timestamp of the acknowledged message.
         t: u64,
     },
@@ -107,7 +146,9 @@ pub enum Kind {
     Enter,
     /// [`Msg::Exit`].
     Exit,
-    /// [`Msg::Ack`] (`ACK ENTER` or `ACK EXIT`).
+    /// [`Msg::Hello`].
+    Hello,
+    /// [`Msg::Ack`] (`ACK HELLO`, `ACK ENTER` or `ACK EXIT`).
     Ack,
 }
 
@@ -119,6 +160,7 @@ impl Kind {
             Kind::Reply => "REPLY",
             Kind::Enter => "ENTER",
             Kind::Exit => "EXIT",
+            Kind::Hello => "HELLO",
             Kind::Ack => "ACK",
         }
     }
@@ -167,16 +209,30 @@ impl Msg {
         // Cannot fail: the longest message (ENTER with 20-digit numbers and MAX_TEXT bytes)
         // is under MAX_MSG bytes.
         let r = match self {
-            Msg::Request { id, t } => write!(s, "REQUEST {id} {t}"),
-            Msg::Reply { id, clock, t } => write!(s, "REPLY {id} {clock} {t}"),
-            Msg::Enter { id, t, clock, text } => write!(s, "ENTER {id} {t} {clock} {text}"),
-            Msg::Exit { id, t, clock } => write!(s, "EXIT {id} {t} {clock}"),
-            Msg::Ack { of, id, t } => {
+            Msg::Request { id, inc, t } => write!(s, "REQUEST {id} {inc} {t}"),
+            Msg::Reply {
+                id,
+                inc,
+                clock,
+                t,
+                to,
+            } => write!(s, "REPLY {id} {inc} {clock} {t} {to}"),
+            Msg::Hello { id, inc } => write!(s, "HELLO {id} {inc}"),
+            Msg::Enter {
+                id,
+                inc,
+                t,
+                clock,
+                text,
+            } => write!(s, "ENTER {id} {inc} {t} {clock} {text}"),
+            Msg::Exit { id, inc, t, clock } => write!(s, "EXIT {id} {inc} {t} {clock}"),
+            Msg::Ack { of, id, inc, t } => {
                 let of = match of {
+                    AckOf::Hello => "HELLO",
                     AckOf::Enter => "ENTER",
                     AckOf::Exit => "EXIT",
                 };
-                write!(s, "ACK {of} {id} {t}")
+                write!(s, "ACK {of} {id} {inc} {t}")
             }
         };
         r.expect("every message fits MAX_MSG");
@@ -195,28 +251,41 @@ impl Msg {
         let (kind, rest) = line.split_once(' ').unwrap_or((line, ""));
         match kind {
             "REQUEST" => {
-                let [id, t] = fields(rest)?;
+                let [id, inc, t] = fields(rest)?;
                 Ok(Msg::Request {
                     id: id_of(id)?,
+                    inc: Inc(num(inc)?),
                     t: num(t)?,
                 })
             }
             "REPLY" => {
-                let [id, clock, t] = fields(rest)?;
+                let [id, inc, clock, t, to] = fields(rest)?;
                 Ok(Msg::Reply {
                     id: id_of(id)?,
+                    inc: Inc(num(inc)?),
                     clock: num(clock)?,
                     t: num(t)?,
+                    to: Inc(num(to)?),
+                })
+            }
+            "HELLO" => {
+                let [id, inc] = fields(rest)?;
+                Ok(Msg::Hello {
+                    id: id_of(id)?,
+                    inc: Inc(num(inc)?),
                 })
             }
             "ENTER" => {
-                let mut it = rest.splitn(4, ' ');
-                let (Some(id), Some(t), Some(clock)) = (it.next(), it.next(), it.next()) else {
+                let mut it = rest.splitn(5, ' ');
+                let (Some(id), Some(inc), Some(t), Some(clock)) =
+                    (it.next(), it.next(), it.next(), it.next())
+                else {
                     return Err(LabWireError::Fields);
                 };
                 let text = it.next().unwrap_or("");
                 Ok(Msg::Enter {
                     id: id_of(id)?,
+                    inc: Inc(num(inc)?),
                     t: num(t)?,
                     clock: num(clock)?,
                     text: heapless::String::try_from(text)
@@ -224,16 +293,18 @@ impl Msg {
                 })
             }
             "EXIT" => {
-                let [id, t, clock] = fields(rest)?;
+                let [id, inc, t, clock] = fields(rest)?;
                 Ok(Msg::Exit {
                     id: id_of(id)?,
+                    inc: Inc(num(inc)?),
                     t: num(t)?,
                     clock: num(clock)?,
                 })
             }
             "ACK" => {
-                let [of, id, t] = fields(rest)?;
+                let [of, id, inc, t] = fields(rest)?;
                 let of = match of {
+                    "HELLO" => AckOf::Hello,
                     "ENTER" => AckOf::Enter,
                     "EXIT" => AckOf::Exit,
                     _ => return Err(LabWireError::UnknownType),
@@ -241,6 +312,7 @@ impl Msg {
                 Ok(Msg::Ack {
                     of,
                     id: id_of(id)?,
+                    inc: Inc(num(inc)?),
                     t: num(t)?,
                 })
             }
@@ -255,11 +327,24 @@ impl Msg {
             Msg::Reply { .. } => Kind::Reply,
             Msg::Enter { .. } => Kind::Enter,
             Msg::Exit { .. } => Kind::Exit,
+            Msg::Hello { .. } => Kind::Hello,
             Msg::Ack { .. } => Kind::Ack,
         }
     }
 
-    /// The request timestamp T that the message is about (every Lab 1 message names one).
+    /// The sender's incarnation (the acknowledged process's, for ACK).
+    pub fn inc(&self) -> Inc {
+        match self {
+            Msg::Request { inc, .. }
+            | Msg::Reply { inc, .. }
+            | Msg::Hello { inc, .. }
+            | Msg::Enter { inc, .. }
+            | Msg::Exit { inc, .. }
+            | Msg::Ack { inc, .. } => *inc,
+        }
+    }
+
+    /// The request timestamp T that the message is about (0 for HELLO).
     pub fn t(&self) -> u64 {
         match self {
             Msg::Request { t, .. }
@@ -267,6 +352,7 @@ impl Msg {
             | Msg::Enter { t, .. }
             | Msg::Exit { t, .. }
             | Msg::Ack { t, .. } => *t,
+            Msg::Hello { .. } => 0,
         }
     }
 
@@ -275,6 +361,7 @@ impl Msg {
         match self {
             Msg::Request { id, .. }
             | Msg::Reply { id, .. }
+            | Msg::Hello { id, .. }
             | Msg::Enter { id, .. }
             | Msg::Exit { id, .. }
             | Msg::Ack { id, .. } => *id,
@@ -322,42 +409,55 @@ mod tests {
         vec![
             Msg::Request {
                 id: PeerId(1),
+                inc: Inc(7),
                 t: 2,
             },
             Msg::Reply {
                 id: PeerId(3),
+                inc: Inc(7),
+                to: Inc(8),
                 clock: 7,
                 t: 2,
             },
             Msg::Enter {
                 id: PeerId(2),
+                inc: Inc(7),
                 t: 4,
                 clock: 9,
                 text: heapless::String::try_from("Oi from p2").unwrap(),
             },
             Msg::Enter {
                 id: PeerId(2),
+                inc: Inc(7),
                 t: 4,
                 clock: 9,
                 text: heapless::String::new(),
             },
             Msg::Exit {
                 id: PeerId(2),
+                inc: Inc(u64::MAX),
                 t: 4,
                 clock: 10,
             },
             Msg::Ack {
                 of: AckOf::Enter,
                 id: PeerId(2),
+                inc: Inc(7),
                 t: 4,
+            },
+            Msg::Hello {
+                id: PeerId(3),
+                inc: Inc(1_795_766_400_123),
             },
             Msg::Ack {
                 of: AckOf::Exit,
                 id: PeerId(65535),
+                inc: Inc(7),
                 t: u64::MAX,
             },
             Msg::Enter {
                 id: PeerId(65535),
+                inc: Inc(7),
                 t: u64::MAX,
                 clock: u64::MAX,
                 text: heapless::String::try_from("x".repeat(MAX_TEXT).as_str()).unwrap(),
@@ -377,11 +477,12 @@ mod tests {
         assert_eq!(
             Msg::Request {
                 id: PeerId(1),
+                inc: Inc(7),
                 t: 2
             }
             .encode()
             .as_str(),
-            "REQUEST 1 2"
+            "REQUEST 1 7 2"
         );
     }
 
@@ -390,22 +491,24 @@ mod tests {
         use LabWireError::*;
         let cases: &[(&[u8], LabWireError)] = &[
             (b"", UnknownType),
-            (b"HELLO 1 2", UnknownType),
+            (b"GOODBYE 1 2", UnknownType),
+            (b"HELLO 1", Fields),
+            (b"REQUEST 1 2", Fields),
             (b"request 1 2", UnknownType),
             (b"REQUEST 1", Fields),
-            (b"REQUEST 1 2 3", Fields),
-            (b"REQUEST  1 2", Fields),
-            (b"REQUEST 1 2 ", Fields),
-            (b"REQUEST 0 2", ZeroId),
-            (b"REQUEST 65536 2", Number),
-            (b"REQUEST -1 2", Number),
-            (b"REQUEST 1 +2", Number),
-            (b"REQUEST 1 99999999999999999999", Number),
-            (b"REPLY 1 2", Fields),
-            (b"ENTER 1 2", Fields),
-            (b"EXIT 1 2", Fields),
-            (b"ACK LEAVE 1 2", UnknownType),
-            (b"REQUEST 1 2\x1b[2J", NotText),
+            (b"REQUEST 1 5 2 3", Fields),
+            (b"REQUEST  1 5 2", Fields),
+            (b"REQUEST 1 5 2 ", Fields),
+            (b"REQUEST 0 5 2", ZeroId),
+            (b"REQUEST 65536 5 2", Number),
+            (b"REQUEST -1 5 2", Number),
+            (b"REQUEST 1 5 +2", Number),
+            (b"REQUEST 1 5 99999999999999999999", Number),
+            (b"REPLY 1 5 2 3", Fields),
+            (b"ENTER 1 5 2", Fields),
+            (b"EXIT 1 5 2", Fields),
+            (b"ACK LEAVE 1 5 2", UnknownType),
+            (b"REQUEST 1 5 2\x1b[2J", NotText),
             (b"\xff\xfe", NotText),
         ];
         for (input, want) in cases {
@@ -416,7 +519,7 @@ mod tests {
                 String::from_utf8_lossy(input)
             );
         }
-        let long = format!("ENTER 1 2 3 {}", "x".repeat(MAX_TEXT + 1));
+        let long = format!("ENTER 1 5 2 3 {}", "x".repeat(MAX_TEXT + 1));
         assert_eq!(Msg::decode(long.as_bytes()), Err(TextTooLong));
     }
 
