@@ -138,7 +138,7 @@ fn config(id: u16, n: u16) -> Config {
 }
 
 /// A process: the real core, its local time and what the model observed of its events.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct Proc {
     ra: Ra,
     /// Local time; left out of the identity (the core is shift-invariant in time, see
@@ -221,6 +221,9 @@ impl Proc {
             }
             prev = c;
         }
+        if self.ra.stats().events_dropped > 0 && self.lamport.is_none() {
+            self.lamport = Some("events dropped: the rules could not be checked".into());
+        }
         let has_due = self.ra.poll_timeout().is_some();
         if has_due && (fired || !had_due) {
             o.set_timer(Timer::Due, stateright::actor::model_timeout());
@@ -229,6 +232,23 @@ impl Proc {
         }
         if was != State::Released && self.ra.state() == State::Released && self.to_request > 0 {
             o.set_timer(Timer::Key, stateright::actor::model_timeout());
+        }
+    }
+}
+
+impl Clone for Proc {
+    /// With the core's event queue capacity restored (see [`Ra::restore_event_capacity`]).
+    fn clone(&self) -> Self {
+        let mut ra = self.ra.clone();
+        ra.restore_event_capacity();
+        Proc {
+            ra,
+            now: self.now,
+            to_request: self.to_request,
+            entries: self.entries,
+            resent: self.resent,
+            silent: self.silent,
+            lamport: self.lamport.clone(),
         }
     }
 }
@@ -425,6 +445,11 @@ fn resource(s: &S) -> &Res {
 }
 
 fn model(cfg: Cfg, network: Network<Wire>, no_timestamps: bool) -> M {
+    let lossy = if matches!(network, Network::Ordered(_)) {
+        LossyNetwork::Yes
+    } else {
+        LossyNetwork::No
+    };
     let n = cfg.n;
     ActorModel::new(cfg, History::default())
         .actors((1..=n).map(|id| Node::Process {
@@ -435,7 +460,7 @@ fn model(cfg: Cfg, network: Network<Wire>, no_timestamps: bool) -> M {
         }))
         .actor(Node::Resource)
         .init_network(network)
-        .lossy_network(LossyNetwork::Yes)
+        .lossy_network(lossy)
         .record_msg_out(|_, h, env: Envelope<&Wire>| {
             let Msg::Enter { id, t, .. } = env.msg.0 else {
                 return None;
@@ -507,6 +532,9 @@ fn check(name: &str, m: M) -> impl stateright::Checker<M> {
         .checker()
         .threads(2)
         .symmetry_fn(canonical)
+        .timeout(std::time::Duration::from_secs(
+            std::env::var("MC_SECS").map_or(3600, |v| v.parse().unwrap()),
+        ))
         .spawn_dfs()
         .join();
     println!(

@@ -938,6 +938,15 @@ impl Ra {
     pub(crate) fn disable_timestamps(&mut self) {
         self.no_timestamps = true;
     }
+
+    /// For the model check, which clones states: a clone of a `VecDeque` has no spare
+    /// capacity, and [`Ra::log`] drops every event of a core whose queue is at capacity, so a
+    /// cloned `Ra` logs nothing until this gives its event queue the capacity back.
+    #[cfg(test)]
+    pub(crate) fn restore_event_capacity(&mut self) {
+        let cap = Self::event_capacity(usize::from(self.cfg.n));
+        self.events.reserve_exact(cap.saturating_sub(self.events.len()));
+    }
 }
 
 fn idx(id: PeerId) -> usize {
