@@ -945,7 +945,8 @@ impl Ra {
     #[cfg(test)]
     pub(crate) fn restore_event_capacity(&mut self) {
         let cap = Self::event_capacity(usize::from(self.cfg.n));
-        self.events.reserve_exact(cap.saturating_sub(self.events.len()));
+        self.events
+            .reserve_exact(cap.saturating_sub(self.events.len()));
     }
 }
 
