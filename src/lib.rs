@@ -35,6 +35,8 @@ pub mod harness;
 pub mod health;
 pub mod limits;
 pub mod mesh;
+#[cfg(test)]
+mod model_check;
 pub mod mutex;
 pub mod net;
 pub mod output;

@@ -489,6 +489,10 @@ pub struct Ra {
     /// The same for events: capacity fixed at start; beyond it events are counted as dropped.
     events: VecDeque<Logged>,
     stats: Stats,
+    /// The model check's negative control (src/model_check.rs): a WANTED process replies to
+    /// every REQUEST, as if it compared requests without their timestamps.
+    #[cfg(test)]
+    no_timestamps: bool,
 }
 
 impl Ra {
@@ -514,6 +518,8 @@ impl Ra {
             transmits: VecDeque::with_capacity(2 * n + 2),
             events: VecDeque::with_capacity(Self::event_capacity(n)),
             stats: Stats::default(),
+            #[cfg(test)]
+            no_timestamps: false,
         })
     }
 
@@ -866,6 +872,8 @@ impl Ra {
             // Until the resource knows we (re)started, nobody enters on our REPLY.
             Phase::Released => !self.joined,
         };
+        #[cfg(test)]
+        let defer = defer && !(self.no_timestamps && matches!(self.phase, Phase::Wanted(_)));
         if defer {
             if older {
                 // Kept beside the newer one (at most one older per process): at release both
@@ -1083,6 +1091,44 @@ impl Ra {
             event,
         });
     }
+
+    /// For the model check (src/model_check.rs): everything that decides what this process does
+    /// next, as a value whose equality is the model's "same state". Left out: the statistics
+    /// (they only grow), the drained queues, the fixed configuration, and absolute instants.
+    /// WANTED's resend schedule and `since` go entirely (its only timer always resends to the
+    /// processes still missing, and `since` is only for statistics); HELD's deadlines are kept
+    /// relative to the earliest of them (the core only compares them with each other and with
+    /// `now`, and sets new ones only when none is live).
+    #[cfg(test)]
+    pub(crate) fn protocol_view(&self) -> impl core::hash::Hash + Eq + core::fmt::Debug + '_ {
+        let until = match self.phase {
+            Phase::Held(h) => h.until,
+            _ => None,
+        };
+        let p = self.pending.as_ref();
+        let base = [until, p.map(|p| p.next), p.map(|p| p.give_up)]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or_default();
+        let rel = move |m: Millis| (m - base).0;
+        let phase = match self.phase {
+            Phase::Released => (None, 0, None),
+            Phase::Wanted(w) => (Some(w.mine), w.granted.0, None),
+            Phase::Held(h) => (Some(h.mine), 0, Some(h.until.map(rel))),
+        };
+        let pending = p.map(|p| (&p.msg, p.of, p.t, rel(p.next), rel(p.give_up)));
+        let knob = self.no_timestamps;
+        let lives = (&self.known, self.joined);
+        (self.clock, phase, pending, &self.deferred, &self.seen, lives, knob)
+    }
+
+    /// The negative control's knob (see `no_timestamps`).
+    #[cfg(test)]
+    pub(crate) fn disable_timestamps(&mut self) {
+        self.no_timestamps = true;
+    }
+
 }
 
 fn idx(id: PeerId) -> usize {
