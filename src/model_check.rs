@@ -63,10 +63,12 @@
 //! | N=3, 1 entry, unordered duplicating, unbounded (ignored) | 82,938,411 | 6,318,997 | 393 s |
 //! | N=3, 2 entries, ordered lossy, 2 per link, clocks <= 14 (ignored) | not finished | | |
 //! | N=3, 2 entries, unordered duplicating, clocks <= 14 (ignored) | not finished | | |
+//! | (both at once, in the whole `cargo test --lib`) | as above | | 133 s and 171 s |
 //! | negative control: no timestamps, as the first row, stops at the first violation | 64,264 | 4,645 | 0.4 s |
 //!
 //! The negative control (`Ra::disable_timestamps`: a WANTED process replies to every REQUEST)
-//! finds two processes HELD: a 33-step counterexample (DFS; a BFS of an earlier variant of
+//! finds two processes HELD: a counterexample of 32 or 33 steps (two-thread DFS, so the
+//! path varies between runs; a BFS of an earlier variant of
 //! this model found a 10-step one: both request, each gets the other's REQUEST and replies).
 //!
 //! # Finding
