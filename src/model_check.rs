@@ -6,14 +6,16 @@
 //! # The model
 //! - Actors 0..N are processes 1..=N, actor N is the resource. A message's sender is the
 //!   actor that sent it, so [`Ra::handle_msg`] gets the real `from`.
-//! - The keyboard: every request is a stateright timer (`Timer::Key`) set at start and again
-//!   after each release until the process has asked `entries` times, so a request can happen
-//!   at any moment (before or after the others' REQUESTs arrive).
+//! - The keyboard: every process requests on start (all with T=1); each later request is a
+//!   stateright timer (`Timer::Key`) set at release while the process has requests left, so it
+//!   can happen at any moment (before or after the others' REQUESTs arrive). No internal
+//!   events (own id typed) are modelled.
 //! - Time: each process has its own `now` (never shown to anyone else). `Timer::Due` is set
 //!   whenever [`Ra::poll_timeout`] has something; when it fires, `now` jumps to that instant and
 //!   [`Ra::handle_timeout`] runs, so time is monotonic per process and every piece of due work
 //!   (resend a REQUEST, leave the CS, resend ENTER/EXIT, give up on the resource) can happen
-//!   at any moment relative to the messages. Messages arrive at the process's current `now`.
+//!   at any moment relative to the messages. Messages arrive at the process's current `now`
+//!   (the core is shift-invariant in time, and only sets deadlines when none is live).
 //!   Times are small (retry 1, CS 2, patience 3) so that giving up on the resource is reached
 //!   after two resends.
 //! - State identity: [`Ra::protocol_view`] (statistics and absolute instants left out, HELD's
