@@ -22,9 +22,9 @@
 //!   deadlines relative to each other), the resource's checker without its duplicate counter,
 //!   and (through [`canonical`], a DFS `symmetry_fn`) the network without stateright's "last
 //!   message delivered" and without REPLYs that can never count again.
-//! - Cloned cores: stateright clones states, and a cloned `Ra` has an event queue without
-//!   capacity, so it would drop every event; [`Proc`]'s `Clone` restores it
-//!   ([`Ra::restore_event_capacity`]).
+//! - Cloned cores: stateright clones states; the core bounds its event queue by the group
+//!   size, not by the queue's capacity (a clone of a `VecDeque` has none to spare), so a
+//!   cloned core logs every event (this model found that bug).
 //!
 //! # Properties (each check)
 //! - `mutual exclusion` (always): at most one process HELD.

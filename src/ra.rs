@@ -1,6 +1,6 @@
 //! The Ricart–Agrawala core with Lamport clocks: a sans-IO state machine. It never touches a
 //! socket or reads a clock, so tests, the simulation (`tests/sim.rs`) and the model check
-//! (`tests/model.rs`) drive the same code the process runs.
+//! (`src/model_check.rs`) drive the same code the process runs.
 //!
 //! Inputs, each with the current time: [`Ra::handle_key`] (the keyboard: `x` or the own id),
 //! [`Ra::request`], [`Ra::handle_msg`] (a decoded datagram and who sent it) and
@@ -1120,7 +1120,15 @@ impl Ra {
         let pending = p.map(|p| (&p.msg, p.of, p.t, rel(p.next), rel(p.give_up)));
         let knob = self.no_timestamps;
         let lives = (&self.known, self.joined);
-        (self.clock, phase, pending, &self.deferred, &self.seen, lives, knob)
+        (
+            self.clock,
+            phase,
+            pending,
+            &self.deferred,
+            &self.seen,
+            lives,
+            knob,
+        )
     }
 
     /// The negative control's knob (see `no_timestamps`).
@@ -1128,7 +1136,6 @@ impl Ra {
     pub(crate) fn disable_timestamps(&mut self) {
         self.no_timestamps = true;
     }
-
 }
 
 fn idx(id: PeerId) -> usize {
