@@ -9,7 +9,7 @@ use divan::black_box;
 use peerlab::account::{Sequence, Verdict};
 use peerlab::output::peer::{Payload, Received, Who};
 use peerlab::output::Output;
-use peerlab::wire::lab::{Msg, PeerId};
+use peerlab::wire::lab::{Inc, Msg, PeerId};
 use peerlab::wire::{encode_counter, parse_counter};
 
 fn main() {
@@ -40,8 +40,10 @@ fn account_in_order(bencher: divan::Bencher) {
 fn lab_encode_reply() -> usize {
     Msg::Reply {
         id: PeerId(2),
+        inc: Inc(1_795_766_400_123),
         clock: black_box(1234),
         t: 1200,
+        to: Inc(1_795_766_400_456),
     }
     .encode()
     .len()

@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use peerlab::output::{push_escaped, Line};
+use peerlab::output::escape::{push_json_str, push_text};
+use peerlab::output::Line;
 use peerlab::wire::lab::Msg;
 use peerlab::wire::parse_counter;
 
@@ -13,6 +14,9 @@ fuzz_target!(|data: &[u8]| {
         let again = Msg::decode(m.encode().as_bytes()).expect("what decodes re-encodes");
         assert_eq!(again, m);
     }
+    let shown = &data[..data.len().min(peerlab::limits::SHOW_MAX)];
     let mut l = Line::new();
-    let _ = push_escaped(&mut l, &data[..data.len().min(peerlab::limits::SHOW_MAX)], true);
+    let _ = push_text(&mut l, shown);
+    l.clear();
+    let _ = push_json_str(&mut l, shown);
 });
