@@ -62,7 +62,9 @@ pub struct Output<W: Write> {
     /// Built here, then written at once; boxed so that an `Output` is cheap to move.
     line: Box<Line>,
     /// Bytes not yet written: a ring of whole lines (`head` is the oldest byte).
-    pending: Box<[u8; OUTPUT_BUFFER]>,
+    /// Allocated the first time stdout would block (never, for most runs): an untouched
+    /// 64 KiB buffer would still count in the resident memory of every peer.
+    pending: Option<Box<[u8]>>,
     head: usize,
     len: usize,
     /// Lines dropped since the last time stdout drained.
@@ -94,7 +96,7 @@ impl<W: Write> Output<W> {
             json,
             start: Instant::now(),
             line: Box::new(Line::new()),
-            pending: Box::new([0; OUTPUT_BUFFER]),
+            pending: None,
             head: 0,
             len: 0,
             dropped: 0,
@@ -218,8 +220,11 @@ impl<W: Write> Output<W> {
         // Cannot split a line: `rest` is a whole line unless part was written just now, and
         // then the ring was empty and a line always fits it.
         if OUTPUT_BUFFER - self.len >= rest.len() {
+            let ring = self
+                .pending
+                .get_or_insert_with(|| vec![0; OUTPUT_BUFFER].into_boxed_slice());
             for &b in rest {
-                self.pending[(self.head + self.len) % OUTPUT_BUFFER] = b;
+                ring[(self.head + self.len) % OUTPUT_BUFFER] = b;
                 self.len += 1;
             }
         } else {
@@ -234,7 +239,8 @@ impl<W: Write> Output<W> {
         while self.len > 0 && !self.broken {
             let end = (self.head + self.len).min(OUTPUT_BUFFER);
             let chunk = self.head..end;
-            let n = write_some(&mut self.w, &self.pending[chunk], &mut self.broken);
+            let Some(ring) = &self.pending else { return };
+            let n = write_some(&mut self.w, &ring[chunk], &mut self.broken);
             if n == 0 {
                 return;
             }
