@@ -86,7 +86,7 @@ fn early_exit(early: argh::EarlyExit) -> ExitCode {
 }
 
 fn run_peer(a: PeerArgs) -> ExitCode {
-    if let Err(e) = cli::check_peers(a.peers.len()) {
+    if let Err(e) = cli::check_peer_args(&a) {
         eprintln!("process: {e}\nRun with --help for more information.");
         return ExitCode::from(2);
     }

@@ -800,3 +800,37 @@ fn icmp_error_bursts_never_leave_datagrams_unread() {
     println!("{sent} datagrams, all printed; the peer went down {downs} times on the errors");
     assert!(downs > 10, "{downs}");
 }
+
+/// A bare IPv6 address (`::1`) is not host `:` and port 1: a usage error with the form to
+/// write instead, as ADDR, as a peer and as `--listen`.
+#[test]
+fn bare_ipv6_address_is_a_usage_error() {
+    for args in [
+        &["::1"][..],
+        &["127.0.120.2:10002", "::1"],
+        &["shared-resource", "--listen", "::1"],
+        &["mutex", "--resource", "::1", "1", ":10002"],
+    ] {
+        let err = util::assert_usage_error(args);
+        assert!(err.contains("[::1]:PORT"), "{args:?}: {err}");
+    }
+}
+
+/// Arguments that cannot work are refused before any socket is opened.
+#[test]
+fn duplicate_and_own_addresses_are_usage_errors() {
+    for (args, says) in [
+        (&["127.0.120.2:10002", ":10003", "127.0.0.1:10003"][..], "twice"),
+        (&["127.0.120.2:10002", "127.0.120.2:10002"], "own address"),
+        (&[":10002", "127.0.0.1:10002"], "own address"),
+        (&["mutex", "1", ":10002", ":10002"], "same address"),
+        (&["1", ":10002", ":10003", "127.0.0.1:10002"], "same address"),
+        (
+            &["mutex", "--resource", ":10002", "1", ":10002", ":10003"],
+            "--resource",
+        ),
+    ] {
+        let err = util::assert_usage_error(args);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
