@@ -155,10 +155,17 @@ fn killed_peer_is_reported_down_then_up_and_restart_is_counted() {
     let _p2 = start_json("p2 again", "100ms", &rotation(&all, 1));
     for (p, (d, u)) in [&p1, &p3].iter().zip(&before) {
         p.wait_for(|_| up(p) == u + 1);
+        // Its 0 may be a late old counter; its 1 continuing from it confirms the restart.
         p.wait_event(|v| {
             v["event"] == "received"
                 && v["from"] == all[1].as_str()
                 && v["counter"] == 0
+                && v["seq"] == "possible_restart"
+        });
+        p.wait_event(|v| {
+            v["event"] == "received"
+                && v["from"] == all[1].as_str()
+                && v["counter"] == 1
                 && v["seq"] == "restart"
         });
         // Five broadcasts into a dead port gave one event each way.
@@ -658,7 +665,7 @@ fn text_received_lines_and_summary_table_are_pinned() {
         "p1",
         &["--interval", "1h", "127.0.16.2:10002", "127.0.16.3:10003"],
     );
-    for c in ["0", "1", "3", "3", "2", "0"] {
+    for c in ["0", "1", "3", "3", "2", "0", "1"] {
         peer.send_to(c.as_bytes(), "127.0.16.2:10002").unwrap();
     }
     stranger.send_to(b"7", "127.0.16.2:10002").unwrap();
@@ -675,7 +682,8 @@ fn text_received_lines_and_summary_table_are_pinned() {
         format!("Received 3 {from} [1 lost]"),
         format!("Received 3 {from} [duplicate]"),
         format!("Received 2 {from} [late]"),
-        format!("Received 0 {from} [restarted]"),
+        format!("Received 0 {from} [possible restart]"),
+        format!("Received 1 {from} [restarted]"),
         "Received 7 from 127.0.16.9:4000".to_string(),
         "Received \"hi\" from 127.0.16.9:4000 [not a counter, 2 bytes]".to_string(),
     ];
@@ -691,7 +699,7 @@ fn text_received_lines_and_summary_table_are_pinned() {
         tail[1..],
         [
             "peer                     address                    sent received   lost   dup reordered restarts foreign   errors",
-            "127.0.16.3:10003         127.0.16.3:10003              1        6      0     1         1        1       0        0",
+            "127.0.16.3:10003         127.0.16.3:10003              1        7      0     1         1        1       0        0",
             "(not a peer)             127.0.16.9:4000               -        1      0     0         0        0       1        0",
         ]
     );
@@ -699,7 +707,7 @@ fn text_received_lines_and_summary_table_are_pinned() {
     let row = p1.row("127.0.16.3:10003");
     assert_eq!(
         (row.sent, row.received, row.dup, row.reordered, row.restarts),
-        (Some(1), 6, 1, 1, 1)
+        (Some(1), 7, 1, 1, 1)
     );
 }
 
@@ -833,4 +841,33 @@ fn duplicate_and_own_addresses_are_usage_errors() {
         let err = util::assert_usage_error(args);
         assert!(err.contains(says), "{args:?}: {err}");
     }
+}
+
+/// A peer that said goodbye and came back starts a new sequence: its `0` is a restart, not a
+/// late counter, and its `1` is in order, not a duplicate (here a short-lived peer whose `0`
+/// we missed the first time).
+#[test]
+fn a_peer_back_after_its_goodbye_starts_a_new_sequence() {
+    let me = "127.0.122.2:10002";
+    let peer = "127.0.122.3:10003";
+    let sock = UdpSocket::bind(peer).unwrap();
+    let mut p1 = Proc::start_listening("p1", &["--json", "--interval", "1s", me, peer]);
+    for msg in ["1", "peerlab:bye", "0", "1", "2"] {
+        sock.send_to(msg.as_bytes(), me).unwrap();
+        thread::sleep(Duration::from_millis(20));
+    }
+    p1.wait_for(|_| p1.counters_from(peer).len() == 4);
+    let seqs: Vec<String> = p1
+        .events_named("received")
+        .iter()
+        .map(|v| v["seq"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(seqs, ["first", "restart", "in_order", "in_order"]);
+    p1.term();
+    let row = p1.summary_of(peer);
+    assert_eq!(
+        (row.restarts, row.dup, row.reordered, row.lost),
+        (1, 0, 0, 0),
+        "{row:?}"
+    );
 }

@@ -49,6 +49,7 @@ fn seq_name(v: Verdict) -> &'static str {
         Verdict::Gap(_) => "gap",
         Verdict::Duplicate => "duplicate",
         Verdict::Late => "late",
+        Verdict::MaybeRestart => "possible_restart",
         Verdict::Restart => "restart",
     }
 }
@@ -101,6 +102,7 @@ impl Render for Received<'_> {
             Payload::Counter(_, Verdict::Gap(g)) => l.push_fmt(format_args!(" [{g} lost]")),
             Payload::Counter(_, Verdict::Duplicate) => l.push_str(" [duplicate]"),
             Payload::Counter(_, Verdict::Late) => l.push_str(" [late]"),
+            Payload::Counter(_, Verdict::MaybeRestart) => l.push_str(" [possible restart]"),
             Payload::Counter(_, Verdict::Restart) => l.push_str(" [restarted]"),
             Payload::Counter(..) => Ok(()),
             Payload::Foreign(bytes, why) => l.push_fmt(format_args!(
