@@ -90,6 +90,8 @@ pub struct Mesh {
     events: VecDeque<PeerEvent>,
     /// The address could not be bound and the wildcard was used instead: why.
     fallback: Option<&'static str>,
+    /// The own address's lock (one process per address), held until the mesh is dropped.
+    _lock: std::os::unix::net::UnixDatagram,
 }
 
 impl Mesh {
@@ -113,6 +115,7 @@ impl Mesh {
             // Each peer can go down, be resolved and come up in one turn.
             events: VecDeque::with_capacity(3 * peers.len() + 1),
             fallback: server.fallback,
+            _lock: server.lock,
         };
         registry
             .register(&mut mesh.server, SERVER, Interest::READABLE)

@@ -871,3 +871,44 @@ fn a_peer_back_after_its_goodbye_starts_a_new_sequence() {
         "{row:?}"
     );
 }
+
+/// "One process per ADDR" holds even for processes started at the same instant: of 20 pairs
+/// started together, each on its own address, exactly one of each pair runs and the other
+/// exits with status 1, saying the address is in use.
+#[test]
+fn one_process_per_address_even_when_started_at_the_same_instant() {
+    use std::sync::{Arc, Barrier};
+    const PAIRS: usize = 20;
+    let barrier = Arc::new(Barrier::new(2 * PAIRS));
+    let starters: Vec<_> = (0..2 * PAIRS)
+        .map(|k| {
+            let b = barrier.clone();
+            thread::spawn(move || {
+                let addr = format!("127.0.123.{}:10002", 2 + k / 2);
+                b.wait();
+                Proc::start(&format!("{addr} #{}", k % 2), &[&addr])
+            })
+        })
+        .collect();
+    let mut procs: Vec<Proc> = starters.into_iter().map(|t| t.join().unwrap()).collect();
+    let mut both_ran = Vec::new();
+    for pair in procs.chunks_mut(2) {
+        let exited = util::eventually(Duration::from_secs(3), || {
+            let done: Vec<usize> = (0..2)
+                .filter(|&i| pair[i].wait_exit(Duration::ZERO).is_some())
+                .collect();
+            (!done.is_empty()).then_some(done)
+        });
+        match exited.as_deref() {
+            Some(&[loser]) => {
+                let status = pair[loser].wait_exit(Duration::ZERO).unwrap();
+                assert_eq!(status.code(), Some(1), "{}", pair[loser].stderr());
+                assert!(pair[loser].stderr().contains("already in use"));
+                pair[1 - loser].wait_for(|l| l.starts_with("listening on"));
+            }
+            Some(both) => panic!("{}: both exited ({both:?}): {}", pair[0].label, pair[0].stderr()),
+            None => both_ran.push(pair[0].label.clone()),
+        }
+    }
+    assert!(both_ran.is_empty(), "both processes of a pair run: {both_ran:?}");
+}
