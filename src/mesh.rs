@@ -327,16 +327,23 @@ impl Mesh {
             match connected {
                 Ok(s) => {
                     slot.socket = Some(s);
+                    slot.state.handle_connected(now);
                     if outcome != Resolved::Same && !slot.state.spec.is_literal() {
                         let moved = outcome == Resolved::Moved;
                         self.push(PeerEvent::Resolved { i, addr, moved });
                     }
                 }
                 Err(why) => {
-                    // E.g. no route to that address: try again later, as for a failed lookup.
-                    slot.state.addr = None;
-                    if slot.state.handle_unresolved(now) {
-                        self.push(PeerEvent::Unresolved { i, why });
+                    // The name resolved, the connect failed (e.g. an IPv6 peer of an IPv4
+                    // process, no route): said once, retried with backoff.
+                    if slot.state.handle_unreachable(now) {
+                        let local = self.local;
+                        self.push(PeerEvent::Unreachable {
+                            i,
+                            addr,
+                            local,
+                            why,
+                        });
                     }
                 }
             }

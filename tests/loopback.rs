@@ -912,3 +912,28 @@ fn one_process_per_address_even_when_started_at_the_same_instant() {
     }
     assert!(both_ran.is_empty(), "both processes of a pair run: {both_ran:?}");
 }
+
+/// A peer whose name resolves but whose address cannot be reached from the own address (an
+/// IPv6 peer of an IPv4 process) is said once, with the reason, and retried with backoff.
+#[test]
+fn unreachable_peer_is_said_once_with_its_reason() {
+    let me = "127.0.124.2:10002";
+    let peer = "[::1]:10003";
+    let mut p1 = Proc::start_listening("p1", &["--json", "--interval", "50ms", me, peer]);
+    thread::sleep(Duration::from_millis(1500));
+    let about: Vec<_> = p1
+        .events()
+        .into_iter()
+        .filter(|v| v["peer"] == peer && v["event"] != "summary")
+        .collect();
+    assert_eq!(about.len(), 1, "{about:#?}");
+    assert_eq!(about[0]["event"], "peer_unreachable", "{}", about[0]);
+    assert_eq!(about[0]["local"], me, "{}", about[0]);
+    assert_eq!(about[0]["error"], "address family not supported", "{}", about[0]);
+    p1.term();
+    let mut text = Proc::start("text", &["127.0.124.3:10002", peer]);
+    text.wait_for(|l| {
+        l == "peer [::1]:10003 cannot be reached from 127.0.124.3:10002: address family not supported; retrying"
+    });
+    text.term();
+}
