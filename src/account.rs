@@ -286,7 +286,10 @@ mod tests {
         let (s, v) = feed(&seq);
         assert_eq!(v[101..], [Verdict::InOrder, Verdict::InOrder]);
         let c = s.counts();
-        assert_eq!((c.lost, c.duplicated, c.reordered, c.restarts), (0, 0, 1, 0));
+        assert_eq!(
+            (c.lost, c.duplicated, c.reordered, c.restarts),
+            (0, 0, 1, 0)
+        );
         // Twice the same 0, then the old sequence again.
         let mut seq: Vec<u64> = (0..=100).collect();
         seq.extend([0, 0, 101]);
@@ -320,7 +323,10 @@ mod tests {
         assert_eq!(s.record(1), Verdict::InOrder);
         assert_eq!(s.record(2), Verdict::InOrder);
         let c = s.counts();
-        assert_eq!((c.lost, c.duplicated, c.reordered, c.restarts), (0, 0, 0, 1));
+        assert_eq!(
+            (c.lost, c.duplicated, c.reordered, c.restarts),
+            (0, 0, 0, 1)
+        );
         // A goodbye before anything arrived changes nothing.
         let mut s = Sequence::default();
         s.handle_bye();
@@ -375,7 +381,10 @@ mod tests {
         let mut s = Sequence::default();
         for &n in &sent {
             let v = s.record(n);
-            assert!(!matches!(v, Verdict::Restart | Verdict::MaybeRestart), "{n}");
+            assert!(
+                !matches!(v, Verdict::Restart | Verdict::MaybeRestart),
+                "{n}"
+            );
         }
         let distinct: std::collections::BTreeSet<u64> = sent.iter().copied().collect();
         let low = *distinct.iter().next().unwrap();

@@ -379,13 +379,20 @@ mod tests {
         assert!(check_mutex(&a).is_ok());
         let a = MutexArgs::from_args(&["process", "mutex"], &["1", ":2", "127.0.0.1:2"]).unwrap();
         assert!(check_mutex(&a).unwrap_err().contains("processes 1 and 2"));
-        let a = MutexArgs::from_args(&["process", "mutex"], &["--resource", ":2", "1", ":2", ":3"])
-            .unwrap();
+        let a = MutexArgs::from_args(
+            &["process", "mutex"],
+            &["--resource", ":2", "1", ":2", ":3"],
+        )
+        .unwrap();
         assert!(check_mutex(&a).unwrap_err().contains("--resource"));
         let p = |args: &[&str]| check_peer_args(&PeerArgs::from_args(&["process"], args).unwrap());
         assert!(p(&[":1", ":2", ":3"]).is_ok());
-        assert!(p(&[":1", ":2", "127.0.0.1:2"]).unwrap_err().contains("twice"));
-        assert!(p(&[":1", "127.0.0.1:1"]).unwrap_err().contains("own address"));
+        assert!(p(&[":1", ":2", "127.0.0.1:2"])
+            .unwrap_err()
+            .contains("twice"));
+        assert!(p(&[":1", "127.0.0.1:1"])
+            .unwrap_err()
+            .contains("own address"));
     }
 
     #[test]

@@ -554,6 +554,13 @@ fn health_check_answers_only_for_a_live_process() {
     let _local = Proc::start_listening("local", &["127.0.0.1:17010"]);
     let (code, text) = health("no-such-host.invalid:17010");
     assert_eq!(code, Some(0), "{text}");
+    // ... and says so: a name that does not resolve is never called healthy by itself.
+    assert!(
+        text.starts_with(
+            "no-such-host.invalid:17010 does not resolve; probed 127.0.0.1:17010 (this host) instead: healthy ("
+        ),
+        "{text}"
+    );
     // Probes are answered, not printed or counted.
     thread::sleep(Duration::from_millis(100));
     assert_eq!(p1.count(|l| l.contains("health")), 0, "{:#?}", p1.lines());
@@ -828,11 +835,17 @@ fn bare_ipv6_address_is_a_usage_error() {
 #[test]
 fn duplicate_and_own_addresses_are_usage_errors() {
     for (args, says) in [
-        (&["127.0.120.2:10002", ":10003", "127.0.0.1:10003"][..], "twice"),
+        (
+            &["127.0.120.2:10002", ":10003", "127.0.0.1:10003"][..],
+            "twice",
+        ),
         (&["127.0.120.2:10002", "127.0.120.2:10002"], "own address"),
         (&[":10002", "127.0.0.1:10002"], "own address"),
         (&["mutex", "1", ":10002", ":10002"], "same address"),
-        (&["1", ":10002", ":10003", "127.0.0.1:10002"], "same address"),
+        (
+            &["1", ":10002", ":10003", "127.0.0.1:10002"],
+            "same address",
+        ),
         (
             &["mutex", "--resource", ":10002", "1", ":10002", ":10003"],
             "--resource",
@@ -906,11 +919,18 @@ fn one_process_per_address_even_when_started_at_the_same_instant() {
                 assert!(pair[loser].stderr().contains("already in use"));
                 pair[1 - loser].wait_for(|l| l.starts_with("listening on"));
             }
-            Some(both) => panic!("{}: both exited ({both:?}): {}", pair[0].label, pair[0].stderr()),
+            Some(both) => panic!(
+                "{}: both exited ({both:?}): {}",
+                pair[0].label,
+                pair[0].stderr()
+            ),
             None => both_ran.push(pair[0].label.clone()),
         }
     }
-    assert!(both_ran.is_empty(), "both processes of a pair run: {both_ran:?}");
+    assert!(
+        both_ran.is_empty(),
+        "both processes of a pair run: {both_ran:?}"
+    );
 }
 
 /// A peer whose name resolves but whose address cannot be reached from the own address (an
@@ -929,7 +949,11 @@ fn unreachable_peer_is_said_once_with_its_reason() {
     assert_eq!(about.len(), 1, "{about:#?}");
     assert_eq!(about[0]["event"], "peer_unreachable", "{}", about[0]);
     assert_eq!(about[0]["local"], me, "{}", about[0]);
-    assert_eq!(about[0]["error"], "address family not supported", "{}", about[0]);
+    assert_eq!(
+        about[0]["error"], "address family not supported",
+        "{}",
+        about[0]
+    );
     p1.term();
     let mut text = Proc::start("text", &["127.0.124.3:10002", peer]);
     text.wait_for(|l| {
