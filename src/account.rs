@@ -2,13 +2,23 @@
 //! (gaps), what came twice, what came late (filling a gap), and when the sender restarted.
 //!
 //! Invariant: `lost` is the number of counters between the lowest one seen and the highest one
-//! seen that have not arrived (so a late arrival takes one back). Counters more than
-//! [`WINDOW`] below the highest, and a `0` after at least two others, mean the sender
-//! restarted: the sequence starts over and the totals carry on.
+//! seen that have not arrived (so a late arrival takes one back).
+//!
+//! Restarts: a `0` after at least two others, a counter more than [`WINDOW`] below the highest,
+//! or a small counter long after a high one ([`REORDER_SPAN`]) is only a *possible* restart:
+//! a late or duplicated old counter looks the same. The next counter decides: if it continues
+//! from the candidate, the sender restarted there (the sequence starts over, the totals carry
+//! on); otherwise the old sequence goes on and the candidate is accounted in it. A goodbye
+//! ([`Sequence::handle_bye`]) makes the next counter a restart whatever it is.
 
 /// How far below the highest counter a late or duplicate arrival is still recognised.
 pub const WINDOW: u64 = 1024;
 const WORDS: usize = (WINDOW / 64) as usize;
+
+/// How far below the highest a counter still arrives by reordering alone. Further below, and
+/// in the lower half of the sequence so far, it may be the first of a restarted sender whose
+/// `0` was lost; and a counter that continues from a possible restart does so within this.
+pub const REORDER_SPAN: u64 = 8;
 
 /// What one received counter meant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +33,11 @@ pub enum Verdict {
     Duplicate,
     /// Below the highest but not seen before: it fills a gap.
     Late,
-    /// Far below the highest (or `0` again): the sender started over.
+    /// A `0` or a small counter after a high one: the sender may have started over, or it is
+    /// a late or duplicated old counter; the next counter decides.
+    MaybeRestart,
+    /// The sender started over: this counter continues from a possible restart, or is the
+    /// first after a goodbye.
     Restart,
 }
 
@@ -52,6 +66,10 @@ pub struct Sequence {
     /// Bit `n % WINDOW` says whether counter `n` arrived, for `n` in `(highest - WINDOW, highest]`.
     seen: [u64; WORDS],
     counts: Counts,
+    /// A possible restart, accounted by the next counter.
+    candidate: Option<u64>,
+    /// The sender said goodbye: its next counter starts a new sequence.
+    said_bye: bool,
 }
 
 impl Default for Sequence {
@@ -61,6 +79,8 @@ impl Default for Sequence {
             lowest: 0,
             seen: [0; WORDS],
             counts: Counts::default(),
+            candidate: None,
+            said_bye: false,
         }
     }
 }
@@ -71,6 +91,15 @@ impl Sequence {
         self.counts
     }
 
+    /// The sender said goodbye (it stopped): its next counter starts a new sequence, counted
+    /// as a restart, whatever its value.
+    pub fn handle_bye(&mut self) {
+        if let Some(p) = self.candidate.take() {
+            self.settle(p);
+        }
+        self.said_bye = self.highest.is_some();
+    }
+
     /// Accounts one received counter and says what it meant.
     pub fn record(&mut self, n: u64) -> Verdict {
         self.counts.received += 1;
@@ -78,29 +107,66 @@ impl Sequence {
             self.start(n);
             return Verdict::First;
         };
-        if n > high {
-            let missing = n - high - 1;
-            // Clear the bits of the counters we now expect, then mark this one.
-            let clear = (n - high).min(WINDOW);
-            // n - clear cannot underflow: clear <= n - high <= n.
-            for m in (n - clear + 1)..=n {
-                self.set(m, false);
-            }
-            self.set(n, true);
-            self.highest = Some(n);
-            // Totals carry over restarts: saturate rather than overflow on forged counters.
-            self.counts.lost = self.counts.lost.saturating_add(missing);
-            return if missing == 0 {
-                Verdict::InOrder
-            } else {
-                Verdict::Gap(missing)
-            };
-        }
-        let behind = high - n;
-        if behind >= WINDOW || (n == 0 && high >= 2) {
+        if std::mem::take(&mut self.said_bye) {
             self.counts.restarts += 1;
             self.start(n);
             return Verdict::Restart;
+        }
+        if let Some(p) = self.candidate {
+            if n == p {
+                self.counts.duplicated += 1;
+                return Verdict::Duplicate;
+            }
+            self.candidate = None;
+            if n > p && n < high && n - p <= REORDER_SPAN && n - p <= high - n {
+                // It continues from the candidate: the sender started over there.
+                self.counts.restarts += 1;
+                self.start(p);
+                self.advance(n);
+                return Verdict::Restart;
+            }
+            // The old sequence goes on: the candidate was a late or duplicated counter.
+            self.settle(p);
+        }
+        if n > high {
+            return self.advance(n);
+        }
+        let behind = high - n;
+        if behind >= WINDOW || (n == 0 && behind >= 2) || (behind > REORDER_SPAN && n <= behind) {
+            self.candidate = Some(n);
+            return Verdict::MaybeRestart;
+        }
+        self.settle(n)
+    }
+
+    /// Accounts `n`, above the highest: in order, or a gap.
+    fn advance(&mut self, n: u64) -> Verdict {
+        let high = self.highest.unwrap_or(n);
+        let missing = n.saturating_sub(high).saturating_sub(1);
+        // Clear the bits of the counters we now expect, then mark this one.
+        let clear = n.saturating_sub(high).min(WINDOW);
+        // n - clear cannot underflow: clear <= n.
+        for m in (n - clear + 1)..=n {
+            self.set(m, false);
+        }
+        self.set(n, true);
+        self.highest = Some(n);
+        // Totals carry over restarts: saturate rather than overflow on forged counters.
+        self.counts.lost = self.counts.lost.saturating_add(missing);
+        if missing == 0 {
+            Verdict::InOrder
+        } else {
+            Verdict::Gap(missing)
+        }
+    }
+
+    /// Accounts `n`, at most the highest, in the current sequence: a duplicate or a late one.
+    fn settle(&mut self, n: u64) -> Verdict {
+        let high = self.highest.unwrap_or(n);
+        if high - n >= WINDOW {
+            // Too old to tell whether it came before: it came after a higher one, that is all.
+            self.counts.reordered += 1;
+            return Verdict::Late;
         }
         if self.get(n) {
             self.counts.duplicated += 1;
@@ -114,7 +180,7 @@ impl Sequence {
             self.lowest = n;
         } else {
             // It was counted as lost when the gap opened.
-            self.counts.lost -= 1;
+            self.counts.lost = self.counts.lost.saturating_sub(1);
         }
         Verdict::Late
     }
@@ -199,16 +265,79 @@ mod tests {
     #[test]
     fn restart_is_not_a_duplicate() {
         let (s, v) = feed(&[0, 1, 2, 3, 0, 1, 2]);
-        assert_eq!(v[4], Verdict::Restart);
-        assert_eq!(v[5], Verdict::InOrder);
+        assert_eq!(v[4], Verdict::MaybeRestart);
+        assert_eq!(v[5], Verdict::Restart, "1 continues from the 0");
+        assert_eq!(v[6], Verdict::InOrder);
         let c = s.counts();
         assert_eq!((c.received, c.lost, c.duplicated, c.restarts), (7, 0, 0, 1));
     }
 
     #[test]
+    fn a_late_or_duplicated_zero_after_a_high_counter_is_not_a_restart() {
+        let mut seq: Vec<u64> = (0..=100).collect();
+        seq.extend([0, 101]);
+        let (s, v) = feed(&seq);
+        assert_eq!(v[101..], [Verdict::MaybeRestart, Verdict::InOrder]);
+        let c = s.counts();
+        assert_eq!((c.lost, c.duplicated, c.restarts), (0, 1, 0), "{c:?}");
+        // A late one: the first 0 was lost; it fills the gap.
+        let mut seq: Vec<u64> = (1..=100).collect();
+        seq.extend([0, 101, 102]);
+        let (s, v) = feed(&seq);
+        assert_eq!(v[101..], [Verdict::InOrder, Verdict::InOrder]);
+        let c = s.counts();
+        assert_eq!(
+            (c.lost, c.duplicated, c.reordered, c.restarts),
+            (0, 0, 1, 0)
+        );
+        // Twice the same 0, then the old sequence again.
+        let mut seq: Vec<u64> = (0..=100).collect();
+        seq.extend([0, 0, 101]);
+        let (s, _) = feed(&seq);
+        let c = s.counts();
+        assert_eq!((c.lost, c.duplicated, c.restarts), (0, 2, 0), "{c:?}");
+    }
+
+    #[test]
+    fn a_restart_whose_zero_was_lost_is_a_restart() {
+        let mut seq: Vec<u64> = (0..=100).collect();
+        seq.extend(1..=50);
+        let (s, v) = feed(&seq);
+        assert_eq!(v[101..103], [Verdict::MaybeRestart, Verdict::Restart]);
+        assert!(v[103..].iter().all(|v| *v == Verdict::InOrder), "{v:?}");
+        let c = s.counts();
+        assert_eq!(
+            (c.received, c.lost, c.duplicated, c.reordered, c.restarts),
+            (151, 0, 0, 0, 1),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn after_a_goodbye_the_next_counter_is_a_restart() {
+        // A short-lived sender whose first counter we missed, stopped and started again.
+        let mut s = Sequence::default();
+        assert_eq!(s.record(1), Verdict::First);
+        s.handle_bye();
+        assert_eq!(s.record(0), Verdict::Restart);
+        assert_eq!(s.record(1), Verdict::InOrder);
+        assert_eq!(s.record(2), Verdict::InOrder);
+        let c = s.counts();
+        assert_eq!(
+            (c.lost, c.duplicated, c.reordered, c.restarts),
+            (0, 0, 0, 1)
+        );
+        // A goodbye before anything arrived changes nothing.
+        let mut s = Sequence::default();
+        s.handle_bye();
+        assert_eq!(s.record(0), Verdict::First);
+    }
+
+    #[test]
     fn far_behind_is_a_restart_and_big_jumps_clear_the_window() {
         let (s, v) = feed(&[5000, 10, 11, 5000]);
-        assert_eq!(v[1], Verdict::Restart);
+        assert_eq!(v[1], Verdict::MaybeRestart);
+        assert_eq!(v[2], Verdict::Restart);
         assert_eq!(v[3], Verdict::Gap(4988));
         assert_eq!(s.counts().lost, 4988);
         // After a jump larger than the window, old bits must not read as "seen".
@@ -219,7 +348,7 @@ mod tests {
 
     #[test]
     fn extreme_counters_do_not_overflow() {
-        let (s, _) = feed(&[0, u64::MAX, 0, u64::MAX - 1, 0, u64::MAX]);
+        let (s, _) = feed(&[0, u64::MAX, 0, 1, u64::MAX - 1, 0, 1, u64::MAX]);
         assert_eq!(s.counts().lost, u64::MAX);
         assert_eq!(s.counts().restarts, 2);
     }
@@ -251,7 +380,11 @@ mod tests {
         }
         let mut s = Sequence::default();
         for &n in &sent {
-            assert_ne!(s.record(n), Verdict::Restart);
+            let v = s.record(n);
+            assert!(
+                !matches!(v, Verdict::Restart | Verdict::MaybeRestart),
+                "{n}"
+            );
         }
         let distinct: std::collections::BTreeSet<u64> = sent.iter().copied().collect();
         let low = *distinct.iter().next().unwrap();

@@ -67,6 +67,24 @@ impl AddrSpec {
         h.parse::<std::net::IpAddr>().is_ok()
     }
 
+    /// Whether two specs name the same address as written (`:10002` and `127.0.0.1:10002`,
+    /// `[::1]:7` and `[0::1]:7`, names case-insensitively). No lookup: two names for one
+    /// host are not recognised.
+    pub fn same_as(&self, other: &AddrSpec) -> bool {
+        if self.port != other.port {
+            return false;
+        }
+        let ip = |s: &AddrSpec| {
+            let h = s.host().trim_start_matches('[').trim_end_matches(']');
+            h.parse::<std::net::IpAddr>().ok()
+        };
+        match (ip(self), ip(other)) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => self.host().eq_ignore_ascii_case(other.host()),
+            _ => false,
+        }
+    }
+
     /// The `host:port` string the resolver takes.
     pub fn resolver_form(&self) -> heapless::String<{ MAX_NAME + 8 }> {
         let mut s = heapless::String::new();
@@ -86,6 +104,20 @@ pub fn parse_spec(s: &str) -> Result<AddrSpec, String> {
         Ok(p) if p != 0 => p,
         _ => return Err(format!("`{s}`: the port must be a number from 1 to 65535")),
     };
+    // `::1` or `fe80::1:10002` would otherwise read as host `:` (or `fe80:`) and a port: an
+    // IPv6 address needs brackets, and a port after them.
+    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        let hint = if s.parse::<std::net::Ipv6Addr>().is_ok() {
+            format!("[{s}]:PORT")
+        } else if host.parse::<std::net::Ipv6Addr>().is_ok() {
+            format!("[{host}]:{port}")
+        } else {
+            "[ADDRESS]:PORT".to_string()
+        };
+        return Err(format!(
+            "`{s}`: an IPv6 address needs brackets and a port, e.g. {hint}"
+        ));
+    }
     let host = if host.is_empty() { "127.0.0.1" } else { host };
     if host.contains(char::is_whitespace) {
         return Err(format!("`{s}`: the host contains a space"));
@@ -164,6 +196,28 @@ pub fn check_peers(n: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks the peer mode's arguments: the number of peers, no peer twice and not the own
+/// address as a peer (a peer that cannot work: its datagrams would come back to ourselves
+/// or be counted twice).
+pub fn check_peer_args(a: &PeerArgs) -> Result<(), String> {
+    check_peers(a.peers.len())?;
+    for (i, p) in a.peers.iter().enumerate() {
+        if p.same_as(&a.addr) {
+            return Err(format!(
+                "peer `{}` is this process's own address `{}`: list only the other processes",
+                p.text, a.addr.text
+            ));
+        }
+        if let Some(q) = a.peers[..i].iter().find(|q| q.same_as(p)) {
+            return Err(format!(
+                "peer `{}` is given twice (`{}` is the same address)",
+                q.text, p.text
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Shows a duration the way `--interval` takes it (`250ms`, `1s`, `1.5s`).
 #[derive(Debug, Clone, Copy)]
 pub struct DisplayDuration(pub Duration);
@@ -200,6 +254,18 @@ mod tests {
         for bad in ["p2", "p2:", "p2:0", "p2:65536", "p2:x", " p1:10004", ""] {
             assert!(parse_spec(bad).is_err(), "{bad:?}");
         }
+        // A bare IPv6 address is not host `:` and port 1.
+        let e = parse_spec("::1").unwrap_err();
+        assert!(e.contains("[::1]:PORT"), "{e}");
+        let e = parse_spec("::1:10002").unwrap_err();
+        assert!(e.contains("brackets"), "{e}");
+        assert!(parse_spec("fe80::1").is_err());
+        assert!(parse_spec("[::1]:10002").is_ok());
+        let same = |a: &str, b: &str| parse_spec(a).unwrap().same_as(&parse_spec(b).unwrap());
+        assert!(same(":10002", "127.0.0.1:10002"));
+        assert!(same("[::1]:7", "[0::1]:7"));
+        assert!(same("P2:7", "p2:7"));
+        assert!(!same("p2:7", "p2:8") && !same("p2:7", "p3:7") && !same(":7", "p2:7"));
         assert!(parse_spec(&format!("{}:1", "a".repeat(300))).is_err());
     }
 
@@ -311,6 +377,22 @@ mod tests {
         assert!(check_mutex(&a).is_err());
         let a = MutexArgs::from_args(&["process", "mutex"], &["3", ":1", ":2", ":3"]).unwrap();
         assert!(check_mutex(&a).is_ok());
+        let a = MutexArgs::from_args(&["process", "mutex"], &["1", ":2", "127.0.0.1:2"]).unwrap();
+        assert!(check_mutex(&a).unwrap_err().contains("processes 1 and 2"));
+        let a = MutexArgs::from_args(
+            &["process", "mutex"],
+            &["--resource", ":2", "1", ":2", ":3"],
+        )
+        .unwrap();
+        assert!(check_mutex(&a).unwrap_err().contains("--resource"));
+        let p = |args: &[&str]| check_peer_args(&PeerArgs::from_args(&["process"], args).unwrap());
+        assert!(p(&[":1", ":2", ":3"]).is_ok());
+        assert!(p(&[":1", ":2", "127.0.0.1:2"])
+            .unwrap_err()
+            .contains("twice"));
+        assert!(p(&[":1", "127.0.0.1:1"])
+            .unwrap_err()
+            .contains("own address"));
     }
 
     #[test]
@@ -425,7 +507,27 @@ pub fn parse_text(s: &str) -> Result<heapless::String<{ crate::wire::lab::MAX_TE
 /// Checks what argh cannot for Lab 1: the group's size and the id in it. The only place
 /// they are checked before the sockets are opened (see [`check_group`]).
 pub fn check_mutex(a: &MutexArgs) -> Result<(), String> {
-    check_group(a.id, a.addrs.len())
+    check_group(a.id, a.addrs.len())?;
+    for (i, p) in a.addrs.iter().enumerate() {
+        if let Some(j) = a.addrs[..i].iter().position(|q| q.same_as(p)) {
+            return Err(format!(
+                "processes {} and {} have the same address (`{}` and `{}`): every process needs its own",
+                j + 1,
+                i + 1,
+                a.addrs[j].text,
+                p.text
+            ));
+        }
+        if a.resource.same_as(p) {
+            return Err(format!(
+                "--resource `{}` is the address of process {} (`{}`): the shared resource needs its own address",
+                a.resource.text,
+                i + 1,
+                p.text
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Process `id` of a group of `n` (every process's address, this one's included): `n` from 1

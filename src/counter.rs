@@ -263,6 +263,12 @@ impl App for Counter {
         }
     }
 
+    fn handle_bye(&mut self, i: usize) {
+        if let Some(t) = self.peers.get_mut(i) {
+            t.seq.handle_bye();
+        }
+    }
+
     fn finish<W: Write>(&mut self, mesh: &mut Mesh, out: &mut Output<W>) {
         out.emit(&SummaryStart {
             ran: self.started.elapsed(),

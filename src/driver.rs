@@ -69,6 +69,8 @@ pub trait App {
         out: &mut Output<W>,
         dgram: Datagram<'_>,
     );
+    /// Configured peer `i` said goodbye (it is stopping): whatever it sends next starts anew.
+    fn handle_bye(&mut self, _i: usize) {}
     /// Whether the application reads the keyboard.
     fn wants_keyboard(&self) -> bool {
         false
@@ -360,6 +362,7 @@ impl<A: App, W: Write> Driver<A, W> {
             // Part of our protocol, not data: a peer stopping. From anyone else, ignored.
             if let Some(i) = peer {
                 self.mesh.bye(i, from, now);
+                self.app.handle_bye(i);
             }
             return;
         }

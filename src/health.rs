@@ -67,9 +67,10 @@ impl std::error::Error for HealthError {
 /// Where to send the probe: ADDR, or, when its name does not resolve, this host's own
 /// addresses on ADDR's port. Docker Swarm adds a task's name to its DNS only once the task is
 /// healthy, so a health check must not depend on its own name.
-fn targets(spec: &AddrSpec) -> Result<Vec<SocketAddr>, HealthError> {
+/// The second value says whether this host's addresses were probed instead of ADDR's.
+fn targets(spec: &AddrSpec) -> Result<(Vec<SocketAddr>, bool), HealthError> {
     match resolve(spec, None) {
-        Ok(a) => Ok(vec![a]),
+        Ok(a) => Ok((vec![a], false)),
         Err(e) => {
             let mut own = Vec::new();
             let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
@@ -81,15 +82,47 @@ fn targets(spec: &AddrSpec) -> Result<Vec<SocketAddr>, HealthError> {
             if own.is_empty() {
                 Err(HealthError::Resolve(e))
             } else {
-                Ok(own)
+                Ok((own, true))
             }
         }
     }
 }
 
-/// Probes `spec`; returns the round-trip time of the answer.
-pub fn probe(spec: &AddrSpec, timeout: Duration) -> Result<Duration, HealthError> {
-    let targets = targets(spec)?;
+/// A health check's answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Healthy {
+    /// Round-trip time.
+    pub rtt: Duration,
+    /// Who answered.
+    pub from: SocketAddr,
+}
+
+/// A health check's outcome, and what was probed: ADDR's name did not resolve, so this
+/// host's own addresses on its port were probed instead (`fallback`). Never to be reported
+/// as ADDR's health without saying so.
+#[derive(Debug)]
+pub struct Probed {
+    /// This host's addresses were probed instead of ADDR.
+    pub fallback: bool,
+    /// The answer, or why none came.
+    pub result: Result<Healthy, HealthError>,
+}
+
+/// Probes `spec`.
+pub fn probe(spec: &AddrSpec, timeout: Duration) -> Probed {
+    match targets(spec) {
+        Ok((targets, fallback)) => Probed {
+            fallback,
+            result: probe_targets(&targets, timeout),
+        },
+        Err(e) => Probed {
+            fallback: false,
+            result: Err(e),
+        },
+    }
+}
+
+fn probe_targets(targets: &[SocketAddr], timeout: Duration) -> Result<Healthy, HealthError> {
     let local: SocketAddr = if targets[0].is_ipv6() {
         "[::]:0".parse().expect("literal")
     } else {
@@ -97,7 +130,7 @@ pub fn probe(spec: &AddrSpec, timeout: Duration) -> Result<Duration, HealthError
     };
     let sock = UdpSocket::bind(local).map_err(HealthError::Io)?;
     // One target: connect, so "connection refused" is reported instead of a timeout.
-    if let [only] = targets[..] {
+    if let [only] = *targets {
         sock.connect(only).map_err(HealthError::Io)?;
     }
     let start = Instant::now();
@@ -105,7 +138,7 @@ pub fn probe(spec: &AddrSpec, timeout: Duration) -> Result<Duration, HealthError
     // Resend a few times within the limit: a single lost datagram must not fail the check.
     let tries = 3u32;
     for i in 0..tries {
-        for t in &targets {
+        for t in targets {
             match sock.send_to(HEALTH_PROBE, t) {
                 Ok(_) => {}
                 Err(e) if targets.len() == 1 => return Err(HealthError::Io(e)),
@@ -121,7 +154,10 @@ pub fn probe(spec: &AddrSpec, timeout: Duration) -> Result<Duration, HealthError
             sock.set_read_timeout(Some(left)).map_err(HealthError::Io)?;
             match sock.recv_from(&mut buf) {
                 Ok((n, from)) if &buf[..n] == HEALTH_OK && targets.contains(&from) => {
-                    return Ok(start.elapsed())
+                    return Ok(Healthy {
+                        rtt: start.elapsed(),
+                        from,
+                    })
                 }
                 Ok(_) => {} // a counter or anything else: not the answer
                 Err(e)

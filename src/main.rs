@@ -86,7 +86,7 @@ fn early_exit(early: argh::EarlyExit) -> ExitCode {
 }
 
 fn run_peer(a: PeerArgs) -> ExitCode {
-    if let Err(e) = cli::check_peers(a.peers.len()) {
+    if let Err(e) = cli::check_peer_args(&a) {
         eprintln!("process: {e}\nRun with --help for more information.");
         return ExitCode::from(2);
     }
@@ -116,13 +116,32 @@ fn run_peer(a: PeerArgs) -> ExitCode {
 }
 
 fn run_health(a: HealthArgs) -> ExitCode {
-    match health::probe(&a.addr, a.timeout) {
-        Ok(rtt) => {
-            println!("{} is healthy ({} us)", a.addr.text, rtt.as_micros());
+    let probed = health::probe(&a.addr, a.timeout);
+    // A name that does not resolve is never called healthy without saying what answered
+    // instead (a Swarm task's own name is not in DNS until the task is healthy).
+    match (probed.fallback, probed.result) {
+        (false, Ok(h)) => {
+            println!("{} is healthy ({} us)", a.addr.text, h.rtt.as_micros());
             ExitCode::SUCCESS
         }
-        Err(e) => {
+        (true, Ok(h)) => {
+            println!(
+                "{} does not resolve; probed {} (this host) instead: healthy ({} us)",
+                a.addr.text,
+                h.from,
+                h.rtt.as_micros()
+            );
+            ExitCode::SUCCESS
+        }
+        (false, Err(e)) => {
             println!("{} is not healthy: {e}", a.addr.text);
+            ExitCode::FAILURE
+        }
+        (true, Err(e)) => {
+            println!(
+                "{} does not resolve; probed this host on port {} instead: not healthy: {e}",
+                a.addr.text, a.addr.port
+            );
             ExitCode::FAILURE
         }
     }

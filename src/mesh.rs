@@ -90,6 +90,8 @@ pub struct Mesh {
     events: VecDeque<PeerEvent>,
     /// The address could not be bound and the wildcard was used instead: why.
     fallback: Option<&'static str>,
+    /// The own address's lock (one process per address), held until the mesh is dropped.
+    _lock: std::os::unix::net::UnixDatagram,
 }
 
 impl Mesh {
@@ -113,6 +115,7 @@ impl Mesh {
             // Each peer can go down, be resolved and come up in one turn.
             events: VecDeque::with_capacity(3 * peers.len() + 1),
             fallback: server.fallback,
+            _lock: server.lock,
         };
         registry
             .register(&mut mesh.server, SERVER, Interest::READABLE)
@@ -324,16 +327,23 @@ impl Mesh {
             match connected {
                 Ok(s) => {
                     slot.socket = Some(s);
+                    slot.state.handle_connected(now);
                     if outcome != Resolved::Same && !slot.state.spec.is_literal() {
                         let moved = outcome == Resolved::Moved;
                         self.push(PeerEvent::Resolved { i, addr, moved });
                     }
                 }
                 Err(why) => {
-                    // E.g. no route to that address: try again later, as for a failed lookup.
-                    slot.state.addr = None;
-                    if slot.state.handle_unresolved(now) {
-                        self.push(PeerEvent::Unresolved { i, why });
+                    // The name resolved, the connect failed (e.g. an IPv6 peer of an IPv4
+                    // process, no route): said once, retried with backoff.
+                    if slot.state.handle_unreachable(now) {
+                        let local = self.local;
+                        self.push(PeerEvent::Unreachable {
+                            i,
+                            addr,
+                            local,
+                            why,
+                        });
                     }
                 }
             }

@@ -8,6 +8,9 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 
+use std::os::linux::net::SocketAddrExt as _;
+use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
+
 use mio::net::UdpSocket;
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -49,6 +52,8 @@ pub struct Server {
     pub local: SocketAddr,
     /// Why it is bound to the wildcard address instead of ADDR, if it is.
     pub fallback: Option<&'static str>,
+    /// The address's lock, held for the process's life (see [`lock`]).
+    pub lock: UnixDatagram,
 }
 
 /// Resolves a `host:port` spec, preferring the address family `want_v6` says.
@@ -87,7 +92,7 @@ pub fn bind_server(spec: &AddrSpec) -> Result<Server, BindError> {
         }
         r => r,
     };
-    let socket = bound.map_err(|e| match e.kind() {
+    let (socket, lock) = bound.map_err(|e| match e.kind() {
         io::ErrorKind::AddrInUse => BindError::InUse(want),
         _ => BindError::Io(want, e),
     })?;
@@ -96,6 +101,7 @@ pub fn bind_server(spec: &AddrSpec) -> Result<Server, BindError> {
         socket,
         local,
         fallback,
+        lock,
     })
 }
 
@@ -115,12 +121,31 @@ fn wildcard(v6: bool, port: u16) -> SocketAddr {
     SocketAddr::new(ip, port)
 }
 
-/// Binds the server socket. A plain bind first: `SO_REUSEPORT` would otherwise let a second
-/// peer started with the same ADDR share the port silently, each getting half the datagrams.
-fn bind_shared(addr: SocketAddr) -> io::Result<UdpSocket> {
+/// Binds the server socket. `SO_REUSEPORT` would let a second peer started with the same ADDR
+/// share the port silently, each getting half the datagrams, so: first the address's lock
+/// (two of our processes started at the same instant: only one gets it), then a plain bind
+/// (any other program on the port), then the shared socket.
+fn bind_shared(addr: SocketAddr) -> io::Result<(UdpSocket, UnixDatagram)> {
+    let lock = lock(addr)?;
     drop(plain_bind(addr)?);
     let s = reuseport_socket(addr)?;
-    Ok(UdpSocket::from_std(s.into()))
+    Ok((UdpSocket::from_std(s.into()), lock))
+}
+
+/// An exclusive lock on `addr` among the processes of this network namespace, for as long as
+/// the returned socket is open: a datagram socket bound to the abstract Unix address
+/// `\0peerlab/ADDR`. The kernel lets only one socket hold a name and frees it when the
+/// process ends, however it ends (no file to clean up, nothing left after a SIGKILL), and
+/// binding is atomic, unlike the plain-bind check followed by the `SO_REUSEPORT` bind (two
+/// processes could both pass the check before either bound). Abstract names are per network
+/// namespace, like ports, so containers do not see each other's. A name already held is
+/// reported as `AddrInUse`.
+fn lock(addr: SocketAddr) -> io::Result<UnixDatagram> {
+    let mut name: heapless::String<64> = heapless::String::new();
+    // Cannot fail: "peerlab/" and an IPv6 socket address fit in 64 bytes.
+    core::fmt::write(&mut name, format_args!("peerlab/{addr}")).expect("fits");
+    let unix = UnixAddr::from_abstract_name(name.as_bytes())?;
+    UnixDatagram::bind_addr(&unix)
 }
 
 fn plain_bind(addr: SocketAddr) -> io::Result<Socket> {

@@ -52,6 +52,9 @@ pub struct PeerState {
     said_bye: bool,
     /// The "does not resolve yet" line is printed once per failure streak.
     unresolved_said: bool,
+    /// Its address resolved but a socket could not be connected to it (e.g. an IPv6 peer of
+    /// an IPv4 process): said once, retried with backoff until a connect succeeds.
+    unreachable: bool,
     /// Datagrams sent to it.
     pub sent: u64,
     /// Send and receive errors on its socket.
@@ -70,6 +73,7 @@ impl PeerState {
             next_resolve: now,
             backoff: RESOLVE_BACKOFF_MIN,
             unresolved_said: false,
+            unreachable: false,
             sent: 0,
             errors: 0,
         }
@@ -89,7 +93,9 @@ impl PeerState {
             Some(_) => Resolved::Same,
         };
         self.addr = Some(addr);
-        if self.link == Link::Down {
+        if self.unreachable {
+            // Keep the backoff: `handle_unreachable` or `handle_connected` comes next.
+        } else if self.link == Link::Down {
             // Still down: keep looking soon, for a new address.
             self.schedule_retry(now);
         } else {
@@ -104,6 +110,21 @@ impl PeerState {
     pub fn handle_unresolved(&mut self, now: Instant) -> bool {
         self.schedule_retry(now);
         !std::mem::replace(&mut self.unresolved_said, true)
+    }
+
+    /// Call when no socket could be connected to the resolved address; true when it is worth
+    /// a line (the first of a streak). Retried with backoff.
+    pub fn handle_unreachable(&mut self, now: Instant) -> bool {
+        self.schedule_retry(now);
+        !std::mem::replace(&mut self.unreachable, true)
+    }
+
+    /// Call when a socket was connected to the resolved address.
+    pub fn handle_connected(&mut self, now: Instant) {
+        if std::mem::take(&mut self.unreachable) {
+            self.backoff = RESOLVE_BACKOFF_MIN;
+            self.next_resolve = now + RERESOLVE_EVERY;
+        }
     }
 
     /// Call after a send went out.
@@ -219,6 +240,27 @@ mod tests {
         );
         assert!(p.handle_heard());
         assert_eq!(p.link, Link::Up);
+    }
+
+    #[test]
+    fn an_unreachable_address_is_said_once_and_backs_off() {
+        let t = Instant::now();
+        let mut p = peer(t);
+        let a: SocketAddr = "[::1]:10003".parse().unwrap();
+        let mut said = 0;
+        let mut waits = Vec::new();
+        for _ in 0..10 {
+            p.handle_resolved(t, a);
+            said += usize::from(p.handle_unreachable(t));
+            waits.push(p.next_resolve - t);
+        }
+        assert_eq!(said, 1);
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
+        assert_eq!(*waits.last().unwrap(), RESOLVE_BACKOFF_MAX);
+        p.handle_resolved(t, a);
+        p.handle_connected(t);
+        assert_eq!(p.next_resolve - t, RERESOLVE_EVERY);
+        assert!(p.handle_unreachable(t), "a new streak is said again");
     }
 
     #[test]

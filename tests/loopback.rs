@@ -155,10 +155,17 @@ fn killed_peer_is_reported_down_then_up_and_restart_is_counted() {
     let _p2 = start_json("p2 again", "100ms", &rotation(&all, 1));
     for (p, (d, u)) in [&p1, &p3].iter().zip(&before) {
         p.wait_for(|_| up(p) == u + 1);
+        // Its 0 may be a late old counter; its 1 continuing from it confirms the restart.
         p.wait_event(|v| {
             v["event"] == "received"
                 && v["from"] == all[1].as_str()
                 && v["counter"] == 0
+                && v["seq"] == "possible_restart"
+        });
+        p.wait_event(|v| {
+            v["event"] == "received"
+                && v["from"] == all[1].as_str()
+                && v["counter"] == 1
                 && v["seq"] == "restart"
         });
         // Five broadcasts into a dead port gave one event each way.
@@ -547,6 +554,13 @@ fn health_check_answers_only_for_a_live_process() {
     let _local = Proc::start_listening("local", &["127.0.0.1:17010"]);
     let (code, text) = health("no-such-host.invalid:17010");
     assert_eq!(code, Some(0), "{text}");
+    // ... and says so: a name that does not resolve is never called healthy by itself.
+    assert!(
+        text.starts_with(
+            "no-such-host.invalid:17010 does not resolve; probed 127.0.0.1:17010 (this host) instead: healthy ("
+        ),
+        "{text}"
+    );
     // Probes are answered, not printed or counted.
     thread::sleep(Duration::from_millis(100));
     assert_eq!(p1.count(|l| l.contains("health")), 0, "{:#?}", p1.lines());
@@ -658,7 +672,7 @@ fn text_received_lines_and_summary_table_are_pinned() {
         "p1",
         &["--interval", "1h", "127.0.16.2:10002", "127.0.16.3:10003"],
     );
-    for c in ["0", "1", "3", "3", "2", "0"] {
+    for c in ["0", "1", "3", "3", "2", "0", "1"] {
         peer.send_to(c.as_bytes(), "127.0.16.2:10002").unwrap();
     }
     stranger.send_to(b"7", "127.0.16.2:10002").unwrap();
@@ -675,7 +689,8 @@ fn text_received_lines_and_summary_table_are_pinned() {
         format!("Received 3 {from} [1 lost]"),
         format!("Received 3 {from} [duplicate]"),
         format!("Received 2 {from} [late]"),
-        format!("Received 0 {from} [restarted]"),
+        format!("Received 0 {from} [possible restart]"),
+        format!("Received 1 {from} [restarted]"),
         "Received 7 from 127.0.16.9:4000".to_string(),
         "Received \"hi\" from 127.0.16.9:4000 [not a counter, 2 bytes]".to_string(),
     ];
@@ -691,7 +706,7 @@ fn text_received_lines_and_summary_table_are_pinned() {
         tail[1..],
         [
             "peer                     address                    sent received   lost   dup reordered restarts foreign   errors",
-            "127.0.16.3:10003         127.0.16.3:10003              1        6      0     1         1        1       0        0",
+            "127.0.16.3:10003         127.0.16.3:10003              1        7      0     1         1        1       0        0",
             "(not a peer)             127.0.16.9:4000               -        1      0     0         0        0       1        0",
         ]
     );
@@ -699,7 +714,7 @@ fn text_received_lines_and_summary_table_are_pinned() {
     let row = p1.row("127.0.16.3:10003");
     assert_eq!(
         (row.sent, row.received, row.dup, row.reordered, row.restarts),
-        (Some(1), 6, 1, 1, 1)
+        (Some(1), 7, 1, 1, 1)
     );
 }
 
@@ -799,4 +814,150 @@ fn icmp_error_bursts_never_leave_datagrams_unread() {
     let downs = p.count(|l| l == "peer 127.0.15.3:10003 down: connection refused");
     println!("{sent} datagrams, all printed; the peer went down {downs} times on the errors");
     assert!(downs > 10, "{downs}");
+}
+
+/// A bare IPv6 address (`::1`) is not host `:` and port 1: a usage error with the form to
+/// write instead, as ADDR, as a peer and as `--listen`.
+#[test]
+fn bare_ipv6_address_is_a_usage_error() {
+    for args in [
+        &["::1"][..],
+        &["127.0.120.2:10002", "::1"],
+        &["shared-resource", "--listen", "::1"],
+        &["mutex", "--resource", "::1", "1", ":10002"],
+    ] {
+        let err = util::assert_usage_error(args);
+        assert!(err.contains("[::1]:PORT"), "{args:?}: {err}");
+    }
+}
+
+/// Arguments that cannot work are refused before any socket is opened.
+#[test]
+fn duplicate_and_own_addresses_are_usage_errors() {
+    for (args, says) in [
+        (
+            &["127.0.120.2:10002", ":10003", "127.0.0.1:10003"][..],
+            "twice",
+        ),
+        (&["127.0.120.2:10002", "127.0.120.2:10002"], "own address"),
+        (&[":10002", "127.0.0.1:10002"], "own address"),
+        (&["mutex", "1", ":10002", ":10002"], "same address"),
+        (
+            &["1", ":10002", ":10003", "127.0.0.1:10002"],
+            "same address",
+        ),
+        (
+            &["mutex", "--resource", ":10002", "1", ":10002", ":10003"],
+            "--resource",
+        ),
+    ] {
+        let err = util::assert_usage_error(args);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+/// A peer that said goodbye and came back starts a new sequence: its `0` is a restart, not a
+/// late counter, and its `1` is in order, not a duplicate (here a short-lived peer whose `0`
+/// we missed the first time).
+#[test]
+fn a_peer_back_after_its_goodbye_starts_a_new_sequence() {
+    let me = "127.0.122.2:10002";
+    let peer = "127.0.122.3:10003";
+    let sock = UdpSocket::bind(peer).unwrap();
+    let mut p1 = Proc::start_listening("p1", &["--json", "--interval", "1s", me, peer]);
+    for msg in ["1", "peerlab:bye", "0", "1", "2"] {
+        sock.send_to(msg.as_bytes(), me).unwrap();
+        thread::sleep(Duration::from_millis(20));
+    }
+    p1.wait_for(|_| p1.counters_from(peer).len() == 4);
+    let seqs: Vec<String> = p1
+        .events_named("received")
+        .iter()
+        .map(|v| v["seq"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(seqs, ["first", "restart", "in_order", "in_order"]);
+    p1.term();
+    let row = p1.summary_of(peer);
+    assert_eq!(
+        (row.restarts, row.dup, row.reordered, row.lost),
+        (1, 0, 0, 0),
+        "{row:?}"
+    );
+}
+
+/// "One process per ADDR" holds even for processes started at the same instant: of 20 pairs
+/// started together, each on its own address, exactly one of each pair runs and the other
+/// exits with status 1, saying the address is in use.
+#[test]
+fn one_process_per_address_even_when_started_at_the_same_instant() {
+    use std::sync::{Arc, Barrier};
+    const PAIRS: usize = 20;
+    let barrier = Arc::new(Barrier::new(2 * PAIRS));
+    let starters: Vec<_> = (0..2 * PAIRS)
+        .map(|k| {
+            let b = barrier.clone();
+            thread::spawn(move || {
+                let addr = format!("127.0.123.{}:10002", 2 + k / 2);
+                b.wait();
+                Proc::start(&format!("{addr} #{}", k % 2), &[&addr])
+            })
+        })
+        .collect();
+    let mut procs: Vec<Proc> = starters.into_iter().map(|t| t.join().unwrap()).collect();
+    let mut both_ran = Vec::new();
+    for pair in procs.chunks_mut(2) {
+        let exited = util::eventually(Duration::from_secs(3), || {
+            let done: Vec<usize> = (0..2)
+                .filter(|&i| pair[i].wait_exit(Duration::ZERO).is_some())
+                .collect();
+            (!done.is_empty()).then_some(done)
+        });
+        match exited.as_deref() {
+            Some(&[loser]) => {
+                let status = pair[loser].wait_exit(Duration::ZERO).unwrap();
+                assert_eq!(status.code(), Some(1), "{}", pair[loser].stderr());
+                assert!(pair[loser].stderr().contains("already in use"));
+                pair[1 - loser].wait_for(|l| l.starts_with("listening on"));
+            }
+            Some(both) => panic!(
+                "{}: both exited ({both:?}): {}",
+                pair[0].label,
+                pair[0].stderr()
+            ),
+            None => both_ran.push(pair[0].label.clone()),
+        }
+    }
+    assert!(
+        both_ran.is_empty(),
+        "both processes of a pair run: {both_ran:?}"
+    );
+}
+
+/// A peer whose name resolves but whose address cannot be reached from the own address (an
+/// IPv6 peer of an IPv4 process) is said once, with the reason, and retried with backoff.
+#[test]
+fn unreachable_peer_is_said_once_with_its_reason() {
+    let me = "127.0.124.2:10002";
+    let peer = "[::1]:10003";
+    let mut p1 = Proc::start_listening("p1", &["--json", "--interval", "50ms", me, peer]);
+    thread::sleep(Duration::from_millis(1500));
+    let about: Vec<_> = p1
+        .events()
+        .into_iter()
+        .filter(|v| v["peer"] == peer && v["event"] != "summary")
+        .collect();
+    assert_eq!(about.len(), 1, "{about:#?}");
+    assert_eq!(about[0]["event"], "peer_unreachable", "{}", about[0]);
+    assert_eq!(about[0]["local"], me, "{}", about[0]);
+    assert_eq!(
+        about[0]["error"], "address family not supported",
+        "{}",
+        about[0]
+    );
+    p1.term();
+    let mut text = Proc::start("text", &["127.0.124.3:10002", peer]);
+    text.wait_for(|l| {
+        l == "peer [::1]:10003 cannot be reached from 127.0.124.3:10002: address family not supported; retrying"
+    });
+    text.term();
 }

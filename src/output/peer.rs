@@ -49,6 +49,7 @@ fn seq_name(v: Verdict) -> &'static str {
         Verdict::Gap(_) => "gap",
         Verdict::Duplicate => "duplicate",
         Verdict::Late => "late",
+        Verdict::MaybeRestart => "possible_restart",
         Verdict::Restart => "restart",
     }
 }
@@ -101,6 +102,7 @@ impl Render for Received<'_> {
             Payload::Counter(_, Verdict::Gap(g)) => l.push_fmt(format_args!(" [{g} lost]")),
             Payload::Counter(_, Verdict::Duplicate) => l.push_str(" [duplicate]"),
             Payload::Counter(_, Verdict::Late) => l.push_str(" [late]"),
+            Payload::Counter(_, Verdict::MaybeRestart) => l.push_str(" [possible restart]"),
             Payload::Counter(_, Verdict::Restart) => l.push_str(" [restarted]"),
             Payload::Counter(..) => Ok(()),
             Payload::Foreign(bytes, why) => l.push_fmt(format_args!(
@@ -308,7 +310,19 @@ pub enum PeerEvent {
         /// A new address (a restarted container).
         moved: bool,
     },
-    /// Its name does not resolve (yet), or its address cannot be reached; retried.
+    /// Its name resolved, but no socket can be connected to that address from the own one
+    /// (e.g. an IPv6 peer of an IPv4 process, no route); retried with backoff.
+    Unreachable {
+        /// Mesh slot.
+        i: usize,
+        /// The peer's address.
+        addr: SocketAddr,
+        /// The own address.
+        local: SocketAddr,
+        /// Why.
+        why: io::Error,
+    },
+    /// Its name does not resolve (yet); retried.
     Unresolved {
         /// Mesh slot.
         i: usize,
@@ -324,6 +338,7 @@ impl PeerEvent {
             PeerEvent::Down { i, .. }
             | PeerEvent::Up { i, .. }
             | PeerEvent::Resolved { i, .. }
+            | PeerEvent::Unreachable { i, .. }
             | PeerEvent::Unresolved { i, .. } => *i,
         }
     }
@@ -351,6 +366,7 @@ fn push_io_error(l: &mut Line, e: &io::Error) -> Result<(), LineFull> {
         K::WouldBlock => "send buffer full",
         K::NotFound => "name not known",
         K::TimedOut => "timed out",
+        _ if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => "address family not supported",
         _ => {
             return match e.raw_os_error() {
                 Some(code) => l.push_fmt(format_args!("os error {code}")),
@@ -367,6 +383,7 @@ impl Render for PeerLine<'_> {
             PeerEvent::Down { .. } => "peer_down",
             PeerEvent::Up { .. } => "peer_up",
             PeerEvent::Resolved { .. } => "peer_resolved",
+            PeerEvent::Unreachable { .. } => "peer_unreachable",
             PeerEvent::Unresolved { .. } => "peer_unresolved",
         }
     }
@@ -386,6 +403,13 @@ impl Render for PeerLine<'_> {
             PeerEvent::Resolved { addr, moved, .. } => {
                 l.push_str(if *moved { " moved to " } else { " is at " })?;
                 l.push_addr(*addr)
+            }
+            PeerEvent::Unreachable { local, why, .. } => {
+                l.push_str(" cannot be reached from ")?;
+                l.push_addr(*local)?;
+                l.push_str(": ")?;
+                push_io_error(l, why)?;
+                l.push_str("; retrying")
             }
             PeerEvent::Unresolved { why, .. } => {
                 l.push_str(" does not resolve yet (")?;
@@ -414,6 +438,15 @@ impl Render for PeerLine<'_> {
                 if let PeerEvent::Resolved { moved, .. } = self.event {
                     o.bool("moved", *moved)?;
                 }
+            }
+            PeerEvent::Unreachable {
+                addr, local, why, ..
+            } => {
+                let mut reason = Line::new();
+                push_io_error(&mut reason, why)?;
+                o.addr("addr", Some(*addr))?
+                    .addr("local", Some(*local))?
+                    .str("error", reason.as_str())?;
             }
             PeerEvent::Unresolved { why, .. } => {
                 o.display("error", why)?;
@@ -605,6 +638,12 @@ mod tests {
             PeerEvent::Unresolved {
                 i: 0,
                 why: io::Error::other("Name does not resolve"),
+            },
+            PeerEvent::Unreachable {
+                i: 0,
+                addr: "[::1]:10003".parse().unwrap(),
+                local: addr,
+                why: io::Error::from_raw_os_error(libc::EAFNOSUPPORT),
             },
         ] {
             // The address of a down/up peer is in the JSON only (the text names the peer).
