@@ -41,6 +41,9 @@ const EXIT_FLUSH: Duration = Duration::from_millis(200);
 /// Longest keyboard line kept; longer lines are dropped with a notice.
 const MAX_LINE: usize = 256;
 
+/// Most of a file on stdin that is read as typed lines.
+const MAX_FILE_INPUT: usize = 64 * 1024;
+
 /// A datagram handed to the application.
 #[derive(Debug, Clone, Copy)]
 pub struct Datagram<'a> {
@@ -75,6 +78,12 @@ pub trait App {
     fn wants_keyboard(&self) -> bool {
         false
     }
+    /// Stdin cannot be read (`/dev/null`, closed): say what that means for this mode.
+    fn no_keyboard<W: Write>(&self, out: &mut Output<W>) {
+        out.notice(format_args!(
+            "no keyboard: stdin is /dev/null or closed, nothing typed here is read"
+        ));
+    }
     /// One line typed on stdin, without its newline.
     fn handle_line<W: Write>(
         &mut self,
@@ -107,11 +116,21 @@ impl Keyboard {
     /// non-blocking from the `open` on, so that reopening a pipe whose writer is gone cannot
     /// block.
     fn open(poll: &Poll) -> Result<Keyboard, io::Error> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open("/proc/self/fd/0")?;
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        let is_socket =
+            std::fs::metadata("/proc/self/fd/0").is_ok_and(|m| m.file_type().is_socket());
+        let file = if is_socket {
+            // A socket cannot be opened again through /proc: use it as it is, non-blocking.
+            let file = File::from(io::stdin().as_fd().try_clone_to_owned()?);
+            socket2::SockRef::from(&file).set_nonblocking(true)?;
+            file
+        } else {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open("/proc/self/fd/0")?
+        };
         poll.registry()
             .register(&mut SourceFd(&file.as_raw_fd()), STDIN, Interest::READABLE)?;
         Ok(Keyboard {
@@ -184,9 +203,9 @@ impl<A: App, W: Write> Driver<A, W> {
         if d.app.wants_keyboard() {
             match Keyboard::open(&d.poll) {
                 Ok(k) => d.keyboard = Some(k),
-                Err(_) => d.out.notice(format_args!(
-                    "no keyboard: stdin is not a terminal or a pipe"
-                )),
+                // A file cannot be polled, but it can be read: its lines are typed at once.
+                Err(_) if Self::stdin_is_file() => d.type_file(),
+                Err(_) => d.app.no_keyboard(&mut d.out),
             }
         }
         if let Some(fd) = d.out.watch_fd() {
@@ -204,6 +223,32 @@ impl<A: App, W: Write> Driver<A, W> {
         d.mesh.resolve_due(d.poll.registry(), Instant::now());
         d.print_peer_events();
         d
+    }
+
+    fn stdin_is_file() -> bool {
+        std::fs::metadata("/proc/self/fd/0").is_ok_and(|m| m.is_file())
+    }
+
+    /// Stdin is a regular file (`< commands.txt`): its lines (at most [`MAX_FILE_INPUT`]
+    /// bytes) are typed now, one after the other.
+    fn type_file(&mut self) {
+        let mut text = Vec::new();
+        let read = io::stdin()
+            .lock()
+            .take(MAX_FILE_INPUT as u64)
+            .read_to_end(&mut text);
+        if let Err(e) = read {
+            self.out
+                .notice(format_args!("stdin is a file that cannot be read: {e}"));
+            return;
+        }
+        let now = Instant::now();
+        for line in text.split(|&b| b == b'\n') {
+            let l = line.strip_suffix(b"\r").unwrap_or(line);
+            if l.len() <= MAX_LINE {
+                self.app.handle_line(now, &mut self.mesh, &mut self.out, l);
+            }
+        }
     }
 
     /// Prints what happened to the peers (down, up, resolved) since the last call.

@@ -13,11 +13,15 @@ use mio::Poll;
 use crate::cli::AddrSpec;
 use crate::clock::Millis;
 use crate::driver::{open_mesh, App, Datagram, Driver};
-use crate::limits::{RESOURCE_PATIENCE, RETRY_EVERY};
+use crate::limits::{MAX_PROCESSES, RESOURCE_PATIENCE, RETRY_EVERY};
+use crate::peer::Link;
+
+/// While WANTED, how often a line says who has not replied yet.
+const WAITING_LINE_EVERY: Duration = Duration::from_secs(3);
 use crate::mesh::{Mesh, StartError};
-use crate::output::lab::{Hint, LabLine, MutexListening, MutexSummary};
+use crate::output::lab::{Hint, LabLine, MutexListening, MutexSummary, StillWaiting};
 use crate::output::{Output, Verb};
-use crate::ra::{self, ConfigError, Key, Ra, Roster};
+use crate::ra::{self, ConfigError, Key, Party, Ra, Roster};
 use crate::wire::lab::{Inc, Msg, PeerId, MAX_TEXT};
 
 /// What a Lab 1 process needs to start.
@@ -85,6 +89,10 @@ pub struct LabProcess {
     /// Messages the core refused (wrong id, not for a process) or that lie about their sender.
     rejected: u64,
     keyboard: bool,
+    /// When to say again who has not replied (while WANTED).
+    next_waiting_line: Option<Instant>,
+    /// Errors seen on the resource's socket so far: a new one is a refusal to act on.
+    resource_errors: u64,
 }
 
 /// Opens the sockets (the other processes, then the resource), prints the start line and
@@ -136,6 +144,8 @@ pub fn start<W: Write>(
         malformed: 0,
         rejected: 0,
         keyboard: cfg.keyboard,
+        next_waiting_line: None,
+        resource_errors: 0,
     };
     app.schedule_auto(now);
     // HELLO to the resource: a CS an earlier run of this process held is over.
@@ -152,6 +162,36 @@ impl LabProcess {
 
     fn now_ms(&self, now: Instant) -> Millis {
         Millis::since(self.start, now)
+    }
+
+    /// While WANTED, every [`WAITING_LINE_EVERY`]: who has not replied yet, and whether they
+    /// are down.
+    fn say_who_is_missing<W: Write>(&mut self, now: Instant, mesh: &Mesh, out: &mut Output<W>) {
+        let Some((mine, since, resends)) = self.ra.waiting() else {
+            self.next_waiting_line = None;
+            return;
+        };
+        let due = *self
+            .next_waiting_line
+            .get_or_insert(since.to_instant(self.start) + WAITING_LINE_EVERY);
+        if now < due {
+            return;
+        }
+        self.next_waiting_line = Some(now + WAITING_LINE_EVERY);
+        let mut missing: heapless::Vec<(PeerId, bool), MAX_PROCESSES> = heapless::Vec::new();
+        for j in self.ra.missing() {
+            let down = mesh.peer(self.roster.slot(Party::Process(j))).link == Link::Down;
+            // Cannot overflow: at most n - 1 <= MAX_PROCESSES others.
+            let _ = missing.push((j, down));
+        }
+        out.emit(&StillWaiting {
+            me: self.ra.id(),
+            clock: self.ra.clock(),
+            t: mine.t,
+            waited: self.now_ms(now) - since,
+            resends,
+            missing: &missing,
+        });
     }
 
     fn schedule_auto(&mut self, now: Instant) {
@@ -190,7 +230,10 @@ impl LabProcess {
 impl App for LabProcess {
     fn poll_timeout(&self) -> Option<Instant> {
         let core = self.ra.poll_timeout().map(|m| m.to_instant(self.start));
-        [core, self.next_auto].into_iter().flatten().min()
+        [core, self.next_auto, self.next_waiting_line]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn handle_timeout<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
@@ -200,7 +243,15 @@ impl App for LabProcess {
             self.ra.request(ms); // ignored unless RELEASED
             self.schedule_auto(now);
         }
+        // "connection refused" from the resource: do not wait out its patience for an ACK.
+        let slot = self.roster.slot(Party::Resource);
+        let errors = mesh.peer(slot).errors;
+        if errors > self.resource_errors {
+            self.resource_errors = errors;
+            self.ra.handle_resource_refused(ms);
+        }
         self.flush(now, mesh, out);
+        self.say_who_is_missing(now, mesh, out);
     }
 
     fn handle_datagram<W: Write>(
@@ -229,6 +280,18 @@ impl App for LabProcess {
 
     fn wants_keyboard(&self) -> bool {
         self.keyboard
+    }
+
+    fn no_keyboard<W: Write>(&self, out: &mut Output<W>) {
+        if self.auto.is_some() {
+            out.notice(format_args!(
+                "no keyboard (stdin is /dev/null or closed): the CS is asked for automatically (--auto)"
+            ));
+        } else {
+            out.notice(format_args!(
+                "no keyboard: stdin is /dev/null or closed, so nothing can be typed and this process will never ask for the CS; attach a terminal or a pipe (docker: stdin_open and tty), or run with --auto 3s to ask at random moments"
+            ));
+        }
     }
 
     fn handle_line<W: Write>(
@@ -269,7 +332,7 @@ impl App for LabProcess {
 
     fn finish<W: Write>(&mut self, mesh: &mut Mesh, out: &mut Output<W>) {
         let down = (0..mesh.len())
-            .filter(|&i| mesh.peer(i).link == crate::peer::Link::Down)
+            .filter(|&i| mesh.peer(i).link == Link::Down)
             .count();
         out.emit(&MutexSummary {
             id: self.ra.id(),

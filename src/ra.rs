@@ -422,6 +422,8 @@ struct Wanted {
     since: Millis,
     granted: Grants,
     retry: Retry,
+    /// Resend rounds so far (for the "still waiting" line).
+    resends: u32,
 }
 
 /// Inside the CS of `mine`.
@@ -572,6 +574,25 @@ impl Ra {
         }
     }
 
+    /// While WANTED: the request, since when, and how many times it was resent.
+    pub fn waiting(&self) -> Option<(Priority, Millis, u32)> {
+        match self.phase {
+            Phase::Wanted(w) => Some((w.mine, w.since, w.resends)),
+            _ => None,
+        }
+    }
+
+    /// The shared resource refused a datagram (ICMP "port unreachable": nothing listens
+    /// there): whatever waits for its ACK is given up now rather than after
+    /// `resource_patience` (said as a [`Event::ResourceSilent`]).
+    pub fn handle_resource_refused(&mut self, now: Millis) {
+        if let Some(p) = self.pending.take() {
+            self.stats.resource_silent += 1;
+            self.log(Event::ResourceSilent { of: p.of });
+            self.after_ack(now, p.of);
+        }
+    }
+
     /// The processes that have not yet granted the current request (empty unless WANTED).
     pub fn missing(&self) -> impl Iterator<Item = PeerId> + '_ {
         let granted = match self.phase {
@@ -633,6 +654,7 @@ impl Ra {
                 at: now + self.cfg.retry,
                 wait: self.cfg.retry,
             },
+            resends: 0,
         });
         self.stats.requests += 1;
         let need = self.cfg.n - 1;
@@ -755,6 +777,7 @@ impl Ra {
                         at: now + wait,
                         wait,
                     },
+                    resends: w.resends.saturating_add(1),
                     ..w
                 });
             }

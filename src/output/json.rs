@@ -91,6 +91,20 @@ impl<'l> Obj<'l> {
         self.bytes(key, tmp.as_bytes())
     }
 
+    /// `"key":[1,2,3]`.
+    pub fn nums(&mut self, key: &str, v: impl Iterator<Item = u64>) -> Result<&mut Self, LineFull> {
+        let l = self.key(key)?;
+        l.push('[')?;
+        for (i, n) in v.enumerate() {
+            if i > 0 {
+                l.push(',')?;
+            }
+            l.push_num(n)?;
+        }
+        l.push(']')?;
+        Ok(self)
+    }
+
     /// `"key":"1.2.3.4:5"` or `"key":null`.
     pub fn addr(&mut self, key: &str, v: Option<SocketAddr>) -> Result<&mut Self, LineFull> {
         match v {

@@ -82,6 +82,9 @@ impl Render for LabLine {
         match event {
             Event::Internal => l.push_str("internal event"),
             Event::Ignored => l.push_str("x ignorado"),
+            Event::Requested { t, need: 0 } => l.push_fmt(format_args!(
+                "requesting the CS with T={t}: no other process to ask, entering"
+            )),
             Event::Requested { t, need } => l.push_fmt(format_args!(
                 "requesting the CS with T={t}: waiting for {need} repl{}",
                 if need == 1 { "y" } else { "ies" }
@@ -210,6 +213,67 @@ fn answer_name(a: Answer) -> &'static str {
     match a {
         Answer::Replied => "replied",
         Answer::Deferred => "deferred",
+    }
+}
+
+/// While WANTED, every few seconds: who has not replied yet, for how long, and whether they
+/// are down, so a student sees why the CS does not come.
+#[derive(Debug, Clone, Copy)]
+pub struct StillWaiting<'a> {
+    /// Own id.
+    pub me: PeerId,
+    /// Clock now.
+    pub clock: u64,
+    /// The request's timestamp.
+    pub t: u64,
+    /// Time since the request.
+    pub waited: Millis,
+    /// Times the REQUEST was resent to those missing.
+    pub resends: u32,
+    /// The processes whose REPLY is missing, and whether each is down (sends to it fail).
+    pub missing: &'a [(PeerId, bool)],
+}
+
+impl Render for StillWaiting<'_> {
+    fn name(&self) -> &'static str {
+        "still_waiting"
+    }
+    fn text(&self, l: &mut Line) -> Result<(), LineFull> {
+        l.push_fmt(format_args!(
+            "[clock={} WANTED] still waiting for the REPLY of ",
+            self.clock
+        ))?;
+        for (i, (j, down)) in self.missing.iter().enumerate() {
+            if i > 0 {
+                l.push_str(", ")?;
+            }
+            l.push_fmt(format_args!("{j}"))?;
+            if *down {
+                l.push_str(" (down)")?;
+            }
+        }
+        l.push_fmt(format_args!(
+            " to T={} after {}, {} resends",
+            self.t,
+            DisplayDuration(ms(self.waited)),
+            self.resends
+        ))
+    }
+    fn json(&self, o: &mut Obj<'_>) -> Result<(), LineFull> {
+        o.num("id", u64::from(self.me.0))?
+            .num("clock", self.clock)?
+            .num("t", self.t)?
+            .num("waited_ms", self.waited.0)?
+            .num("resends", u64::from(self.resends))?
+            .nums("missing", self.missing.iter().map(|(j, _)| u64::from(j.0)))?
+            .nums(
+                "down",
+                self.missing
+                    .iter()
+                    .filter(|(_, d)| *d)
+                    .map(|(j, _)| u64::from(j.0)),
+            )?;
+        Ok(())
     }
 }
 
@@ -815,6 +879,26 @@ mod tests {
                 input: b"y\x1b",
             },
             &["input"],
+        );
+        let missing = [(PeerId(2), false), (PeerId(5), true)];
+        let waiting = StillWaiting {
+            me: PeerId(1),
+            clock: 17,
+            t: 12,
+            waited: Millis(6500),
+            resends: 9,
+            missing: &missing,
+        };
+        let (text, v) = both(&waiting);
+        assert_eq!(
+            text,
+            "[clock=17 WANTED] still waiting for the REPLY of 2, 5 (down) to T=12 after 6.5s, 9 resends"
+        );
+        assert_eq!(v["missing"], serde_json::json!([2, 5]));
+        assert_eq!(v["down"], serde_json::json!([5]));
+        assert_eq!(
+            both(&line(Event::Requested { t: 1, need: 0 })).0,
+            "[clock=41 WANTED] requesting the CS with T=1: no other process to ask, entering"
         );
     }
 
