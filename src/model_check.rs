@@ -92,7 +92,7 @@ use stateright::{Checker as _, Expectation, Model};
 use crate::clock::Millis;
 use crate::ra::{Config, Event, Key, Party, Priority, Ra, State};
 use crate::resource::{Checker, Entry, Exit, Use};
-use crate::wire::lab::{AckOf, Kind, Msg, PeerId};
+use crate::wire::lab::{AckOf, Inc, Kind, Msg, PeerId};
 
 /// A Lab 1 message on stateright's network (which wants `Ord`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -148,6 +148,8 @@ enum Timer {
     Due,
     /// The user types `x`.
     Key,
+    /// `kill -9` and a start with the next incarnation, clock back at 0.
+    Crash,
 }
 
 /// The model's settings.
@@ -162,6 +164,8 @@ struct Cfg {
     lossy: bool,
     /// The bound: states where a Lamport clock is above this are not explored.
     max_clock: u64,
+    /// Process 2 is killed and started again this many times, at any moment.
+    crashes: u8,
 }
 
 fn actor_of(to: Party, n: u16) -> Id {
@@ -205,16 +209,20 @@ struct Proc {
     silent: bool,
     /// The first broken Lamport rule.
     lamport: Option<String>,
+    /// Crash-restarts still to come.
+    crashes: u8,
 }
 
 impl Proc {
-    fn id(&self) -> (impl Hash + Eq + '_, u8, u8, bool, &Option<String>) {
+    #[allow(clippy::type_complexity)]
+    fn id(&self) -> (impl Hash + Eq + '_, u8, u8, bool, &Option<String>, u8) {
         (
             self.ra.protocol_view(),
             self.to_request,
             self.entries,
             self.silent,
             &self.lamport,
+            self.crashes,
         )
     }
 
@@ -290,6 +298,7 @@ impl Clone for Proc {
             entries: self.entries,
             silent: self.silent,
             lamport: self.lamport.clone(),
+            crashes: self.crashes,
         }
     }
 }
@@ -351,6 +360,10 @@ enum Node {
         entries: u8,
         /// The negative control: see `Ra::disable_timestamps`.
         no_timestamps: bool,
+        /// Crash-restarts of this process.
+        crashes: u8,
+        /// The restart model's negative control: see `Ra::disable_incarnations`.
+        no_incarnations: bool,
     },
     Resource,
 }
@@ -369,10 +382,15 @@ impl Actor for Node {
                 id,
                 entries,
                 no_timestamps,
+                crashes,
+                no_incarnations,
             } => {
                 let mut ra = Ra::new(config(id, n)).expect("a valid configuration");
                 if no_timestamps {
                     ra.disable_timestamps();
+                }
+                if no_incarnations {
+                    ra.disable_incarnations();
                 }
                 let mut p = Proc {
                     ra,
@@ -381,7 +399,11 @@ impl Actor for Node {
                     entries: 0,
                     silent: false,
                     lamport: None,
+                    crashes,
                 };
+                if crashes > 0 {
+                    o.set_timer(Timer::Crash, stateright::actor::model_timeout());
+                }
                 // The first request on start, the next ones whenever the user types `x`.
                 p.input(n, o, false, |ra, now| ra.handle_key(now, Key::Request));
                 NodeState::Process(p)
@@ -459,6 +481,35 @@ impl Actor for Node {
                 next.to_request -= 1;
                 next.input(*n, o, false, |ra, now| ra.handle_key(now, Key::Request));
             }
+            Timer::Crash => {
+                // `kill -9`: nothing is sent; the next incarnation starts with clock 0, says
+                // HELLO, and asks again for a CS its previous life was waiting for.
+                next.crashes -= 1;
+                let lost_request = next.ra.state() == State::Wanted;
+                let no_inc = matches!(
+                    self,
+                    Node::Process {
+                        no_incarnations: true,
+                        ..
+                    }
+                );
+                let mut cfg = next.ra.config().clone();
+                cfg.inc = Inc(cfg.inc.0 + 1);
+                next.ra = Ra::new(cfg).expect("the same configuration");
+                if no_inc {
+                    next.ra.disable_incarnations();
+                }
+                if lost_request {
+                    next.to_request += 1;
+                }
+                next.input(*n, o, false, |ra, now| ra.start(now));
+                if next.to_request > 0 {
+                    o.set_timer(Timer::Key, stateright::actor::model_timeout());
+                }
+                if next.crashes > 0 {
+                    o.set_timer(Timer::Crash, stateright::actor::model_timeout());
+                }
+            }
         }
         *state.to_mut() = NodeState::Process(next);
     }
@@ -469,6 +520,9 @@ impl Actor for Node {
 struct History {
     last_entry: Option<Priority>,
     disorder: Option<(Priority, Priority)>,
+    /// The first entry of a restarted incarnation was seen (it is exempt from the order:
+    /// its clock started over).
+    restarted_entered: bool,
 }
 
 type M = ActorModel<Node, Cfg, History>;
@@ -492,6 +546,10 @@ fn resource(s: &S) -> &Res {
 }
 
 fn model(cfg: Cfg, network: Network<Wire>, no_timestamps: bool) -> M {
+    model_with(cfg, network, no_timestamps, false)
+}
+
+fn model_with(cfg: Cfg, network: Network<Wire>, no_timestamps: bool, no_incarnations: bool) -> M {
     let lossy = if cfg.lossy {
         LossyNetwork::Yes
     } else {
@@ -504,24 +562,32 @@ fn model(cfg: Cfg, network: Network<Wire>, no_timestamps: bool) -> M {
             id,
             entries: cfg.entries,
             no_timestamps,
+            crashes: if id == 2 { cfg.crashes } else { 0 },
+            no_incarnations,
         }))
         .actor(Node::Resource)
         .init_network(network)
         .lossy_network(lossy)
         .record_msg_out(|_, h, env: Envelope<&Wire>| {
-            let Msg::Enter { id, t, .. } = env.msg.0 else {
+            let Msg::Enter { id, t, inc, .. } = env.msg.0 else {
                 return None;
             };
             let e = Priority { t, id };
+            // The first incarnation is 1 (the harness's); a later one restarted.
+            let first_after_restart = inc.0 > 1 && !h.restarted_entered;
             match h.last_entry {
                 Some(last) if last == e => None, // a resend
                 Some(last) => Some(History {
                     last_entry: Some(e),
-                    disorder: h.disorder.or((last > e).then_some((last, e))),
+                    disorder: h
+                        .disorder
+                        .or((last > e && !first_after_restart).then_some((last, e))),
+                    restarted_entered: h.restarted_entered || first_after_restart,
                 }),
                 None => Some(History {
                     last_entry: Some(e),
                     disorder: h.disorder,
+                    restarted_entered: h.restarted_entered || first_after_restart,
                 }),
             }
         })
@@ -631,7 +697,62 @@ fn cfg(entries: u8, max_clock: u64, lossy: bool, max_flow: usize) -> Cfg {
         max_flow,
         lossy,
         max_clock,
+        crashes: 0,
     }
+}
+
+/// Process 2 is killed (`kill -9`) and started again once, at any moment: inside the CS,
+/// waiting, or idle, with its old messages still in flight. Two entries each, ordered links.
+#[test]
+#[ignore]
+fn three_processes_two_entries_one_restart_ordered() {
+    let m = model(
+        Cfg {
+            crashes: 1,
+            ..cfg(2, 6, false, 1)
+        },
+        Network::new_ordered([]),
+        false,
+    );
+    check(
+        "N=3, 2 entries, process 2 restarts once, ordered, 1 per link, clocks <= 6",
+        m,
+        &ALWAYS_REACHED,
+    );
+}
+
+/// The negative control for restarts: the same model with incarnations ignored finds two
+/// processes inside.
+#[test]
+#[ignore]
+fn without_incarnations_a_restart_breaks_mutual_exclusion() {
+    let m = model_with(
+        Cfg {
+            crashes: 1,
+            ..cfg(2, 6, false, 1)
+        },
+        Network::new_ordered([]),
+        false,
+        true,
+    );
+    let start = Instant::now();
+    let c = m
+        .checker()
+        .threads(2)
+        .symmetry_fn(canonical)
+        .finish_when(stateright::HasDiscoveries::AnyOf(
+            ["mutual exclusion"].into_iter().collect(),
+        ))
+        .spawn_dfs()
+        .join();
+    let path = c.assert_any_discovery("mutual exclusion");
+    println!(
+        "negative control (no incarnations): {} states explored, {} unique, {:.1?}; counterexample of {} steps",
+        c.state_count(),
+        c.unique_state_count(),
+        start.elapsed(),
+        path.into_actions().len()
+    );
 }
 
 /// The default unordered check: one entry each, clocks up to 8.

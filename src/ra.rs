@@ -300,6 +300,8 @@ pub enum Rejected {
     NotFromResource,
     /// A timestamp or clock above [`MAX_CLOCK`]: forged.
     TooLarge(u64),
+    /// An incarnation (a start time) in the future: forged.
+    FutureIncarnation(Inc),
 }
 
 impl core::fmt::Display for Rejected {
@@ -313,6 +315,9 @@ impl core::fmt::Display for Rejected {
             Rejected::FromAnotherProcess => f.write_str("comes from another process's address"),
             Rejected::NotFromResource => f.write_str("not from the shared resource's address"),
             Rejected::TooLarge(v) => write!(f, "timestamp {v} is beyond any honest clock"),
+            Rejected::FutureIncarnation(i) => {
+                write!(f, "incarnation {i} is a start time in the future")
+            }
         }
     }
 }
@@ -481,6 +486,8 @@ pub struct Ra {
     seen: Vec<Option<Seen>>,
     /// `known[j - 1]`: j's latest incarnation.
     known: Vec<Option<Inc>>,
+    /// Incarnations above this are refused ([`Ra::limit_incarnations`]).
+    inc_limit: Option<Inc>,
     /// The resource has heard our HELLO (or stayed silent): until then REQUESTs wait, so that
     /// nobody enters on our REPLY before the resource knows we restarted.
     joined: bool,
@@ -495,6 +502,10 @@ pub struct Ra {
     /// every REQUEST, as if it compared requests without their timestamps.
     #[cfg(test)]
     no_timestamps: bool,
+    /// The restart model's negative control: incarnations are ignored (every message is
+    /// taken as from the one life a process has ever had).
+    #[cfg(test)]
+    no_incarnations: bool,
 }
 
 impl Ra {
@@ -514,6 +525,7 @@ impl Ra {
             deferred: Vec::with_capacity(2 * n),
             seen: vec![None; n],
             known: vec![None; n],
+            inc_limit: None,
             // Until `start`: a core that never says HELLO (a unit test) answers at once.
             joined: true,
             pending: None,
@@ -522,6 +534,8 @@ impl Ra {
             stats: Stats::default(),
             #[cfg(test)]
             no_timestamps: false,
+            #[cfg(test)]
+            no_incarnations: false,
         })
     }
 
@@ -580,6 +594,15 @@ impl Ra {
             Phase::Wanted(w) => Some((w.mine, w.since, w.resends)),
             _ => None,
         }
+    }
+
+    /// Incarnations are start times: one above `limit` (the wall clock plus the clock skew
+    /// allowed between hosts) is from the future, forged, and refused. Without this, one
+    /// datagram with a huge incarnation from a process's address (while it is down) would make
+    /// the real process's messages look stale forever. The adapter calls it before each
+    /// message; tests and models that use small incarnations do not.
+    pub fn limit_incarnations(&mut self, limit: Inc) {
+        self.inc_limit = Some(limit);
     }
 
     /// The shared resource refused a datagram (ICMP "port unreachable": nothing listens
@@ -732,6 +755,9 @@ impl Ra {
                         return Err(Rejected::TooLarge(v));
                     }
                 }
+                if self.inc_limit.is_some_and(|l| msg.inc() > l) {
+                    return Err(Rejected::FutureIncarnation(msg.inc()));
+                }
                 if !self.note_incarnation(now, id, msg.inc()) {
                     self.stale(Party::Process(id), msg.kind(), msg.t());
                     return Ok(());
@@ -827,6 +853,10 @@ impl Ra {
     /// (the message is from a life that is over). A newer one is a restart: forget what its
     /// previous life asked, and take back the grant it gave to our current request.
     fn note_incarnation(&mut self, now: Millis, j: PeerId, inc: Inc) -> bool {
+        #[cfg(test)]
+        if self.no_incarnations {
+            return true;
+        }
         let known = &mut self.known[idx(j)];
         match *known {
             Some(k) if inc < k => return false,
@@ -944,6 +974,12 @@ impl Ra {
             return self.stale(Party::Process(from), Kind::Reply, t);
         };
         // A grant to our previous life, for another request, or already counted.
+        #[cfg(test)]
+        let to = if self.no_incarnations {
+            self.cfg.inc
+        } else {
+            to
+        };
         if to != self.cfg.inc || w.mine.t != t || w.granted.has(from) {
             return self.stale(Party::Process(from), Kind::Reply, t);
         }
@@ -1142,7 +1178,7 @@ impl Ra {
         };
         let pending = p.map(|p| (&p.msg, p.of, p.t, rel(p.next), rel(p.give_up)));
         let knob = self.no_timestamps;
-        let lives = (&self.known, self.joined);
+        let lives = (self.cfg.inc, &self.known, self.joined, self.no_incarnations);
         (
             self.clock,
             phase,
@@ -1152,6 +1188,12 @@ impl Ra {
             lives,
             knob,
         )
+    }
+
+    /// The restart model's negative control (see `no_incarnations`).
+    #[cfg(test)]
+    pub(crate) fn disable_incarnations(&mut self) {
+        self.no_incarnations = true;
     }
 
     /// The negative control's knob (see `no_timestamps`).
@@ -1794,6 +1836,36 @@ mod tests {
         assert_eq!(g.p(2).state(), State::Held);
         assert_eq!(g.p(1).state(), State::Wanted, "p1 waits for the new p2");
         assert!(g.faults.is_empty(), "{:?}", g.faults);
+    }
+
+    /// A forged huge incarnation (one datagram from a process's address while it is down)
+    /// must not make the real process's messages stale forever.
+    #[test]
+    fn an_incarnation_from_the_future_is_refused() {
+        let mut p = Ra::new(cfg(1, 2)).unwrap();
+        p.limit_incarnations(Inc(1000));
+        let forged = Msg::Request {
+            id: PeerId(2),
+            inc: Inc(u64::MAX),
+            t: 1,
+        };
+        assert_eq!(
+            p.handle_msg(Millis(0), Some(peer(2)), &forged),
+            Err(Rejected::FutureIncarnation(Inc(u64::MAX)))
+        );
+        let real = Msg::Request {
+            id: PeerId(2),
+            inc: Inc(999),
+            t: 1,
+        };
+        p.handle_msg(Millis(0), Some(peer(2)), &real).unwrap();
+        assert!(matches!(
+            p.poll_transmit(),
+            Some(Transmit {
+                msg: Msg::Reply { .. },
+                ..
+            })
+        ));
     }
 
     #[test]

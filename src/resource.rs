@@ -90,6 +90,14 @@ pub enum Use {
         /// What the checker found.
         exit: Exit,
     },
+    /// A HELLO of an incarnation already known (a resend whose ACK was lost): acknowledged
+    /// again, not shown.
+    HelloAgain {
+        /// The process.
+        id: PeerId,
+        /// Its incarnation.
+        inc: Inc,
+    },
     /// A message from an incarnation that has gone (a late duplicate): acknowledged, ignored.
     Stale {
         /// The process.
@@ -111,6 +119,13 @@ pub enum Refused {
         /// The process the message names.
         id: PeerId,
     },
+    /// An incarnation (a start time) in the future: forged.
+    FutureIncarnation {
+        /// The process the message names.
+        id: PeerId,
+        /// The incarnation it claims.
+        inc: Inc,
+    },
 }
 
 impl core::fmt::Display for Refused {
@@ -118,6 +133,12 @@ impl core::fmt::Display for Refused {
         match self {
             Refused::NotForResource => f.write_str("not HELLO, ENTER or EXIT"),
             Refused::WrongAddress { id } => write!(f, "not from process {id}'s address"),
+            Refused::FutureIncarnation { id, inc } => {
+                write!(
+                    f,
+                    "incarnation {inc} of process {id} is a start time in the future"
+                )
+            }
         }
     }
 }
@@ -149,6 +170,9 @@ pub struct Checker {
     seen: heapless::Vec<Seen, MAX_PROCESSES>,
     /// Only each process's own address speaks for it (the adapter knows the addresses).
     by_address: bool,
+    /// Incarnations above this are refused (from the future: see
+    /// [`Checker::limit_incarnations`]).
+    inc_limit: Option<Inc>,
     /// The ACK for the last message, to go back to its sender.
     ack: Option<Msg>,
     /// A restart learnt from an ENTER or EXIT, to report before it.
@@ -191,6 +215,15 @@ impl Checker {
         }
     }
 
+    /// Incarnations are start times: one above `limit` (the wall clock plus the clock skew
+    /// allowed between hosts) is from the future, forged, and refused. Without this, one
+    /// datagram with a huge incarnation from a process's address (while it is down) would make
+    /// the real process's messages look stale forever. The adapter calls it before each
+    /// message; tests and models that use small incarnations do not.
+    pub fn limit_incarnations(&mut self, limit: Inc) {
+        self.inc_limit = Some(limit);
+    }
+
     /// A message from the network, from an address that speaks for process `from` (`None`:
     /// no configured process's address). HELLO, ENTER and EXIT are checked and acknowledged
     /// (every one, duplicates too: the process resends until it hears the ACK).
@@ -209,6 +242,9 @@ impl Checker {
         let (id, inc) = (msg.id(), msg.inc());
         if self.by_address && from != Some(id) {
             return Err(Refused::WrongAddress { id });
+        }
+        if self.inc_limit.is_some_and(|l| inc > l) {
+            return Err(Refused::FutureIncarnation { id, inc });
         }
         let of = match msg {
             Msg::Hello { .. } => AckOf::Hello,
@@ -245,11 +281,10 @@ impl Checker {
             }
         }
         match msg {
-            Msg::Hello { .. } => Ok(Use::Hello {
-                id,
-                inc,
-                ended: None,
-            }),
+            Msg::Hello { .. } => {
+                self.duplicates += 1;
+                Ok(Use::HelloAgain { id, inc })
+            }
             Msg::Enter { t, clock, text, .. } => Ok(Use::Enter {
                 id,
                 inc,
@@ -459,6 +494,8 @@ impl App for Resource {
     ) {
         // Mesh slot i is process i + 1 (the processes in id order).
         let from = d.peer.and_then(|i| u16::try_from(i + 1).ok()).map(PeerId);
+        self.checker
+            .limit_incarnations(crate::mutex::incarnation_limit());
         let used = match Msg::decode(d.bytes) {
             Ok(m) => self
                 .checker
@@ -476,7 +513,7 @@ impl App for Resource {
                 out.refused(Verb::Ignored, d.from, d.bytes, &e);
                 return;
             }
-            Err(e @ Refused::WrongAddress { .. }) => {
+            Err(e @ (Refused::WrongAddress { .. } | Refused::FutureIncarnation { .. })) => {
                 self.rejected += 1;
                 out.refused(Verb::Rejected, d.from, d.bytes, &e);
                 return;
@@ -698,6 +735,36 @@ mod tests {
                 kind: Kind::Enter
             }
         );
+    }
+
+    #[test]
+    fn an_incarnation_from_the_future_is_refused_and_a_repeated_hello_is_quiet() {
+        let mut c = Checker::by_address();
+        c.limit_incarnations(Inc(1000));
+        let forged = Msg::Hello {
+            id: PeerId(1),
+            inc: Inc(u64::MAX),
+        };
+        assert!(matches!(
+            c.handle_msg(Millis(0), Some(PeerId(1)), &forged),
+            Err(Refused::FutureIncarnation { .. })
+        ));
+        let hello = Msg::Hello {
+            id: PeerId(1),
+            inc: Inc(5),
+        };
+        assert!(matches!(
+            c.handle_msg(Millis(0), Some(PeerId(1)), &hello),
+            Ok(Use::Hello { .. })
+        ));
+        assert_eq!(
+            c.handle_msg(Millis(0), Some(PeerId(1)), &hello),
+            Ok(Use::HelloAgain {
+                id: PeerId(1),
+                inc: Inc(5)
+            })
+        );
+        assert!(c.poll_transmit().is_some(), "acknowledged again");
     }
 
     /// Issue 4: an ENTER for process 1 from another address is refused, not counted.

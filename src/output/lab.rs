@@ -457,7 +457,7 @@ impl UseLine<'_> {
             } | Use::Exit {
                 exit: Exit::Duplicate,
                 ..
-            }
+            } | Use::HelloAgain { .. }
         )
     }
 }
@@ -466,6 +466,7 @@ impl Render for UseLine<'_> {
     fn name(&self) -> &'static str {
         match self.0 {
             Use::Hello { .. } => "resource_hello",
+            Use::HelloAgain { .. } => "resource_hello_again",
             Use::Enter { .. } => "resource_enter",
             Use::Exit {
                 exit: Exit::Unknown,
@@ -508,6 +509,9 @@ impl Render for UseLine<'_> {
             Use::Exit { id, t, clock, .. } => l.push_fmt(format_args!(
                 "shared resource: process {id} left (T={t}, clock={clock}) but its entry never arrived"
             )),
+            Use::HelloAgain { id, inc } => l.push_fmt(format_args!(
+                "shared resource: HELLO again from process {id} (incarnation {inc})"
+            )),
             Use::Stale { id, inc, kind } => l.push_fmt(format_args!(
                 "shared resource: {} from process {id}'s earlier incarnation {inc} ignored",
                 kind.as_str()
@@ -548,6 +552,9 @@ impl Render for UseLine<'_> {
                 if let Exit::Left { held } = exit {
                     o.num("held_ms", held.0)?;
                 }
+            }
+            Use::HelloAgain { id, inc } => {
+                o.num("id", u64::from(id.0))?.num("inc", inc.0)?;
             }
             Use::Stale { id, inc, kind } => {
                 o.num("id", u64::from(id.0))?
