@@ -118,7 +118,7 @@ fn run_peer(a: PeerArgs) -> ExitCode {
 fn run_health(a: HealthArgs) -> ExitCode {
     match health::probe(&a.addr, a.timeout) {
         Ok(rtt) => {
-            println!("{} is healthy ({} us)", a.addr.text, rtt.as_micros());
+            println!("{} is healthy ({} us)", a.addr.text, rtt.as_micros() as u64);
             ExitCode::SUCCESS
         }
         Err(e) => {
