@@ -224,7 +224,9 @@ pub struct DisplayDuration(pub Duration);
 
 impl fmt::Display for DisplayDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
+        // u64, not the u128 of as_millis(): an interval is at most 24 h, and formatting a
+        // u128 pulls in 1 KiB of code that nothing else needs.
+        let ms = self.0.as_millis() as u64;
         if ms < 1000 {
             write!(f, "{ms}ms")
         } else if ms.is_multiple_of(1000) {

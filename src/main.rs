@@ -121,7 +121,7 @@ fn run_health(a: HealthArgs) -> ExitCode {
     // instead (a Swarm task's own name is not in DNS until the task is healthy).
     match (probed.fallback, probed.result) {
         (false, Ok(h)) => {
-            println!("{} is healthy ({} us)", a.addr.text, h.rtt.as_micros());
+            println!("{} is healthy ({} us)", a.addr.text, h.rtt.as_micros() as u64);
             ExitCode::SUCCESS
         }
         (true, Ok(h)) => {
@@ -129,7 +129,7 @@ fn run_health(a: HealthArgs) -> ExitCode {
                 "{} does not resolve; probed {} (this host) instead: healthy ({} us)",
                 a.addr.text,
                 h.from,
-                h.rtt.as_micros()
+                h.rtt.as_micros() as u64
             );
             ExitCode::SUCCESS
         }
