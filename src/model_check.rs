@@ -721,8 +721,13 @@ fn three_processes_two_entries_one_restart_ordered() {
     );
 }
 
-/// The negative control for restarts: the same model with incarnations ignored finds two
-/// processes inside.
+/// The negative control for restarts: the same model with incarnations ignored should find
+/// two processes inside. Not yet: within this bound (two entries, one message per ordered
+/// link, clocks up to 6) it explored the whole space in 117 s and found none, so the bound
+/// cuts the scenarios where incarnations matter (the real-process tests in tests/lab.rs and
+/// the simulation with restarts show them). Until it fails, the restart model is no evidence
+/// and both restart checks stay opt-in:
+/// `cargo test --lib model_check -- --ignored --nocapture restart`.
 #[test]
 #[ignore]
 fn without_incarnations_a_restart_breaks_mutual_exclusion() {

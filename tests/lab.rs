@@ -214,7 +214,7 @@ fn without_a_keyboard_auto_still_works() {
         })
         .collect();
     for p in &ps {
-        p.wait_for(|l| l == "no keyboard: stdin is not a terminal or a pipe");
+        p.wait_for(|l| l == "no keyboard (stdin is /dev/null or closed): the CS is asked for automatically (--auto)");
     }
     resource.wait_for(|l| l.starts_with("shared resource: process 1 entered"));
     resource.wait_for(|l| l.starts_with("shared resource: process 2 entered"));
