@@ -74,7 +74,9 @@ impl fmt::Display for AuthError {
             AuthError::Missing => {
                 "bad or missing MAC: none (give every process and the resource the same --key-file)"
             }
-            AuthError::Bad => "bad or missing MAC: wrong key, altered or replayed to another receiver",
+            AuthError::Bad => {
+                "bad or missing MAC: wrong key, altered or replayed to another receiver"
+            }
             AuthError::Unexpected => {
                 "has a MAC but this process has no key (give it the same --key-file)"
             }
@@ -226,7 +228,8 @@ impl Auth {
             return Err(AuthError::Bad);
         }
         for (w, pair) in want.iter_mut().zip(hex.chunks_exact(2)) {
-            *w = (nibble(pair[0]).ok_or(AuthError::Bad)? << 4) | nibble(pair[1]).ok_or(AuthError::Bad)?;
+            *w = (nibble(pair[0]).ok_or(AuthError::Bad)? << 4)
+                | nibble(pair[1]).ok_or(AuthError::Bad)?;
         }
         Self::tag(mac, me, text)
             .verify_slice(&want)
@@ -307,8 +310,14 @@ mod tests {
         }
         // No key: the message goes bare and comes back as it is.
         let e = msgs()[0].encode();
-        assert_eq!(&Auth::none().seal(e.as_bytes(), To::Resource)[..], e.as_bytes());
-        assert_eq!(Auth::none().open(e.as_bytes(), To::Resource), Ok(e.as_bytes()));
+        assert_eq!(
+            &Auth::none().seal(e.as_bytes(), To::Resource)[..],
+            e.as_bytes()
+        );
+        assert_eq!(
+            Auth::none().open(e.as_bytes(), To::Resource),
+            Ok(e.as_bytes())
+        );
     }
 
     #[test]
@@ -318,10 +327,7 @@ mod tests {
         let m = Auth::tag(a.mac.as_ref().unwrap(), To::Resource, b"");
         let mut plain = a.mac.clone().unwrap();
         plain.update(b"what do ya want for nothing?");
-        assert_eq!(
-            plain.finalize().into_bytes()[..4],
-            [0x5b, 0xdc, 0xc1, 0x46]
-        );
+        assert_eq!(plain.finalize().into_bytes()[..4], [0x5b, 0xdc, 0xc1, 0x46]);
         // The receiver comes first: "resource\n" then the text.
         let mut by_hand = a.mac.clone().unwrap();
         by_hand.update(b"resource\n");
@@ -407,7 +413,9 @@ mod tests {
             Auth::none().open(b"ENTER 1 5 2 3 mac=hi", to),
             Ok(&b"ENTER 1 5 2 3 mac=hi"[..])
         );
-        assert!(AuthError::Missing.to_string().contains("bad or missing MAC"));
+        assert!(AuthError::Missing
+            .to_string()
+            .contains("bad or missing MAC"));
         assert!(AuthError::Bad.to_string().contains("bad or missing MAC"));
     }
 
