@@ -490,7 +490,12 @@ fn with_the_same_key_file_everyone_enters() {
     assert_eq!(lab.entries().len(), 3, "{:#?}", lab.resource.lines());
     lab.no_violations();
     for p in lab.ps.iter().chain([&lab.resource]) {
-        assert_eq!(p.count(|l| l.starts_with("rejected")), 0, "{:#?}", p.lines());
+        assert_eq!(
+            p.count(|l| l.starts_with("rejected")),
+            0,
+            "{:#?}",
+            p.lines()
+        );
     }
 }
 
