@@ -450,6 +450,12 @@ pub struct MutexArgs {
     #[argh(switch)]
     pub json: bool,
 
+    /// authenticate every message with HMAC-SHA256 under the key in this file (its bytes,
+    /// trailing newline trimmed; the same file for every process and the shared resource,
+    /// e.g. a Docker or Kubernetes secret); default: $PEERLAB_KEY_FILE if set
+    #[argh(option)]
+    pub key_file: Option<std::path::PathBuf>,
+
     /// this process's id: its position in the address list, from 1
     #[argh(positional)]
     pub id: u16,
@@ -474,6 +480,11 @@ pub struct ResourceArgs {
     /// print one JSON object per event instead of text lines
     #[argh(switch)]
     pub json: bool,
+
+    /// authenticate every message with HMAC-SHA256 under the key in this file (the
+    /// processes' file); default: $PEERLAB_KEY_FILE if set
+    #[argh(option)]
+    pub key_file: Option<std::path::PathBuf>,
 
     /// every process's address in id order, as the processes are given them: then each
     /// process's HELLO, ENTER and EXIT are taken only from its own address
@@ -504,6 +515,24 @@ pub fn parse_text(s: &str) -> Result<heapless::String<{ crate::wire::lab::MAX_TE
             crate::wire::lab::MAX_TEXT
         )
     })
+}
+
+/// The environment variable that names the key file when `--key-file` is not given.
+pub const KEY_FILE_ENV: &str = "PEERLAB_KEY_FILE";
+
+/// Lab 1's shared key: read once from `--key-file`, else from the file `$PEERLAB_KEY_FILE`
+/// names (an empty variable is unset), else none. The error is a usage error's text.
+pub fn load_key(
+    key_file: Option<&std::path::Path>,
+    env: Option<std::ffi::OsString>,
+) -> Result<crate::wire::auth::Auth, String> {
+    use crate::wire::auth::Auth;
+    let (path, from) = match (key_file, env.filter(|v| !v.is_empty())) {
+        (Some(p), _) => (p.to_path_buf(), "--key-file"),
+        (None, Some(v)) => (std::path::PathBuf::from(v), KEY_FILE_ENV),
+        (None, None) => return Ok(Auth::none()),
+    };
+    Auth::from_file(&path).map_err(|e| format!("{from} `{}` {e}", path.display()))
 }
 
 /// Checks what argh cannot for Lab 1: the group's size and the id in it. The only place

@@ -121,7 +121,11 @@ fn run_health(a: HealthArgs) -> ExitCode {
     // instead (a Swarm task's own name is not in DNS until the task is healthy).
     match (probed.fallback, probed.result) {
         (false, Ok(h)) => {
-            println!("{} is healthy ({} us)", a.addr.text, h.rtt.as_micros() as u64);
+            println!(
+                "{} is healthy ({} us)",
+                a.addr.text,
+                h.rtt.as_micros() as u64
+            );
             ExitCode::SUCCESS
         }
         (true, Ok(h)) => {
@@ -152,6 +156,13 @@ fn run_mutex(a: MutexArgs) -> ExitCode {
         eprintln!("process mutex: {e}\nRun with --help for more information.");
         return ExitCode::from(2);
     }
+    let auth = match cli::load_key(a.key_file.as_deref(), std::env::var_os(cli::KEY_FILE_ENV)) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("process mutex: {e}\nRun with --help for more information.");
+            return ExitCode::from(2);
+        }
+    };
     let seed = a.seed.unwrap_or_else(|| {
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -168,6 +179,7 @@ fn run_mutex(a: MutexArgs) -> ExitCode {
         seed,
         inc: incarnation(),
         keyboard: true,
+        auth,
     };
     let Some(out) = stdout(a.json) else {
         return ExitCode::FAILURE;
@@ -183,14 +195,21 @@ fn run_mutex(a: MutexArgs) -> ExitCode {
 }
 
 fn run_resource(a: ResourceArgs) -> ExitCode {
-    let Some(out) = stdout(a.json) else {
-        return ExitCode::FAILURE;
-    };
     if let Err(e) = cli::check_peers(a.processes.len()) {
         eprintln!("process shared-resource: {e}");
         return ExitCode::from(2);
     }
-    let mut node = match resource::start(&a.listen, &a.processes, out) {
+    let auth = match cli::load_key(a.key_file.as_deref(), std::env::var_os(cli::KEY_FILE_ENV)) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("process shared-resource: {e}\nRun with --help for more information.");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(out) = stdout(a.json) else {
+        return ExitCode::FAILURE;
+    };
+    let mut node = match resource::start(&a.listen, &a.processes, auth, out) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("process shared-resource: {e}");

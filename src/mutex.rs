@@ -34,6 +34,7 @@ use crate::mesh::{Mesh, StartError};
 use crate::output::lab::{Hint, LabLine, MutexListening, MutexSummary, StillWaiting};
 use crate::output::{Output, Verb};
 use crate::ra::{self, ConfigError, Key, Party, Ra, Roster};
+use crate::wire::auth::{Auth, To};
 use crate::wire::lab::{Inc, Msg, PeerId, MAX_TEXT};
 
 /// What a Lab 1 process needs to start.
@@ -58,6 +59,8 @@ pub struct MutexConfig {
     pub inc: u64,
     /// Read stdin (off for in-process tests, which must not touch the test runner's stdin).
     pub keyboard: bool,
+    /// The shared key (`--key-file`), or none.
+    pub auth: Auth,
 }
 
 /// Why a Lab 1 process could not start.
@@ -105,6 +108,8 @@ pub struct LabProcess {
     next_waiting_line: Option<Instant>,
     /// Errors seen on the resource's socket so far: a new one is a refusal to act on.
     resource_errors: u64,
+    /// Seals what is sent and checks what arrives (the shared key, if any).
+    auth: Auth,
 }
 
 /// Opens the sockets (the other processes, then the resource), prints the start line and
@@ -145,6 +150,11 @@ pub fn start<W: Write>(
         cs_time: cfg.cs_time,
         auto: cfg.auto.is_some(),
     });
+    if cfg.auth.is_keyed() {
+        out.notice(format_args!(
+            "every message is authenticated with HMAC-SHA256 (--key-file): messages without the right mac= are rejected"
+        ));
+    }
     let now = Instant::now();
     let mut app = LabProcess {
         roster: Roster::new(ra.id(), n),
@@ -158,6 +168,7 @@ pub fn start<W: Write>(
         keyboard: cfg.keyboard,
         next_waiting_line: None,
         resource_errors: 0,
+        auth: cfg.auth.clone(),
     };
     app.schedule_auto(now);
     // HELLO to the resource: a CS an earlier run of this process held is over.
@@ -230,7 +241,11 @@ impl LabProcess {
     fn flush<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
         while let Some(t) = self.ra.poll_transmit() {
             let i = self.roster.slot(t.to);
-            mesh.send(i, t.msg.encode().as_bytes(), now);
+            let to = match t.to {
+                Party::Process(j) => To::Process(j),
+                Party::Resource => To::Resource,
+            };
+            mesh.send(i, &self.auth.seal(t.msg.encode().as_bytes(), to), now);
         }
         let me = self.ra.id();
         while let Some(logged) = self.ra.poll_event() {
@@ -273,7 +288,15 @@ impl App for LabProcess {
         out: &mut Output<W>,
         d: Datagram<'_>,
     ) {
-        let msg = match Msg::decode(d.bytes) {
+        // The key first (I/O framing): a message without the right tag is not looked at.
+        let text = match self.auth.open(d.bytes, To::Process(self.ra.id())) {
+            Ok(t) => t,
+            Err(e) => {
+                self.reject(out, &d, &e);
+                return;
+            }
+        };
+        let msg = match Msg::decode(text) {
             Ok(m) => m,
             Err(e) => {
                 self.malformed += 1;

@@ -20,6 +20,7 @@ use crate::mesh::{Mesh, StartError};
 use crate::output::lab::{ResourceListening, ResourceSummary, UseLine, Violation};
 use crate::output::{Output, Verb};
 use crate::ra::Priority;
+use crate::wire::auth::{Auth, To};
 use crate::wire::lab::{AckOf, Inc, Kind, Msg, PeerId, MAX_TEXT};
 
 /// What an ENTER meant.
@@ -436,17 +437,22 @@ pub struct Resource {
     checker: Checker,
     started: Instant,
     malformed: u64,
-    /// Messages from an address that does not speak for the process they name.
+    /// Messages from an address that does not speak for the process they name, or without
+    /// the right MAC.
     rejected: u64,
+    /// Seals the ACKs and checks what arrives (the shared key, if any).
+    auth: Auth,
 }
 
 /// Opens the server socket and returns the loop, ready to run.
 ///
 /// `processes`: every process's address in id order, as the processes are given it (may be
 /// empty: then HELLO, ENTER and EXIT are taken from any address, and a notice says so).
+/// `auth`: the shared key (`--key-file`), or [`Auth::none`].
 pub fn start<W: Write>(
     listen: &AddrSpec,
     processes: &[AddrSpec],
+    auth: Auth,
     mut out: Output<W>,
 ) -> Result<Driver<Resource, W>, StartError> {
     let poll = Poll::new().map_err(StartError::Poll)?;
@@ -454,6 +460,11 @@ pub fn start<W: Write>(
     out.emit(&ResourceListening {
         addr: mesh.local_addr(),
     });
+    if auth.is_keyed() {
+        out.notice(format_args!(
+            "every message is authenticated with HMAC-SHA256 (--key-file): messages without the right mac= are rejected"
+        ));
+    }
     let checker = if processes.is_empty() {
         out.notice(format_args!(
             "no process addresses given: HELLO, ENTER and EXIT are taken from any address (list them to check who speaks for whom)"
@@ -467,6 +478,7 @@ pub fn start<W: Write>(
         started: Instant::now(),
         malformed: 0,
         rejected: 0,
+        auth,
     };
     Ok(Driver::new(poll, mesh, app, out))
 }
@@ -496,7 +508,16 @@ impl App for Resource {
         let from = d.peer.and_then(|i| u16::try_from(i + 1).ok()).map(PeerId);
         self.checker
             .limit_incarnations(crate::mutex::incarnation_limit());
-        let used = match Msg::decode(d.bytes) {
+        // The key first (I/O framing): a message without the right tag is not looked at.
+        let text = match self.auth.open(d.bytes, To::Resource) {
+            Ok(t) => t,
+            Err(e) => {
+                self.rejected += 1;
+                out.refused(Verb::Rejected, d.from, d.bytes, &e);
+                return;
+            }
+        };
+        let used = match Msg::decode(text) {
             Ok(m) => self
                 .checker
                 .handle_msg(Millis::since(self.started, now), from, &m),
@@ -520,7 +541,10 @@ impl App for Resource {
             }
         };
         if let Some(ack) = self.checker.poll_transmit() {
-            mesh.send_to(d.from, ack.encode().as_bytes());
+            let sealed = self
+                .auth
+                .seal(ack.encode().as_bytes(), To::Process(ack.id()));
+            mesh.send_to(d.from, &sealed);
         }
         if let Some(news) = self.checker.poll_news() {
             out.emit(&UseLine(&news));

@@ -67,6 +67,7 @@ fn run_until(a: &mut Node<io::Sink>, b: &mut Node<io::Sink>, target: u64) {
 
 fn lab(
     net: u8,
+    auth: &peerlab::wire::auth::Auth,
 ) -> (
     peerlab::driver::Driver<peerlab::resource::Resource, io::Sink>,
     Vec<peerlab::driver::Driver<peerlab::mutex::LabProcess, io::Sink>>,
@@ -80,6 +81,7 @@ fn lab(
     let r = peerlab::resource::start(
         &parse_spec(&res).unwrap(),
         &addrs,
+        auth.clone(),
         Output::new(io::sink(), false),
     )
     .unwrap();
@@ -95,6 +97,7 @@ fn lab(
                 seed: u64::from(id),
                 inc: 1,
                 keyboard: false,
+                auth: auth.clone(),
             };
             peerlab::mutex::start(&cfg, Output::new(io::sink(), false)).unwrap()
         })
@@ -161,17 +164,27 @@ fn message_path_allocates_nothing() {
     assert_eq!(allocs, 0, "Lab 1 cores: {allocs} allocations");
     assert_eq!(entries, 306);
 
-    // Lab 1: three processes and the resource, requesting every few milliseconds.
-    let (mut r, mut ps) = lab(15);
-    run_lab(&mut r, &mut ps, 20);
-    let before = ALLOCS.load(Ordering::Relaxed);
-    let sent_before: u64 = ps.iter().map(|p| p.app.core().stats().sent).sum();
-    run_lab(&mut r, &mut ps, 220);
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
-    let sent: u64 = ps.iter().map(|p| p.app.core().stats().sent).sum::<u64>() - sent_before;
-    println!("lab 1: {allocs} allocations over 200 CS entries, {sent} REQUEST/REPLY sent");
-    assert_eq!(allocs, 0, "Lab 1: {allocs} allocations over 200 entries");
-    assert_eq!(r.app.checker().violations, 0);
+    // Lab 1: three processes and the resource, requesting every few milliseconds; then the
+    // same with a shared key (every message sealed and checked with HMAC-SHA256).
+    let keyed = peerlab::wire::auth::Auth::with_key(b"a shared key").unwrap();
+    for (net, auth) in [(15, peerlab::wire::auth::Auth::none()), (60, keyed)] {
+        let (mut r, mut ps) = lab(net, &auth);
+        run_lab(&mut r, &mut ps, 20);
+        let before = ALLOCS.load(Ordering::Relaxed);
+        let sent_before: u64 = ps.iter().map(|p| p.app.core().stats().sent).sum();
+        run_lab(&mut r, &mut ps, 220);
+        let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+        let sent: u64 = ps.iter().map(|p| p.app.core().stats().sent).sum::<u64>() - sent_before;
+        let keyed = auth.is_keyed();
+        println!(
+            "lab 1 (keyed={keyed}): {allocs} allocations over 200 CS entries, {sent} REQUEST/REPLY sent"
+        );
+        assert_eq!(
+            allocs, 0,
+            "Lab 1 (keyed={keyed}): {allocs} allocations over 200 entries"
+        );
+        assert_eq!(r.app.checker().violations, 0);
+    }
 
     for (net, json) in [(11, false), (12, true)] {
         let [pa, pb]: [String; 2] = util::addrs(net, 2).try_into().unwrap();

@@ -481,7 +481,10 @@ fn one_inside_at_a_time(resource: &Proc) -> Vec<(u16, u64)> {
         };
         let Ok(id) = id.parse::<u16>() else { continue };
         if let Some(t) = rest.strip_prefix("entered (T=") {
-            assert_eq!(inside, None, "{id} entered while {inside:?} was inside:\n{lines:#?}");
+            assert_eq!(
+                inside, None,
+                "{id} entered while {inside:?} was inside:\n{lines:#?}"
+            );
             inside = Some(id);
             entries.push((id, t.split(',').next().unwrap().parse().unwrap()));
         } else if rest.starts_with("left ") || rest.contains("died inside the CS") {
@@ -537,7 +540,9 @@ fn restart_with_the_same_t_does_not_enter_while_another_is_inside() {
     resource.wait_for(|l| l.starts_with("shared resource: process 2 started (incarnation "));
     eventually_entries(&resource, 3);
     let r = resource.lines();
-    let p1_left = index_of(&resource, |l| l.starts_with("shared resource: process 1 left"));
+    let p1_left = index_of(&resource, |l| {
+        l.starts_with("shared resource: process 1 left")
+    });
     let p2_again = r
         .iter()
         .enumerate()
@@ -554,7 +559,8 @@ fn restart_with_the_same_t_does_not_enter_while_another_is_inside() {
 fn eventually_entries(resource: &Proc, n: usize) {
     let limit = Duration::from_secs(10) + util::PATIENCE;
     util::eventually(limit, || {
-        (resource.count(|l| l.starts_with("shared resource: process ") && l.contains(" entered (T="))
+        (resource
+            .count(|l| l.starts_with("shared resource: process ") && l.contains(" entered (T="))
             >= n)
             .then_some(())
     })
@@ -596,7 +602,12 @@ fn a_grant_from_before_a_restart_does_not_count() {
     });
     p3.wait_for(|l| l.contains("HELD] REQUEST from 2 (T=1): deferred"));
     // p3 still held the CS all along (both requests reached it while inside).
-    assert_eq!(p3.count(|l| l.contains("Sai da CS")), 0, "{}", p3.lines().join("\n"));
+    assert_eq!(
+        p3.count(|l| l.contains("Sai da CS")),
+        0,
+        "{}",
+        p3.lines().join("\n")
+    );
 
     // p3 leaves and answers both; the new p2 (T=1) goes first, then p1 (T=3).
     eventually_entries(&resource, 3);
@@ -650,7 +661,8 @@ fn forged_huge_timestamps_are_refused_and_clocks_stay_small() {
         let s = std::net::UdpSocket::bind(&p3_addr).unwrap();
         for t in ["18446744073709551615", "9007199254740993"] {
             for to in &addrs(net, 2) {
-                s.send_to(format!("REQUEST 3 1 {t}").as_bytes(), to).unwrap();
+                s.send_to(format!("REQUEST 3 1 {t}").as_bytes(), to)
+                    .unwrap();
             }
         }
         for p in &ps {
@@ -685,7 +697,10 @@ fn forged_huge_timestamps_are_refused_and_clocks_stay_small() {
         assert!(fin < 10_000, "{}: final clock {fin}", p.label);
         let worst = p.lines().iter().filter_map(|l| clock_of(l)).max().unwrap();
         assert!(worst < 10_000, "{}: clock {worst}", p.label);
-        assert!(!p.lines().iter().any(|l| l.contains("9007199254740993") && l.starts_with("[clock=")));
+        assert!(!p
+            .lines()
+            .iter()
+            .any(|l| l.contains("9007199254740993") && l.starts_with("[clock=")));
     }
     let e = one_inside_at_a_time(&resource);
     assert!(e.iter().all(|&(_, t)| t < 10_000), "{e:?}");
@@ -729,7 +744,10 @@ fn the_resource_refuses_an_enter_from_another_address() {
     });
     resource.wait_for(|l| l.starts_with("shared resource: process 1 left (T=1,"));
     assert_eq!(one_inside_at_a_time(&resource), [(1, 1)]);
-    assert!(!resource.lines().iter().any(|l| l.contains("forged") && !l.starts_with("rejected")));
+    assert!(!resource
+        .lines()
+        .iter()
+        .any(|l| l.contains("forged") && !l.starts_with("rejected")));
     resource.term();
     let summary = resource.wait_for(|l| l.starts_with("shared resource summary"));
     assert!(summary.contains(": 1 entries, 0 violations"), "{summary}");
@@ -760,8 +778,12 @@ fn sigterm_inside_the_cs_sends_exit_and_lets_the_next_in() {
     assert!(left < answered, "{}", p1.lines().join("\n"));
     p2.wait_for(|l| l.contains("HELD] Entrei na CS (T=3,"));
     resource.wait_for(|l| l.starts_with("shared resource: process 2 left (T=3,"));
-    let p1_left = index_of(&resource, |l| l.starts_with("shared resource: process 1 left (T=1,"));
-    let p2_in = index_of(&resource, |l| l.starts_with("shared resource: process 2 entered"));
+    let p1_left = index_of(&resource, |l| {
+        l.starts_with("shared resource: process 1 left (T=1,")
+    });
+    let p2_in = index_of(&resource, |l| {
+        l.starts_with("shared resource: process 2 entered")
+    });
     assert!(p1_left < p2_in, "{:#?}", resource.lines());
     assert_eq!(one_inside_at_a_time(&resource), [(1, 1), (2, 3)]);
 }
@@ -796,7 +818,9 @@ fn kill9_inside_the_cs_then_restart_frees_it_without_a_violation() {
     p2.wait_for(|l| l.contains("HELD] Entrei na CS (T=3,"));
     resource.wait_for(|l| l.starts_with("shared resource: process 2 left (T=3,"));
     let died_at = index_of(&resource, |l| l == died);
-    let p2_in = index_of(&resource, |l| l.starts_with("shared resource: process 2 entered"));
+    let p2_in = index_of(&resource, |l| {
+        l.starts_with("shared resource: process 2 entered")
+    });
     assert!(died_at < p2_in, "{:#?}", resource.lines());
     assert_eq!(one_inside_at_a_time(&resource), [(1, 1), (2, 3)]);
 }
@@ -853,4 +877,211 @@ fn a_forged_huge_incarnation_does_not_lock_a_process_out() {
         });
     }
     one_inside_at_a_time(&resource);
+}
+
+/// A key file for one test: `key` in a file of its own (with a newline, as `echo` writes it).
+fn key_file(net: u8, key: &str) -> String {
+    let p = std::env::temp_dir().join(format!("peerlab-key-{}-{net}", std::process::id()));
+    std::fs::write(&p, format!("{key}\n")).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+/// The resource (knowing every address) and processes on 127.0.`net`.x, process `id` with the
+/// key file `keys[id - 1]` (`None`: no key); the resource with `resource_key`.
+fn keyed_lab(net: u8, resource_key: &str, keys: &[Option<&str>]) -> Lab {
+    let res = format!("127.0.{net}.1:10001");
+    let all = addrs(net, keys.len());
+    let mut ra = vec![
+        "shared-resource",
+        "--listen",
+        &res,
+        "--key-file",
+        resource_key,
+    ];
+    ra.extend(all.iter().map(String::as_str));
+    let resource = Proc::start_listening_cmd("shared", BIN, &ra);
+    let ps = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let id_s = (i + 1).to_string();
+            let mut a = vec!["mutex", "--resource", &res, "--cs-time", "300ms"];
+            if let Some(k) = key {
+                a.extend(["--key-file", k]);
+            }
+            a.push(&id_s);
+            a.extend(all.iter().map(String::as_str));
+            let p = Proc::start_piped(&format!("p{}", i + 1), BIN, &a);
+            p.wait_for(|l| l.contains(" listening on "));
+            p
+        })
+        .collect();
+    Lab { resource, ps }
+}
+
+#[test]
+fn with_the_same_key_file_everyone_enters() {
+    let k = key_file(61, "lab1 group secret");
+    let mut lab = keyed_lab(61, &k, &[Some(&k), Some(&k), Some(&k)]);
+    lab.resource
+        .wait_for(|l| l.contains("authenticated with HMAC-SHA256"));
+    lab.p(1)
+        .wait_for(|l| l.contains("authenticated with HMAC-SHA256"));
+    for id in 1..=3 {
+        lab.p(id).type_line("x");
+    }
+    lab.resource.wait_for(|l| l.contains("process 3 left"));
+    lab.resource.wait_for(|l| l.contains("process 1 left"));
+    lab.resource.wait_for(|l| l.contains("process 2 left"));
+    assert_eq!(lab.entries().len(), 3, "{:#?}", lab.resource.lines());
+    lab.no_violations();
+    for p in lab.ps.iter().chain([&lab.resource]) {
+        assert_eq!(
+            p.count(|l| l.starts_with("rejected")),
+            0,
+            "{:#?}",
+            p.lines()
+        );
+    }
+}
+
+#[test]
+fn a_process_with_another_key_or_none_cannot_enter() {
+    let k = key_file(62, "the group's key");
+    let other = key_file(63, "a guess");
+    for (net, third) in [(62, Some(other.as_str())), (63, None)] {
+        let mut lab = keyed_lab(net, &k, &[Some(&k), Some(&k), third]);
+        lab.p(3).type_line("x");
+        lab.p(3)
+            .wait_for(|l| l.contains("WANTED] requesting the CS"));
+        let from3 = format!("rejected from 127.0.{net}.4:10004");
+        for id in [1, 2] {
+            lab.p(id)
+                .wait_for(|l| l.starts_with(&from3) && l.contains("bad or missing MAC"));
+        }
+        // Its REQUESTs are resent and rejected again; it never gets a grant.
+        thread::sleep(Duration::from_millis(1500));
+        assert_eq!(lab.p(3).count(|l| l.contains("REPLY from")), 0);
+        assert_eq!(lab.p(3).count(|l| l.contains("Entrei na CS")), 0);
+        assert!(lab.entries().is_empty(), "{:#?}", lab.resource.lines());
+        // The resource rejected its HELLO.
+        lab.resource
+            .wait_for(|l| l.starts_with(&from3) && l.contains("bad or missing MAC"));
+        // The other way round, it takes nothing from the others and says why.
+        lab.p(1).type_line("x");
+        let why = if third.is_some() {
+            "bad or missing MAC: wrong key"
+        } else {
+            "has a MAC but this process has no key"
+        };
+        lab.p(3).wait_for(|l| {
+            l.starts_with(&format!("rejected from 127.0.{net}.2:10002")) && l.contains(why)
+        });
+        lab.no_violations();
+    }
+}
+
+#[test]
+fn a_forged_reply_or_enter_from_the_right_address_is_rejected() {
+    use peerlab::wire::auth::{Auth, To};
+    use peerlab::wire::lab::PeerId;
+    let net = 64;
+    let k = key_file(net, "secret");
+    let res = format!("127.0.{net}.1:10001");
+    let all = addrs(net, 2);
+    // Process 2's address is the forger's: it sees process 1's REQUEST and answers by hand.
+    let forger = std::net::UdpSocket::bind(&all[1]).unwrap();
+    forger
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let resource = Proc::start_listening_cmd(
+        "shared",
+        BIN,
+        &[
+            "shared-resource",
+            "--listen",
+            &res,
+            "--key-file",
+            &k,
+            &all[0],
+            &all[1],
+        ],
+    );
+    let mut p1 = Proc::start_piped(
+        "p1",
+        BIN,
+        &[
+            "mutex",
+            "--resource",
+            &res,
+            "--key-file",
+            &k,
+            "1",
+            &all[0],
+            &all[1],
+        ],
+    );
+    p1.wait_for(|l| l.contains(" listening on "));
+    p1.type_line("x");
+    let mut buf = [0u8; 512];
+    let request = loop {
+        let (n, _) = forger.recv_from(&mut buf).unwrap();
+        let s = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if s.starts_with("REQUEST 1 ") {
+            break s;
+        }
+    };
+    // REQUEST 1 <inc> <T> mac=<64 hex>
+    let f: Vec<&str> = request.split(' ').collect();
+    assert!(
+        f[4].starts_with("mac=") && f[4].len() == 4 + 64,
+        "{request}"
+    );
+    let (inc, t) = (f[2], f[3]);
+    let reply = format!("REPLY 2 7 {t} {t} {inc}");
+    forger.send_to(reply.as_bytes(), &all[0]).unwrap();
+    let zeros = format!("{reply} mac={}", "0".repeat(64));
+    forger.send_to(zeros.as_bytes(), &all[0]).unwrap();
+    // A right MAC on another text (the REQUEST's own tag moved onto the REPLY).
+    let moved = format!("{reply} {}", f[4]);
+    forger.send_to(moved.as_bytes(), &all[0]).unwrap();
+    let from2 = format!("rejected from {}", all[1]);
+    p1.wait_for(|l| l.starts_with(&from2) && l.contains("bad or missing MAC: none"));
+    p1.wait_for(|l| l.starts_with(&from2) && l.contains("bad or missing MAC: wrong key"));
+    let forged_enter = "ENTER 2 7 1 1 forged";
+    forger.send_to(forged_enter.as_bytes(), &res).unwrap();
+    resource.wait_for(|l| l.starts_with(&from2) && l.contains("bad or missing MAC"));
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        p1.count(|l| l.contains("REPLY from 2")),
+        0,
+        "{:#?}",
+        p1.lines()
+    );
+    assert_eq!(p1.count(|l| l.contains("Entrei na CS")), 0);
+    assert_eq!(resource.count(|l| l.contains("entered")), 0);
+    // The control: the same REPLY with the key's tag for process 1 is taken.
+    let key = Auth::with_key(b"secret").unwrap();
+    let sealed = key.seal(reply.as_bytes(), To::Process(PeerId(1)));
+    forger.send_to(&sealed, &all[0]).unwrap();
+    p1.wait_for(|l| l.contains("HELD] Entrei na CS"));
+    resource.wait_for(|l| l.starts_with("shared resource: process 1 entered"));
+    assert_eq!(resource.count(|l| l.contains("VIOLATION")), 0);
+    p1.term();
+    let summary = p1.wait_for(|l| l.starts_with("process 1 summary"));
+    assert!(summary.contains(" 3 rejected"), "{summary}");
+}
+
+#[test]
+fn an_empty_or_missing_key_file_is_a_usage_error() {
+    let empty = key_file(65, "");
+    for args in [
+        &["mutex", "--key-file", "/nonexistent/key", "1", ":1"][..],
+        &["mutex", "--key-file", &empty, "1", ":1"],
+        &["shared-resource", "--key-file", "/nonexistent/key"],
+        &["shared-resource", "--key-file", &empty],
+    ] {
+        let err = util::assert_usage_error(args);
+        assert!(err.contains("--key-file `"), "{args:?}: {err}");
+    }
 }

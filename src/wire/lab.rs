@@ -19,6 +19,14 @@
 //! HELLO/ENTER/EXIT until acknowledged. The incarnation and the request timestamp T name the
 //! request in every message, so duplicates are recognised. [`Msg::decode`] never panics; bad
 //! input is a [`LabWireError`].
+//!
+//! **With a shared key** (`--key-file`, see [`super::auth`]) every message ends in
+//! ` mac=<64 hex digits>`: HMAC-SHA256 under the key of `"<receiver>\n<text>"`, where `text`
+//! is the message before ` mac=` and `receiver` is `resource` or `process <id>` (not sent:
+//! each side knows it). A receiver with the key takes only messages whose tag is right
+//! (checked in constant time, before decoding) and rejects the others as "bad or missing MAC";
+//! one without a key rejects a message that carries a tag. The counter peer's format is
+//! never tagged.
 
 use core::fmt::{self, Write as _};
 

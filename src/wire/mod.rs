@@ -5,6 +5,7 @@
 
 use core::fmt;
 
+pub mod auth;
 pub mod lab;
 
 /// A health probe (`process health ADDR`). It is not a counter, so the course's Go program
