@@ -487,10 +487,10 @@ fn one_inside_at_a_time(resource: &Proc) -> Vec<(u16, u64)> {
             );
             inside = Some(id);
             entries.push((id, t.split(',').next().unwrap().parse().unwrap()));
-        } else if rest.starts_with("left ") || rest.contains("died inside the CS") {
-            if inside == Some(id) {
-                inside = None;
-            }
+        } else if (rest.starts_with("left ") || rest.contains("died inside the CS"))
+            && inside == Some(id)
+        {
+            inside = None;
         }
     }
     entries
