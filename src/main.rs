@@ -29,7 +29,12 @@ fn main() -> ExitCode {
         .first()
         .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
         .unwrap_or_else(|| "process".into());
-    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    // argh knows only `--help`; `-h` is what people type first.
+    let rest: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .map(|a| if a == "-h" { "--help" } else { a.as_str() })
+        .collect();
     // The peer's arguments are free-form addresses, so the other modes are picked by the
     // first word rather than by argh subcommands.
     match rest.first().copied() {

@@ -141,3 +141,19 @@ fn a_file_on_stdin_is_typed() {
         .expect("alone, it enters at once");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `-h` is `--help` in every mode: usage on stdout, status 0.
+#[test]
+fn dash_h_is_help() {
+    for args in [
+        &["-h"][..],
+        &["mutex", "-h"],
+        &["shared-resource", "-h"],
+        &["health", "-h"],
+    ] {
+        let out = std::process::Command::new(BIN).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.starts_with("Usage: process"), "{args:?}: {text}");
+    }
+}
