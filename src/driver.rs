@@ -235,12 +235,18 @@ impl<A: App, W: Write> Driver<A, W> {
         let mut text = Vec::new();
         let read = io::stdin()
             .lock()
-            .take(MAX_FILE_INPUT as u64)
+            .take(MAX_FILE_INPUT as u64 + 1)
             .read_to_end(&mut text);
         if let Err(e) = read {
             self.out
                 .notice(format_args!("stdin is a file that cannot be read: {e}"));
             return;
+        }
+        if text.len() > MAX_FILE_INPUT {
+            text.truncate(MAX_FILE_INPUT);
+            self.out.notice(format_args!(
+                "stdin is a file longer than {MAX_FILE_INPUT} bytes: only its first {MAX_FILE_INPUT} bytes are typed (use a pipe for more)"
+            ));
         }
         let now = Instant::now();
         for line in text.split(|&b| b == b'\n') {
@@ -339,6 +345,10 @@ impl<A: App, W: Write> Driver<A, W> {
         // (spurious events happen): every handler drains to WouldBlock.
         let mut ready: heapless::Vec<Token, { MAX_PEERS + 4 }> = heapless::Vec::new();
         for e in self.events.iter() {
+            // The reader of stdout went away (`| head -1`): stop now, not at the next line.
+            if e.token() == STDOUT && (e.is_write_closed() || e.is_error()) {
+                self.out.mark_broken();
+            }
             // Cannot overflow: `events` holds at most MAX_PEERS + 4.
             let _ = ready.push(e.token());
         }

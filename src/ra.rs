@@ -810,7 +810,16 @@ impl Ra {
         }
         if let Some(p) = &mut self.pending {
             if p.next <= now {
-                if now >= p.give_up {
+                if now >= p.give_up && p.of == AckOf::Hello {
+                    // Go on without the resource (answer the REQUESTs that waited), but keep
+                    // saying HELLO, more slowly, until it hears: until then it may still take
+                    // our previous life for inside the CS.
+                    p.give_up = Millis(u64::MAX);
+                    p.next = now + Millis(self.cfg.retry.0 * 10);
+                    self.stats.resource_silent += 1;
+                    self.log(Event::ResourceSilent { of: AckOf::Hello });
+                    self.after_ack(now, AckOf::Hello);
+                } else if now >= p.give_up {
                     let of = p.of;
                     self.pending = None;
                     self.stats.resource_silent += 1;
@@ -1937,6 +1946,36 @@ mod tests {
         g.ack_resource();
         deliver(&mut g, 1, peer(2));
         assert_eq!(g.p(2).state(), State::Held);
+    }
+
+    /// A restarted process whose HELLO is not heard goes on after its patience, but keeps
+    /// saying HELLO until the resource hears it (until then the resource may take its
+    /// previous life for inside the CS).
+    #[test]
+    fn hello_is_said_until_the_resource_hears_it() {
+        let mut g = Group::new(2);
+        g.restart(1);
+        for _ in 0..40 {
+            g.advance(100);
+            g.wire.retain(|p| p.to != Party::Resource);
+        }
+        assert!(g
+            .events_of(1)
+            .contains(&Event::ResourceSilent { of: AckOf::Hello }));
+        g.advance(1000);
+        assert!(
+            g.wire
+                .iter()
+                .any(|p| p.to == Party::Resource && matches!(p.msg, Msg::Hello { .. })),
+            "HELLO resent after the patience: {:?}",
+            g.wire
+        );
+        g.ack_resource();
+        g.advance(2000);
+        assert!(
+            !g.wire.iter().any(|p| matches!(p.msg, Msg::Hello { .. })),
+            "heard: no more HELLO"
+        );
     }
 
     #[test]

@@ -66,10 +66,10 @@ impl Lab {
     }
 }
 
+/// The index of the first line of `p` that matches, waiting for it: lines are read by another
+/// thread, so a line another process's output implies may not be here yet.
 fn index_of(p: &Proc, pred: impl Fn(&str) -> bool) -> usize {
-    p.lines()
-        .iter()
-        .position(|l| pred(l))
+    util::eventually(util::PATIENCE, || p.lines().iter().position(|l| pred(l)))
         .unwrap_or_else(|| panic!("{}: no such line:\n{}", p.label, p.lines().join("\n")))
 }
 
@@ -130,9 +130,10 @@ fn scenario_3_concurrent_requests_the_earlier_timestamp_wins() {
     }
     lab.p(2)
         .wait_for(|l| l.starts_with("[clock=3 RELEASED] internal event"));
-    // Both ask at once: P3 with T=1 beats P2 with T=4, though 3 > 2.
-    lab.p(2).type_line("x");
+    // Both ask at once: P3 with T=1 beats P2 with T=4, though 3 > 2. (P3 types first: had
+    // P2's REQUEST reached P3 before P3's own `x`, P3 would rightly have replied.)
     lab.p(3).type_line("x");
+    lab.p(2).type_line("x");
     lab.resource
         .wait_for(|l| l.starts_with("shared resource: process 2 entered"));
     let e = lab.entries();
@@ -532,6 +533,8 @@ fn restart_with_the_same_t_does_not_enter_while_another_is_inside() {
         })
         .unwrap_or_else(|| panic!("the new p2 never entered:\n{}", p2.lines().join("\n")));
     assert!(in_again.contains("[clock="), "{in_again}");
+    // p1's lines are read by another thread: wait for them rather than look at once.
+    p1.wait_for(|l| l.contains("released: answered 1 deferred"));
     let left = index_of(&p1, |l| l.contains("HELD] Sai da CS (T=3)"));
     let answered = index_of(&p1, |l| l.contains("released: answered 1 deferred"));
     assert!(left < answered);

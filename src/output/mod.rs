@@ -122,6 +122,11 @@ impl<W: Write> Output<W> {
         self.broken
     }
 
+    /// The driver saw the reader of stdout go away.
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+
     /// Bytes waiting for stdout to drain.
     pub fn pending(&self) -> usize {
         self.len
