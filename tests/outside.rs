@@ -303,3 +303,32 @@ fn a_flood_of_garbage_does_not_drown_the_protocol() {
     p1.term();
     p1.wait_for(|l| l.contains("line(s) about datagrams that were not taken were not shown"));
 }
+
+/// `process mutex ... | head -1` with nothing more to say: the process stops once the reader
+/// is gone (the pipe reports it), not at its next line.
+#[test]
+fn an_idle_process_stops_when_its_reader_goes_away() {
+    // A live resource, so that after its start lines the process has nothing more to say.
+    let resource = Proc::start(
+        "shared",
+        &["shared-resource", "--listen", "127.0.94.1:10001"],
+    );
+    resource.wait_for(|l| l.starts_with("shared resource listening"));
+    let mut p = Piped::start(&[
+        "mutex",
+        "--resource",
+        "127.0.94.1:10001",
+        "1",
+        "127.0.94.2:10002",
+    ]);
+    let mut r = p.reader.take().unwrap();
+    let mut first = [0u8; 7];
+    r.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"process");
+    // Its start lines are written by now (the HELLO is acknowledged): it is idle.
+    resource.wait_for(|l| l.starts_with("shared resource: process 1 started"));
+    thread::sleep(Duration::from_millis(200));
+    drop(r);
+    let status = p.wait_exit(PATIENCE).expect("stops once nobody reads");
+    assert!(status.success(), "{status:?}");
+}
