@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Peak RSS of several peer binaries measured fairly, side by side in one run:
+#
+#   scripts/rss-side-by-side.sh RUNS BINARY...
+#
+# Each binary is first copied (`cp`) to a fresh file and the page cache is dropped (as root),
+# because on this kind of kernel the resident size of a program's text depends on how its file
+# sits in the page cache (large folios, fault-around): a file written by the linker, one copied
+# with `cp` and one partly evicted give different figures for the same code. Then, RUNS times,
+# every binary runs at once as two peers with a third peer down (127.0.17x.x), and after
+# SECS seconds (3 by default) the first peer's VmHWM is read. Prints each run and the means.
+set -euo pipefail
+runs=$1; shift
+tmp=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+bins=()
+for b in "$@"; do
+  c="$tmp/$(basename "$b").$((${#bins[@]}))"
+  cp "$b" "$c"; bins+=("$c")
+done
+sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "(page cache not dropped: not root)" >&2
+declare -A sum
+for ((r = 0; r < runs; r++)); do
+  pids=() firsts=() i=0
+  for b in "${bins[@]}"; do
+    n=$((170 + i)); i=$((i + 1))
+    "$b" "127.0.$n.2:10002" "127.0.$n.3:10003" "127.0.$n.4:10004" >/dev/null 2>&1 & firsts+=($!); pids+=($!)
+    "$b" "127.0.$n.3:10003" "127.0.$n.2:10002" "127.0.$n.4:10004" >/dev/null 2>&1 & pids+=($!)
+  done
+  sleep "${SECS:-3}"
+  line="run $r:"
+  for ((k = 0; k < ${#bins[@]}; k++)); do
+    v=$(awk '/^VmHWM/ {print $2}' "/proc/${firsts[k]}/status")
+    sum[$k]=$(( ${sum[$k]:-0} + v )); line="$line $v"
+  done
+  echo "$line KiB"
+  kill "${pids[@]}"; wait "${pids[@]}" 2>/dev/null || true
+done
+for ((k = 0; k < ${#bins[@]}; k++)); do
+  echo "mean peak RSS $(( ${sum[$k]} / runs )) KiB: $(basename "${bins[k]}" | sed 's/\.[0-9]*$//') ($1)"
+  shift
+done
