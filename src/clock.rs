@@ -38,3 +38,17 @@ impl Sub for Millis {
         Millis(self.0.saturating_sub(rhs.0))
     }
 }
+
+/// How far in the future another host's clock may be: an incarnation (a start time) beyond the
+/// wall clock plus this is forged.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(2);
+
+/// The largest Lab 1 incarnation an honest process can have now: the wall clock, in
+/// milliseconds since the UNIX epoch, plus [`CLOCK_SKEW`]. Read at the edge by the adapters and
+/// handed to the cores (`limit_incarnations`), which never read a clock.
+pub fn incarnation_limit() -> crate::wire::lab::Inc {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    crate::wire::lab::Inc((now + CLOCK_SKEW).as_millis() as u64)
+}

@@ -11,7 +11,7 @@
 
 use crate::clock::Millis;
 use crate::ra::{self, Event, Key, Logged, Party, Priority, Ra, Rejected, State};
-use crate::resource::{Checker, Entry, Exit, Use};
+use crate::resource::{Checker, Use};
 use crate::wire::lab::{Inc, Msg, PeerId};
 
 /// A message in flight.
@@ -127,22 +127,7 @@ impl Group {
                     Party::Resource => None,
                 };
                 if let Ok(u) = self.resource.handle_msg(now, from, &p.msg) {
-                    let bad = match &u {
-                        Use::Enter {
-                            entry:
-                                Entry::New {
-                                    overlap,
-                                    out_of_order,
-                                },
-                            ..
-                        } => overlap.is_some() || out_of_order.is_some(),
-                        Use::Exit {
-                            exit: Exit::Unknown,
-                            ..
-                        } => true,
-                        _ => false,
-                    };
-                    if bad {
+                    if u.is_fault() {
                         self.faults.push(Fault::Resource(u));
                     }
                 }

@@ -100,7 +100,7 @@ use stateright::{Checker as _, Expectation, Model};
 
 use crate::clock::Millis;
 use crate::ra::{Config, Event, Key, Party, Priority, Ra, State};
-use crate::resource::{Checker, Entry, Exit, Use};
+use crate::resource::{Checker, Use};
 use crate::wire::lab::{AckOf, Inc, Kind, Msg, PeerId};
 
 /// A Lab 1 message on stateright's network (which wants `Ord`).
@@ -446,22 +446,7 @@ impl Actor for Node {
                 let Ok(u) = next.checker.handle_msg(Millis(0), from, &msg.0) else {
                     return;
                 };
-                let bad = match &u {
-                    Use::Enter {
-                        entry:
-                            Entry::New {
-                                overlap,
-                                out_of_order,
-                            },
-                        ..
-                    } => overlap.is_some() || out_of_order.is_some(),
-                    Use::Exit {
-                        exit: Exit::Unknown,
-                        ..
-                    } => true,
-                    _ => false,
-                };
-                if bad && next.fault.is_none() {
+                if u.is_fault() && next.fault.is_none() {
                     next.fault = Some(u);
                 }
                 if let Some(ack) = next.checker.poll_transmit() {
@@ -693,6 +678,34 @@ fn check(name: &str, m: M, reached: &[&'static str]) {
     }
 }
 
+/// A negative control: runs `m` until it finds two processes inside, asserts that it does,
+/// and prints the counterexample.
+fn find_overlap(name: &str, m: M) {
+    let start = Instant::now();
+    let c = m
+        .checker()
+        .threads(2)
+        .symmetry_fn(canonical)
+        .finish_when(stateright::HasDiscoveries::AnyOf(
+            ["mutual exclusion"].into_iter().collect(),
+        ))
+        .spawn_dfs()
+        .join();
+    let path = c.assert_any_discovery("mutual exclusion");
+    let model = c.model();
+    let actions = path.into_actions();
+    println!(
+        "{name}: {} states explored, {} unique, {:.1?}; counterexample of {} steps:",
+        c.state_count(),
+        c.unique_state_count(),
+        start.elapsed(),
+        actions.len()
+    );
+    for a in &actions {
+        println!("  {}", model.format_action(a));
+    }
+}
+
 const ALWAYS_REACHED: [&str; 2] = ["every process entered", "a process entered every time"];
 const GIVE_UP: [&str; 2] = [
     "a process gave up on the resource",
@@ -746,29 +759,7 @@ fn two_processes_without_incarnations_a_restart_breaks_mutual_exclusion() {
         false,
         true,
     );
-    let start = Instant::now();
-    let c = m
-        .checker()
-        .threads(2)
-        .symmetry_fn(canonical)
-        .finish_when(stateright::HasDiscoveries::AnyOf(
-            ["mutual exclusion"].into_iter().collect(),
-        ))
-        .spawn_dfs()
-        .join();
-    let path = c.assert_any_discovery("mutual exclusion");
-    let model = c.model();
-    let actions = path.into_actions();
-    println!(
-        "negative control (no incarnations, N=2): {} states explored, {} unique, {:.1?}; counterexample of {} steps:",
-        c.state_count(),
-        c.unique_state_count(),
-        start.elapsed(),
-        actions.len()
-    );
-    for a in &actions {
-        println!("  {}", model.format_action(a));
-    }
+    find_overlap("negative control (no incarnations, N=2)", m);
 }
 
 /// Process 2 is killed (`kill -9`) and started again once, at any moment: inside the CS,
@@ -811,24 +802,7 @@ fn without_incarnations_a_restart_breaks_mutual_exclusion() {
         false,
         true,
     );
-    let start = Instant::now();
-    let c = m
-        .checker()
-        .threads(2)
-        .symmetry_fn(canonical)
-        .finish_when(stateright::HasDiscoveries::AnyOf(
-            ["mutual exclusion"].into_iter().collect(),
-        ))
-        .spawn_dfs()
-        .join();
-    let path = c.assert_any_discovery("mutual exclusion");
-    println!(
-        "negative control (no incarnations): {} states explored, {} unique, {:.1?}; counterexample of {} steps",
-        c.state_count(),
-        c.unique_state_count(),
-        start.elapsed(),
-        path.into_actions().len()
-    );
+    find_overlap("negative control (no incarnations)", m);
 }
 
 /// The default unordered check: one entry each, clocks up to 8.
@@ -911,27 +885,5 @@ fn without_timestamps_mutual_exclusion_fails() {
         Network::new_unordered_duplicating([]),
         true,
     );
-    let start = Instant::now();
-    let c = m
-        .checker()
-        .threads(2)
-        .symmetry_fn(canonical)
-        .finish_when(stateright::HasDiscoveries::AnyOf(
-            ["mutual exclusion"].into_iter().collect(),
-        ))
-        .spawn_dfs()
-        .join();
-    let path = c.assert_any_discovery("mutual exclusion");
-    let model = c.model();
-    let actions = path.into_actions();
-    println!(
-        "negative control (no timestamps): {} states explored, {} unique, {:.1?}; counterexample of {} steps:",
-        c.state_count(),
-        c.unique_state_count(),
-        start.elapsed(),
-        actions.len()
-    );
-    for a in &actions {
-        println!("  {}", model.format_action(a));
-    }
+    find_overlap("negative control (no timestamps)", m);
 }

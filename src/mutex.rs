@@ -16,18 +16,6 @@ use crate::driver::{open_mesh, App, Datagram, Driver};
 use crate::limits::{MAX_PROCESSES, RESOURCE_PATIENCE, RETRY_EVERY};
 use crate::peer::Link;
 
-/// How far in the future another host's clock may be: an incarnation (a start time) beyond
-/// the wall clock plus this is forged.
-const CLOCK_SKEW: Duration = Duration::from_secs(2);
-
-/// The largest incarnation an honest process can have now.
-pub(crate) fn incarnation_limit() -> Inc {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Inc((now + CLOCK_SKEW).as_millis() as u64)
-}
-
 /// While WANTED, how often a line says who has not replied yet.
 const WAITING_LINE_EVERY: Duration = Duration::from_secs(3);
 use crate::mesh::{Mesh, StartError};
@@ -307,7 +295,8 @@ impl App for LabProcess {
         // Who sent it, by source address; the core decides whether that sender may speak
         // for the id in the message.
         let from = d.peer.and_then(|i| self.roster.party(i));
-        self.ra.limit_incarnations(incarnation_limit());
+        self.ra
+            .limit_incarnations(crate::clock::incarnation_limit());
         if let Err(r) = self.ra.handle_msg(self.now_ms(now), from, &msg) {
             self.reject(out, &d, &r);
         }

@@ -758,7 +758,7 @@ impl Ra {
                 if self.inc_limit.is_some_and(|l| msg.inc() > l) {
                     return Err(Rejected::FutureIncarnation(msg.inc()));
                 }
-                if !self.note_incarnation(now, id, msg.inc()) {
+                if !self.note_incarnation(id, msg.inc()) {
                     self.stale(Party::Process(id), msg.kind(), msg.t());
                     return Ok(());
                 }
@@ -861,7 +861,7 @@ impl Ra {
     /// Notes that `j` speaks as incarnation `inc`; false if that is an older one than known
     /// (the message is from a life that is over). A newer one is a restart: forget what its
     /// previous life asked, and take back the grant it gave to our current request.
-    fn note_incarnation(&mut self, now: Millis, j: PeerId, inc: Inc) -> bool {
+    fn note_incarnation(&mut self, j: PeerId, inc: Inc) -> bool {
         #[cfg(test)]
         if self.no_incarnations {
             return true;
@@ -890,7 +890,6 @@ impl Ra {
         if let (true, Phase::Wanted(w)) = (regranted, self.phase) {
             self.send_request(j, w.mine.t, false);
         }
-        let _ = now;
         true
     }
 

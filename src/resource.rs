@@ -110,6 +110,28 @@ pub enum Use {
     },
 }
 
+impl Use {
+    /// Whether the checker found something wrong: an overlap, entries out of (T, id) order,
+    /// or an exit without its entry.
+    pub fn is_fault(&self) -> bool {
+        match self {
+            Use::Enter {
+                entry:
+                    Entry::New {
+                        overlap,
+                        out_of_order,
+                    },
+                ..
+            } => overlap.is_some() || out_of_order.is_some(),
+            Use::Exit {
+                exit: Exit::Unknown,
+                ..
+            } => true,
+            _ => false,
+        }
+    }
+}
+
 /// A message the resource does not take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
@@ -507,7 +529,7 @@ impl App for Resource {
         // Mesh slot i is process i + 1 (the processes in id order).
         let from = d.peer.and_then(|i| u16::try_from(i + 1).ok()).map(PeerId);
         self.checker
-            .limit_incarnations(crate::mutex::incarnation_limit());
+            .limit_incarnations(crate::clock::incarnation_limit());
         // The key first (I/O framing): a message without the right tag is not looked at.
         let text = match self.auth.open(d.bytes, To::Resource) {
             Ok(t) => t,
