@@ -838,7 +838,7 @@ fn kill9_inside_the_cs_then_restart_frees_it_without_a_violation() {
 /// honest incarnation) is then stale, its REPLYs never count, and nobody enters (here: 0 entries
 /// in 20 s, p1 and p2 WANTED for good; by hand, 9 s:
 /// 0 entries at the resource, p1 "31 duplicates ignored", all three WANTED until stopped).
-/// This test fails until that is fixed.
+/// Fixed since: incarnations beyond the wall clock plus 2 s are refused.
 #[test]
 fn a_forged_huge_incarnation_does_not_lock_a_process_out() {
     let net = 46;
