@@ -47,8 +47,14 @@ pub const CLOCK_SKEW: Duration = Duration::from_secs(2);
 /// milliseconds since the UNIX epoch, plus [`CLOCK_SKEW`]. Read at the edge by the adapters and
 /// handed to the cores (`limit_incarnations`), which never read a clock.
 pub fn incarnation_limit() -> crate::wire::lab::Inc {
-    let now = std::time::SystemTime::now()
+    crate::wire::lab::Inc(wall_ms() + CLOCK_SKEW.as_millis() as u64)
+}
+
+/// The wall clock in milliseconds since the UNIX epoch (0 before it), read at the edge: the
+/// key's replay window and the incarnations compare it across hosts.
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    crate::wire::lab::Inc((now + CLOCK_SKEW).as_millis() as u64)
+        .unwrap_or_default()
+        .as_millis() as u64
 }

@@ -227,13 +227,14 @@ impl LabProcess {
 
     /// Sends what the core queued and prints what it logged.
     fn flush<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
+        let wall = crate::clock::wall_ms();
         while let Some(t) = self.ra.poll_transmit() {
             let i = self.roster.slot(t.to);
             let to = match t.to {
                 Party::Process(j) => To::Process(j),
                 Party::Resource => To::Resource,
             };
-            mesh.send(i, &self.auth.seal(t.msg.encode().as_bytes(), to), now);
+            mesh.send(i, &self.auth.seal(t.msg.encode().as_bytes(), to, wall), now);
         }
         let me = self.ra.id();
         while let Some(logged) = self.ra.poll_event() {
@@ -277,7 +278,8 @@ impl App for LabProcess {
         d: Datagram<'_>,
     ) {
         // The key first (I/O framing): a message without the right tag is not looked at.
-        let text = match self.auth.open(d.bytes, To::Process(self.ra.id())) {
+        let wall = crate::clock::wall_ms();
+        let text = match self.auth.open(d.bytes, To::Process(self.ra.id()), wall) {
             Ok(t) => t,
             Err(e) => {
                 self.reject(out, &d, &e);

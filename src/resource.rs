@@ -531,7 +531,8 @@ impl App for Resource {
         self.checker
             .limit_incarnations(crate::clock::incarnation_limit());
         // The key first (I/O framing): a message without the right tag is not looked at.
-        let text = match self.auth.open(d.bytes, To::Resource) {
+        let wall = crate::clock::wall_ms();
+        let text = match self.auth.open(d.bytes, To::Resource, wall) {
             Ok(t) => t,
             Err(e) => {
                 self.rejected += 1;
@@ -565,7 +566,7 @@ impl App for Resource {
         if let Some(ack) = self.checker.poll_transmit() {
             let sealed = self
                 .auth
-                .seal(ack.encode().as_bytes(), To::Process(ack.id()));
+                .seal(ack.encode().as_bytes(), To::Process(ack.id()), wall);
             mesh.send_to(d.from, &sealed);
         }
         if let Some(news) = self.checker.poll_news() {

@@ -1034,10 +1034,10 @@ fn a_forged_reply_or_enter_from_the_right_address_is_rejected() {
             break s;
         }
     };
-    // REQUEST 1 <inc> <T> mac=<64 hex>
+    // REQUEST 1 <inc> <T> at=<ms> mac=<64 hex>
     let f: Vec<&str> = request.split(' ').collect();
     assert!(
-        f[4].starts_with("mac=") && f[4].len() == 4 + 64,
+        f[4].starts_with("at=") && f[5].starts_with("mac=") && f[5].len() == 4 + 64,
         "{request}"
     );
     let (inc, t) = (f[2], f[3]);
@@ -1046,7 +1046,7 @@ fn a_forged_reply_or_enter_from_the_right_address_is_rejected() {
     let zeros = format!("{reply} mac={}", "0".repeat(64));
     forger.send_to(zeros.as_bytes(), &all[0]).unwrap();
     // A right MAC on another text (the REQUEST's own tag moved onto the REPLY).
-    let moved = format!("{reply} {}", f[4]);
+    let moved = format!("{reply} {} {}", f[4], f[5]);
     forger.send_to(moved.as_bytes(), &all[0]).unwrap();
     let from2 = format!("rejected from {}", all[1]);
     p1.wait_for(|l| l.starts_with(&from2) && l.contains("bad or missing MAC: none"));
@@ -1064,15 +1064,86 @@ fn a_forged_reply_or_enter_from_the_right_address_is_rejected() {
     assert_eq!(p1.count(|l| l.contains("Entrei na CS")), 0);
     assert_eq!(resource.count(|l| l.contains("entered")), 0);
     // The control: the same REPLY with the key's tag for process 1 is taken.
-    let key = Auth::with_key(b"secret").unwrap();
-    let sealed = key.seal(reply.as_bytes(), To::Process(PeerId(1)));
+    let mut key = Auth::with_key(b"secret", peerlab::clock::wall_ms()).unwrap();
+    let sealed = key.seal(
+        reply.as_bytes(),
+        To::Process(PeerId(1)),
+        peerlab::clock::wall_ms(),
+    );
     forger.send_to(&sealed, &all[0]).unwrap();
     p1.wait_for(|l| l.contains("HELD] Entrei na CS"));
     resource.wait_for(|l| l.starts_with("shared resource: process 1 entered"));
     assert_eq!(resource.count(|l| l.contains("VIOLATION")), 0);
+    // The same datagram again (captured and replayed): refused as a copy.
+    forger.send_to(&sealed, &all[0]).unwrap();
+    p1.wait_for(|l| {
+        l.starts_with(&from2) && l.contains("replayed: a copy of a message already taken")
+    });
     p1.term();
     let summary = p1.wait_for(|l| l.starts_with("process 1 summary"));
-    assert!(summary.contains(" 3 rejected"), "{summary}");
+    assert!(summary.contains(" 4 rejected"), "{summary}");
+}
+
+/// A capture replayed to a resource that restarted since (its memory of what it took is
+/// gone): refused because it was sealed before the resource started. Without the time in the
+/// tag (before the replay window), the new resource took it as a new use.
+#[test]
+fn a_capture_replayed_to_a_restarted_resource_is_refused() {
+    let net = 66;
+    let k = key_file(net, "secret");
+    let res = format!("127.0.{net}.1:10001");
+    let all = addrs(net, 1);
+    // The resource's address, listened on by the test: it sees process 1's HELLO and ENTER.
+    let sniffer = std::net::UdpSocket::bind(&res).unwrap();
+    sniffer
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut p1 = Proc::start_piped(
+        "p1",
+        BIN,
+        &[
+            "mutex",
+            "--resource",
+            &res,
+            "--key-file",
+            &k,
+            "--cs-time",
+            "200ms",
+            "1",
+            &all[0],
+        ],
+    );
+    p1.wait_for(|l| l.contains(" listening on "));
+    p1.type_line("x");
+    let mut buf = [0u8; 512];
+    let enter = loop {
+        let (n, _) = sniffer.recv_from(&mut buf).unwrap();
+        if buf[..n].starts_with(b"ENTER 1 ") {
+            break buf[..n].to_vec();
+        }
+    };
+    p1.kill9();
+    drop(sniffer);
+    // A new resource on that address (as after `docker restart shared`).
+    let resource = Proc::start_listening_cmd(
+        "shared",
+        BIN,
+        &["shared-resource", "--listen", &res, "--key-file", &k],
+    );
+    let replayer = std::net::UdpSocket::bind(format!("127.0.{net}.9:0")).unwrap();
+    replayer.send_to(&enter, &res).unwrap();
+    resource.wait_for(|l| {
+        l.starts_with("rejected from ")
+            && l.contains("replayed: sealed before this process started")
+    });
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        resource.count(|l| l.contains("entered")),
+        0,
+        "{:#?}",
+        resource.lines()
+    );
+    assert_eq!(resource.count(|l| l.contains("VIOLATION")), 0);
 }
 
 #[test]

@@ -933,6 +933,48 @@ fn one_process_per_address_even_when_started_at_the_same_instant() {
     );
 }
 
+/// The same race made certain: strace holds each process for 300 ms just before its second
+/// bind, so the second process runs every check while the first sits between them. With the
+/// old plain-bind check followed by the `SO_REUSEPORT` bind (no lock), both passed the check
+/// and both ran, every time; with the lock (taken by the first bind) the second is refused.
+#[test]
+fn one_process_per_address_with_a_pause_between_the_binds() {
+    let strace = ["/usr/bin/strace", "/bin/strace"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("strace is needed for this test: scripts/setup-tools.sh installs it");
+    let addr = "127.0.125.2:10002";
+    let args = [
+        "-f",
+        "-qq",
+        "-o",
+        "/dev/null",
+        "-e",
+        "trace=bind",
+        "-e",
+        "inject=bind:delay_enter=300000:when=2",
+        env!("CARGO_BIN_EXE_process"),
+        addr,
+        "127.0.125.3:10002",
+    ];
+    let mut first = Proc::start_cmd("first", strace, &args);
+    thread::sleep(Duration::from_millis(50));
+    let mut second = Proc::start_cmd("second", strace, &args);
+    let status = second
+        .wait_exit(Duration::from_secs(5))
+        .expect("the second process runs on an address the first holds");
+    assert_eq!(status.code(), Some(1), "{}", second.stderr());
+    assert!(
+        second.stderr().contains("already in use"),
+        "{}",
+        second.stderr()
+    );
+    first.wait_for(|l| l.starts_with("listening on 127.0.125.2:10002"));
+    assert!(first.wait_exit(Duration::ZERO).is_none(), "{}", first.stderr());
+    // strace and the process under it are one process group.
+    first.kill9();
+}
+
 /// A peer whose name resolves but whose address cannot be reached from the own address (an
 /// IPv6 peer of an IPv4 process) is said once, with the reason, and retried with backoff.
 #[test]

@@ -1,22 +1,31 @@
 //! Lab 1's optional shared key: every message carries an HMAC-SHA256 tag, so a sender who can
 //! forge source addresses but does not know the key can neither forge nor alter a message.
 //!
-//! With a key, [`Auth::seal`] appends ` mac=<64 lowercase hex digits>` to the encoded message,
-//! and [`Auth::open`] takes a datagram only if that tag is right (compared in constant time by
-//! `hmac`'s `verify_slice`); the message text before ` mac=` then goes to [`Msg::decode`] as
-//! without a key.
+//! With a key, [`Auth::seal`] appends ` at=<ms> mac=<64 lowercase hex digits>` to the encoded
+//! message (`at`: when it was sealed, milliseconds since the UNIX epoch, rising with every
+//! message of a sender), and [`Auth::open`] takes a datagram only if that tag is right
+//! (compared in constant time by `hmac`'s `verify_slice`) and it is not a replay (below); the
+//! message text before ` at=` then goes to [`Msg::decode`] as without a key.
 //!
-//! The tag is computed over the *receiver* and the text, not the text alone:
+//! The tag is computed over the *receiver* and the text with its time, not the text alone:
 //!
 //! ```text
-//! mac = HMAC-SHA256(key, "<receiver>\n<text>")    receiver: "resource" or "process <id>"
+//! mac = HMAC-SHA256(key, "<receiver>\n<text> at=<ms>")    receiver: "resource" or "process <id>"
 //! ```
 //!
 //! The receiver is not sent (each side knows it: a process its own id, the resource that it
 //! is the resource), but it is bound: a REPLY that process 2 sent to process 1 cannot be
 //! replayed to process 3 (whose incarnation and current T may happen to be the same, e.g.
 //! processes started in the same millisecond) to grant it the CS. By hand:
-//! `printf 'process 2\nREQUEST 1 5 2' | openssl dgst -sha256 -hmac "$(cat key)"`.
+//! `printf 'process 2\nREQUEST 1 5 2 at=1700000000000' | openssl dgst -sha256 -hmac "$(cat key)"`.
+//!
+//! **Replays.** A copy of a datagram that was already taken is refused, and so is anything
+//! sealed before this process started (a capture replayed to a process or resource that has
+//! restarted since), more than [`WINDOW_MS`] ago, or more than [`SKEW_MS`] ahead of this
+//! host's clock. [`ReplayWindow`] remembers the tags it took in a fixed ring; when the ring is
+//! full, the oldest entry goes and nothing sealed at or before it is taken any more, so a
+//! forgotten tag can never be taken twice. Honest senders never repeat a tag: a resend is
+//! sealed again, with a later `at`.
 //!
 //! Without a key, a datagram that ends in ` mac=` and 64 hex digits is refused with
 //! [`AuthError::Unexpected`] ("has a MAC but this process has no key"), so a setup where only
@@ -36,10 +45,22 @@ use super::lab::{PeerId, MAX_MSG};
 
 /// What precedes the tag on the wire.
 pub const MAC_FIELD: &[u8] = b" mac=";
+/// What precedes the time a message was sealed.
+pub const AT_FIELD: &[u8] = b" at=";
 /// The tag's length in hex digits (SHA-256: 32 bytes).
 pub const MAC_HEX: usize = 64;
-/// Longest sealed message: the longest message, ` mac=` and the tag.
-pub const MAX_SEALED: usize = MAX_MSG + MAC_FIELD.len() + MAC_HEX;
+/// Longest sealed message: the longest message, ` at=` and a `u64`, ` mac=` and the tag.
+pub const MAX_SEALED: usize = MAX_MSG + AT_FIELD.len() + 20 + MAC_FIELD.len() + MAC_HEX;
+
+/// How old a sealed message may be when it arrives: older ones are refused as replays (or as
+/// from a host whose clock is far behind).
+pub const WINDOW_MS: u64 = 30_000;
+/// How far ahead of this host's clock another host's may be.
+pub const SKEW_MS: u64 = crate::clock::CLOCK_SKEW.as_millis() as u64;
+/// How many tags the replay window remembers (16 bytes each, allocated once with the key).
+/// Lab 1 sends a few messages a second per process, so this covers far more than a
+/// [`WINDOW_MS`] of an honest group; a flood only raises the floor (see [`ReplayWindow`]).
+pub const REMEMBERED: usize = 1024;
 
 /// Longest key file read (a key is a few dozen bytes; this refuses a wrong path such as a
 /// disk image before reading it whole).
@@ -66,6 +87,13 @@ pub enum AuthError {
     Bad,
     /// There is no key but the datagram carries a tag.
     Unexpected,
+    /// A copy of a message already taken (a replay, or a network duplicate).
+    Replayed,
+    /// Sealed before this process started: a replay from before a restart (or a sender whose
+    /// clock is behind this host's; its next resend is taken).
+    BeforeStart,
+    /// Sealed more than [`WINDOW_MS`] ago or more than [`SKEW_MS`] ahead of this host's clock.
+    OutsideWindow,
 }
 
 impl fmt::Display for AuthError {
@@ -79,6 +107,13 @@ impl fmt::Display for AuthError {
             }
             AuthError::Unexpected => {
                 "has a MAC but this process has no key (give it the same --key-file)"
+            }
+            AuthError::Replayed => "replayed: a copy of a message already taken",
+            AuthError::BeforeStart => {
+                "replayed: sealed before this process started (or the sender's clock is behind)"
+            }
+            AuthError::OutsideWindow => {
+                "replayed or clocks apart: sealed over 30 s ago or over 2 s ahead of this host's clock"
             }
         })
     }
@@ -116,11 +151,72 @@ impl std::error::Error for KeyError {
     }
 }
 
+/// The tags taken recently, to refuse a copy: a fixed ring of (`at`, the tag's first 8
+/// bytes), oldest first from `next`, and a floor: nothing sealed at or before `floor` is
+/// taken (set to the start time, then raised to the `at` of each entry the ring forgets).
+#[derive(Clone)]
+pub struct ReplayWindow {
+    ring: Box<[(u64, u64)]>,
+    next: usize,
+    started: u64,
+    floor: u64,
+}
+
+impl fmt::Debug for ReplayWindow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReplayWindow")
+            .field("started", &self.started)
+            .field("floor", &self.floor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReplayWindow {
+    /// An empty window for a process that started at `started` (wall-clock ms).
+    pub fn new(started: u64) -> ReplayWindow {
+        ReplayWindow {
+            ring: vec![(0, 0); REMEMBERED].into_boxed_slice(),
+            next: 0,
+            started,
+            // Sealed before the start: meant for an earlier life of this process, if anyone.
+            floor: started.saturating_sub(1),
+        }
+    }
+
+    /// Takes the message sealed at `at` with a tag beginning `tag`, received at `now`
+    /// (wall-clock ms), unless it is a replay.
+    pub fn take(&mut self, at: u64, tag: u64, now: u64) -> Result<(), AuthError> {
+        if at > now.saturating_add(SKEW_MS) || at.saturating_add(WINDOW_MS) < now {
+            return Err(AuthError::OutsideWindow);
+        }
+        if at <= self.floor {
+            return Err(if at < self.started {
+                AuthError::BeforeStart
+            } else {
+                AuthError::Replayed
+            });
+        }
+        if self.ring.iter().any(|&e| e == (at, tag)) {
+            return Err(AuthError::Replayed);
+        }
+        let (gone, _) = core::mem::replace(&mut self.ring[self.next], (at, tag));
+        // A forgotten tag must never be taken again: nothing that old is taken any more.
+        self.floor = self.floor.max(gone);
+        self.next = (self.next + 1) % self.ring.len();
+        Ok(())
+    }
+}
+
 /// The shared key, or none: seals what is sent and opens what is received.
 #[derive(Clone, Default)]
 pub struct Auth {
     /// HMAC-SHA256 keyed once at start; cloned (no allocation) for every message.
     mac: Option<Hmac<Sha256>>,
+    /// With a key: what was taken, to refuse replays.
+    window: Option<ReplayWindow>,
+    /// The `at` of the last message sealed: the next is later, even in the same millisecond
+    /// or if the wall clock steps back.
+    last_at: u64,
 }
 
 impl fmt::Debug for Auth {
@@ -135,21 +231,27 @@ impl fmt::Debug for Auth {
 impl Auth {
     /// No key: messages go out bare, and a datagram with a tag is refused.
     pub fn none() -> Auth {
-        Auth { mac: None }
+        Auth::default()
     }
 
-    /// The key `key` (its bytes as they are). An empty key is refused.
-    pub fn with_key(key: &[u8]) -> Result<Auth, KeyError> {
+    /// The key `key` (its bytes as they are), for a process that started at `started`
+    /// (wall-clock ms: nothing sealed before is taken). An empty key is refused.
+    pub fn with_key(key: &[u8], started: u64) -> Result<Auth, KeyError> {
         if key.is_empty() {
             return Err(KeyError::Empty);
         }
         // Cannot fail: HMAC takes keys of any length.
         let mac = Hmac::<Sha256>::new_from_slice(key).map_err(|_| KeyError::Empty)?;
-        Ok(Auth { mac: Some(mac) })
+        Ok(Auth {
+            mac: Some(mac),
+            window: Some(ReplayWindow::new(started)),
+            last_at: 0,
+        })
     }
 
     /// The key in the file at `path` (a Docker or Kubernetes secret): its bytes, trailing
     /// newlines (`\n`, `\r\n`) trimmed. An empty or unreadable file is refused.
+    /// The process starts now (the wall clock is read here).
     pub fn from_file(path: &Path) -> Result<Auth, KeyError> {
         use std::io::Read;
         let file = std::fs::File::open(path).map_err(KeyError::Read)?;
@@ -164,7 +266,7 @@ impl Auth {
         while let Some(k) = key.strip_suffix(b"\n") {
             key = k.strip_suffix(b"\r").unwrap_or(k);
         }
-        let auth = Auth::with_key(key);
+        let auth = Auth::with_key(key, crate::clock::wall_ms());
         // Not left in freed memory longer than needed.
         bytes.iter_mut().for_each(|b| *b = 0);
         auth
@@ -189,16 +291,19 @@ impl Auth {
         m
     }
 
-    /// `text` (an encoded message) as it goes to `to`: with a key, followed by ` mac=` and
-    /// its tag.
+    /// `text` (an encoded message) as it goes to `to` at `now` (wall-clock ms): with a key,
+    /// followed by ` at=<ms> mac=<tag>`.
     #[must_use]
-    pub fn seal(&self, text: &[u8], to: To) -> Sealed {
+    pub fn seal(&mut self, text: &[u8], to: To, now: u64) -> Sealed {
         let mut out = Sealed::new();
         // An encoded message is at most MAX_MSG bytes, and MAX_SEALED leaves room for the tag.
         let text = &text[..text.len().min(MAX_MSG)];
         let _ = out.extend_from_slice(text);
         if let Some(mac) = &self.mac {
-            let tag = Self::tag(mac, to, text).finalize().into_bytes();
+            self.last_at = now.max(self.last_at + 1);
+            let _ = out.extend_from_slice(AT_FIELD);
+            let _ = out.extend_from_slice(&crate::wire::encode_counter(self.last_at));
+            let tag = Self::tag(mac, to, &out).finalize().into_bytes();
             let _ = out.extend_from_slice(MAC_FIELD);
             const HEX: &[u8; 16] = b"0123456789abcdef";
             for b in tag {
@@ -209,9 +314,10 @@ impl Auth {
         out
     }
 
-    /// The message text of a datagram received by `me`, once its tag is checked (with a key),
-    /// or the datagram as it is (without one). A trailing newline (from `nc`) is accepted.
-    pub fn open<'a>(&self, bytes: &'a [u8], me: To) -> Result<&'a [u8], AuthError> {
+    /// The message text of a datagram received by `me` at `now` (wall-clock ms), once its tag
+    /// is checked and it is known not to be a replay (with a key), or the datagram as it is
+    /// (without one). A trailing newline (from `nc`) is accepted.
+    pub fn open<'a>(&mut self, bytes: &'a [u8], me: To, now: u64) -> Result<&'a [u8], AuthError> {
         let line = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let Some(mac) = &self.mac else {
@@ -234,16 +340,28 @@ impl Auth {
         Self::tag(mac, me, text)
             .verify_slice(&want)
             .map_err(|_| AuthError::Bad)?;
+        // A right tag on a text without a time: only a sealer without replay protection.
+        let (text, at) = split_field(text, AT_FIELD).ok_or(AuthError::Bad)?;
+        let at = crate::wire::parse_counter(at).map_err(|_| AuthError::Bad)?;
+        let tag = u64::from_be_bytes([
+            want[0], want[1], want[2], want[3], want[4], want[5], want[6], want[7],
+        ]);
+        if let Some(w) = &mut self.window {
+            w.take(at, tag, now)?;
+        }
         Ok(text)
     }
 }
 
 /// The text before the last ` mac=`, and what follows it.
 fn split_tag(line: &[u8]) -> Option<(&[u8], &[u8])> {
-    let at = line
-        .windows(MAC_FIELD.len())
-        .rposition(|w| w == MAC_FIELD)?;
-    Some((&line[..at], &line[at + MAC_FIELD.len()..]))
+    split_field(line, MAC_FIELD)
+}
+
+/// The text before the last `field`, and what follows it.
+fn split_field<'a>(line: &'a [u8], field: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
+    let at = line.windows(field.len()).rposition(|w| w == field)?;
+    Some((&line[..at], &line[at + field.len()..]))
 }
 
 fn nibble(c: u8) -> Option<u8> {
@@ -260,8 +378,11 @@ mod tests {
     use super::*;
     use crate::wire::lab::{Inc, Msg};
 
+    /// A wall-clock time for the tests (2023-11-14).
+    const NOW: u64 = 1_700_000_000_000;
+
     fn key(k: &str) -> Auth {
-        Auth::with_key(k.as_bytes()).unwrap()
+        Auth::with_key(k.as_bytes(), NOW - 1000).unwrap()
     }
 
     fn msgs() -> Vec<Msg> {
@@ -294,36 +415,118 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let a = key("secret");
+        let mut a = key("secret");
         for m in msgs() {
             for to in [To::Resource, To::Process(PeerId(2))] {
                 let e = m.encode();
-                let sealed = a.seal(e.as_bytes(), to);
-                assert_eq!(sealed.len(), e.len() + 5 + 64);
-                let text = a.open(&sealed, to).unwrap();
+                let sealed = a.seal(e.as_bytes(), to, NOW);
+                // " at=" and 13 digits, " mac=" and 64.
+                assert_eq!(sealed.len(), e.len() + 4 + 13 + 5 + 64);
+                let text = key("secret").open(&sealed, to, NOW).unwrap();
                 assert_eq!(Msg::decode(text), Ok(m.clone()));
                 // What nc sends: a newline after it.
                 let mut nl = sealed.to_vec();
                 nl.extend_from_slice(b"\r\n");
-                assert_eq!(a.open(&nl, to), Ok(e.as_bytes()));
+                assert_eq!(key("secret").open(&nl, to, NOW), Ok(e.as_bytes()));
             }
         }
         // No key: the message goes bare and comes back as it is.
         let e = msgs()[0].encode();
         assert_eq!(
-            &Auth::none().seal(e.as_bytes(), To::Resource)[..],
+            &Auth::none().seal(e.as_bytes(), To::Resource, NOW)[..],
             e.as_bytes()
         );
         assert_eq!(
-            Auth::none().open(e.as_bytes(), To::Resource),
+            Auth::none().open(e.as_bytes(), To::Resource, NOW),
             Ok(e.as_bytes())
         );
     }
 
     #[test]
+    fn a_copy_is_refused_and_a_resend_is_taken() {
+        let mut p = key("secret");
+        let mut r = key("secret");
+        let to = To::Resource;
+        let first = p.seal(b"ENTER 1 5 2 3 Oi", to, NOW);
+        assert_eq!(r.open(&first, to, NOW), Ok(&b"ENTER 1 5 2 3 Oi"[..]));
+        // The same datagram again (a replay, or the network duplicating it).
+        assert_eq!(r.open(&first, to, NOW + 10), Err(AuthError::Replayed));
+        // The same text sent again is sealed later (even in the same millisecond): taken.
+        let resend = p.seal(b"ENTER 1 5 2 3 Oi", to, NOW);
+        assert_ne!(resend, first);
+        assert!(r.open(&resend, to, NOW + 10).is_ok());
+        assert_eq!(r.open(&resend, to, NOW + 20), Err(AuthError::Replayed));
+        // Out of order (an older one arriving after a newer one) is not a replay.
+        let older = p.seal(b"EXIT 1 5 2 3", to, NOW + 100);
+        let newer = p.seal(b"HELLO 1 5", to, NOW + 200);
+        assert!(r.open(&newer, to, NOW + 300).is_ok());
+        assert!(r.open(&older, to, NOW + 300).is_ok());
+        // The wall clock stepping back does not repeat an `at`.
+        let back = p.seal(b"HELLO 1 5", to, NOW - 5_000);
+        assert!(r.open(&back, to, NOW + 300).is_ok());
+    }
+
+    #[test]
+    fn old_future_and_before_start_are_refused() {
+        let mut p = key("secret");
+        let to = To::Process(PeerId(1));
+        let m = p.seal(b"HELLO 2 5", to, NOW);
+        assert_eq!(
+            key("secret").open(&m, to, NOW + WINDOW_MS + 1),
+            Err(AuthError::OutsideWindow)
+        );
+        assert!(key("secret").open(&m, to, NOW + WINDOW_MS).is_ok());
+        assert_eq!(
+            key("secret").open(&m, to, NOW - SKEW_MS - 1),
+            Err(AuthError::OutsideWindow)
+        );
+        assert!(key("secret").open(&m, to, NOW - SKEW_MS).is_ok());
+        // A receiver (re)started after the message was sealed: a capture replayed to its new life.
+        let mut restarted = Auth::with_key(b"secret", NOW + 1).unwrap();
+        assert_eq!(restarted.open(&m, to, NOW + 2), Err(AuthError::BeforeStart));
+        let mut same_ms = Auth::with_key(b"secret", NOW).unwrap();
+        assert!(same_ms.open(&m, to, NOW).is_ok());
+    }
+
+    #[test]
+    fn a_forgotten_tag_is_never_taken_again() {
+        let mut p = key("secret");
+        let mut r = key("secret");
+        let to = To::Resource;
+        let first = p.seal(b"HELLO 1 5", to, NOW);
+        assert!(r.open(&first, to, NOW).is_ok());
+        // Fill the ring: the first tag is forgotten, and the floor rises past it.
+        for i in 0..REMEMBERED as u64 {
+            let m = p.seal(b"HELLO 1 5", to, NOW + 1 + i);
+            assert!(r.open(&m, to, NOW + 1 + i).is_ok(), "{i}");
+        }
+        assert_eq!(r.open(&first, to, NOW + 2_000), Err(AuthError::Replayed));
+        // Opening allocates nothing: the ring is the one made with the key.
+        let ring = r.window.as_ref().unwrap().ring.as_ptr();
+        let m = p.seal(b"HELLO 1 5", to, NOW + 3_000);
+        assert!(r.open(&m, to, NOW + 3_000).is_ok());
+        assert_eq!(r.window.as_ref().unwrap().ring.as_ptr(), ring);
+        // A right tag on a text without a time (a sealer without replay protection): refused.
+        let bare = a_tag_without_time(b"HELLO 1 5", to);
+        assert_eq!(r.open(&bare, to, NOW), Err(AuthError::Bad));
+    }
+
+    /// `text mac=<its tag>`, as a sealer without ` at=` would write it.
+    fn a_tag_without_time(text: &[u8], to: To) -> Vec<u8> {
+        let a = key("secret");
+        let tag = Auth::tag(a.mac.as_ref().unwrap(), to, text)
+            .finalize()
+            .into_bytes();
+        let mut out = text.to_vec();
+        out.extend_from_slice(MAC_FIELD);
+        out.extend(tag.iter().flat_map(|b| format!("{b:02x}").into_bytes()));
+        out
+    }
+
+    #[test]
     fn the_tag_is_hmac_sha256_of_the_receiver_and_the_text() {
         // RFC 4231 test case 2 (key "Jefe"): the primitive is plain HMAC-SHA256.
-        let a = key("Jefe");
+        let mut a = key("Jefe");
         let m = Auth::tag(a.mac.as_ref().unwrap(), To::Resource, b"");
         let mut plain = a.mac.clone().unwrap();
         plain.update(b"what do ya want for nothing?");
@@ -332,9 +535,9 @@ mod tests {
         let mut by_hand = a.mac.clone().unwrap();
         by_hand.update(b"resource\n");
         assert_eq!(m.finalize().into_bytes(), by_hand.finalize().into_bytes());
-        let sealed = a.seal(b"REQUEST 1 5 2", To::Process(PeerId(2)));
+        let sealed = a.seal(b"REQUEST 1 5 2", To::Process(PeerId(2)), NOW);
         let mut by_hand = a.mac.clone().unwrap();
-        by_hand.update(b"process 2\nREQUEST 1 5 2");
+        by_hand.update(b"process 2\nREQUEST 1 5 2 at=1700000000000");
         let hex: String = by_hand
             .finalize()
             .into_bytes()
@@ -343,19 +546,19 @@ mod tests {
             .collect();
         assert_eq!(
             core::str::from_utf8(&sealed).unwrap(),
-            format!("REQUEST 1 5 2 mac={hex}")
+            format!("REQUEST 1 5 2 at=1700000000000 mac={hex}")
         );
     }
 
     #[test]
     fn tampered_byte_is_refused() {
-        let a = key("secret");
-        let sealed = a.seal(msgs()[1].encode().as_bytes(), To::Process(PeerId(1)));
+        let mut a = key("secret");
+        let sealed = a.seal(msgs()[1].encode().as_bytes(), To::Process(PeerId(1)), NOW);
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             // Flip a bit but stay printable where possible: any change must be refused.
             bad[i] ^= 1;
-            let r = a.open(&bad, To::Process(PeerId(1)));
+            let r = a.open(&bad, To::Process(PeerId(1)), NOW);
             assert!(r.is_err(), "byte {i} changed and still taken");
         }
         // Upper-case hex is the same tag.
@@ -364,53 +567,57 @@ mod tests {
         let mut mixed = text.to_vec();
         mixed.extend_from_slice(&upper[text.len()..]);
         mixed[text.len() + 1..text.len() + 4].copy_from_slice(b"mac");
-        assert_eq!(a.open(&mixed, To::Process(PeerId(1))), Ok(text));
+        let (bare, _) = split_field(text, AT_FIELD).unwrap();
+        assert_eq!(a.open(&mixed, To::Process(PeerId(1)), NOW), Ok(bare));
     }
 
     #[test]
     fn wrong_key_or_receiver_is_refused() {
-        let sealed = key("secret").seal(b"REPLY 2 5 3 2 5", To::Process(PeerId(1)));
+        let sealed = key("secret").seal(b"REPLY 2 5 3 2 5", To::Process(PeerId(1)), NOW);
         assert_eq!(
-            key("secreT").open(&sealed, To::Process(PeerId(1))),
+            key("secreT").open(&sealed, To::Process(PeerId(1)), NOW),
             Err(AuthError::Bad)
         );
         assert_eq!(
-            key("secret").open(&sealed, To::Process(PeerId(3))),
+            key("secret").open(&sealed, To::Process(PeerId(3)), NOW),
             Err(AuthError::Bad),
             "a REPLY to process 1 replayed to process 3"
         );
         assert_eq!(
-            key("secret").open(&sealed, To::Resource),
+            key("secret").open(&sealed, To::Resource, NOW),
             Err(AuthError::Bad)
         );
     }
 
     #[test]
     fn missing_truncated_or_unexpected_mac() {
-        let a = key("secret");
+        let mut a = key("secret");
         let to = To::Resource;
-        assert_eq!(a.open(b"HELLO 1 5", to), Err(AuthError::Missing));
-        assert_eq!(a.open(b"", to), Err(AuthError::Missing));
-        let sealed = a.seal(b"HELLO 1 5", to);
+        assert_eq!(a.open(b"HELLO 1 5", to, NOW), Err(AuthError::Missing));
+        assert_eq!(a.open(b"", to, NOW), Err(AuthError::Missing));
+        let sealed = a.seal(b"HELLO 1 5", to, NOW);
         for cut in 1..=MAC_HEX {
             assert_eq!(
-                a.open(&sealed[..sealed.len() - cut], to),
+                a.open(&sealed[..sealed.len() - cut], to, NOW),
                 Err(AuthError::Bad),
                 "cut {cut}"
             );
         }
         let mut long = sealed.to_vec();
         long.push(b'0');
-        assert_eq!(a.open(&long, to), Err(AuthError::Bad));
+        assert_eq!(a.open(&long, to, NOW), Err(AuthError::Bad));
         let mut junk = sealed.to_vec();
         let n = junk.len();
         junk[n - 1] = b'g';
-        assert_eq!(a.open(&junk, to), Err(AuthError::Bad));
+        assert_eq!(a.open(&junk, to, NOW), Err(AuthError::Bad));
         // Without a key, a tagged message is refused with a reason of its own...
-        assert_eq!(Auth::none().open(&sealed, to), Err(AuthError::Unexpected));
+        assert_eq!(
+            Auth::none().open(&sealed, to, NOW),
+            Err(AuthError::Unexpected)
+        );
         // ...and text that merely contains "mac=" is not a tag.
         assert_eq!(
-            Auth::none().open(b"ENTER 1 5 2 3 mac=hi", to),
+            Auth::none().open(b"ENTER 1 5 2 3 mac=hi", to, NOW),
             Ok(&b"ENTER 1 5 2 3 mac=hi"[..])
         );
         assert!(AuthError::Missing
@@ -428,14 +635,16 @@ mod tests {
             std::fs::write(&p, bytes).unwrap();
             p
         };
-        let a = Auth::from_file(&write("nl", b"secret\n")).unwrap();
-        let b = Auth::from_file(&write("crlf", b"secret\r\n")).unwrap();
-        let sealed = key("secret").seal(b"HELLO 1 5", To::Resource);
-        assert!(a.open(&sealed, To::Resource).is_ok());
-        assert!(b.open(&sealed, To::Resource).is_ok());
+        let mut a = Auth::from_file(&write("nl", b"secret\n")).unwrap();
+        let mut b = Auth::from_file(&write("crlf", b"secret\r\n")).unwrap();
+        // A file's key knows the wall clock: seal with it.
+        let now = crate::clock::wall_ms();
+        let sealed = key("secret").seal(b"HELLO 1 5", To::Resource, now);
+        assert!(a.open(&sealed, To::Resource, now).is_ok());
+        assert!(b.open(&sealed, To::Resource, now).is_ok());
         // A space is part of the key.
-        let c = Auth::from_file(&write("sp", b"secret \n")).unwrap();
-        assert!(c.open(&sealed, To::Resource).is_err());
+        let mut c = Auth::from_file(&write("sp", b"secret \n")).unwrap();
+        assert!(c.open(&sealed, To::Resource, now).is_err());
         for empty in [&b""[..], b"\n", b"\r\n\n"] {
             assert!(matches!(
                 Auth::from_file(&write("empty", empty)),
