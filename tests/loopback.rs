@@ -970,7 +970,11 @@ fn one_process_per_address_with_a_pause_between_the_binds() {
         second.stderr()
     );
     first.wait_for(|l| l.starts_with("listening on 127.0.125.2:10002"));
-    assert!(first.wait_exit(Duration::ZERO).is_none(), "{}", first.stderr());
+    assert!(
+        first.wait_exit(Duration::ZERO).is_none(),
+        "{}",
+        first.stderr()
+    );
     // strace and the process under it are one process group.
     first.kill9();
 }

@@ -196,7 +196,7 @@ impl ReplayWindow {
                 AuthError::Replayed
             });
         }
-        if self.ring.iter().any(|&e| e == (at, tag)) {
+        if self.ring.contains(&(at, tag)) {
             return Err(AuthError::Replayed);
         }
         let (gone, _) = core::mem::replace(&mut self.ring[self.next], (at, tag));
