@@ -704,6 +704,107 @@ fn lab1_compose_attach_type_x_and_the_resource_sees_it() {
     p2.kill9();
 }
 
+/// Lab 1 with a shared key in containers: docker-compose.lab1-key.yml on top of
+/// docker-compose.lab1.yml hands every container the key as a secret file; every process and
+/// the resource say the messages are authenticated, everyone enters (`--auto`, from an
+/// override), and nothing is rejected (a key that did not reach a container would be).
+#[test]
+fn lab1_compose_with_a_shared_key_secret() {
+    let _engine = engine_lock();
+    image();
+    let project = "peerlab-e2e-lab1key";
+    let dir = std::env::temp_dir().join(format!("peerlab-lab1key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("lab1.key");
+    std::fs::write(&key, "a group secret for the test\n").unwrap();
+    // Readable by the containers' user (Compose mounts the file as it is).
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let auto = |id: u16| {
+        format!(
+            r#"  p{id}:
+    command: ["mutex", "--auto", "1s", "--cs-time", "300ms", "--resource", "shared:10001", "{id}", "p1:10004", "p2:10003", "p3:10002"]
+"#
+        )
+    };
+    let overrides = dir.join("auto.yml");
+    std::fs::write(
+        &overrides,
+        format!("services:\n{}{}{}", auto(1), auto(2), auto(3)),
+    )
+    .unwrap();
+    let files = [
+        "-f",
+        "docker-compose.lab1.yml",
+        "-f",
+        "docker-compose.lab1-key.yml",
+        "-f",
+        overrides.to_str().unwrap(),
+        "-p",
+        project,
+    ];
+    let env = [("LAB1_KEY", key.to_str().unwrap())];
+    let compose = |args: &[&str]| {
+        let mut a = vec!["compose"];
+        a.extend_from_slice(&files);
+        a.extend_from_slice(args);
+        run("docker", &a, &env)
+    };
+    struct Down<'a>(&'a dyn Fn(&[&str]) -> Output, std::path::PathBuf);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = (self.0)(&["down", "-t", "1"]);
+            let _ = std::fs::remove_dir_all(&self.1);
+        }
+    }
+    let _down = Down(&compose, dir.clone());
+    let _ = run("docker", &["rm", "-f", "shared", "p1", "p2", "p3"], &[]);
+    let up = compose(&["up", "-d"]);
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let log = |c: &str| -> Vec<String> {
+        ok("docker", &["logs", c], &[])
+            .replace('\r', "")
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let all_entered = eventually(Duration::from_secs(60), || {
+        let l = log("shared");
+        (1..=3)
+            .all(|id| {
+                let p = format!("shared resource: process {id} entered (T=");
+                l.iter().any(|x| x.starts_with(&p))
+            })
+            .then_some(())
+    });
+    let dump = || {
+        ["shared", "p1", "p2", "p3"]
+            .iter()
+            .map(|c| format!("--- {c}\n{}", log(c).join("\n")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(
+        all_entered.is_some(),
+        "not every process entered:\n{}",
+        dump()
+    );
+    for c in ["shared", "p1", "p2", "p3"] {
+        let l = log(c);
+        assert!(
+            l.iter()
+                .any(|x| x.contains("every message is authenticated with HMAC-SHA256")),
+            "{c} has no key:\n{}",
+            dump()
+        );
+        assert!(!l.iter().any(|x| x.starts_with("rejected ")), "{}", dump());
+        assert!(!l.iter().any(|x| x.contains("VIOLATION")), "{}", dump());
+    }
+}
+
 /// Lab 1 on a single-node swarm: `docker stack deploy` of the same docker-compose.lab1.yml,
 /// whose service names (shared, p1, p2, p3) are the names the processes use. Nobody types on
 /// a swarm, so an override adds `--auto` (and a short CS) to each process's command; the
