@@ -9,6 +9,8 @@
 //! - [`peer`]: what a process knows of one peer: resolution schedule, up/down, totals.
 //! - [`output`]: every printed line, text or JSON, built in fixed buffers and escaped.
 //! - [`net`]: socket set-up (`SO_REUSEPORT`, connected per-peer sockets) and resolution.
+//! - [`dns`]: name resolution inside the poll loop (resolv.conf, hosts, a sans-IO lookup, and
+//!   its mio adapter), so a slow nameserver never stalls a broadcast or a signal.
 //! - [`mesh`]: the server socket and one connected socket per peer, for every mode.
 //! - [`driver`]: the single-threaded mio loop (sockets, signals, stdin) and the [`driver::App`]
 //!   trait that each mode implements.
@@ -23,13 +25,14 @@
 //! and touches no socket, so tests drive it directly; `output` touches no socket either, but
 //! reads its own clock for the timestamps it prints.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // one exception: getrandom(2) in `dns::random_u16`
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod account;
 pub mod cli;
 pub mod clock;
 pub mod counter;
+pub mod dns;
 pub mod driver;
 pub mod harness;
 pub mod health;

@@ -1,0 +1,83 @@
+//! `/etc/hosts`: addresses for names and aliases, looked at before any nameserver (the
+//! `files dns` order of glibc's default `nsswitch.conf`, and musl's only order). Every line that
+//! names the host counts (a name listed with several addresses gets them all, in file order).
+
+use std::net::IpAddr;
+
+use super::{Addrs, Family};
+
+/// Reads `/etc/hosts` and adds to `out` the addresses it gives `name` in `family`. Returns
+/// whether it gave any: then no nameserver is asked (as glibc: a name listed only with an
+/// IPv4 address, asked for IPv6, goes on to DNS).
+pub fn lookup_file(name: &str, family: Family, out: &mut Addrs) -> bool {
+    match std::fs::read_to_string("/etc/hosts") {
+        Ok(text) => lookup(&text, name, family, out),
+        Err(_) => false,
+    }
+}
+
+/// [`lookup_file`] on the file's text.
+pub fn lookup(text: &str, name: &str, family: Family, out: &mut Addrs) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let mut found = false;
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let mut words = line.split_whitespace();
+        let Some(addr) = words.next() else { continue };
+        // A zone (`fe80::1%lo`) is not supported: the line is skipped.
+        let Ok(ip) = addr.parse::<IpAddr>() else {
+            continue;
+        };
+        if family.wants(ip) && words.any(|w| w.trim_end_matches('.').eq_ignore_ascii_case(name)) {
+            found = true;
+            out.push(ip);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTS: &str = "127.0.0.1\tlocalhost\n\
+        ::1 localhost ip6-localhost ip6-loopback\n\
+        # 10.0.0.9 p2\n\
+        172.18.0.3 p2 p2.lab  # the second peer\n\
+        172.18.0.4 P3 alias3\n\
+        172.18.0.5 p3\n\
+        not-an-address p4\n\
+        fd00::5 p3.\n";
+
+    fn find(name: &str, family: Family) -> (bool, Vec<String>) {
+        let mut out = Addrs::with_capacity(8);
+        let named = lookup(HOSTS, name, family, &mut out);
+        (named, out.iter().map(|a| a.to_string()).collect())
+    }
+
+    #[test]
+    fn names_aliases_and_every_line() {
+        assert_eq!(find("p2", Family::Any), (true, vec!["172.18.0.3".into()]));
+        assert_eq!(
+            find("p2.lab", Family::Any),
+            (true, vec!["172.18.0.3".into()])
+        );
+        assert_eq!(find("alias3", Family::V4).1, ["172.18.0.4"]);
+        assert_eq!(
+            find("p3", Family::Any).1,
+            ["172.18.0.4", "172.18.0.5", "fd00::5"],
+            "case-insensitive, every line, trailing dots"
+        );
+        assert_eq!(find("p3.", Family::V6).1, ["fd00::5"]);
+        assert_eq!(find("localhost", Family::Any).1, ["127.0.0.1", "::1"]);
+    }
+
+    #[test]
+    fn comments_and_bad_lines_name_nothing() {
+        assert_eq!(find("p4", Family::Any), (false, vec![]));
+        assert_eq!(find("the", Family::Any), (false, vec![]));
+        assert_eq!(find("p", Family::Any), (false, vec![]));
+        // Named, but not in this family: DNS is asked, as glibc does.
+        assert_eq!(find("p2", Family::V6), (false, vec![]));
+    }
+}
