@@ -1,8 +1,9 @@
 //! The event loop shared by every mode: the only code that polls.
 //!
 //! One thread and one `mio::Poll`. Registered sources: the mesh's sockets (the server socket
-//! [`SERVER`](crate::mesh::SERVER) and one connected socket per peer, `Token(1 + i)`), the SIGINT/SIGTERM
-//! self-pipe ([`SIGNALS`]) and, for modes that read the keyboard, stdin ([`STDIN`]). Timers
+//! [`SERVER`](crate::mesh::SERVER) and one connected socket per peer, `Token(1 + i)`; then the
+//! sockets of the peers' name lookups, from [`DNS_TOKENS`](crate::mesh::DNS_TOKENS)), the
+//! SIGINT/SIGTERM self-pipe ([`SIGNALS`]) and, for modes that read the keyboard, stdin ([`STDIN`]). Timers
 //! are deadlines, not sleeps: the poll timeout is the time left until the application's next
 //! deadline (or the next name resolution), and the clock is read again after every wake-up.
 //! Readiness is edge-triggered, so every ready source is drained until `WouldBlock` (a socket
@@ -23,12 +24,12 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::cli::AddrSpec;
 use crate::limits::{MAX_DGRAM, MAX_PEERS, UP_AFTER};
-use crate::mesh::{Mesh, Recv, StartError};
+use crate::mesh::{Mesh, Recv, StartError, MAX_TOKENS};
 use crate::output::peer::PeerLine;
 use crate::output::Output;
 use crate::wire::{BYE, HEALTH_OK, HEALTH_PROBE};
 
-/// The signal pipe's token (peers use `1..=MAX_PEERS`).
+/// The signal pipe's token (the mesh uses `0..MAX_TOKENS`).
 pub const SIGNALS: Token = Token(usize::MAX - 1);
 /// Standard input's token.
 pub const STDIN: Token = Token(usize::MAX - 2);
@@ -189,8 +190,9 @@ impl<A: App, W: Write> Driver<A, W> {
     pub fn new(poll: Poll, mesh: Mesh, app: A, out: Output<W>) -> Self {
         let mut d = Driver {
             poll,
-            // Every source can be ready at once: server, peers, signals, stdin, a spare.
-            events: Events::with_capacity(MAX_PEERS + 4),
+            // Every source can be ready at once: server, peers, lookups, signals, stdin, a
+            // spare.
+            events: Events::with_capacity(MAX_TOKENS + 4),
             mesh,
             app,
             out,
@@ -343,13 +345,13 @@ impl<A: App, W: Write> Driver<A, W> {
         }
         // Copy the tokens out so handlers can borrow the driver. Readiness is a hint
         // (spurious events happen): every handler drains to WouldBlock.
-        let mut ready: heapless::Vec<Token, { MAX_PEERS + 4 }> = heapless::Vec::new();
+        let mut ready: heapless::Vec<Token, { MAX_TOKENS + 4 }> = heapless::Vec::new();
         for e in self.events.iter() {
             // The reader of stdout went away (`| head -1`): stop now, not at the next line.
             if e.token() == STDOUT && (e.is_write_closed() || e.is_error()) {
                 self.out.mark_broken();
             }
-            // Cannot overflow: `events` holds at most MAX_PEERS + 4.
+            // Cannot overflow: `events` holds at most MAX_TOKENS + 4.
             let _ = ready.push(e.token());
         }
         // Cannot overflow either: distinct tokens, at most one per registered source.
@@ -365,6 +367,7 @@ impl<A: App, W: Write> Driver<A, W> {
                 SIGNALS => {} // read by `run`, which owns the signal source
                 STDIN => self.drain_keyboard(now),
                 STDOUT => self.out.flush_pending(),
+                t if self.mesh.owns_dns(t) => self.mesh.handle_dns(self.poll.registry(), t, now),
                 t => {
                     if !self.drain_socket(t, now) {
                         // Each token is drained once per turn: no overflow.

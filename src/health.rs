@@ -4,12 +4,13 @@
 
 use core::fmt;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
 
 use crate::cli::{parse_spec, AddrSpec};
+use crate::dns::resolver::resolve_blocking;
 use crate::net::resolve;
 use crate::wire::{HEALTH_OK, HEALTH_PROBE};
 
@@ -68,14 +69,22 @@ impl std::error::Error for HealthError {
 /// addresses on ADDR's port. Docker Swarm adds a task's name to its DNS only once the task is
 /// healthy, so a health check must not depend on its own name.
 /// The second value says whether this host's addresses were probed instead of ADDR's.
-fn targets(spec: &AddrSpec) -> Result<(Vec<SocketAddr>, bool), HealthError> {
-    match resolve(spec, None) {
+///
+/// Each lookup waits at most a fraction of the check's `timeout` (half for ADDR, a quarter for
+/// the host's own name), so a nameserver that does not answer (a Swarm task's own name before
+/// it is healthy) cannot stretch the check past its deadline.
+fn targets(spec: &AddrSpec, timeout: Duration) -> Result<(Vec<SocketAddr>, bool), HealthError> {
+    match resolve(spec, None, timeout / 2) {
         Ok(a) => Ok((vec![a], false)),
         Err(e) => {
             let mut own = Vec::new();
             let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-            if let Ok(addrs) = (hostname.trim(), spec.port).to_socket_addrs() {
-                own.extend(addrs.filter(|a| a.is_ipv4()));
+            let host = hostname.trim();
+            if !host.is_empty() {
+                let found = resolve_blocking(host, crate::dns::Family::V4, 16, timeout / 4);
+                if let Ok(addrs) = found {
+                    own.extend(addrs.iter().map(|ip| SocketAddr::new(*ip, spec.port)));
+                }
             }
             own.push(SocketAddr::from(([127, 0, 0, 1], spec.port)));
             own.dedup();
@@ -110,7 +119,7 @@ pub struct Probed {
 
 /// Probes `spec`.
 pub fn probe(spec: &AddrSpec, timeout: Duration) -> Probed {
-    match targets(spec) {
+    match targets(spec, timeout) {
         Ok((targets, fallback)) => Probed {
             fallback,
             result: probe_targets(&targets, timeout),

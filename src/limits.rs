@@ -6,6 +6,10 @@ use std::time::Duration;
 /// Most peers one process talks to (the scale goal is a 100-process full mesh: 99 peers).
 pub const MAX_PEERS: usize = 128;
 
+/// Most addresses kept from one name's lookup (a name with more is reported with the number
+/// left out): no cap below the peer table's capacity, unlike musl's `getaddrinfo` (48).
+pub const MAX_ADDRS_PER_NAME: usize = MAX_PEERS;
+
 /// Receive buffer size. A datagram that fills it completely is reported as truncated, so it
 /// is one byte larger than the largest datagram we accept whole (counters are at most 20 bytes,
 /// Lab 1 messages at most 128).

@@ -17,13 +17,21 @@ use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
 
 use crate::cli::AddrSpec;
-use crate::limits::MAX_PEERS;
+use crate::dns::{self, Family, Resolver};
+use crate::limits::{MAX_ADDRS_PER_NAME, MAX_PEERS};
 use crate::net::{self, BindError};
 use crate::output::peer::{Down, PeerEvent};
 use crate::peer::{PeerState, Resolved};
 
 /// The server socket's token; peer `i` is `Token(1 + i)`.
 pub const SERVER: Token = Token(0);
+
+/// The first of the resolver's tokens (after the peers'): peer `i`'s lookup uses
+/// `DNS_TOKENS + 4 * i` to `DNS_TOKENS + 4 * i + 3` (see [`dns::resolver`]).
+pub const DNS_TOKENS: usize = MAX_PEERS + 1;
+
+/// Every token the mesh may register (server, peers, lookups).
+pub const MAX_TOKENS: usize = DNS_TOKENS + dns::resolver::TOKENS_PER_SLOT * MAX_PEERS;
 
 /// Why the sockets could not be opened.
 #[derive(Debug)]
@@ -92,6 +100,8 @@ pub struct Mesh {
     fallback: Option<&'static str>,
     /// The own address's lock (one process per address), held until the mesh is dropped.
     _lock: std::os::unix::net::UnixDatagram,
+    /// Peer names being looked up, one lookup per peer, on the loop's own poll.
+    resolver: Resolver,
 }
 
 impl Mesh {
@@ -116,6 +126,7 @@ impl Mesh {
             events: VecDeque::with_capacity(3 * peers.len() + 1),
             fallback: server.fallback,
             _lock: server.lock,
+            resolver: Resolver::new(peers.len(), MAX_ADDRS_PER_NAME, DNS_TOKENS),
         };
         registry
             .register(&mut mesh.server, SERVER, Interest::READABLE)
@@ -288,63 +299,116 @@ impl Mesh {
         }
     }
 
-    /// When the next peer name is due for (re)resolution.
+    /// When the next peer name is due for (re)resolution, or a lookup in flight for its next
+    /// deadline.
     pub fn next_resolve(&self) -> Option<Instant> {
-        self.peers.iter().map(|s| s.state.next_resolve).min()
+        let due = (0..self.peers.len())
+            .filter(|&i| !self.resolver.is_busy(i))
+            .map(|i| self.peers[i].state.next_resolve)
+            .min();
+        [due, self.resolver.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
-    /// Resolves every peer whose time has come, (re)connecting its socket when the address
-    /// is new. May block on DNS (rare: at start, every few seconds, after errors).
+    /// Whether `token` is one of the resolver's sockets.
+    pub fn owns_dns(&self, token: Token) -> bool {
+        self.resolver.owns(token)
+    }
+
+    /// One of the resolver's sockets is ready: answers are read, and peers whose lookup
+    /// ended are (re)connected or said to be unresolved.
+    pub fn handle_dns(&mut self, registry: &Registry, token: Token, now: Instant) {
+        self.resolver.handle_ready(registry, token, now);
+        self.apply_lookups(registry, now);
+    }
+
+    /// Starts a lookup for every peer whose time has come (an IP address is taken at once),
+    /// passes the time to the lookups in flight, and (re)connects the peers whose lookup
+    /// ended. Never waits: the answers come through [`Mesh::handle_dns`].
     pub fn resolve_due(&mut self, registry: &Registry, now: Instant) {
-        let want_v6 = Some(self.local.is_ipv6());
+        self.resolver.handle_timeout(registry, now);
         for i in 0..self.peers.len() {
-            if self.peers[i].state.next_resolve > now {
+            if self.peers[i].state.next_resolve > now || self.resolver.is_busy(i) {
                 continue;
             }
-            let result = net::resolve(&self.peers[i].state.spec, want_v6);
-            let slot = &mut self.peers[i];
-            let addr = match result {
-                Ok(a) => a,
-                Err(why) => {
-                    if slot.state.handle_unresolved(now) {
-                        self.push(PeerEvent::Unresolved { i, why });
-                    }
-                    continue;
-                }
-            };
-            let outcome = slot.state.handle_resolved(now, addr);
-            if outcome == Resolved::Same && slot.socket.is_some() {
+            let spec = &self.peers[i].state.spec;
+            if let Ok(addr) = spec.resolver_form().parse::<SocketAddr>() {
+                self.resolved(registry, now, i, Ok(addr));
                 continue;
             }
-            if let Some(mut old) = slot.socket.take() {
-                let _ = registry.deregister(&mut old);
-            }
-            let connected = net::connect_peer(self.local, addr).and_then(|mut s| {
-                registry
-                    .register(&mut s, Token(1 + i), Interest::READABLE)
-                    .map(|()| s)
+            self.resolver
+                .start(registry, i, spec.host(), Family::Any, now);
+        }
+        self.apply_lookups(registry, now);
+    }
+
+    /// Lookups that ended: a result for their peer.
+    fn apply_lookups(&mut self, registry: &Registry, now: Instant) {
+        let want_v6 = Some(self.local.is_ipv6());
+        while let Some((i, result)) = self.resolver.poll_done() {
+            let port = self.peers[i].state.spec.port;
+            let result = result.map_err(io::Error::from).and_then(|addrs| {
+                net::pick(addrs.as_slice(), want_v6)
+                    .map(|ip| SocketAddr::new(ip, port))
+                    .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
             });
-            match connected {
-                Ok(s) => {
-                    slot.socket = Some(s);
-                    slot.state.handle_connected(now);
-                    if outcome != Resolved::Same && !slot.state.spec.is_literal() {
-                        let moved = outcome == Resolved::Moved;
-                        self.push(PeerEvent::Resolved { i, addr, moved });
-                    }
+            self.resolved(registry, now, i, result);
+        }
+    }
+
+    /// Peer `i`'s name resolved to `result`: (re)connects its socket when the address is new,
+    /// or says (once per streak) that it does not resolve.
+    fn resolved(
+        &mut self,
+        registry: &Registry,
+        now: Instant,
+        i: usize,
+        result: io::Result<SocketAddr>,
+    ) {
+        let slot = &mut self.peers[i];
+        let addr = match result {
+            Ok(a) => a,
+            Err(why) => {
+                if slot.state.handle_unresolved(now) {
+                    self.push(PeerEvent::Unresolved { i, why });
                 }
-                Err(why) => {
-                    // The name resolved, the connect failed (e.g. an IPv6 peer of an IPv4
-                    // process, no route): said once, retried with backoff.
-                    if slot.state.handle_unreachable(now) {
-                        let local = self.local;
-                        self.push(PeerEvent::Unreachable {
-                            i,
-                            addr,
-                            local,
-                            why,
-                        });
-                    }
+                return;
+            }
+        };
+        let outcome = slot.state.handle_resolved(now, addr);
+        if outcome == Resolved::Same && slot.socket.is_some() {
+            return;
+        }
+        if let Some(mut old) = slot.socket.take() {
+            let _ = registry.deregister(&mut old);
+        }
+        let connected = net::connect_peer(self.local, addr).and_then(|mut s| {
+            registry
+                .register(&mut s, Token(1 + i), Interest::READABLE)
+                .map(|()| s)
+        });
+        match connected {
+            Ok(s) => {
+                slot.socket = Some(s);
+                slot.state.handle_connected(now);
+                if outcome != Resolved::Same && !slot.state.spec.is_literal() {
+                    let moved = outcome == Resolved::Moved;
+                    self.push(PeerEvent::Resolved { i, addr, moved });
+                }
+            }
+            Err(why) => {
+                // The name resolved, the connect failed (e.g. an IPv6 peer of an IPv4
+                // process, no route): said once, retried with backoff.
+                if slot.state.handle_unreachable(now) {
+                    let local = self.local;
+                    self.push(PeerEvent::Unreachable {
+                        i,
+                        addr,
+                        local,
+                        why,
+                    });
                 }
             }
         }

@@ -6,7 +6,8 @@
 //! each peer's datagrams to that peer's socket, with ICMP errors ("connection refused") on it.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
 
 use std::os::linux::net::SocketAddrExt as _;
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
@@ -15,6 +16,7 @@ use mio::net::UdpSocket;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::cli::AddrSpec;
+use crate::dns::{self, Family};
 
 /// Why the server socket could not be opened.
 #[derive(Debug)]
@@ -56,29 +58,40 @@ pub struct Server {
     pub lock: UnixDatagram,
 }
 
-/// Resolves a `host:port` spec, preferring the address family `want_v6` says.
-/// May block on DNS (a rare slow path, never per message).
-pub fn resolve(spec: &AddrSpec, want_v6: Option<bool>) -> io::Result<SocketAddr> {
-    let form = spec.resolver_form();
-    // An IP literal needs no resolver (and `to_socket_addrs` would allocate a Vec).
-    if let Ok(a) = form.parse::<SocketAddr>() {
+/// How long the own address may take to resolve at start, before the loop runs (then the
+/// wildcard address is bound, and said).
+pub const RESOLVE_OWN_LIMIT: Duration = Duration::from_secs(3);
+
+/// Resolves a `host:port` spec, preferring the address family `want_v6` says, waiting at most
+/// `limit` (the resolver of [`crate::dns`], with its own short poll: for the own address at
+/// start and `process health`, never inside the loop, where peers are resolved without
+/// waiting).
+pub fn resolve(spec: &AddrSpec, want_v6: Option<bool>, limit: Duration) -> io::Result<SocketAddr> {
+    let port = spec.port;
+    // An IP literal needs no resolver.
+    if let Ok(a) = spec.resolver_form().parse::<SocketAddr>() {
         return Ok(a);
     }
-    let mut first = None;
-    for a in form.as_str().to_socket_addrs()? {
-        if want_v6.is_none_or(|v6| a.is_ipv6() == v6) {
-            return Ok(a);
-        }
-        first.get_or_insert(a);
-    }
-    first.ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
+    let addrs = dns::resolver::resolve_blocking(spec.host(), Family::Any, 16, limit)?;
+    pick(addrs.as_slice(), want_v6)
+        .map(|ip| SocketAddr::new(ip, port))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
+}
+
+/// The first address of the family `want_v6` says, else the first.
+pub fn pick(addrs: &[IpAddr], want_v6: Option<bool>) -> Option<IpAddr> {
+    addrs
+        .iter()
+        .find(|a| want_v6.is_none_or(|v6| a.is_ipv6() == v6))
+        .or(addrs.first())
+        .copied()
 }
 
 /// Opens the server socket on ADDR. If ADDR does not resolve or is not an address of this
 /// host (a Swarm service name resolves to a virtual IP), binds the wildcard address on its
 /// port instead and says why in `fallback`.
 pub fn bind_server(spec: &AddrSpec) -> Result<Server, BindError> {
-    let (want, mut fallback) = match resolve(spec, None) {
+    let (want, mut fallback) = match resolve(spec, None, RESOLVE_OWN_LIMIT) {
         Ok(a) => (a, None),
         Err(_) => (
             wildcard(false, spec.port),

@@ -107,6 +107,20 @@ impl Resolver {
         family: Family,
         now: Instant,
     ) {
+        self.start_with(registry, slot, name, family, &ResolvConf::load(), now);
+    }
+
+    /// [`Resolver::start`] with the nameservers and options of `conf` instead of
+    /// `/etc/resolv.conf`'s.
+    pub fn start_with(
+        &mut self,
+        registry: &Registry,
+        slot: usize,
+        name: &str,
+        family: Family,
+        conf: &ResolvConf,
+        now: Instant,
+    ) {
         self.cancel(registry, slot);
         let mut addrs = Addrs::with_capacity(self.capacity);
         if let Ok(ip) = name.parse::<IpAddr>() {
@@ -118,11 +132,10 @@ impl Resolver {
             self.done.push_back((slot, Ok(addrs)));
             return;
         }
-        let conf = ResolvConf::load();
         let lookup = Lookup::new(
             name,
             family,
-            &conf,
+            conf,
             self.capacity,
             now,
             random_u16 as fn() -> u16,
@@ -383,13 +396,24 @@ pub fn resolve_blocking(
     capacity: usize,
     limit: Duration,
 ) -> Result<Addrs, Error> {
+    resolve_blocking_with(&ResolvConf::load(), name, family, capacity, limit)
+}
+
+/// [`resolve_blocking`] with the nameservers and options of `conf`.
+pub fn resolve_blocking_with(
+    conf: &ResolvConf,
+    name: &str,
+    family: Family,
+    capacity: usize,
+    limit: Duration,
+) -> Result<Addrs, Error> {
     let io_err = |e: io::Error| Error::Io(e.kind());
     let mut poll = Poll::new().map_err(io_err)?;
     let mut events = Events::with_capacity(8);
     let mut r = Resolver::new(1, capacity, 0);
     let start = Instant::now();
     let until = start + limit;
-    r.start(poll.registry(), 0, name, family, start);
+    r.start_with(poll.registry(), 0, name, family, conf, start);
     loop {
         if let Some((_, result)) = r.poll_done() {
             return result;

@@ -706,6 +706,8 @@ impl Drop for Netns {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
+        // Its hosts and resolv.conf, if a test wrote them.
+        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.name));
     }
 }
 
@@ -723,5 +725,32 @@ impl Netns {
             .open(&path)
             .expect("write the namespace's hosts file");
         f.write_all(content.as_bytes()).unwrap();
+    }
+}
+
+impl Netns {
+    /// Writes the namespace's own /etc/resolv.conf (`ip netns exec` shows
+    /// /etc/netns/NAME/resolv.conf as /etc/resolv.conf to what it runs).
+    pub fn resolv_conf(&self, content: &str) {
+        let dir = format!("/etc/netns/{}", self.name);
+        std::fs::create_dir_all(&dir).expect("create /etc/netns/NAME (needs root)");
+        std::fs::write(format!("{dir}/resolv.conf"), content).expect("write resolv.conf");
+    }
+
+    /// Runs `f` on a thread that has entered the namespace (setns(2)): the sockets it opens
+    /// belong to the namespace for their whole life, whichever thread uses them afterwards.
+    pub fn inside<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        use std::os::fd::AsRawFd as _;
+        let path = format!("/var/run/netns/{}", self.name);
+        thread::spawn(move || {
+            let ns = std::fs::File::open(&path).expect("open the namespace");
+            // SAFETY: setns(2) on a valid descriptor; it changes only this thread's network
+            // namespace.
+            let r = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .expect("the thread inside the namespace")
     }
 }

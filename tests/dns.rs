@@ -1,0 +1,298 @@
+//! The resolver inside the poll loop, against real DNS servers in a network namespace: a tiny
+//! one written here (std UDP and TCP sockets, the same `simple-dns` message format) that
+//! answers like Docker's (at most 24 records over UDP, the TC bit set beyond, everything over
+//! TCP), and a "dead" one (a bound UDP socket that never answers). Needs root (namespaces,
+//! port 53); no traffic leaves the namespaces.
+
+mod util;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, TcpListener, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use peerlab::dns::conf::ResolvConf;
+use peerlab::dns::resolver::resolve_blocking_with;
+use peerlab::dns::{Error, Family};
+use simple_dns::rdata::{RData, A};
+use simple_dns::{Packet, PacketFlag, ResourceRecord, CLASS, QTYPE, RCODE, TYPE};
+
+use util::Netns;
+
+/// Records per UDP answer before the TC bit, as Docker's embedded DNS.
+const UDP_RECORDS: usize = 24;
+
+/// A DNS server on 127.0.0.1:53 inside a namespace, answering A queries for its names; every
+/// other name is NXDOMAIN, AAAA queries for its names get no answer (NOERROR).
+struct DnsServer {
+    udp_queries: Arc<AtomicUsize>,
+    tcp_queries: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn reply(query: &[u8], names: &HashMap<String, Vec<Ipv4Addr>>, udp: bool) -> Option<Vec<u8>> {
+    let q = Packet::parse(query).ok()?;
+    let question = q.questions.first()?.clone();
+    let mut r = Packet::new_reply(q.id());
+    r.set_flags(PacketFlag::RECURSION_AVAILABLE);
+    r.questions.push(question.clone());
+    let name = question.qname.to_string().to_ascii_lowercase();
+    match names.get(&name) {
+        None => *r.rcode_mut() = RCODE::NameError,
+        Some(ips) if question.qtype == QTYPE::TYPE(TYPE::A) => {
+            let mut ips = ips.as_slice();
+            if udp && ips.len() > UDP_RECORDS {
+                ips = &ips[..UDP_RECORDS];
+                r.set_flags(PacketFlag::TRUNCATION);
+            }
+            for ip in ips {
+                r.answers.push(ResourceRecord::new(
+                    question.qname.clone(),
+                    CLASS::IN,
+                    600,
+                    RData::A(A {
+                        address: u32::from(*ip),
+                    }),
+                ));
+            }
+        }
+        Some(_) => {} // no AAAA
+    }
+    r.build_bytes_vec_compressed().ok()
+}
+
+fn serve(ns: &Netns, names: &[(&str, Vec<Ipv4Addr>)]) -> DnsServer {
+    let names: Arc<HashMap<String, Vec<Ipv4Addr>>> = Arc::new(
+        names
+            .iter()
+            .map(|(n, a)| (n.to_string(), a.clone()))
+            .collect(),
+    );
+    let (udp, tcp) = ns.inside(|| {
+        (
+            UdpSocket::bind("127.0.0.1:53").expect("bind udp 53 in the namespace"),
+            TcpListener::bind("127.0.0.1:53").expect("bind tcp 53 in the namespace"),
+        )
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let udp_queries = Arc::new(AtomicUsize::new(0));
+    let tcp_queries = Arc::new(AtomicUsize::new(0));
+    let mut threads = Vec::new();
+    {
+        let (stop, count, names) = (stop.clone(), udp_queries.clone(), names.clone());
+        udp.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        threads.push(thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while !stop.load(Ordering::SeqCst) {
+                if let Ok((n, from)) = udp.recv_from(&mut buf) {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    if let Some(a) = reply(&buf[..n], &names, true) {
+                        let _ = udp.send_to(&a, from);
+                    }
+                }
+            }
+        }));
+    }
+    {
+        let (stop, count) = (stop.clone(), tcp_queries.clone());
+        tcp.set_nonblocking(true).unwrap();
+        threads.push(thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let Ok((mut c, _)) = tcp.accept() else {
+                    thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                c.set_nonblocking(false).unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                let mut len = [0u8; 2];
+                if c.read_exact(&mut len).is_err() {
+                    continue;
+                }
+                let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                if c.read_exact(&mut q).is_err() {
+                    continue;
+                }
+                count.fetch_add(1, Ordering::SeqCst);
+                if let Some(a) = reply(&q, &names, false) {
+                    let _ = c.write_all(&(a.len() as u16).to_be_bytes());
+                    let _ = c.write_all(&a);
+                }
+            }
+        }));
+    }
+    DnsServer {
+        udp_queries,
+        tcp_queries,
+        stop,
+        threads,
+    }
+}
+
+/// `n` addresses in 198.18.0.0/15 (benchmarking space), after `first` ones.
+fn many(first: &[Ipv4Addr], n: usize) -> Vec<Ipv4Addr> {
+    let mut v = first.to_vec();
+    v.extend(
+        (0..n - first.len()).map(|i| Ipv4Addr::new(198, 18, (i / 200) as u8, (i % 200) as u8 + 1)),
+    );
+    v
+}
+
+/// A name with 60 addresses (beyond musl's 48 and the ~24 of Docker's UDP answers): the
+/// truncated UDP answer sends the lookup to TCP, and all 60 come back, through the search
+/// list. The resolver and its sockets run here, on a thread inside the namespace.
+#[test]
+fn sixty_addresses_all_come_back_over_tcp() {
+    let ns = Netns::new("dns60");
+    let all = many(&[], 60);
+    let server = serve(&ns, &[("peers.lab.example", all.clone())]);
+    let conf = ResolvConf::parse("nameserver 127.0.0.1\nsearch lab.example\noptions timeout:2\n");
+    let t = Instant::now();
+    let got = ns
+        .inside(move || {
+            resolve_blocking_with(&conf, "peers", Family::Any, 128, Duration::from_secs(5))
+        })
+        .expect("resolves");
+    println!(
+        "60 addresses in {:?}: {} UDP queries, {} TCP queries",
+        t.elapsed(),
+        server.udp_queries.load(Ordering::SeqCst),
+        server.tcp_queries.load(Ordering::SeqCst)
+    );
+    let want: Vec<IpAddr> = all.iter().map(|a| IpAddr::V4(*a)).collect();
+    assert_eq!(got.as_slice(), want.as_slice(), "all 60, in order");
+    assert_eq!(got.left_out(), 0);
+    assert!(server.tcp_queries.load(Ordering::SeqCst) >= 1, "over TCP");
+
+    // A capacity chosen below that keeps that many and counts the rest.
+    let conf = ResolvConf::parse("nameserver 127.0.0.1\nsearch lab.example\n");
+    let got = ns
+        .inside(move || {
+            resolve_blocking_with(&conf, "peers", Family::V4, 50, Duration::from_secs(5))
+        })
+        .unwrap();
+    assert_eq!((got.len(), got.left_out()), (50, 10));
+
+    // A name nobody has: NXDOMAIN for every name of the search list.
+    let conf = ResolvConf::parse("nameserver 127.0.0.1\nsearch lab.example\n");
+    let err = ns
+        .inside(move || {
+            resolve_blocking_with(&conf, "nobody", Family::Any, 8, Duration::from_secs(5))
+        })
+        .unwrap_err();
+    assert_eq!(err, Error::NxDomain { names: 2 });
+}
+
+/// A real peer finds its peer through the namespace's resolv.conf and the server above, over
+/// TCP for a 60-address name, and exchanges counters with it.
+#[test]
+fn a_peer_resolves_its_peer_through_the_dns_server() {
+    let ns = Netns::new("dnspeer");
+    ns.resolv_conf("nameserver 127.0.0.1\nsearch lab.example\noptions timeout:1\n");
+    let server = serve(
+        &ns,
+        &[("p2.lab.example", many(&[Ipv4Addr::new(127, 0, 0, 3)], 60))],
+    );
+    let p1 = ns.start(
+        "p1",
+        &[
+            "--json",
+            "--interval",
+            "100ms",
+            "127.0.0.2:10002",
+            "p2:10003",
+        ],
+    );
+    let _p2 = ns.start(
+        "p2",
+        &[
+            "--json",
+            "--interval",
+            "100ms",
+            "127.0.0.3:10003",
+            "127.0.0.2:10002",
+        ],
+    );
+    p1.wait_event(|v| v["event"] == "peer_resolved" && v["addr"] == "127.0.0.3:10003");
+    p1.wait_for(|_| p1.counters_from("p2:10003").len() >= 3);
+    assert!(
+        server.tcp_queries.load(Ordering::SeqCst) >= 1,
+        "truncated, then TCP"
+    );
+}
+
+/// The JSON timestamps (µs) of the counters `p` received from `from`.
+fn arrivals(p: &util::Proc, from: &str) -> Vec<u64> {
+    p.events_named("received")
+        .iter()
+        .filter(|v| v["addr"] == from)
+        .filter_map(|v| v["ts_us"].as_u64())
+        .collect()
+}
+
+/// A nameserver that never answers delays nothing: the peer keeps its 1 s cadence to its
+/// IP-address peers while a peer name waits for DNS (lookups time out and start again), a
+/// name in the hosts file is found at once, and SIGTERM stops it at once.
+#[test]
+fn a_dead_nameserver_delays_no_broadcast_and_no_sigterm() {
+    let ns = Netns::new("deaddns");
+    // A bound socket that never reads: queries vanish, nothing answers, nothing refuses.
+    let _dead = ns.inside(|| UdpSocket::bind("127.0.0.1:53").expect("bind 53"));
+    ns.resolv_conf("nameserver 127.0.0.1\nsearch lab.example\noptions timeout:1 attempts:2\n");
+    ns.hosts("127.0.0.1 localhost\n127.0.0.4 fromhosts\n");
+    let p2 = ns.start("p2", &["--json", "127.0.0.3:10003", "127.0.0.2:10002"]);
+    p2.wait_event(|v| v["event"] == "listening");
+    let start = Instant::now();
+    let mut p1 = ns.start(
+        "p1",
+        &[
+            "--json",
+            "127.0.0.2:10002",
+            "127.0.0.3:10003",
+            "ghost:10004",
+            "fromhosts:10005",
+        ],
+    );
+    // The hosts file is honoured first: found at once, DNS dead or not.
+    p1.wait_event(|v| v["event"] == "peer_resolved" && v["peer"] == "fromhosts:10005");
+    let hosts_after = start.elapsed();
+    assert!(hosts_after < Duration::from_secs(1), "{hosts_after:?}");
+    // The lookup of ghost ends (2 names x 2 tries x 1 s) and starts again, over and over.
+    let unresolved =
+        p1.wait_event(|v| v["event"] == "peer_unresolved" && v["peer"] == "ghost:10004");
+    assert_eq!(
+        unresolved["error"], "no answer from 127.0.0.1 after 2 tries (timed out)",
+        "{unresolved}"
+    );
+    let run = Duration::from_secs(7);
+    thread::sleep(run.saturating_sub(start.elapsed()));
+    let (took, status) = p1.term();
+    assert!(status.success());
+    let times = arrivals(&p2, "127.0.0.2:10002");
+    assert!(times.len() >= 6, "{} counters in {run:?}", times.len());
+    let worst = times.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    println!(
+        "dead nameserver: {} broadcasts, worst gap {:.3} s (1 s cadence); SIGTERM to exit {:.1} ms; hosts name found after {:?}",
+        times.len(),
+        worst as f64 / 1e6,
+        took.as_secs_f64() * 1e3,
+        hosts_after
+    );
+    assert!(worst < 1_300_000, "worst gap {worst} µs");
+    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    let row = p1.summary_of("ghost:10004");
+    assert_eq!((row.addr, row.sent), (None, Some(0)));
+}
