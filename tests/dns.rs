@@ -277,6 +277,24 @@ fn a_dead_nameserver_delays_no_broadcast_and_no_sigterm() {
         unresolved["error"], "no answer from 127.0.0.1 after 2 tries (timed out)",
         "{unresolved}"
     );
+    // `process health` with a name only the dead nameserver could answer: bounded by its
+    // own timeout (half of it for the name, a quarter for the host's name), then it probes
+    // this host's addresses, and says so. (glibc waited for the nameserver: 5.05 s on a swarm.)
+    let t = Instant::now();
+    let health = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_process")])
+        .args(["health", "--timeout", "1s", "ghost:10002"])
+        .output()
+        .unwrap();
+    let health_took = t.elapsed();
+    let text = String::from_utf8_lossy(&health.stdout);
+    assert_eq!(health.status.code(), Some(1), "{text}");
+    assert!(text.contains("ghost:10002 does not resolve"), "{text}");
+    assert!(health_took < Duration::from_millis(2500), "{health_took:?}");
+    println!(
+        "health of a name behind a dead nameserver: {health_took:?}: {}",
+        text.trim()
+    );
     let run = Duration::from_secs(7);
     thread::sleep(run.saturating_sub(start.elapsed()));
     let (took, status) = p1.term();
