@@ -180,6 +180,8 @@ pub struct Driver<A, W: Write> {
     quit: bool,
     /// When to look at the peers' up/down state again (for every mode, once a second).
     next_link_check: Instant,
+    /// DNS answers ignored as of the last line that said so.
+    dns_ignored_said: u32,
     /// The receive buffer, allocated once (boxed so the driver is cheap to move).
     buf: Box<[u8; MAX_DGRAM]>,
 }
@@ -200,6 +202,7 @@ impl<A: App, W: Write> Driver<A, W> {
             redrain: heapless::Vec::new(),
             quit: false,
             next_link_check: Instant::now() + UP_AFTER,
+            dns_ignored_said: 0,
             buf: Box::new([0; MAX_DGRAM]),
         };
         if d.app.wants_keyboard() {
@@ -382,6 +385,19 @@ impl<A: App, W: Write> Driver<A, W> {
         if now >= self.next_link_check {
             self.mesh.poll_up(now);
             self.next_link_check = now + Duration::from_secs(1);
+            // Untrusted DNS answers: said at most once a second, and only when there are more.
+            let ig = self.mesh.dns_ignored();
+            if ig.total() > self.dns_ignored_said {
+                self.dns_ignored_said = ig.total();
+                self.out.notice(format_args!(
+                    "{} DNS answer(s) ignored so far: {} from an address not asked, {} with a wrong id, {} to another question, {} malformed",
+                    ig.total(),
+                    ig.source,
+                    ig.id,
+                    ig.question,
+                    ig.malformed
+                ));
+            }
         }
         self.app.handle_timeout(now, &mut self.mesh, &mut self.out);
         self.mesh.resolve_due(self.poll.registry(), now);

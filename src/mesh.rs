@@ -312,6 +312,11 @@ impl Mesh {
             .min()
     }
 
+    /// DNS answers the lookups ignored so far (wrong source, id or question, malformed).
+    pub fn dns_ignored(&self) -> dns::lookup::Ignored {
+        self.resolver.ignored()
+    }
+
     /// Whether `token` is one of the resolver's sockets.
     pub fn owns_dns(&self, token: Token) -> bool {
         self.resolver.owns(token)

@@ -75,18 +75,29 @@ fn reply(query: &[u8], names: &HashMap<String, Vec<Ipv4Addr>>, udp: bool) -> Opt
 }
 
 fn serve(ns: &Netns, names: &[(&str, Vec<Ipv4Addr>)]) -> DnsServer {
+    serve_with(ns, names, false)
+}
+
+/// [`serve`]; with `forge`, every UDP answer is preceded by two forgeries pointing the name at
+/// 127.0.0.66: one from another address (127.0.0.9:53), one with a wrong id.
+fn serve_with(ns: &Netns, names: &[(&str, Vec<Ipv4Addr>)], forge: bool) -> DnsServer {
     let names: Arc<HashMap<String, Vec<Ipv4Addr>>> = Arc::new(
         names
             .iter()
             .map(|(n, a)| (n.to_string(), a.clone()))
             .collect(),
     );
-    let (udp, tcp) = ns.inside(|| {
+    let (udp, tcp, other) = ns.inside(|| {
         (
             UdpSocket::bind("127.0.0.1:53").expect("bind udp 53 in the namespace"),
             TcpListener::bind("127.0.0.1:53").expect("bind tcp 53 in the namespace"),
+            UdpSocket::bind("127.0.0.9:53").expect("bind 127.0.0.9:53"),
         )
     });
+    let evil: HashMap<String, Vec<Ipv4Addr>> = names
+        .keys()
+        .map(|n| (n.clone(), vec![Ipv4Addr::new(127, 0, 0, 66)]))
+        .collect();
     let stop = Arc::new(AtomicBool::new(false));
     let udp_queries = Arc::new(AtomicUsize::new(0));
     let tcp_queries = Arc::new(AtomicUsize::new(0));
@@ -100,6 +111,13 @@ fn serve(ns: &Netns, names: &[(&str, Vec<Ipv4Addr>)]) -> DnsServer {
             while !stop.load(Ordering::SeqCst) {
                 if let Ok((n, from)) = udp.recv_from(&mut buf) {
                     count.fetch_add(1, Ordering::SeqCst);
+                    if forge {
+                        if let Some(mut f) = reply(&buf[..n], &evil, true) {
+                            let _ = other.send_to(&f, from);
+                            f[1] ^= 0x5a;
+                            let _ = udp.send_to(&f, from);
+                        }
+                    }
                     if let Some(a) = reply(&buf[..n], &names, true) {
                         let _ = udp.send_to(&a, from);
                     }
@@ -231,6 +249,45 @@ fn a_peer_resolves_its_peer_through_the_dns_server() {
     assert!(
         server.tcp_queries.load(Ordering::SeqCst) >= 1,
         "truncated, then TCP"
+    );
+}
+
+/// Forged answers (from another address, with a wrong id) arrive before the real one: they
+/// are ignored, counted, and said in a notice; the real address is taken.
+#[test]
+fn forged_answers_are_ignored_counted_and_said() {
+    let ns = Netns::new("dnsforge");
+    ns.resolv_conf("nameserver 127.0.0.1\noptions timeout:1\n");
+    let _server = serve_with(&ns, &[("p2", vec![Ipv4Addr::new(127, 0, 0, 3)])], true);
+    let p1 = ns.start(
+        "p1",
+        &[
+            "--json",
+            "--interval",
+            "100ms",
+            "127.0.0.2:10002",
+            "p2:10003",
+        ],
+    );
+    let resolved = p1.wait_event(|v| v["event"] == "peer_resolved");
+    assert_eq!(resolved["addr"], "127.0.0.3:10003", "{resolved}");
+    let notice = p1
+        .wait_event(|v| v["event"] == "notice" && v.to_string().contains("DNS answer(s) ignored"));
+    // Every lookup met one of each (p2 is down, so it is looked up again with backoff).
+    let text = notice["text"].as_str().unwrap().to_string();
+    let n: Vec<u64> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [total, source, id, question, malformed] = n[..] else {
+        panic!("{text}")
+    };
+    assert!(source >= 1 && source.abs_diff(id) <= 1, "{text}");
+    assert_eq!((total, question, malformed), (source + id, 0, 0), "{text}");
+    assert_eq!(
+        p1.events_named("peer_resolved").len(),
+        1,
+        "never moved to a forged address"
     );
 }
 
