@@ -29,6 +29,9 @@ use crate::output::peer::PeerLine;
 use crate::output::Output;
 use crate::wire::{BYE, HEALTH_OK, HEALTH_PROBE};
 
+/// How long the application's first timers wait for the peers' first lookups.
+pub const FIRST_LOOKUPS_WAIT: Duration = Duration::from_millis(500);
+
 /// The signal pipe's token (the mesh uses `0..MAX_TOKENS`).
 pub const SIGNALS: Token = Token(usize::MAX - 1);
 /// Standard input's token.
@@ -182,6 +185,11 @@ pub struct Driver<A, W: Write> {
     next_link_check: Instant,
     /// DNS answers ignored as of the last line that said so.
     dns_ignored_said: u32,
+    /// Until then, while the peers' first lookups are in flight, the application's timers
+    /// wait: the first broadcast (counter 0) goes to every peer whose name answers quickly,
+    /// as when names were resolved before the loop started. A dead nameserver delays it by
+    /// this much at most, once.
+    settle_until: Option<Instant>,
     /// The receive buffer, allocated once (boxed so the driver is cheap to move).
     buf: Box<[u8; MAX_DGRAM]>,
 }
@@ -203,6 +211,7 @@ impl<A: App, W: Write> Driver<A, W> {
             quit: false,
             next_link_check: Instant::now() + UP_AFTER,
             dns_ignored_said: 0,
+            settle_until: Some(Instant::now() + FIRST_LOOKUPS_WAIT),
             buf: Box::new([0; MAX_DGRAM]),
         };
         if d.app.wants_keyboard() {
@@ -325,8 +334,14 @@ impl<A: App, W: Write> Driver<A, W> {
     /// handles what is ready, then whatever timer is due.
     pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
         let now = Instant::now();
+        if self
+            .settle_until
+            .is_some_and(|t| now >= t || !self.mesh.first_lookups_pending())
+        {
+            self.settle_until = None;
+        }
         let wake = [
-            self.app.poll_timeout(),
+            self.settle_until.or(self.app.poll_timeout()),
             self.mesh.next_resolve(),
             Some(self.next_link_check),
         ]
@@ -399,7 +414,13 @@ impl<A: App, W: Write> Driver<A, W> {
                 ));
             }
         }
-        self.app.handle_timeout(now, &mut self.mesh, &mut self.out);
+        let settled = self
+            .settle_until
+            .is_none_or(|t| now >= t || !self.mesh.first_lookups_pending());
+        if settled {
+            self.settle_until = None;
+            self.app.handle_timeout(now, &mut self.mesh, &mut self.out);
+        }
         self.mesh.resolve_due(self.poll.registry(), now);
         self.print_peer_events();
         Ok(())

@@ -312,6 +312,13 @@ impl Mesh {
             .min()
     }
 
+    /// Whether some peer's first lookup is still in flight (its name has never resolved and a
+    /// lookup for it waits for an answer).
+    pub fn first_lookups_pending(&self) -> bool {
+        (0..self.peers.len())
+            .any(|i| self.peers[i].state.addr.is_none() && self.resolver.is_busy(i))
+    }
+
     /// DNS answers the lookups ignored so far (wrong source, id or question, malformed).
     pub fn dns_ignored(&self) -> dns::lookup::Ignored {
         self.resolver.ignored()
