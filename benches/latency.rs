@@ -265,6 +265,7 @@ mod throughput {
             peers: vec![spec(them)],
             interval: Duration::from_secs(3600),
             strict: false,
+            discovery: Default::default(),
         };
         let mut node = counter::start(&cfg, Output::new(io::sink(), false)).unwrap();
         let (stop, sent) = (

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use argh::FromArgs;
 
-use crate::limits::{DEFAULT_INTERVAL, MAX_NAME, MAX_PEERS};
+use crate::limits::{DEFAULT_INTERVAL, DEFAULT_MAX_PEERS, MAX_GROUPS, MAX_NAME, MAX_PEERS};
 
 /// A UDP peer: listens on ADDR and every interval sends its counter (0, 1, 2, ...) to every
 /// PEER, printing each datagram it receives. Addresses are host:port; :port means
@@ -18,6 +18,7 @@ use crate::limits::{DEFAULT_INTERVAL, MAX_NAME, MAX_PEERS};
 #[argh(
     example = "{command_name} 127.0.0.1:10002 127.0.0.1:10003 127.0.0.1:10004",
     example = "{command_name} --interval 250ms p1:10002 p2:10003 p3:10004",
+    example = "{command_name} 0.0.0.0:10002 --discover peer:10002",
     note = "Other modes: `{command_name} health ADDR` (a container health check), `{command_name} mutex ...` and `{command_name} shared-resource ...` (Lab 1)."
 )]
 pub struct PeerArgs {
@@ -32,6 +33,22 @@ pub struct PeerArgs {
     /// drop (and count) datagrams from addresses that are not configured peers
     #[argh(switch)]
     pub strict: bool,
+
+    /// a group of peers found by DNS: every address NAME resolves to, but this process's own,
+    /// is a peer on PORT; looked up again every few seconds, so peers join and leave
+    /// (repeatable; e.g. peer:10002, Swarm's tasks.peer:10002, a Kubernetes headless Service)
+    #[argh(option, from_str_fn(parse_spec))]
+    pub discover: Vec<AddrSpec>,
+
+    /// room in the peer table, named and discovered peers together, fixed at start (with
+    /// --discover; default 64, at most 128)
+    #[argh(option)]
+    pub max_peers: Option<usize>,
+
+    /// mean time between two lookups of a --discover group (default 5s; each wait +-20% at
+    /// random)
+    #[argh(option, from_str_fn(parse_discover_every))]
+    pub discover_every: Option<Duration>,
 
     /// this process's own address, host:port or :port
     #[argh(positional, from_str_fn(parse_spec))]
@@ -137,6 +154,11 @@ pub fn parse_interval(s: &str) -> Result<Duration, String> {
     parse_duration(s, "--interval")
 }
 
+/// `--discover-every`, in the same forms as `--interval`.
+pub fn parse_discover_every(s: &str) -> Result<Duration, String> {
+    parse_duration(s, "--discover-every")
+}
+
 /// `--cs-time`, in the same forms as `--interval`.
 pub fn parse_cs_time(s: &str) -> Result<Duration, String> {
     parse_duration(s, "--cs-time")
@@ -201,6 +223,33 @@ pub fn check_peers(n: usize) -> Result<(), String> {
 /// or be counted twice).
 pub fn check_peer_args(a: &PeerArgs) -> Result<(), String> {
     check_peers(a.peers.len())?;
+    if a.discover.is_empty() {
+        if a.max_peers.is_some() || a.discover_every.is_some() {
+            return Err("--max-peers and --discover-every go with --discover".into());
+        }
+    } else {
+        if a.discover.len() > MAX_GROUPS {
+            return Err(format!(
+                "at most {MAX_GROUPS} --discover groups are supported, got {}",
+                a.discover.len()
+            ));
+        }
+        let max = a.max_peers.unwrap_or(DEFAULT_MAX_PEERS.max(a.peers.len()));
+        if max == 0 || max > MAX_PEERS || max < a.peers.len() {
+            return Err(format!(
+                "--max-peers must be between the number of named peers ({}) and {MAX_PEERS}, and at least 1; got {max}",
+                a.peers.len()
+            ));
+        }
+        for (i, g) in a.discover.iter().enumerate() {
+            if let Some(q) = a.discover[..i].iter().find(|q| q.same_as(g)) {
+                return Err(format!(
+                    "group `{}` is given twice (`{}` is the same)",
+                    q.text, g.text
+                ));
+            }
+        }
+    }
     for (i, p) in a.peers.iter().enumerate() {
         if p.same_as(&a.addr) {
             return Err(format!(
@@ -579,4 +628,19 @@ pub fn check_group(id: u16, n: usize) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The peer mode's discovery settings from its (checked) arguments.
+pub fn discovery(a: &PeerArgs) -> crate::mesh::Discovery {
+    let mut d = crate::mesh::Discovery {
+        groups: a.discover.clone(),
+        ..Default::default()
+    };
+    if !a.discover.is_empty() {
+        d.capacity = a.max_peers.unwrap_or(DEFAULT_MAX_PEERS.max(a.peers.len()));
+    }
+    if let Some(every) = a.discover_every {
+        d.every = every;
+    }
+    d
 }

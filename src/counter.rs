@@ -9,10 +9,12 @@ use mio::Poll;
 
 use crate::account::{Counts, Sequence, Verdict};
 use crate::cli::{AddrSpec, DisplayDuration};
-use crate::driver::{open_mesh, App, Datagram, Driver};
+use crate::driver::{open_mesh_with, App, Datagram, Driver};
 use crate::limits::MAX_STRANGERS;
-use crate::mesh::{Mesh, StartError};
-use crate::output::peer::{Listening, Payload, Received, Row, SummaryStart, Who};
+use crate::mesh::{Discovery, Mesh, StartError};
+use crate::output::peer::{
+    Listening, Payload, PeerEvent, PeerLine, Received, Row, SummaryStart, Who,
+};
 use crate::output::Output;
 use crate::wire::{encode_counter, parse_counter};
 
@@ -27,6 +29,8 @@ pub struct PeerConfig {
     pub interval: Duration,
     /// Drop datagrams from addresses that are not peers.
     pub strict: bool,
+    /// Groups of peers found by DNS, and the peer table's capacity.
+    pub discovery: Discovery,
 }
 
 /// A running counter peer.
@@ -37,13 +41,16 @@ pub type Node<W> = Driver<Counter, W>;
 /// broadcast is due at once.
 pub fn start<W: Write>(cfg: &PeerConfig, mut out: Output<W>) -> Result<Node<W>, StartError> {
     let poll = Poll::new().map_err(StartError::Poll)?;
-    let mesh = open_mesh(&poll, &cfg.addr, &cfg.peers, &mut out)?;
+    let mesh = open_mesh_with(&poll, &cfg.addr, &cfg.peers, &cfg.discovery, &mut out)?;
+    let groups: Vec<&str> = mesh.group_specs().map(|g| g.text.as_str()).collect();
+    let groups = groups.join(" ");
     out.emit(&Listening {
         addr: mesh.local_addr(),
         peers: mesh.len(),
         interval: cfg.interval,
+        discover: (!groups.is_empty()).then_some((groups.as_str(), mesh.capacity())),
     });
-    let app = Counter::new(cfg, mesh.len(), Instant::now());
+    let app = Counter::new(cfg, mesh.capacity(), Instant::now());
     Ok(Driver::new(poll, mesh, app, out))
 }
 
@@ -142,7 +149,8 @@ pub struct Counter {
     started: Instant,
     fell_behind_said: bool,
     strict: bool,
-    /// One per peer, in the mesh's order (allocated once at start).
+    /// One per slot of the peer table, in the mesh's order (allocated once at start, for its
+    /// whole capacity).
     peers: Vec<Tally>,
     /// At most MAX_STRANGERS, allocated once at start.
     strangers: Vec<Stranger>,
@@ -196,6 +204,21 @@ impl Counter {
         }
     }
 
+    /// The first datagram of peer `i`: if it sent from `from` before it was a peer (a
+    /// discovered peer heard before its group's lookup found it), its stranger row becomes
+    /// its own. Once per peer: afterwards its tally is not empty.
+    fn adopt(&mut self, i: usize, from: SocketAddr) {
+        let Some(t) = self.peers.get_mut(i) else {
+            return;
+        };
+        if t.seq.counts().received > 0 || t.foreign > 0 {
+            return;
+        }
+        if let Some(k) = self.strangers.iter().position(|s| s.addr == from) {
+            *t = self.strangers.swap_remove(k).tally;
+        }
+    }
+
     /// The stranger row for `from`, made on first sight (`None` when the table is full).
     fn stranger<W: Write>(&mut self, from: SocketAddr, out: &mut Output<W>) -> Option<usize> {
         if let Some(i) = self.strangers.iter().position(|s| s.addr == from) {
@@ -236,7 +259,33 @@ impl App for Counter {
         out: &mut Output<W>,
         d: Datagram<'_>,
     ) {
-        let (name, tally) = match d.peer {
+        // Not from a peer's address, but from the IP of exactly one peer (the course's Go
+        // program sends from a random port): that peer's, said once.
+        let by_ip = match d.peer {
+            None if !self.strict => mesh.attribute_by_ip(d.from),
+            _ => None,
+        };
+        if let Some((i, first)) = by_ip {
+            mesh.heard(i, d.from);
+            if first {
+                let st = mesh.peer(i);
+                let port = st.addr.map_or(0, |a| a.port());
+                out.emit(&PeerLine {
+                    name: st.name(),
+                    group: st.group.map(|g| mesh.group_name(g)),
+                    event: &PeerEvent::OtherPort {
+                        i,
+                        from: d.from,
+                        port,
+                    },
+                });
+            }
+        }
+        let peer = d.peer.or(by_ip.map(|(i, _)| i));
+        if let Some(i) = peer {
+            self.adopt(i, d.from);
+        }
+        let (name, tally) = match peer {
             Some(i) => (Some(mesh.peer(i).name()), self.peers.get_mut(i)),
             None => {
                 let row = self.stranger(d.from, out);
@@ -274,7 +323,7 @@ impl App for Counter {
             ran: self.started.elapsed(),
             broadcasts: self.counter,
         });
-        for (i, tally) in self.peers.iter().enumerate() {
+        for (i, tally) in self.peers.iter().enumerate().take(mesh.len()) {
             let st = mesh.peer(i);
             out.emit(&Row {
                 name: Some(st.name()),
@@ -283,7 +332,15 @@ impl App for Counter {
                 errors: st.errors,
                 counts: tally.seq.counts(),
                 foreign: tally.foreign,
+                left: st.left,
             });
+        }
+        let left_out = mesh.left_out();
+        if left_out > 0 {
+            out.notice(format_args!(
+                "the peer table was full (max_peers {}): up to {left_out} discovered address(es) at once were left out",
+                mesh.capacity()
+            ));
         }
         if !self.strict {
             for s in &self.strangers {
@@ -294,6 +351,7 @@ impl App for Counter {
                     errors: 0,
                     counts: s.tally.seq.counts(),
                     foreign: s.tally.foreign,
+                    left: false,
                 });
             }
         }

@@ -24,7 +24,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::cli::AddrSpec;
 use crate::limits::{MAX_DGRAM, MAX_PEERS, UP_AFTER};
-use crate::mesh::{Mesh, Recv, StartError, MAX_TOKENS};
+use crate::mesh::{Discovery, Mesh, Recv, StartError, MAX_TOKENS};
 use crate::output::peer::PeerLine;
 use crate::output::Output;
 use crate::wire::{BYE, HEALTH_OK, HEALTH_PROBE};
@@ -153,7 +153,18 @@ pub fn open_mesh<W: Write>(
     peers: &[AddrSpec],
     out: &mut Output<W>,
 ) -> Result<Mesh, StartError> {
-    let mesh = Mesh::open(poll.registry(), addr, peers)?;
+    open_mesh_with(poll, addr, peers, &Discovery::default(), out)
+}
+
+/// [`open_mesh`] with groups of peers found by DNS (`--discover`).
+pub fn open_mesh_with<W: Write>(
+    poll: &Poll,
+    addr: &AddrSpec,
+    peers: &[AddrSpec],
+    discovery: &Discovery,
+    out: &mut Output<W>,
+) -> Result<Mesh, StartError> {
+    let mesh = Mesh::open_with(poll.registry(), addr, peers, discovery)?;
     if let Some(why) = mesh.fallback() {
         out.notice(format_args!(
             "cannot bind {} ({why}): listening on {} instead",
@@ -274,8 +285,12 @@ impl<A: App, W: Write> Driver<A, W> {
     /// Prints what happened to the peers (down, up, resolved) since the last call.
     fn print_peer_events(&mut self) {
         while let Some(ev) = self.mesh.poll_event() {
-            let name = self.mesh.peer(ev.slot()).name();
-            self.out.emit(&PeerLine { name, event: &ev });
+            let (name, group) = self.mesh.describe(&ev);
+            self.out.emit(&PeerLine {
+                name,
+                group,
+                event: &ev,
+            });
         }
     }
 

@@ -6,6 +6,20 @@ use std::time::Duration;
 /// Most peers one process talks to (the scale goal is a 100-process full mesh: 99 peers).
 pub const MAX_PEERS: usize = 128;
 
+/// Default capacity of the peer table when groups are discovered (`--max-peers`): static and
+/// discovered peers together, allocated once at start.
+pub const DEFAULT_MAX_PEERS: usize = 64;
+
+/// Most `--discover` groups.
+pub const MAX_GROUPS: usize = 8;
+
+/// A group is looked up again this often (`--discover-every`), each wait drawn at random
+/// within +-20% so that the members of a mesh do not ask in step.
+pub const DISCOVER_EVERY: Duration = Duration::from_secs(5);
+
+/// A discovered peer missing from this many lookups of its group in a row has left.
+pub const LEAVE_AFTER_MISSES: u8 = 2;
+
 /// Most addresses kept from one name's lookup (a name with more is reported with the number
 /// left out): no cap below the peer table's capacity, unlike musl's `getaddrinfo` (48).
 pub const MAX_ADDRS_PER_NAME: usize = MAX_PEERS;

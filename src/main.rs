@@ -96,6 +96,7 @@ fn run_peer(a: PeerArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let cfg = PeerConfig {
+        discovery: cli::discovery(&a),
         addr: a.addr,
         peers: a.peers,
         interval: a.interval,

@@ -11,14 +11,16 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
 
 use crate::cli::AddrSpec;
 use crate::dns::{self, Family, Resolver};
-use crate::limits::{MAX_ADDRS_PER_NAME, MAX_PEERS};
+use crate::limits::{
+    DISCOVER_EVERY, LEAVE_AFTER_MISSES, MAX_ADDRS_PER_NAME, MAX_GROUPS, MAX_NAME, MAX_PEERS,
+};
 use crate::net::{self, BindError};
 use crate::output::peer::{Down, PeerEvent};
 use crate::peer::{PeerState, Resolved};
@@ -30,8 +32,55 @@ pub const SERVER: Token = Token(0);
 /// `DNS_TOKENS + 4 * i` to `DNS_TOKENS + 4 * i + 3` (see [`dns::resolver`]).
 pub const DNS_TOKENS: usize = MAX_PEERS + 1;
 
-/// Every token the mesh may register (server, peers, lookups).
-pub const MAX_TOKENS: usize = DNS_TOKENS + dns::resolver::TOKENS_PER_SLOT * MAX_PEERS;
+/// Every token the mesh may register (server, peers, lookups of the named peers and of the
+/// groups).
+pub const MAX_TOKENS: usize =
+    DNS_TOKENS + dns::resolver::TOKENS_PER_SLOT * (MAX_PEERS + MAX_GROUPS);
+
+/// Peers found by DNS (`--discover`): the groups, and the table's capacity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovery {
+    /// `name:port` groups: every address `name` resolves to, but the own, is a peer on `port`.
+    pub groups: Vec<AddrSpec>,
+    /// The peer table's capacity, named and discovered peers together (0: exactly the
+    /// named peers).
+    pub capacity: usize,
+    /// Mean time between two lookups of a group (each wait drawn within +-20%).
+    pub every: Duration,
+}
+
+impl Default for Discovery {
+    fn default() -> Self {
+        Discovery {
+            groups: Vec::new(),
+            capacity: 0,
+            every: DISCOVER_EVERY,
+        }
+    }
+}
+
+/// One `--discover` group.
+#[derive(Debug)]
+struct Group {
+    spec: AddrSpec,
+    /// When to look it up again.
+    next: Instant,
+    /// Peers found so far (their names count from 1 in order of discovery).
+    found: usize,
+    /// Its first lookup ended.
+    looked_up: bool,
+    /// "Does not resolve" was said for the current failure streak.
+    unresolved_said: bool,
+    /// New addresses of its latest lookup that found no room in the table.
+    left_out: usize,
+}
+
+/// A wait of `every` +-20%, at random (getrandom, as the query ids).
+fn jittered(every: Duration) -> Duration {
+    let ms = every.as_millis() as u64;
+    let r = u64::from(dns::random_u16());
+    Duration::from_millis(ms * 8 / 10 + r * (ms * 4 / 10) / u64::from(u16::MAX))
+}
 
 /// Why the sockets could not be opened.
 #[derive(Debug)]
@@ -40,7 +89,7 @@ pub enum StartError {
     Bind(BindError),
     /// `mio::Poll` or a registration failed.
     Poll(io::Error),
-    /// More peers than [`MAX_PEERS`].
+    /// More peers than [`MAX_PEERS`] (or than the table's capacity).
     TooManyPeers(usize),
 }
 
@@ -100,8 +149,20 @@ pub struct Mesh {
     fallback: Option<&'static str>,
     /// The own address's lock (one process per address), held until the mesh is dropped.
     _lock: std::os::unix::net::UnixDatagram,
-    /// Peer names being looked up, one lookup per peer, on the loop's own poll.
+    /// Peer names being looked up, one lookup per named peer (slot `i`) and per group (slot
+    /// `statics + g`), on the loop's own poll.
     resolver: Resolver,
+    /// Peers named on the command line: the table's first slots.
+    statics: usize,
+    /// Room in the table (`peers` never grows beyond it).
+    capacity: usize,
+    /// The `--discover` groups.
+    groups: Vec<Group>,
+    every: Duration,
+    /// "The table is full" was said.
+    full_said: bool,
+    /// Most new addresses left out by the groups' latest lookups at any time.
+    left_out_max: usize,
 }
 
 impl Mesh {
@@ -113,20 +174,49 @@ impl Mesh {
         addr: &AddrSpec,
         peers: &[AddrSpec],
     ) -> Result<Mesh, StartError> {
-        if peers.len() > MAX_PEERS {
-            return Err(StartError::TooManyPeers(peers.len()));
+        Mesh::open_with(registry, addr, peers, &Discovery::default())
+    }
+
+    /// [`Mesh::open`] with groups of peers found by DNS, in a table of a fixed capacity
+    /// (allocated now, never grown).
+    pub fn open_with(
+        registry: &Registry,
+        addr: &AddrSpec,
+        peers: &[AddrSpec],
+        discovery: &Discovery,
+    ) -> Result<Mesh, StartError> {
+        let capacity = discovery.capacity.max(peers.len());
+        if capacity > MAX_PEERS {
+            return Err(StartError::TooManyPeers(capacity));
         }
+        let groups = discovery.groups.len().min(MAX_GROUPS);
         let server = net::bind_server(addr).map_err(StartError::Bind)?;
         let now = Instant::now();
         let mut mesh = Mesh {
             local: server.local,
             server: server.socket,
-            peers: Vec::with_capacity(peers.len()),
-            // Each peer can go down, be resolved and come up in one turn.
-            events: VecDeque::with_capacity(3 * peers.len() + 1),
+            peers: Vec::with_capacity(capacity),
+            // Each peer can go down, be resolved (or join, or leave) and come up in one turn.
+            events: VecDeque::with_capacity(4 * capacity + 2 * groups + 1),
             fallback: server.fallback,
             _lock: server.lock,
-            resolver: Resolver::new(peers.len(), MAX_ADDRS_PER_NAME, DNS_TOKENS),
+            resolver: Resolver::new(peers.len() + groups, MAX_ADDRS_PER_NAME, DNS_TOKENS),
+            statics: peers.len(),
+            capacity,
+            groups: discovery.groups[..groups]
+                .iter()
+                .map(|spec| Group {
+                    spec: spec.clone(),
+                    next: now,
+                    found: 0,
+                    looked_up: false,
+                    unresolved_said: false,
+                    left_out: 0,
+                })
+                .collect(),
+            every: discovery.every,
+            full_said: false,
+            left_out_max: 0,
         };
         registry
             .register(&mut mesh.server, SERVER, Interest::READABLE)
@@ -146,9 +236,39 @@ impl Mesh {
         self.local
     }
 
-    /// How many peers.
+    /// How many peers: the named ones, then those discovered so far (left ones included).
     pub fn len(&self) -> usize {
         self.peers.len()
+    }
+
+    /// The table's capacity, fixed at start.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The `--discover` groups, as written.
+    pub fn group_specs(&self) -> impl Iterator<Item = &AddrSpec> {
+        self.groups.iter().map(|g| &g.spec)
+    }
+
+    /// Group `g`'s argument as written.
+    pub fn group_name(&self, g: usize) -> &str {
+        &self.groups[g].spec.text
+    }
+
+    /// New addresses the table had no room for: the most left out by the groups' lookups at
+    /// any one time.
+    pub fn left_out(&self) -> usize {
+        self.left_out_max
+    }
+
+    /// Who an event is about: the peer's (or the group's) name, and the peer's group.
+    pub fn describe(&self, ev: &PeerEvent) -> (&str, Option<&str>) {
+        if let Some(g) = ev.group_event() {
+            return (self.group_name(g), None);
+        }
+        let st = &self.peers[ev.slot()].state;
+        (st.name(), st.group.map(|g| self.group_name(g)))
     }
 
     /// Whether there are no peers (the shared resource).
@@ -167,6 +287,28 @@ impl Mesh {
     /// The peer whose current address is `addr`, if any.
     pub fn attribute(&self, addr: SocketAddr) -> Option<usize> {
         self.peers.iter().position(|p| p.state.addr == Some(addr))
+    }
+
+    /// The peer a datagram from `from` (not a peer's address) belongs to by its IP alone:
+    /// the only peer at that IP, when the own address is not at that IP too (the course's Go
+    /// program sends from a random port). `None` when no peer or several share the IP. The
+    /// `bool` is true the first time for that peer (worth a note).
+    pub fn attribute_by_ip(&mut self, from: SocketAddr) -> Option<(usize, bool)> {
+        if from.ip() == self.local.ip() {
+            return None;
+        }
+        let mut found = None;
+        for (i, p) in self.peers.iter().enumerate() {
+            if p.state.addr.is_some_and(|a| a.ip() == from.ip()) {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(i);
+            }
+        }
+        let i = found?;
+        let first = !std::mem::replace(&mut self.peers[i].state.other_port_said, true);
+        Some((i, first))
     }
 
     /// Sends `bytes` to peer `i` on its connected socket. Returns whether it went out; an
@@ -302,11 +444,15 @@ impl Mesh {
     /// When the next peer name is due for (re)resolution, or a lookup in flight for its next
     /// deadline.
     pub fn next_resolve(&self) -> Option<Instant> {
-        let due = (0..self.peers.len())
+        let due = (0..self.statics)
             .filter(|&i| !self.resolver.is_busy(i))
             .map(|i| self.peers[i].state.next_resolve)
             .min();
-        [due, self.resolver.poll_timeout()]
+        let group = (0..self.groups.len())
+            .filter(|&g| !self.resolver.is_busy(self.statics + g))
+            .map(|g| self.groups[g].next)
+            .min();
+        [due, group, self.resolver.poll_timeout()]
             .into_iter()
             .flatten()
             .min()
@@ -315,8 +461,9 @@ impl Mesh {
     /// Whether some peer's first lookup is still in flight (its name has never resolved and a
     /// lookup for it waits for an answer).
     pub fn first_lookups_pending(&self) -> bool {
-        (0..self.peers.len())
-            .any(|i| self.peers[i].state.addr.is_none() && self.resolver.is_busy(i))
+        (0..self.statics).any(|i| self.peers[i].state.addr.is_none() && self.resolver.is_busy(i))
+            || (0..self.groups.len())
+                .any(|g| !self.groups[g].looked_up && self.resolver.is_busy(self.statics + g))
     }
 
     /// DNS answers the lookups ignored so far (wrong source, id or question, malformed).
@@ -341,7 +488,18 @@ impl Mesh {
     /// ended. Never waits: the answers come through [`Mesh::handle_dns`].
     pub fn resolve_due(&mut self, registry: &Registry, now: Instant) {
         self.resolver.handle_timeout(registry, now);
-        for i in 0..self.peers.len() {
+        for g in 0..self.groups.len() {
+            let slot = self.statics + g;
+            if self.groups[g].next > now || self.resolver.is_busy(slot) {
+                continue;
+            }
+            // Until the next lookup is started (an answer, or a failure, sets it again).
+            self.groups[g].next = now + jittered(self.every);
+            let host = self.groups[g].spec.host();
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            self.resolver.start(registry, slot, host, Family::Any, now);
+        }
+        for i in 0..self.statics {
             if self.peers[i].state.next_resolve > now || self.resolver.is_busy(i) {
                 continue;
             }
@@ -360,6 +518,10 @@ impl Mesh {
     fn apply_lookups(&mut self, registry: &Registry, now: Instant) {
         let want_v6 = Some(self.local.is_ipv6());
         while let Some((i, result)) = self.resolver.poll_done() {
+            if i >= self.statics {
+                self.discovered(registry, now, i - self.statics, result);
+                continue;
+            }
             let port = self.peers[i].state.spec.port;
             let result = result.map_err(io::Error::from).and_then(|addrs| {
                 net::pick(addrs.as_slice(), want_v6)
@@ -422,6 +584,162 @@ impl Mesh {
                         why,
                     });
                 }
+            }
+        }
+    }
+}
+
+impl Mesh {
+    /// Whether `addr` is this process's own (its address, or, bound to the wildcard, one of
+    /// this host's addresses on its port).
+    fn is_own(&self, addr: SocketAddr) -> bool {
+        addr == self.local
+            || (self.local.ip().is_unspecified()
+                && addr.port() == self.local.port()
+                && net::is_local_ip(addr.ip()))
+    }
+
+    /// Connects peer `i`'s socket to `addr` and registers it.
+    fn connect(&mut self, registry: &Registry, i: usize, addr: SocketAddr) -> io::Result<()> {
+        let mut s = net::connect_peer(self.local, addr)?;
+        registry.register(&mut s, Token(1 + i), Interest::READABLE)?;
+        self.peers[i].socket = Some(s);
+        Ok(())
+    }
+
+    /// A lookup of group `g` ended: its new addresses join (while the table has room), its
+    /// members missing from [`LEAVE_AFTER_MISSES`] lookups in a row leave.
+    fn discovered(
+        &mut self,
+        registry: &Registry,
+        now: Instant,
+        g: usize,
+        result: Result<dns::Addrs, dns::Error>,
+    ) {
+        self.groups[g].looked_up = true;
+        self.groups[g].next = now + jittered(self.every);
+        let addrs = match result {
+            Ok(a) => {
+                self.groups[g].unresolved_said = false;
+                a
+            }
+            Err(why) => {
+                if !std::mem::replace(&mut self.groups[g].unresolved_said, true) {
+                    self.push(PeerEvent::GroupUnresolved {
+                        g,
+                        why: io::Error::from(why.clone()),
+                    });
+                }
+                if !matches!(why, dns::Error::NxDomain { .. } | dns::Error::NoAnswer) {
+                    // The nameserver is in trouble: that says nothing about the members.
+                    // Try again sooner.
+                    self.groups[g].next = now + jittered(self.every.min(Duration::from_secs(1)));
+                    return;
+                }
+                // The name is gone: every member is missing from this lookup.
+                dns::Addrs::with_capacity(0)
+            }
+        };
+        let port = self.groups[g].spec.port;
+        for p in &mut self.peers[self.statics..] {
+            if p.state.group == Some(g) {
+                p.state.seen = false;
+            }
+        }
+        let mut left_out = 0;
+        let mut first_left_out = None;
+        for &ip in addrs.as_slice() {
+            // Only the own address family can be reached from the own socket.
+            if ip.is_ipv6() != self.local.is_ipv6() {
+                continue;
+            }
+            let addr = SocketAddr::new(ip, port);
+            if let Some(i) = self.attribute(addr) {
+                let st = &mut self.peers[i].state;
+                if st.group != Some(g) {
+                    continue; // a named peer, or another group's: already a peer
+                }
+                st.seen = true;
+                st.missing = 0;
+                let rejoined = st.left;
+                if self.peers[i].socket.is_none() && self.connect(registry, i, addr).is_ok() {
+                    self.peers[i].state.left = false;
+                    if rejoined {
+                        self.push(PeerEvent::Joined {
+                            i,
+                            addr,
+                            again: true,
+                        });
+                    }
+                }
+                continue;
+            }
+            if self.is_own(addr) {
+                continue;
+            }
+            if self.peers.len() == self.capacity {
+                left_out += 1;
+                first_left_out.get_or_insert(addr);
+                continue;
+            }
+            self.groups[g].found += 1;
+            let mut name: heapless::String<MAX_NAME> = heapless::String::new();
+            let host = self.groups[g].spec.host();
+            let n = self.groups[g].found;
+            if core::fmt::write(&mut name, format_args!("{host}#{n}")).is_err() {
+                name.clear();
+                let _ = core::fmt::write(&mut name, format_args!("#{n}"));
+            }
+            let spec = AddrSpec { text: name, port };
+            let i = self.peers.len();
+            // Within the capacity reserved at start: no allocation.
+            self.peers.push(Slot {
+                state: PeerState::discovered(spec, addr, g, now),
+                socket: None,
+            });
+            match self.connect(registry, i, addr) {
+                Ok(()) => self.push(PeerEvent::Joined {
+                    i,
+                    addr,
+                    again: false,
+                }),
+                Err(why) => {
+                    let local = self.local;
+                    self.push(PeerEvent::Unreachable {
+                        i,
+                        addr,
+                        local,
+                        why,
+                    });
+                }
+            }
+        }
+        self.groups[g].left_out = left_out;
+        let total: usize = self.groups.iter().map(|g| g.left_out).sum();
+        self.left_out_max = self.left_out_max.max(total);
+        if let Some(addr) = first_left_out {
+            if !std::mem::replace(&mut self.full_said, true) {
+                let capacity = self.capacity;
+                self.push(PeerEvent::TableFull { g, addr, capacity });
+            }
+        }
+        for i in self.statics..self.peers.len() {
+            let slot = &mut self.peers[i];
+            let st = &mut slot.state;
+            if st.group != Some(g) || st.seen || st.left {
+                continue;
+            }
+            st.missing = st.missing.saturating_add(1);
+            if st.missing < LEAVE_AFTER_MISSES {
+                continue;
+            }
+            st.left = true;
+            if let Some(mut s) = slot.socket.take() {
+                let _ = registry.deregister(&mut s);
+            }
+            if let Some(addr) = st.addr {
+                let lookups = st.missing;
+                self.push(PeerEvent::Left { i, addr, lookups });
             }
         }
     }

@@ -174,3 +174,9 @@ fn reuseport_socket(addr: SocketAddr) -> io::Result<Socket> {
     s.bind(&addr.into())?;
     Ok(s)
 }
+
+/// Whether `ip` is one of this host's addresses (a socket can be bound to it). For the own
+/// address among a group's when the process listens on the wildcard address.
+pub fn is_local_ip(ip: IpAddr) -> bool {
+    std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
+}

@@ -55,6 +55,17 @@ pub struct PeerState {
     /// Its address resolved but a socket could not be connected to it (e.g. an IPv6 peer of
     /// an IPv4 process): said once, retried with backoff until a connect succeeds.
     unreachable: bool,
+    /// The `--discover` group it was found in (`None`: named on the command line). A
+    /// discovered peer is never looked up by itself: its group's lookups place it.
+    pub group: Option<usize>,
+    /// Lookups of its group in a row that did not give its address.
+    pub missing: u8,
+    /// Its address was in the current lookup of its group (bookkeeping of that lookup).
+    pub seen: bool,
+    /// It left its group (gone from DNS): no socket, nothing sent; its row stays.
+    pub left: bool,
+    /// "Sends from another port" was said (once).
+    pub other_port_said: bool,
     /// Datagrams sent to it.
     pub sent: u64,
     /// Send and receive errors on its socket.
@@ -74,9 +85,23 @@ impl PeerState {
             backoff: RESOLVE_BACKOFF_MIN,
             unresolved_said: false,
             unreachable: false,
+            group: None,
+            missing: 0,
+            seen: false,
+            left: false,
+            other_port_said: false,
             sent: 0,
             errors: 0,
         }
+    }
+
+    /// A peer found at `addr` by a lookup of group `group`, named `name` (`peer#3`).
+    pub fn discovered(name: AddrSpec, addr: SocketAddr, group: usize, now: Instant) -> Self {
+        let mut p = PeerState::new(name, now);
+        p.addr = Some(addr);
+        p.group = Some(group);
+        p.seen = true;
+        p
     }
 
     /// The peer's name as the user wrote it.

@@ -38,13 +38,24 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn node(me: &str, peer: &str, json: bool) -> Node<io::Sink> {
-    let cfg = PeerConfig {
+/// A peer of `me` and `peer`: named on the command line, or (`discover`) found as the one
+/// address of a group (`--discover IP:PORT`, looked up at start only here: lookups are not
+/// the message path) in a table of 8.
+fn node(me: &str, peer: &str, json: bool, discover: bool) -> Node<io::Sink> {
+    let mut cfg = PeerConfig {
         addr: parse_spec(me).unwrap(),
         peers: vec![parse_spec(peer).unwrap()],
         interval: Duration::from_millis(1),
         strict: false,
+        discovery: Default::default(),
     };
+    if discover {
+        cfg.discovery = peerlab::mesh::Discovery {
+            groups: std::mem::take(&mut cfg.peers),
+            capacity: 8,
+            every: Duration::from_secs(24 * 3600),
+        };
+    }
     counter::start(&cfg, Output::new(io::sink(), json)).expect("bind on loopback")
 }
 
@@ -187,17 +198,19 @@ fn message_path_allocates_nothing() {
         assert_eq!(r.app.checker().violations, 0);
     }
 
-    for (net, json) in [(11, false), (12, true)] {
+    for (net, json, discover) in [(11, false, false), (12, true, false), (140, false, true)] {
         let [pa, pb]: [String; 2] = util::addrs(net, 2).try_into().unwrap();
-        let mut a = node(&pa, &pb, json);
-        let mut b = node(&pb, &pa, json);
+        let mut a = node(&pa, &pb, json, discover);
+        let mut b = node(&pb, &pa, json, discover);
         run_until(&mut a, &mut b, 50);
         let before = ALLOCS.load(Ordering::Relaxed);
         let (ra, rb) = (received(&a), received(&b));
         run_until(&mut a, &mut b, 2_050);
         let allocs = ALLOCS.load(Ordering::Relaxed) - before;
         let messages = received(&a) - ra + received(&b) - rb;
-        println!("json={json}: {allocs} allocations over {messages} messages");
+        println!(
+            "json={json} discovered={discover}: {allocs} allocations over {messages} messages"
+        );
         assert_eq!(
             allocs, 0,
             "json={json}: {allocs} allocations over {messages} messages"

@@ -1007,3 +1007,331 @@ fn unreachable_peer_is_said_once_with_its_reason() {
     });
     text.term();
 }
+
+/// Lines of `p` so far that are JSON events named `name`.
+fn named(p: &Proc, name: &str) -> Vec<serde_json::Value> {
+    p.events_named(name)
+}
+
+/// `--discover`: one name with many addresses (the namespace's hosts file) is a group of
+/// peers; an address added to the file joins, one removed leaves after two lookups without
+/// it (and keeps its summary row), one put back joins again under its old name. Delays are
+/// measured at the default cadence (5 s +-20%) and printed.
+#[test]
+fn a_group_name_gives_peers_that_join_and_leave_as_the_hosts_file_changes() {
+    let ns = util::Netns::new("group");
+    let hosts = |last: &[u8]| {
+        let mut h = String::from("127.0.0.1 localhost\n");
+        for n in last {
+            h.push_str(&format!("127.0.0.{n} grp\n"));
+        }
+        ns.hosts(&h);
+    };
+    // .6 has no process: a member all the same (said down by its "connection refused").
+    hosts(&[2, 3, 4, 5, 6]);
+    let own = |n: u8| format!("127.0.0.{n}:10002");
+    let a1 = own(2);
+    let p1 = ns.start(
+        "p1",
+        &[
+            "--json",
+            "--interval",
+            "200ms",
+            &a1,
+            "--discover",
+            "grp:10002",
+        ],
+    );
+    let a2 = own(3);
+    let p2 = ns.start(
+        "p2",
+        &["--interval", "200ms", &a2, "--discover", "grp:10002"],
+    );
+    let others: Vec<Proc> = [4u8, 5]
+        .iter()
+        .map(|&n| {
+            let a = own(n);
+            ns.start(
+                &format!("p{}", n - 1),
+                &["--interval", "200ms", &a, "--discover", "grp:10002"],
+            )
+        })
+        .collect();
+    // p1 finds the four others in file order, itself left out.
+    p1.wait_event(|v| v["event"] == "peer_joined" && v["peer"] == "grp#4");
+    let joined = named(&p1, "peer_joined");
+    let seen: Vec<(String, String)> = joined
+        .iter()
+        .map(|v| {
+            (
+                v["peer"].as_str().unwrap().into(),
+                v["addr"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [3, 4, 5, 6]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (format!("grp#{}", i + 1), own(*n)))
+            .collect::<Vec<_>>()
+    );
+    assert!(joined
+        .iter()
+        .all(|v| v["group"] == "grp:10002" && v["again"] == false));
+    // Counters flow both ways, under the readable names, in text too.
+    p1.wait_event(|v| v["event"] == "received" && v["from"] == "grp#1" && v["addr"] == own(3));
+    p2.wait_for(|l| l == "peer grp#1 joined at 127.0.0.2:10002 (group grp:10002)");
+    p2.wait_for(|l| l.starts_with("Received ") && l.ends_with(" from grp#1 (127.0.0.2:10002)"));
+    for p in &others {
+        p.wait_for(|l| l.starts_with("Received ") && l.ends_with(" from grp#1 (127.0.0.2:10002)"));
+    }
+
+    // A new address joins at the next lookup.
+    hosts(&[2, 3, 4, 5, 6, 7]);
+    let t = std::time::Instant::now();
+    let a7 = own(7);
+    let _p7 = ns.start(
+        "p7",
+        &["--interval", "200ms", &a7, "--discover", "grp:10002"],
+    );
+    let limit = Duration::from_secs(15);
+    util::eventually(limit, || {
+        named(&p1, "peer_joined")
+            .into_iter()
+            .find(|v| v["addr"] == own(7))
+    })
+    .expect("127.0.0.7 joins");
+    let join_delay = t.elapsed();
+    assert_eq!(
+        named(&p1, "peer_joined").last().unwrap()["peer"],
+        "grp#5",
+        "the next index"
+    );
+    p1.wait_event(|v| v["event"] == "received" && v["from"] == "grp#5");
+
+    // Two addresses go from the file: .4 (its process still runs) and .6 (none). They leave
+    // after two lookups without them.
+    hosts(&[2, 3, 5, 7]);
+    let t = std::time::Instant::now();
+    let limit = Duration::from_secs(25);
+    util::eventually(limit, || (named(&p1, "peer_left").len() >= 2).then_some(()))
+        .expect("two peers leave");
+    let leave_delay = t.elapsed();
+    let left: Vec<String> = named(&p1, "peer_left")
+        .iter()
+        .map(|v| {
+            assert_eq!(v["lookups"], 2, "{v}");
+            v["peer"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(left.len(), 2, "each left once: {left:?}");
+    assert!(
+        left.contains(&"grp#2".into()) && left.contains(&"grp#4".into()),
+        "{left:?}"
+    );
+
+    // .4 comes back at the same IP: the same peer, joined again.
+    hosts(&[2, 3, 4, 5, 7]);
+    let t = std::time::Instant::now();
+    let again = util::eventually(Duration::from_secs(15), || {
+        named(&p1, "peer_joined")
+            .into_iter()
+            .find(|v| v["again"] == true)
+    })
+    .expect("127.0.0.4 joins again");
+    let rejoin_delay = t.elapsed();
+    assert_eq!(
+        (again["peer"].as_str(), again["addr"].as_str()),
+        (Some("grp#2"), Some(own(4).as_str()))
+    );
+    println!(
+        "discovery at the default 5 s +-20%: join reported {join_delay:?} after the hosts file changed, leave {leave_delay:?} (two lookups), join again {rejoin_delay:?}"
+    );
+    assert_eq!(named(&p1, "peer_table_full").len(), 0);
+    let mut p1 = p1;
+    p1.term();
+    let rows = p1.summary_json();
+    let names: Vec<&str> = rows.iter().filter_map(|v| v["peer"].as_str()).collect();
+    assert_eq!(
+        names,
+        ["grp#1", "grp#2", "grp#3", "grp#4", "grp#5"],
+        "{rows:?}"
+    );
+    let gone = rows.iter().find(|v| v["peer"] == "grp#4").unwrap();
+    assert_eq!(gone["left"], true, "{gone}");
+    assert_eq!(gone["addr"], own(6));
+    let back = rows.iter().find(|v| v["peer"] == "grp#2").unwrap();
+    assert!(back.get("left").is_none(), "{back}");
+    assert!(back["received"].as_u64().unwrap() > 10, "{back}");
+    assert!(
+        rows.iter().all(|v| !v["peer"].is_null()),
+        "no stranger: {rows:?}"
+    );
+}
+
+/// The course's Go program sends from a random port: a datagram from another port on the IP
+/// of exactly one configured peer is that peer's (a note says so, once). Several peers on one
+/// IP (as on loopback) stay ambiguous: "not a peer", as before.
+#[test]
+fn a_sender_on_a_peers_ip_from_another_port_is_that_peer() {
+    let me = "127.0.130.2:10002";
+    let go = "127.0.130.3:10003";
+    let mut p = Proc::start_listening(
+        "p1",
+        &[
+            "--json",
+            "--interval",
+            "1s",
+            me,
+            go,
+            "127.0.130.5:10005",
+            "127.0.130.5:10006",
+        ],
+    );
+    let go_prog = UdpSocket::bind("127.0.130.3:0").unwrap();
+    let port = go_prog.local_addr().unwrap().port();
+    let shared = UdpSocket::bind("127.0.130.5:0").unwrap();
+    for n in 0..3 {
+        go_prog.send_to(n.to_string().as_bytes(), me).unwrap();
+        shared.send_to(n.to_string().as_bytes(), me).unwrap();
+        thread::sleep(Duration::from_millis(20));
+    }
+    let from_go = format!("127.0.130.3:{port}");
+    p.wait_event(|v| v["event"] == "received" && v["addr"] == from_go && v["counter"] == 2);
+    let shared_from = format!("127.0.130.5:{}", shared.local_addr().unwrap().port());
+    p.wait_event(|v| v["event"] == "received" && v["addr"] == shared_from && v["counter"] == 2);
+    let notes = named(&p, "peer_other_port");
+    assert_eq!(notes.len(), 1, "said once: {notes:?}");
+    assert_eq!(
+        (
+            notes[0]["peer"].as_str(),
+            notes[0]["addr"].as_str(),
+            notes[0]["port"].as_u64()
+        ),
+        (Some(go), Some(from_go.as_str()), Some(10003))
+    );
+    for v in named(&p, "received") {
+        if v["addr"] == from_go {
+            assert_eq!(v["from"], go, "{v}");
+        } else if v["addr"] == shared_from {
+            assert!(v["from"].is_null(), "ambiguous: not a peer: {v}");
+        }
+    }
+    p.term();
+    let row = p.summary_of(go);
+    assert_eq!((row.received, row.lost), (3, 0), "{row:?}");
+    let strangers: Vec<_> = p
+        .summary_json()
+        .into_iter()
+        .filter(|v| v["peer"].is_null())
+        .collect();
+    assert_eq!(strangers.len(), 1, "{strangers:?}");
+    assert_eq!(strangers[0]["addr"], shared_from.as_str());
+
+    // The same in text: the note once, the datagram under the peer's name.
+    let t = Proc::start_listening("p1 text", &["127.0.130.2:10002", go]);
+    go_prog.send_to(b"7", me).unwrap();
+    go_prog.send_to(b"8", me).unwrap();
+    t.wait_for(|l| l == format!("Received 8 from {go} ({from_go})"));
+    assert_eq!(
+        t.lines()
+            .iter()
+            .filter(|l| **l
+                == format!("peer {go} sends from {from_go}, not from its port 10003: taken as its own (the only peer at that IP; the course's Go program sends from a random port)"))
+            .count(),
+        1,
+        "{:?}",
+        t.lines()
+    );
+}
+
+/// The peer table has the capacity chosen at start (`--max-peers`, named and discovered
+/// peers together): a group with more addresses fills it, says so once, and the summary
+/// counts what was left out.
+#[test]
+fn a_full_peer_table_is_said_once_and_what_is_left_out_is_counted() {
+    let ns = util::Netns::new("full");
+    let mut h = String::from("127.0.0.1 localhost\n");
+    for n in 2..=10 {
+        h.push_str(&format!("127.0.0.{n} grp\n"));
+    }
+    ns.hosts(&h);
+    let mut p = ns.start(
+        "p1",
+        &[
+            "--json",
+            "--interval",
+            "200ms",
+            "--max-peers",
+            "3",
+            "--discover-every",
+            "200ms",
+            "127.0.0.2:10002",
+            "127.0.0.20:10020",
+            "--discover",
+            "grp:10002",
+        ],
+    );
+    let start = p.wait_event(|v| v["event"] == "listening");
+    assert_eq!(
+        (start["discover"].as_str(), start["max_peers"].as_u64()),
+        (Some("grp:10002"), Some(3))
+    );
+    let full = p.wait_event(|v| v["event"] == "peer_table_full");
+    assert_eq!(
+        (
+            full["group"].as_str(),
+            full["addr"].as_str(),
+            full["max_peers"].as_u64()
+        ),
+        (Some("grp:10002"), Some("127.0.0.5:10002"), Some(3))
+    );
+    // Several more lookups: said once, the members stay.
+    thread::sleep(Duration::from_secs(2));
+    assert_eq!(named(&p, "peer_table_full").len(), 1);
+    let joined: Vec<_> = named(&p, "peer_joined")
+        .iter()
+        .map(|v| v["addr"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(joined, ["127.0.0.3:10002", "127.0.0.4:10002"]);
+    assert_eq!(named(&p, "peer_left").len(), 0);
+    p.term();
+    let rows = p.summary_json();
+    let names: Vec<&str> = rows.iter().filter_map(|v| v["peer"].as_str()).collect();
+    assert_eq!(names, ["127.0.0.20:10020", "grp#1", "grp#2"]);
+    let note = p.wait_for(|l| l.contains("peer table was full"));
+    assert!(note.contains("up to 6 discovered address(es)"), "{note}");
+}
+
+#[test]
+fn discovery_options_are_checked() {
+    for (args, says) in [
+        (&["--max-peers", "5", ":10002"][..], "go with --discover"),
+        (
+            &["--discover", "g:1", "--max-peers", "129", ":10002"],
+            "--max-peers",
+        ),
+        (
+            &[
+                "--discover",
+                "g:1",
+                "--max-peers",
+                "1",
+                ":10002",
+                ":10003",
+                ":10004",
+            ],
+            "--max-peers",
+        ),
+        (
+            &["--discover", "g:1", "--discover", "G:1", ":10002"],
+            "twice",
+        ),
+        (&["--discover", "g", ":10002"], "host:port"),
+    ] {
+        let err = util::assert_usage_error(args);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}

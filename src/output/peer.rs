@@ -145,25 +145,36 @@ impl Render for Received<'_> {
 
 /// The start line: where we listen, how many peers, how often.
 #[derive(Debug, Clone, Copy)]
-pub struct Listening {
+pub struct Listening<'a> {
     /// The server socket's address.
     pub addr: SocketAddr,
     /// Configured peers.
     pub peers: usize,
     /// Time between broadcasts.
     pub interval: Duration,
+    /// The `--discover` groups (their arguments, space-separated) and the peer table's
+    /// capacity, if any group.
+    pub discover: Option<(&'a str, usize)>,
 }
 
-impl Render for Listening {
+impl Render for Listening<'_> {
     fn name(&self) -> &'static str {
         "listening"
     }
     fn text(&self, l: &mut Line) -> Result<(), LineFull> {
         l.push_fmt(format_args!(
-            "listening on {}, {} peer{}, sending every {}",
+            "listening on {}, {} peer{}",
             self.addr,
             self.peers,
             if self.peers == 1 { "" } else { "s" },
+        ))?;
+        if let Some((groups, capacity)) = self.discover {
+            l.push_str(" and the group(s) ")?;
+            push_name(l, groups)?;
+            l.push_fmt(format_args!(" (max_peers {capacity})"))?;
+        }
+        l.push_fmt(format_args!(
+            ", sending every {}",
             DisplayDuration(self.interval)
         ))
     }
@@ -171,6 +182,10 @@ impl Render for Listening {
         o.addr("addr", Some(self.addr))?
             .num("peers", self.peers as u64)?
             .num("interval_ms", self.interval.as_millis() as u64)?;
+        if let Some((groups, capacity)) = self.discover {
+            o.str("discover", groups)?
+                .num("max_peers", capacity as u64)?;
+        }
         Ok(())
     }
 }
@@ -228,6 +243,8 @@ pub struct Row<'a> {
     pub counts: Counts,
     /// Datagrams from it that were not counters (including truncated ones).
     pub foreign: u64,
+    /// A discovered peer that left its group (gone from DNS).
+    pub left: bool,
 }
 
 impl Render for Row<'_> {
@@ -239,6 +256,9 @@ impl Render for Row<'_> {
         match self.name {
             Some(n) => push_name(&mut name, n)?,
             None => name.push_str("(not a peer)")?,
+        }
+        if self.left {
+            name.push_str(" (left)")?;
         }
         let mut addr = Line::new();
         match self.addr {
@@ -269,6 +289,9 @@ impl Render for Row<'_> {
             .num("restarts", c.restarts)?
             .num("foreign", self.foreign)?
             .num("errors", self.errors)?;
+        if self.left {
+            o.bool("left", true)?;
+        }
         Ok(())
     }
 }
@@ -329,17 +352,74 @@ pub enum PeerEvent {
         /// Why.
         why: io::Error,
     },
+    /// A new address in its group's lookup: a discovered peer (or one that left, back).
+    Joined {
+        /// Mesh slot.
+        i: usize,
+        /// Its address.
+        addr: SocketAddr,
+        /// It had left before.
+        again: bool,
+    },
+    /// Gone from its group's lookups: dropped (its row stays).
+    Left {
+        /// Mesh slot.
+        i: usize,
+        /// Its address.
+        addr: SocketAddr,
+        /// Lookups in a row it was missing from.
+        lookups: u8,
+    },
+    /// It sends from another port than its own, on its IP (the course's Go program): taken as
+    /// its datagrams (said once).
+    OtherPort {
+        /// Mesh slot.
+        i: usize,
+        /// Where the datagram came from.
+        from: SocketAddr,
+        /// The peer's own port.
+        port: u16,
+    },
+    /// A group's lookup failed (said once per failure streak); retried.
+    GroupUnresolved {
+        /// The group.
+        g: usize,
+        /// Why.
+        why: io::Error,
+    },
+    /// A group's lookup gave a new address and the peer table is full (said once).
+    TableFull {
+        /// The group.
+        g: usize,
+        /// The first address left out.
+        addr: SocketAddr,
+        /// The table's capacity.
+        capacity: usize,
+    },
 }
 
 impl PeerEvent {
-    /// The mesh slot it is about.
+    /// The mesh slot it is about (for a group's event, [`PeerEvent::group_event`], the
+    /// group's index).
     pub fn slot(&self) -> usize {
         match self {
             PeerEvent::Down { i, .. }
             | PeerEvent::Up { i, .. }
             | PeerEvent::Resolved { i, .. }
             | PeerEvent::Unreachable { i, .. }
-            | PeerEvent::Unresolved { i, .. } => *i,
+            | PeerEvent::Unresolved { i, .. }
+            | PeerEvent::Joined { i, .. }
+            | PeerEvent::Left { i, .. }
+            | PeerEvent::OtherPort { i, .. } => *i,
+            PeerEvent::GroupUnresolved { g, .. } | PeerEvent::TableFull { g, .. } => *g,
+        }
+    }
+
+    /// The group it is about, for an event about a whole group.
+    pub fn group_event(&self) -> Option<usize> {
+        match self {
+            PeerEvent::GroupUnresolved { g, .. } | PeerEvent::TableFull { g, .. } => Some(*g),
+            _ => None,
         }
     }
 }
@@ -347,8 +427,11 @@ impl PeerEvent {
 /// A [`PeerEvent`] with the peer's name, ready to print.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerLine<'a> {
-    /// The peer's name as the user wrote it.
+    /// The peer's name as the user wrote it (a discovered peer's `group#n`; for a group's
+    /// event, the group's argument).
     pub name: &'a str,
+    /// The group a discovered peer belongs to (its argument).
+    pub group: Option<&'a str>,
     /// What happened.
     pub event: &'a PeerEvent,
 }
@@ -385,11 +468,20 @@ impl Render for PeerLine<'_> {
             PeerEvent::Resolved { .. } => "peer_resolved",
             PeerEvent::Unreachable { .. } => "peer_unreachable",
             PeerEvent::Unresolved { .. } => "peer_unresolved",
+            PeerEvent::Joined { .. } => "peer_joined",
+            PeerEvent::Left { .. } => "peer_left",
+            PeerEvent::OtherPort { .. } => "peer_other_port",
+            PeerEvent::GroupUnresolved { .. } => "group_unresolved",
+            PeerEvent::TableFull { .. } => "peer_table_full",
         }
     }
 
     fn text(&self, l: &mut Line) -> Result<(), LineFull> {
-        l.push_str("peer ")?;
+        l.push_str(if self.event.group_event().is_some() {
+            "group "
+        } else {
+            "peer "
+        })?;
         push_name(l, self.name)?;
         match self.event {
             PeerEvent::Down { why, .. } => {
@@ -411,18 +503,51 @@ impl Render for PeerLine<'_> {
                 push_io_error(l, why)?;
                 l.push_str("; retrying")
             }
-            PeerEvent::Unresolved { why, .. } => {
+            PeerEvent::Unresolved { why, .. } | PeerEvent::GroupUnresolved { why, .. } => {
                 l.push_str(" does not resolve yet (")?;
                 let mut tmp: heapless::String<256> = heapless::String::new();
                 let _ = core::fmt::write(&mut tmp, format_args!("{why}"));
                 escape::push_text(l, tmp.as_bytes())?;
                 l.push_str("); retrying")
             }
+            PeerEvent::Joined { addr, again, .. } => {
+                l.push_str(if *again {
+                    " joined again at "
+                } else {
+                    " joined at "
+                })?;
+                l.push_addr(*addr)?;
+                self.push_group(l)
+            }
+            PeerEvent::Left { addr, lookups, .. } => {
+                l.push_str(" left: ")?;
+                l.push_addr(*addr)?;
+                l.push_fmt(format_args!(" missing from {lookups} lookups"))?;
+                self.push_group(l)
+            }
+            PeerEvent::OtherPort { from, port, .. } => {
+                l.push_str(" sends from ")?;
+                l.push_addr(*from)?;
+                l.push_fmt(format_args!(
+                    ", not from its port {port}: taken as its own (the only peer at that IP; the course's Go program sends from a random port)"
+                ))
+            }
+            PeerEvent::TableFull { addr, capacity, .. } => {
+                l.push_str(": the peer table is full (max_peers ")?;
+                l.push_num(*capacity as u64)?;
+                l.push_str("): ")?;
+                l.push_addr(*addr)?;
+                l.push_str(" and any further new address are left out (counted at exit)")
+            }
         }
     }
 
     fn json(&self, o: &mut Obj<'_>) -> Result<(), LineFull> {
-        o.str("peer", self.name)?;
+        if self.event.group_event().is_some() {
+            o.str("group", self.name)?;
+        } else {
+            o.str("peer", self.name)?;
+        }
         match self.event {
             PeerEvent::Down { addr, why, .. } => {
                 o.addr("addr", *addr)?;
@@ -448,11 +573,42 @@ impl Render for PeerLine<'_> {
                     .addr("local", Some(*local))?
                     .str("error", reason.as_str())?;
             }
-            PeerEvent::Unresolved { why, .. } => {
+            PeerEvent::Unresolved { why, .. } | PeerEvent::GroupUnresolved { why, .. } => {
                 o.display("error", why)?;
+            }
+            PeerEvent::Joined { addr, again, .. } => {
+                o.addr("addr", Some(*addr))?
+                    .opt_str("group", self.group)?
+                    .bool("again", *again)?;
+            }
+            PeerEvent::Left { addr, lookups, .. } => {
+                o.addr("addr", Some(*addr))?
+                    .opt_str("group", self.group)?
+                    .num("lookups", u64::from(*lookups))?;
+            }
+            PeerEvent::OtherPort { from, port, .. } => {
+                o.addr("addr", Some(*from))?.num("port", u64::from(*port))?;
+            }
+            PeerEvent::TableFull { addr, capacity, .. } => {
+                o.addr("addr", Some(*addr))?
+                    .num("max_peers", *capacity as u64)?;
             }
         }
         Ok(())
+    }
+}
+
+impl PeerLine<'_> {
+    /// ` (group peer:10002)` after a discovered peer's event.
+    fn push_group(&self, l: &mut Line) -> Result<(), LineFull> {
+        match self.group {
+            Some(g) => {
+                l.push_str(" (group ")?;
+                push_name(l, g)?;
+                l.push(')')
+            }
+            None => Ok(()),
+        }
     }
 }
 
@@ -529,6 +685,7 @@ mod tests {
                     ..Counts::default()
                 },
                 foreign: 0,
+                left: false,
             });
             out.emit(&Row {
                 name: None,
@@ -540,6 +697,7 @@ mod tests {
                     ..Counts::default()
                 },
                 foreign: 0,
+                left: false,
             });
         }
         assert_eq!(
@@ -591,6 +749,16 @@ mod tests {
                 addr,
                 peers: 2,
                 interval: Duration::from_secs(1),
+                discover: None,
+            },
+            &["interval_ms"],
+        );
+        assert_same_fields(
+            &Listening {
+                addr,
+                peers: 0,
+                interval: Duration::from_secs(1),
+                discover: Some(("peer:10002 tasks.p:7", 64)),
             },
             &["interval_ms"],
         );
@@ -615,6 +783,7 @@ mod tests {
                     restarts: 9,
                 },
                 foreign: 10,
+                left: true,
             },
             &[],
         );
@@ -650,10 +819,53 @@ mod tests {
             assert_same_fields(
                 &PeerLine {
                     name: "p2:10003",
+                    group: None,
                     event: &ev,
                 },
                 &["addr"],
             );
+        }
+        for ev in [
+            PeerEvent::Joined {
+                i: 0,
+                addr,
+                again: true,
+            },
+            PeerEvent::Left {
+                i: 0,
+                addr,
+                lookups: 2,
+            },
+            PeerEvent::OtherPort {
+                i: 0,
+                from: "127.0.0.3:40000".parse().unwrap(),
+                port: 10003,
+            },
+            PeerEvent::GroupUnresolved {
+                g: 0,
+                why: io::Error::other("no such name (NXDOMAIN)"),
+            },
+            PeerEvent::TableFull {
+                g: 0,
+                addr,
+                capacity: 64,
+            },
+        ] {
+            // Every field is in the text, the address too.
+            let text = assert_same_fields(
+                &PeerLine {
+                    name: "peer#3",
+                    group: Some("peer:10003"),
+                    event: &ev,
+                },
+                &[],
+            );
+            if let PeerEvent::Joined { .. } = ev {
+                assert_eq!(
+                    text,
+                    "peer peer#3 joined again at 127.0.0.3:10003 (group peer:10003)"
+                );
+            }
         }
     }
 
@@ -669,6 +881,7 @@ mod tests {
         assert_eq!(v["seq"], "duplicate");
         let (_, v) = both(&PeerLine {
             name: "p2:10003",
+            group: None,
             event: &PeerEvent::Down {
                 i: 0,
                 addr: None,
