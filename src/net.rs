@@ -175,8 +175,58 @@ fn reuseport_socket(addr: SocketAddr) -> io::Result<Socket> {
     Ok(s)
 }
 
-/// Whether `ip` is one of this host's addresses (a socket can be bound to it). For the own
-/// address among a group's when the process listens on the wildcard address.
+/// Whether `ip` is an address of one of this host's interfaces (this network namespace's):
+/// the own address among a group's when the process listens on the wildcard address. Read
+/// from `/proc/net/fib_trie` (IPv4: the `/32 host LOCAL` entries) and `/proc/net/if_inet6`,
+/// not by binding, since every address of 127.0.0.0/8 can be bound but only 127.0.0.1 is
+/// an interface's. Not on the message path (a group's new addresses only).
 pub fn is_local_ip(ip: IpAddr) -> bool {
-    std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
+    match ip {
+        IpAddr::V4(v4) => {
+            std::fs::read_to_string("/proc/net/fib_trie").is_ok_and(|t| fib_trie_has_local(&t, v4))
+        }
+        IpAddr::V6(v6) => std::fs::read_to_string("/proc/net/if_inet6").is_ok_and(|t| {
+            t.lines().any(|l| {
+                l.get(..32)
+                    .and_then(|h| u128::from_str_radix(h, 16).ok())
+                    .is_some_and(|a| a == u128::from(v6))
+            })
+        }),
+    }
+}
+
+/// Whether `/proc/net/fib_trie`'s text has `ip` as a local host address.
+fn fib_trie_has_local(text: &str, ip: Ipv4Addr) -> bool {
+    let mut last = None;
+    for line in text.lines() {
+        let t = line.trim_start();
+        if let Some(a) = t.strip_prefix("|-- ") {
+            last = a.trim().parse::<Ipv4Addr>().ok();
+        } else if t.starts_with("/32 host LOCAL") && last == Some(ip) {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_addresses_from_the_fib_trie() {
+        let trie = "Main:\n  +-- 0.0.0.0/0 3 0 5\n     +-- 127.0.0.0/8 2 0 2\n\
+            \x20       +-- 127.0.0.0/31 1 0 0\n           |-- 127.0.0.0\n              /8 host LOCAL\n\
+            \x20          |-- 127.0.0.1\n              /32 host LOCAL\n\
+            \x20       |-- 127.255.255.255\n           /32 link BROADCAST\n\
+            \x20             |-- 172.18.0.0\n                 /16 link UNICAST\n\
+            \x20             |-- 172.18.0.5\n                 /32 host LOCAL\n";
+        let local = |a: &str| fib_trie_has_local(trie, a.parse().unwrap());
+        assert!(local("127.0.0.1") && local("172.18.0.5"));
+        assert!(!local("127.0.0.2") && !local("127.0.0.0") && !local("172.18.0.6"));
+        assert!(!local("127.255.255.255") && !local("172.18.0.0"));
+        // This host's own, read for real.
+        assert!(is_local_ip("127.0.0.1".parse().unwrap()));
+        assert!(!is_local_ip("127.0.0.2".parse().unwrap()));
+    }
 }

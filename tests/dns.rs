@@ -371,3 +371,71 @@ fn a_dead_nameserver_delays_no_broadcast_and_no_sigterm() {
     let row = p1.summary_of("ghost:10004");
     assert_eq!((row.addr, row.sent), (None, Some(0)));
 }
+
+/// `--discover` through the DNS server: a group name with 60 addresses (a truncated UDP
+/// answer, then TCP) gives 59 peers, the own address left out; counters flow with a live one
+/// among them; a group nobody has is said once ("does not resolve yet") and retried.
+#[test]
+fn a_group_of_sixty_addresses_gives_fifty_nine_peers() {
+    let ns = Netns::new("dnsgroup");
+    ns.resolv_conf("nameserver 127.0.0.1\nsearch lab.example\noptions timeout:1\n");
+    let all: Vec<Ipv4Addr> = (0..60).map(|i| Ipv4Addr::new(127, 0, 1, 2 + i)).collect();
+    let server = serve(&ns, &[("peer.lab.example", all.clone())]);
+    let t = Instant::now();
+    let mut p1 = ns.start(
+        "p1",
+        &[
+            "--json",
+            "--interval",
+            "200ms",
+            "--discover-every",
+            "1s",
+            "127.0.1.2:10002",
+            "--discover",
+            "peer:10002",
+            "--discover",
+            "nobody:10002",
+        ],
+    );
+    let _p2 = ns.start(
+        "p2",
+        &[
+            "--interval",
+            "200ms",
+            "127.0.1.3:10002",
+            "--discover",
+            "peer:10002",
+        ],
+    );
+    p1.wait_event(|v| v["event"] == "peer_joined" && v["peer"] == "peer#59");
+    let all_joined = t.elapsed();
+    let joined = p1.events_named("peer_joined");
+    assert_eq!(joined.len(), 59, "every address but the own");
+    for (i, v) in joined.iter().enumerate() {
+        assert_eq!(v["peer"], format!("peer#{}", i + 1));
+        assert_eq!(v["addr"], format!("{}:10002", all[i + 1]));
+    }
+    p1.wait_event(|v| v["event"] == "received" && v["from"] == "peer#1" && v["counter"] == 3);
+    p1.wait_event(|v| v["event"] == "group_unresolved" && v["group"] == "nobody:10002");
+    thread::sleep(Duration::from_millis(2500));
+    assert_eq!(p1.events_named("group_unresolved").len(), 1, "said once");
+    assert_eq!(p1.events_named("peer_joined").len(), 59, "no joins twice");
+    assert_eq!(p1.events_named("peer_left").len(), 0);
+    assert!(
+        server.tcp_queries.load(Ordering::SeqCst) >= 2,
+        "looked up again, over TCP"
+    );
+    println!(
+        "59 peers joined {all_joined:?} after start; {} UDP and {} TCP queries",
+        server.udp_queries.load(Ordering::SeqCst),
+        server.tcp_queries.load(Ordering::SeqCst)
+    );
+    p1.term();
+    assert_eq!(
+        p1.summary_json()
+            .iter()
+            .filter(|v| !v["peer"].is_null())
+            .count(),
+        59
+    );
+}

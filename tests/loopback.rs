@@ -1335,3 +1335,46 @@ fn discovery_options_are_checked() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+/// Listening on the wildcard address (`0.0.0.0:PORT`, as in a container that does not know
+/// its own name), the own address among a group's is the one on this host's interfaces (here
+/// 10.9.0.2 on the namespace's lo), not every address that could be bound (all of 127/8).
+/// No second process here: on one host, a process on the wildcard address and one on a
+/// specific address cannot share a port.
+#[test]
+fn on_the_wildcard_address_the_own_address_is_left_out_of_its_group() {
+    let ns = util::Netns::new("wild");
+    let ok = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.name,
+            "ip",
+            "addr",
+            "add",
+            "10.9.0.2/24",
+            "dev",
+            "lo",
+        ])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ip addr add");
+    ns.hosts("127.0.0.1 localhost\n10.9.0.2 grp\n127.0.0.3 grp\n");
+    let p1 = ns.start(
+        "p1",
+        &[
+            "--json",
+            "--discover-every",
+            "100ms",
+            "0.0.0.0:10002",
+            "--discover",
+            "grp:10002",
+        ],
+    );
+    p1.wait_event(|v| v["event"] == "peer_joined");
+    thread::sleep(Duration::from_millis(800));
+    let joined = p1.events_named("peer_joined");
+    assert_eq!(joined.len(), 1, "{joined:?}");
+    assert_eq!(joined[0]["addr"], "127.0.0.3:10002");
+}
