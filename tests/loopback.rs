@@ -1088,6 +1088,19 @@ fn a_group_name_gives_peers_that_join_and_leave_as_the_hosts_file_changes() {
         p.wait_for(|l| l.starts_with("Received ") && l.ends_with(" from grp#1 (127.0.0.2:10002)"));
     }
 
+    // A restart at the same IP (within the grace) is a restart of the same peer, not a new
+    // one: down (stopped), then its counters again, counted as a restart.
+    let mut others = others;
+    others[1].term();
+    p1.wait_event(|v| v["event"] == "peer_down" && v["peer"] == "grp#3");
+    let a5 = own(5);
+    others[1] = ns.start(
+        "p4 again",
+        &["--interval", "200ms", &a5, "--discover", "grp:10002"],
+    );
+    p1.wait_event(|v| v["event"] == "received" && v["from"] == "grp#3" && v["seq"] == "restart");
+    assert_eq!(named(&p1, "peer_joined").len(), 4, "no new peer");
+
     // A new address joins at the next lookup.
     hosts(&[2, 3, 4, 5, 6, 7]);
     let t = std::time::Instant::now();
@@ -1162,6 +1175,8 @@ fn a_group_name_gives_peers_that_join_and_leave_as_the_hosts_file_changes() {
     let gone = rows.iter().find(|v| v["peer"] == "grp#4").unwrap();
     assert_eq!(gone["left"], true, "{gone}");
     assert_eq!(gone["addr"], own(6));
+    let restarted = rows.iter().find(|v| v["peer"] == "grp#3").unwrap();
+    assert_eq!(restarted["restarts"], 1, "{restarted}");
     let back = rows.iter().find(|v| v["peer"] == "grp#2").unwrap();
     assert!(back.get("left").is_none(), "{back}");
     assert!(back["received"].as_u64().unwrap() > 10, "{back}");
