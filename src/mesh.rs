@@ -590,13 +590,11 @@ impl Mesh {
 }
 
 impl Mesh {
-    /// Whether `addr` is this process's own (its address, or, bound to the wildcard, one of
-    /// this host's addresses on its port).
-    fn is_own(&self, addr: SocketAddr) -> bool {
+    /// Whether `addr` is this process's own: its address, or, bound to the wildcard
+    /// (`host` then holds this host's addresses), one of this host's addresses on its port.
+    fn is_own(&self, addr: SocketAddr, host: Option<&net::HostAddrs>) -> bool {
         addr == self.local
-            || (self.local.ip().is_unspecified()
-                && addr.port() == self.local.port()
-                && net::is_local_ip(addr.ip()))
+            || host.is_some_and(|h| addr.port() == self.local.port() && h.contains(addr.ip()))
     }
 
     /// Connects peer `i`'s socket to `addr` and registers it.
@@ -648,6 +646,7 @@ impl Mesh {
         }
         let mut left_out = 0;
         let mut first_left_out = None;
+        let host = self.local.ip().is_unspecified().then(net::HostAddrs::read);
         for &ip in addrs.as_slice() {
             // Only the own address family can be reached from the own socket.
             if ip.is_ipv6() != self.local.is_ipv6() {
@@ -674,7 +673,7 @@ impl Mesh {
                 }
                 continue;
             }
-            if self.is_own(addr) {
+            if self.is_own(addr, host.as_ref()) {
                 continue;
             }
             if self.peers.len() == self.capacity {

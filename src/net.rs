@@ -175,24 +175,42 @@ fn reuseport_socket(addr: SocketAddr) -> io::Result<Socket> {
     Ok(s)
 }
 
-/// Whether `ip` is an address of one of this host's interfaces (this network namespace's):
-/// the own address among a group's when the process listens on the wildcard address. Read
-/// from `/proc/net/fib_trie` (IPv4: the `/32 host LOCAL` entries) and `/proc/net/if_inet6`,
-/// not by binding, since every address of 127.0.0.0/8 can be bound but only 127.0.0.1 is
-/// an interface's. Not on the message path (a group's new addresses only).
-pub fn is_local_ip(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            std::fs::read_to_string("/proc/net/fib_trie").is_ok_and(|t| fib_trie_has_local(&t, v4))
+/// The addresses of this host's interfaces (this network namespace's), read once: to tell
+/// the own address among a group's when the process listens on the wildcard address. From
+/// `/proc/net/fib_trie` (IPv4: the `/32 host LOCAL` entries) and `/proc/net/if_inet6`, not by
+/// binding, since every address of 127.0.0.0/8 can be bound but only 127.0.0.1 is an
+/// interface's. Read once per lookup of a group, never on the message path.
+#[derive(Debug, Default)]
+pub struct HostAddrs {
+    fib_trie: String,
+    if_inet6: String,
+}
+
+impl HostAddrs {
+    /// Reads them now (what cannot be read counts as none).
+    pub fn read() -> HostAddrs {
+        HostAddrs {
+            fib_trie: std::fs::read_to_string("/proc/net/fib_trie").unwrap_or_default(),
+            if_inet6: std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default(),
         }
-        IpAddr::V6(v6) => std::fs::read_to_string("/proc/net/if_inet6").is_ok_and(|t| {
-            t.lines().any(|l| {
+    }
+
+    /// Whether `ip` is one of them.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(v4) => fib_trie_has_local(&self.fib_trie, v4),
+            IpAddr::V6(v6) => self.if_inet6.lines().any(|l| {
                 l.get(..32)
                     .and_then(|h| u128::from_str_radix(h, 16).ok())
                     .is_some_and(|a| a == u128::from(v6))
-            })
-        }),
+            }),
+        }
     }
+}
+
+/// Whether `ip` is an address of one of this host's interfaces ([`HostAddrs`]).
+pub fn is_local_ip(ip: IpAddr) -> bool {
+    HostAddrs::read().contains(ip)
 }
 
 /// Whether `/proc/net/fib_trie`'s text has `ip` as a local host address.
