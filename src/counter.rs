@@ -335,13 +335,6 @@ impl App for Counter {
                 left: st.left,
             });
         }
-        let left_out = mesh.left_out();
-        if left_out > 0 {
-            out.notice(format_args!(
-                "the peer table was full (max_peers {}): up to {left_out} discovered address(es) at once were left out",
-                mesh.capacity()
-            ));
-        }
         if !self.strict {
             for s in &self.strangers {
                 out.emit(&Row {
@@ -354,6 +347,13 @@ impl App for Counter {
                     left: false,
                 });
             }
+        }
+        let left_out = mesh.left_out();
+        if left_out > 0 {
+            out.notice(format_args!(
+                "the peer table was full (max_peers {}): up to {left_out} discovered address(es) at once were left out",
+                mesh.capacity()
+            ));
         }
         if self.others > 0 {
             out.notice(format_args!(

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, TcpListener, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -28,10 +28,24 @@ const UDP_RECORDS: usize = 24;
 /// A DNS server on 127.0.0.1:53 inside a namespace, answering A queries for its names; every
 /// other name is NXDOMAIN, AAAA queries for its names get no answer (NOERROR).
 struct DnsServer {
+    /// The names it answers, changed by [`DnsServer::set`] as the engine's would be.
+    names: Arc<Mutex<HashMap<String, Vec<Ipv4Addr>>>>,
     udp_queries: Arc<AtomicUsize>,
     tcp_queries: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl DnsServer {
+    /// From now on, `name` has these addresses (none: NXDOMAIN).
+    fn set(&self, name: &str, addrs: Vec<Ipv4Addr>) {
+        let mut names = self.names.lock().unwrap();
+        if addrs.is_empty() {
+            names.remove(name);
+        } else {
+            names.insert(name.to_string(), addrs);
+        }
+    }
 }
 
 impl Drop for DnsServer {
@@ -81,12 +95,12 @@ fn serve(ns: &Netns, names: &[(&str, Vec<Ipv4Addr>)]) -> DnsServer {
 /// [`serve`]; with `forge`, every UDP answer is preceded by two forgeries pointing the name at
 /// 127.0.0.66: one from another address (127.0.0.9:53), one with a wrong id.
 fn serve_with(ns: &Netns, names: &[(&str, Vec<Ipv4Addr>)], forge: bool) -> DnsServer {
-    let names: Arc<HashMap<String, Vec<Ipv4Addr>>> = Arc::new(
+    let names: Arc<Mutex<HashMap<String, Vec<Ipv4Addr>>>> = Arc::new(Mutex::new(
         names
             .iter()
             .map(|(n, a)| (n.to_string(), a.clone()))
             .collect(),
-    );
+    ));
     let (udp, tcp, other) = ns.inside(|| {
         (
             UdpSocket::bind("127.0.0.1:53").expect("bind udp 53 in the namespace"),
@@ -95,6 +109,8 @@ fn serve_with(ns: &Netns, names: &[(&str, Vec<Ipv4Addr>)], forge: bool) -> DnsSe
         )
     });
     let evil: HashMap<String, Vec<Ipv4Addr>> = names
+        .lock()
+        .unwrap()
         .keys()
         .map(|n| (n.clone(), vec![Ipv4Addr::new(127, 0, 0, 66)]))
         .collect();
@@ -118,7 +134,8 @@ fn serve_with(ns: &Netns, names: &[(&str, Vec<Ipv4Addr>)], forge: bool) -> DnsSe
                             let _ = udp.send_to(&f, from);
                         }
                     }
-                    if let Some(a) = reply(&buf[..n], &names, true) {
+                    let a = reply(&buf[..n], &names.lock().unwrap(), true);
+                    if let Some(a) = a {
                         let _ = udp.send_to(&a, from);
                     }
                 }
@@ -126,7 +143,7 @@ fn serve_with(ns: &Netns, names: &[(&str, Vec<Ipv4Addr>)], forge: bool) -> DnsSe
         }));
     }
     {
-        let (stop, count) = (stop.clone(), tcp_queries.clone());
+        let (stop, count, names) = (stop.clone(), tcp_queries.clone(), names.clone());
         tcp.set_nonblocking(true).unwrap();
         threads.push(thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
@@ -145,7 +162,8 @@ fn serve_with(ns: &Netns, names: &[(&str, Vec<Ipv4Addr>)], forge: bool) -> DnsSe
                     continue;
                 }
                 count.fetch_add(1, Ordering::SeqCst);
-                if let Some(a) = reply(&q, &names, false) {
+                let a = reply(&q, &names.lock().unwrap(), false);
+                if let Some(a) = a {
                     let _ = c.write_all(&(a.len() as u16).to_be_bytes());
                     let _ = c.write_all(&a);
                 }
@@ -153,6 +171,7 @@ fn serve_with(ns: &Netns, names: &[(&str, Vec<Ipv4Addr>)], forge: bool) -> DnsSe
         }));
     }
     DnsServer {
+        names,
         udp_queries,
         tcp_queries,
         stop,
@@ -438,4 +457,58 @@ fn a_group_of_sixty_addresses_gives_fifty_nine_peers() {
             .count(),
         59
     );
+}
+
+/// A group follows the DNS answers as a scaled service's would change: two more replicas
+/// join, three go (leave after two lookups without them), the name gone altogether
+/// (NXDOMAIN, as after `--scale peer=0`) is a lookup without any member. At
+/// `--discover-every 1s`; the delays are printed.
+#[test]
+fn a_group_follows_the_dns_answers_as_they_change() {
+    let ns = Netns::new("dnsscale");
+    ns.resolv_conf("nameserver 127.0.0.1\nsearch lab.example\noptions timeout:1\n");
+    let ips = |last: &[u8]| -> Vec<Ipv4Addr> {
+        last.iter().map(|&n| Ipv4Addr::new(127, 0, 2, n)).collect()
+    };
+    let server = serve(&ns, &[("peer.lab.example", ips(&[2, 3, 4]))]);
+    let p1 = ns.start(
+        "p1",
+        &[
+            "--json",
+            "--interval",
+            "200ms",
+            "--discover-every",
+            "1s",
+            "127.0.2.2:10002",
+            "--discover",
+            "peer:10002",
+        ],
+    );
+    p1.wait_event(|v| v["event"] == "peer_joined" && v["peer"] == "peer#2");
+    let count = |name: &str| p1.events_named(name).len();
+    let within = |limit: u64, f: &dyn Fn() -> bool| {
+        let t = Instant::now();
+        util::eventually(Duration::from_secs(limit), || f().then_some(())).expect("in time");
+        t.elapsed()
+    };
+    server.set("peer.lab.example", ips(&[2, 3, 4, 5, 6]));
+    let join = within(5, &|| count("peer_joined") == 4);
+    server.set("peer.lab.example", ips(&[2, 3]));
+    let leave = within(8, &|| count("peer_left") == 3);
+    let left: Vec<String> = p1
+        .events_named("peer_left")
+        .iter()
+        .map(|v| v["addr"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(left.len(), 3);
+    for a in ["127.0.2.4:10002", "127.0.2.5:10002", "127.0.2.6:10002"] {
+        assert!(left.iter().any(|l| l == a), "{a} in {left:?}");
+    }
+    server.set("peer.lab.example", vec![]);
+    let gone = within(8, &|| count("peer_left") == 4);
+    p1.wait_event(|v| v["event"] == "group_unresolved" && v["group"] == "peer:10002");
+    println!(
+        "DNS answers at --discover-every 1s: join reported {join:?} after the change, leave {leave:?}, the name gone (NXDOMAIN) {gone:?}"
+    );
+    assert_eq!(count("peer_joined"), 4);
 }
