@@ -63,6 +63,8 @@ impl Default for Discovery {
 #[derive(Debug)]
 struct Group {
     spec: AddrSpec,
+    /// Its members' names start with this ([`short_name`]).
+    short: heapless::String<MAX_NAME>,
     /// When to look it up again.
     next: Instant,
     /// Peers found so far (their names count from 1 in order of discovery).
@@ -73,6 +75,35 @@ struct Group {
     unresolved_said: bool,
     /// New addresses of its latest lookup that found no room in the table.
     left_out: usize,
+}
+
+/// What a group's members are called before their `#n`: the group's host, shortened to its
+/// first label (`peer` for `peer.lab.svc.cluster.local`, and for Swarm's `tasks.peer`), unless
+/// an IP address or another group's would read the same (then the whole host).
+fn short_name(spec: &AddrSpec, all: &[AddrSpec]) -> heapless::String<MAX_NAME> {
+    fn short(host: &str) -> &str {
+        if spec_is_ip(host) {
+            return host;
+        }
+        let h = host.strip_prefix("tasks.").unwrap_or(host);
+        h.split('.')
+            .next()
+            .filter(|l| !l.is_empty())
+            .unwrap_or(host)
+    }
+    fn spec_is_ip(host: &str) -> bool {
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok()
+    }
+    let mine = short(spec.host());
+    let clash = all
+        .iter()
+        .any(|o| o.host() != spec.host() && short(o.host()).eq_ignore_ascii_case(mine));
+    let name = if clash { spec.host() } else { mine };
+    // Cannot fail: a host is at most MAX_NAME bytes.
+    heapless::String::try_from(name).unwrap_or_default()
 }
 
 /// A wait of `every` +-20%, at random (getrandom, as the query ids).
@@ -206,6 +237,7 @@ impl Mesh {
             groups: discovery.groups[..groups]
                 .iter()
                 .map(|spec| Group {
+                    short: short_name(spec, &discovery.groups[..groups]),
                     spec: spec.clone(),
                     next: now,
                     found: 0,
@@ -683,7 +715,7 @@ impl Mesh {
             }
             self.groups[g].found += 1;
             let mut name: heapless::String<MAX_NAME> = heapless::String::new();
-            let host = self.groups[g].spec.host();
+            let host = &self.groups[g].short;
             let n = self.groups[g].found;
             if core::fmt::write(&mut name, format_args!("{host}#{n}")).is_err() {
                 name.clear();
@@ -741,5 +773,43 @@ impl Mesh {
                 self.push(PeerEvent::Left { i, addr, lookups });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::parse_spec;
+
+    #[test]
+    fn group_members_have_short_names() {
+        let specs: Vec<AddrSpec> = [
+            "peer.lab.svc.cluster.local:10002",
+            "tasks.web:7",
+            "10.0.0.5:1",
+        ]
+        .iter()
+        .map(|s| parse_spec(s).unwrap())
+        .collect();
+        let names: Vec<_> = specs.iter().map(|s| short_name(s, &specs)).collect();
+        assert_eq!(names, ["peer", "web", "10.0.0.5"]);
+        // Two groups that would read the same keep their whole host.
+        let specs: Vec<AddrSpec> = ["peer:10002", "tasks.peer:10003"]
+            .iter()
+            .map(|s| parse_spec(s).unwrap())
+            .collect();
+        let names: Vec<_> = specs.iter().map(|s| short_name(s, &specs)).collect();
+        assert_eq!(names, ["peer", "tasks.peer"]);
+    }
+
+    #[test]
+    fn lookups_are_spread_within_twenty_percent() {
+        let every = Duration::from_secs(5);
+        let waits: Vec<Duration> = (0..200).map(|_| jittered(every)).collect();
+        assert!(waits
+            .iter()
+            .all(|w| *w >= Duration::from_secs(4) && *w <= Duration::from_secs(6)));
+        let distinct: std::collections::BTreeSet<_> = waits.iter().collect();
+        assert!(distinct.len() > 100, "random: {} distinct", distinct.len());
     }
 }
