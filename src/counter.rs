@@ -13,9 +13,10 @@ use crate::driver::{open_mesh_with, App, Datagram, Driver};
 use crate::limits::MAX_STRANGERS;
 use crate::mesh::{Discovery, Mesh, StartError};
 use crate::output::peer::{
-    Listening, Payload, PeerEvent, PeerLine, Received, Row, SummaryStart, Who,
+    Listening, Payload, PeerEvent, PeerLine, Received, Retired, Row, SummaryStart, Who,
 };
 use crate::output::Output;
+use crate::peer::PeerState;
 use crate::wire::{encode_counter, parse_counter};
 
 /// What the peer needs to start: the parsed command line.
@@ -309,6 +310,21 @@ impl App for Counter {
             Payload::Counter(..) => out.emit(&line),
             // Garbage is shown too, but a flood of it must not drown the counters.
             Payload::Foreign(..) | Payload::Truncated(_) => out.emit_limited(d.from, &line),
+        }
+    }
+
+    fn peer_replaced<W: Write>(&mut self, i: usize, old: &PeerState, out: &mut Output<W>) {
+        if let Some(t) = self.peers.get_mut(i) {
+            let t = std::mem::take(t);
+            out.emit(&Retired(Row {
+                name: Some(old.name()),
+                addr: old.addr,
+                sent: Some(old.sent),
+                errors: old.errors,
+                counts: t.seq.counts(),
+                foreign: t.foreign,
+                left: true,
+            }));
         }
     }
 

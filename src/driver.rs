@@ -27,6 +27,7 @@ use crate::limits::{MAX_DGRAM, MAX_PEERS, UP_AFTER};
 use crate::mesh::{Discovery, Mesh, Recv, StartError, MAX_TOKENS};
 use crate::output::peer::PeerLine;
 use crate::output::Output;
+use crate::peer::PeerState;
 use crate::wire::{BYE, HEALTH_OK, HEALTH_PROBE};
 
 /// How long the application's first timers wait for the peers' first lookups.
@@ -97,6 +98,9 @@ pub trait App {
         _line: &[u8],
     ) {
     }
+    /// Peer `i` had left and a new peer takes its slot (a full table): `old` is its state
+    /// until now; whatever the application keeps about slot `i` is the old peer's.
+    fn peer_replaced<W: Write>(&mut self, _i: usize, _old: &PeerState, _out: &mut Output<W>) {}
     /// The process is stopping (before the goodbye): last words to the peers.
     fn stop<W: Write>(&mut self, _now: Instant, _mesh: &mut Mesh, _out: &mut Output<W>) {}
     /// The process is stopping: print the summary.
@@ -246,6 +250,7 @@ impl<A: App, W: Write> Driver<A, W> {
             }
         }
         d.mesh.resolve_due(d.poll.registry(), Instant::now());
+        d.retire_peers();
         d.print_peer_events();
         d
     }
@@ -279,6 +284,13 @@ impl<A: App, W: Write> Driver<A, W> {
             if l.len() <= MAX_LINE {
                 self.app.handle_line(now, &mut self.mesh, &mut self.out, l);
             }
+        }
+    }
+
+    /// Hands the application the peers whose slots new peers took.
+    fn retire_peers(&mut self) {
+        while let Some((i, old)) = self.mesh.poll_retired() {
+            self.app.peer_replaced(i, &old, &mut self.out);
         }
     }
 
@@ -400,7 +412,11 @@ impl<A: App, W: Write> Driver<A, W> {
                 SIGNALS => {} // read by `run`, which owns the signal source
                 STDIN => self.drain_keyboard(now),
                 STDOUT => self.out.flush_pending(),
-                t if self.mesh.owns_dns(t) => self.mesh.handle_dns(self.poll.registry(), t, now),
+                t if self.mesh.owns_dns(t) => {
+                    self.mesh.handle_dns(self.poll.registry(), t, now);
+                    // Before anything the new peers send.
+                    self.retire_peers();
+                }
                 t => {
                     if !self.drain_socket(t, now) {
                         // Each token is drained once per turn: no overflow.
@@ -437,6 +453,7 @@ impl<A: App, W: Write> Driver<A, W> {
             self.app.handle_timeout(now, &mut self.mesh, &mut self.out);
         }
         self.mesh.resolve_due(self.poll.registry(), now);
+        self.retire_peers();
         self.print_peer_events();
         Ok(())
     }

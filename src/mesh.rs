@@ -194,6 +194,10 @@ pub struct Mesh {
     full_said: bool,
     /// Most new addresses left out by the groups' latest lookups at any time.
     left_out_max: usize,
+    /// Peers that had left and whose slot a new peer took (the table being full), for the
+    /// application to account before anything of the new peer arrives; capacity fixed at
+    /// start.
+    retired: VecDeque<(usize, PeerState)>,
 }
 
 impl Mesh {
@@ -249,6 +253,7 @@ impl Mesh {
             every: discovery.every,
             full_said: false,
             left_out_max: 0,
+            retired: VecDeque::with_capacity(capacity),
         };
         registry
             .register(&mut mesh.server, SERVER, Interest::READABLE)
@@ -292,6 +297,11 @@ impl Mesh {
     /// any one time.
     pub fn left_out(&self) -> usize {
         self.left_out_max
+    }
+
+    /// The next peer whose slot a new peer took (slot, its state until then).
+    pub fn poll_retired(&mut self) -> Option<(usize, PeerState)> {
+        self.retired.pop_front()
     }
 
     /// Who an event is about: the peer's (or the group's) name, and the peer's group.
@@ -708,7 +718,15 @@ impl Mesh {
             if self.is_own(addr, host.as_ref()) {
                 continue;
             }
-            if self.peers.len() == self.capacity {
+            // The table is full: the slot of the peer that left first, if any, else none.
+            let reuse = (self.peers.len() == self.capacity)
+                .then(|| {
+                    (self.statics..self.peers.len())
+                        .filter(|&i| self.peers[i].state.left)
+                        .min_by_key(|&i| self.peers[i].state.left_at)
+                })
+                .flatten();
+            if self.peers.len() == self.capacity && reuse.is_none() {
                 left_out += 1;
                 first_left_out.get_or_insert(addr);
                 continue;
@@ -722,12 +740,25 @@ impl Mesh {
                 let _ = core::fmt::write(&mut name, format_args!("#{n}"));
             }
             let spec = AddrSpec { text: name, port };
-            let i = self.peers.len();
-            // Within the capacity reserved at start: no allocation.
-            self.peers.push(Slot {
-                state: PeerState::discovered(spec, addr, g, now),
-                socket: None,
-            });
+            let state = PeerState::discovered(spec, addr, g, now);
+            let i = match reuse {
+                Some(i) => {
+                    let old = std::mem::replace(&mut self.peers[i].state, state);
+                    // Cannot be full: each slot is retired at most once per turn's drain.
+                    if self.retired.len() < self.retired.capacity() {
+                        self.retired.push_back((i, old));
+                    }
+                    i
+                }
+                None => {
+                    // Within the capacity reserved at start: no allocation.
+                    self.peers.push(Slot {
+                        state,
+                        socket: None,
+                    });
+                    self.peers.len() - 1
+                }
+            };
             match self.connect(registry, i, addr) {
                 Ok(()) => self.push(PeerEvent::Joined {
                     i,
@@ -765,6 +796,7 @@ impl Mesh {
                 continue;
             }
             st.left = true;
+            st.left_at = Some(now);
             if let Some(mut s) = slot.socket.take() {
                 let _ = registry.deregister(&mut s);
             }

@@ -62,8 +62,11 @@ pub struct PeerState {
     pub missing: u8,
     /// Its address was in the current lookup of its group (bookkeeping of that lookup).
     pub seen: bool,
-    /// It left its group (gone from DNS): no socket, nothing sent; its row stays.
+    /// It left its group (gone from DNS): no socket, nothing sent; its row stays (until a
+    /// full table needs its slot for a new peer).
     pub left: bool,
+    /// When it left.
+    pub left_at: Option<Instant>,
     /// "Sends from another port" was said (once).
     pub other_port_said: bool,
     /// Datagrams sent to it.
@@ -89,6 +92,7 @@ impl PeerState {
             missing: 0,
             seen: false,
             left: false,
+            left_at: None,
             other_port_said: false,
             sent: 0,
             errors: 0,

@@ -1264,7 +1264,8 @@ fn a_sender_on_a_peers_ip_from_another_port_is_that_peer() {
 
 /// The peer table has the capacity chosen at start (`--max-peers`, named and discovered
 /// peers together): a group with more addresses fills it, says so once, and the summary
-/// counts what was left out.
+/// counts what was left out. A peer that left gives its slot to the next new address, its
+/// row printed then.
 #[test]
 fn a_full_peer_table_is_said_once_and_what_is_left_out_is_counted() {
     let ns = util::Netns::new("full");
@@ -1312,10 +1313,27 @@ fn a_full_peer_table_is_said_once_and_what_is_left_out_is_counted() {
         .collect();
     assert_eq!(joined, ["127.0.0.3:10002", "127.0.0.4:10002"]);
     assert_eq!(named(&p, "peer_left").len(), 0);
+    // .3 goes from the file: once it has left, the first address left out takes its slot,
+    // and its row so far is printed (it will not be in the summary).
+    h = h.replace("127.0.0.3 grp\n", "");
+    ns.hosts(&h);
+    let retired = p.wait_event(|v| v["event"] == "peer_retired");
+    assert_eq!(
+        (
+            retired["peer"].as_str(),
+            retired["addr"].as_str(),
+            retired["left"].as_bool()
+        ),
+        (Some("grp#1"), Some("127.0.0.3:10002"), Some(true))
+    );
+    assert!(retired["sent"].as_u64().unwrap() > 0, "{retired}");
+    let new = p.wait_event(|v| v["event"] == "peer_joined" && v["peer"] == "grp#3");
+    assert_eq!(new["addr"], "127.0.0.5:10002");
+    assert_eq!(named(&p, "peer_table_full").len(), 1, "still said once");
     p.term();
     let rows = p.summary_json();
     let names: Vec<&str> = rows.iter().filter_map(|v| v["peer"].as_str()).collect();
-    assert_eq!(names, ["127.0.0.20:10020", "grp#1", "grp#2"]);
+    assert_eq!(names, ["127.0.0.20:10020", "grp#3", "grp#2"]);
     let note = p.wait_for(|l| l.contains("peer table was full"));
     assert!(note.contains("up to 6 discovered address(es)"), "{note}");
 }

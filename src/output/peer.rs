@@ -296,6 +296,42 @@ impl Render for Row<'_> {
     }
 }
 
+/// The row of a peer that had left, printed when a new peer takes its slot (a full table):
+/// its accounting until then, since it will not be in the summary.
+#[derive(Debug, Clone, Copy)]
+pub struct Retired<'a>(pub Row<'a>);
+
+impl Render for Retired<'_> {
+    fn name(&self) -> &'static str {
+        "peer_retired"
+    }
+    fn text(&self, l: &mut Line) -> Result<(), LineFull> {
+        let r = &self.0;
+        let c = r.counts;
+        l.push_str("peer ")?;
+        push_name(l, r.name.unwrap_or("?"))?;
+        l.push_str(" (left) gives its slot to a new peer (the table is full); its row: ")?;
+        match r.addr {
+            Some(a) => l.push_addr(a)?,
+            None => l.push_str("(unresolved)")?,
+        }
+        l.push_fmt(format_args!(
+            " sent {}, received {}, lost {}, duplicated {}, reordered {}, restarts {}, foreign {}, errors {}",
+            r.sent.unwrap_or(0),
+            c.received,
+            c.lost,
+            c.duplicated,
+            c.reordered,
+            c.restarts,
+            r.foreign,
+            r.errors
+        ))
+    }
+    fn json(&self, o: &mut Obj<'_>) -> Result<(), LineFull> {
+        self.0.json(o)
+    }
+}
+
 /// Why a peer is down.
 #[derive(Debug)]
 pub enum Down {
@@ -825,6 +861,24 @@ mod tests {
                 &["addr"],
             );
         }
+        assert_same_fields(
+            &Retired(Row {
+                name: Some("peer#2"),
+                addr: Some(addr),
+                sent: Some(3),
+                errors: 4,
+                counts: Counts {
+                    received: 5,
+                    lost: 6,
+                    duplicated: 7,
+                    reordered: 8,
+                    restarts: 9,
+                },
+                foreign: 10,
+                left: true,
+            }),
+            &[],
+        );
         for ev in [
             PeerEvent::Joined {
                 i: 0,
