@@ -744,7 +744,8 @@ impl Mesh {
             let i = match reuse {
                 Some(i) => {
                     let old = std::mem::replace(&mut self.peers[i].state, state);
-                    // Cannot be full: each slot is retired at most once per turn's drain.
+                    // Cannot be full: the driver drains it after every lookup that ended, and a
+                    // slot is taken at most once per lookup (its new peer has not left).
                     if self.retired.len() < self.retired.capacity() {
                         self.retired.push_back((i, old));
                     }
