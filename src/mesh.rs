@@ -702,16 +702,16 @@ impl Mesh {
                 }
                 st.seen = true;
                 st.missing = 0;
+                // Without a socket: it had left (it joins again), or no socket could be
+                // connected to it when it was found (said then; now it joins).
                 let rejoined = st.left;
                 if self.peers[i].socket.is_none() && self.connect(registry, i, addr).is_ok() {
                     self.peers[i].state.left = false;
-                    if rejoined {
-                        self.push(PeerEvent::Joined {
-                            i,
-                            addr,
-                            again: true,
-                        });
-                    }
+                    self.push(PeerEvent::Joined {
+                        i,
+                        addr,
+                        again: rejoined,
+                    });
                 }
                 continue;
             }
