@@ -46,10 +46,10 @@ pub struct HealthArgs {
 }
 
 /// What `process health` checks: ADDR, or this host's own port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
     /// ADDR as given (its name resolved, or this host on its port if it does not).
-    Addr(AddrSpec),
+    Addr(&'a AddrSpec),
     /// `--self PORT`: this host's own port, no name looked up.
     OwnPort(u16),
 }
@@ -57,9 +57,9 @@ pub enum Target {
 impl HealthArgs {
     /// The one target the arguments name: ADDR or `--self PORT`, not both, not neither (the
     /// error is a usage error's text).
-    pub fn target(&self) -> Result<Target, String> {
+    pub fn target(&self) -> Result<Target<'_>, String> {
         match (&self.addr, self.self_port) {
-            (Some(a), None) => Ok(Target::Addr(a.clone())),
+            (Some(a), None) => Ok(Target::Addr(a)),
             (None, Some(p)) => Ok(Target::OwnPort(p)),
             (Some(a), Some(p)) => Err(format!(
                 "give ADDR or --self PORT, not both (`{}` and --self {p})",

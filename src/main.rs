@@ -129,7 +129,7 @@ fn run_health(a: HealthArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let probed = health::probe(&addr, a.timeout);
+    let probed = health::probe(addr, a.timeout);
     // A name that does not resolve is never called healthy without saying what answered
     // instead (a Swarm task's own name is not in DNS until the task is healthy).
     match (probed.fallback, probed.result) {
