@@ -19,7 +19,8 @@ use crate::dns::resolver::resolve_blocking;
 use crate::net::resolve;
 use crate::wire::{HEALTH_OK, HEALTH_PROBE};
 
-/// Checks that a peer or shared resource answers on ADDR (exit status 0), else exit status 1.
+/// Checks that a peer or shared resource answers on ADDR, or on this host's own PORT with
+/// --self (exit status 0), else exit status 1.
 #[derive(FromArgs, Debug, PartialEq)]
 pub struct HealthArgs {
     /// how long to wait for the answer, e.g. 1s (default 1s)
