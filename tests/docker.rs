@@ -1220,3 +1220,134 @@ fn swarm_10_replicas_find_each_other_through_tasks_peer() {
         t.elapsed()
     );
 }
+
+/// A real two-node swarm on this machine (scripts/swarm-two-nodes.sh: a second dockerd in a
+/// network namespace, joined as a worker): one peer placed on each node by constraints,
+/// exchanging counters over the overlay network both ways, both tasks healthy (`health
+/// --self`: a task's own name is not in Swarm's DNS until it is healthy, which kept the
+/// worker's peer unhealthy for ever when health resolved it). Prints the time from `docker
+/// stack deploy` to a healthy full mesh.
+#[test]
+fn swarm_two_nodes_peers_on_both_nodes_are_healthy_and_hear_each_other() {
+    let _engine = engine_lock();
+    image();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/swarm-two-nodes.sh");
+    struct TwoNodes(&'static str);
+    impl Drop for TwoNodes {
+        fn drop(&mut self) {
+            let _ = run("docker", &["stack", "rm", "peerlab-e2e-2n"], &[]);
+            let _ = run(self.0, &["down"], &[]);
+        }
+    }
+    // A single-node swarm left by another test would be replaced; this one is made here.
+    let _ = run("docker", &["swarm", "leave", "--force"], &[]);
+    let _down = TwoNodes(script);
+    let t = Instant::now();
+    let sock = ok(script, &["up", IMAGE], &[]).trim().to_string();
+    println!(
+        "two-node swarm: engines joined and the image loaded in {:?}",
+        t.elapsed()
+    );
+    let service = |name: &str, other: &str, role: &str| {
+        format!(
+            r#"  {name}:
+    image: {IMAGE}
+    command: ["{name}:10002", "{other}:10002"]
+    read_only: true
+    cap_drop: [ALL]
+    deploy:
+      endpoint_mode: dnsrr
+      placement:
+        constraints: ["node.labels.peerlab == {role}"]
+    healthcheck:
+      test: ["CMD", "/process", "health", "--self", "10002"]
+      interval: 2s
+      timeout: 2s
+      retries: 3
+      start_period: 1s
+"#
+        )
+    };
+    let file = std::env::temp_dir().join(format!("peerlab-2n-{}.yml", std::process::id()));
+    std::fs::write(
+        &file,
+        format!(
+            "services:\n{}{}",
+            service("a", "b", "manager"),
+            service("b", "a", "worker")
+        ),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let deployed = run(
+        "docker",
+        &[
+            "stack",
+            "deploy",
+            "--resolve-image",
+            "never",
+            "-c",
+            file.to_str().unwrap(),
+            "peerlab-e2e-2n",
+        ],
+        &[],
+    );
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        deployed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deployed.stderr)
+    );
+    let logs = |svc: &str| -> Vec<String> {
+        let out = run(
+            "docker",
+            &["service", "logs", "--raw", &format!("peerlab-e2e-2n_{svc}")],
+            &[],
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    // Three counters heard (the first task may have counted long before the other started).
+    let heard = |svc: &str, from: &str| {
+        let p = format!(" from {from}:10002 (");
+        logs(svc)
+            .iter()
+            .filter(|l| l.starts_with("Received ") && l.contains(&p))
+            .count()
+            >= 3
+    };
+    // The task's container on its node, and its health there.
+    let health = |host: Option<&str>, svc: &str| -> String {
+        let mut a: Vec<&str> = host.map_or(vec![], |h| vec!["-H", h]);
+        let filter = format!("label=com.docker.swarm.service.name=peerlab-e2e-2n_{svc}");
+        a.extend(["ps", "-q", "-f", &filter]);
+        let id = ok("docker", &a, &[]);
+        let Some(id) = id.lines().next() else {
+            return "no container".into();
+        };
+        let mut a: Vec<&str> = host.map_or(vec![], |h| vec!["-H", h]);
+        a.extend(["inspect", "-f", "{{.State.Health.Status}}", id]);
+        ok("docker", &a, &[]).trim().to_string()
+    };
+    let done = eventually(Duration::from_secs(90), || {
+        (heard("a", "b")
+            && heard("b", "a")
+            && health(None, "a") == "healthy"
+            && health(Some(&sock), "b") == "healthy")
+            .then_some(())
+    });
+    assert!(
+        done.is_some(),
+        "a: {:#?}\nb: {:#?}\nhealth: a {} b {}",
+        logs("a"),
+        logs("b"),
+        health(None, "a"),
+        health(Some(&sock), "b")
+    );
+    println!(
+        "two-node swarm: both peers healthy and hearing each other across nodes {:?} after `docker stack deploy`",
+        t.elapsed()
+    );
+}
