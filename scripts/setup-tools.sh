@@ -1,15 +1,39 @@
 #!/usr/bin/env bash
-# The Debian tools some tests drive (no-op where they are already installed):
-#   - strace: tests/loopback.rs pauses a process between its binds to make a start-up race certain.
+# The tools some tests drive (no-op where they are already installed):
+#   - strace (Debian): tests/loopback.rs pauses a process between its binds to make a start-up
+#     race certain.
+#   - kubernetes-validate (PyPI): tests/kubernetes.rs validates deploy/kubernetes/ against a
+#     current Kubernetes release's schemas. Installed into its own virtualenv
+#     ($PEERLAB_TOOLS, /opt/peerlab-tools by default; Debian's Python refuses system-wide pip
+#     installs), where the test looks for it when it is not on PATH.
 set -euo pipefail
+KUBERNETES_VALIDATE_VERSION=1.37.0
+tools="${PEERLAB_TOOLS:-/opt/peerlab-tools}"
+
 need=()
 command -v strace >/dev/null 2>&1 || need+=(strace)
-[ ${#need[@]} -eq 0 ] && exit 0
-if [ "$(id -u)" != 0 ]; then
-  echo "setup-tools: missing ${need[*]}, and not root: install them (Debian: apt-get install ${need[*]})" >&2
-  exit 1
+have_validator() {
+    command -v kubernetes-validate >/dev/null 2>&1 || [ -x "$tools/bin/kubernetes-validate" ]
+}
+if ! have_validator; then
+    command -v python3 >/dev/null 2>&1 || need+=(python3)
+    python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 fi
-echo "setup-tools: installing ${need[*]} from Debian" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq "${need[@]}" >/dev/null
+
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "setup-tools: missing ${need[*]}, and not root: install them (Debian: apt-get install ${need[*]})" >&2
+        exit 1
+    fi
+    echo "setup-tools: installing ${need[*]} from Debian" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if ! have_validator; then
+    echo "setup-tools: installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION from PyPI into $tools" >&2
+    python3 -m venv "$tools"
+    "$tools/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+    "$tools/bin/kubernetes-validate" --version >/dev/null
+fi

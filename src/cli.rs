@@ -19,7 +19,7 @@ use crate::limits::{DEFAULT_INTERVAL, DEFAULT_MAX_PEERS, MAX_GROUPS, MAX_NAME, M
     example = "{command_name} 127.0.0.1:10002 127.0.0.1:10003 127.0.0.1:10004",
     example = "{command_name} --interval 250ms p1:10002 p2:10003 p3:10004",
     example = "{command_name} 0.0.0.0:10002 --discover peer:10002",
-    note = "Other modes: `{command_name} health ADDR` (a container health check), `{command_name} mutex ...` and `{command_name} shared-resource ...` (Lab 1)."
+    note = "Other modes: `{command_name} health ADDR` or `{command_name} health --self PORT` (a container health check), `{command_name} mutex ...` and `{command_name} shared-resource ...` (Lab 1)."
 )]
 pub struct PeerArgs {
     /// time between two broadcasts, e.g. 1s, 250ms, 1.5s (default 1s)
@@ -172,6 +172,14 @@ pub fn parse_auto(s: &str) -> Result<Duration, String> {
 /// `--timeout` (of `health`), in the same forms as `--interval`.
 pub fn parse_timeout(s: &str) -> Result<Duration, String> {
     parse_duration(s, "--timeout")
+}
+
+/// `--self` (of `health`): a port number from 1 to 65535 (`:10002` is taken too).
+pub fn parse_port(s: &str) -> Result<u16, String> {
+    match s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
+        Ok(p) if p != 0 => Ok(p),
+        _ => Err(format!("`{s}`: the port must be a number from 1 to 65535")),
+    }
 }
 
 /// Parses `250ms`, `1s`, `1.5s`, `2m`, `1h` or a bare number of seconds, between 1ms and

@@ -19,13 +19,14 @@
 //! - [`ra`]: Lab 1's Ricart–Agrawala core with Lamport clocks (sans-IO, retransmitting).
 //! - [`mutex`]: Lab 1's process: the core on the driver, with keyboard and `--auto`.
 //! - [`resource`]: Lab 1's shared resource, which checks mutual exclusion and order.
-//! - [`health`]: `process health ADDR`, the self-check of a `FROM scratch` container.
+//! - [`health`]: `process health ADDR` and `process health --self PORT` (no DNS), the
+//!   self-check of a `FROM scratch` container.
 //!
 //! Protocol logic (`wire`, `account`, `peer`) takes bytes, addresses and `now` as arguments
 //! and touches no socket, so tests drive it directly; `output` touches no socket either, but
 //! reads its own clock for the timestamps it prints.
 
-#![deny(unsafe_code)] // one exception: getrandom(2) in `dns::random_u16`
+#![deny(unsafe_code)] // two exceptions: getrandom(2) in `dns::random_u16`, getifaddrs(3) in `health`
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod account;

@@ -122,36 +122,66 @@ fn run_peer(a: PeerArgs) -> ExitCode {
 }
 
 fn run_health(a: HealthArgs) -> ExitCode {
-    let probed = health::probe(&a.addr, a.timeout);
+    let addr = match a.target() {
+        Ok(health::Target::Addr(addr)) => addr,
+        Ok(health::Target::OwnPort(port)) => return run_health_self(port, a.timeout),
+        Err(e) => {
+            eprintln!("process health: {e}\nRun with --help for more information.");
+            return ExitCode::from(2);
+        }
+    };
+    let probed = health::probe(addr, a.timeout);
     // A name that does not resolve is never called healthy without saying what answered
     // instead (a Swarm task's own name is not in DNS until the task is healthy).
     match (probed.fallback, probed.result) {
         (false, Ok(h)) => {
-            println!(
-                "{} is healthy ({} us)",
-                a.addr.text,
-                h.rtt.as_micros() as u64
-            );
+            println!("{} is healthy ({} us)", addr.text, h.rtt.as_micros() as u64);
             ExitCode::SUCCESS
         }
         (true, Ok(h)) => {
             println!(
                 "{} does not resolve; probed {} (this host) instead: healthy ({} us)",
-                a.addr.text,
+                addr.text,
                 h.from,
                 h.rtt.as_micros() as u64
             );
             ExitCode::SUCCESS
         }
         (false, Err(e)) => {
-            println!("{} is not healthy: {e}", a.addr.text);
+            println!("{} is not healthy: {e}", addr.text);
             ExitCode::FAILURE
         }
         (true, Err(e)) => {
             println!(
                 "{} does not resolve; probed this host on port {} instead: not healthy: {e}",
-                a.addr.text, a.addr.port
+                addr.text, addr.port
             );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `process health --self PORT`: this host's own port, no name looked up.
+fn run_health_self(port: u16, timeout: std::time::Duration) -> ExitCode {
+    let probed = health::probe_self(port, timeout);
+    match probed.result {
+        Ok(h) => {
+            println!(
+                "port {port} of this host is healthy: {} answered ({} us)",
+                h.from,
+                h.rtt.as_micros() as u64
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let mut probed_list = String::new();
+            for (i, t) in probed.targets.iter().enumerate() {
+                if i > 0 {
+                    probed_list.push_str(", ");
+                }
+                probed_list.push_str(&t.ip().to_string());
+            }
+            println!("port {port} of this host is not healthy: {e} (probed {probed_list})");
             ExitCode::FAILURE
         }
     }

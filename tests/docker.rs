@@ -1,7 +1,8 @@
 //! End-to-end tests on a real Docker engine, through the real `docker` and `docker compose`
 //! CLIs: the image and both Dockerfiles on a fresh clone, the handout's compose mesh (start
-//! order, restart, health, stop time), Lab 1 in compose, and both stacks on a single-node
-//! Swarm. They need an engine: without one they fail and say how to get one
+//! order, restart, health, stop time), Lab 1 in compose, both stacks on a single-node
+//! Swarm, and docker-compose.scale.yml's mesh found by DNS (`--scale` 30, 40 then 20; 10
+//! Swarm replicas through `tasks.peer`). They need an engine: without one they fail and say how to get one
 //! (`scripts/setup-docker.sh` as root on Debian, or any running Docker with Compose v2).
 //!
 //! The tests share container names (p1, p2, p3), so they take turns on one lock, and each
@@ -809,7 +810,7 @@ fn lab1_compose_with_a_shared_key_secret() {
 /// whose service names (shared, p1, p2, p3) are the names the processes use. Nobody types on
 /// a swarm, so an override adds `--auto` (and a short CS) to each process's command; the
 /// shared resource must see every process enter, and no VIOLATION. Tasks must become healthy
-/// (their health command probes their own service name).
+/// (their health command probes their own port, `process health --self`, with no DNS).
 #[test]
 fn lab1_swarm_stack_deploy_enters_the_cs() {
     let _engine = engine_lock();
@@ -914,5 +915,439 @@ fn lab1_swarm_stack_deploy_enters_the_cs() {
         log.iter()
             .any(|l| l.starts_with("shared resource: process ") && l.contains(" left (T=")),
         "{log:#?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// docker-compose.scale.yml: one `peer` service, every replica finding the others by DNS
+// (`--discover peer:10002`). The tests read only addresses from the peers' lines, so they
+// hold whatever readable name discovery gives a peer: a replica is "heard" from when a line
+// `Received N from ... (IP:10002)` names its IP, and a join or leave is a line with
+// [`JOIN_WORD`] or [`LEAVE_WORD`] that names its IP.
+// ---------------------------------------------------------------------------------------
+
+const SCALE_FILE: &str = "docker-compose.scale.yml";
+const SCALE_PROJECT: &str = "peerlab-e2e-scale";
+const SCALE_STACK: &str = "peerlab-e2e-scale-stack";
+/// The group's port (docker-compose.scale.yml's `--discover peer:10002`).
+const GROUP_PORT: u16 = 10002;
+/// The words of discovery's join and leave lines (`peer joined ...`, `peer left ...`).
+const JOIN_WORD: &str = "joined";
+const LEAVE_WORD: &str = "left";
+/// Bounds, from `up` (or `scale`) returning: a full mesh of 30 (or 40) replicas; a join or a
+/// leave reported by every replica that stays (discovery re-resolves every few seconds, and
+/// drops an address gone from DNS after a grace period).
+const SCALE_MESH_WITHIN: Duration = Duration::from_secs(45);
+const JOINS_WITHIN: Duration = Duration::from_secs(30);
+const LEAVES_WITHIN: Duration = Duration::from_secs(60);
+const SWARM_MESH_WITHIN: Duration = Duration::from_secs(90);
+
+/// Every IPv4 `a.b.c.d:GROUP_PORT` in a line, as `a.b.c.d`.
+fn group_ips(line: &str) -> Vec<String> {
+    line.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
+        .filter_map(|t| t.trim_matches(':').parse::<std::net::SocketAddrV4>().ok())
+        .filter(|a| a.port() == GROUP_PORT)
+        .map(|a| a.ip().to_string())
+        .collect()
+}
+
+/// The IPs this log has received a counter from.
+fn heard_ips(lines: &[String]) -> std::collections::BTreeSet<String> {
+    lines
+        .iter()
+        .filter(|l| l.starts_with("Received "))
+        .flat_map(|l| group_ips(l))
+        .collect()
+}
+
+/// The IPs that lines containing `word` name (joins, leaves).
+fn ips_said(lines: &[String], word: &str) -> std::collections::BTreeSet<String> {
+    lines
+        .iter()
+        .filter(|l| l.contains(word))
+        .flat_map(|l| group_ips(l))
+        .collect()
+}
+
+/// A container's lines (`docker logs`; the scale file has no tty, \r removed anyway).
+fn container_logs(id: &str) -> Vec<String> {
+    ok("docker", &["logs", id], &[])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A container's IPv4 address on `network` (the project's or the stack's default network;
+/// a swarm task may be on other networks too).
+fn container_ip(id: &str, network: &str) -> String {
+    let f = format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
+    let out = ok("docker", &["inspect", "-f", &f, id], &[]);
+    let ip = out.trim();
+    assert!(
+        ip.parse::<std::net::Ipv4Addr>().is_ok(),
+        "{id} has no IPv4 address on {network}: {out:?}"
+    );
+    ip.to_string()
+}
+
+/// The replicas of the compose project's `peer` service: container id -> IP.
+fn scale_replicas() -> Vec<(String, String)> {
+    compose_file(SCALE_FILE, SCALE_PROJECT, &["ps", "-q", "peer"])
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|id| {
+            let network = format!("{SCALE_PROJECT}_default");
+            (id.to_string(), container_ip(id, &network))
+        })
+        .collect()
+}
+
+/// Waits until every replica has heard from every other one; returns how long it took
+/// from `since`, or panics after `limit` saying who misses whom.
+fn wait_full_mesh(replicas: &[(String, String)], since: Instant, limit: Duration) -> Duration {
+    let mut missing: Vec<String> = Vec::new();
+    let done = eventually(limit.saturating_sub(since.elapsed()), || {
+        missing.clear();
+        for (id, ip) in replicas {
+            let heard = heard_ips(&container_logs(id));
+            let miss: Vec<&str> = replicas
+                .iter()
+                .filter(|(_, other)| other != ip && !heard.contains(other))
+                .map(|(_, other)| other.as_str())
+                .collect();
+            if !miss.is_empty() {
+                missing.push(format!("{ip} has not heard {miss:?}"));
+            }
+        }
+        missing.is_empty().then(|| since.elapsed())
+    });
+    done.unwrap_or_else(|| {
+        panic!(
+            "no full mesh of {} within {limit:?}:\n{}",
+            replicas.len(),
+            missing.join("\n")
+        )
+    })
+}
+
+/// Waits until every replica in `stay` has said `word` (joined or left) about every IP of
+/// `changed`; returns how long it took from `since`.
+fn wait_said(
+    stay: &[(String, String)],
+    changed: &[String],
+    word: &str,
+    since: Instant,
+    limit: Duration,
+) -> Duration {
+    let mut missing: Vec<String> = Vec::new();
+    let done = eventually(limit.saturating_sub(since.elapsed()), || {
+        missing.clear();
+        for (id, ip) in stay {
+            let said = ips_said(&container_logs(id), word);
+            let miss: Vec<&String> = changed.iter().filter(|c| !said.contains(*c)).collect();
+            if !miss.is_empty() {
+                missing.push(format!("{ip} has not said {word} for {miss:?}"));
+            }
+        }
+        missing.is_empty().then(|| since.elapsed())
+    });
+    done.unwrap_or_else(|| {
+        panic!(
+            "not every replica said `{word}` within {limit:?}:\n{}",
+            missing.join("\n")
+        )
+    })
+}
+
+/// Brings the scale project up with `n` replicas; returns the time `up` took.
+fn scale_to(n: usize) -> Duration {
+    let t = Instant::now();
+    let scale = format!("peer={n}");
+    compose_file(
+        SCALE_FILE,
+        SCALE_PROJECT,
+        &["up", "-d", "--no-build", "--scale", &scale],
+    );
+    let took = t.elapsed();
+    let replicas = scale_replicas();
+    assert_eq!(replicas.len(), n, "{replicas:?}");
+    took
+}
+
+/// `docker compose -f docker-compose.scale.yml up --scale peer=30`: every replica hears every
+/// other one within [`SCALE_MESH_WITHIN`]; the time is printed. Every replica becomes healthy
+/// (its check looks up no name).
+#[test]
+fn compose_scale_30_is_a_full_mesh() {
+    let _engine = engine_lock();
+    image();
+    let _project = ComposeProject(SCALE_FILE, SCALE_PROJECT);
+    let up = scale_to(30);
+    let since = Instant::now();
+    let replicas = scale_replicas();
+    let took = wait_full_mesh(&replicas, since, SCALE_MESH_WITHIN);
+    println!(
+        "--scale peer=30: `up` took {up:?}, every replica heard all 29 others {took:?} after it returned"
+    );
+    let ids: Vec<&str> = replicas.iter().map(|(id, _)| id.as_str()).collect();
+    wait_healthy(&ids);
+}
+
+/// Scaling while it runs: 30, then 40 (each of the 30 reports the 10 new replicas as joins,
+/// and the 40 are a full mesh), then 20 (each of the 20 left reports the 20 gone as leaves);
+/// in the steady state that follows, nothing is lost between the 20 (contiguous counters, no
+/// `lost` note).
+#[test]
+fn compose_scale_40_then_20_reports_joins_and_leaves() {
+    let _engine = engine_lock();
+    image();
+    let _project = ComposeProject(SCALE_FILE, SCALE_PROJECT);
+    scale_to(30);
+    let first = scale_replicas();
+    let took = wait_full_mesh(&first, Instant::now(), SCALE_MESH_WITHIN);
+    println!("30 replicas: full mesh {took:?}");
+
+    let up = scale_to(40);
+    let since = Instant::now();
+    let all = scale_replicas();
+    let new_ips: Vec<String> = all
+        .iter()
+        .filter(|r| !first.contains(r))
+        .map(|(_, ip)| ip.clone())
+        .collect();
+    assert_eq!(new_ips.len(), 10, "{all:?}");
+    let joins = wait_said(&first, &new_ips, JOIN_WORD, since, JOINS_WITHIN);
+    let mesh = wait_full_mesh(&all, since, SCALE_MESH_WITHIN);
+    println!(
+        "30 -> 40: `up` took {up:?}; every one of the 30 said the 10 joins {joins:?} after, full mesh of 40 {mesh:?} after"
+    );
+
+    let down = scale_to(20);
+    let since = Instant::now();
+    let stay = scale_replicas();
+    let gone: Vec<String> = all
+        .iter()
+        .filter(|r| !stay.contains(r))
+        .map(|(_, ip)| ip.clone())
+        .collect();
+    assert_eq!(gone.len(), 20, "{stay:?}");
+    assert!(stay.iter().all(|r| all.contains(r)), "{stay:?}");
+    let leaves = wait_said(&stay, &gone, LEAVE_WORD, since, LEAVES_WITHIN);
+    println!(
+        "40 -> 20: `up` took {down:?}; every one of the 20 said the 20 leaves {leaves:?} after"
+    );
+
+    // Steady state: 10 s of the 20 among themselves, from a mark a few seconds on.
+    thread::sleep(Duration::from_secs(3));
+    let marks: Vec<usize> = stay
+        .iter()
+        .map(|(id, _)| container_logs(id).len())
+        .collect();
+    thread::sleep(Duration::from_secs(10));
+    let stay_ips: Vec<&String> = stay.iter().map(|(_, ip)| ip).collect();
+    for ((id, ip), mark) in stay.iter().zip(marks) {
+        let lines = container_logs(id);
+        let window = &lines[mark.min(lines.len())..];
+        assert!(
+            !window.iter().any(|l| l.contains(" lost]")),
+            "{ip} lost counters in the steady state:\n{}",
+            window.join("\n")
+        );
+        for other in stay_ips.iter().filter(|o| **o != ip) {
+            let seq: Vec<u64> = window
+                .iter()
+                .filter(|l| l.starts_with("Received ") && group_ips(l).contains(other))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+                .collect();
+            assert!(seq.len() >= 8, "{ip} from {other}: {seq:?}");
+            assert!(
+                seq.windows(2).all(|w| w[1] == w[0] + 1),
+                "{ip} from {other}: not contiguous: {seq:?}"
+            );
+        }
+    }
+    println!("20 replicas: 10 s steady state, nothing lost, every counter in order");
+}
+
+/// The same file on a single-node swarm with 10 replicas, the group named `tasks.peer`
+/// (PEERLAB_GROUP): every task becomes healthy (`health --self`, no DNS: Swarm lists a task
+/// only once it is healthy) and hears the 9 others.
+#[test]
+fn swarm_10_replicas_find_each_other_through_tasks_peer() {
+    let _engine = engine_lock();
+    image();
+    let swarm = Swarm::join(SCALE_STACK);
+    let t = Instant::now();
+    ok(
+        "docker",
+        &["stack", "deploy", "-c", SCALE_FILE, SCALE_STACK],
+        &[("PEERLAB_GROUP", "tasks.peer"), ("PEERLAB_REPLICAS", "10")],
+    );
+    let running = eventually(SWARM_MESH_WITHIN, || {
+        let c = swarm.containers();
+        (c.len() == 10).then_some(c)
+    });
+    let containers = running.unwrap_or_else(|| {
+        panic!(
+            "10 tasks did not start: {}",
+            ok(
+                "docker",
+                &["service", "ps", &format!("{SCALE_STACK}_peer")],
+                &[]
+            )
+        )
+    });
+    let started = t.elapsed();
+    let replicas: Vec<(String, String)> = containers
+        .iter()
+        .map(|id| {
+            (
+                id.clone(),
+                container_ip(id, &format!("{SCALE_STACK}_default")),
+            )
+        })
+        .collect();
+    let ids: Vec<&str> = containers.iter().map(String::as_str).collect();
+    // Every replica was started with the tasks.peer form.
+    for id in &ids {
+        let args = ok("docker", &["inspect", "-f", "{{json .Args}}", id], &[]);
+        assert!(args.contains("tasks.peer:10002"), "{id}: {args}");
+    }
+    let mesh = wait_full_mesh(&replicas, t, SWARM_MESH_WITHIN);
+    wait_healthy(&ids);
+    println!(
+        "swarm, 10 replicas via tasks.peer: 10 tasks running {started:?}, full mesh {mesh:?}, all healthy {:?} after `docker stack deploy` began",
+        t.elapsed()
+    );
+}
+
+/// A real two-node swarm on this machine (scripts/swarm-two-nodes.sh: a second dockerd in a
+/// network namespace, joined as a worker): one peer placed on each node by constraints,
+/// exchanging counters over the overlay network both ways, both tasks healthy (`health
+/// --self`: a task's own name is not in Swarm's DNS until it is healthy, which kept the
+/// worker's peer unhealthy for ever when health resolved it). Prints the time from `docker
+/// stack deploy` to a healthy full mesh.
+#[test]
+fn swarm_two_nodes_peers_on_both_nodes_are_healthy_and_hear_each_other() {
+    let _engine = engine_lock();
+    image();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/swarm-two-nodes.sh");
+    struct TwoNodes(&'static str);
+    impl Drop for TwoNodes {
+        fn drop(&mut self) {
+            let _ = run("docker", &["stack", "rm", "peerlab-e2e-2n"], &[]);
+            let _ = run(self.0, &["down"], &[]);
+        }
+    }
+    // A single-node swarm left by another test would be replaced; this one is made here.
+    let _ = run("docker", &["swarm", "leave", "--force"], &[]);
+    let _down = TwoNodes(script);
+    let t = Instant::now();
+    let sock = ok(script, &["up", IMAGE], &[]).trim().to_string();
+    println!(
+        "two-node swarm: engines joined and the image loaded in {:?}",
+        t.elapsed()
+    );
+    let service = |name: &str, other: &str, role: &str| {
+        format!(
+            r#"  {name}:
+    image: {IMAGE}
+    command: ["{name}:10002", "{other}:10002"]
+    read_only: true
+    cap_drop: [ALL]
+    deploy:
+      endpoint_mode: dnsrr
+      placement:
+        constraints: ["node.labels.peerlab == {role}"]
+    healthcheck:
+      test: ["CMD", "/process", "health", "--self", "10002"]
+      interval: 2s
+      timeout: 2s
+      retries: 3
+      start_period: 1s
+"#
+        )
+    };
+    let file = std::env::temp_dir().join(format!("peerlab-2n-{}.yml", std::process::id()));
+    std::fs::write(
+        &file,
+        format!(
+            "services:\n{}{}",
+            service("a", "b", "manager"),
+            service("b", "a", "worker")
+        ),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let deployed = run(
+        "docker",
+        &[
+            "stack",
+            "deploy",
+            "--resolve-image",
+            "never",
+            "-c",
+            file.to_str().unwrap(),
+            "peerlab-e2e-2n",
+        ],
+        &[],
+    );
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        deployed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deployed.stderr)
+    );
+    let logs = |svc: &str| -> Vec<String> {
+        let out = run(
+            "docker",
+            &["service", "logs", "--raw", &format!("peerlab-e2e-2n_{svc}")],
+            &[],
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    // Three counters heard (the first task may have counted long before the other started).
+    let heard = |svc: &str, from: &str| {
+        let p = format!(" from {from}:10002 (");
+        logs(svc)
+            .iter()
+            .filter(|l| l.starts_with("Received ") && l.contains(&p))
+            .count()
+            >= 3
+    };
+    // The task's container on its node, and its health there.
+    let health = |host: Option<&str>, svc: &str| -> String {
+        let mut a: Vec<&str> = host.map_or(vec![], |h| vec!["-H", h]);
+        let filter = format!("label=com.docker.swarm.service.name=peerlab-e2e-2n_{svc}");
+        a.extend(["ps", "-q", "-f", &filter]);
+        let id = ok("docker", &a, &[]);
+        let Some(id) = id.lines().next() else {
+            return "no container".into();
+        };
+        let mut a: Vec<&str> = host.map_or(vec![], |h| vec!["-H", h]);
+        a.extend(["inspect", "-f", "{{.State.Health.Status}}", id]);
+        ok("docker", &a, &[]).trim().to_string()
+    };
+    let done = eventually(Duration::from_secs(90), || {
+        (heard("a", "b")
+            && heard("b", "a")
+            && health(None, "a") == "healthy"
+            && health(Some(&sock), "b") == "healthy")
+            .then_some(())
+    });
+    assert!(
+        done.is_some(),
+        "a: {:#?}\nb: {:#?}\nhealth: a {} b {}",
+        logs("a"),
+        logs("b"),
+        health(None, "a"),
+        health(Some(&sock), "b")
+    );
+    println!(
+        "two-node swarm: both peers healthy and hearing each other across nodes {:?} after `docker stack deploy`",
+        t.elapsed()
     );
 }

@@ -1411,3 +1411,125 @@ fn on_the_wildcard_address_the_own_address_is_left_out_of_its_group() {
     assert_eq!(joined.len(), 1, "{joined:?}");
     assert_eq!(joined[0]["addr"], "127.0.0.3:10002");
 }
+
+/// `process health --self PORT` with the real binary (exit status, stdout).
+fn health_self(netns: Option<&str>, args: &[&str]) -> (Option<i32>, String, Duration) {
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = std::process::Command::new("ip");
+            c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_process")]);
+            c
+        }
+        None => std::process::Command::new(env!("CARGO_BIN_EXE_process")),
+    };
+    let t = std::time::Instant::now();
+    let out = cmd.arg("health").args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        t.elapsed(),
+    )
+}
+
+/// `--self PORT` finds a peer bound to a loopback address other than 127.0.0.1, and to the
+/// wildcard address; it fails at once on a port nothing listens on, and says what it probed;
+/// ADDR and --self together, or neither, are usage errors.
+#[test]
+fn health_self_probes_the_own_port_on_loopback() {
+    let p = Proc::start_listening("p1", &["127.0.140.2:17140", "127.0.140.3:17141"]);
+    let (code, text, _) = health_self(None, &["--self", "17140"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.starts_with("port 17140 of this host is healthy: 127.0.140.2:17140 answered ("),
+        "{text}"
+    );
+    let _w = Proc::start_listening("wild", &["0.0.0.0:17142"]);
+    let (code, text, _) = health_self(None, &["--self", ":17142"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("127.0.0.1:17142 answered"), "{text}");
+    // Nothing on the port: every address refuses, so it fails long before --timeout.
+    let (code, text, took) = health_self(None, &["--timeout", "5s", "--self", "17143"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.starts_with("port 17143 of this host is not healthy: connection refused")
+            && text.contains("(probed 127.0.0.1"),
+        "{text}"
+    );
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    // Probes are answered, not printed or counted.
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(p.count(|l| l.contains("health")), 0, "{:#?}", p.lines());
+    let err = util::assert_usage_error(&["health", "--self", "17140", "127.0.140.2:17140"]);
+    assert!(err.contains("not both"), "{err}");
+    let err = util::assert_usage_error(&["health"]);
+    assert!(err.contains("--self PORT"), "{err}");
+    let err = util::assert_usage_error(&["health", "--self", "0"]);
+    assert!(err.contains("from 1 to 65535"), "{err}");
+}
+
+/// The Swarm case, in a network namespace that looks like a container: an eth0-like veth
+/// with its own address, and a nameserver that never answers (a task's own name is not in
+/// Swarm's DNS until the task is healthy). `--self` reaches a peer bound to the container's
+/// address, and one that fell back to the wildcard address because its own name did not
+/// resolve, in milliseconds, without asking DNS; then fails at once when the peer is gone.
+#[test]
+fn health_self_never_waits_on_dns_in_a_container_like_namespace() {
+    let ns = util::Netns::new("selfhealth");
+    let ip = |args: &[&str]| {
+        let st = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns.name, "ip"])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "ip {args:?}");
+    };
+    ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "eth1",
+    ]);
+    ip(&["addr", "add", "198.18.77.2/24", "dev", "eth0"]);
+    ip(&["link", "set", "eth0", "up"]);
+    ip(&["link", "set", "eth1", "up"]);
+    // A nameserver that never answers: any lookup would wait for its timeout.
+    let _dead = ns.inside(|| UdpSocket::bind("127.0.0.1:53").expect("bind 53"));
+    ns.resolv_conf("nameserver 127.0.0.1\noptions timeout:2 attempts:2\n");
+    ns.hosts("127.0.0.1 localhost\n");
+
+    // Bound to the container's address (as when its own name resolved at start).
+    let mut p = ns.start("p1", &["--json", "198.18.77.2:10002", "198.18.77.9:10003"]);
+    p.wait_event(|v| v["event"] == "listening");
+    let (code, text, took) = health_self(Some(&ns.name), &["--self", "10002"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("198.18.77.2:10002 answered"), "{text}");
+    assert!(took < Duration::from_millis(500), "{took:?}");
+    println!(
+        "health --self, peer on the container's address: {took:?}: {}",
+        text.trim()
+    );
+    // The name-based check of a name only DNS could answer waits for the dead nameserver
+    // (bounded by half its --timeout), which `--self` never does.
+    let (code, text, _) = health_self(Some(&ns.name), &["--timeout", "1s", "me:10002"]);
+    assert!(
+        text.contains("me:10002 does not resolve"),
+        "{code:?} {text}"
+    );
+    let (took_stop, st) = p.term();
+    assert!(st.success(), "{took_stop:?}");
+    let (code, text, took) = health_self(Some(&ns.name), &["--timeout", "2s", "--self", "10002"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("connection refused"), "{text}");
+    assert!(text.contains("198.18.77.2"), "{text}");
+    assert!(took < Duration::from_millis(500), "{took:?}");
+
+    // Its own name does not resolve (the Swarm task): it binds the wildcard address after
+    // its own bounded wait, and `--self` reaches it through loopback.
+    let p = ns.start("me", &["--json", "me:10004", "198.18.77.9:10003"]);
+    let ev = p.wait_event(|v| v["event"] == "listening");
+    println!("own name behind a dead nameserver: {ev}");
+    let (code, text, took) = health_self(Some(&ns.name), &["--self", "10004"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(took < Duration::from_millis(500), "{took:?}");
+    println!(
+        "health --self, peer on the wildcard address: {took:?}: {}",
+        text.trim()
+    );
+}
