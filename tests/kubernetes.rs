@@ -142,7 +142,7 @@ fn manifests_say_what_the_readme_says() {
     for want in [
         "kind: StatefulSet\n",
         "  serviceName: peer\n",
-        "args: [\"--discover\", \"peer:10002\"]\n",
+        "args: [\"0.0.0.0:10002\", \"--discover\", \"peer:10002\"]\n",
         "        runAsNonRoot: true\n",
         "          type: RuntimeDefault\n",
         "            allowPrivilegeEscalation: false\n",
