@@ -1074,6 +1074,59 @@ fn scale_to(n: usize) -> Duration {
     took
 }
 
+/// Sixty replicas: beyond both DNS limits measured on this machine (a static musl binary's
+/// getaddrinfo returns at most 48 addresses; Docker's DNS truncates UDP answers at about 24
+/// A records). The resolver in the loop falls back to TCP on a truncated answer and keeps
+/// every address up to the table's capacity: every replica gets its 59 peers.
+#[test]
+fn compose_scale_60_gives_every_replica_59_peers() {
+    let _engine = engine_lock();
+    image();
+    let _project = ComposeProject(SCALE_FILE, SCALE_PROJECT);
+    let up = scale_to(60);
+    let since = Instant::now();
+    let replicas = scale_replicas();
+    let checked = wait_full_mesh(&replicas, since, SCALE_MESH_WITHIN * 2);
+    // Reading 60 logs takes long by itself: the time to a full mesh is read from the logs'
+    // own timestamps (each replica's first line from its last peer heard), against the
+    // wall clock when `up` returned.
+    let returned = std::time::SystemTime::now() - since.elapsed();
+    let returned_ns = returned
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i128;
+    let mut last_ns = i128::MIN;
+    for (id, _) in &replicas {
+        let out = ok("docker", &["logs", "-t", id], &[]);
+        let mut first: std::collections::BTreeMap<String, String> = Default::default();
+        for l in out.lines() {
+            let Some((ts, line)) = l.split_once(' ') else {
+                continue;
+            };
+            if line.starts_with("Received ") {
+                for ip in group_ips(line) {
+                    first.entry(ip).or_insert_with(|| ts.to_string());
+                }
+            }
+        }
+        assert_eq!(first.len(), 59, "{id}: {} peers heard", first.len());
+        let latest = first.values().max().unwrap();
+        let date = run("date", &["-d", latest, "+%s%N"], &[]);
+        let ns: i128 = String::from_utf8_lossy(&date.stdout)
+            .trim()
+            .parse()
+            .unwrap();
+        last_ns = last_ns.max(ns);
+    }
+    // From when `up` began: compose starts 60 containers one by one on this machine, and the
+    // first ones mesh while the last ones start.
+    let began_ns = returned_ns - up.as_nanos() as i128;
+    let mesh = (last_ns - began_ns) as f64 / 1e9;
+    println!(
+        "--scale peer=60: `up` took {up:?}; every replica had heard all 59 others {mesh:.1} s after `up` began (by the logs' timestamps; checking took {checked:?})"
+    );
+}
+
 /// `docker compose -f docker-compose.scale.yml up --scale peer=30`: every replica hears every
 /// other one within [`SCALE_MESH_WITHIN`]; the time is printed. Every replica becomes healthy
 /// (its check looks up no name).
