@@ -4,7 +4,7 @@ use std::io;
 use std::process::ExitCode;
 
 use argh::FromArgs;
-use peerlab::cli::{self, MutexArgs, PeerArgs, ResourceArgs};
+use peerlab::cli::{self, MutexArgs, PeerArgs, ResourceArgs, TimelineArgs};
 use peerlab::counter::{self, PeerConfig};
 use peerlab::health::{self, HealthArgs};
 use peerlab::mutex::{self, MutexConfig};
@@ -55,6 +55,22 @@ fn main() -> ExitCode {
         Some(first) if !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()) => {
             return match MutexArgs::from_args(&[&cmd, "mutex"], &rest) {
                 Ok(a) => run_mutex(a),
+                Err(early) => early_exit(early),
+            }
+        }
+        Some("timeline") => {
+            return match TimelineArgs::from_args(&[&cmd, "timeline"], &rest[1..]) {
+                Ok(a) if a.inputs.is_empty() => {
+                    eprintln!("process timeline: give trace files, a directory, or - for stdin\nRun with --help for more information.");
+                    ExitCode::from(2)
+                }
+                Ok(a) => ExitCode::from(peerlab::timeline::run(
+                    &a.inputs,
+                    a.output.as_deref(),
+                    a.x,
+                    a.format,
+                    a.check,
+                )),
                 Err(early) => early_exit(early),
             }
         }

@@ -288,7 +288,12 @@ fn write_some<W: Write>(w: &mut W, bytes: &[u8], broken: &mut bool) -> usize {
 }
 
 /// The JSON line of `e`.
-fn json_line(l: &mut Line, e: &dyn Render, t_ms: u64, ts_us: u64) -> Result<(), LineFull> {
+pub(crate) fn json_line(
+    l: &mut Line,
+    e: &dyn Render,
+    t_ms: u64,
+    ts_us: u64,
+) -> Result<(), LineFull> {
     let mut o = Obj::open(l, e.name())?;
     o.num("t_ms", t_ms)?.num("ts_us", ts_us)?;
     e.json(&mut o)?;

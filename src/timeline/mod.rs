@@ -1,0 +1,160 @@
+//! `process timeline`: the report's space-time figure drawn from the JSON traces of a real
+//! run (`process mutex --json` or `--trace FILE`), a ShiViz log of it, or a check of the
+//! lab's claims on it. Off the message path: this module allocates freely, but stays small
+//! (it ships in the same static binary).
+//!
+//! Layout: [`json`] (a tolerant reader of flat JSON objects), [`trace`] (lines to events,
+//! by process life), [`model`] (sends matched to receives, events grouped into points),
+//! [`svg`], [`shiviz`], [`check`].
+
+pub mod check;
+pub mod json;
+pub mod model;
+pub mod shiviz;
+pub mod svg;
+pub mod trace;
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+pub use svg::Layout;
+
+/// What to produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The figure.
+    Svg,
+    /// A ShiViz log.
+    Shiviz,
+}
+
+/// Reads every input: `-` is stdin, a directory is every `*.jsonl` and `*.log` file in it
+/// (in name order). Bytes that are not UTF-8 are replaced, not fatal.
+pub fn read_inputs(inputs: &[String]) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for name in inputs {
+        if name == "-" {
+            let mut b = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut b)
+                .map_err(|e| format!("cannot read stdin: {e}"))?;
+            out.push((
+                "stdin".to_string(),
+                String::from_utf8_lossy(&b).into_owned(),
+            ));
+            continue;
+        }
+        let path = Path::new(name);
+        if path.is_dir() {
+            let mut files: Vec<_> = std::fs::read_dir(path)
+                .map_err(|e| format!("cannot read directory {name}: {e}"))?
+                .filter_map(|d| d.ok().map(|d| d.path()))
+                .filter(|p| {
+                    p.is_file() && p.extension().is_some_and(|x| x == "jsonl" || x == "log")
+                })
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(format!("directory {name} has no *.jsonl or *.log file"));
+            }
+            for f in files {
+                out.push(read_file(&f)?);
+            }
+        } else {
+            out.push(read_file(path)?);
+        }
+    }
+    Ok(out)
+}
+
+fn read_file(p: &Path) -> Result<(String, String), String> {
+    let b = std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+    let name = p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    Ok((name, String::from_utf8_lossy(&b).into_owned()))
+}
+
+/// Reads the inputs into a trace, or says why there is nothing to draw.
+pub fn load(inputs: &[(String, String)]) -> Result<trace::Trace, String> {
+    let tr = trace::read(inputs);
+    if tr.evs.is_empty() {
+        let mut m = if tr.lines == 0 {
+            "the input is empty: no Lab 1 events".to_string()
+        } else {
+            format!("no Lab 1 events in the input ({} line(s) read)", tr.lines)
+        };
+        for n in tr.skipped.notes() {
+            m.push_str("; ");
+            m.push_str(&n);
+        }
+        m.push_str(
+            ". Traces come from `process mutex --json` or `process mutex --trace FILE` (one JSON object per line).",
+        );
+        return Err(m);
+    }
+    Ok(tr)
+}
+
+/// `process timeline`: returns the exit status (0 fine, 1 error or violations).
+pub fn run(
+    inputs: &[String],
+    output: Option<&str>,
+    layout: Layout,
+    format: Format,
+    check_only: bool,
+) -> u8 {
+    let fail = |m: &str| {
+        eprintln!("process timeline: {m}");
+        1
+    };
+    let tr = match read_inputs(inputs).and_then(|i| load(&i)) {
+        Ok(t) => t,
+        Err(m) => return fail(&m),
+    };
+    for n in tr.skipped.notes() {
+        eprintln!("process timeline: note: {n}");
+    }
+    if layout == Layout::Real && !tr.has_ts() {
+        return fail("--x real needs ts_us (wall clock) in every event");
+    }
+    let (text, status) = if check_only {
+        let v = check::check(&tr);
+        let mut s = String::new();
+        for m in &v {
+            s.push_str(m);
+            s.push('\n');
+        }
+        s.push_str(&format!(
+            "checked {} events of {} process life(s): {}\n",
+            tr.evs.len(),
+            tr.rows.len(),
+            if v.is_empty() {
+                "the Lamport rules, mutual exclusion and (T, id) order hold".to_string()
+            } else {
+                format!("{} violation(s)", v.len())
+            }
+        ));
+        (s, u8::from(!v.is_empty()))
+    } else {
+        match format {
+            Format::Svg => (svg::render(&tr, layout), 0),
+            Format::Shiviz => (shiviz::render(&tr), 0),
+        }
+    };
+    let written = match output {
+        None | Some("-") => {
+            let mut o = std::io::stdout().lock();
+            o.write_all(text.as_bytes()).and_then(|()| o.flush())
+        }
+        Some(path) => std::fs::write(path, text.as_bytes()),
+    };
+    match written {
+        Ok(()) => status,
+        Err(e) => fail(&format!("cannot write {}: {e}", output.unwrap_or("stdout"))),
+    }
+}
+
+#[cfg(test)]
+mod tests;

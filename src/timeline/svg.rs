@@ -1,0 +1,421 @@
+//! The figure: a self-contained SVG, one line per process, messages as arrows, the critical
+//! section as a thick bar. Integer coordinates only (no float formatting in the binary).
+//! Black-and-white safe: kinds differ by line style, marker and label, not colour alone.
+
+use std::fmt::Write as _;
+
+use super::model::{self, Arrow, Point};
+use super::trace::{describe, Name, Party, Trace};
+
+/// How events are placed left to right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// By Lamport clock (events with equal clocks on one process side by side).
+    Lamport,
+    /// By wall clock (`ts_us`), to scale; points closer than a label are spread apart.
+    Real,
+}
+
+const LEFT: i64 = 70;
+const TOP: i64 = 56;
+const ROW: i64 = 96;
+const STEP: i64 = 46;
+const MIN_GAP: i64 = 30;
+
+/// XML text: `&`, `<`, `>` and `"` escaped.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            // Not allowed in XML 1.0 at all.
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t') => o.push('\u{fffd}'),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// The x of every point.
+/// `from[k]`: the points that sent what point `k` received.
+fn xs(tr: &Trace, pts: &[Point], from: &[Vec<usize>], layout: Layout) -> Vec<i64> {
+    let x0 = LEFT + 40;
+    match layout {
+        Layout::Lamport => {
+            // Each clock value seen gets as many slots as the busiest row needs.
+            let mut width: Vec<(u64, i64)> = Vec::new();
+            for p in pts {
+                let c = tr.evs[p.evs[0]].clock;
+                match width.iter_mut().find(|w| w.0 == c) {
+                    Some(w) => w.1 = w.1.max(i64::from(p.sub) + 1),
+                    None => width.push((c, i64::from(p.sub) + 1)),
+                }
+            }
+            width.sort_unstable();
+            let mut base = Vec::with_capacity(width.len());
+            let mut at = 0;
+            for (c, w) in width {
+                base.push((c, at));
+                at += w;
+            }
+            pts.iter()
+                .map(|p| {
+                    let c = tr.evs[p.evs[0]].clock;
+                    let b = base.iter().find(|b| b.0 == c).map_or(0, |b| b.1);
+                    x0 + (b + i64::from(p.sub)) * STEP
+                })
+                .collect()
+        }
+        Layout::Real => {
+            let ts = |p: &Point| tr.evs[p.evs[0]].ts.unwrap_or(0);
+            let mut order: Vec<usize> = (0..pts.len()).collect();
+            order.sort_by_key(|&k| (ts(&pts[k]), k));
+            let t0 = order.first().map_or(0, |&k| ts(&pts[k]));
+            let span = order.last().map_or(1, |&k| ts(&pts[k]) - t0).max(1);
+            let w = (pts.len() as i64 * 24).max(800);
+            let mut x = vec![0; pts.len()];
+            let mut last: Vec<Option<i64>> = vec![None; tr.rows.len()];
+            let mut placed = vec![false; pts.len()];
+            let mut shift = 0;
+            for k in order {
+                let natural = x0 + ((ts(&pts[k]) - t0) as i128 * w as i128 / span as i128) as i64;
+                // Room for the label after the row's previous point, and a visible slant
+                // for every arrow that arrives here.
+                let min = from[k]
+                    .iter()
+                    .filter(|&&s| placed[s])
+                    .map(|&s| x[s] + MIN_GAP / 2)
+                    .chain(last[pts[k].row].map(|l| l + MIN_GAP))
+                    .max();
+                let mut at = natural + shift;
+                if let Some(min) = min.filter(|&m| at < m) {
+                    shift += min - at;
+                    at = min;
+                }
+                placed[k] = true;
+                last[pts[k].row] = Some(at);
+                x[k] = at;
+            }
+            x
+        }
+    }
+}
+
+/// Renders the trace.
+pub fn render(tr: &Trace, layout: Layout) -> String {
+    let pts = model::points(tr);
+    let of = model::point_of(tr, &pts);
+    let arrows = model::match_messages(tr);
+    let mut from = vec![Vec::new(); pts.len()];
+    for a in &arrows {
+        if let Some(r) = a.recv {
+            from[of[r]].push(of[a.send]);
+        }
+    }
+    let x = xs(tr, &pts, &from, layout);
+    let y = |row: usize| TOP + 30 + row as i64 * ROW;
+    let right = x.iter().copied().max().unwrap_or(LEFT) + 70;
+    let bottom = y(tr.rows.len().saturating_sub(1)) + 40;
+    let width = right.max(980);
+    let height = bottom + if layout == Layout::Real { 130 } else { 100 };
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">
+<style>
+text{{font-family:Helvetica,Arial,sans-serif;font-size:11px;fill:#000}}
+.lbl{{font-size:10px;paint-order:stroke;stroke:#fff;stroke-width:3px}}
+.proc{{font-size:15px;font-weight:bold}}
+.clk{{font-weight:bold;paint-order:stroke;stroke:#fff;stroke-width:3px}}
+.line{{stroke:#000;stroke-width:1.5}}
+.req{{stroke:#1f4e8c;stroke-width:1.6;fill:none}}
+.rep{{stroke:#9a3c00;stroke-width:1.1;fill:none}}
+.dash{{stroke-dasharray:7 4}}
+.lost{{stroke:#000;stroke-width:2}}
+.cs{{fill:#444;stroke:#000}}
+.dot{{fill:#000}}
+.int{{fill:#fff;stroke:#000;stroke-width:1.5}}
+.def{{fill:#fff;stroke:#000;stroke-width:1.5}}
+</style>
+<defs>
+<marker id="hreq" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0L10,5L0,10z" fill="#1f4e8c"/></marker>
+<marker id="hrep" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,1L10,5L0,9" fill="none" stroke="#9a3c00" stroke-width="1.6"/></marker>
+</defs>
+<rect width="100%" height="100%" fill="#fff"/>
+<text x="{LEFT}" y="22" style="font-size:13px">Lab 1 (Ricart–Agrawala): {} processes, {} events, x = {}</text>
+"##,
+        tr.rows.len(),
+        tr.evs.len(),
+        match layout {
+            Layout::Lamport => "Lamport clock",
+            Layout::Real => "wall clock (to scale; close events spread apart)",
+        }
+    );
+    // Process lines.
+    for (r, row) in tr.rows.iter().enumerate() {
+        let yy = y(r);
+        let _ = writeln!(
+            s,
+            r#"<text class="proc" x="14" y="{}">{}</text><line class="line" x1="{}" y1="{yy}" x2="{right}" y2="{yy}"/>"#,
+            yy + 5,
+            esc(&row.label()),
+            LEFT - 10
+        );
+    }
+    // CS bars, from `entered` to the next `left` of the row (or the end of the trace).
+    for (r, row) in tr.rows.iter().enumerate() {
+        let mut i = 0;
+        while i < row.evs.len() {
+            let e = &tr.evs[row.evs[i]];
+            i += 1;
+            if e.name != Name::Entered {
+                continue;
+            }
+            let left = row.evs[i..]
+                .iter()
+                .position(|&j| matches!(tr.evs[j].name, Name::Left | Name::Entered))
+                .map(|k| row.evs[i + k])
+                .filter(|&j| tr.evs[j].name == Name::Left);
+            let x1 = x[of[row.evs[i - 1]]];
+            let x2 = left.map_or(right - 10, |j| x[of[j]]);
+            let t = e.t.map_or(String::new(), |t| format!(" T={t}"));
+            let mut title = describe(e, &tr.rows);
+            if let Some(j) = left {
+                title.push('\n');
+                title.push_str(&describe(&tr.evs[j], &tr.rows));
+            }
+            let _ = writeln!(
+                s,
+                r#"<g class="csbar"><title>{}</title><rect class="cs" x="{x1}" y="{}" width="{}" height="10"/><text x="{}" y="{}" text-anchor="middle" style="font-weight:bold">CS{t}</text></g>"#,
+                esc(&title),
+                y(r) - 5,
+                (x2 - x1).max(4),
+                (x1 + x2) / 2,
+                y(r) + 22
+            );
+        }
+    }
+    // Messages.
+    for a in &arrows {
+        arrow(&mut s, tr, a, &of, &x, &y);
+    }
+    // Points, over the lines and arrows.
+    for (k, p) in pts.iter().enumerate() {
+        let head = &tr.evs[p.evs[0]];
+        let (px, py) = (x[k], y(p.row));
+        let title: Vec<String> = p
+            .evs
+            .iter()
+            .map(|&e| format!("{}\n{}", describe(&tr.evs[e], &tr.rows), tr.evs[e].raw))
+            .collect();
+        let _ = write!(
+            s,
+            "<g class=\"ev\"><title>{}</title>",
+            esc(&title.join("\n"))
+        );
+        let _ = match head.name {
+            Name::Internal => write!(
+                s,
+                r#"<rect class="int" x="{}" y="{}" width="9" height="9"/>"#,
+                px - 4,
+                py - 4
+            ),
+            Name::Request if head.deferred => write!(
+                s,
+                r#"<circle class="def" cx="{px}" cy="{py}" r="5"/><text class="lbl" x="{px}" y="{}" text-anchor="middle" style="font-style:italic">deferred</text>"#,
+                py + 34
+            ),
+            Name::Left | Name::Entered => write!(
+                s,
+                r#"<line class="line" x1="{px}" y1="{}" x2="{px}" y2="{}"/>"#,
+                py - 9,
+                py + 9
+            ),
+            _ => write!(s, r#"<circle class="dot" cx="{px}" cy="{py}" r="4"/>"#),
+        };
+        // A bar's end is not an event of the handout's figure (leaving does not tick).
+        if head.name != Name::Left {
+            let _ = write!(
+                s,
+                r#"<text class="clk" x="{px}" y="{}" text-anchor="middle">{}</text>"#,
+                py - 10,
+                head.clock
+            );
+        }
+        s.push_str("</g>\n");
+    }
+    if layout == Layout::Real {
+        axis(&mut s, tr, &pts, &x, bottom);
+    }
+    legend(&mut s, height - 62);
+    s.push_str("</svg>\n");
+    s
+}
+
+fn arrow(s: &mut String, tr: &Trace, a: &Arrow, of: &[usize], x: &[i64], y: &dyn Fn(usize) -> i64) {
+    let e = &tr.evs[a.send];
+    let (x1, y1) = (x[of[a.send]], y(e.row));
+    let req = e.kind == "REQUEST";
+    let class = match (req, a.dashed) {
+        (true, false) => "req",
+        (true, true) => "req dash",
+        (false, false) => "rep",
+        (false, true) => "rep dash",
+    };
+    let label = if req {
+        format!("REQ(T={})", e.t.unwrap_or(0))
+    } else {
+        "REPLY".to_string()
+    };
+    let mut title = describe(e, &tr.rows);
+    let (x2, y2, lost) = match a.recv {
+        Some(r) => {
+            title.push_str("\nreceived: ");
+            title.push_str(&describe(&tr.evs[r], &tr.rows));
+            (x[of[r]], y(tr.evs[r].row), false)
+        }
+        None => {
+            // Towards the receiver's line (its last life that had started by then).
+            let to = match e.peer {
+                Some(Party::P(j)) => j,
+                _ => return,
+            };
+            let target = tr
+                .rows
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.id == to)
+                .filter(|(_, r)| {
+                    let first = r.evs.first().and_then(|&i| tr.evs[i].ts);
+                    first.is_none() || first <= e.ts
+                })
+                .map(|(k, _)| k)
+                .next_back();
+            match target {
+                Some(k) => {
+                    title.push_str("\nnever received: lost");
+                    (x1 + 44, y1 + (y(k) - y1) / 2, true)
+                }
+                None => {
+                    title.push_str(&format!("\nP{to}'s trace is not in the input"));
+                    (x1 + 30, y1 + if y1 > TOP + 30 { -24 } else { 24 }, false)
+                }
+            }
+        }
+    };
+    let head = if lost {
+        String::new()
+    } else if req {
+        " marker-end=\"url(#hreq)\"".into()
+    } else {
+        " marker-end=\"url(#hrep)\"".into()
+    };
+    let kind = if req { "request" } else { "reply" };
+    let _ = write!(
+        s,
+        r#"<g class="msg {kind}{}"><title>{}</title><line class="{class}" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}"{head}/>"#,
+        if lost { " lost" } else { "" },
+        esc(&title)
+    );
+    if lost {
+        let _ = write!(
+            s,
+            r#"<path class="lost" d="M{},{}l10,10m0,-10l-10,10"/>"#,
+            x2 - 5,
+            y2 - 5
+        );
+    }
+    // The label near the middle, a little towards the sender, so fans of arrows from one
+    // point do not stack their labels.
+    let (lx, ly) = ((2 * x1 + 3 * x2) / 5, (2 * y1 + 3 * y2) / 5);
+    let _ = writeln!(
+        s,
+        r#"<text class="lbl" x="{lx}" y="{}" text-anchor="middle">{}</text></g>"#,
+        ly - 4,
+        esc(&label)
+    );
+}
+
+/// Wall-clock ticks under the rows (real layout): seconds since the first point, at points
+/// far enough apart to be read.
+fn axis(s: &mut String, tr: &Trace, pts: &[Point], x: &[i64], at: i64) {
+    let mut order: Vec<usize> = (0..pts.len()).collect();
+    order.sort_by_key(|&k| x[k]);
+    let t0 = order
+        .first()
+        .and_then(|&k| tr.evs[pts[k].evs[0]].ts)
+        .unwrap_or(0);
+    let mut last = i64::MIN / 2;
+    let _ = writeln!(
+        s,
+        r#"<g class="axis"><text x="14" y="{}">time</text>"#,
+        at + 24
+    );
+    for k in order {
+        if x[k] < last + 90 {
+            continue;
+        }
+        last = x[k];
+        let ms = tr.evs[pts[k].evs[0]].ts.unwrap_or(0).saturating_sub(t0) / 1000;
+        let _ = writeln!(
+            s,
+            r##"<line x1="{0}" y1="{at}" x2="{0}" y2="{1}" stroke="#000"/><text x="{0}" y="{2}" text-anchor="middle">+{3}.{4:03}s</text>"##,
+            x[k],
+            at + 8,
+            at + 24,
+            ms / 1000,
+            ms % 1000
+        );
+    }
+    s.push_str("</g>\n");
+}
+
+fn legend(s: &mut String, y: i64) {
+    let l = LEFT;
+    let _ = write!(
+        s,
+        r##"<g class="legend"><rect x="{0}" y="{1}" width="900" height="54" fill="#fff" stroke="#000"/>
+<circle class="dot" cx="{2}" cy="{3}" r="4"/><text x="{4}" y="{5}">event (Lamport clock above)</text>
+<rect class="int" x="{6}" y="{7}" width="9" height="9"/><text x="{8}" y="{5}">internal event (own id typed)</text>
+<circle class="def" cx="{9}" cy="{3}" r="5"/><text x="{10}" y="{5}">REQUEST deferred</text>
+<rect class="cs" x="{11}" y="{12}" width="40" height="10"/><text x="{13}" y="{5}">critical section</text>
+<line class="req" x1="{2}" y1="{14}" x2="{15}" y2="{14}" marker-end="url(#hreq)"/><text x="{16}" y="{17}">REQ(T=…)</text>
+<line class="rep" x1="{18}" y1="{14}" x2="{19}" y2="{14}" marker-end="url(#hrep)"/><text x="{20}" y="{17}">REPLY</text>
+<line class="req dash" x1="{21}" y1="{14}" x2="{22}" y2="{14}"/><text x="{23}" y="{17}">resend or duplicate</text>
+<line class="req" x1="{24}" y1="{14}" x2="{25}" y2="{14}"/><path class="lost" d="M{25},{26}l10,10m0,-10l-10,10"/><text x="{27}" y="{17}">lost (never received)</text>
+<text x="{28}" y="{17}">messages to/from the shared resource not drawn</text></g>
+"##,
+        l,
+        y,
+        l + 14,
+        y + 16,
+        l + 24,
+        y + 20,
+        l + 210,
+        y + 12,
+        l + 226,
+        l + 420,
+        l + 432,
+        l + 560,
+        y + 11,
+        l + 606,
+        y + 38,
+        l + 54,
+        l + 62,
+        y + 42,
+        l + 150,
+        l + 190,
+        l + 198,
+        l + 250,
+        l + 290,
+        l + 298,
+        l + 420,
+        l + 460,
+        y + 33,
+        l + 478,
+        l + 620,
+    );
+}
