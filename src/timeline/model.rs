@@ -1,8 +1,6 @@
 //! What the figure shows: each `sent` matched to its receive at the receiver, and the
 //! events grouped into the points drawn on each process line.
 
-use std::collections::BTreeMap;
-
 use super::trace::{Ev, Name, Party, Trace};
 
 /// A message between two processes.
@@ -21,46 +19,41 @@ pub struct Arrow {
 /// receive takes the latest not yet taken that was sent before it (by wall clock when every
 /// event has one, else in log order): the ones before it were lost.
 pub fn match_messages(tr: &Trace) -> Vec<Arrow> {
-    type Key<'a> = (u16, u16, &'a str, u64);
-    let mut by_key: BTreeMap<Key<'_>, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
-    for (i, e) in tr.evs.iter().enumerate() {
-        let Some(Party::P(other)) = e.peer else {
-            continue;
-        };
-        let t = e.t.unwrap_or(0);
-        if e.name == Name::Sent && e.is_process_msg() {
-            by_key
-                .entry((e.id, other, &e.kind, t))
-                .or_default()
-                .0
-                .push(i);
-        } else if e.is_receive() {
-            by_key
-                .entry((other, e.id, e.msg_kind(), t))
-                .or_default()
-                .1
-                .push(i);
-        }
-    }
     let ts = tr.has_ts();
-    let when = |i: usize| {
-        if ts {
-            (tr.evs[i].ts.unwrap_or(0), i)
+    let when = |i: usize| if ts { tr.evs[i].ts.unwrap_or(0) } else { 0 };
+    // Each message's key: sender, receiver, kind, T; then sends before receives, in time.
+    let key = |i: usize| -> Option<[u64; 3]> {
+        let e = &tr.evs[i];
+        let Some(Party::P(other)) = e.peer else {
+            return None;
+        };
+        let (from, to, recv) = if e.name == Name::Sent && e.is_process_msg() {
+            (e.id, other, 0)
+        } else if e.is_receive() {
+            (other, e.id, 1)
         } else {
-            (0, i)
-        }
+            return None;
+        };
+        let kind = u64::from(e.msg_kind() == "REPLY");
+        let k = (u64::from(from) << 17) | (u64::from(to) << 1) | kind;
+        Some([k, e.t.unwrap_or(0), (when(i) << 1) | recv])
     };
+    let keys: Vec<Option<[u64; 3]>> = (0..tr.evs.len()).map(key).collect();
+    let mut all: Vec<usize> = (0..tr.evs.len()).filter(|&i| keys[i].is_some()).collect();
+    super::sort_by(&mut all, &|i| keys[i].unwrap_or_default());
     let mut arrows = Vec::new();
-    for (_, (mut sends, mut recvs)) in by_key {
-        sends.sort_by_key(|&i| when(i));
-        recvs.sort_by_key(|&i| when(i));
+    for group in
+        all.chunk_by(|&a, &b| keys[a].map(|k| [k[0], k[1]]) == keys[b].map(|k| [k[0], k[1]]))
+    {
+        let (sends, recvs): (Vec<usize>, Vec<usize>) =
+            group.iter().partition(|&&i| tr.evs[i].name == Name::Sent);
         let mut taken = vec![None; sends.len()];
         for r in recvs {
             let free = |k: &usize| taken[*k].is_none();
             let pick = if ts {
                 (0..sends.len())
                     .filter(free)
-                    .rfind(|&k| when(sends[k]) <= when(r))
+                    .rfind(|&k| (when(sends[k]), sends[k]) <= (when(r), r))
                     .or_else(|| (0..sends.len()).find(free))
             } else {
                 (0..sends.len()).find(free)
@@ -78,8 +71,8 @@ pub fn match_messages(tr: &Trace) -> Vec<Arrow> {
             });
         }
     }
-    arrows.sort_by_key(|a| a.send);
-    arrows
+    let order = super::sorted(arrows.len(), &|k| [arrows[k].send as u64, 0, 0]);
+    order.iter().map(|&k| arrows[k]).collect()
 }
 
 /// Whether the event is drawn on its process line. Messages to and from the resource are not

@@ -22,6 +22,30 @@ const ROW: i64 = 96;
 const STEP: i64 = 46;
 const MIN_GAP: i64 = 30;
 
+/// Styles and arrowheads: black-and-white safe (REQUEST solid with a filled head, REPLY thin
+/// with an open head, resends dashed, lost messages crossed).
+const STYLE: &str = r##"<style>
+text{font-family:Helvetica,Arial,sans-serif;font-size:11px;fill:#000}
+.lbl{font-size:10px;paint-order:stroke;stroke:#fff;stroke-width:3px}
+.proc{font-size:15px;font-weight:bold}
+.clk{font-weight:bold;paint-order:stroke;stroke:#fff;stroke-width:3px}
+.line{stroke:#000;stroke-width:1.5}
+.req{stroke:#1f4e8c;stroke-width:1.6;fill:none}
+.rep{stroke:#9a3c00;stroke-width:1.1;fill:none}
+.dash{stroke-dasharray:7 4}
+.lost{stroke:#000;stroke-width:2}
+.cs{fill:#444;stroke:#000}
+.dot{fill:#000}
+.int{fill:#fff;stroke:#000;stroke-width:1.5}
+.def{fill:#fff;stroke:#000;stroke-width:1.5}
+</style>
+<defs>
+<marker id="hreq" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0L10,5L0,10z" fill="#1f4e8c"/></marker>
+<marker id="hrep" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,1L10,5L0,9" fill="none" stroke="#9a3c00" stroke-width="1.6"/></marker>
+</defs>
+<rect width="100%" height="100%" fill="#fff"/>
+"##;
+
 /// XML text: `&`, `<`, `>` and `"` escaped.
 pub fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
@@ -45,43 +69,35 @@ fn xs(tr: &Trace, pts: &[Point], from: &[Vec<usize>], layout: Layout) -> Vec<i64
     let x0 = LEFT + 40;
     match layout {
         Layout::Lamport => {
-            // Each clock value seen gets as many slots as the busiest row needs.
-            let mut width: Vec<(u64, i64)> = Vec::new();
-            for p in pts {
-                let c = tr.evs[p.evs[0]].clock;
-                match width.iter_mut().find(|w| w.0 == c) {
-                    Some(w) => w.1 = w.1.max(i64::from(p.sub) + 1),
-                    None => width.push((c, i64::from(p.sub) + 1)),
+            // Each clock value seen gets as many slots as the busiest row needs: in clock
+            // order, a new value starts after the widest group of the one before.
+            let clock = |k: usize| tr.evs[pts[k].evs[0]].clock;
+            let order = super::sorted(pts.len(), &|k| [clock(k), 0, 0]);
+            let mut x = vec![0; pts.len()];
+            let (mut base, mut width, mut prev) = (0, 0, None);
+            for k in order {
+                if prev != Some(clock(k)) {
+                    base += width;
+                    width = 0;
+                    prev = Some(clock(k));
                 }
+                width = width.max(i64::from(pts[k].sub) + 1);
+                x[k] = x0 + (base + i64::from(pts[k].sub)) * STEP;
             }
-            width.sort_unstable();
-            let mut base = Vec::with_capacity(width.len());
-            let mut at = 0;
-            for (c, w) in width {
-                base.push((c, at));
-                at += w;
-            }
-            pts.iter()
-                .map(|p| {
-                    let c = tr.evs[p.evs[0]].clock;
-                    let b = base.iter().find(|b| b.0 == c).map_or(0, |b| b.1);
-                    x0 + (b + i64::from(p.sub)) * STEP
-                })
-                .collect()
+            x
         }
         Layout::Real => {
             let ts = |p: &Point| tr.evs[p.evs[0]].ts.unwrap_or(0);
-            let mut order: Vec<usize> = (0..pts.len()).collect();
-            order.sort_by_key(|&k| (ts(&pts[k]), k));
+            let order = super::sorted(pts.len(), &|k| [ts(&pts[k]), 0, 0]);
             let t0 = order.first().map_or(0, |&k| ts(&pts[k]));
             let span = order.last().map_or(1, |&k| ts(&pts[k]) - t0).max(1);
-            let w = (pts.len() as i64 * 24).max(800);
+            let w = (pts.len() as u64 * 24).max(800);
             let mut x = vec![0; pts.len()];
             let mut last: Vec<Option<i64>> = vec![None; tr.rows.len()];
             let mut placed = vec![false; pts.len()];
             let mut shift = 0;
             for k in order {
-                let natural = x0 + ((ts(&pts[k]) - t0) as i128 * w as i128 / span as i128) as i64;
+                let natural = x0 + ((ts(&pts[k]) - t0).saturating_mul(w) / span) as i64;
                 // Room for the label after the row's previous point, and a visible slant
                 // for every arrow that arrives here.
                 let min = from[k]
@@ -122,31 +138,14 @@ pub fn render(tr: &Trace, layout: Layout) -> String {
     let width = right.max(980);
     let height = bottom + if layout == Layout::Real { 130 } else { 100 };
     let mut s = String::new();
-    let _ = write!(
+    let _ = writeln!(
         s,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">
-<style>
-text{{font-family:Helvetica,Arial,sans-serif;font-size:11px;fill:#000}}
-.lbl{{font-size:10px;paint-order:stroke;stroke:#fff;stroke-width:3px}}
-.proc{{font-size:15px;font-weight:bold}}
-.clk{{font-weight:bold;paint-order:stroke;stroke:#fff;stroke-width:3px}}
-.line{{stroke:#000;stroke-width:1.5}}
-.req{{stroke:#1f4e8c;stroke-width:1.6;fill:none}}
-.rep{{stroke:#9a3c00;stroke-width:1.1;fill:none}}
-.dash{{stroke-dasharray:7 4}}
-.lost{{stroke:#000;stroke-width:2}}
-.cs{{fill:#444;stroke:#000}}
-.dot{{fill:#000}}
-.int{{fill:#fff;stroke:#000;stroke-width:1.5}}
-.def{{fill:#fff;stroke:#000;stroke-width:1.5}}
-</style>
-<defs>
-<marker id="hreq" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0L10,5L0,10z" fill="#1f4e8c"/></marker>
-<marker id="hrep" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,1L10,5L0,9" fill="none" stroke="#9a3c00" stroke-width="1.6"/></marker>
-</defs>
-<rect width="100%" height="100%" fill="#fff"/>
-<text x="{LEFT}" y="22" style="font-size:13px">Lab 1 (Ricart–Agrawala): {} processes, {} events, x = {}</text>
-"##,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">"#
+    );
+    s.push_str(STYLE);
+    let _ = writeln!(
+        s,
+        r#"<text x="{LEFT}" y="22" style="font-size:13px">Lab 1 (Ricart–Agrawala): {} processes, {} events, x = {}</text>"#,
         tr.rows.len(),
         tr.evs.len(),
         match layout {
@@ -342,8 +341,7 @@ fn arrow(s: &mut String, tr: &Trace, a: &Arrow, of: &[usize], x: &[i64], y: &dyn
 /// Wall-clock ticks under the rows (real layout): seconds since the first point, at points
 /// far enough apart to be read.
 fn axis(s: &mut String, tr: &Trace, pts: &[Point], x: &[i64], at: i64) {
-    let mut order: Vec<usize> = (0..pts.len()).collect();
-    order.sort_by_key(|&k| x[k]);
+    let order = super::sorted(pts.len(), &|k| [x[k] as u64, 0, 0]);
     let t0 = order
         .first()
         .and_then(|&k| tr.evs[pts[k].evs[0]].ts)
@@ -373,49 +371,20 @@ fn axis(s: &mut String, tr: &Trace, pts: &[Point], x: &[i64], at: i64) {
     s.push_str("</g>\n");
 }
 
+/// The key, drawn at (`LEFT`, `y`): one static string, no formatting code.
 fn legend(s: &mut String, y: i64) {
-    let l = LEFT;
-    let _ = write!(
-        s,
-        r##"<g class="legend"><rect x="{0}" y="{1}" width="900" height="54" fill="#fff" stroke="#000"/>
-<circle class="dot" cx="{2}" cy="{3}" r="4"/><text x="{4}" y="{5}">event (Lamport clock above)</text>
-<rect class="int" x="{6}" y="{7}" width="9" height="9"/><text x="{8}" y="{5}">internal event (own id typed)</text>
-<circle class="def" cx="{9}" cy="{3}" r="5"/><text x="{10}" y="{5}">REQUEST deferred</text>
-<rect class="cs" x="{11}" y="{12}" width="40" height="10"/><text x="{13}" y="{5}">critical section</text>
-<line class="req" x1="{2}" y1="{14}" x2="{15}" y2="{14}" marker-end="url(#hreq)"/><text x="{16}" y="{17}">REQ(T=…)</text>
-<line class="rep" x1="{18}" y1="{14}" x2="{19}" y2="{14}" marker-end="url(#hrep)"/><text x="{20}" y="{17}">REPLY</text>
-<line class="req dash" x1="{21}" y1="{14}" x2="{22}" y2="{14}"/><text x="{23}" y="{17}">resend or duplicate</text>
-<line class="req" x1="{24}" y1="{14}" x2="{25}" y2="{14}"/><path class="lost" d="M{25},{26}l10,10m0,-10l-10,10"/><text x="{27}" y="{17}">lost (never received)</text>
-<text x="{28}" y="{17}">messages to/from the shared resource not drawn</text></g>
-"##,
-        l,
-        y,
-        l + 14,
-        y + 16,
-        l + 24,
-        y + 20,
-        l + 210,
-        y + 12,
-        l + 226,
-        l + 420,
-        l + 432,
-        l + 560,
-        y + 11,
-        l + 606,
-        y + 38,
-        l + 54,
-        l + 62,
-        y + 42,
-        l + 150,
-        l + 190,
-        l + 198,
-        l + 250,
-        l + 290,
-        l + 298,
-        l + 420,
-        l + 460,
-        y + 33,
-        l + 478,
-        l + 620,
-    );
+    let _ = write!(s, r#"<g class="legend" transform="translate({LEFT},{y})">"#);
+    s.push_str(LEGEND);
 }
+
+const LEGEND: &str = r##"<rect width="900" height="54" fill="#fff" stroke="#000"/>
+<circle class="dot" cx="14" cy="16" r="4"/><text x="24" y="20">event (Lamport clock above)</text>
+<rect class="int" x="210" y="12" width="9" height="9"/><text x="226" y="20">internal event (own id typed)</text>
+<circle class="def" cx="420" cy="16" r="5"/><text x="432" y="20">REQUEST deferred</text>
+<rect class="cs" x="560" y="11" width="40" height="10"/><text x="606" y="20">critical section</text>
+<line class="req" x1="14" y1="38" x2="54" y2="38" marker-end="url(#hreq)"/><text x="62" y="42">REQ(T=…)</text>
+<line class="rep" x1="150" y1="38" x2="190" y2="38" marker-end="url(#hrep)"/><text x="198" y="42">REPLY</text>
+<line class="req dash" x1="250" y1="38" x2="290" y2="38"/><text x="298" y="42">resend or duplicate</text>
+<line class="req" x1="420" y1="38" x2="460" y2="38"/><path class="lost" d="M460,33l10,10m0,-10l-10,10"/><text x="478" y="42">lost (never received)</text>
+<text x="620" y="42">messages to/from the shared resource not drawn</text></g>
+"##;

@@ -299,7 +299,10 @@ pub fn read(inputs: &[(String, String)]) -> Trace {
     }
     // Rows in id order (lives in order), events re-pointed.
     tr.rows.retain(|r| !r.evs.is_empty());
-    tr.rows.sort_by_key(|r| (r.id, r.life));
+    let order = super::sorted(tr.rows.len(), &|k| {
+        [u64::from(tr.rows[k].id), u64::from(tr.rows[k].life), 0]
+    });
+    tr.rows = order.iter().map(|&k| tr.rows[k].clone()).collect();
     for (i, r) in tr.rows.iter().enumerate() {
         for &e in &r.evs {
             tr.evs[e].row = i;
