@@ -450,6 +450,11 @@ pub struct MutexArgs {
     #[argh(switch)]
     pub json: bool,
 
+    /// also write every event as a JSON line (the --json trace) to this file, replaced if
+    /// it exists, while stdout keeps its own form: for `process timeline`
+    #[argh(option)]
+    pub trace: Option<std::path::PathBuf>,
+
     /// authenticate every message with HMAC-SHA256 under the key in this file (its bytes,
     /// trailing newline trimmed; the same file for every process and the shared resource,
     /// e.g. a Docker or Kubernetes secret); default: $PEERLAB_KEY_FILE if set

@@ -59,7 +59,13 @@ fn main() -> ExitCode {
             }
         }
         Some("timeline") => {
-            return match TimelineArgs::from_args(&[&cmd, "timeline"], &rest[1..]) {
+            // argh takes a lone `-` for an unknown option: as an input it means stdin.
+            let mut args: Vec<&str> = Vec::new();
+            for a in &rest[1..] {
+                let value = matches!(args.last(), Some(&("-o" | "--output")));
+                args.push(if *a == "-" && !value { "/dev/stdin" } else { a });
+            }
+            return match TimelineArgs::from_args(&[&cmd, "timeline"], &args) {
                 Ok(a) if a.inputs.is_empty() => {
                     eprintln!("process timeline: give trace files, a directory, or - for stdin\nRun with --help for more information.");
                     ExitCode::from(2)
@@ -72,7 +78,7 @@ fn main() -> ExitCode {
                     a.check,
                 )),
                 Err(early) => early_exit(early),
-            }
+            };
         }
         Some("shared-resource") => {
             return match ResourceArgs::from_args(&[&cmd, "shared-resource"], &rest[1..]) {
@@ -202,9 +208,29 @@ fn run_mutex(a: MutexArgs) -> ExitCode {
         keyboard: true,
         auth,
     };
-    let Some(out) = stdout(a.json) else {
+    let Some(mut out) = stdout(a.json) else {
         return ExitCode::FAILURE;
     };
+    if let Some(path) = &a.trace {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Non-blocking: a FIFO without a reader is refused here rather than stalling later.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path);
+        match file {
+            Ok(f) => out = out.with_trace(f),
+            Err(e) => {
+                eprintln!(
+                    "process mutex: --trace `{}`: cannot open: {e}\nRun with --help for more information.",
+                    path.display()
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
     let mut node = match mutex::start(&cfg, out) {
         Ok(n) => n,
         Err(e) => {

@@ -75,6 +75,8 @@ pub struct Output<W: Write> {
     limiter: limit::Limiter,
     broken: bool,
     watch: Option<RawFd>,
+    /// `--trace FILE`: every event also as a JSON line there, whatever stdout shows.
+    trace: Option<Box<Output<std::fs::File>>>,
 }
 
 impl Output<stdout::Stdout> {
@@ -104,7 +106,19 @@ impl<W: Write> Output<W> {
             limiter: limit::Limiter::default(),
             broken: false,
             watch: None,
+            trace: None,
         }
+    }
+
+    /// Also writes every event as a JSON line (the `--json` line, same renderer and
+    /// timestamps) to `file`, through its own bounded buffer: a regular file takes each line
+    /// at once, anything else that would block only delays or drops trace lines, never the
+    /// loop (open it with `O_NONBLOCK`). Its errors never stop the process.
+    pub fn with_trace(mut self, file: std::fs::File) -> Self {
+        let mut t = Output::new(file, true);
+        t.start = self.start;
+        self.trace = Some(Box::new(t));
+        self
     }
 
     /// Whether lines are JSON.
@@ -140,6 +154,9 @@ impl<W: Write> Output<W> {
     /// Prints `e` in the chosen form. One copy for every event type (`dyn`, not generic):
     /// a copy per type made the steady state touch more pages of the binary.
     pub fn emit(&mut self, e: &dyn Render) {
+        if let Some(t) = self.trace.as_deref_mut() {
+            t.emit(e);
+        }
         let built = if self.json {
             let t_ms = self.start.elapsed().as_millis() as u64;
             let ts_us = SystemTime::now()

@@ -68,7 +68,7 @@ pub enum Format {
 pub fn read_inputs(inputs: &[String]) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for name in inputs {
-        if name == "-" {
+        if name == "-" || name == "/dev/stdin" {
             let mut b = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut b)

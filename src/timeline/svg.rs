@@ -87,17 +87,37 @@ fn xs(tr: &Trace, pts: &[Point], from: &[Vec<usize>], layout: Layout) -> Vec<i64
             x
         }
         Layout::Real => {
-            let ts = |p: &Point| tr.evs[p.evs[0]].ts.unwrap_or(0);
-            let order = super::sorted(pts.len(), &|k| [ts(&pts[k]), 0, 0]);
-            let t0 = order.first().map_or(0, |&k| ts(&pts[k]));
-            let span = order.last().map_or(1, |&k| ts(&pts[k]) - t0).max(1);
+            // A `sent` is stamped after its datagram left, so a fast receive can carry an
+            // earlier time: each point is placed no earlier than what it received, and than
+            // the point before it on its row.
+            let mut key: Vec<u64> = pts
+                .iter()
+                .map(|p| tr.evs[p.evs[0]].ts.unwrap_or(0))
+                .collect();
+            for _ in 0..pts.len() {
+                let mut changed = false;
+                for k in 0..pts.len() {
+                    let before = (k > 0 && pts[k - 1].row == pts[k].row).then(|| key[k - 1]);
+                    let sent = from[k].iter().map(|&s| key[s] + 1);
+                    let want = sent.chain(before).fold(key[k], u64::max);
+                    changed |= want != key[k];
+                    key[k] = want;
+                }
+                if !changed {
+                    break;
+                }
+            }
+            let ts = |k: usize| key[k];
+            let order = super::sorted(pts.len(), &|k| [ts(k), 0, 0]);
+            let t0 = order.first().map_or(0, |&k| ts(k));
+            let span = order.last().map_or(1, |&k| ts(k) - t0).max(1);
             let w = (pts.len() as u64 * 24).max(800);
             let mut x = vec![0; pts.len()];
             let mut last: Vec<Option<i64>> = vec![None; tr.rows.len()];
             let mut placed = vec![false; pts.len()];
             let mut shift = 0;
             for k in order {
-                let natural = x0 + ((ts(&pts[k]) - t0).saturating_mul(w) / span) as i64;
+                let natural = x0 + ((ts(k) - t0).saturating_mul(w) / span) as i64;
                 // Room for the label after the row's previous point, and a visible slant
                 // for every arrow that arrives here.
                 let min = from[k]
@@ -225,7 +245,7 @@ pub fn render(tr: &Trace, layout: Layout) -> String {
             Name::Request if head.deferred => write!(
                 s,
                 r#"<circle class="def" cx="{px}" cy="{py}" r="5"/><text class="lbl" x="{px}" y="{}" text-anchor="middle" style="font-style:italic">deferred</text>"#,
-                py + 34
+                py - 24
             ),
             Name::Left | Name::Entered => write!(
                 s,

@@ -54,21 +54,11 @@ const NAMES: [(&str, Name); 13] = [
     ("resource_silent", Name::ResourceSilent),
 ];
 
-/// The counter peer's events.
-const COUNTER: [&str; 9] = [
-    "listening",
-    "received",
-    "peer_down",
-    "peer_up",
-    "peer_resolved",
-    "peer_unresolved",
-    "peer_unreachable",
-    "summary_start",
-    "summary",
-];
+/// The counter peer's own events.
+const COUNTER: [&str; 4] = ["listening", "received", "summary_start", "summary"];
 
 /// peerlab's other events (a Lab 1 process's and the resource's lines that are not trace
-/// events).
+/// events; `peer_*` are every mode's).
 const OTHER: [&str; 8] = [
     "notice",
     "ignored",
@@ -192,7 +182,7 @@ impl Skipped {
             (self.counter, "event(s) of the counter peer"),
             (
                 self.other,
-                "other peerlab event(s) (notices, summaries, the shared resource)",
+                "other peerlab event(s) (notices, peers up/down, summaries, the shared resource)",
             ),
             (self.foreign, "JSON object(s) that are not peerlab events"),
             (
@@ -354,7 +344,12 @@ fn classify(line: &str, at: &str) -> Line {
         return match (event, id) {
             ("mutex_listening", Some(id)) => Line::Start(id),
             _ if COUNTER.contains(&event) => Line::Counter,
-            _ if OTHER.contains(&event) || event.starts_with("resource_") => Line::Other,
+            _ if OTHER.contains(&event)
+                || event.starts_with("resource_")
+                || event.starts_with("peer_") =>
+            {
+                Line::Other
+            }
             ("mutex_listening", None) => Line::Other,
             _ => Line::Foreign,
         };
