@@ -420,3 +420,24 @@ fn timeline_bad_input_is_skipped_and_counted_never_a_panic() {
     check::check(&tr);
     assert!(tr.evs.iter().any(|e| e.name == Name::Entered));
 }
+
+/// The README's example of the trace format (for students' own programs) is read as documented.
+#[test]
+fn timeline_readme_example_trace() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let example: String = readme
+        .lines()
+        .filter(|l| l.starts_with("{\"event\":") && l.contains("\"ts_us\":17957664"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let tr = load(&[("readme".into(), example)]).unwrap();
+    assert_eq!(
+        (tr.evs.len(), tr.skipped, tr.rows.len()),
+        (4, Default::default(), 2)
+    );
+    let arrows = model::match_messages(&tr);
+    assert_eq!(arrows.len(), 2);
+    assert!(arrows.iter().all(|a| a.recv.is_some() && !a.dashed));
+    assert_eq!(check::check(&tr), Vec::<String>::new());
+}
