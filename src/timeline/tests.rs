@@ -433,7 +433,7 @@ fn timeline_readme_example_trace() {
         .collect();
     let tr = load(&[("readme".into(), example)]).unwrap();
     assert_eq!(
-        (tr.evs.len(), tr.skipped, tr.rows.len()),
+        (tr.evs.len(), tr.skipped.clone(), tr.rows.len()),
         (4, Default::default(), 2)
     );
     let arrows = model::match_messages(&tr);
