@@ -434,7 +434,7 @@ fn timeline_readme_example_trace() {
     let tr = load(&[("readme".into(), example)]).unwrap();
     assert_eq!(
         (tr.evs.len(), tr.skipped.clone(), tr.rows.len()),
-        (4, Default::default(), 2)
+        (5, Default::default(), 2)
     );
     let arrows = model::match_messages(&tr);
     assert_eq!(arrows.len(), 2);
