@@ -15,7 +15,6 @@ pub mod svg;
 pub mod trace;
 
 use std::io::{Read, Write};
-use std::path::Path;
 
 pub use svg::Layout;
 
@@ -68,54 +67,54 @@ pub enum Format {
 pub fn read_inputs(inputs: &[String]) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for name in inputs {
-        if name == "-" || name == "/dev/stdin" {
-            let mut b = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut b)
-                .map_err(|e| format!("cannot read stdin: {e}"))?;
-            out.push((
-                "stdin".to_string(),
-                String::from_utf8_lossy(&b).into_owned(),
-            ));
-            continue;
-        }
-        let path = Path::new(name);
-        if path.is_dir() {
-            let mut files: Vec<_> = std::fs::read_dir(path)
-                .map_err(|e| format!("cannot read directory {name}: {e}"))?
-                .filter_map(|d| d.ok().map(|d| d.path()))
-                .filter(|p| {
-                    p.is_file() && p.extension().is_some_and(|x| x == "jsonl" || x == "log")
-                })
-                .collect();
-            // By name (insertion: a handful of files).
-            for i in 1..files.len() {
-                let mut j = i;
-                while j > 0 && files[j] < files[j - 1] {
-                    files.swap(j, j - 1);
-                    j -= 1;
+        let stdin = name == "-" || name == "/dev/stdin";
+        let mut names = Vec::new();
+        match std::fs::read_dir(name) {
+            Ok(dir) if !stdin => {
+                for e in dir.flatten() {
+                    if let Ok(n) = e.file_name().into_string() {
+                        if n.ends_with(".jsonl") || n.ends_with(".log") {
+                            names.push(n);
+                        }
+                    }
+                }
+                if names.is_empty() {
+                    return Err(format!("directory {name} has no *.jsonl or *.log file"));
+                }
+                // By name (insertion: a handful of files).
+                for i in 1..names.len() {
+                    let mut j = i;
+                    while j > 0 && names[j] < names[j - 1] {
+                        names.swap(j, j - 1);
+                        j -= 1;
+                    }
                 }
             }
-            if files.is_empty() {
-                return Err(format!("directory {name} has no *.jsonl or *.log file"));
-            }
-            for f in files {
-                out.push(read_file(&f)?);
-            }
-        } else {
-            out.push(read_file(path)?);
+            _ => names.push(String::new()),
+        }
+        for n in names {
+            let path = if n.is_empty() {
+                name.clone()
+            } else {
+                format!("{name}/{n}")
+            };
+            let mut b = Vec::new();
+            let read = if stdin {
+                std::io::stdin().read_to_end(&mut b).map(drop)
+            } else {
+                std::fs::File::open(&path).and_then(|mut f| f.read_to_end(&mut b).map(drop))
+            };
+            read.map_err(|e| format!("cannot read {path}: {e}"))?;
+            // Events are cited as `file:line`: the file's own name is enough.
+            let short = if stdin {
+                "stdin"
+            } else {
+                path.rsplit('/').next().unwrap_or(&path)
+            };
+            out.push((short.to_string(), String::from_utf8_lossy(&b).into_owned()));
         }
     }
     Ok(out)
-}
-
-fn read_file(p: &Path) -> Result<(String, String), String> {
-    let b = std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-    let name = p.file_name().map_or_else(
-        || p.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    Ok((name, String::from_utf8_lossy(&b).into_owned()))
 }
 
 /// Reads the inputs into a trace, or says why there is nothing to draw.
