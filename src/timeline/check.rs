@@ -46,23 +46,23 @@ fn lamport(tr: &Trace, v: &mut Vec<String>) {
             };
             let mut send = None;
             let (want, rule) = match e.name {
-                Name::Internal => (c + 1, "an internal event ticks once"),
-                Name::Requested => (c + 1, "a request ticks once"),
+                Name::Internal => (c.saturating_add(1), "an internal event ticks once"),
+                Name::Requested => (c.saturating_add(1), "a request ticks once"),
                 Name::Request => (
-                    c.max(e.t.unwrap_or(0)) + 1,
+                    c.max(e.t.unwrap_or(0)).saturating_add(1),
                     "receiving a REQUEST sets max(clock, T) + 1",
                 ),
                 Name::Reply => match sent_with[i] {
                     Some(s) => {
                         send = Some(s);
                         (
-                            c.max(tr.evs[s].clock) + 1,
+                            c.max(tr.evs[s].clock).saturating_add(1),
                             "receiving a REPLY sets max(clock, sender's clock) + 1",
                         )
                     }
                     // The sender's clock is unknown: at least it must tick.
                     None if e.clock > c => (e.clock, ""),
-                    None => (c + 1, "receiving a REPLY ticks"),
+                    None => (c.saturating_add(1), "receiving a REPLY ticks"),
                 },
                 Name::Sent if e.kind == "REPLY" => (c, "sending a REPLY never ticks"),
                 Name::Sent if e.kind == "REQUEST" => {

@@ -98,7 +98,7 @@ fn xs(tr: &Trace, pts: &[Point], from: &[Vec<usize>], layout: Layout) -> Vec<i64
                 let mut changed = false;
                 for k in 0..pts.len() {
                     let before = (k > 0 && pts[k - 1].row == pts[k].row).then(|| key[k - 1]);
-                    let sent = from[k].iter().map(|&s| key[s] + 1);
+                    let sent = from[k].iter().map(|&s| key[s].saturating_add(1));
                     let want = sent.chain(before).fold(key[k], u64::max);
                     changed |= want != key[k];
                     key[k] = want;

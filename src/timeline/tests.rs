@@ -441,3 +441,32 @@ fn timeline_readme_example_trace() {
     assert!(arrows.iter().all(|a| a.recv.is_some() && !a.dashed));
     assert_eq!(check::check(&tr), Vec::<String>::new());
 }
+
+/// Hostile numbers (clocks, times and ids at their limits, a time going backwards) are drawn
+/// and checked without overflow.
+#[test]
+fn timeline_extreme_values_do_not_overflow() {
+    let max = u64::MAX;
+    let text = format!(
+        "{{\"event\":\"requested\",\"ts_us\":{max},\"id\":65535,\"clock\":{max},\"t\":{max}}}\n\
+         {{\"event\":\"sent\",\"ts_us\":{max},\"id\":65535,\"clock\":{max},\"kind\":\"REQUEST\",\"to\":1,\"t\":{max}}}\n\
+         {{\"event\":\"request\",\"ts_us\":0,\"id\":1,\"clock\":{max},\"from\":65535,\"t\":{max},\"answer\":\"replied\"}}\n\
+         {{\"event\":\"sent\",\"ts_us\":0,\"id\":1,\"clock\":{max},\"kind\":\"REPLY\",\"to\":65535,\"t\":{max}}}\n\
+         {{\"event\":\"reply\",\"ts_us\":1,\"id\":65535,\"clock\":{max},\"from\":1,\"t\":{max}}}\n\
+         {{\"event\":\"entered\",\"ts_us\":1,\"id\":65535,\"clock\":{max},\"t\":{max}}}\n\
+         {{\"event\":\"internal\",\"ts_us\":2,\"id\":1,\"clock\":0}}\n\
+         {{\"event\":\"internal\",\"id\":70000,\"clock\":1}}\n"
+    );
+    let tr = load(&[("x".into(), text)]).unwrap();
+    assert_eq!(tr.skipped.incomplete, 1, "an id beyond u16");
+    for layout in [Layout::Lamport, Layout::Real] {
+        roxmltree::Document::parse(&svg::render(&tr, layout)).unwrap();
+    }
+    shiviz::render(&tr);
+    check::check(&tr);
+    assert_eq!(
+        tr.rows.len(),
+        3,
+        "P1, P1 again (its clock went back), P65535"
+    );
+}
