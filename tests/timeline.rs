@@ -514,6 +514,20 @@ fn docker_logs_on_stdin_and_bad_input() {
         "{err}"
     );
 
+    // --check on a trace edited to tick on a REPLY send: the violation, status 1.
+    let reply = r#""id":2,"clock":3,"state":"RELEASED","kind":"REPLY""#;
+    let ticked = figure1.replace(
+        reply,
+        r#""id":2,"clock":4,"state":"RELEASED","kind":"REPLY""#,
+    );
+    let (code, out, _) = timeline(&["--check", "-"], Some(&ticked));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("sending a REPLY never ticks: expected clock 3, found 4"),
+        "{out}"
+    );
+    assert!(out.contains("violation(s)"), "{out}");
+
     // Empty input, foreign JSON, the counter peer's log: a clear error, status 1.
     let (code, _, err) = timeline(&["-"], Some(""));
     assert_eq!(code, 1);
