@@ -516,6 +516,50 @@ pub(crate) mod tests {
         assert_eq!(text, "cannot bind p2\\x1b[2J");
     }
 
+    /// `--trace`: stdout keeps the text, the file gets every event's JSON line (the
+    /// per-message ones too), with the same start for `t_ms`.
+    #[test]
+    fn a_trace_file_gets_the_json_lines_while_stdout_keeps_text() {
+        use crate::output::lab::LabLine;
+        use crate::ra::{Event, Logged, Party, State};
+        use crate::wire::lab::{Kind, PeerId};
+        let path = std::env::temp_dir().join(format!("peerlab-trace-{}.jsonl", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        let mut buf = Vec::new();
+        {
+            let mut out = Output::new(&mut buf, false).with_trace(file);
+            let me = PeerId(1);
+            for event in [
+                Event::Internal,
+                Event::Sent {
+                    to: Party::Process(PeerId(2)),
+                    kind: Kind::Reply,
+                    t: 1,
+                    resend: false,
+                },
+            ] {
+                let logged = Logged {
+                    clock: 1,
+                    state: State::Released,
+                    event,
+                };
+                out.emit(&LabLine { me, logged });
+            }
+        }
+        let text = String::from_utf8(buf).unwrap();
+        assert_eq!(text, "[clock=1 RELEASED] internal event\n");
+        let trace = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let events: Vec<serde_json::Value> = trace
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(events.len(), 2, "{trace}");
+        assert_eq!(events[0]["event"], "internal");
+        assert_eq!(events[1]["event"], "sent");
+        assert_eq!(events[1]["kind"], "REPLY");
+    }
+
     #[test]
     fn text_lines_and_json_objects_are_whole_lines() {
         let mut buf = Vec::new();
