@@ -600,3 +600,28 @@ fn shiviz_log_of_figure1() {
         assert!(v[host].as_u64().unwrap() >= 1);
     }
 }
+
+/// The figures in docs/ are the tool's current output for the traces beside them
+/// (`scripts/scenarios.sh N docs/scenarioN` remakes a scenario; Figure 1 is checked by the
+/// unit tests).
+#[test]
+fn the_scenario_figures_in_docs_are_current() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    for n in 1..=3 {
+        let d = docs.join(format!("scenario{n}"));
+        let traces: Vec<String> = (1..=3)
+            .map(|id| d.join(format!("p{id}.jsonl")).to_str().unwrap().to_string())
+            .collect();
+        for (x, file) in [
+            ("lamport", format!("scenario{n}.svg")),
+            ("real", format!("scenario{n}-real.svg")),
+        ] {
+            let mut args = vec!["--x", x];
+            args.extend(traces.iter().map(String::as_str));
+            let (code, svg, err) = timeline(&args, None);
+            assert_eq!(code, 0, "{err}");
+            let committed = std::fs::read_to_string(d.join(&file)).unwrap();
+            assert!(svg == committed, "docs/scenario{n}/{file} is out of date: run scripts/scenarios.sh {n} docs/scenario{n}");
+        }
+    }
+}
