@@ -54,13 +54,15 @@ pub fn render(tr: &Trace) -> String {
             }
         }
         v[p.row] += 1;
-        let what: Vec<String> = p
-            .evs
-            .iter()
-            .map(|&e| describe(&tr.evs[e], &tr.rows))
-            .collect();
+        for (n, &e) in p.evs.iter().enumerate() {
+            if n > 0 {
+                out.push_str("; ");
+            }
+            // describe() has no newline (only a raw JSON line could, and it is not shown).
+            out.push_str(&describe(&tr.evs[e], &tr.rows));
+        }
         let host = tr.rows[p.row].label();
-        let _ = write!(out, "{}\n{host} {{", what.join("; ").replace('\n', " "));
+        let _ = write!(out, "\n{host} {{");
         let mut first = true;
         for (r, c) in v.iter().enumerate() {
             if *c > 0 {

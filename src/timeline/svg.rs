@@ -225,16 +225,16 @@ pub fn render(tr: &Trace, layout: Layout) -> String {
     for (k, p) in pts.iter().enumerate() {
         let head = &tr.evs[p.evs[0]];
         let (px, py) = (x[k], y(p.row));
-        let title: Vec<String> = p
-            .evs
-            .iter()
-            .map(|&e| format!("{}\n{}", describe(&tr.evs[e], &tr.rows), tr.evs[e].raw))
-            .collect();
-        let _ = write!(
-            s,
-            "<g class=\"ev\"><title>{}</title>",
-            esc(&title.join("\n"))
-        );
+        s.push_str("<g class=\"ev\"><title>");
+        for (n, &e) in p.evs.iter().enumerate() {
+            if n > 0 {
+                s.push('\n');
+            }
+            s.push_str(&esc(&describe(&tr.evs[e], &tr.rows)));
+            s.push('\n');
+            s.push_str(&esc(&tr.evs[e].raw));
+        }
+        s.push_str("</title>");
         let _ = match head.name {
             Name::Internal => write!(
                 s,

@@ -376,12 +376,15 @@ fn classify(line: &str, at: &str) -> Line {
         raw: line[brace..].to_string(),
         row: 0,
     };
-    let complete = match name {
-        Name::Sent | Name::Stale => e.peer.is_some() && !e.kind.is_empty() && e.t.is_some(),
-        Name::Request | Name::Reply => e.peer.is_some() && e.t.is_some(),
-        Name::Requested => e.t.is_some(),
-        _ => true,
-    };
+    // A kind is one of the wire's words: nothing else reaches the hover text or a ShiViz line.
+    let kind_ok = e.kind.bytes().all(|b| b.is_ascii_uppercase());
+    let complete = kind_ok
+        && match name {
+            Name::Sent | Name::Stale => e.peer.is_some() && !e.kind.is_empty() && e.t.is_some(),
+            Name::Request | Name::Reply => e.peer.is_some() && e.t.is_some(),
+            Name::Requested => e.t.is_some(),
+            _ => true,
+        };
     if complete {
         Line::Ev(e)
     } else {
