@@ -99,9 +99,18 @@ pub fn read_inputs(inputs: &[String]) -> Result<Vec<(String, String)>, String> {
                 format!("{name}/{n}")
             };
             let mut b = Vec::new();
-            // stdin as the file it is (std's buffered `Stdin` would cost 2 KB of binary).
-            let read = std::fs::File::open(if stdin { "/dev/stdin" } else { &path })
-                .and_then(|mut f| f.read_to_end(&mut b).map(drop));
+            // stdin as a plain file, as the driver does (std's buffered `Stdin` would cost
+            // 2 KB of binary); a pipe, a socket or a file.
+            let file = if stdin {
+                use std::os::fd::AsFd;
+                std::io::stdin()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map(std::fs::File::from)
+            } else {
+                std::fs::File::open(&path)
+            };
+            let read = file.and_then(|mut f| f.read_to_end(&mut b).map(drop));
             read.map_err(|e| format!("cannot read {path}: {e}"))?;
             // Events are cited as `file:line`: the file's own name is enough.
             let short = if stdin {
