@@ -113,11 +113,8 @@ pub fn read_inputs(inputs: &[String]) -> Result<Vec<(String, String)>, String> {
             let read = file.and_then(|mut f| f.read_to_end(&mut b).map(drop));
             read.map_err(|e| format!("cannot read {path}: {e}"))?;
             // Events are cited as `file:line`: the file's own name is enough.
-            let short = if stdin {
-                "stdin"
-            } else {
-                path.rsplit('/').next().unwrap_or(&path)
-            };
+            let cut = path.bytes().rposition(|b| b == b'/').map_or(0, |i| i + 1);
+            let short = if stdin { "stdin" } else { &path[cut..] };
             out.push((short.to_string(), String::from_utf8_lossy(&b).into_owned()));
         }
     }
