@@ -226,7 +226,8 @@ pub fn read(inputs: &[(String, String)]) -> Trace {
     for (name, text) in inputs {
         for (n, line) in text.lines().enumerate() {
             tr.lines += 1;
-            let line = line.trim_end_matches('\r').trim();
+            // trim() takes the CR of a CR LF line end too.
+            let line = line.trim();
             let at = format!("{name}:{}", n + 1);
             match classify(line, &at) {
                 Line::Ev(mut e) => {
