@@ -17,6 +17,8 @@
 //! - [`ra`]: Lab 1's Ricart–Agrawala core with Lamport clocks (sans-IO, retransmitting).
 //! - [`mutex`]: Lab 1's process: the core on the driver, with keyboard and `--auto`.
 //! - [`resource`]: Lab 1's shared resource, which checks mutual exclusion and order.
+//! - [`timeline`]: `process timeline`, Lab 1's space-time figure (SVG), ShiViz log and
+//!   check, drawn from the JSON traces of a run (off the message path).
 //! - [`health`]: `process health ADDR`, the self-check of a `FROM scratch` container.
 //!
 //! Protocol logic (`wire`, `account`, `peer`) takes bytes, addresses and `now` as arguments
@@ -43,4 +45,5 @@ pub mod output;
 pub mod peer;
 pub mod ra;
 pub mod resource;
+pub mod timeline;
 pub mod wire;

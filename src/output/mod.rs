@@ -75,6 +75,8 @@ pub struct Output<W: Write> {
     limiter: limit::Limiter,
     broken: bool,
     watch: Option<RawFd>,
+    /// `--trace FILE`: every event also as a JSON line there, whatever stdout shows.
+    trace: Option<Box<Output<std::fs::File>>>,
 }
 
 impl Output<stdout::Stdout> {
@@ -104,7 +106,19 @@ impl<W: Write> Output<W> {
             limiter: limit::Limiter::default(),
             broken: false,
             watch: None,
+            trace: None,
         }
+    }
+
+    /// Also writes every event as a JSON line (the `--json` line, same renderer and
+    /// timestamps) to `file`, through its own bounded buffer: a regular file takes each line
+    /// at once, anything else that would block only delays or drops trace lines, never the
+    /// loop (open it with `O_NONBLOCK`). Its errors never stop the process.
+    pub fn with_trace(mut self, file: std::fs::File) -> Self {
+        let mut t = Output::new(file, true);
+        t.start = self.start;
+        self.trace = Some(Box::new(t));
+        self
     }
 
     /// Whether lines are JSON.
@@ -140,6 +154,9 @@ impl<W: Write> Output<W> {
     /// Prints `e` in the chosen form. One copy for every event type (`dyn`, not generic):
     /// a copy per type made the steady state touch more pages of the binary.
     pub fn emit(&mut self, e: &dyn Render) {
+        if let Some(t) = self.trace.as_deref_mut() {
+            t.emit(e);
+        }
         let built = if self.json {
             let t_ms = self.start.elapsed().as_millis() as u64;
             let ts_us = SystemTime::now()
@@ -288,7 +305,12 @@ fn write_some<W: Write>(w: &mut W, bytes: &[u8], broken: &mut bool) -> usize {
 }
 
 /// The JSON line of `e`.
-fn json_line(l: &mut Line, e: &dyn Render, t_ms: u64, ts_us: u64) -> Result<(), LineFull> {
+pub(crate) fn json_line(
+    l: &mut Line,
+    e: &dyn Render,
+    t_ms: u64,
+    ts_us: u64,
+) -> Result<(), LineFull> {
     let mut o = Obj::open(l, e.name())?;
     o.num("t_ms", t_ms)?.num("ts_us", ts_us)?;
     e.json(&mut o)?;
@@ -492,6 +514,50 @@ pub(crate) mod tests {
         let name = "p2\x1b[2J";
         let text = assert_same_fields(&Notice(format_args!("cannot bind {name}")), &["text"]);
         assert_eq!(text, "cannot bind p2\\x1b[2J");
+    }
+
+    /// `--trace`: stdout keeps the text, the file gets every event's JSON line (the
+    /// per-message ones too), with the same start for `t_ms`.
+    #[test]
+    fn a_trace_file_gets_the_json_lines_while_stdout_keeps_text() {
+        use crate::output::lab::LabLine;
+        use crate::ra::{Event, Logged, Party, State};
+        use crate::wire::lab::{Kind, PeerId};
+        let path = std::env::temp_dir().join(format!("peerlab-trace-{}.jsonl", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        let mut buf = Vec::new();
+        {
+            let mut out = Output::new(&mut buf, false).with_trace(file);
+            let me = PeerId(1);
+            for event in [
+                Event::Internal,
+                Event::Sent {
+                    to: Party::Process(PeerId(2)),
+                    kind: Kind::Reply,
+                    t: 1,
+                    resend: false,
+                },
+            ] {
+                let logged = Logged {
+                    clock: 1,
+                    state: State::Released,
+                    event,
+                };
+                out.emit(&LabLine { me, logged });
+            }
+        }
+        let text = String::from_utf8(buf).unwrap();
+        assert_eq!(text, "[clock=1 RELEASED] internal event\n");
+        let trace = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let events: Vec<serde_json::Value> = trace
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(events.len(), 2, "{trace}");
+        assert_eq!(events[0]["event"], "internal");
+        assert_eq!(events[1]["event"], "sent");
+        assert_eq!(events[1]["kind"], "REPLY");
     }
 
     #[test]
