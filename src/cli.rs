@@ -450,8 +450,8 @@ pub struct MutexArgs {
     #[argh(switch)]
     pub json: bool,
 
-    /// also write every event as a JSON line (the --json trace) to this file, replaced if
-    /// it exists, while stdout keeps its own form: for `process timeline`
+    /// also write every event as a JSON line (the --json trace) to this file, appended (a
+    /// restart adds its new life), while stdout keeps its own form: for `process timeline`
     #[argh(option)]
     pub trace: Option<std::path::PathBuf>,
 

@@ -214,14 +214,16 @@ fn run_mutex(a: MutexArgs) -> ExitCode {
     if let Some(path) = &a.trace {
         use std::os::unix::fs::OpenOptionsExt;
         // Non-blocking: a FIFO without a reader is refused here rather than stalling later.
+        // Appended, never replaced: a restarted process (a container restarted with the same
+        // path) adds its new life after the old one, and processes sharing a file interleave
+        // whole lines (each line is one write).
         let file = std::fs::OpenOptions::new()
-            .write(true)
+            .append(true)
             .create(true)
-            .truncate(true)
             .custom_flags(libc::O_NONBLOCK)
             .open(path);
         match file {
-            Ok(f) => out = out.with_trace(f),
+            Ok(f) => out = out.with_trace(f, &path.display().to_string()),
             Err(e) => {
                 eprintln!(
                     "process mutex: --trace `{}`: cannot open: {e}\nRun with --help for more information.",

@@ -916,7 +916,7 @@ fn lab1_compose_timeline_of_the_run() {
     );
     for p in ["P1", "P2", "P3"] {
         assert!(
-            svg.contains(&format!(r#"class="proc" "#)) && svg.contains(&format!(">{p}</text>")),
+            svg.contains(r#"class="proc" "#) && svg.contains(&format!(">{p}</text>")),
             "no line for {p}: {svg:.400}"
         );
     }

@@ -74,7 +74,14 @@ pub fn read_inputs(inputs: &[String]) -> Result<Vec<(String, String)>, String> {
                 for e in dir.flatten() {
                     if let Ok(n) = e.file_name().into_string() {
                         if n.ends_with(".jsonl") || n.ends_with(".log") {
-                            names.push(n);
+                            // Regular files only (links followed): a FIFO would wait for a
+                            // writer for ever, a device or a loop has no trace.
+                            let full = format!("{}/{n}", name.trim_end_matches('/'));
+                            if std::fs::metadata(&full).is_ok_and(|m| m.is_file()) {
+                                names.push(n);
+                            } else {
+                                eprintln!("process timeline: skipped {full}: not a regular file");
+                            }
                         }
                     }
                 }

@@ -131,8 +131,9 @@ impl Ev {
     }
 }
 
-/// One process's life: its events in log order. A restart (a new `mutex_listening`, or the
-/// clock going back) starts a new row for the same id.
+/// One process's life: its events in log order. A restart (a new `mutex_listening`) starts a
+/// new row for the same id; a clock that goes back without one is a fault for `--check`, not
+/// a restart.
 #[derive(Debug, Clone)]
 pub struct Row {
     /// The process.
@@ -235,8 +236,7 @@ pub fn read(inputs: &[(String, String)]) -> Trace {
                     let cur = current.iter_mut().find(|c| c.0 == e.id);
                     let row = match cur {
                         Some(c) => {
-                            let last = tr.rows[c.1].evs.last().map(|&j| tr.evs[j].clock);
-                            if c.2 || last.is_some_and(|l| e.clock < l) {
+                            if c.2 {
                                 let life = tr.rows[c.1].life + 1;
                                 tr.rows.push(Row {
                                     id: e.id,
