@@ -217,9 +217,17 @@ pub fn render(tr: &Trace, layout: Layout) -> String {
             );
         }
     }
-    // Messages.
+    // Messages. Their labels avoid the clock labels above the points and each other.
+    let mut taken = Taken::default();
+    for (k, p) in pts.iter().enumerate() {
+        let (px, py) = (x[k], y(p.row));
+        taken.0.push((px - 9, py - 21, px + 9, py - 9));
+        if tr.evs[p.evs[0]].deferred {
+            taken.0.push((px - 24, py - 34, px + 24, py - 22));
+        }
+    }
     for a in &arrows {
-        arrow(&mut s, tr, a, &of, &x, &y);
+        arrow(&mut s, tr, a, &of, &x, &y, &mut taken);
     }
     // Points, over the lines and arrows.
     for (k, p) in pts.iter().enumerate() {
@@ -274,7 +282,42 @@ pub fn render(tr: &Trace, layout: Layout) -> String {
     s
 }
 
-fn arrow(s: &mut String, tr: &Trace, a: &Arrow, of: &[usize], x: &[i64], y: &dyn Fn(usize) -> i64) {
+/// Boxes (x1, y1, x2, y2) already covered by a label.
+#[derive(Default)]
+struct Taken(Vec<(i64, i64, i64, i64)>);
+
+impl Taken {
+    /// Where along the arrow from (x1, y1) to (x2, y2) a label `w` wide fits without covering
+    /// another: the first free of a few places (tenths of the way, near the middle first), or
+    /// the middle if none is free. The place is then taken.
+    fn place(&mut self, (x1, y1, x2, y2): (i64, i64, i64, i64), w: i64) -> (i64, i64) {
+        let at = |t: i64| (x1 + (x2 - x1) * t / 10, y1 + (y2 - y1) * t / 10 - 4);
+        let boxed = |(lx, ly): (i64, i64)| (lx - w / 2 - 1, ly - 10, lx + w / 2 + 1, ly + 2);
+        let free = |b: (i64, i64, i64, i64)| {
+            !self
+                .0
+                .iter()
+                .any(|o| b.0 < o.2 && o.0 < b.2 && b.1 < o.3 && o.1 < b.3)
+        };
+        let spot = [6, 5, 7, 4, 8, 3, 2]
+            .into_iter()
+            .map(at)
+            .find(|&p| free(boxed(p)))
+            .unwrap_or_else(|| at(6));
+        self.0.push(boxed(spot));
+        spot
+    }
+}
+
+fn arrow(
+    s: &mut String,
+    tr: &Trace,
+    a: &Arrow,
+    of: &[usize],
+    x: &[i64],
+    y: &dyn Fn(usize) -> i64,
+    taken: &mut Taken,
+) {
     let e = &tr.evs[a.send];
     let (x1, y1) = (x[of[a.send]], y(e.row));
     let req = e.kind == "REQUEST";
@@ -347,13 +390,12 @@ fn arrow(s: &mut String, tr: &Trace, a: &Arrow, of: &[usize], x: &[i64], y: &dyn
             y2 - 5
         );
     }
-    // The label near the middle, a little towards the sender, so fans of arrows from one
-    // point do not stack their labels.
-    let (lx, ly) = ((2 * x1 + 3 * x2) / 5, (2 * y1 + 3 * y2) / 5);
+    // The label near the middle, where it covers no other label (10 px type: about 6 px a
+    // character).
+    let (lx, ly) = taken.place((x1, y1, x2, y2), 6 * label.len() as i64);
     let _ = writeln!(
         s,
-        r#"<text class="lbl" x="{lx}" y="{}" text-anchor="middle">{}</text></g>"#,
-        ly - 4,
+        r#"<text class="lbl" x="{lx}" y="{ly}" text-anchor="middle">{}</text></g>"#,
         esc(&label)
     );
 }
