@@ -2,6 +2,7 @@
 # The tools some tests drive (no-op where they are already installed):
 #   - strace (Debian): tests/loopback.rs pauses a process between its binds to make a start-up
 #     race certain.
+#   - chromium (Debian): tests/timeline.rs has a real browser render a Lab 1 figure to PNG.
 #   - kubernetes-validate (PyPI): tests/kubernetes.rs validates deploy/kubernetes/ against a
 #     current Kubernetes release's schemas. Installed into its own virtualenv
 #     ($PEERLAB_TOOLS, /opt/peerlab-tools by default; Debian's Python refuses system-wide pip
@@ -12,6 +13,11 @@ tools="${PEERLAB_TOOLS:-/opt/peerlab-tools}"
 
 need=()
 command -v strace >/dev/null 2>&1 || need+=(strace)
+have_browser=
+for c in chromium chromium-browser google-chrome; do
+    command -v "$c" >/dev/null 2>&1 && have_browser=1
+done
+[ -n "$have_browser" ] || need+=(chromium)
 have_validator() {
     command -v kubernetes-validate >/dev/null 2>&1 || [ -x "$tools/bin/kubernetes-validate" ]
 }

@@ -19,7 +19,7 @@ use crate::limits::{DEFAULT_INTERVAL, DEFAULT_MAX_PEERS, MAX_GROUPS, MAX_NAME, M
     example = "{command_name} 127.0.0.1:10002 127.0.0.1:10003 127.0.0.1:10004",
     example = "{command_name} --interval 250ms p1:10002 p2:10003 p3:10004",
     example = "{command_name} 0.0.0.0:10002 --discover peer:10002",
-    note = "Other modes: `{command_name} health ADDR` or `{command_name} health --self PORT` (a container health check), `{command_name} mutex ...` and `{command_name} shared-resource ...` (Lab 1)."
+    note = "Other modes: `{command_name} health ADDR` or `{command_name} health --self PORT` (a container health check), `{command_name} mutex ...` and `{command_name} shared-resource ...` (Lab 1), `{command_name} timeline TRACE...` (Lab 1 figures)."
 )]
 pub struct PeerArgs {
     /// time between two broadcasts, e.g. 1s, 250ms, 1.5s (default 1s)
@@ -507,6 +507,11 @@ pub struct MutexArgs {
     #[argh(switch)]
     pub json: bool,
 
+    /// also write every event as a JSON line (the --json trace) to this file, appended (a
+    /// restart adds its new life), while stdout keeps its own form: for `process timeline`
+    #[argh(option)]
+    pub trace: Option<std::path::PathBuf>,
+
     /// authenticate every message with HMAC-SHA256 under the key in this file (its bytes,
     /// trailing newline trimmed; the same file for every process and the shared resource,
     /// e.g. a Docker or Kubernetes secret); default: $PEERLAB_KEY_FILE if set
@@ -651,4 +656,63 @@ pub fn discovery(a: &PeerArgs) -> crate::mesh::Discovery {
         d.every = every;
     }
     d
+}
+
+/// Lab 1's space-time figure from JSON traces (`process mutex --json`, or `--trace FILE`):
+/// one line per process, messages as arrows labelled REQ(T=..) and REPLY, Lamport clocks at
+/// every event, the critical section as a thick bar. Inputs are files, directories (every
+/// *.jsonl and *.log file in them) or - for stdin; lines that are not Lab 1 events are
+/// skipped and counted.
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(
+    example = "{command_name} p1.log p2.log p3.log -o scenario1.svg",
+    example = "{command_name} --x real traces/ -o run.svg",
+    example = "docker compose -f docker-compose.lab1.yml logs --no-log-prefix | {command_name} - > run.svg",
+    example = "{command_name} --check p1.log p2.log p3.log"
+)]
+pub struct TimelineArgs {
+    /// where to write (default, or -: stdout)
+    #[argh(option, short = 'o')]
+    pub output: Option<String>,
+
+    /// x axis: lamport (by Lamport clock, the default) or real (wall clock, to scale)
+    #[argh(
+        option,
+        default = "crate::timeline::Layout::Lamport",
+        from_str_fn(parse_layout)
+    )]
+    pub x: crate::timeline::Layout,
+
+    /// svg (the figure, the default) or shiviz (a log for ShiViz, with vector clocks)
+    #[argh(
+        option,
+        default = "crate::timeline::Format::Svg",
+        from_str_fn(parse_format)
+    )]
+    pub format: crate::timeline::Format,
+
+    /// check the Lamport rules, mutual exclusion and (T, id) order instead of drawing:
+    /// prints each violation with its events, exits 1 if any
+    #[argh(switch)]
+    pub check: bool,
+
+    /// trace files, directories, or - for stdin
+    #[argh(positional)]
+    pub inputs: Vec<String>,
+}
+
+fn parse_layout(s: &str) -> Result<crate::timeline::Layout, String> {
+    match s {
+        "lamport" => Ok(crate::timeline::Layout::Lamport),
+        "real" => Ok(crate::timeline::Layout::Real),
+        _ => Err(format!("`{s}`: --x is lamport or real")),
+    }
+}
+
+fn parse_format(s: &str) -> Result<crate::timeline::Format, String> {
+    match s {
+        "svg" => Ok(crate::timeline::Format::Svg),
+        "shiviz" => Ok(crate::timeline::Format::Shiviz),
+        _ => Err(format!("`{s}`: --format is svg or shiviz")),
+    }
 }

@@ -51,10 +51,15 @@ pub fn incarnation_limit() -> crate::wire::lab::Inc {
 }
 
 /// The wall clock in milliseconds since the UNIX epoch (0 before it), read at the edge: the
-/// key's replay window and the incarnations compare it across hosts.
+/// incarnations compare it across hosts.
 pub fn wall_ms() -> u64 {
+    wall_us() / 1000
+}
+
+/// The wall clock in microseconds since the UNIX epoch (0 before it): the key's replay window.
+pub fn wall_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
-        .as_millis() as u64
+        .as_micros() as u64
 }

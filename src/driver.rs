@@ -332,6 +332,7 @@ impl<A: App, W: Write> Driver<A, W> {
         self.mesh.say_to_all(BYE);
         self.print_peer_events();
         self.app.finish(&mut self.mesh, &mut self.out);
+        self.out.trace_report();
         let limited = self.out.lines_limited();
         if limited > 0 {
             self.out.notice(format_args!(

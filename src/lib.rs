@@ -19,6 +19,8 @@
 //! - [`ra`]: Lab 1's Ricart–Agrawala core with Lamport clocks (sans-IO, retransmitting).
 //! - [`mutex`]: Lab 1's process: the core on the driver, with keyboard and `--auto`.
 //! - [`resource`]: Lab 1's shared resource, which checks mutual exclusion and order.
+//! - [`timeline`]: `process timeline`, Lab 1's space-time figure (SVG), ShiViz log and
+//!   check, drawn from the JSON traces of a run (off the message path).
 //! - [`health`]: `process health ADDR` and `process health --self PORT` (no DNS), the
 //!   self-check of a `FROM scratch` container.
 //!
@@ -47,4 +49,5 @@ pub mod output;
 pub mod peer;
 pub mod ra;
 pub mod resource;
+pub mod timeline;
 pub mod wire;

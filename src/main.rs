@@ -4,7 +4,7 @@ use std::io;
 use std::process::ExitCode;
 
 use argh::FromArgs;
-use peerlab::cli::{self, MutexArgs, PeerArgs, ResourceArgs};
+use peerlab::cli::{self, MutexArgs, PeerArgs, ResourceArgs, TimelineArgs};
 use peerlab::counter::{self, PeerConfig};
 use peerlab::health::{self, HealthArgs};
 use peerlab::mutex::{self, MutexConfig};
@@ -57,6 +57,28 @@ fn main() -> ExitCode {
                 Ok(a) => run_mutex(a),
                 Err(early) => early_exit(early),
             }
+        }
+        Some("timeline") => {
+            // argh takes a lone `-` for an unknown option: as an input it means stdin.
+            let mut args: Vec<&str> = Vec::new();
+            for a in &rest[1..] {
+                let value = matches!(args.last(), Some(&("-o" | "--output")));
+                args.push(if *a == "-" && !value { "/dev/stdin" } else { a });
+            }
+            return match TimelineArgs::from_args(&[&cmd, "timeline"], &args) {
+                Ok(a) if a.inputs.is_empty() => {
+                    eprintln!("process timeline: give trace files, a directory, or - for stdin\nRun with --help for more information.");
+                    ExitCode::from(2)
+                }
+                Ok(a) => ExitCode::from(peerlab::timeline::run(
+                    &a.inputs,
+                    a.output.as_deref(),
+                    a.x,
+                    a.format,
+                    a.check,
+                )),
+                Err(early) => early_exit(early),
+            };
         }
         Some("shared-resource") => {
             return match ResourceArgs::from_args(&[&cmd, "shared-resource"], &rest[1..]) {
@@ -217,9 +239,31 @@ fn run_mutex(a: MutexArgs) -> ExitCode {
         keyboard: true,
         auth,
     };
-    let Some(out) = stdout(a.json) else {
+    let Some(mut out) = stdout(a.json) else {
         return ExitCode::FAILURE;
     };
+    if let Some(path) = &a.trace {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Non-blocking: a FIFO without a reader is refused here rather than stalling later.
+        // Appended, never replaced: a restarted process (a container restarted with the same
+        // path) adds its new life after the old one, and processes sharing a file interleave
+        // whole lines (each line is one write).
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path);
+        match file {
+            Ok(f) => out = out.with_trace(f, &path.display().to_string()),
+            Err(e) => {
+                eprintln!(
+                    "process mutex: --trace `{}`: cannot open: {e}\nRun with --help for more information.",
+                    path.display()
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
     let mut node = match mutex::start(&cfg, out) {
         Ok(n) => n,
         Err(e) => {

@@ -227,7 +227,7 @@ impl LabProcess {
 
     /// Sends what the core queued and prints what it logged.
     fn flush<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
-        let wall = crate::clock::wall_ms();
+        let wall = crate::clock::wall_us();
         while let Some(t) = self.ra.poll_transmit() {
             let i = self.roster.slot(t.to);
             let to = match t.to {
@@ -278,7 +278,7 @@ impl App for LabProcess {
         d: Datagram<'_>,
     ) {
         // The key first (I/O framing): a message without the right tag is not looked at.
-        let wall = crate::clock::wall_ms();
+        let wall = crate::clock::wall_us();
         let text = match self.auth.open(d.bytes, To::Process(self.ra.id()), wall) {
             Ok(t) => t,
             Err(e) => {

@@ -531,7 +531,7 @@ impl App for Resource {
         self.checker
             .limit_incarnations(crate::clock::incarnation_limit());
         // The key first (I/O framing): a message without the right tag is not looked at.
-        let wall = crate::clock::wall_ms();
+        let wall = crate::clock::wall_us();
         let text = match self.auth.open(d.bytes, To::Resource, wall) {
             Ok(t) => t,
             Err(e) => {

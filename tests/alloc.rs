@@ -178,7 +178,7 @@ fn message_path_allocates_nothing() {
     // Lab 1: three processes and the resource, requesting every few milliseconds; then the
     // same with a shared key (every message sealed and checked with HMAC-SHA256).
     let keyed =
-        peerlab::wire::auth::Auth::with_key(b"a shared key", peerlab::clock::wall_ms()).unwrap();
+        peerlab::wire::auth::Auth::with_key(b"a shared key", peerlab::clock::wall_us()).unwrap();
     for (net, auth) in [(15, peerlab::wire::auth::Auth::none()), (60, keyed)] {
         let (mut r, mut ps) = lab(net, &auth);
         run_lab(&mut r, &mut ps, 20);

@@ -75,6 +75,16 @@ pub struct Output<W: Write> {
     limiter: limit::Limiter,
     broken: bool,
     watch: Option<RawFd>,
+    /// `--trace FILE`: every event also as a JSON line there, whatever stdout shows.
+    trace: Option<Box<Output<std::fs::File>>>,
+    /// Its path, for the lines that say it lost lines.
+    trace_name: Box<str>,
+    /// What went wrong with the trace has been said (a write error; lines dropped).
+    trace_said: (bool, bool),
+    /// The first write error (a full disk): the lines it hit are lost and counted.
+    error: Option<io::Error>,
+    /// Lines lost to write errors.
+    lost: u64,
 }
 
 impl Output<stdout::Stdout> {
@@ -104,6 +114,67 @@ impl<W: Write> Output<W> {
             limiter: limit::Limiter::default(),
             broken: false,
             watch: None,
+            trace: None,
+            trace_name: Box::from(""),
+            trace_said: (false, false),
+            error: None,
+            lost: 0,
+        }
+    }
+
+    /// Also writes every event as a JSON line (the `--json` line, same renderer and
+    /// timestamps) to `file`, through its own bounded buffer: a regular file takes each line
+    /// at once, anything else that would block only delays or drops trace lines, never the
+    /// loop (open it with `O_NONBLOCK`). Its errors never stop the process; they are said
+    /// once here (on stdout), and the lines they cost counted at the end ([`Output::trace_report`]).
+    pub fn with_trace(mut self, file: std::fs::File, name: &str) -> Self {
+        let mut t = Output::new(file, true);
+        t.start = self.start;
+        self.trace = Some(Box::new(t));
+        self.trace_name = Box::from(name);
+        self
+    }
+
+    /// Says once what the trace file lost since the last call, as it happens.
+    fn say_trace_trouble(&mut self) {
+        let Some(t) = self.trace.as_deref() else {
+            return;
+        };
+        let error = (!self.trace_said.0)
+            .then_some(t.error.as_ref())
+            .flatten()
+            .map(|e| e.kind());
+        let dropped = !self.trace_said.1 && t.dropped_total > 0;
+        if let Some(kind) = error {
+            self.trace_said.0 = true;
+            let e = io::Error::from(kind);
+            let name = self.trace_name.clone();
+            self.notice(format_args!(
+                "--trace {name}: cannot write ({e}): trace lines are lost from here on"
+            ));
+        }
+        if dropped {
+            self.trace_said.1 = true;
+            let name = self.trace_name.clone();
+            self.notice(format_args!(
+                "--trace {name}: not taken fast enough (a pipe nobody reads?): trace lines are dropped"
+            ));
+        }
+    }
+
+    /// At the end: how many trace lines were lost, if any (the trace is then incomplete, and
+    /// `process timeline --check` on it cannot be trusted).
+    pub fn trace_report(&mut self) {
+        let Some(t) = self.trace.as_deref_mut() else {
+            return;
+        };
+        t.flush_pending();
+        let lost = t.lost + t.dropped_total;
+        if lost > 0 {
+            let name = self.trace_name.clone();
+            self.notice(format_args!(
+                "--trace {name}: {lost} trace line(s) lost: the trace is incomplete"
+            ));
         }
     }
 
@@ -140,6 +211,14 @@ impl<W: Write> Output<W> {
     /// Prints `e` in the chosen form. One copy for every event type (`dyn`, not generic):
     /// a copy per type made the steady state touch more pages of the binary.
     pub fn emit(&mut self, e: &dyn Render) {
+        if let Some(t) = self.trace.as_deref_mut() {
+            t.emit(e);
+            if (t.error.is_some() && !self.trace_said.0)
+                || (t.dropped_total > 0 && !self.trace_said.1)
+            {
+                self.say_trace_trouble();
+            }
+        }
         let built = if self.json {
             let t_ms = self.start.elapsed().as_millis() as u64;
             let ts_us = SystemTime::now()
@@ -217,7 +296,13 @@ impl<W: Write> Output<W> {
         let bytes = self.line.as_bytes();
         let mut rest = bytes;
         if self.len == 0 {
-            let n = write_some(&mut self.w, rest, &mut self.broken);
+            let n = write_some(
+                &mut self.w,
+                rest,
+                &mut self.broken,
+                &mut self.error,
+                &mut self.lost,
+            );
             rest = &rest[n..];
         }
         if rest.is_empty() || self.broken {
@@ -246,7 +331,13 @@ impl<W: Write> Output<W> {
             let end = (self.head + self.len).min(OUTPUT_BUFFER);
             let chunk = self.head..end;
             let Some(ring) = &self.pending else { return };
-            let n = write_some(&mut self.w, &ring[chunk], &mut self.broken);
+            let n = write_some(
+                &mut self.w,
+                &ring[chunk],
+                &mut self.broken,
+                &mut self.error,
+                &mut self.lost,
+            );
             if n == 0 {
                 return;
             }
@@ -257,16 +348,28 @@ impl<W: Write> Output<W> {
             self.head = 0;
             if self.dropped > 0 && !self.broken {
                 let n = std::mem::take(&mut self.dropped);
+                let what = if self.trace_name.is_empty() && self.json && self.watch.is_none() {
+                    "this file"
+                } else {
+                    "stdout"
+                };
                 self.notice(format_args!(
-                    "{n} line(s) not shown: stdout was not read fast enough"
+                    "{n} line(s) not shown: {what} was not read fast enough"
                 ));
             }
         }
     }
 }
 
-/// Writes as much of `bytes` as `w` takes now; notes a reader that is gone.
-fn write_some<W: Write>(w: &mut W, bytes: &[u8], broken: &mut bool) -> usize {
+/// Writes as much of `bytes` as `w` takes now; notes a reader that is gone, and the first
+/// other error (a line it hits is lost and counted in `lost`).
+fn write_some<W: Write>(
+    w: &mut W,
+    bytes: &[u8],
+    broken: &mut bool,
+    error: &mut Option<io::Error>,
+    lost: &mut u64,
+) -> usize {
     let mut done = 0;
     while done < bytes.len() {
         match w.write(&bytes[done..]) {
@@ -278,9 +381,13 @@ fn write_some<W: Write>(w: &mut W, bytes: &[u8], broken: &mut bool) -> usize {
                 *broken = true;
                 break;
             }
-            // Any other output error (a full disk): the line is lost; there is nobody to
-            // tell, and the peer must go on.
-            Err(_) => return bytes.len(),
+            // Any other output error (a full disk): the line is lost, counted, and the first
+            // error kept for whoever can say it; the peer must go on.
+            Err(e) => {
+                *lost += 1;
+                error.get_or_insert(e);
+                return bytes.len();
+            }
         }
     }
     let _ = w.flush();
@@ -288,7 +395,12 @@ fn write_some<W: Write>(w: &mut W, bytes: &[u8], broken: &mut bool) -> usize {
 }
 
 /// The JSON line of `e`.
-fn json_line(l: &mut Line, e: &dyn Render, t_ms: u64, ts_us: u64) -> Result<(), LineFull> {
+pub(crate) fn json_line(
+    l: &mut Line,
+    e: &dyn Render,
+    t_ms: u64,
+    ts_us: u64,
+) -> Result<(), LineFull> {
     let mut o = Obj::open(l, e.name())?;
     o.num("t_ms", t_ms)?.num("ts_us", ts_us)?;
     e.json(&mut o)?;
@@ -492,6 +604,85 @@ pub(crate) mod tests {
         let name = "p2\x1b[2J";
         let text = assert_same_fields(&Notice(format_args!("cannot bind {name}")), &["text"]);
         assert_eq!(text, "cannot bind p2\\x1b[2J");
+    }
+
+    /// `--trace`: stdout keeps the text, the file gets every event's JSON line (the
+    /// per-message ones too), with the same start for `t_ms`.
+    #[test]
+    fn a_trace_file_gets_the_json_lines_while_stdout_keeps_text() {
+        use crate::output::lab::LabLine;
+        use crate::ra::{Event, Logged, Party, State};
+        use crate::wire::lab::{Kind, PeerId};
+        let path = std::env::temp_dir().join(format!("peerlab-trace-{}.jsonl", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        let mut buf = Vec::new();
+        {
+            let mut out = Output::new(&mut buf, false).with_trace(file, "test.jsonl");
+            let me = PeerId(1);
+            for event in [
+                Event::Internal,
+                Event::Sent {
+                    to: Party::Process(PeerId(2)),
+                    kind: Kind::Reply,
+                    t: 1,
+                    resend: false,
+                },
+            ] {
+                let logged = Logged {
+                    clock: 1,
+                    state: State::Released,
+                    event,
+                };
+                out.emit(&LabLine { me, logged });
+            }
+        }
+        let text = String::from_utf8(buf).unwrap();
+        assert_eq!(text, "[clock=1 RELEASED] internal event\n");
+        let trace = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let events: Vec<serde_json::Value> = trace
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(events.len(), 2, "{trace}");
+        assert_eq!(events[0]["event"], "internal");
+        assert_eq!(events[1]["event"], "sent");
+        assert_eq!(events[1]["kind"], "REPLY");
+    }
+
+    /// A trace that cannot be written (a full disk: /dev/full) never stops the process, and
+    /// is not lost silently: stdout says so once, and at the end how many lines it lost.
+    #[test]
+    fn a_trace_that_cannot_be_written_is_said_once_and_counted() {
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open("/dev/full")
+            .unwrap();
+        let mut buf = Vec::new();
+        {
+            let mut out = Output::new(&mut buf, false).with_trace(file, "/dev/full");
+            for i in 0..5 {
+                out.notice(format_args!("line {i}"));
+            }
+            out.trace_report();
+        }
+        let text = String::from_utf8(buf).unwrap();
+        let said: Vec<&str> = text.lines().filter(|l| l.starts_with("--trace")).collect();
+        assert_eq!(said.len(), 2, "{text}");
+        assert!(
+            said[0].starts_with("--trace /dev/full: cannot write ("),
+            "{text}"
+        );
+        assert!(
+            said[0].ends_with("trace lines are lost from here on"),
+            "{text}"
+        );
+        // The 5 lines and the line saying so (the count itself comes last).
+        assert_eq!(
+            said[1],
+            "--trace /dev/full: 6 trace line(s) lost: the trace is incomplete"
+        );
+        assert_eq!(text.lines().filter(|l| l.starts_with("line ")).count(), 5);
     }
 
     #[test]

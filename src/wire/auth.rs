@@ -1,30 +1,30 @@
 //! Lab 1's optional shared key: every message carries an HMAC-SHA256 tag, so a sender who can
 //! forge source addresses but does not know the key can neither forge nor alter a message.
 //!
-//! With a key, [`Auth::seal`] appends ` at=<ms> mac=<64 lowercase hex digits>` to the encoded
-//! message (`at`: when it was sealed, milliseconds since the UNIX epoch, rising with every
-//! message of a sender), and [`Auth::open`] takes a datagram only if that tag is right
+//! With a key, [`Auth::seal`] appends ` at=<us> mac=<64 lowercase hex digits>` to the encoded
+//! message (`at`: when it was sealed, microseconds since the UNIX epoch, rising with every
+//! message of a sender; microseconds so that even a flood stays on the wall clock), and [`Auth::open`] takes a datagram only if that tag is right
 //! (compared in constant time by `hmac`'s `verify_slice`) and it is not a replay (below); the
 //! message text before ` at=` then goes to [`Msg::decode`] as without a key.
 //!
 //! The tag is computed over the *receiver* and the text with its time, not the text alone:
 //!
 //! ```text
-//! mac = HMAC-SHA256(key, "<receiver>\n<text> at=<ms>")    receiver: "resource" or "process <id>"
+//! mac = HMAC-SHA256(key, "<receiver>\n<text> at=<us>")    receiver: "resource" or "process <id>"
 //! ```
 //!
 //! The receiver is not sent (each side knows it: a process its own id, the resource that it
 //! is the resource), but it is bound: a REPLY that process 2 sent to process 1 cannot be
 //! replayed to process 3 (whose incarnation and current T may happen to be the same, e.g.
 //! processes started in the same millisecond) to grant it the CS. By hand:
-//! `printf 'process 2\nREQUEST 1 5 2 at=1700000000000' | openssl dgst -sha256 -hmac "$(cat key)"`.
+//! `printf 'process 2\nREQUEST 1 5 2 at=1700000000000000' | openssl dgst -sha256 -hmac "$(cat key)"`.
 //!
 //! **Replays.** A copy of a datagram that was already taken is refused, and so is anything
 //! sealed before this process started (a capture replayed to a process or resource that has
-//! restarted since), more than [`WINDOW_MS`] ago, or more than [`SKEW_MS`] ahead of this
+//! restarted since), more than [`WINDOW_US`] ago, or more than [`SKEW_US`] ahead of this
 //! host's clock. [`ReplayWindow`] remembers the tags it took in a fixed ring; when the ring is
-//! full, the oldest entry goes and nothing sealed at or before it is taken any more, so a
-//! forgotten tag can never be taken twice. Honest senders never repeat a tag: a resend is
+//! full, the entry sealed earliest goes and nothing sealed at or before it is taken any more,
+//! so a forgotten tag can never be taken twice. Honest senders never repeat a tag: a resend is
 //! sealed again, with a later `at`.
 //!
 //! Without a key, a datagram that ends in ` mac=` and 64 hex digits is refused with
@@ -52,14 +52,14 @@ pub const MAC_HEX: usize = 64;
 /// Longest sealed message: the longest message, ` at=` and a `u64`, ` mac=` and the tag.
 pub const MAX_SEALED: usize = MAX_MSG + AT_FIELD.len() + 20 + MAC_FIELD.len() + MAC_HEX;
 
-/// How old a sealed message may be when it arrives: older ones are refused as replays (or as
-/// from a host whose clock is far behind).
-pub const WINDOW_MS: u64 = 30_000;
-/// How far ahead of this host's clock another host's may be.
-pub const SKEW_MS: u64 = crate::clock::CLOCK_SKEW.as_millis() as u64;
+/// How old a sealed message may be when it arrives (microseconds): older ones are refused as
+/// replays (or as from a host whose clock is far behind).
+pub const WINDOW_US: u64 = 30_000_000;
+/// How far ahead of this host's clock another host's may be (microseconds).
+pub const SKEW_US: u64 = crate::clock::CLOCK_SKEW.as_micros() as u64;
 /// How many tags the replay window remembers (16 bytes each, allocated once with the key).
 /// Lab 1 sends a few messages a second per process, so this covers far more than a
-/// [`WINDOW_MS`] of an honest group; a flood only raises the floor (see [`ReplayWindow`]).
+/// [`WINDOW_US`] of an honest group; a flood only raises the floor (see [`ReplayWindow`]).
 pub const REMEMBERED: usize = 1024;
 
 /// Longest key file read (a key is a few dozen bytes; this refuses a wrong path such as a
@@ -89,10 +89,13 @@ pub enum AuthError {
     Unexpected,
     /// A copy of a message already taken (a replay, or a network duplicate).
     Replayed,
+    /// Sealed before the earliest message this process still remembers (a flood made it
+    /// forget): it cannot tell a replay from a late message, so it refuses it.
+    Forgotten,
     /// Sealed before this process started: a replay from before a restart (or a sender whose
     /// clock is behind this host's; its next resend is taken).
     BeforeStart,
-    /// Sealed more than [`WINDOW_MS`] ago or more than [`SKEW_MS`] ahead of this host's clock.
+    /// Sealed more than [`WINDOW_US`] ago or more than [`SKEW_US`] ahead of this host's clock.
     OutsideWindow,
 }
 
@@ -109,6 +112,9 @@ impl fmt::Display for AuthError {
                 "has a MAC but this process has no key (give it the same --key-file)"
             }
             AuthError::Replayed => "replayed: a copy of a message already taken",
+            AuthError::Forgotten => {
+                "replayed or late: sealed before the earliest message this process still remembers"
+            }
             AuthError::BeforeStart => {
                 "replayed: sealed before this process started (or the sender's clock is behind)"
             }
@@ -151,13 +157,14 @@ impl std::error::Error for KeyError {
     }
 }
 
-/// The tags taken recently, to refuse a copy: a fixed ring of (`at`, the tag's first 8
-/// bytes), oldest first from `next`, and a floor: nothing sealed at or before `floor` is
-/// taken (set to the start time, then raised to the `at` of each entry the ring forgets).
+/// The tags taken recently, to refuse a copy: a fixed table of (`at`, the tag's first 8
+/// bytes), and a floor: nothing sealed at or before `floor` is taken (set to the start time,
+/// then raised to the `at` of each entry the table forgets). When the table is full, the entry
+/// sealed earliest is forgotten (not the one taken earliest: a host whose clock is ahead must
+/// not push the floor past what on-time hosts send).
 #[derive(Clone)]
 pub struct ReplayWindow {
     ring: Box<[(u64, u64)]>,
-    next: usize,
     started: u64,
     floor: u64,
 }
@@ -172,11 +179,11 @@ impl fmt::Debug for ReplayWindow {
 }
 
 impl ReplayWindow {
-    /// An empty window for a process that started at `started` (wall-clock ms).
+    /// An empty window for a process that started at `started` (wall-clock microseconds).
     pub fn new(started: u64) -> ReplayWindow {
         ReplayWindow {
+            // (0, 0): free (no honest message is sealed at the epoch).
             ring: vec![(0, 0); REMEMBERED].into_boxed_slice(),
-            next: 0,
             started,
             // Sealed before the start: meant for an earlier life of this process, if anyone.
             floor: started.saturating_sub(1),
@@ -184,25 +191,31 @@ impl ReplayWindow {
     }
 
     /// Takes the message sealed at `at` with a tag beginning `tag`, received at `now`
-    /// (wall-clock ms), unless it is a replay.
+    /// (wall-clock microseconds), unless it is a replay.
     pub fn take(&mut self, at: u64, tag: u64, now: u64) -> Result<(), AuthError> {
-        if at > now.saturating_add(SKEW_MS) || at.saturating_add(WINDOW_MS) < now {
+        if at > now.saturating_add(SKEW_US) || at.saturating_add(WINDOW_US) < now {
             return Err(AuthError::OutsideWindow);
         }
         if at <= self.floor {
             return Err(if at < self.started {
                 AuthError::BeforeStart
             } else {
-                AuthError::Replayed
+                AuthError::Forgotten
             });
         }
-        if self.ring.contains(&(at, tag)) {
-            return Err(AuthError::Replayed);
+        // One pass: a copy, and the entry sealed earliest (free entries have `at` 0).
+        let mut earliest = 0;
+        for (i, &e) in self.ring.iter().enumerate() {
+            if e == (at, tag) {
+                return Err(AuthError::Replayed);
+            }
+            if e.0 < self.ring[earliest].0 {
+                earliest = i;
+            }
         }
-        let (gone, _) = core::mem::replace(&mut self.ring[self.next], (at, tag));
-        // A forgotten tag must never be taken again: nothing that old is taken any more.
+        let (gone, _) = core::mem::replace(&mut self.ring[earliest], (at, tag));
+        // A forgotten tag must never be taken again: nothing sealed that early is taken any more.
         self.floor = self.floor.max(gone);
-        self.next = (self.next + 1) % self.ring.len();
         Ok(())
     }
 }
@@ -235,7 +248,7 @@ impl Auth {
     }
 
     /// The key `key` (its bytes as they are), for a process that started at `started`
-    /// (wall-clock ms: nothing sealed before is taken). An empty key is refused.
+    /// (wall-clock microseconds: nothing sealed before is taken). An empty key is refused.
     pub fn with_key(key: &[u8], started: u64) -> Result<Auth, KeyError> {
         if key.is_empty() {
             return Err(KeyError::Empty);
@@ -266,7 +279,7 @@ impl Auth {
         while let Some(k) = key.strip_suffix(b"\n") {
             key = k.strip_suffix(b"\r").unwrap_or(k);
         }
-        let auth = Auth::with_key(key, crate::clock::wall_ms());
+        let auth = Auth::with_key(key, crate::clock::wall_us());
         // Not left in freed memory longer than needed.
         bytes.iter_mut().for_each(|b| *b = 0);
         auth
@@ -291,8 +304,8 @@ impl Auth {
         m
     }
 
-    /// `text` (an encoded message) as it goes to `to` at `now` (wall-clock ms): with a key,
-    /// followed by ` at=<ms> mac=<tag>`.
+    /// `text` (an encoded message) as it goes to `to` at `now` (wall-clock microseconds): with
+    /// a key, followed by ` at=<us> mac=<tag>`.
     #[must_use]
     pub fn seal(&mut self, text: &[u8], to: To, now: u64) -> Sealed {
         let mut out = Sealed::new();
@@ -314,7 +327,7 @@ impl Auth {
         out
     }
 
-    /// The message text of a datagram received by `me` at `now` (wall-clock ms), once its tag
+    /// The message text of a datagram received by `me` at `now` (wall-clock microseconds), once its tag
     /// is checked and it is known not to be a replay (with a key), or the datagram as it is
     /// (without one). A trailing newline (from `nc`) is accepted.
     pub fn open<'a>(&mut self, bytes: &'a [u8], me: To, now: u64) -> Result<&'a [u8], AuthError> {
@@ -378,11 +391,11 @@ mod tests {
     use super::*;
     use crate::wire::lab::{Inc, Msg};
 
-    /// A wall-clock time for the tests (2023-11-14).
-    const NOW: u64 = 1_700_000_000_000;
+    /// A wall-clock time for the tests (2023-11-14), in microseconds.
+    const NOW: u64 = 1_700_000_000_000_000;
 
     fn key(k: &str) -> Auth {
-        Auth::with_key(k.as_bytes(), NOW - 1000).unwrap()
+        Auth::with_key(k.as_bytes(), NOW - 1_000_000).unwrap()
     }
 
     fn msgs() -> Vec<Msg> {
@@ -420,8 +433,8 @@ mod tests {
             for to in [To::Resource, To::Process(PeerId(2))] {
                 let e = m.encode();
                 let sealed = a.seal(e.as_bytes(), to, NOW);
-                // " at=" and 13 digits, " mac=" and 64.
-                assert_eq!(sealed.len(), e.len() + 4 + 13 + 5 + 64);
+                // " at=" and 16 digits, " mac=" and 64.
+                assert_eq!(sealed.len(), e.len() + 4 + 16 + 5 + 64);
                 let text = key("secret").open(&sealed, to, NOW).unwrap();
                 assert_eq!(Msg::decode(text), Ok(m.clone()));
                 // What nc sends: a newline after it.
@@ -462,7 +475,7 @@ mod tests {
         assert!(r.open(&newer, to, NOW + 300).is_ok());
         assert!(r.open(&older, to, NOW + 300).is_ok());
         // The wall clock stepping back does not repeat an `at`.
-        let back = p.seal(b"HELLO 1 5", to, NOW - 5_000);
+        let back = p.seal(b"HELLO 1 5", to, NOW - 5_000_000);
         assert!(r.open(&back, to, NOW + 300).is_ok());
     }
 
@@ -472,15 +485,15 @@ mod tests {
         let to = To::Process(PeerId(1));
         let m = p.seal(b"HELLO 2 5", to, NOW);
         assert_eq!(
-            key("secret").open(&m, to, NOW + WINDOW_MS + 1),
+            key("secret").open(&m, to, NOW + WINDOW_US + 1),
             Err(AuthError::OutsideWindow)
         );
-        assert!(key("secret").open(&m, to, NOW + WINDOW_MS).is_ok());
+        assert!(key("secret").open(&m, to, NOW + WINDOW_US).is_ok());
         assert_eq!(
-            key("secret").open(&m, to, NOW - SKEW_MS - 1),
+            key("secret").open(&m, to, NOW - SKEW_US - 1),
             Err(AuthError::OutsideWindow)
         );
-        assert!(key("secret").open(&m, to, NOW - SKEW_MS).is_ok());
+        assert!(key("secret").open(&m, to, NOW - SKEW_US).is_ok());
         // A receiver (re)started after the message was sealed: a capture replayed to its new life.
         let mut restarted = Auth::with_key(b"secret", NOW + 1).unwrap();
         assert_eq!(restarted.open(&m, to, NOW + 2), Err(AuthError::BeforeStart));
@@ -500,7 +513,7 @@ mod tests {
             let m = p.seal(b"HELLO 1 5", to, NOW + 1 + i);
             assert!(r.open(&m, to, NOW + 1 + i).is_ok(), "{i}");
         }
-        assert_eq!(r.open(&first, to, NOW + 2_000), Err(AuthError::Replayed));
+        assert_eq!(r.open(&first, to, NOW + 2_000), Err(AuthError::Forgotten));
         // Opening allocates nothing: the ring is the one made with the key.
         let ring = r.window.as_ref().unwrap().ring.as_ptr();
         let m = p.seal(b"HELLO 1 5", to, NOW + 3_000);
@@ -509,6 +522,37 @@ mod tests {
         // A right tag on a text without a time (a sealer without replay protection): refused.
         let bare = a_tag_without_time(b"HELLO 1 5", to);
         assert_eq!(r.open(&bare, to, NOW), Err(AuthError::Bad));
+    }
+
+    #[test]
+    fn a_host_with_a_clock_ahead_does_not_push_out_on_time_senders() {
+        let mut fast = key("secret");
+        let mut on_time = key("secret");
+        let mut r = key("secret");
+        let to = To::Process(PeerId(1));
+        // More messages than the table holds, a third of them from a host whose clock is 1.5 s
+        // ahead (within the allowed skew), the rest on time.
+        for i in 0..REMEMBERED as u64 {
+            if i % 2 == 0 {
+                let m = fast.seal(b"ACK EXIT 1 5 2", to, NOW + 1_500_000 + i);
+                assert!(r.open(&m, to, NOW + 2 * i).is_ok(), "{i}");
+            }
+            let m = on_time.seal(b"REQUEST 2 5 3", to, NOW + 2 * i + 1);
+            assert!(r.open(&m, to, NOW + 2 * i + 1).is_ok(), "{i}");
+        }
+        // The next on-time message is taken: the entries sealed earliest were forgotten (the
+        // on-time host's older ones), not the ones taken earliest (a third of them the fast
+        // host's, which would have raised the floor 1.5 s into the future). Only a host that
+        // seals more messages than the table holds within the skew could push it there.
+        let now = NOW + 2 * REMEMBERED as u64;
+        let m = on_time.seal(b"REPLY 2 5 3 2 5", to, now);
+        assert_eq!(r.open(&m, to, now), Ok(&b"REPLY 2 5 3 2 5"[..]));
+        // A flood of seals in one microsecond stays within microseconds of the clock.
+        let mut burst = key("secret");
+        for _ in 0..10_000 {
+            let _ = burst.seal(b"HELLO 1 5", to, NOW);
+        }
+        assert_eq!(burst.last_at, NOW + 9_999);
     }
 
     /// `text mac=<its tag>`, as a sealer without ` at=` would write it.
@@ -537,7 +581,7 @@ mod tests {
         assert_eq!(m.finalize().into_bytes(), by_hand.finalize().into_bytes());
         let sealed = a.seal(b"REQUEST 1 5 2", To::Process(PeerId(2)), NOW);
         let mut by_hand = a.mac.clone().unwrap();
-        by_hand.update(b"process 2\nREQUEST 1 5 2 at=1700000000000");
+        by_hand.update(b"process 2\nREQUEST 1 5 2 at=1700000000000000");
         let hex: String = by_hand
             .finalize()
             .into_bytes()
@@ -546,7 +590,7 @@ mod tests {
             .collect();
         assert_eq!(
             core::str::from_utf8(&sealed).unwrap(),
-            format!("REQUEST 1 5 2 at=1700000000000 mac={hex}")
+            format!("REQUEST 1 5 2 at=1700000000000000 mac={hex}")
         );
     }
 
@@ -638,7 +682,7 @@ mod tests {
         let mut a = Auth::from_file(&write("nl", b"secret\n")).unwrap();
         let mut b = Auth::from_file(&write("crlf", b"secret\r\n")).unwrap();
         // A file's key knows the wall clock: seal with it.
-        let now = crate::clock::wall_ms();
+        let now = crate::clock::wall_us();
         let sealed = key("secret").seal(b"HELLO 1 5", To::Resource, now);
         assert!(a.open(&sealed, To::Resource, now).is_ok());
         assert!(b.open(&sealed, To::Resource, now).is_ok());

@@ -1,0 +1,165 @@
+//! What the figure shows: each `sent` matched to its receive at the receiver, and the
+//! events grouped into the points drawn on each process line.
+
+use super::trace::{Ev, Name, Party, Trace};
+
+/// A message between two processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrow {
+    /// The `sent` event.
+    pub send: usize,
+    /// The receive (`request`, `reply` or `stale`), or none: lost.
+    pub recv: Option<usize>,
+    /// A resend, or a duplicate at the receiver.
+    pub dashed: bool,
+}
+
+/// Matches every `sent` REQUEST or REPLY to a process with the receive of that message
+/// (same sender, receiver, kind and T). Of several sends of one message (resends), a
+/// receive takes the latest not yet taken that was sent before it (by wall clock when every
+/// event has one, else in log order): the ones before it were lost.
+pub fn match_messages(tr: &Trace) -> Vec<Arrow> {
+    let ts = tr.has_ts();
+    let when = |i: usize| if ts { tr.evs[i].ts.unwrap_or(0) } else { 0 };
+    // Each message's key: sender, receiver, kind, T; then sends before receives, in time.
+    let key = |i: usize| -> Option<[u64; 3]> {
+        let e = &tr.evs[i];
+        let Some(Party::P(other)) = e.peer else {
+            return None;
+        };
+        let (from, to, recv) = if e.name == Name::Sent && e.is_process_msg() {
+            (e.id, other, 0)
+        } else if e.is_receive() {
+            (other, e.id, 1)
+        } else {
+            return None;
+        };
+        let kind = u64::from(e.msg_kind() == "REPLY");
+        let k = (u64::from(from) << 17) | (u64::from(to) << 1) | kind;
+        Some([k, e.t.unwrap_or(0), (when(i) << 1) | recv])
+    };
+    let keys: Vec<Option<[u64; 3]>> = (0..tr.evs.len()).map(key).collect();
+    let mut all: Vec<usize> = (0..tr.evs.len()).filter(|&i| keys[i].is_some()).collect();
+    super::sort_by(&mut all, &|i| keys[i].unwrap_or_default());
+    let mut arrows = Vec::new();
+    for group in
+        all.chunk_by(|&a, &b| keys[a].map(|k| [k[0], k[1]]) == keys[b].map(|k| [k[0], k[1]]))
+    {
+        let (sends, recvs): (Vec<usize>, Vec<usize>) =
+            group.iter().partition(|&&i| tr.evs[i].name == Name::Sent);
+        let mut taken = vec![None; sends.len()];
+        for r in recvs {
+            let free = |k: &usize| taken[*k].is_none();
+            let pick = if ts {
+                (0..sends.len())
+                    .filter(free)
+                    .rfind(|&k| (when(sends[k]), sends[k]) <= (when(r), r))
+                    .or_else(|| (0..sends.len()).find(free))
+            } else {
+                (0..sends.len()).find(free)
+            };
+            if let Some(k) = pick {
+                taken[k] = Some(r);
+            }
+        }
+        for (k, s) in sends.into_iter().enumerate() {
+            let dup = taken[k].is_some_and(|r| tr.evs[r].name == Name::Stale);
+            arrows.push(Arrow {
+                send: s,
+                recv: taken[k],
+                dashed: tr.evs[s].resend || dup,
+            });
+        }
+    }
+    let order = super::sorted(arrows.len(), &|k| [arrows[k].send as u64, 0, 0]);
+    order.iter().map(|&k| arrows[k]).collect()
+}
+
+/// Whether the event is drawn on its process line. Messages to and from the resource are not
+/// (the CS bar shows the use); nor are the keyboard's ignored `x` and the bookkeeping events.
+pub fn drawn(e: &Ev) -> bool {
+    match e.name {
+        Name::Internal | Name::Requested | Name::Request | Name::Reply => true,
+        Name::Entered | Name::Left => true,
+        Name::Sent | Name::Stale => e.is_process_msg(),
+        _ => false,
+    }
+}
+
+/// A point on a process line: one event, or a few that happen at once (a REQUEST sent to
+/// everyone as the request is made, a REPLY sent as the REQUEST arrives, the entry on the last
+/// REPLY), drawn as one dot.
+#[derive(Debug, Clone)]
+pub struct Point {
+    /// Its row.
+    pub row: usize,
+    /// Its events, in log order (the first one decides the look).
+    pub evs: Vec<usize>,
+    /// Among the row's points with the same clock, how many come before it.
+    pub sub: u32,
+}
+
+/// The points of every row, in row order, then log order.
+pub fn points(tr: &Trace) -> Vec<Point> {
+    let mut pts: Vec<Point> = Vec::new();
+    for (r, row) in tr.rows.iter().enumerate() {
+        let first = pts.len();
+        for &i in &row.evs {
+            let e = &tr.evs[i];
+            if !drawn(e) {
+                continue;
+            }
+            if let Some(p) = pts[first..].last_mut() {
+                let head = &tr.evs[p.evs[0]];
+                let joins = head.clock == e.clock
+                    && match e.name {
+                        // Sent at once by the event that caused it.
+                        Name::Sent => {
+                            let fresh = !e.resend;
+                            match head.name {
+                                Name::Requested => fresh && e.kind == "REQUEST",
+                                Name::Request => fresh && !head.deferred && e.kind == "REPLY",
+                                Name::Stale => e.kind == "REPLY" && head.kind == "REQUEST",
+                                // The deferred REPLYs, all sent at the release.
+                                Name::Sent => {
+                                    fresh
+                                        && e.kind == "REPLY"
+                                        && head.kind == "REPLY"
+                                        && !head.resend
+                                }
+                                _ => false,
+                            }
+                        }
+                        Name::Entered => matches!(head.name, Name::Reply | Name::Requested),
+                        _ => false,
+                    };
+                if joins {
+                    p.evs.push(i);
+                    continue;
+                }
+            }
+            let sub = pts[first..]
+                .iter()
+                .rev()
+                .take_while(|p| tr.evs[p.evs[0]].clock == e.clock)
+                .count() as u32;
+            pts.push(Point {
+                row: r,
+                evs: vec![i],
+                sub,
+            });
+        }
+    }
+    pts
+}
+
+/// The point of each event (`usize::MAX` for events not drawn).
+pub fn point_of(tr: &Trace, pts: &[Point]) -> Vec<usize> {
+    let mut of = vec![usize::MAX; tr.evs.len()];
+    for (k, p) in pts.iter().enumerate() {
+        for &e in &p.evs {
+            of[e] = k;
+        }
+    }
+    of
+}
