@@ -41,7 +41,7 @@ pub struct PeerArgs {
     pub discover: Vec<AddrSpec>,
 
     /// room in the peer table, named and discovered peers together, fixed at start (with
-    /// --discover; default 64, at most 128)
+    /// --discover; default 64, at most 256)
     #[argh(option)]
     pub max_peers: Option<usize>,
 

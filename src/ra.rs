@@ -392,7 +392,7 @@ pub struct Stats {
 }
 
 /// The processes that granted the current request: bit j−1 for process j (the group has at
-/// most [`MAX_PROCESSES`] < 128 members).
+/// most [`MAX_PROCESSES`] = 127 members).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 struct Grants(u128);
 

@@ -51,7 +51,9 @@ struct Active {
 /// peer index).
 #[derive(Debug)]
 pub struct Resolver {
-    slots: Vec<Option<Active>>,
+    /// Boxed: a lookup is 3 KiB, and a mesh of 200 named peers would otherwise keep (and
+    /// make resident) 600 KiB of idle slots. One allocation per lookup, off the message path.
+    slots: Vec<Option<Box<Active>>>,
     token_base: usize,
     capacity: usize,
     done: VecDeque<Done>,
@@ -143,11 +145,11 @@ impl Resolver {
         if self.buf.len() < UDP_MAX + 1 {
             self.buf = vec![0; UDP_MAX + 1];
         }
-        self.slots[slot] = Some(Active {
+        self.slots[slot] = Some(Box::new(Active {
             lookup,
             udp: [None, None],
             tcp: [None, None],
-        });
+        }));
         self.flush(registry, slot, now);
     }
 
