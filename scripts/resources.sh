@@ -37,6 +37,14 @@ pids_ours=() pids_other=()
 cleanup() { kill "${pids_ours[@]}" "${pids_other[@]}" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
+# Run copies, from a dropped page cache (as root), as scripts/rss-side-by-side.sh does: how much
+# of a binary's text is resident depends on how its file sits in the page cache (a file the
+# linker just wrote differs from a copied one), not only on the code.
+label_ours=$ours label_other=$other
+cp "$ours" "$tmp/ours.bin"; ours=$tmp/ours.bin
+if [ -n "$other" ]; then cp "$other" "$tmp/other.bin"; other=$tmp/other.bin; fi
+sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+
 # start_mesh NAME BINARY SECOND_OCTET -> pids in pids_NAME
 start_mesh() {
   local name=$1 bin=$2 net=$3 k j
@@ -98,9 +106,9 @@ echo "Full mesh of $peers peers at 1 Hz on loopback for ${secs} s: $(nproc) core
 echo
 echo "| program | peers | ran | peak RSS per peer, KiB (mean / max) | CPU time per peer, ms (mean / max) | whole mesh, % of one core | counters received | lost |"
 echo "|---|---|---|---|---|---|---|---|"
-row "peerlab (\`$ours\`)" "$m_ours" "$received" "$lost"
+row "peerlab (\`$label_ours\`)" "$m_ours" "$received" "$lost"
 if [ -n "$other" ]; then
-  row "\`$other\`" "$m_other" "$other_received" "not reported"
+  row "\`$label_other\`" "$m_other" "$other_received" "not reported"
   read -r orm _ ocm _ _ <<<"$m_other"
   read -r rm _ cm _ _ <<<"$m_ours"
   awk -v a="$rm" -v b="$orm" -v c="$cm" -v d="$ocm" 'BEGIN {
