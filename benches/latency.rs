@@ -110,7 +110,7 @@ mod round_trip {
     // The Go baseline's shape (benches/go): 100 samples of 2,000 round trips each, median.
     #[divan::bench(sample_count = 100, sample_size = 2000)]
     fn peerlab(bencher: Bencher) {
-        let (a, b) = ("127.0.40.2:10002", "127.0.40.3:10003");
+        let (a, b) = ("127.0.240.2:10002", "127.0.240.3:10003");
         let stop = Arc::new(AtomicBool::new(false));
         let (up_tx, up) = std::sync::mpsc::channel();
         let echo = {
@@ -160,8 +160,8 @@ mod round_trip {
                 }
             }
         }
-        let a_addr: SocketAddr = "127.0.44.2:10002".parse().unwrap();
-        let b_addr: SocketAddr = "127.0.44.3:10003".parse().unwrap();
+        let a_addr: SocketAddr = "127.0.244.2:10002".parse().unwrap();
+        let b_addr: SocketAddr = "127.0.244.3:10003".parse().unwrap();
         let (up_tx, up) = std::sync::mpsc::channel();
         let echo = thread::spawn(move || {
             let mut b = MioUdp::bind(b_addr).unwrap();
@@ -331,10 +331,10 @@ mod round_trip {
 
     #[divan::bench(sample_count = 100, sample_size = 2000)]
     fn std_blocking(bencher: Bencher) {
-        let a = UdpSocket::bind("127.0.41.2:10002").unwrap();
-        let b = UdpSocket::bind("127.0.41.3:10003").unwrap();
-        a.connect("127.0.41.3:10003").unwrap();
-        b.connect("127.0.41.2:10002").unwrap();
+        let a = UdpSocket::bind("127.0.241.2:10002").unwrap();
+        let b = UdpSocket::bind("127.0.241.3:10003").unwrap();
+        a.connect("127.0.241.3:10003").unwrap();
+        b.connect("127.0.241.2:10002").unwrap();
         let echo = thread::spawn(move || {
             let mut buf = [0u8; 2048];
             loop {
@@ -400,7 +400,7 @@ mod throughput {
     // many samples, so the medians of both receivers see the same mix.
     #[divan::bench(sample_count = 400)]
     fn peerlab(bencher: Bencher) {
-        let (me, them) = ("127.0.42.2:10002", "127.0.42.3:10003");
+        let (me, them) = ("127.0.242.2:10002", "127.0.242.3:10003");
         let cfg = PeerConfig {
             addr: spec(me),
             peers: vec![spec(them)],
@@ -441,7 +441,7 @@ mod throughput {
 
     #[divan::bench(sample_count = 400)]
     fn bare_recv(bencher: Bencher) {
-        let (me, them) = ("127.0.43.2:10002", "127.0.43.3:10003");
+        let (me, them) = ("127.0.243.2:10002", "127.0.243.3:10003");
         let s = UdpSocket::bind(me).unwrap();
         let (stop, sent) = (
             Arc::new(AtomicBool::new(false)),

@@ -40,9 +40,9 @@ for ((r = 1; r <= rounds; r++)); do
   [ -x "$tmp/pingpong" ] && "$tmp/pingpong" >"$tmp/go.$r.txt"
   if [ -n "$have_sockperf" ]; then
     # 14 bytes: sockperf's smallest message. It reports half the round trip.
-    sockperf sr -i 127.0.46.3 -p 10003 >/dev/null 2>&1 & spid=$!
+    sockperf sr -i 127.0.246.3 -p 10003 >/dev/null 2>&1 & spid=$!
     sleep 0.5
-    sockperf pp -i 127.0.46.3 -p 10003 -m 14 -t 5 >"$tmp/sockperf.$r.txt" 2>&1 || true
+    sockperf pp -i 127.0.246.3 -p 10003 -m 14 -t 5 >"$tmp/sockperf.$r.txt" 2>&1 || true
     kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null || true; spid=""
   fi
 done
