@@ -3,12 +3,18 @@
 //! - `round_trip::peerlab`: one counter through our real path and back (format into the fixed
 //!   buffer, send on the peer's connected socket, mio poll wakes the other loop, receive, parse,
 //!   account; the echo does the same back), between two loops on loopback, each on its thread.
+//! - `round_trip::mio_bare`, `mio_recvmmsg`, `mio_busy_poll_*`: the same readiness loop with no
+//!   peerlab code, as it is and in two other shapes (diagnostics).
+//! - `syscall_cost::*`: one empty read, one zero-timeout poll, one clock read.
 //! - `round_trip::std_blocking`: the baseline, a blocking `std::net::UdpSocket` ping-pong with the
 //!   same 5-byte payload between the same two threads.
 //! - `throughput::*`: datagrams per second one receiver takes in while a sender thread sends
 //!   counters as fast as it can: our loop (the real counter peer: parse, account, print to a
 //!   sink) against a bare blocking `recv` loop on a plain socket. After each, the loss accounting
 //!   is checked against what was sent and the kernel's own drop count.
+//!
+//! Round trips are measured in the Go baseline's shape (benches/go): 100 samples of 2,000 round
+//! trips, median of the samples.
 //!
 //! `cargo bench --bench latency`; `scripts/bench-report.sh` turns the output into BENCHMARKS.md.
 
@@ -101,22 +107,24 @@ fn driver<A: App>(me: &str, peer: &str, app: A) -> Driver<A, io::Sink> {
 mod round_trip {
     use super::*;
 
-    // Many one-round-trip samples: the median is stable to a few tens of nanoseconds.
-    #[divan::bench(sample_count = 3000)]
+    // The Go baseline's shape (benches/go): 100 samples of 2,000 round trips each, median.
+    #[divan::bench(sample_count = 100, sample_size = 2000)]
     fn peerlab(bencher: Bencher) {
-        let (a, b) = ("127.0.40.2:10002", "127.0.40.3:10003");
+        let (a, b) = ("127.0.240.2:10002", "127.0.240.3:10003");
         let stop = Arc::new(AtomicBool::new(false));
+        let (up_tx, up) = std::sync::mpsc::channel();
         let echo = {
             let stop = stop.clone();
             thread::spawn(move || {
                 let mut d = driver(b, a, Echo::default());
+                up_tx.send(()).unwrap();
                 while !stop.load(Ordering::Relaxed) {
                     d.turn(Some(Duration::from_millis(20))).unwrap();
                 }
             })
         };
         let mut ping = driver(a, b, Ping::default());
-        thread::sleep(Duration::from_millis(50)); // the echo's sockets are up
+        up.recv().unwrap(); // the echo's sockets are up
         let mut n = 0u64;
         bencher.bench_local(|| {
             ping.app.waiting = true;
@@ -133,7 +141,7 @@ mod round_trip {
 
     /// Diagnostic: the same readiness loop without peerlab (mio poll, drain to WouldBlock,
     /// echo), to tell the cost of the epoll wake-up hop from the cost of our code.
-    #[divan::bench(sample_count = 3000)]
+    #[divan::bench(sample_count = 100, sample_size = 2000)]
     fn mio_bare(bencher: Bencher) {
         use mio::{net::UdpSocket as MioUdp, Events, Interest, Token};
         fn wait_one(poll: &mut Poll, events: &mut Events, s: &MioUdp, buf: &mut [u8]) -> usize {
@@ -152,8 +160,9 @@ mod round_trip {
                 }
             }
         }
-        let a_addr: SocketAddr = "127.0.44.2:10002".parse().unwrap();
-        let b_addr: SocketAddr = "127.0.44.3:10003".parse().unwrap();
+        let a_addr: SocketAddr = "127.0.244.2:10002".parse().unwrap();
+        let b_addr: SocketAddr = "127.0.244.3:10003".parse().unwrap();
+        let (up_tx, up) = std::sync::mpsc::channel();
         let echo = thread::spawn(move || {
             let mut b = MioUdp::bind(b_addr).unwrap();
             b.connect(a_addr).unwrap();
@@ -163,6 +172,7 @@ mod round_trip {
                 .unwrap();
             let mut events = Events::with_capacity(4);
             let mut buf = [0u8; 2048];
+            up_tx.send(()).unwrap();
             loop {
                 let n = wait_one(&mut poll, &mut events, &b, &mut buf);
                 if &buf[..n] == b"stop" {
@@ -171,7 +181,7 @@ mod round_trip {
                 b.send(&buf[..n]).unwrap();
             }
         });
-        thread::sleep(Duration::from_millis(50));
+        up.recv().unwrap(); // the echo's socket is up
         let mut a = MioUdp::bind(a_addr).unwrap();
         a.connect(b_addr).unwrap();
         let mut poll = Poll::new().unwrap();
@@ -188,12 +198,143 @@ mod round_trip {
         echo.join().unwrap();
     }
 
-    #[divan::bench(sample_count = 3000)]
+    /// Diagnostics for the two shapes issue 12 asked about, on the bare mio loop (no peerlab
+    /// code): (a) `recvmmsg` for two datagrams, so a drain that gets one knows the queue is
+    /// empty without the trailing read that returns EAGAIN; (b) after each send, poll with a
+    /// zero timeout for a budget before blocking (busy-poll). Both were also tried in the
+    /// driver, side by side with it (BENCHMARKS.md says what they did).
+    fn mio_variant(bencher: Bencher, mmsg: bool, spin: Duration, port: u8) {
+        use mio::{net::UdpSocket as MioUdp, Events, Interest, Token};
+        use std::os::fd::AsRawFd;
+        fn read_all(s: &MioUdp, buf: &mut [u8], buf2: &mut [u8], mmsg: bool) -> usize {
+            let mut got = 0;
+            if mmsg {
+                loop {
+                    let mut iov = [
+                        libc::iovec {
+                            iov_base: buf.as_mut_ptr().cast(),
+                            iov_len: buf.len(),
+                        },
+                        libc::iovec {
+                            iov_base: buf2.as_mut_ptr().cast(),
+                            iov_len: buf2.len(),
+                        },
+                    ];
+                    let mut msgs: [libc::mmsghdr; 2] = unsafe { std::mem::zeroed() };
+                    for (m, v) in msgs.iter_mut().zip(iov.iter_mut()) {
+                        m.msg_hdr.msg_iov = v;
+                        m.msg_hdr.msg_iovlen = 1;
+                    }
+                    let r = unsafe {
+                        libc::recvmmsg(
+                            s.as_raw_fd(),
+                            msgs.as_mut_ptr(),
+                            2,
+                            libc::MSG_DONTWAIT,
+                            std::ptr::null_mut(),
+                        )
+                    };
+                    if r <= 0 {
+                        return got;
+                    }
+                    got = msgs[(r - 1) as usize].msg_len as usize;
+                    if r == 2 {
+                        buf[..got].copy_from_slice(&buf2[..got]);
+                        continue;
+                    }
+                    return got;
+                }
+            }
+            loop {
+                match s.recv(buf) {
+                    Ok(n) => got = n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return got,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+        fn wait_one(
+            poll: &mut Poll,
+            events: &mut Events,
+            s: &MioUdp,
+            buf: &mut [u8],
+            buf2: &mut [u8],
+            mmsg: bool,
+            spin: Duration,
+        ) -> usize {
+            let start = Instant::now();
+            loop {
+                let t = if !spin.is_zero() && start.elapsed() < spin {
+                    Some(Duration::ZERO)
+                } else {
+                    None
+                };
+                poll.poll(events, t).unwrap();
+                if events.is_empty() {
+                    continue;
+                }
+                let got = read_all(s, buf, buf2, mmsg);
+                if got > 0 {
+                    return got;
+                }
+            }
+        }
+        let a_addr: SocketAddr = format!("127.0.{port}.2:10002").parse().unwrap();
+        let b_addr: SocketAddr = format!("127.0.{port}.3:10003").parse().unwrap();
+        let (up_tx, up) = std::sync::mpsc::channel();
+        let echo = thread::spawn(move || {
+            let mut b = MioUdp::bind(b_addr).unwrap();
+            b.connect(a_addr).unwrap();
+            let mut poll = Poll::new().unwrap();
+            poll.registry()
+                .register(&mut b, Token(0), Interest::READABLE)
+                .unwrap();
+            let mut events = Events::with_capacity(4);
+            let (mut buf, mut buf2) = ([0u8; 2048], [0u8; 2048]);
+            up_tx.send(()).unwrap();
+            loop {
+                let n = wait_one(&mut poll, &mut events, &b, &mut buf, &mut buf2, mmsg, spin);
+                if &buf[..n] == b"stop" {
+                    return;
+                }
+                b.send(&buf[..n]).unwrap();
+            }
+        });
+        up.recv().unwrap(); // the echo's socket is up
+        let mut a = MioUdp::bind(a_addr).unwrap();
+        a.connect(b_addr).unwrap();
+        let mut poll = Poll::new().unwrap();
+        poll.registry()
+            .register(&mut a, Token(0), Interest::READABLE)
+            .unwrap();
+        let mut events = Events::with_capacity(4);
+        let (mut buf, mut buf2) = ([0u8; 2048], [0u8; 2048]);
+        bencher.bench_local(|| {
+            a.send(b"12345").unwrap();
+            wait_one(&mut poll, &mut events, &a, &mut buf, &mut buf2, mmsg, spin)
+        });
+        a.send(b"stop").unwrap();
+        echo.join().unwrap();
+    }
+    #[divan::bench(sample_count = 100, sample_size = 2000)]
+    fn mio_recvmmsg(bencher: Bencher) {
+        mio_variant(bencher, true, Duration::ZERO, 50)
+    }
+    #[divan::bench(sample_count = 100, sample_size = 2000)]
+    fn mio_busy_poll_5us(bencher: Bencher) {
+        mio_variant(bencher, false, Duration::from_micros(5), 51)
+    }
+    #[divan::bench(sample_count = 100, sample_size = 2000)]
+    fn mio_busy_poll_50us(bencher: Bencher) {
+        mio_variant(bencher, false, Duration::from_micros(50), 52)
+    }
+
+    #[divan::bench(sample_count = 100, sample_size = 2000)]
     fn std_blocking(bencher: Bencher) {
-        let a = UdpSocket::bind("127.0.41.2:10002").unwrap();
-        let b = UdpSocket::bind("127.0.41.3:10003").unwrap();
-        a.connect("127.0.41.3:10003").unwrap();
-        b.connect("127.0.41.2:10002").unwrap();
+        let a = UdpSocket::bind("127.0.241.2:10002").unwrap();
+        let b = UdpSocket::bind("127.0.241.3:10003").unwrap();
+        a.connect("127.0.241.3:10003").unwrap();
+        b.connect("127.0.241.2:10002").unwrap();
         let echo = thread::spawn(move || {
             let mut buf = [0u8; 2048];
             loop {
@@ -259,7 +400,7 @@ mod throughput {
     // many samples, so the medians of both receivers see the same mix.
     #[divan::bench(sample_count = 400)]
     fn peerlab(bencher: Bencher) {
-        let (me, them) = ("127.0.42.2:10002", "127.0.42.3:10003");
+        let (me, them) = ("127.0.242.2:10002", "127.0.242.3:10003");
         let cfg = PeerConfig {
             addr: spec(me),
             peers: vec![spec(them)],
@@ -301,7 +442,7 @@ mod throughput {
 
     #[divan::bench(sample_count = 400)]
     fn bare_recv(bencher: Bencher) {
-        let (me, them) = ("127.0.43.2:10002", "127.0.43.3:10003");
+        let (me, them) = ("127.0.243.2:10002", "127.0.243.3:10003");
         let s = UdpSocket::bind(me).unwrap();
         let (stop, sent) = (
             Arc::new(AtomicBool::new(false)),
@@ -316,5 +457,29 @@ mod throughput {
         });
         stop.store(true, Ordering::Relaxed);
         tx.join().unwrap();
+    }
+}
+
+/// What one system call of the loop costs on this machine (no datagram moves).
+mod syscall_cost {
+    use super::*;
+    /// A read of an empty non-blocking socket: the trailing read of every drain.
+    #[divan::bench]
+    fn eagain_recv(bencher: Bencher) {
+        let s = mio::net::UdpSocket::bind("127.0.55.2:10002".parse().unwrap()).unwrap();
+        let mut buf = [0u8; 2048];
+        bencher.bench_local(|| s.recv(&mut buf).is_err());
+    }
+    /// `epoll_wait` with a zero timeout: one step of a busy-poll.
+    #[divan::bench]
+    fn epoll_zero(bencher: Bencher) {
+        let mut poll = Poll::new().unwrap();
+        let mut ev = mio::Events::with_capacity(4);
+        bencher.bench_local(|| poll.poll(&mut ev, Some(Duration::ZERO)).is_ok());
+    }
+    /// `Instant::now()` (the vDSO clock): the driver reads it about three times per turn.
+    #[divan::bench]
+    fn clock(bencher: Bencher) {
+        bencher.bench_local(Instant::now);
     }
 }

@@ -2,23 +2,26 @@
 # Resource use of a full mesh of peers at 1 Hz on loopback, side by side with another peer
 # program that takes the same arguments (e.g. the course's Go Process, built by you).
 #
-#   scripts/resources.sh [--peers N] [--secs S] [--other /path/to/Process]
+#   scripts/resources.sh [--peers N] [--secs S] [--warmup W] [--other /path/to/Process]
 #
 # Each peer gets its own loopback host (127.60.0.2, .3, ...; the other program 127.61.0.x) and
-# port 10002, and lists its own address first, then the others, as in the handout. After S
-# seconds (60 by default) it reads each process's peak RSS (VmHWM) and CPU time (schedstat),
-# then stops them (SIGTERM) and, for peerlab, adds up the summaries' received and lost counts.
+# port 10002, and lists its own address first, then the others, as in the handout. W seconds
+# after the last one started (5 by default) a window of S seconds (60 by default) begins: the
+# CPU time every process used in it (schedstat; user and system from /proc/PID/stat) is
+# measured, then each process's peak RSS (VmHWM) is read, they are stopped (SIGTERM) and, for
+# peerlab, the summaries' received and lost counts (the whole run) are added up.
 # Prints one markdown table; `scripts/bench-report.sh` puts it into BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-peers=3 secs=60 other=""
+peers=3 secs=60 warmup=5 other=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --peers) peers=$2; shift 2 ;;
     --secs) secs=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
     --other) other=$2; shift 2 ;;
-    *) echo "usage: $0 [--peers N] [--secs S] [--other /path/to/Process]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--peers N] [--secs S] [--warmup W] [--other /path/to/Process]" >&2; exit 2 ;;
   esac
 done
 [ "$peers" -ge 2 ] && [ "$peers" -le 200 ] || { echo "--peers must be 2..200" >&2; exit 2; }
@@ -37,6 +40,14 @@ pids_ours=() pids_other=()
 cleanup() { kill "${pids_ours[@]}" "${pids_other[@]}" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
+# Run copies, from a dropped page cache (as root), as scripts/rss-side-by-side.sh does: how much
+# of a binary's text is resident depends on how its file sits in the page cache (a file the
+# linker just wrote differs from a copied one), not only on the code.
+label_ours=$ours label_other=$other
+cp "$ours" "$tmp/ours.bin"; ours=$tmp/ours.bin
+if [ -n "$other" ]; then cp "$other" "$tmp/other.bin"; other=$tmp/other.bin; fi
+sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+
 # start_mesh NAME BINARY SECOND_OCTET -> pids in pids_NAME
 start_mesh() {
   local name=$1 bin=$2 net=$3 k j
@@ -50,30 +61,55 @@ start_mesh() {
   done
 }
 
-start_mesh ours "$ours" 60
-[ -n "$other" ] && start_mesh other "$other" 61
-start=$(date +%s.%N)
-sleep "$secs"
-
-# measure NAME -> "rss_mean rss_max cpu_mean_ms cpu_max_ms cpu_total_ms"
-measure() {
-  local name=$1 pid rss cpu
+# sample NAME -> lines "pid cpu_ns utime_ticks stime_ticks" (bash builtins only: forking a
+# reader per process would take seconds in a 200-process mesh that fills both cores).
+sample() {
+  local name=$1 pid f t sum st
   eval "local list=(\"\${pids_$name[@]}\")"
   for pid in "${list[@]}"; do
-    rss=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
-    if [ -r "/proc/$pid/schedstat" ]; then
-      # Every thread's time on a CPU (the Go runtime runs several), in ns.
-      cpu=$(cat /proc/"$pid"/task/*/schedstat | awk '{t += $1} END {printf "%.3f", t / 1e6}')
-    else
-      cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) * 1000 / hz}' "/proc/$pid/stat")
-    fi
-    echo "$rss $cpu"
-  done | awk '{r += $1; if ($1 > rm) rm = $1; c += $2; if ($2 > cm) cm = $2; n++}
-              END {printf "%.0f %d %.1f %.1f %.1f\n", r / n, rm, c / n, cm, c}'
+    sum=0
+    # Every thread's time on a CPU (the Go runtime runs several), in ns.
+    for f in /proc/"$pid"/task/*/schedstat; do read -r t _ <"$f" && sum=$((sum + t)); done
+    read -r -a st <"/proc/$pid/stat"
+    echo "$pid $sum ${st[13]} ${st[14]}"
+  done
+}
+
+start_mesh ours "$ours" 60
+[ -n "$other" ] && start_mesh other "$other" 61
+# The measured window starts once every process is up and past its start (a 200-process
+# mesh takes a few seconds to launch on 2 cores): CPU is what the window used, not the start.
+sleep "$warmup"
+t0=$(date +%s.%N)
+sample ours >"$tmp/cpu0.ours"
+[ -n "$other" ] && sample other >"$tmp/cpu0.other"
+sleep "$secs"
+sample ours >"$tmp/cpu1.ours"
+[ -n "$other" ] && sample other >"$tmp/cpu1.other"
+t1=$(date +%s.%N)
+elapsed=$(awk -v s="$t0" -v e="$t1" 'BEGIN {printf "%.1f", e - s}')
+
+# measure NAME -> "rss_mean rss_max cpu_mean_ms cpu_max_ms cpu_total_ms user_share_%"
+measure() {
+  local name=$1 pid rss line
+  eval "local list=(\"\${pids_$name[@]}\")"
+  for pid in "${list[@]}"; do
+    rss=0
+    while read -r line; do
+      case $line in VmHWM:*) read -r _ rss _ <<<"$line" ;; esac
+    done <"/proc/$pid/status"
+    echo "$pid $rss"
+  done >"$tmp/rss.$name"
+  awk -v hz="$(getconf CLK_TCK)" '
+    FILENAME ~ /rss/ {rss[$1] = $2; next}
+    FILENAME ~ /cpu0/ {c0[$1] = $2; u0[$1] = $3; s0[$1] = $4; next}
+    {c = ($2 - c0[$1]) / 1e6; ct += c; if (c > cm) cm = c; u += $3 - u0[$1]; s += $4 - s0[$1]
+     r = rss[$1]; rt += r; if (r > rm) rm = r; n++}
+    END {printf "%.0f %d %.1f %.1f %.1f %s\n", rt / n, rm, ct / n, cm, ct, (u + s >= 100 ? sprintf("%.0f %%", 100 * u / (u + s)) : "n/a")}
+  ' "$tmp/rss.$name" "$tmp/cpu0.$name" "$tmp/cpu1.$name"
 }
 m_ours=$(measure ours)
 [ -n "$other" ] && m_other=$(measure other)
-elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e - s}')
 
 kill -TERM "${pids_ours[@]}" "${pids_other[@]}" 2>/dev/null || true
 wait 2>/dev/null || true
@@ -88,21 +124,21 @@ other_received=""
 [ -n "$other" ] && other_received=$(cat "$tmp"/other.*.log | grep -c '^Received' || true)
 
 row() { # label measurement received lost
-  read -r rm rx cm cx ct <<<"$2"
+  read -r rm rx cm cx ct us <<<"$2"
   local share
   share=$(awk -v c="$ct" -v e="$elapsed" 'BEGIN {printf "%.3f", c / (e * 1000) * 100}')
-  printf '| %s | %d | %s s | %s / %s | %s / %s | %s %% | %s | %s |\n' "$1" "$peers" "$elapsed" "$rm" "$rx" "$cm" "$cx" "$share" "$3" "$4"
+  printf '| %s | %d | %s s | %s / %s | %s / %s | %s %% | %s | %s | %s |\n' "$1" "$peers" "$elapsed" "$rm" "$rx" "$cm" "$cx" "$share" "$us" "$3" "$4"
 }
 
-echo "Full mesh of $peers peers at 1 Hz on loopback for ${secs} s: $(nproc) cores, Linux $(uname -r), $(date -u +%Y-%m-%d)."
+echo "Full mesh of $peers peers at 1 Hz on loopback, measured for ${secs} s from ${warmup} s after the last start: $(nproc) cores, Linux $(uname -r), $(date -u '+%Y-%m-%d %H:%M') UTC."
 echo
-echo "| program | peers | ran | peak RSS per peer, KiB (mean / max) | CPU time per peer, ms (mean / max) | whole mesh, % of one core | counters received | lost |"
-echo "|---|---|---|---|---|---|---|---|"
-row "peerlab (\`$ours\`)" "$m_ours" "$received" "$lost"
+echo "| program | peers | window | peak RSS per peer, KiB (mean / max) | CPU time per peer in the window, ms (mean / max) | whole mesh, % of one core | of it in user space | counters received | lost |"
+echo "|---|---|---|---|---|---|---|---|---|"
+row "peerlab (\`$label_ours\`)" "$m_ours" "$received" "$lost"
 if [ -n "$other" ]; then
-  row "\`$other\`" "$m_other" "$other_received" "not reported"
+  row "\`$label_other\`" "$m_other" "$other_received" "not reported"
   read -r orm _ ocm _ _ <<<"$m_other"
   read -r rm _ cm _ _ <<<"$m_ours"
   awk -v a="$rm" -v b="$orm" -v c="$cm" -v d="$ocm" 'BEGIN {
-    printf "| ratio peerlab / other | | | %.2f | %.2f | | | |\n", a / b, (d > 0 ? c / d : 0) }'
+    printf "| ratio peerlab / other | | | %.2f | %.2f | | | | |\n", a / b, (d > 0 ? c / d : 0) }'
 fi

@@ -70,13 +70,7 @@ fn main() -> ExitCode {
                     eprintln!("process timeline: give trace files, a directory, or - for stdin\nRun with --help for more information.");
                     ExitCode::from(2)
                 }
-                Ok(a) => ExitCode::from(peerlab::timeline::run(
-                    &a.inputs,
-                    a.output.as_deref(),
-                    a.x,
-                    a.format,
-                    a.check,
-                )),
+                Ok(a) => run_timeline(a),
                 Err(early) => early_exit(early),
             };
         }
@@ -93,6 +87,19 @@ fn main() -> ExitCode {
         Err(early) => return early_exit(early),
     };
     run_peer(peer)
+}
+
+// Not inlined into `main`: each mode's locals then live in its own frame, so a peer does not
+// touch (make resident) the stack pages that only Lab 1's modes need.
+#[inline(never)]
+fn run_timeline(a: TimelineArgs) -> ExitCode {
+    ExitCode::from(peerlab::timeline::run(
+        &a.inputs,
+        a.output.as_deref(),
+        a.x,
+        a.format,
+        a.check,
+    ))
 }
 
 /// argh's `--help` (status 0, stdout) or a usage error (status 2, stderr).
@@ -112,6 +119,9 @@ fn early_exit(early: argh::EarlyExit) -> ExitCode {
     }
 }
 
+// Not inlined into `main`: each mode's locals then live in its own frame, so a peer does not
+// touch (make resident) the stack pages that only Lab 1's modes need.
+#[inline(never)]
 fn run_peer(a: PeerArgs) -> ExitCode {
     if let Err(e) = cli::check_peer_args(&a) {
         eprintln!("process: {e}\nRun with --help for more information.");
@@ -143,6 +153,9 @@ fn run_peer(a: PeerArgs) -> ExitCode {
     }
 }
 
+// Not inlined into `main`: each mode's locals then live in its own frame, so a peer does not
+// touch (make resident) the stack pages that only Lab 1's modes need.
+#[inline(never)]
 fn run_health(a: HealthArgs) -> ExitCode {
     let addr = match a.target() {
         Ok(health::Target::Addr(addr)) => addr,
@@ -209,6 +222,9 @@ fn run_health_self(port: u16, timeout: std::time::Duration) -> ExitCode {
     }
 }
 
+// Not inlined into `main`: each mode's locals then live in its own frame, so a peer does not
+// touch (make resident) the stack pages that only Lab 1's modes need.
+#[inline(never)]
 fn run_mutex(a: MutexArgs) -> ExitCode {
     if let Err(e) = cli::check_mutex(&a) {
         eprintln!("process mutex: {e}\nRun with --help for more information.");
@@ -274,6 +290,9 @@ fn run_mutex(a: MutexArgs) -> ExitCode {
     finish(node.run())
 }
 
+// Not inlined into `main`: each mode's locals then live in its own frame, so a peer does not
+// touch (make resident) the stack pages that only Lab 1's modes need.
+#[inline(never)]
 fn run_resource(a: ResourceArgs) -> ExitCode {
     if let Err(e) = cli::check_peers(a.processes.len()) {
         eprintln!("process shared-resource: {e}");

@@ -1,0 +1,3 @@
+module peerlab/benches/go
+
+go 1.19

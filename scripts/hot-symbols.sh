@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Makes src/layout/hot-symbols.txt: the functions a running counter peer executes, which the
+# release musl build (src/layout/build.rs) links together at the start of the text.
+#
+#   scripts/hot-symbols.sh        (needs valgrind; perf, if present, adds what valgrind misses)
+#
+# It builds the same release binary without stripping its symbols (`-C strip=none` on the
+# final crate only, so every name is the one the shipped build links), runs one peer in a
+# 3-peer mesh (one neighbour up, one down, then both up; text and --json output, stopped with
+# SIGTERM so the summary is included) under callgrind, and lists every function that ran.
+# Then, without valgrind, it records the page faults of the same run and adds the function
+# at each faulting instruction (the few that valgrind's own start-up hides). Names depend on
+# the toolchain: run it again after a Rust upgrade (stale names are ignored, not an error).
+set -euo pipefail
+export LC_ALL=C
+cd "$(dirname "$0")/.."
+command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
+tdir=target/hot-symbols
+cargo rustc --release --quiet --target x86_64-unknown-linux-musl --bin process --target-dir "$tdir" -- -C strip=none
+bin="$tdir/x86_64-unknown-linux-musl/release/process"
+tmp=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+
+# scenario WRAPPER... : this peer (under WRAPPER) with 127.0.95.3 up at once and .4 later;
+# text output with the containers' shape (one port, a host each), then --json with the
+# handout's local shape (one host, a port each): the two take different paths.
+scenario() {
+  local mode a b c
+  for mode in "" --json; do
+    if [ -z "$mode" ]; then a=127.0.95.2:10002 b=127.0.95.3:10002 c=127.0.95.4:10002
+    else a=127.0.95.2:10002 b=127.0.95.2:10003 c=127.0.95.2:10004; fi
+    "$@" "$bin" $mode $a $b $c >/dev/null 2>&1 & local me=$!
+    sleep 1
+    "$bin" $b $a $c >/dev/null 2>&1 & local p2=$!
+    sleep 2
+    "$bin" $c $a $b >/dev/null 2>&1 & local p3=$!
+    sleep 3
+    kill "$p3"; sleep 1.5
+    # SIGTERM to the peer itself (under perf it is perf's child), so its summary runs.
+    local child; child=$(ps -o pid= --ppid "$me" | head -1 | tr -d " " || true)
+    kill -TERM "${child:-$me}"; wait "$me" || true; kill "$p2"; wait "$p2" "$p3" || true
+  done
+}
+
+scenario valgrind --tool=callgrind --demangle=no --callgrind-out-file="$tmp/cg.%p" -q
+cat "$tmp"/cg.* | sed -n "s/^c\?fn=([0-9]*) //p" | sed "s/'[0-9]*\$//" >"$tmp/names"
+
+if command -v perf >/dev/null && perf record -q -e page-faults -o "$tmp/probe.data" true 2>/dev/null; then
+  scenario perf record -q -e page-faults -c 1 -o "$tmp/pf.data" --
+  # The function at each faulting instruction (perf names the symbol that holds it).
+  perf script -i "$tmp/pf.data" -F ip,sym 2>/dev/null | awk '$2 != "[unknown]" {print $2}' >>"$tmp/names" || true
+fi
+# Kept only if the binary defines it (perf prints demangled names for some: those drop out).
+nm --defined-only "$bin" | awk '$2 ~ /^[tTwW]$/ {print $3}' | sort -u >"$tmp/defined"
+sort -u "$tmp/names" | comm -12 - "$tmp/defined" >"$tmp/hot"
+# In address order of the unordered link is as good as any: they end up together either way.
+{
+  echo "# Functions a running peer executes (scripts/hot-symbols.sh, $(rustc --version | cut -d' ' -f1-2))."
+  echo "# src/layout/build.rs links them first; see that file."
+  cat "$tmp/hot"
+} >src/layout/hot-symbols.txt
+echo "$(wc -l <"$tmp/hot") functions -> src/layout/hot-symbols.txt"
