@@ -667,7 +667,7 @@ pub fn discovery(a: &PeerArgs) -> crate::mesh::Discovery {
 #[argh(
     example = "{command_name} p1.log p2.log p3.log -o scenario1.svg",
     example = "{command_name} --x real traces/ -o run.svg",
-    example = "docker compose -f docker-compose.lab1.yml logs --no-log-prefix | {command_name} - > run.svg",
+    example = "docker compose -f docker-compose.lab1.yml -f docker-compose.lab1-timeline.yml run --rm -T timeline > run.svg",
     example = "{command_name} --check p1.log p2.log p3.log"
 )]
 pub struct TimelineArgs {

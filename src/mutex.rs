@@ -225,8 +225,15 @@ impl LabProcess {
         out.refused(Verb::Rejected, d.from, d.bytes, why);
     }
 
-    /// Sends what the core queued and prints what it logged.
+    /// Prints what the core logged, then sends what it queued. In that order: an event is
+    /// stamped (`ts_us`) before the messages it caused leave, so no receiver's event can
+    /// carry an earlier time than its cause (a `left` stamped after the deferred REPLY had
+    /// gone let the next holder's `entered` look earlier: a false overlap by wall clock).
     fn flush<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
+        let me = self.ra.id();
+        while let Some(logged) = self.ra.poll_event() {
+            out.emit(&LabLine { me, logged });
+        }
         let wall = crate::clock::wall_us();
         while let Some(t) = self.ra.poll_transmit() {
             let i = self.roster.slot(t.to);
@@ -235,10 +242,6 @@ impl LabProcess {
                 Party::Resource => To::Resource,
             };
             mesh.send(i, &self.auth.seal(t.msg.encode().as_bytes(), to, wall), now);
-        }
-        let me = self.ra.id();
-        while let Some(logged) = self.ra.poll_event() {
-            out.emit(&LabLine { me, logged });
         }
     }
 }

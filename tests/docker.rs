@@ -709,6 +709,90 @@ fn lab1_compose_attach_type_x_and_the_resource_sees_it() {
     p2.kill9();
 }
 
+/// docker-compose.lab1.yml with `extra` on top and an override in `dir` that makes every
+/// process ask for the CS by itself (`--auto 1s`, keeping `--trace` when `trace`), up under
+/// `project`; `down -v` and `dir` removed when dropped.
+struct Lab1Auto {
+    files: Vec<String>,
+    env: Vec<(String, String)>,
+    dir: std::path::PathBuf,
+}
+
+impl Lab1Auto {
+    fn up(
+        project: &str,
+        dir: std::path::PathBuf,
+        extra: &str,
+        trace: bool,
+        env: Vec<(String, String)>,
+    ) -> Lab1Auto {
+        let service = |id: u16| {
+            let trace = if trace {
+                format!(r#""--trace", "/trace/p{id}.jsonl", "#)
+            } else {
+                String::new()
+            };
+            format!(
+                r#"  p{id}:
+    command: ["mutex", {trace}"--auto", "1s", "--cs-time", "300ms", "--resource", "shared:10001", "{id}", "p1:10004", "p2:10003", "p3:10002"]
+"#
+            )
+        };
+        let overrides = dir.join("auto.yml");
+        std::fs::write(
+            &overrides,
+            format!("services:\n{}{}{}", service(1), service(2), service(3)),
+        )
+        .unwrap();
+        let files = [
+            "docker-compose.lab1.yml",
+            extra,
+            overrides.to_str().unwrap(),
+        ]
+        .iter()
+        .flat_map(|f| ["-f".to_string(), f.to_string()])
+        .chain(["-p".to_string(), project.to_string()])
+        .collect();
+        let lab = Lab1Auto { files, env, dir };
+        let _ = run("docker", &["rm", "-f", "shared", "p1", "p2", "p3"], &[]);
+        let up = lab.compose(&["up", "-d"]);
+        assert!(
+            up.status.success(),
+            "{}",
+            String::from_utf8_lossy(&up.stderr)
+        );
+        lab
+    }
+
+    fn compose(&self, args: &[&str]) -> Output {
+        let mut a = vec!["compose"];
+        a.extend(self.files.iter().map(String::as_str));
+        a.extend_from_slice(args);
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        run("docker", &a, &env)
+    }
+
+    /// A container's log lines (CR LF of a tty taken off).
+    fn log(&self, container: &str) -> Vec<String> {
+        ok("docker", &["logs", container], &[])
+            .replace('\r', "")
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Lab1Auto {
+    fn drop(&mut self) {
+        let _ = self.compose(&["down", "-t", "1", "-v"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Lab 1 with a shared key in containers: docker-compose.lab1-key.yml on top of
 /// docker-compose.lab1.yml hands every container the key as a secret file; every process and
 /// the resource say the messages are authenticated, everyone enters (`--auto`, from an
@@ -717,65 +801,20 @@ fn lab1_compose_attach_type_x_and_the_resource_sees_it() {
 fn lab1_compose_with_a_shared_key_secret() {
     let _engine = engine_lock();
     image();
-    let project = "peerlab-e2e-lab1key";
     let dir = std::env::temp_dir().join(format!("peerlab-lab1key-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let key = dir.join("lab1.key");
     std::fs::write(&key, "a group secret for the test\n").unwrap();
     // Readable by the containers' user (Compose mounts the file as it is).
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    let auto = |id: u16| {
-        format!(
-            r#"  p{id}:
-    command: ["mutex", "--auto", "1s", "--cs-time", "300ms", "--resource", "shared:10001", "{id}", "p1:10004", "p2:10003", "p3:10002"]
-"#
-        )
-    };
-    let overrides = dir.join("auto.yml");
-    std::fs::write(
-        &overrides,
-        format!("services:\n{}{}{}", auto(1), auto(2), auto(3)),
-    )
-    .unwrap();
-    let files = [
-        "-f",
-        "docker-compose.lab1.yml",
-        "-f",
+    let lab = Lab1Auto::up(
+        "peerlab-e2e-lab1key",
+        dir,
         "docker-compose.lab1-key.yml",
-        "-f",
-        overrides.to_str().unwrap(),
-        "-p",
-        project,
-    ];
-    let env = [("LAB1_KEY", key.to_str().unwrap())];
-    let compose = |args: &[&str]| {
-        let mut a = vec!["compose"];
-        a.extend_from_slice(&files);
-        a.extend_from_slice(args);
-        run("docker", &a, &env)
-    };
-    struct Down<'a>(&'a dyn Fn(&[&str]) -> Output, std::path::PathBuf);
-    impl Drop for Down<'_> {
-        fn drop(&mut self) {
-            let _ = (self.0)(&["down", "-t", "1"]);
-            let _ = std::fs::remove_dir_all(&self.1);
-        }
-    }
-    let _down = Down(&compose, dir.clone());
-    let _ = run("docker", &["rm", "-f", "shared", "p1", "p2", "p3"], &[]);
-    let up = compose(&["up", "-d"]);
-    assert!(
-        up.status.success(),
-        "{}",
-        String::from_utf8_lossy(&up.stderr)
+        false,
+        vec![("LAB1_KEY".into(), key.to_str().unwrap().into())],
     );
-    let log = |c: &str| -> Vec<String> {
-        ok("docker", &["logs", c], &[])
-            .replace('\r', "")
-            .lines()
-            .map(str::to_string)
-            .collect()
-    };
+    let log = |c: &str| lab.log(c);
     let all_entered = eventually(Duration::from_secs(60), || {
         let l = log("shared");
         (1..=3)
@@ -819,61 +858,18 @@ fn lab1_compose_with_a_shared_key_secret() {
 fn lab1_compose_timeline_of_the_run() {
     let _engine = engine_lock();
     image();
-    let project = "peerlab-e2e-lab1fig";
     let dir = std::env::temp_dir().join(format!("peerlab-lab1fig-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // Nobody types here: --auto asks for the CS (the trace options stay as in the file).
-    let auto = |id: u16| {
-        format!(
-            r#"  p{id}:
-    command: ["mutex", "--trace", "/trace/p{id}.jsonl", "--auto", "1s", "--cs-time", "300ms", "--resource", "shared:10001", "{id}", "p1:10004", "p2:10003", "p3:10002"]
-"#
-        )
-    };
-    let overrides = dir.join("auto.yml");
-    std::fs::write(
-        &overrides,
-        format!("services:\n{}{}{}", auto(1), auto(2), auto(3)),
-    )
-    .unwrap();
-    let files = [
-        "-f",
-        "docker-compose.lab1.yml",
-        "-f",
+    let lab = Lab1Auto::up(
+        "peerlab-e2e-lab1fig",
+        dir.clone(),
         "docker-compose.lab1-timeline.yml",
-        "-f",
-        overrides.to_str().unwrap(),
-        "-p",
-        project,
-    ];
-    let compose = |args: &[&str]| {
-        let mut a = vec!["compose"];
-        a.extend_from_slice(&files);
-        a.extend_from_slice(args);
-        run("docker", &a, &[])
-    };
-    struct Down<'a>(&'a dyn Fn(&[&str]) -> Output, std::path::PathBuf);
-    impl Drop for Down<'_> {
-        fn drop(&mut self) {
-            let _ = (self.0)(&["down", "-t", "1", "-v"]);
-            let _ = std::fs::remove_dir_all(&self.1);
-        }
-    }
-    let _down = Down(&compose, dir.clone());
-    let _ = run("docker", &["rm", "-f", "shared", "p1", "p2", "p3"], &[]);
-    let up = compose(&["up", "-d"]);
-    assert!(
-        up.status.success(),
-        "{}",
-        String::from_utf8_lossy(&up.stderr)
+        true,
+        vec![],
     );
-    let log = |c: &str| -> Vec<String> {
-        ok("docker", &["logs", c], &[])
-            .replace('\r', "")
-            .lines()
-            .map(str::to_string)
-            .collect()
-    };
+    let log = |c: &str| lab.log(c);
+    let compose = |args: &[&str]| lab.compose(args);
     let entered = eventually(Duration::from_secs(60), || {
         let l = log("shared");
         (1..=3)
