@@ -22,14 +22,18 @@ tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
 # scenario WRAPPER... : this peer (under WRAPPER) with 127.0.95.3 up at once and .4 later;
-# text output with the containers' shape (one port, a host each), then --json with the
-# handout's local shape (one host, a port each): the two take different paths.
+# text output with the containers' shape (one port, a host each) into a file, then --json
+# with the handout's local shape (one host, a port each) into a pipe: each takes its own path
+# (stdout's kind decides how it is written; /dev/null would hide both).
 scenario() {
-  local mode a b c
+  local mode a b c out
   for mode in "" --json; do
-    if [ -z "$mode" ]; then a=127.0.95.2:10002 b=127.0.95.3:10002 c=127.0.95.4:10002
-    else a=127.0.95.2:10002 b=127.0.95.2:10003 c=127.0.95.2:10004; fi
-    "$@" "$bin" $mode $a $b $c >/dev/null 2>&1 & local me=$!
+    if [ -z "$mode" ]; then a=127.0.95.2:10002 b=127.0.95.3:10002 c=127.0.95.4:10002 out=$tmp/out.txt
+    else
+      a=127.0.95.2:10002 b=127.0.95.2:10003 c=127.0.95.2:10004 out=$tmp/fifo
+      rm -f "$out"; mkfifo "$out"; cat "$out" >/dev/null &
+    fi
+    "$@" "$bin" $mode $a $b $c >"$out" 2>&1 & local me=$!
     sleep 1
     "$bin" $b $a $c >/dev/null 2>&1 & local p2=$!
     sleep 2
