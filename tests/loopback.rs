@@ -549,16 +549,15 @@ fn health_check_answers_only_for_a_live_process() {
     let (code, text) = health("127.0.14.2:10009");
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("connection refused"), "{text}");
-    // A name that does not resolve (a Swarm task before it is healthy) falls back to this
-    // host's own addresses on that port.
+    // A name that does not resolve is never healthy, even with a process listening on this
+    // host's own port (the check of the own port is `--self PORT`).
     let _local = Proc::start_listening("local", &["127.0.0.1:17010"]);
     let (code, text) = health("no-such-host.invalid:17010");
-    assert_eq!(code, Some(0), "{text}");
-    // ... and says so: a name that does not resolve is never called healthy by itself.
+    assert_eq!(code, Some(1), "{text}");
     assert!(
         text.starts_with(
-            "no-such-host.invalid:17010 does not resolve; probed 127.0.0.1:17010 (this host) instead: healthy ("
-        ),
+            "no-such-host.invalid:17010 is not healthy: the name no-such-host.invalid does not resolve ("
+        ) && text.ends_with("; to check this host's own port: process health --self 17010\n"),
         "{text}"
     );
     // Probes are answered, not printed or counted.
