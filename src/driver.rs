@@ -298,9 +298,11 @@ impl<A: App, W: Write> Driver<A, W> {
     fn print_peer_events(&mut self) {
         while let Some(ev) = self.mesh.poll_event() {
             let (name, group) = self.mesh.describe(&ev);
+            let other = self.mesh.other_of(&ev);
             self.out.emit(&PeerLine {
                 name,
                 group,
+                other,
                 event: &ev,
             });
         }

@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
@@ -22,7 +22,7 @@ use crate::limits::{
     DISCOVER_EVERY, LEAVE_AFTER_MISSES, MAX_ADDRS_PER_NAME, MAX_GROUPS, MAX_NAME, MAX_PEERS,
 };
 use crate::net::{self, BindError};
-use crate::output::peer::{Down, PeerEvent};
+use crate::output::peer::{Down, PeerEvent, Unusable};
 use crate::peer::{PeerState, Resolved};
 
 /// The server socket's token; peer `i` is `Token(1 + i)`.
@@ -73,8 +73,11 @@ struct Group {
     looked_up: bool,
     /// "Does not resolve" was said for the current failure streak.
     unresolved_said: bool,
-    /// New addresses of its latest lookup that found no room in the table.
+    /// New addresses of its latest lookup that found no room in the table (or that the
+    /// resolver did not keep).
     left_out: usize,
+    /// "Addresses no peer can have were left out" was said (once per group).
+    unusable_said: bool,
 }
 
 /// What a group's members are called before their `#n`: the group's host, shortened to its
@@ -97,6 +100,14 @@ fn short_name(spec: &AddrSpec, all: &[AddrSpec]) -> heapless::String<MAX_NAME> {
             .parse::<std::net::IpAddr>()
             .is_ok()
     }
+    // Two groups on one host (`peer:20002`, `peer:20003`): their members are told apart by
+    // the whole argument (`peer:20002#1`).
+    if all
+        .iter()
+        .any(|o| o.port != spec.port && o.host().eq_ignore_ascii_case(spec.host()))
+    {
+        return heapless::String::try_from(spec.text.as_str()).unwrap_or_default();
+    }
     let mine = short(spec.host());
     let clash = all
         .iter()
@@ -111,6 +122,21 @@ fn jittered(every: Duration) -> Duration {
     let ms = every.as_millis() as u64;
     let r = u64::from(dns::random_u16());
     Duration::from_millis(ms * 8 / 10 + r * (ms * 4 / 10) / u64::from(u16::MAX))
+}
+
+/// Why no peer can be at `ip` for a socket of the family `v6` says, if so.
+fn unusable_why(ip: IpAddr, v6: bool) -> Option<Unusable> {
+    let bad = match ip {
+        IpAddr::V4(a) => a.is_unspecified() || a.is_multicast() || a.is_broadcast(),
+        IpAddr::V6(a) => a.is_unspecified() || a.is_multicast(),
+    };
+    if bad {
+        Some(Unusable::NotUnicast)
+    } else if ip.is_ipv6() != v6 {
+        Some(Unusable::OtherFamily)
+    } else {
+        None
+    }
 }
 
 /// Why the sockets could not be opened.
@@ -248,6 +274,7 @@ impl Mesh {
                     looked_up: false,
                     unresolved_said: false,
                     left_out: 0,
+                    unusable_said: false,
                 })
                 .collect(),
             every: discovery.every,
@@ -313,6 +340,14 @@ impl Mesh {
         (st.name(), st.group.map(|g| self.group_name(g)))
     }
 
+    /// The other peer an event names ([`PeerEvent::NowNamed`]'s named peer).
+    pub fn other_of(&self, ev: &PeerEvent) -> Option<&str> {
+        match ev {
+            PeerEvent::NowNamed { named, .. } => Some(self.peers[*named].state.name()),
+            _ => None,
+        }
+    }
+
     /// Whether there are no peers (the shared resource).
     pub fn is_empty(&self) -> bool {
         self.peers.is_empty()
@@ -341,7 +376,8 @@ impl Mesh {
         }
         let mut found = None;
         for (i, p) in self.peers.iter().enumerate() {
-            if p.state.addr.is_some_and(|a| a.ip() == from.ip()) {
+            // A peer that left is not there any more: whoever sends from its IP is not it.
+            if !p.state.left && p.state.addr.is_some_and(|a| a.ip() == from.ip()) {
                 if found.is_some() {
                     return None;
                 }
@@ -412,6 +448,10 @@ impl Mesh {
 
     /// Call when a datagram came from peer `i`: it is up.
     pub fn heard(&mut self, i: usize, from: SocketAddr) {
+        // A peer that left has no socket and gets nothing: not "up" again until it joins.
+        if self.peers[i].state.left {
+            return;
+        }
         if self.peers[i].state.handle_heard() {
             self.push(PeerEvent::Up { i, addr: from });
         }
@@ -597,6 +637,8 @@ impl Mesh {
         if outcome == Resolved::Same && slot.socket.is_some() {
             return;
         }
+        self.named_takes(registry, now, i, addr);
+        let slot = &mut self.peers[i];
         if let Some(mut old) = slot.socket.take() {
             let _ = registry.deregister(&mut old);
         }
@@ -635,8 +677,30 @@ impl Mesh {
     /// Whether `addr` is this process's own: its address, or, bound to the wildcard
     /// (`host` then holds this host's addresses), one of this host's addresses on its port.
     fn is_own(&self, addr: SocketAddr, host: Option<&net::HostAddrs>) -> bool {
+        // On the wildcard, every address delivered to this host (all of 127.0.0.0/8, a
+        // prefix on lo) reaches this socket: a "peer" there would be this process itself.
         addr == self.local
-            || host.is_some_and(|h| addr.port() == self.local.port() && h.contains(addr.ip()))
+            || host.is_some_and(|h| addr.port() == self.local.port() && h.delivers_here(addr.ip()))
+    }
+
+    /// Named peer `named` is now at `addr`: a group member there (found while the name did
+    /// not resolve) is that named peer, so it is retired at once (its row stays, marked left)
+    /// rather than sending everything twice and later "leaving" for a false reason. Its group
+    /// skips the address while the named peer holds it ([`Mesh::attribute`] finds the named
+    /// peer first).
+    fn named_takes(&mut self, registry: &Registry, now: Instant, named: usize, addr: SocketAddr) {
+        for i in self.statics..self.peers.len() {
+            let slot = &mut self.peers[i];
+            if slot.state.left || slot.state.addr != Some(addr) {
+                continue;
+            }
+            slot.state.left = true;
+            slot.state.left_at = Some(now);
+            if let Some(mut s) = slot.socket.take() {
+                let _ = registry.deregister(&mut s);
+            }
+            self.push(PeerEvent::NowNamed { i, addr, named });
+        }
     }
 
     /// Connects peer `i`'s socket to `addr` and registers it.
@@ -686,12 +750,18 @@ impl Mesh {
                 p.state.seen = false;
             }
         }
-        let mut left_out = 0;
+        // The resolver keeps at most MAX_ADDRS_PER_NAME addresses: the rest are left out too.
+        let mut left_out = addrs.left_out();
         let mut first_left_out = None;
+        let mut unusable = 0;
+        let mut first_unusable = None;
         let host = self.local.ip().is_unspecified().then(net::HostAddrs::read);
         for &ip in addrs.as_slice() {
-            // Only the own address family can be reached from the own socket.
-            if ip.is_ipv6() != self.local.is_ipv6() {
+            // No peer can be at these (0.0.0.0 would be this very process), and only the own
+            // address family can be reached from the own socket.
+            if let Some(why) = unusable_why(ip, self.local.is_ipv6()) {
+                unusable += 1;
+                first_unusable.get_or_insert((ip, why));
                 continue;
             }
             let addr = SocketAddr::new(ip, port);
@@ -775,6 +845,16 @@ impl Mesh {
                         why,
                     });
                 }
+            }
+        }
+        if let Some((ip, why)) = first_unusable {
+            if !std::mem::replace(&mut self.groups[g].unusable_said, true) {
+                self.push(PeerEvent::GroupUnusable {
+                    g,
+                    ip,
+                    why,
+                    count: unusable,
+                });
             }
         }
         self.groups[g].left_out = left_out;

@@ -1369,30 +1369,30 @@ fn discovery_options_are_checked() {
 }
 
 /// Listening on the wildcard address (`0.0.0.0:PORT`, as in a container that does not know
-/// its own name), the own address among a group's is the one on this host's interfaces (here
-/// 10.9.0.2 on the namespace's lo), not every address that could be bound (all of 127/8).
-/// No second process here: on one host, a process on the wildcard address and one on a
-/// specific address cannot share a port.
+/// its own name), every address delivered to this host is the own one: its interfaces'
+/// (10.9.0.2), any other in a local route (10.9.0.7 in the 10.9.0.0/24 given to lo, all of
+/// 127/8: a datagram there reaches this very socket). Addresses no peer can have (0.0.0.0,
+/// multicast, broadcast, the other family) are left out and said once per group.
 #[test]
 fn on_the_wildcard_address_the_own_address_is_left_out_of_its_group() {
     let ns = util::Netns::new("wild");
-    let ok = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.name,
-            "ip",
-            "addr",
-            "add",
-            "10.9.0.2/24",
-            "dev",
-            "lo",
-        ])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "ip addr add");
-    ns.hosts("127.0.0.1 localhost\n10.9.0.2 grp\n127.0.0.3 grp\n");
+    for args in [
+        &["ip", "addr", "add", "10.9.0.2/24", "dev", "lo"][..],
+        // A route that is not local: 10.10.0.5 is another host's.
+        &["ip", "route", "add", "10.10.0.0/16", "dev", "lo"],
+    ] {
+        let ok = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns.name])
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "{args:?}");
+    }
+    ns.hosts(
+        "127.0.0.1 localhost\n10.9.0.2 grp\n0.0.0.0 grp\n10.9.0.7 grp\n127.0.0.3 grp\n\
+         224.0.0.1 grp\n255.255.255.255 grp\n10.10.0.5 grp\n::1 grp\n",
+    );
     let p1 = ns.start(
         "p1",
         &[
@@ -1408,7 +1408,27 @@ fn on_the_wildcard_address_the_own_address_is_left_out_of_its_group() {
     thread::sleep(Duration::from_millis(800));
     let joined = p1.events_named("peer_joined");
     assert_eq!(joined.len(), 1, "{joined:?}");
-    assert_eq!(joined[0]["addr"], "127.0.0.3:10002");
+    assert_eq!(joined[0]["addr"], "10.10.0.5:10002");
+    let unusable = p1.events_named("group_unusable");
+    assert_eq!(unusable.len(), 1, "said once: {unusable:?}");
+    assert_eq!(
+        (
+            unusable[0]["ip"].as_str(),
+            unusable[0]["why"].as_str(),
+            unusable[0]["count"].as_u64()
+        ),
+        (Some("0.0.0.0"), Some("not unicast"), Some(4)),
+        "{unusable:?}"
+    );
+}
+
+/// A group of the other family than the own socket's never gives a peer: said at start.
+#[test]
+fn a_group_of_the_other_family_is_said_at_start() {
+    let p = Proc::start("p1", &["127.0.131.2:10002", "--discover", "[::1]:10002"]);
+    p.wait_for(|l| {
+        l == "group [::1]:10002: 1 address(es) left out, no peer can be there: ::1 (other family: IPv6, and this process's socket is IPv4) (said once)"
+    });
 }
 
 /// `process health --self PORT` with the real binary (exit status, stdout).
