@@ -916,6 +916,144 @@ mod tests {
     }
 
     #[test]
+    fn two_groups_on_one_host_have_members_with_different_names() {
+        let specs: Vec<AddrSpec> = ["peer:20002", "peer:20003", "other.x:20002"]
+            .iter()
+            .map(|s| parse_spec(s).unwrap())
+            .collect();
+        let names: Vec<_> = specs.iter().map(|s| short_name(s, &specs)).collect();
+        assert_eq!(names, ["peer:20002", "peer:20003", "other"]);
+    }
+
+    #[test]
+    fn addresses_no_peer_can_have() {
+        let why = |ip: &str, v6| unusable_why(ip.parse().unwrap(), v6);
+        for ip in ["0.0.0.0", "224.0.0.1", "255.255.255.255"] {
+            assert_eq!(why(ip, false), Some(Unusable::NotUnicast), "{ip}");
+        }
+        for ip in ["::", "ff02::1"] {
+            assert_eq!(why(ip, true), Some(Unusable::NotUnicast), "{ip}");
+        }
+        assert_eq!(why("::1", false), Some(Unusable::OtherFamily));
+        assert_eq!(why("10.0.0.1", true), Some(Unusable::OtherFamily));
+        assert_eq!(why("10.0.0.1", false), None);
+        assert_eq!(why("127.0.0.3", false), None);
+    }
+
+    /// A mesh on `own` with named peers `peers` and one group `grp:PORT` (PORT: the own).
+    fn mesh(poll: &mio::Poll, own: &str, peers: &[&str], capacity: usize) -> Mesh {
+        let own = parse_spec(own).unwrap();
+        let group = parse_spec(&format!("grp:{}", own.port)).unwrap();
+        let peers: Vec<AddrSpec> = peers.iter().map(|p| parse_spec(p).unwrap()).collect();
+        let discovery = Discovery {
+            groups: vec![group],
+            capacity,
+            every: DISCOVER_EVERY,
+        };
+        Mesh::open_with(poll.registry(), &own, &peers, &discovery).unwrap()
+    }
+
+    fn answer(ips: &[&str]) -> Result<dns::Addrs, dns::Error> {
+        let mut a = dns::Addrs::with_capacity(MAX_ADDRS_PER_NAME);
+        for ip in ips {
+            a.push(ip.parse().unwrap());
+        }
+        Ok(a)
+    }
+
+    fn events(m: &mut Mesh) -> Vec<PeerEvent> {
+        std::iter::from_fn(|| m.poll_event()).collect()
+    }
+
+    #[test]
+    fn what_the_resolver_left_out_is_counted_with_what_the_table_had_no_room_for() {
+        let poll = mio::Poll::new().unwrap();
+        let mut m = mesh(
+            &poll,
+            "127.0.150.2:10002",
+            &["127.0.150.3:10003", "127.0.150.4:10004"],
+            MAX_PEERS,
+        );
+        // 300 addresses: the resolver keeps 256, the table has room for 254 of them.
+        let mut a = dns::Addrs::with_capacity(MAX_ADDRS_PER_NAME);
+        for n in 0..300u32 {
+            a.push(std::net::Ipv4Addr::from(0x7f01_0001 + n).into());
+        }
+        assert_eq!(a.left_out(), 44);
+        m.discovered(poll.registry(), Instant::now(), 0, Ok(a));
+        assert_eq!(m.len(), MAX_PEERS);
+        assert_eq!(m.left_out(), 46);
+    }
+
+    #[test]
+    fn a_named_peer_that_resolves_to_a_members_address_takes_it_over() {
+        let poll = mio::Poll::new().unwrap();
+        let r = poll.registry();
+        let mut m = mesh(&poll, "127.0.151.2:10002", &["p2:10002"], 8);
+        let t = Instant::now();
+        // p2 does not resolve yet; the group finds its address first.
+        m.discovered(r, t, 0, answer(&["127.0.151.3"]));
+        let addr: SocketAddr = "127.0.151.3:10002".parse().unwrap();
+        assert_eq!(m.attribute(addr), Some(1));
+        events(&mut m);
+        // p2 resolves to it: the member is retired at once, its row kept.
+        m.resolved(r, t, 0, Ok(addr));
+        let ev = events(&mut m);
+        assert!(
+            matches!(
+                ev[..],
+                [
+                    PeerEvent::NowNamed { i: 1, named: 0, .. },
+                    PeerEvent::Resolved { i: 0, .. }
+                ]
+            ),
+            "{ev:?}"
+        );
+        assert!(m.peer(1).left && m.peers[1].socket.is_none());
+        assert_eq!(m.attribute(addr), Some(0), "the named peer's");
+        // The group goes on finding the address: skipped, no false "left", no second row.
+        for _ in 0..4 {
+            m.discovered(r, t, 0, answer(&["127.0.151.3"]));
+        }
+        assert!(events(&mut m).is_empty());
+        assert_eq!(m.len(), 2);
+        // p2 moves away: the address is the member's again, which joins again.
+        m.resolved(r, t, 0, Ok("127.0.151.9:10002".parse().unwrap()));
+        m.discovered(r, t, 0, answer(&["127.0.151.3"]));
+        let ev = events(&mut m);
+        assert!(
+            ev.iter().any(|e| matches!(
+                e,
+                PeerEvent::Joined {
+                    i: 1,
+                    again: true,
+                    ..
+                }
+            )),
+            "{ev:?}"
+        );
+    }
+
+    #[test]
+    fn a_peer_that_left_is_not_found_by_its_ip_nor_up_again() {
+        let poll = mio::Poll::new().unwrap();
+        let r = poll.registry();
+        let mut m = mesh(&poll, "127.0.152.2:10002", &[], 8);
+        let t = Instant::now();
+        m.discovered(r, t, 0, answer(&["127.0.152.3"]));
+        let other: SocketAddr = "127.0.152.3:40000".parse().unwrap();
+        assert_eq!(m.attribute_by_ip(other), Some((0, true)));
+        m.discovered(r, t, 0, answer(&[]));
+        m.discovered(r, t, 0, answer(&[]));
+        assert!(m.peer(0).left);
+        events(&mut m);
+        assert_eq!(m.attribute_by_ip(other), None);
+        m.peers[0].state.handle_error(t);
+        m.heard(0, "127.0.152.3:10002".parse().unwrap());
+        assert!(events(&mut m).is_empty(), "no `up` after `left`");
+    }
+
+    #[test]
     fn lookups_are_spread_within_twenty_percent() {
         let every = Duration::from_secs(5);
         let waits: Vec<Duration> = (0..200).map(|_| jittered(every)).collect();

@@ -1261,6 +1261,26 @@ fn a_sender_on_a_peers_ip_from_another_port_is_that_peer() {
     );
 }
 
+/// A peer whose own port refuses but whose host sends from another port (the Go program's
+/// way): its datagrams are its own, but they do not prove its port is there, so it stays
+/// down instead of flapping down/up at each send.
+#[test]
+fn a_sender_on_a_peers_ip_does_not_bring_a_refusing_peer_up() {
+    let me = "127.0.133.2:10002";
+    let peer = "127.0.133.3:10003";
+    let p = Proc::start_listening("p1", &["--json", "--interval", "200ms", me, peer]);
+    p.wait_event(|v| v["event"] == "peer_down" && v["peer"] == peer);
+    let go_prog = UdpSocket::bind("127.0.133.3:0").unwrap();
+    for n in 0..25 {
+        go_prog.send_to(n.to_string().as_bytes(), me).unwrap();
+        thread::sleep(Duration::from_millis(100));
+    }
+    p.wait_event(|v| v["event"] == "received" && v["counter"] == 24);
+    assert_eq!(named(&p, "peer_down").len(), 1, "{:#?}", p.lines());
+    assert_eq!(named(&p, "peer_up").len(), 0, "{:#?}", p.lines());
+    assert_eq!(named(&p, "peer_other_port").len(), 1);
+}
+
 /// The peer table has the capacity chosen at start (`--max-peers`, named and discovered
 /// peers together): a group with more addresses fills it, says so once, and the summary
 /// counts what was left out. A peer that left gives its slot to the next new address, its
