@@ -137,6 +137,8 @@ fn run_peer(a: PeerArgs) -> ExitCode {
     let Some(out) = stdout(a.json) else {
         return ExitCode::FAILURE;
     };
+    // Opening the own address may wait for its name: a stop meanwhile is still a stop.
+    peerlab::driver::stop_while_starting();
     let mut node = match counter::start(&cfg, out) {
         Ok(n) => n,
         Err(e) => {
@@ -272,6 +274,8 @@ fn run_mutex(a: MutexArgs) -> ExitCode {
             }
         }
     }
+    // Opening the own address may wait for its name: a stop meanwhile is still a stop.
+    peerlab::driver::stop_while_starting();
     let mut node = match mutex::start(&cfg, out) {
         Ok(n) => n,
         Err(e) => {
@@ -300,6 +304,8 @@ fn run_resource(a: ResourceArgs) -> ExitCode {
     let Some(out) = stdout(a.json) else {
         return ExitCode::FAILURE;
     };
+    // Opening the own address may wait for its name: a stop meanwhile is still a stop.
+    peerlab::driver::stop_while_starting();
     let mut node = match resource::start(&a.listen, &a.processes, auth, out) {
         Ok(n) => n,
         Err(e) => {

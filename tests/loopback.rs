@@ -1451,6 +1451,28 @@ fn a_group_of_the_other_family_is_said_at_start() {
     });
 }
 
+/// A stop while the own name is being looked up at start (up to 3 s, behind a nameserver
+/// that never answers) ends the process at once, with a line and status 0, not killed
+/// silently by the signal.
+#[test]
+fn a_stop_while_the_own_name_is_looked_up_is_a_stop() {
+    let ns = util::Netns::new("stopstart");
+    let _dead = ns.inside(|| UdpSocket::bind("127.0.0.1:53").expect("bind 53"));
+    ns.resolv_conf("nameserver 127.0.0.1\noptions timeout:2 attempts:2\n");
+    ns.hosts("127.0.0.1 localhost\n");
+    let mut p = ns.start("me", &["me:10004", "127.0.0.3:10003"]);
+    thread::sleep(Duration::from_millis(500));
+    assert!(p.lines().is_empty(), "still looking up: {:?}", p.lines());
+    let (took, st) = p.term();
+    assert!(took < Duration::from_millis(500), "{took:?}");
+    assert!(st.success(), "{st:?}");
+    assert!(
+        p.stderr().contains("stopped by a signal while starting"),
+        "{}",
+        p.stderr()
+    );
+}
+
 /// `process health --self PORT` with the real binary (exit status, stdout).
 fn health_self(netns: Option<&str>, args: &[&str]) -> (Option<i32>, String, Duration) {
     let mut cmd = match netns {
@@ -1548,7 +1570,7 @@ fn health_self_never_waits_on_dns_in_a_container_like_namespace() {
     // (bounded by half its --timeout), which `--self` never does.
     let (code, text, _) = health_self(Some(&ns.name), &["--timeout", "1s", "me:10002"]);
     assert!(
-        text.contains("me:10002 does not resolve"),
+        code == Some(1) && text.contains("the name me does not resolve"),
         "{code:?} {text}"
     );
     let (took_stop, st) = p.term();
