@@ -372,7 +372,11 @@ fn bad_command_lines_get_usage_and_status_2() {
     args.extend(many.iter().map(String::as_str));
     let err = util::assert_usage_error(&args);
     assert!(
-        err.contains("at most 128 peers are supported, got 129"),
+        err.contains(&format!(
+            "at most {} peers are supported, got {}",
+            peerlab::limits::MAX_PEERS,
+            peerlab::limits::MAX_PEERS + 1
+        )),
         "{err}"
     );
     // An argument that is not UTF-8 is a usage error too, not a panic.
@@ -1362,8 +1366,22 @@ fn discovery_options_are_checked() {
     for (args, says) in [
         (&["--max-peers", "5", ":10002"][..], "go with --discover"),
         (
-            &["--discover", "g:1", "--max-peers", "129", ":10002"],
+            &["--discover", "g:1", "--max-peers", "257", ":10002"],
             "--max-peers",
+        ),
+        (
+            &["--discover", "g:1", "--discover-every", "1ms", ":10002"],
+            "--discover-every must be at least 100ms",
+        ),
+        (&["--discover", "peer..x:20002", ":10002"], "empty label"),
+        (
+            &["--discover", "-peer:20002", ":10002"],
+            "starts with a hyphen",
+        ),
+        (&["--discover", "pe#er:20002", ":10002"], "contains '#'"),
+        (
+            &["--discover", &format!("{}:20002", "a".repeat(64)), ":10002"],
+            "a label of 64 bytes",
         ),
         (
             &[
