@@ -267,13 +267,15 @@ impl App for Counter {
             _ => None,
         };
         if let Some((i, first)) = by_ip {
-            mesh.heard(i, d.from);
+            // Not `heard`: a datagram from another port proves the host is there, not that
+            // the peer's own port is (a peer whose port refuses would flap down/up).
             if first {
                 let st = mesh.peer(i);
                 let port = st.addr.map_or(0, |a| a.port());
                 out.emit(&PeerLine {
                     name: st.name(),
                     group: st.group.map(|g| mesh.group_name(g)),
+                    other: None,
                     event: &PeerEvent::OtherPort {
                         i,
                         from: d.from,

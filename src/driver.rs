@@ -17,6 +17,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
@@ -29,6 +30,38 @@ use crate::output::peer::PeerLine;
 use crate::output::Output;
 use crate::peer::PeerState;
 use crate::wire::{BYE, HEALTH_OK, HEALTH_PROBE};
+
+/// The own address is being opened (its name looked up): a stop ends the process at once.
+static STARTING: AtomicBool = AtomicBool::new(false);
+/// A stop came after the own address was open, before the loop listened to signals.
+static STOP_PENDING: AtomicBool = AtomicBool::new(false);
+
+/// Until [`Driver::run`] listens to signals: while the own address is opened (which may wait
+/// up to [`RESOLVE_OWN_LIMIT`](crate::net::RESOLVE_OWN_LIMIT) for its name; a `docker stop`
+/// then would otherwise kill the process without a word), SIGINT, SIGTERM or SIGHUP end it at
+/// once with a line on stderr and status 0, as a stop does later (nothing was sent, so no
+/// summary); after that, the stop is kept for the loop, which then stops at once as usual.
+pub fn stop_while_starting() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    STARTING.store(true, Ordering::SeqCst);
+    for sig in [SIGINT, SIGTERM, SIGHUP] {
+        // SAFETY: the action only reads an atomic, write(2)s a static buffer and _exit(2)s,
+        // all async-signal-safe; it allocates and locks nothing.
+        #[allow(unsafe_code)]
+        let _ = unsafe {
+            signal_hook::low_level::register(sig, || {
+                if STARTING.load(Ordering::SeqCst) {
+                    const LINE: &[u8] =
+                        b"process: stopped by a signal while starting (looking up the own address); nothing was sent\n";
+                    // SAFETY: a valid buffer of that length.
+                    let _ = libc::write(2, LINE.as_ptr().cast(), LINE.len());
+                    signal_hook::low_level::exit(0);
+                }
+                STOP_PENDING.store(true, Ordering::SeqCst);
+            })
+        };
+    }
+}
 
 /// How long the application's first timers wait for the peers' first lookups.
 pub const FIRST_LOOKUPS_WAIT: Duration = Duration::from_millis(500);
@@ -169,6 +202,8 @@ pub fn open_mesh_with<W: Write>(
     out: &mut Output<W>,
 ) -> Result<Mesh, StartError> {
     let mesh = Mesh::open_with(poll.registry(), addr, peers, discovery)?;
+    // The own address is open: from now on a stop is left to the loop (with its summary).
+    STARTING.store(false, Ordering::SeqCst);
     if let Some(why) = mesh.fallback() {
         out.notice(format_args!(
             "cannot bind {} ({why}): listening on {} instead",
@@ -298,9 +333,11 @@ impl<A: App, W: Write> Driver<A, W> {
     fn print_peer_events(&mut self) {
         while let Some(ev) = self.mesh.poll_event() {
             let (name, group) = self.mesh.describe(&ev);
+            let other = self.mesh.other_of(&ev);
             self.out.emit(&PeerLine {
                 name,
                 group,
+                other,
                 event: &ev,
             });
         }
@@ -312,6 +349,11 @@ impl<A: App, W: Write> Driver<A, W> {
     pub fn run(&mut self) -> io::Result<()> {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
         let mut signals = signal_hook_mio::v1_0::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1])?;
+        // From here the loop hears them; one that came after the own address was open and
+        // before now is a stop all the same (see `stop_while_starting`).
+        if STOP_PENDING.swap(false, Ordering::SeqCst) {
+            self.quit = true;
+        }
         self.poll
             .registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use argh::FromArgs;
 
 use crate::cli::{parse_spec, AddrSpec};
-use crate::dns::resolver::resolve_blocking;
 use crate::net::resolve;
 use crate::wire::{HEALTH_OK, HEALTH_PROBE};
 
@@ -49,7 +48,7 @@ pub struct HealthArgs {
 /// What `process health` checks: ADDR, or this host's own port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target<'a> {
-    /// ADDR as given (its name resolved, or this host on its port if it does not).
+    /// ADDR as given (its name must resolve).
     Addr(&'a AddrSpec),
     /// `--self PORT`: this host's own port, no name looked up.
     OwnPort(u16),
@@ -106,36 +105,14 @@ impl std::error::Error for HealthError {
     }
 }
 
-/// Where to send the probe: ADDR, or, when its name does not resolve, this host's own
-/// addresses on ADDR's port. Docker Swarm adds a task's name to its DNS only once the task is
-/// healthy, so a health check must not depend on its own name.
-/// The second value says whether this host's addresses were probed instead of ADDR's.
+/// Where to send the probe: ADDR's address. A name that does not resolve is an error, never
+/// a reason to probe something else: this host's own port answering says nothing about ADDR
+/// (`--self PORT` is the check of this host's own port, and looks up no name).
 ///
-/// Each lookup waits at most a fraction of the check's `timeout` (half for ADDR, a quarter for
-/// the host's own name), so a nameserver that does not answer (a Swarm task's own name before
-/// it is healthy) cannot stretch the check past its deadline.
-fn targets(spec: &AddrSpec, timeout: Duration) -> Result<(Vec<SocketAddr>, bool), HealthError> {
-    match resolve(spec, None, timeout / 2) {
-        Ok(a) => Ok((vec![a], false)),
-        Err(e) => {
-            let mut own = Vec::new();
-            let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-            let host = hostname.trim();
-            if !host.is_empty() {
-                let found = resolve_blocking(host, crate::dns::Family::V4, 16, timeout / 4);
-                if let Ok(addrs) = found {
-                    own.extend(addrs.iter().map(|ip| SocketAddr::new(*ip, spec.port)));
-                }
-            }
-            own.push(SocketAddr::from(([127, 0, 0, 1], spec.port)));
-            own.dedup();
-            if own.is_empty() {
-                Err(HealthError::Resolve(e))
-            } else {
-                Ok((own, true))
-            }
-        }
-    }
+/// The lookup waits at most half the check's `timeout`, so a nameserver that does not answer
+/// cannot stretch the check past its deadline.
+fn target(spec: &AddrSpec, timeout: Duration) -> Result<SocketAddr, HealthError> {
+    resolve(spec, None, timeout / 2).map_err(HealthError::Resolve)
 }
 
 /// A health check's answer.
@@ -147,29 +124,9 @@ pub struct Healthy {
     pub from: SocketAddr,
 }
 
-/// A health check's outcome, and what was probed: ADDR's name did not resolve, so this
-/// host's own addresses on its port were probed instead (`fallback`). Never to be reported
-/// as ADDR's health without saying so.
-#[derive(Debug)]
-pub struct Probed {
-    /// This host's addresses were probed instead of ADDR.
-    pub fallback: bool,
-    /// The answer, or why none came.
-    pub result: Result<Healthy, HealthError>,
-}
-
-/// Probes `spec`.
-pub fn probe(spec: &AddrSpec, timeout: Duration) -> Probed {
-    match targets(spec, timeout) {
-        Ok((targets, fallback)) => Probed {
-            fallback,
-            result: probe_targets(&targets, timeout),
-        },
-        Err(e) => Probed {
-            fallback: false,
-            result: Err(e),
-        },
-    }
+/// Probes `spec`: its name must resolve.
+pub fn probe(spec: &AddrSpec, timeout: Duration) -> Result<Healthy, HealthError> {
+    probe_targets(&[target(spec, timeout)?], timeout)
 }
 
 fn probe_targets(targets: &[SocketAddr], timeout: Duration) -> Result<Healthy, HealthError> {

@@ -28,7 +28,8 @@
 //! and touches no socket, so tests drive it directly; `output` touches no socket either, but
 //! reads its own clock for the timestamps it prints.
 
-#![deny(unsafe_code)] // two exceptions: getrandom(2) in `dns::random_u16`, getifaddrs(3) in `health`
+#![deny(unsafe_code)]
+// three exceptions: getrandom(2) in `dns::random_u16`, getifaddrs(3) in `health`, the start's signal action in `driver`
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod account;

@@ -137,6 +137,8 @@ fn run_peer(a: PeerArgs) -> ExitCode {
     let Some(out) = stdout(a.json) else {
         return ExitCode::FAILURE;
     };
+    // Opening the own address may wait for its name: a stop meanwhile is still a stop.
+    peerlab::driver::stop_while_starting();
     let mut node = match counter::start(&cfg, out) {
         Ok(n) => n,
         Err(e) => {
@@ -165,32 +167,24 @@ fn run_health(a: HealthArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let probed = health::probe(addr, a.timeout);
-    // A name that does not resolve is never called healthy without saying what answered
-    // instead (a Swarm task's own name is not in DNS until the task is healthy).
-    match (probed.fallback, probed.result) {
-        (false, Ok(h)) => {
+    // A name that does not resolve fails the check: whatever else answered would not be
+    // ADDR (a container's check of its own port is `--self PORT`, which looks up no name).
+    match health::probe(addr, a.timeout) {
+        Ok(h) => {
             println!("{} is healthy ({} us)", addr.text, h.rtt.as_micros() as u64);
             ExitCode::SUCCESS
         }
-        (true, Ok(h)) => {
+        Err(health::HealthError::Resolve(e)) => {
             println!(
-                "{} does not resolve; probed {} (this host) instead: healthy ({} us)",
+                "{} is not healthy: the name {} does not resolve ({e}); to check this host's own port: process health --self {}",
                 addr.text,
-                h.from,
-                h.rtt.as_micros() as u64
+                addr.host(),
+                addr.port
             );
-            ExitCode::SUCCESS
-        }
-        (false, Err(e)) => {
-            println!("{} is not healthy: {e}", addr.text);
             ExitCode::FAILURE
         }
-        (true, Err(e)) => {
-            println!(
-                "{} does not resolve; probed this host on port {} instead: not healthy: {e}",
-                addr.text, addr.port
-            );
+        Err(e) => {
+            println!("{} is not healthy: {e}", addr.text);
             ExitCode::FAILURE
         }
     }
@@ -280,6 +274,8 @@ fn run_mutex(a: MutexArgs) -> ExitCode {
             }
         }
     }
+    // Opening the own address may wait for its name: a stop meanwhile is still a stop.
+    peerlab::driver::stop_while_starting();
     let mut node = match mutex::start(&cfg, out) {
         Ok(n) => n,
         Err(e) => {
@@ -308,6 +304,8 @@ fn run_resource(a: ResourceArgs) -> ExitCode {
     let Some(out) = stdout(a.json) else {
         return ExitCode::FAILURE;
     };
+    // Opening the own address may wait for its name: a stop meanwhile is still a stop.
+    peerlab::driver::stop_while_starting();
     let mut node = match resource::start(&a.listen, &a.processes, auth, out) {
         Ok(n) => n,
         Err(e) => {

@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
@@ -22,7 +22,7 @@ use crate::limits::{
     DISCOVER_EVERY, LEAVE_AFTER_MISSES, MAX_ADDRS_PER_NAME, MAX_GROUPS, MAX_NAME, MAX_PEERS,
 };
 use crate::net::{self, BindError};
-use crate::output::peer::{Down, PeerEvent};
+use crate::output::peer::{Down, PeerEvent, Unusable};
 use crate::peer::{PeerState, Resolved};
 
 /// The server socket's token; peer `i` is `Token(1 + i)`.
@@ -73,8 +73,11 @@ struct Group {
     looked_up: bool,
     /// "Does not resolve" was said for the current failure streak.
     unresolved_said: bool,
-    /// New addresses of its latest lookup that found no room in the table.
+    /// New addresses of its latest lookup that found no room in the table (or that the
+    /// resolver did not keep).
     left_out: usize,
+    /// "Addresses no peer can have were left out" was said (once per group).
+    unusable_said: bool,
 }
 
 /// What a group's members are called before their `#n`: the group's host, shortened to its
@@ -97,6 +100,14 @@ fn short_name(spec: &AddrSpec, all: &[AddrSpec]) -> heapless::String<MAX_NAME> {
             .parse::<std::net::IpAddr>()
             .is_ok()
     }
+    // Two groups on one host (`peer:20002`, `peer:20003`): their members are told apart by
+    // the whole argument (`peer:20002#1`).
+    if all
+        .iter()
+        .any(|o| o.port != spec.port && o.host().eq_ignore_ascii_case(spec.host()))
+    {
+        return heapless::String::try_from(spec.text.as_str()).unwrap_or_default();
+    }
     let mine = short(spec.host());
     let clash = all
         .iter()
@@ -111,6 +122,21 @@ fn jittered(every: Duration) -> Duration {
     let ms = every.as_millis() as u64;
     let r = u64::from(dns::random_u16());
     Duration::from_millis(ms * 8 / 10 + r * (ms * 4 / 10) / u64::from(u16::MAX))
+}
+
+/// Why no peer can be at `ip` for a socket of the family `v6` says, if so.
+fn unusable_why(ip: IpAddr, v6: bool) -> Option<Unusable> {
+    let bad = match ip {
+        IpAddr::V4(a) => a.is_unspecified() || a.is_multicast() || a.is_broadcast(),
+        IpAddr::V6(a) => a.is_unspecified() || a.is_multicast(),
+    };
+    if bad {
+        Some(Unusable::NotUnicast)
+    } else if ip.is_ipv6() != v6 {
+        Some(Unusable::OtherFamily)
+    } else {
+        None
+    }
 }
 
 /// Why the sockets could not be opened.
@@ -248,6 +274,7 @@ impl Mesh {
                     looked_up: false,
                     unresolved_said: false,
                     left_out: 0,
+                    unusable_said: false,
                 })
                 .collect(),
             every: discovery.every,
@@ -313,6 +340,14 @@ impl Mesh {
         (st.name(), st.group.map(|g| self.group_name(g)))
     }
 
+    /// The other peer an event names ([`PeerEvent::NowNamed`]'s named peer).
+    pub fn other_of(&self, ev: &PeerEvent) -> Option<&str> {
+        match ev {
+            PeerEvent::NowNamed { named, .. } => Some(self.peers[*named].state.name()),
+            _ => None,
+        }
+    }
+
     /// Whether there are no peers (the shared resource).
     pub fn is_empty(&self) -> bool {
         self.peers.is_empty()
@@ -341,7 +376,8 @@ impl Mesh {
         }
         let mut found = None;
         for (i, p) in self.peers.iter().enumerate() {
-            if p.state.addr.is_some_and(|a| a.ip() == from.ip()) {
+            // A peer that left is not there any more: whoever sends from its IP is not it.
+            if !p.state.left && p.state.addr.is_some_and(|a| a.ip() == from.ip()) {
                 if found.is_some() {
                     return None;
                 }
@@ -412,6 +448,10 @@ impl Mesh {
 
     /// Call when a datagram came from peer `i`: it is up.
     pub fn heard(&mut self, i: usize, from: SocketAddr) {
+        // A peer that left has no socket and gets nothing: not "up" again until it joins.
+        if self.peers[i].state.left {
+            return;
+        }
         if self.peers[i].state.handle_heard() {
             self.push(PeerEvent::Up { i, addr: from });
         }
@@ -597,6 +637,8 @@ impl Mesh {
         if outcome == Resolved::Same && slot.socket.is_some() {
             return;
         }
+        self.named_takes(registry, now, i, addr);
+        let slot = &mut self.peers[i];
         if let Some(mut old) = slot.socket.take() {
             let _ = registry.deregister(&mut old);
         }
@@ -635,8 +677,30 @@ impl Mesh {
     /// Whether `addr` is this process's own: its address, or, bound to the wildcard
     /// (`host` then holds this host's addresses), one of this host's addresses on its port.
     fn is_own(&self, addr: SocketAddr, host: Option<&net::HostAddrs>) -> bool {
+        // On the wildcard, every address delivered to this host (all of 127.0.0.0/8, a
+        // prefix on lo) reaches this socket: a "peer" there would be this process itself.
         addr == self.local
-            || host.is_some_and(|h| addr.port() == self.local.port() && h.contains(addr.ip()))
+            || host.is_some_and(|h| addr.port() == self.local.port() && h.delivers_here(addr.ip()))
+    }
+
+    /// Named peer `named` is now at `addr`: a group member there (found while the name did
+    /// not resolve) is that named peer, so it is retired at once (its row stays, marked left)
+    /// rather than sending everything twice and later "leaving" for a false reason. Its group
+    /// skips the address while the named peer holds it ([`Mesh::attribute`] finds the named
+    /// peer first).
+    fn named_takes(&mut self, registry: &Registry, now: Instant, named: usize, addr: SocketAddr) {
+        for i in self.statics..self.peers.len() {
+            let slot = &mut self.peers[i];
+            if slot.state.left || slot.state.addr != Some(addr) {
+                continue;
+            }
+            slot.state.left = true;
+            slot.state.left_at = Some(now);
+            if let Some(mut s) = slot.socket.take() {
+                let _ = registry.deregister(&mut s);
+            }
+            self.push(PeerEvent::NowNamed { i, addr, named });
+        }
     }
 
     /// Connects peer `i`'s socket to `addr` and registers it.
@@ -686,12 +750,18 @@ impl Mesh {
                 p.state.seen = false;
             }
         }
-        let mut left_out = 0;
+        // The resolver keeps at most MAX_ADDRS_PER_NAME addresses: the rest are left out too.
+        let mut left_out = addrs.left_out();
         let mut first_left_out = None;
+        let mut unusable = 0;
+        let mut first_unusable = None;
         let host = self.local.ip().is_unspecified().then(net::HostAddrs::read);
         for &ip in addrs.as_slice() {
-            // Only the own address family can be reached from the own socket.
-            if ip.is_ipv6() != self.local.is_ipv6() {
+            // No peer can be at these (0.0.0.0 would be this very process), and only the own
+            // address family can be reached from the own socket.
+            if let Some(why) = unusable_why(ip, self.local.is_ipv6()) {
+                unusable += 1;
+                first_unusable.get_or_insert((ip, why));
                 continue;
             }
             let addr = SocketAddr::new(ip, port);
@@ -777,6 +847,16 @@ impl Mesh {
                 }
             }
         }
+        if let Some((ip, why)) = first_unusable {
+            if !std::mem::replace(&mut self.groups[g].unusable_said, true) {
+                self.push(PeerEvent::GroupUnusable {
+                    g,
+                    ip,
+                    why,
+                    count: unusable,
+                });
+            }
+        }
         self.groups[g].left_out = left_out;
         let total: usize = self.groups.iter().map(|g| g.left_out).sum();
         self.left_out_max = self.left_out_max.max(total);
@@ -833,6 +913,144 @@ mod tests {
             .collect();
         let names: Vec<_> = specs.iter().map(|s| short_name(s, &specs)).collect();
         assert_eq!(names, ["peer", "tasks.peer"]);
+    }
+
+    #[test]
+    fn two_groups_on_one_host_have_members_with_different_names() {
+        let specs: Vec<AddrSpec> = ["peer:20002", "peer:20003", "other.x:20002"]
+            .iter()
+            .map(|s| parse_spec(s).unwrap())
+            .collect();
+        let names: Vec<_> = specs.iter().map(|s| short_name(s, &specs)).collect();
+        assert_eq!(names, ["peer:20002", "peer:20003", "other"]);
+    }
+
+    #[test]
+    fn addresses_no_peer_can_have() {
+        let why = |ip: &str, v6| unusable_why(ip.parse().unwrap(), v6);
+        for ip in ["0.0.0.0", "224.0.0.1", "255.255.255.255"] {
+            assert_eq!(why(ip, false), Some(Unusable::NotUnicast), "{ip}");
+        }
+        for ip in ["::", "ff02::1"] {
+            assert_eq!(why(ip, true), Some(Unusable::NotUnicast), "{ip}");
+        }
+        assert_eq!(why("::1", false), Some(Unusable::OtherFamily));
+        assert_eq!(why("10.0.0.1", true), Some(Unusable::OtherFamily));
+        assert_eq!(why("10.0.0.1", false), None);
+        assert_eq!(why("127.0.0.3", false), None);
+    }
+
+    /// A mesh on `own` with named peers `peers` and one group `grp:PORT` (PORT: the own).
+    fn mesh(poll: &mio::Poll, own: &str, peers: &[&str], capacity: usize) -> Mesh {
+        let own = parse_spec(own).unwrap();
+        let group = parse_spec(&format!("grp:{}", own.port)).unwrap();
+        let peers: Vec<AddrSpec> = peers.iter().map(|p| parse_spec(p).unwrap()).collect();
+        let discovery = Discovery {
+            groups: vec![group],
+            capacity,
+            every: DISCOVER_EVERY,
+        };
+        Mesh::open_with(poll.registry(), &own, &peers, &discovery).unwrap()
+    }
+
+    fn answer(ips: &[&str]) -> Result<dns::Addrs, dns::Error> {
+        let mut a = dns::Addrs::with_capacity(MAX_ADDRS_PER_NAME);
+        for ip in ips {
+            a.push(ip.parse().unwrap());
+        }
+        Ok(a)
+    }
+
+    fn events(m: &mut Mesh) -> Vec<PeerEvent> {
+        std::iter::from_fn(|| m.poll_event()).collect()
+    }
+
+    #[test]
+    fn what_the_resolver_left_out_is_counted_with_what_the_table_had_no_room_for() {
+        let poll = mio::Poll::new().unwrap();
+        let mut m = mesh(
+            &poll,
+            "127.0.150.2:10002",
+            &["127.0.150.3:10003", "127.0.150.4:10004"],
+            MAX_PEERS,
+        );
+        // 300 addresses: the resolver keeps 256, the table has room for 254 of them.
+        let mut a = dns::Addrs::with_capacity(MAX_ADDRS_PER_NAME);
+        for n in 0..300u32 {
+            a.push(std::net::Ipv4Addr::from(0x7f01_0001 + n).into());
+        }
+        assert_eq!(a.left_out(), 44);
+        m.discovered(poll.registry(), Instant::now(), 0, Ok(a));
+        assert_eq!(m.len(), MAX_PEERS);
+        assert_eq!(m.left_out(), 46);
+    }
+
+    #[test]
+    fn a_named_peer_that_resolves_to_a_members_address_takes_it_over() {
+        let poll = mio::Poll::new().unwrap();
+        let r = poll.registry();
+        let mut m = mesh(&poll, "127.0.151.2:10002", &["p2:10002"], 8);
+        let t = Instant::now();
+        // p2 does not resolve yet; the group finds its address first.
+        m.discovered(r, t, 0, answer(&["127.0.151.3"]));
+        let addr: SocketAddr = "127.0.151.3:10002".parse().unwrap();
+        assert_eq!(m.attribute(addr), Some(1));
+        events(&mut m);
+        // p2 resolves to it: the member is retired at once, its row kept.
+        m.resolved(r, t, 0, Ok(addr));
+        let ev = events(&mut m);
+        assert!(
+            matches!(
+                ev[..],
+                [
+                    PeerEvent::NowNamed { i: 1, named: 0, .. },
+                    PeerEvent::Resolved { i: 0, .. }
+                ]
+            ),
+            "{ev:?}"
+        );
+        assert!(m.peer(1).left && m.peers[1].socket.is_none());
+        assert_eq!(m.attribute(addr), Some(0), "the named peer's");
+        // The group goes on finding the address: skipped, no false "left", no second row.
+        for _ in 0..4 {
+            m.discovered(r, t, 0, answer(&["127.0.151.3"]));
+        }
+        assert!(events(&mut m).is_empty());
+        assert_eq!(m.len(), 2);
+        // p2 moves away: the address is the member's again, which joins again.
+        m.resolved(r, t, 0, Ok("127.0.151.9:10002".parse().unwrap()));
+        m.discovered(r, t, 0, answer(&["127.0.151.3"]));
+        let ev = events(&mut m);
+        assert!(
+            ev.iter().any(|e| matches!(
+                e,
+                PeerEvent::Joined {
+                    i: 1,
+                    again: true,
+                    ..
+                }
+            )),
+            "{ev:?}"
+        );
+    }
+
+    #[test]
+    fn a_peer_that_left_is_not_found_by_its_ip_nor_up_again() {
+        let poll = mio::Poll::new().unwrap();
+        let r = poll.registry();
+        let mut m = mesh(&poll, "127.0.152.2:10002", &[], 8);
+        let t = Instant::now();
+        m.discovered(r, t, 0, answer(&["127.0.152.3"]));
+        let other: SocketAddr = "127.0.152.3:40000".parse().unwrap();
+        assert_eq!(m.attribute_by_ip(other), Some((0, true)));
+        m.discovered(r, t, 0, answer(&[]));
+        m.discovered(r, t, 0, answer(&[]));
+        assert!(m.peer(0).left);
+        events(&mut m);
+        assert_eq!(m.attribute_by_ip(other), None);
+        m.peers[0].state.handle_error(t);
+        m.heard(0, "127.0.152.3:10002".parse().unwrap());
+        assert!(events(&mut m).is_empty(), "no `up` after `left`");
     }
 
     #[test]

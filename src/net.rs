@@ -208,6 +208,44 @@ impl HostAddrs {
     }
 }
 
+impl HostAddrs {
+    /// Whether a datagram to `ip` is delivered to this host: one of its addresses, or inside
+    /// a local route (all of 127.0.0.0/8; a prefix given to `lo`, e.g. 10.9.0.2/24 makes all
+    /// of 10.9.0.0/24 this host's), or `::1`. A socket on the wildcard address gets it.
+    pub fn delivers_here(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(v4) => fib_trie_local_route(&self.fib_trie, v4),
+            IpAddr::V6(v6) => v6.is_loopback() || self.contains(ip),
+        }
+    }
+}
+
+/// Whether `/proc/net/fib_trie`'s text has a local route (`host LOCAL`) that holds `ip`.
+fn fib_trie_local_route(text: &str, ip: Ipv4Addr) -> bool {
+    let mut last = None;
+    for line in text.lines() {
+        let t = line.trim_start();
+        if let Some(a) = t.strip_prefix("|-- ") {
+            last = a.trim().parse::<Ipv4Addr>().ok();
+        } else if let Some(rest) = t.strip_prefix('/') {
+            let Some((len, kind)) = rest.split_once(' ') else {
+                continue;
+            };
+            let (Some(net), Ok(len)) = (last, len.parse::<u32>()) else {
+                continue;
+            };
+            if kind.trim() != "host LOCAL" || len > 32 {
+                continue;
+            }
+            let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+            if u32::from(ip) & mask == u32::from(net) & mask {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// Whether `ip` is an address of one of this host's interfaces ([`HostAddrs`]).
 pub fn is_local_ip(ip: IpAddr) -> bool {
     HostAddrs::read().contains(ip)
@@ -242,6 +280,10 @@ mod tests {
         let local = |a: &str| fib_trie_has_local(trie, a.parse().unwrap());
         assert!(local("127.0.0.1") && local("172.18.0.5"));
         assert!(!local("127.0.0.2") && !local("127.0.0.0") && !local("172.18.0.6"));
+        // Delivered here: all of 127/8 (a local route), the own addresses; not a neighbour.
+        let here = |a: &str| fib_trie_local_route(trie, a.parse().unwrap());
+        assert!(here("127.0.0.1") && here("127.77.1.2") && here("172.18.0.5"));
+        assert!(!here("172.18.0.6") && !here("10.0.0.1"));
         assert!(!local("127.255.255.255") && !local("172.18.0.0"));
         // This host's own, read for real.
         assert!(is_local_ip("127.0.0.1".parse().unwrap()));

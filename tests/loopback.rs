@@ -372,7 +372,11 @@ fn bad_command_lines_get_usage_and_status_2() {
     args.extend(many.iter().map(String::as_str));
     let err = util::assert_usage_error(&args);
     assert!(
-        err.contains("at most 128 peers are supported, got 129"),
+        err.contains(&format!(
+            "at most {} peers are supported, got {}",
+            peerlab::limits::MAX_PEERS,
+            peerlab::limits::MAX_PEERS + 1
+        )),
         "{err}"
     );
     // An argument that is not UTF-8 is a usage error too, not a panic.
@@ -549,16 +553,15 @@ fn health_check_answers_only_for_a_live_process() {
     let (code, text) = health("127.0.14.2:10009");
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("connection refused"), "{text}");
-    // A name that does not resolve (a Swarm task before it is healthy) falls back to this
-    // host's own addresses on that port.
+    // A name that does not resolve is never healthy, even with a process listening on this
+    // host's own port (the check of the own port is `--self PORT`).
     let _local = Proc::start_listening("local", &["127.0.0.1:17010"]);
     let (code, text) = health("no-such-host.invalid:17010");
-    assert_eq!(code, Some(0), "{text}");
-    // ... and says so: a name that does not resolve is never called healthy by itself.
+    assert_eq!(code, Some(1), "{text}");
     assert!(
         text.starts_with(
-            "no-such-host.invalid:17010 does not resolve; probed 127.0.0.1:17010 (this host) instead: healthy ("
-        ),
+            "no-such-host.invalid:17010 is not healthy: the name no-such-host.invalid does not resolve ("
+        ) && text.ends_with("; to check this host's own port: process health --self 17010\n"),
         "{text}"
     );
     // Probes are answered, not printed or counted.
@@ -1262,6 +1265,26 @@ fn a_sender_on_a_peers_ip_from_another_port_is_that_peer() {
     );
 }
 
+/// A peer whose own port refuses but whose host sends from another port (the Go program's
+/// way): its datagrams are its own, but they do not prove its port is there, so it stays
+/// down instead of flapping down/up at each send.
+#[test]
+fn a_sender_on_a_peers_ip_does_not_bring_a_refusing_peer_up() {
+    let me = "127.0.133.2:10002";
+    let peer = "127.0.133.3:10003";
+    let p = Proc::start_listening("p1", &["--json", "--interval", "200ms", me, peer]);
+    p.wait_event(|v| v["event"] == "peer_down" && v["peer"] == peer);
+    let go_prog = UdpSocket::bind("127.0.133.3:0").unwrap();
+    for n in 0..25 {
+        go_prog.send_to(n.to_string().as_bytes(), me).unwrap();
+        thread::sleep(Duration::from_millis(100));
+    }
+    p.wait_event(|v| v["event"] == "received" && v["counter"] == 24);
+    assert_eq!(named(&p, "peer_down").len(), 1, "{:#?}", p.lines());
+    assert_eq!(named(&p, "peer_up").len(), 0, "{:#?}", p.lines());
+    assert_eq!(named(&p, "peer_other_port").len(), 1);
+}
+
 /// The peer table has the capacity chosen at start (`--max-peers`, named and discovered
 /// peers together): a group with more addresses fills it, says so once, and the summary
 /// counts what was left out. A peer that left gives its slot to the next new address, its
@@ -1343,8 +1366,22 @@ fn discovery_options_are_checked() {
     for (args, says) in [
         (&["--max-peers", "5", ":10002"][..], "go with --discover"),
         (
-            &["--discover", "g:1", "--max-peers", "129", ":10002"],
+            &["--discover", "g:1", "--max-peers", "257", ":10002"],
             "--max-peers",
+        ),
+        (
+            &["--discover", "g:1", "--discover-every", "1ms", ":10002"],
+            "--discover-every must be at least 100ms",
+        ),
+        (&["--discover", "peer..x:20002", ":10002"], "empty label"),
+        (
+            &["--discover", "-peer:20002", ":10002"],
+            "starts with a hyphen",
+        ),
+        (&["--discover", "pe#er:20002", ":10002"], "contains '#'"),
+        (
+            &["--discover", &format!("{}:20002", "a".repeat(64)), ":10002"],
+            "a label of 64 bytes",
         ),
         (
             &[
@@ -1370,30 +1407,30 @@ fn discovery_options_are_checked() {
 }
 
 /// Listening on the wildcard address (`0.0.0.0:PORT`, as in a container that does not know
-/// its own name), the own address among a group's is the one on this host's interfaces (here
-/// 10.9.0.2 on the namespace's lo), not every address that could be bound (all of 127/8).
-/// No second process here: on one host, a process on the wildcard address and one on a
-/// specific address cannot share a port.
+/// its own name), every address delivered to this host is the own one: its interfaces'
+/// (10.9.0.2), any other in a local route (10.9.0.7 in the 10.9.0.0/24 given to lo, all of
+/// 127/8: a datagram there reaches this very socket). Addresses no peer can have (0.0.0.0,
+/// multicast, broadcast, the other family) are left out and said once per group.
 #[test]
 fn on_the_wildcard_address_the_own_address_is_left_out_of_its_group() {
     let ns = util::Netns::new("wild");
-    let ok = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.name,
-            "ip",
-            "addr",
-            "add",
-            "10.9.0.2/24",
-            "dev",
-            "lo",
-        ])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "ip addr add");
-    ns.hosts("127.0.0.1 localhost\n10.9.0.2 grp\n127.0.0.3 grp\n");
+    for args in [
+        &["ip", "addr", "add", "10.9.0.2/24", "dev", "lo"][..],
+        // A route that is not local: 10.10.0.5 is another host's.
+        &["ip", "route", "add", "10.10.0.0/16", "dev", "lo"],
+    ] {
+        let ok = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns.name])
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "{args:?}");
+    }
+    ns.hosts(
+        "127.0.0.1 localhost\n10.9.0.2 grp\n0.0.0.0 grp\n10.9.0.7 grp\n127.0.0.3 grp\n\
+         224.0.0.1 grp\n255.255.255.255 grp\n10.10.0.5 grp\n::1 grp\n",
+    );
     let p1 = ns.start(
         "p1",
         &[
@@ -1409,7 +1446,49 @@ fn on_the_wildcard_address_the_own_address_is_left_out_of_its_group() {
     thread::sleep(Duration::from_millis(800));
     let joined = p1.events_named("peer_joined");
     assert_eq!(joined.len(), 1, "{joined:?}");
-    assert_eq!(joined[0]["addr"], "127.0.0.3:10002");
+    assert_eq!(joined[0]["addr"], "10.10.0.5:10002");
+    let unusable = p1.events_named("group_unusable");
+    assert_eq!(unusable.len(), 1, "said once: {unusable:?}");
+    assert_eq!(
+        (
+            unusable[0]["ip"].as_str(),
+            unusable[0]["why"].as_str(),
+            unusable[0]["count"].as_u64()
+        ),
+        (Some("0.0.0.0"), Some("not unicast"), Some(4)),
+        "{unusable:?}"
+    );
+}
+
+/// A group of the other family than the own socket's never gives a peer: said at start.
+#[test]
+fn a_group_of_the_other_family_is_said_at_start() {
+    let p = Proc::start("p1", &["127.0.131.2:10002", "--discover", "[::1]:10002"]);
+    p.wait_for(|l| {
+        l == "group [::1]:10002: 1 address(es) left out, no peer can be there: ::1 (other family: IPv6, and this process's socket is IPv4) (said once)"
+    });
+}
+
+/// A stop while the own name is being looked up at start (up to 3 s, behind a nameserver
+/// that never answers) ends the process at once, with a line and status 0, not killed
+/// silently by the signal.
+#[test]
+fn a_stop_while_the_own_name_is_looked_up_is_a_stop() {
+    let ns = util::Netns::new("stopstart");
+    let _dead = ns.inside(|| UdpSocket::bind("127.0.0.1:53").expect("bind 53"));
+    ns.resolv_conf("nameserver 127.0.0.1\noptions timeout:2 attempts:2\n");
+    ns.hosts("127.0.0.1 localhost\n");
+    let mut p = ns.start("me", &["me:10004", "127.0.0.3:10003"]);
+    thread::sleep(Duration::from_millis(500));
+    assert!(p.lines().is_empty(), "still looking up: {:?}", p.lines());
+    let (took, st) = p.term();
+    assert!(took < Duration::from_millis(500), "{took:?}");
+    assert!(st.success(), "{st:?}");
+    assert!(
+        p.stderr().contains("stopped by a signal while starting"),
+        "{}",
+        p.stderr()
+    );
 }
 
 /// `process health --self PORT` with the real binary (exit status, stdout).
@@ -1509,7 +1588,7 @@ fn health_self_never_waits_on_dns_in_a_container_like_namespace() {
     // (bounded by half its --timeout), which `--self` never does.
     let (code, text, _) = health_self(Some(&ns.name), &["--timeout", "1s", "me:10002"]);
     assert!(
-        text.contains("me:10002 does not resolve"),
+        code == Some(1) && text.contains("the name me does not resolve"),
         "{code:?} {text}"
     );
     let (took_stop, st) = p.term();

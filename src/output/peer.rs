@@ -341,6 +341,15 @@ pub enum Down {
     Stopped,
 }
 
+/// Why an address of a group's answer can be no peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unusable {
+    /// Unspecified (0.0.0.0, ::: this very process), multicast or broadcast.
+    NotUnicast,
+    /// Not of the own socket's family (an IPv6 address for an IPv4 socket, or the reverse).
+    OtherFamily,
+}
+
 /// What the mesh found out about one peer (slot `i` of the mesh).
 #[derive(Debug)]
 pub enum PeerEvent {
@@ -423,6 +432,27 @@ pub enum PeerEvent {
         /// Why.
         why: io::Error,
     },
+    /// A group member's address is now a named peer's (its name resolved late): the member
+    /// is retired (its row stays, marked left); the named peer goes on there.
+    NowNamed {
+        /// Mesh slot of the member.
+        i: usize,
+        /// The address.
+        addr: SocketAddr,
+        /// Mesh slot of the named peer.
+        named: usize,
+    },
+    /// A group's answer held addresses no peer can have (said once per group).
+    GroupUnusable {
+        /// The group.
+        g: usize,
+        /// The first such address.
+        ip: std::net::IpAddr,
+        /// Why.
+        why: Unusable,
+        /// How many in that answer.
+        count: usize,
+    },
     /// A group's lookup gave a new address and the peer table is full (said once).
     TableFull {
         /// The group.
@@ -446,15 +476,20 @@ impl PeerEvent {
             | PeerEvent::Unresolved { i, .. }
             | PeerEvent::Joined { i, .. }
             | PeerEvent::Left { i, .. }
+            | PeerEvent::NowNamed { i, .. }
             | PeerEvent::OtherPort { i, .. } => *i,
-            PeerEvent::GroupUnresolved { g, .. } | PeerEvent::TableFull { g, .. } => *g,
+            PeerEvent::GroupUnresolved { g, .. }
+            | PeerEvent::TableFull { g, .. }
+            | PeerEvent::GroupUnusable { g, .. } => *g,
         }
     }
 
     /// The group it is about, for an event about a whole group.
     pub fn group_event(&self) -> Option<usize> {
         match self {
-            PeerEvent::GroupUnresolved { g, .. } | PeerEvent::TableFull { g, .. } => Some(*g),
+            PeerEvent::GroupUnresolved { g, .. }
+            | PeerEvent::TableFull { g, .. }
+            | PeerEvent::GroupUnusable { g, .. } => Some(*g),
             _ => None,
         }
     }
@@ -468,6 +503,8 @@ pub struct PeerLine<'a> {
     pub name: &'a str,
     /// The group a discovered peer belongs to (its argument).
     pub group: Option<&'a str>,
+    /// For [`PeerEvent::NowNamed`]: the named peer's name.
+    pub other: Option<&'a str>,
     /// What happened.
     pub event: &'a PeerEvent,
 }
@@ -509,6 +546,8 @@ impl Render for PeerLine<'_> {
             PeerEvent::OtherPort { .. } => "peer_other_port",
             PeerEvent::GroupUnresolved { .. } => "group_unresolved",
             PeerEvent::TableFull { .. } => "peer_table_full",
+            PeerEvent::NowNamed { .. } => "peer_now_named",
+            PeerEvent::GroupUnusable { .. } => "group_unusable",
         }
     }
 
@@ -520,14 +559,18 @@ impl Render for PeerLine<'_> {
         })?;
         push_name(l, self.name)?;
         match self.event {
-            PeerEvent::Down { why, .. } => {
+            PeerEvent::Down { why, addr, .. } => {
                 l.push_str(" down: ")?;
                 match why {
                     Down::Error(e) => push_io_error(l, e),
                     Down::Stopped => l.push_str("stopped"),
-                }
+                }?;
+                self.push_where(l, *addr)
             }
-            PeerEvent::Up { .. } => l.push_str(" up"),
+            PeerEvent::Up { addr, .. } => {
+                l.push_str(" up")?;
+                self.push_where(l, Some(*addr))
+            }
             PeerEvent::Resolved { addr, moved, .. } => {
                 l.push_str(if *moved { " moved to " } else { " is at " })?;
                 l.push_addr(*addr)
@@ -575,6 +618,33 @@ impl Render for PeerLine<'_> {
                 l.push_addr(*addr)?;
                 l.push_str(" and any further new address are left out (counted at exit)")
             }
+            PeerEvent::NowNamed { addr, .. } => {
+                l.push_str(" left: ")?;
+                l.push_addr(*addr)?;
+                l.push_str(" is now the named peer ")?;
+                push_name(l, self.other.unwrap_or("?"))?;
+                l.push_str(", which goes on there (this row stays)")?;
+                self.push_group(l)
+            }
+            PeerEvent::GroupUnusable { ip, why, count, .. } => {
+                l.push_fmt(format_args!(
+                    ": {count} address(es) left out, no peer can be there: {ip} "
+                ))?;
+                l.push_str(match why {
+                    Unusable::NotUnicast => "(not unicast: unspecified, multicast or broadcast)",
+                    Unusable::OtherFamily => {
+                        if ip.is_ipv6() {
+                            "(other family: IPv6, and this process's socket is IPv4)"
+                        } else {
+                            "(other family: IPv4, and this process's socket is IPv6)"
+                        }
+                    }
+                })?;
+                if *count > 1 {
+                    l.push_str(" and others")?;
+                }
+                l.push_str(" (said once)")
+            }
         }
     }
 
@@ -586,7 +656,7 @@ impl Render for PeerLine<'_> {
         }
         match self.event {
             PeerEvent::Down { addr, why, .. } => {
-                o.addr("addr", *addr)?;
+                o.addr("addr", *addr)?.opt_str("group", self.group)?;
                 let mut reason = Line::new();
                 match why {
                     Down::Error(e) => push_io_error(&mut reason, e)?,
@@ -596,6 +666,9 @@ impl Render for PeerLine<'_> {
             }
             PeerEvent::Up { addr, .. } | PeerEvent::Resolved { addr, .. } => {
                 o.addr("addr", Some(*addr))?;
+                if let PeerEvent::Up { .. } = self.event {
+                    o.opt_str("group", self.group)?;
+                }
                 if let PeerEvent::Resolved { moved, .. } = self.event {
                     o.bool("moved", *moved)?;
                 }
@@ -629,12 +702,41 @@ impl Render for PeerLine<'_> {
                 o.addr("addr", Some(*addr))?
                     .num("max_peers", *capacity as u64)?;
             }
+            PeerEvent::NowNamed { addr, .. } => {
+                o.addr("addr", Some(*addr))?
+                    .opt_str("group", self.group)?
+                    .opt_str("named", self.other)?;
+            }
+            PeerEvent::GroupUnusable { ip, why, count, .. } => {
+                o.display("ip", ip)?
+                    .str(
+                        "why",
+                        match why {
+                            Unusable::NotUnicast => "not unicast",
+                            Unusable::OtherFamily => "other family",
+                        },
+                    )?
+                    .num("count", *count as u64)?;
+            }
         }
         Ok(())
     }
 }
 
 impl PeerLine<'_> {
+    /// ` (172.18.0.7:10002, group peer:10002)` after a discovered peer's down or up: its name
+    /// alone does not say where it is.
+    fn push_where(&self, l: &mut Line, addr: Option<SocketAddr>) -> Result<(), LineFull> {
+        let (Some(g), Some(a)) = (self.group, addr) else {
+            return Ok(());
+        };
+        l.push_str(" (")?;
+        l.push_addr(a)?;
+        l.push_str(", group ")?;
+        push_name(l, g)?;
+        l.push(')')
+    }
+
     /// ` (group peer:10002)` after a discovered peer's event.
     fn push_group(&self, l: &mut Line) -> Result<(), LineFull> {
         match self.group {
@@ -856,6 +958,7 @@ mod tests {
                 &PeerLine {
                     name: "p2:10003",
                     group: None,
+                    other: None,
                     event: &ev,
                 },
                 &["addr"],
@@ -904,12 +1007,36 @@ mod tests {
                 addr,
                 capacity: 64,
             },
+            PeerEvent::NowNamed {
+                i: 0,
+                addr,
+                named: 1,
+            },
+            PeerEvent::GroupUnusable {
+                g: 0,
+                ip: "0.0.0.0".parse().unwrap(),
+                why: Unusable::NotUnicast,
+                count: 2,
+            },
+            PeerEvent::GroupUnusable {
+                g: 0,
+                ip: "::1".parse().unwrap(),
+                why: Unusable::OtherFamily,
+                count: 1,
+            },
+            PeerEvent::Down {
+                i: 0,
+                addr: Some(addr),
+                why: Down::Stopped,
+            },
+            PeerEvent::Up { i: 0, addr },
         ] {
             // Every field is in the text, the address too.
             let text = assert_same_fields(
                 &PeerLine {
                     name: "peer#3",
                     group: Some("peer:10003"),
+                    other: Some("p2:10003"),
                     event: &ev,
                 },
                 &[],
@@ -936,6 +1063,7 @@ mod tests {
         let (_, v) = both(&PeerLine {
             name: "p2:10003",
             group: None,
+            other: None,
             event: &PeerEvent::Down {
                 i: 0,
                 addr: None,
