@@ -4,36 +4,53 @@
 
 use std::net::IpAddr;
 
-use super::{Addrs, Family};
+use super::{sysfile, Addrs, Family};
 
-/// Reads `/etc/hosts` and adds to `out` the addresses it gives `name` in `family`. Returns
-/// whether it gave any: then no nameserver is asked (as glibc: a name listed only with an
-/// IPv4 address, asked for IPv6, goes on to DNS).
+/// Reads `/etc/hosts` (bounded, never blocking: see [`sysfile`]) and adds to `out` the
+/// addresses it gives `name` in `family`. Returns whether it gave any: then no nameserver is
+/// asked (as glibc: a name listed only with an IPv4 address, asked for IPv6, goes on to DNS).
 pub fn lookup_file(name: &str, family: Family, out: &mut Addrs) -> bool {
-    match std::fs::read_to_string("/etc/hosts") {
-        Ok(text) => lookup(&text, name, family, out),
-        Err(_) => false,
-    }
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let mut found = false;
+    sysfile::for_each_line(sysfile::Which::Hosts, |line| {
+        found |= lookup_line(line, name, family, out);
+    });
+    found
 }
 
-/// [`lookup_file`] on the file's text.
+/// [`lookup_file`] on a file's text.
 pub fn lookup(text: &str, name: &str, family: Family, out: &mut Addrs) -> bool {
     let name = name.strip_suffix('.').unwrap_or(name);
     let mut found = false;
     for line in text.lines() {
-        let line = line.split('#').next().unwrap_or("");
-        let mut words = line.split_whitespace();
-        let Some(addr) = words.next() else { continue };
-        // A zone (`fe80::1%lo`) is not supported: the line is skipped.
-        let Ok(ip) = addr.parse::<IpAddr>() else {
-            continue;
-        };
-        if family.wants(ip) && words.any(|w| w.trim_end_matches('.').eq_ignore_ascii_case(name)) {
-            found = true;
-            out.push(ip);
-        }
+        found |= lookup_line(line.as_bytes(), name, family, out);
     }
     found
+}
+
+/// One line: whether it names `name` (without a trailing dot) with an address of `family`.
+fn lookup_line(line: &[u8], name: &str, family: Family, out: &mut Addrs) -> bool {
+    let line = line.split(|&b| b == b'#').next().unwrap_or(&[]);
+    // A line that is not UTF-8 (outside a comment) names nothing we could be asked.
+    let Ok(line) = core::str::from_utf8(line) else {
+        return false;
+    };
+    let mut words = line.split_whitespace();
+    let Some(addr) = words.next() else {
+        return false;
+    };
+    // The names first: parsing every line's address would cost more than the whole scan.
+    if !words.any(|w| w.trim_end_matches('.').eq_ignore_ascii_case(name)) {
+        return false;
+    }
+    // A zone (`fe80::1%lo`) is not supported: the line is skipped.
+    match addr.parse::<IpAddr>() {
+        Ok(ip) if family.wants(ip) => {
+            out.push(ip);
+            true
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,10 @@ fn main() {
     {
         return;
     }
-    let Ok(out) = Command::new(env("RUSTC")).args(["--print", "sysroot"]).output() else {
+    let Ok(out) = Command::new(env("RUSTC"))
+        .args(["--print", "sysroot"])
+        .output()
+    else {
         return;
     };
     let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
