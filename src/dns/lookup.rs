@@ -63,7 +63,8 @@ pub struct Transmit<'a> {
 /// Answers that were not trusted, by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Ignored {
-    /// From an address that is not the nameserver of the current try.
+    /// From an address that is not the nameserver of the current try. (The adapter's UDP
+    /// socket is connected to that nameserver, so the kernel drops such datagrams first.)
     pub source: u32,
     /// With an id no outstanding query has (a late answer to an earlier try, or a forgery).
     pub id: u32,

@@ -240,6 +240,15 @@ mod tests {
     }
 
     #[test]
+    fn a_big_file_is_cut() {
+        let line = format!("0.0.0.0 ads.{}.example\n", "x".repeat(70));
+        let p = temp("big", line.repeat((8 << 20) / line.len()).as_bytes());
+        let (n, v) = collect(&p, 1 << 20);
+        let _ = std::fs::remove_file(p);
+        assert_eq!((n, v.len()), (CUT, (1 << 20) / line.len()));
+    }
+
+    #[test]
     fn a_fifo_or_a_device_is_ignored_at_once() {
         let p = std::env::temp_dir().join(format!("peerlab-sysfile-{}-fifo", std::process::id()));
         let _ = std::fs::remove_file(&p);
