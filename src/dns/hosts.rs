@@ -29,23 +29,30 @@ pub fn lookup(text: &str, name: &str, family: Family, out: &mut Addrs) -> bool {
 }
 
 /// One line: whether it names `name` (without a trailing dot) with an address of `family`.
+/// Worked on bytes, the names compared by length first: this runs on every line of the file
+/// for every lookup, inside the loop.
 fn lookup_line(line: &[u8], name: &str, family: Family, out: &mut Addrs) -> bool {
     let line = line.split(|&b| b == b'#').next().unwrap_or(&[]);
-    // A line that is not UTF-8 (outside a comment) names nothing we could be asked.
-    let Ok(line) = core::str::from_utf8(line) else {
-        return false;
-    };
-    let mut words = line.split_whitespace();
+    let mut words = line
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty());
     let Some(addr) = words.next() else {
         return false;
     };
-    // The names first: parsing every line's address would cost more than the whole scan.
-    if !words.any(|w| w.trim_end_matches('.').eq_ignore_ascii_case(name)) {
+    let name = name.as_bytes();
+    let named = words.any(|w| {
+        let mut w = w;
+        while let [rest @ .., b'.'] = w {
+            w = rest;
+        }
+        w.len() == name.len() && w.eq_ignore_ascii_case(name)
+    });
+    if !named {
         return false;
     }
     // A zone (`fe80::1%lo`) is not supported: the line is skipped.
-    match addr.parse::<IpAddr>() {
-        Ok(ip) if family.wants(ip) => {
+    match core::str::from_utf8(addr).map(str::parse::<IpAddr>) {
+        Ok(Ok(ip)) if family.wants(ip) => {
             out.push(ip);
             true
         }
