@@ -474,6 +474,10 @@ impl<A: App, W: Write> Driver<A, W> {
         if now >= self.next_link_check {
             self.mesh.poll_up(now);
             self.next_link_check = now + Duration::from_secs(1);
+            // /etc/hosts or /etc/resolv.conf partly or wholly ignored: said once per reason.
+            while let Some(n) = crate::dns::sysfile::take_notes() {
+                self.out.notice(format_args!("{n}"));
+            }
             // Untrusted DNS answers: said at most once a second, and only when there are more.
             let ig = self.mesh.dns_ignored();
             if ig.total() > self.dns_ignored_said {

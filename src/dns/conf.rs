@@ -8,6 +8,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use super::sysfile;
+
 /// Most nameservers used (glibc's and musl's `MAXNS`); further lines are ignored.
 pub const MAX_NAMESERVERS: usize = 3;
 /// Most search domains kept (glibc's historical `MAXDNSRCH`).
@@ -49,57 +51,30 @@ impl Default for ResolvConf {
 }
 
 impl ResolvConf {
-    /// Reads `/etc/resolv.conf`; a missing or unreadable file gives the defaults.
+    /// Reads `/etc/resolv.conf` (bounded, never blocking: see [`sysfile`]); a missing,
+    /// unreadable or not regular file gives the defaults.
     pub fn load() -> ResolvConf {
-        match std::fs::read_to_string("/etc/resolv.conf") {
-            Ok(text) => ResolvConf::parse(&text),
-            Err(_) => ResolvConf::default(),
-        }
+        let mut p = Parser::default();
+        sysfile::for_each_line(sysfile::Which::ResolvConf, |line| {
+            // Comments are cut before the text is taken: a comment need not be UTF-8.
+            let line = line
+                .split(|&b| b == b'#' || b == b';')
+                .next()
+                .unwrap_or(&[]);
+            if let Ok(line) = core::str::from_utf8(line) {
+                p.line(line);
+            }
+        });
+        p.finish()
     }
 
     /// Parses the file's text.
     pub fn parse(text: &str) -> ResolvConf {
-        let mut c = ResolvConf::default();
-        let mut servers: heapless::Vec<SocketAddr, MAX_NAMESERVERS> = heapless::Vec::new();
+        let mut p = Parser::default();
         for line in text.lines() {
-            // `#` and `;` start comments (at the start of a line in the C libraries; a
-            // comment after a value is also common and never part of one).
-            let line = line.split(['#', ';']).next().unwrap_or("");
-            let mut words = line.split_whitespace();
-            match words.next() {
-                Some("nameserver") => {
-                    // An IPv6 address may carry a zone (`fe80::1%eth0`): not supported, skipped.
-                    if let Some(ip) = words.next().and_then(|w| w.parse::<IpAddr>().ok()) {
-                        let _ = servers.push(SocketAddr::new(ip, 53));
-                    }
-                }
-                // The last `search` or `domain` line wins, as in glibc and musl.
-                Some("search") | Some("domain") => {
-                    c.search.clear();
-                    for w in words {
-                        let w = w.trim_end_matches('.');
-                        if w.is_empty() {
-                            continue;
-                        }
-                        if let Ok(d) = DomainName::try_from(w) {
-                            if c.search.push(d).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-                Some("options") => {
-                    for w in words {
-                        c.option(w);
-                    }
-                }
-                _ => {}
-            }
+            p.line(line);
         }
-        if !servers.is_empty() {
-            c.nameservers = servers;
-        }
-        c
+        p.finish()
     }
 
     fn option(&mut self, w: &str) {
@@ -115,6 +90,58 @@ impl ResolvConf {
             "attempts" => self.attempts = n.clamp(1, 5) as u8,
             _ => {}
         }
+    }
+}
+
+/// The file, a line at a time.
+#[derive(Default)]
+struct Parser {
+    c: ResolvConf,
+    servers: heapless::Vec<SocketAddr, MAX_NAMESERVERS>,
+}
+
+impl Parser {
+    fn line(&mut self, line: &str) {
+        // `#` and `;` start comments (at the start of a line in the C libraries; a comment
+        // after a value is also common and never part of one).
+        let line = line.split(['#', ';']).next().unwrap_or("");
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("nameserver") => {
+                // An IPv6 address may carry a zone (`fe80::1%eth0`): not supported, skipped.
+                if let Some(ip) = words.next().and_then(|w| w.parse::<IpAddr>().ok()) {
+                    let _ = self.servers.push(SocketAddr::new(ip, 53));
+                }
+            }
+            // The last `search` or `domain` line wins, as in glibc and musl.
+            Some("search") | Some("domain") => {
+                self.c.search.clear();
+                for w in words {
+                    let w = w.trim_end_matches('.');
+                    if w.is_empty() {
+                        continue;
+                    }
+                    if let Ok(d) = DomainName::try_from(w) {
+                        if self.c.search.push(d).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            Some("options") => {
+                for w in words {
+                    self.c.option(w);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(mut self) -> ResolvConf {
+        if !self.servers.is_empty() {
+            self.c.nameservers = self.servers;
+        }
+        self.c
     }
 }
 

@@ -4,36 +4,60 @@
 
 use std::net::IpAddr;
 
-use super::{Addrs, Family};
+use super::{sysfile, Addrs, Family};
 
-/// Reads `/etc/hosts` and adds to `out` the addresses it gives `name` in `family`. Returns
-/// whether it gave any: then no nameserver is asked (as glibc: a name listed only with an
-/// IPv4 address, asked for IPv6, goes on to DNS).
+/// Reads `/etc/hosts` (bounded, never blocking: see [`sysfile`]) and adds to `out` the
+/// addresses it gives `name` in `family`. Returns whether it gave any: then no nameserver is
+/// asked (as glibc: a name listed only with an IPv4 address, asked for IPv6, goes on to DNS).
 pub fn lookup_file(name: &str, family: Family, out: &mut Addrs) -> bool {
-    match std::fs::read_to_string("/etc/hosts") {
-        Ok(text) => lookup(&text, name, family, out),
-        Err(_) => false,
-    }
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let mut found = false;
+    sysfile::for_each_line(sysfile::Which::Hosts, |line| {
+        found |= lookup_line(line, name, family, out);
+    });
+    found
 }
 
-/// [`lookup_file`] on the file's text.
+/// [`lookup_file`] on a file's text.
 pub fn lookup(text: &str, name: &str, family: Family, out: &mut Addrs) -> bool {
     let name = name.strip_suffix('.').unwrap_or(name);
     let mut found = false;
     for line in text.lines() {
-        let line = line.split('#').next().unwrap_or("");
-        let mut words = line.split_whitespace();
-        let Some(addr) = words.next() else { continue };
-        // A zone (`fe80::1%lo`) is not supported: the line is skipped.
-        let Ok(ip) = addr.parse::<IpAddr>() else {
-            continue;
-        };
-        if family.wants(ip) && words.any(|w| w.trim_end_matches('.').eq_ignore_ascii_case(name)) {
-            found = true;
-            out.push(ip);
-        }
+        found |= lookup_line(line.as_bytes(), name, family, out);
     }
     found
+}
+
+/// One line: whether it names `name` (without a trailing dot) with an address of `family`.
+/// Worked on bytes, the names compared by length first: this runs on every line of the file
+/// for every lookup, inside the loop.
+fn lookup_line(line: &[u8], name: &str, family: Family, out: &mut Addrs) -> bool {
+    let line = line.split(|&b| b == b'#').next().unwrap_or(&[]);
+    let mut words = line
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty());
+    let Some(addr) = words.next() else {
+        return false;
+    };
+    let name = name.as_bytes();
+    let named = words.any(|w| {
+        let mut w = w;
+        while let [rest @ .., b'.'] = w {
+            w = rest;
+        }
+        w.len() == name.len() && w.eq_ignore_ascii_case(name)
+    });
+    if !named {
+        return false;
+    }
+    // A zone (`fe80::1%lo`) is not supported: the line is skipped.
+    match core::str::from_utf8(addr).map(str::parse::<IpAddr>) {
+        Ok(Ok(ip)) if family.wants(ip) => {
+            out.push(ip);
+            true
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]

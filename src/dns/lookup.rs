@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use simple_dns::{Name, Packet, PacketFlag, Question, CLASS, OPCODE, QCLASS, QTYPE, RCODE, TYPE};
 
 use super::conf::{DomainName, ResolvConf, MAX_SEARCH};
-use super::{Addrs, Error, Family, Servers};
+use super::{Addrs, Error, Family, Servers, Trouble};
 
 /// The UDP payload size announced with EDNS0 (RFC 6891's usual value).
 pub const EDNS_UDP_SIZE: u16 = 4096;
@@ -63,13 +63,17 @@ pub struct Transmit<'a> {
 /// Answers that were not trusted, by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Ignored {
-    /// From an address that is not the nameserver of the current try.
+    /// From an address that is not the nameserver of the current try. (The adapter's UDP
+    /// socket is connected to that nameserver, so the kernel drops such datagrams first.)
     pub source: u32,
     /// With an id no outstanding query has (a late answer to an earlier try, or a forgery).
     pub id: u32,
-    /// Not a response, or not to the question asked.
+    /// Not a response, or not to the question asked; also an answer that carried address
+    /// records for another name (neither the question's nor one its CNAME chain reaches):
+    /// those records are dropped, the rest of the answer is taken.
     pub question: u32,
-    /// Not a DNS message, or a broken one (a truncated TCP answer, bad counts).
+    /// Not a DNS message, or a broken one (a truncated TCP answer, bad counts, bigger than
+    /// the 4096 bytes announced, an A record whose data is not 4 bytes or an AAAA not 16).
     pub malformed: u32,
 }
 
@@ -141,6 +145,12 @@ pub struct Lookup<R: FnMut() -> u16> {
     failure: Option<(u8, SocketAddr)>,
     /// The current try ended by a server failure rather than silence.
     failed_this_name: bool,
+    /// What went wrong in this name's tries besides silence (for the error).
+    trouble: Trouble,
+    /// The current try had trouble (a refusal, a malformed answer, TCP failed).
+    try_trouble: bool,
+    /// A try is under way (sent, not yet over).
+    try_open: bool,
     ignored: Ignored,
     result: Option<Result<(), Error>>,
     ids: R,
@@ -228,6 +238,9 @@ impl<R: FnMut() -> u16> Lookup<R> {
             nxdomain: 0,
             failure: None,
             failed_this_name: false,
+            trouble: Trouble::default(),
+            try_trouble: false,
+            try_open: false,
             ignored: Ignored::default(),
             result: None,
             ids,
@@ -280,10 +293,59 @@ impl<R: FnMut() -> u16> Lookup<R> {
     /// The error to report if the caller gives up now (its own deadline passed): no
     /// nameserver answered the tries so far.
     pub fn timed_out(&self) -> Error {
+        let mut trouble = self.trouble;
+        if self.try_open && !self.try_trouble {
+            trouble.silent = true;
+        }
+        let all_refused = Trouble {
+            refused: self.tries,
+            ..Trouble::default()
+        };
+        if self.tries > 0 && trouble == all_refused {
+            return Error::Refused {
+                tries: self.tries_total,
+                servers: self.servers.clone(),
+            };
+        }
         Error::TimedOut {
             tries: self.tries_total,
             servers: self.servers.clone(),
+            trouble,
         }
+    }
+
+    /// Which try the queries of [`Lookup::poll_transmit`] belong to: a new number is a new
+    /// try (the adapter opens a fresh socket, connected to the try's server).
+    pub fn try_number(&self) -> u16 {
+        self.tries_total
+    }
+
+    /// The current try's server refused the query (ICMP port unreachable, seen as
+    /// `ECONNREFUSED` on a socket connected to it): nothing will answer, the next server is
+    /// asked at once (glibc does the same).
+    pub fn handle_refused(&mut self, now: Instant) {
+        if self.result.is_some() || !self.try_open {
+            return;
+        }
+        let mut any = false;
+        for q in &mut self.queries {
+            if q.state == State::Udp {
+                q.state = State::Failed;
+                any = true;
+            }
+        }
+        if any {
+            self.trouble.refused += 1;
+            self.try_trouble = true;
+            self.advance(now);
+        }
+    }
+
+    /// An answer from the server asked, with a query's id, that cannot be used.
+    fn malformed(&mut self) {
+        self.ignored.malformed += 1;
+        self.trouble.malformed = self.trouble.malformed.saturating_add(1);
+        self.try_trouble = true;
     }
 
     /// Whether the outcome is known.
@@ -303,10 +365,20 @@ impl<R: FnMut() -> u16> Lookup<R> {
         let Some(i) = self.check(bytes, State::Udp) else {
             return;
         };
+        // Bigger than the size announced (the adapter reads one byte more to see it): cut by
+        // the adapter's buffer, it could only be misread.
+        if bytes.len() > usize::from(EDNS_UDP_SIZE) {
+            self.malformed();
+            return;
+        }
         let Ok(p) = Packet::parse(bytes) else {
-            self.ignored.malformed += 1;
+            self.malformed();
             return;
         };
+        if !address_lengths_ok(bytes) {
+            self.malformed();
+            return;
+        }
         if !self.question_matches(&p, i) {
             self.ignored.question += 1;
             return;
@@ -337,9 +409,13 @@ impl<R: FnMut() -> u16> Lookup<R> {
             return;
         }
         let Ok(p) = Packet::parse(bytes) else {
-            self.ignored.malformed += 1;
+            self.malformed();
             return;
         };
+        if !address_lengths_ok(bytes) {
+            self.malformed();
+            return;
+        }
         if !self.question_matches(&p, i) {
             self.ignored.question += 1;
             return;
@@ -357,6 +433,8 @@ impl<R: FnMut() -> u16> Lookup<R> {
         if self.result.is_some() || q.state != State::Tcp {
             return;
         }
+        self.trouble.tcp_failed = self.trouble.tcp_failed.saturating_add(1);
+        self.try_trouble = true;
         q.state = if q.partial > 0 {
             State::Done(Outcome::Addrs)
         } else {
@@ -377,6 +455,9 @@ impl<R: FnMut() -> u16> Lookup<R> {
                 _ => {}
             }
         }
+        if !self.try_trouble {
+            self.trouble.silent = true;
+        }
         self.next_try_or_name(now);
     }
 
@@ -393,7 +474,12 @@ impl<R: FnMut() -> u16> Lookup<R> {
             .iter()
             .position(|q| q.state == state && q.id == id)
         else {
-            self.ignored.id += 1;
+            // A copy of an answer already taken (a server or network that repeats): its id is
+            // right, it is just not needed. Not counted: it is not an attack on the id.
+            let asked = |q: &Query| q.id == id && q.state != State::Idle;
+            if !self.queries.iter().any(asked) {
+                self.ignored.id += 1;
+            }
             return None;
         };
         // QR set, a standard query's answer.
@@ -406,7 +492,7 @@ impl<R: FnMut() -> u16> Lookup<R> {
         let count = |k: usize| usize::from(u16::from_be_bytes([bytes[k], bytes[k + 1]]));
         let need = 5 * count(4) + 11 * (count(6) + count(8) + count(10));
         if need > bytes.len() - 12 {
-            self.ignored.malformed += 1;
+            self.malformed();
             return None;
         }
         Some(i)
@@ -427,7 +513,28 @@ impl<R: FnMut() -> u16> Lookup<R> {
 
     fn take_addresses(&mut self, p: &Packet<'_>, i: usize) -> usize {
         let want = self.queries[i].qtype;
+        // The names whose addresses answer the question: its own, and those its CNAMEs reach
+        // in this answer (any order; a chain longer than the set's room is cut there).
+        let mut owners: heapless::Vec<NameText, MAX_CHAIN> = heapless::Vec::new();
+        let _ = owners.push(text_of(&self.names[self.name_idx]));
+        let mut grew = true;
+        while grew {
+            grew = false;
+            for rr in &p.answers {
+                let simple_dns::rdata::RData::CNAME(c) = &rr.rdata else {
+                    continue;
+                };
+                let target = name_text(&c.0);
+                if owners.contains(&name_text(&rr.name))
+                    && !owners.contains(&target)
+                    && owners.push(target).is_ok()
+                {
+                    grew = true;
+                }
+            }
+        }
         let mut n = 0;
+        let mut foreign = false;
         for rr in &p.answers {
             if rr.class != CLASS::IN {
                 continue;
@@ -441,8 +548,16 @@ impl<R: FnMut() -> u16> Lookup<R> {
                 }
                 _ => continue,
             };
+            if !owners.contains(&name_text(&rr.name)) {
+                // Another name's address (cache poisoning tries this): not ours to take.
+                foreign = true;
+                continue;
+            }
             self.addrs.push(ip);
             n += 1;
+        }
+        if foreign {
+            self.ignored.question += 1;
         }
         n
     }
@@ -508,6 +623,7 @@ impl<R: FnMut() -> u16> Lookup<R> {
     }
 
     fn next_try_or_name(&mut self, now: Instant) {
+        self.try_open = false;
         if self.tries < self.tries_max {
             self.begin_try(now);
             return;
@@ -550,6 +666,7 @@ impl<R: FnMut() -> u16> Lookup<R> {
         }
         self.tries = 0;
         self.failed_this_name = false;
+        self.trouble = Trouble::default();
         for q in &mut self.queries {
             q.state = State::Idle;
             q.partial = 0;
@@ -563,6 +680,8 @@ impl<R: FnMut() -> u16> Lookup<R> {
         self.tries += 1;
         self.tries_total = self.tries_total.saturating_add(1);
         self.deadline = Some(now + self.timeout);
+        self.try_open = true;
+        self.try_trouble = false;
         self.outbox.clear();
         let name = self.names[self.name_idx].clone();
         let mut last_id = None;
@@ -594,9 +713,75 @@ impl<R: FnMut() -> u16> Lookup<R> {
     }
 
     fn finish(&mut self, r: Result<(), Error>) {
+        self.try_open = false;
         self.outbox.clear();
         self.deadline = None;
         self.result = Some(r);
+    }
+}
+
+/// Longest CNAME chain followed in an answer (names, the question's included); glibc
+/// follows at most 16 in a row, but a peer's name is a name or two away from its address.
+const MAX_CHAIN: usize = 8;
+
+/// A domain name as text, lowercase, without a trailing dot, for comparisons.
+type NameText = heapless::String<{ 4 * 256 }>;
+
+fn text_of(s: &str) -> NameText {
+    let mut t = NameText::new();
+    for c in s.trim_end_matches('.').chars() {
+        let _ = t.push(c.to_ascii_lowercase());
+    }
+    t
+}
+
+fn name_text(n: &Name<'_>) -> NameText {
+    let mut raw = NameText::new();
+    let _ = core::fmt::write(&mut raw, format_args!("{n}"));
+    text_of(&raw)
+}
+
+/// Whether every A record of the message's sections has 4 bytes of data and every AAAA 16
+/// (the parser reads the first bytes of a longer one and skips the rest: an A record of 16
+/// bytes would give an address made of whatever its first 4 are). `bytes` has parsed.
+fn address_lengths_ok(bytes: &[u8]) -> bool {
+    let count = |k: usize| usize::from(u16::from_be_bytes([bytes[k], bytes[k + 1]]));
+    let (qd, records) = (count(4), count(6) + count(8) + count(10));
+    let mut at = 12;
+    for _ in 0..qd {
+        let Some(end) = skip_name(bytes, at) else {
+            return false;
+        };
+        at = end + 4;
+    }
+    for _ in 0..records {
+        let Some(end) = skip_name(bytes, at) else {
+            return false;
+        };
+        let Some(h) = bytes.get(end..end + 10) else {
+            return false;
+        };
+        let rtype = u16::from_be_bytes([h[0], h[1]]);
+        let rdlen = usize::from(u16::from_be_bytes([h[8], h[9]]));
+        match rtype {
+            1 if rdlen != 4 => return false,
+            28 if rdlen != 16 => return false,
+            _ => {}
+        }
+        at = end + 10 + rdlen;
+    }
+    true
+}
+
+/// The offset after the name at `at` (labels up to a zero byte, or a 2-byte pointer).
+fn skip_name(bytes: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let len = *bytes.get(at)?;
+        match len {
+            0 => return Some(at + 1),
+            l if l & 0xc0 == 0xc0 => return Some(at + 2),
+            l => at += 1 + usize::from(l),
+        }
     }
 }
 
@@ -1057,6 +1242,176 @@ mod tests {
         l.handle_response(t, ns(NS2), &answer(&q.bytes, RCODE::Refused, &[], false));
         let err = l.result().unwrap().clone().unwrap_err();
         assert_eq!(err.to_string(), "10.0.1.53 answered REFUSED (rcode 5)");
+    }
+
+    /// An answer to `query` with the given records (owner, data).
+    fn answer_with(query: &[u8], records: &[(&str, RData<'static>)]) -> Vec<u8> {
+        let q = Packet::parse(query).unwrap();
+        let mut r = Packet::new_reply(q.id());
+        r.questions.push(q.questions[0].clone());
+        for (owner, rdata) in records {
+            r.answers.push(ResourceRecord::new(
+                Name::new_unchecked(owner),
+                CLASS::IN,
+                60,
+                rdata.clone(),
+            ));
+        }
+        r.build_bytes_vec().unwrap()
+    }
+
+    fn a(ip: &str) -> RData<'static> {
+        RData::A(A {
+            address: u32::from(ip.parse::<Ipv4Addr>().unwrap()),
+        })
+    }
+
+    fn cname(to: &'static str) -> RData<'static> {
+        RData::CNAME(simple_dns::rdata::CNAME(Name::new_unchecked(to)))
+    }
+
+    #[test]
+    fn an_address_record_of_the_wrong_length_makes_the_answer_malformed() {
+        let t = Instant::now();
+        let c = conf("nameserver 10.0.0.53\noptions timeout:1 attempts:1\n");
+        let mut l = Lookup::new("p2", Family::V4, &c, 8, t, counter());
+        let q = sent(&mut l).remove(0);
+        // An A record of 16 bytes: the parser alone would take its first 4.
+        let mut long = answer(&q.bytes, RCODE::NoError, &v4s(1), false);
+        let n = long.len();
+        long[n - 6..n - 4].copy_from_slice(&16u16.to_be_bytes());
+        long.extend_from_slice(&[7; 12]);
+        assert!(Packet::parse(&long).is_ok(), "the parser takes it");
+        l.handle_response(t, ns(NS1), &long);
+        assert!(!l.is_done());
+        assert_eq!(l.ignored().malformed, 1);
+        assert!(l.addrs().is_empty());
+        // Bigger than the 4096 bytes announced.
+        let mut huge = answer(&q.bytes, RCODE::NoError, &v4s(1), false);
+        huge.resize(usize::from(EDNS_UDP_SIZE) + 1, 0);
+        l.handle_response(t, ns(NS1), &huge);
+        assert_eq!(l.ignored().malformed, 2);
+        l.handle_timeout(t + Duration::from_secs(1));
+        let err = l.result().unwrap().clone().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no usable answer from 10.0.0.53 after 1 tries (2 malformed answer(s))"
+        );
+        // AAAA: 16 bytes, not 4.
+        let mut l = Lookup::new("p2", Family::V6, &c, 8, t, counter());
+        let q = sent(&mut l).remove(0);
+        let ip: IpAddr = "fd00::1".parse().unwrap();
+        let mut short = answer(&q.bytes, RCODE::NoError, &[ip], false);
+        let n = short.len();
+        short[n - 18..n - 16].copy_from_slice(&4u16.to_be_bytes());
+        short.truncate(n - 12);
+        l.handle_response(t, ns(NS1), &short);
+        assert_eq!((l.ignored().malformed, l.is_done()), (1, false));
+        l.handle_response(t, ns(NS1), &answer(&q.bytes, RCODE::NoError, &[ip], false));
+        assert_eq!(l.addrs().as_slice(), &[ip]);
+    }
+
+    #[test]
+    fn only_the_questions_name_and_its_cname_chain_give_addresses() {
+        let t = Instant::now();
+        let c = conf("nameserver 10.0.0.53\n");
+        let mut l = Lookup::new("p2.lab", Family::V4, &c, 8, t, counter());
+        let q = sent(&mut l).remove(0);
+        let ans = answer_with(
+            &q.bytes,
+            &[
+                ("evil.example", a("6.6.6.6")),
+                ("web.lab", a("10.0.0.3")),
+                ("P2.Lab", cname("alias.lab")),
+                ("alias.lab", cname("web.lab")),
+                ("p2.lab", a("10.0.0.2")),
+                ("other.lab", cname("p2.lab")),
+            ],
+        );
+        l.handle_response(t, ns(NS1), &ans);
+        assert_eq!(l.result(), Some(&Ok(())));
+        let got: Vec<String> = l.addrs().iter().map(|a| a.to_string()).collect();
+        assert_eq!(got, ["10.0.0.3", "10.0.0.2"], "chain followed in any order");
+        assert_eq!(
+            l.ignored().question,
+            1,
+            "evil.example's record dropped, counted"
+        );
+
+        // Only another name's address: nothing taken, the name has no address.
+        let mut l = Lookup::new("p2.lab.", Family::V4, &c, 8, t, counter());
+        let q = sent(&mut l).remove(0);
+        l.handle_response(
+            t,
+            ns(NS1),
+            &answer_with(&q.bytes, &[("evil.example", a("6.6.6.6"))]),
+        );
+        assert_eq!(l.result(), Some(&Err(Error::NoAnswer)));
+        assert!(l.addrs().is_empty());
+    }
+
+    #[test]
+    fn a_refusal_moves_on_at_once_and_all_refused_says_refused() {
+        let t = Instant::now();
+        let c = conf("nameserver 10.0.0.53\nnameserver 10.0.1.53\noptions attempts:1\n");
+        let mut l = Lookup::new("p2", Family::Any, &c, 8, t, counter());
+        assert_eq!(sent(&mut l).len(), 2);
+        let first = l.try_number();
+        l.handle_refused(t);
+        let s = sent(&mut l);
+        assert_eq!(s.len(), 2, "both queries again");
+        assert_eq!(s[0].to, ns(NS2), "without waiting for the timeout");
+        assert_ne!(l.try_number(), first, "a new try: a new socket");
+        l.handle_response(
+            t,
+            ns(NS2),
+            &answer(&s[0].bytes, RCODE::NoError, &v4s(1), false),
+        );
+        l.handle_response(t, ns(NS2), &answer(&s[1].bytes, RCODE::NoError, &[], false));
+        assert_eq!(l.result(), Some(&Ok(())));
+
+        let mut l = Lookup::new("p2", Family::Any, &c, 8, t, counter());
+        let _ = sent(&mut l);
+        l.handle_refused(t);
+        l.handle_refused(t); // a second ICMP error of the same try changes nothing
+        let _ = sent(&mut l);
+        l.handle_refused(t);
+        let err = l.result().unwrap().clone().unwrap_err();
+        assert!(matches!(err, Error::Refused { tries: 2, .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "10.0.0.53, 10.0.1.53 refused all 2 tries (port unreachable: nothing listens on port 53)"
+        );
+
+        // One refused, one silent: both said.
+        let mut l = Lookup::new("p2", Family::V4, &c, 8, t, counter());
+        let _ = sent(&mut l);
+        l.handle_refused(t);
+        let _ = sent(&mut l);
+        l.handle_timeout(t + Duration::from_secs(5));
+        let err = l.result().unwrap().clone().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no usable answer from 10.0.0.53, 10.0.1.53 after 2 tries (1 refused, timed out)"
+        );
+    }
+
+    #[test]
+    fn copies_of_an_answer_are_not_wrong_ids() {
+        let t = Instant::now();
+        let c = conf("nameserver 10.0.0.53\n");
+        let mut l = Lookup::new("p2", Family::Any, &c, 8, t, counter());
+        let s = sent(&mut l);
+        let a4 = answer(&s[0].bytes, RCODE::NoError, &v4s(1), false);
+        for _ in 0..5 {
+            l.handle_response(t, ns(NS1), &a4);
+        }
+        assert!(!l.is_done(), "AAAA still to come");
+        assert_eq!(l.ignored(), Ignored::default(), "copies are not counted");
+        let mut forged = a4.clone();
+        forged[0] ^= 0x40;
+        l.handle_response(t, ns(NS1), &forged);
+        assert_eq!(l.ignored().id, 1);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! - [`hosts`]: `/etc/hosts`, honoured before any nameserver.
 //! - [`lookup`]: one lookup as a sans-IO state machine: it builds query datagrams, takes the
 //!   answers, the deadlines and the time as arguments, and never touches a socket or a clock.
+//! - [`sysfile`]: how both files are read from inside the loop (never blocking, bounded).
 //! - [`resolver`]: the thin mio adapter: a fresh UDP socket per lookup (random source port)
 //!   and, for a truncated answer, a TCP exchange, all registered on the loop's own poll.
 //!
@@ -17,6 +18,7 @@ pub mod conf;
 pub mod hosts;
 pub mod lookup;
 pub mod resolver;
+pub mod sysfile;
 
 pub use lookup::Lookup;
 pub use resolver::Resolver;
@@ -111,9 +113,18 @@ pub enum Error {
     },
     /// The name exists but has no address of the family asked (NOERROR, no answer).
     NoAnswer,
-    /// No nameserver answered in time.
+    /// No nameserver gave a usable answer in time.
     TimedOut {
-        /// Queries sent (rounds times servers), each waited for the timeout.
+        /// Queries sent (rounds times servers).
+        tries: u16,
+        /// Who was asked.
+        servers: Servers,
+        /// What went wrong besides silence, for the last name tried.
+        trouble: Trouble,
+    },
+    /// Every try was refused (ICMP port unreachable: nothing listens on port 53).
+    Refused {
+        /// Queries sent.
         tries: u16,
         /// Who was asked.
         servers: Servers,
@@ -142,15 +153,45 @@ impl fmt::Display for Error {
                 )
             }
             Error::NoAnswer => f.write_str("the name has no address (no answer)"),
-            Error::TimedOut { tries, servers } => {
-                write!(f, "no answer from ")?;
-                for (i, s) in servers.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{}", s.ip())?;
-                }
+            Error::TimedOut {
+                tries,
+                servers,
+                trouble,
+            } if trouble.refused == 0 && trouble.malformed == 0 && trouble.tcp_failed == 0 => {
+                f.write_str("no answer from ")?;
+                write_servers(f, servers)?;
                 write!(f, " after {tries} tries (timed out)")
+            }
+            Error::TimedOut {
+                tries,
+                servers,
+                trouble,
+            } => {
+                f.write_str("no usable answer from ")?;
+                write_servers(f, servers)?;
+                write!(f, " after {tries} tries (")?;
+                let mut sep = "";
+                for (n, what) in [
+                    (trouble.refused, "refused"),
+                    (trouble.malformed, "malformed answer(s)"),
+                    (trouble.tcp_failed, "TCP exchange(s) closed early or failed"),
+                ] {
+                    if n > 0 {
+                        write!(f, "{sep}{n} {what}")?;
+                        sep = ", ";
+                    }
+                }
+                if trouble.silent {
+                    write!(f, "{sep}timed out")?;
+                }
+                f.write_str(")")
+            }
+            Error::Refused { tries, servers } => {
+                write_servers(f, servers)?;
+                write!(
+                    f,
+                    " refused all {tries} tries (port unreachable: nothing listens on port 53)"
+                )
             }
             Error::Failed { rcode, server } => {
                 let what = match rcode {
@@ -168,6 +209,31 @@ impl fmt::Display for Error {
     }
 }
 
+fn write_servers(f: &mut fmt::Formatter<'_>, servers: &Servers) -> fmt::Result {
+    for (i, s) in servers.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{}", s.ip())?;
+    }
+    Ok(())
+}
+
+/// What went wrong in the tries of a name, besides silence: said in [`Error::TimedOut`] so
+/// that a broken nameserver is not mistaken for a slow one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Trouble {
+    /// Tries refused (ICMP port unreachable).
+    pub refused: u16,
+    /// Answers from the server asked, with the query's id, that could not be used (not DNS,
+    /// bigger than announced, an A record not 4 bytes long, ...).
+    pub malformed: u16,
+    /// TCP exchanges (after a truncated answer) refused, reset or closed before the answer.
+    pub tcp_failed: u16,
+    /// Some try had nothing at all: timed out.
+    pub silent: bool,
+}
+
 impl std::error::Error for Error {}
 
 impl Error {
@@ -177,7 +243,7 @@ impl Error {
         match self {
             Error::NxDomain { .. } | Error::NoAnswer => K::NotFound,
             Error::TimedOut { .. } => K::TimedOut,
-            Error::Failed { .. } => K::ConnectionRefused,
+            Error::Failed { .. } | Error::Refused { .. } => K::ConnectionRefused,
             Error::BadName => K::InvalidInput,
             Error::Io(k) => *k,
         }

@@ -42,8 +42,10 @@ struct TcpExchange {
 #[derive(Debug)]
 struct Active {
     lookup: Lookup<fn() -> u16>,
-    /// UDP sockets: IPv4, IPv6.
+    /// UDP sockets: IPv4, IPv6, each connected to the server of the try it was opened for.
     udp: [Option<UdpSocket>; 2],
+    /// The try the UDP sockets were opened for ([`Lookup::try_number`]).
+    udp_try: u16,
     tcp: [Option<TcpExchange>; 2],
 }
 
@@ -148,6 +150,7 @@ impl Resolver {
         self.slots[slot] = Some(Box::new(Active {
             lookup,
             udp: [None, None],
+            udp_try: 0,
             tcp: [None, None],
         }));
         self.flush(registry, slot, now);
@@ -222,8 +225,13 @@ impl Resolver {
                 match sock.recv_from(&mut self.buf) {
                     Ok((n, from)) => a.lookup.handle_response(now, from, &self.buf[..n]),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    // WouldBlock, or an error an unconnected socket should not have: the
-                    // deadline covers whatever was lost.
+                    // The socket is connected to the try's server: its ICMP port unreachable
+                    // comes back as this. The next server is asked now, not after the timeout.
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                        a.lookup.handle_refused(now);
+                        break;
+                    }
+                    // WouldBlock, or another error: the deadline covers whatever was lost.
                     Err(_) => break,
                 }
                 if a.lookup.is_done() {
@@ -259,17 +267,32 @@ impl Resolver {
         };
         let mut failed_tcp: heapless::Vec<usize, 4> = heapless::Vec::new();
         loop {
+            let mut refused = false;
+            // Everything in the outbox belongs to the current try.
+            let this_try = a.lookup.try_number();
             while let Some(tx) = a.lookup.poll_transmit() {
                 match tx.proto {
                     Proto::Udp => {
                         let fam = usize::from(tx.to.is_ipv6());
+                        if a.udp_try != this_try {
+                            // A fresh socket (a new random port) for every try, connected to
+                            // its server: a refusal is then reported, and only that server's
+                            // datagrams reach it.
+                            a.udp_try = this_try;
+                            for s in a.udp.iter_mut().filter_map(Option::take) {
+                                let mut s = s;
+                                let _ = registry.deregister(&mut s);
+                            }
+                        }
                         if a.udp[fam].is_none() {
                             a.udp[fam] = open_udp(registry, tx.to, Token(base + fam)).ok();
                         }
                         if let Some(s) = &a.udp[fam] {
-                            // A send error (no route) is a try without an answer: the
+                            // Another send error (no route) is a try without an answer: the
                             // deadline moves on to the next server.
-                            let _ = s.send_to(tx.payload, tx.to);
+                            if let Err(e) = s.send(tx.payload) {
+                                refused |= e.kind() == io::ErrorKind::ConnectionRefused;
+                            }
                         }
                     }
                     Proto::Tcp { stream } => {
@@ -284,6 +307,10 @@ impl Resolver {
                         }
                     }
                 }
+            }
+            if refused {
+                a.lookup.handle_refused(now);
+                continue;
             }
             let Some(stream) = failed_tcp.pop() else {
                 break;
@@ -320,6 +347,7 @@ fn open_udp(registry: &Registry, to: SocketAddr, token: Token) -> io::Result<Udp
     };
     // Port 0: the kernel picks a random ephemeral port.
     let mut s = UdpSocket::bind(any)?;
+    s.connect(to)?;
     registry.register(&mut s, token, Interest::READABLE)?;
     Ok(s)
 }
