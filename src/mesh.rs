@@ -73,6 +73,8 @@ struct Group {
     looked_up: bool,
     /// "Does not resolve" was said for the current failure streak.
     unresolved_said: bool,
+    /// A lookup of it gave addresses once (a failure then "no longer resolves").
+    resolved_once: bool,
     /// New addresses of its latest lookup that found no room in the table (or that the
     /// resolver did not keep).
     left_out: usize,
@@ -273,6 +275,7 @@ impl Mesh {
                     found: 0,
                     looked_up: false,
                     unresolved_said: false,
+                    resolved_once: false,
                     left_out: 0,
                     unusable_said: false,
                 })
@@ -628,7 +631,8 @@ impl Mesh {
             Ok(a) => a,
             Err(why) => {
                 if slot.state.handle_unresolved(now) {
-                    self.push(PeerEvent::Unresolved { i, why });
+                    let before = slot.state.addr.is_some();
+                    self.push(PeerEvent::Unresolved { i, why, before });
                 }
                 return;
             }
@@ -725,6 +729,7 @@ impl Mesh {
         let addrs = match result {
             Ok(a) => {
                 self.groups[g].unresolved_said = false;
+                self.groups[g].resolved_once = true;
                 a
             }
             Err(why) => {
@@ -732,6 +737,7 @@ impl Mesh {
                     self.push(PeerEvent::GroupUnresolved {
                         g,
                         why: io::Error::from(why.clone()),
+                        before: self.groups[g].resolved_once,
                     });
                 }
                 if !matches!(why, dns::Error::NxDomain { .. } | dns::Error::NoAnswer) {

@@ -390,12 +390,14 @@ pub enum PeerEvent {
         /// Why.
         why: io::Error,
     },
-    /// Its name does not resolve (yet); retried.
+    /// Its name does not resolve (yet, or no longer); retried.
     Unresolved {
         /// Mesh slot.
         i: usize,
         /// Why.
         why: io::Error,
+        /// It resolved before ("no longer resolves" rather than "does not resolve yet").
+        before: bool,
     },
     /// A new address in its group's lookup: a discovered peer (or one that left, back).
     Joined {
@@ -431,6 +433,8 @@ pub enum PeerEvent {
         g: usize,
         /// Why.
         why: io::Error,
+        /// It resolved before.
+        before: bool,
     },
     /// A group member's address is now a named peer's (its name resolved late): the member
     /// is retired (its row stays, marked left); the named peer goes on there.
@@ -582,8 +586,13 @@ impl Render for PeerLine<'_> {
                 push_io_error(l, why)?;
                 l.push_str("; retrying")
             }
-            PeerEvent::Unresolved { why, .. } | PeerEvent::GroupUnresolved { why, .. } => {
-                l.push_str(" does not resolve yet (")?;
+            PeerEvent::Unresolved { why, before, .. }
+            | PeerEvent::GroupUnresolved { why, before, .. } => {
+                l.push_str(if *before {
+                    " no longer resolves ("
+                } else {
+                    " does not resolve yet ("
+                })?;
                 let mut tmp: heapless::String<256> = heapless::String::new();
                 let _ = core::fmt::write(&mut tmp, format_args!("{why}"));
                 escape::push_text(l, tmp.as_bytes())?;
@@ -682,8 +691,9 @@ impl Render for PeerLine<'_> {
                     .addr("local", Some(*local))?
                     .str("error", reason.as_str())?;
             }
-            PeerEvent::Unresolved { why, .. } | PeerEvent::GroupUnresolved { why, .. } => {
-                o.display("error", why)?;
+            PeerEvent::Unresolved { why, before, .. }
+            | PeerEvent::GroupUnresolved { why, before, .. } => {
+                o.display("error", why)?.bool("no_longer", *before)?;
             }
             PeerEvent::Joined { addr, again, .. } => {
                 o.addr("addr", Some(*addr))?
@@ -767,6 +777,44 @@ mod tests {
         let mut l = Line::new();
         e.text(&mut l).unwrap();
         l.as_str().to_string()
+    }
+
+    /// A name that resolved once and then fails is said to no longer resolve, not "yet".
+    #[test]
+    fn unresolved_says_yet_only_before_the_first_answer() {
+        let line = |event: &PeerEvent| {
+            text(&PeerLine {
+                name: "peer:10002",
+                group: None,
+                other: None,
+                event,
+            })
+        };
+        let why = || io::Error::other("no such name (NXDOMAIN)");
+        assert_eq!(
+            line(&PeerEvent::GroupUnresolved {
+                g: 0,
+                why: why(),
+                before: false
+            }),
+            "group peer:10002 does not resolve yet (no such name (NXDOMAIN)); retrying"
+        );
+        assert_eq!(
+            line(&PeerEvent::GroupUnresolved {
+                g: 0,
+                why: why(),
+                before: true
+            }),
+            "group peer:10002 no longer resolves (no such name (NXDOMAIN)); retrying"
+        );
+        assert_eq!(
+            line(&PeerEvent::Unresolved {
+                i: 0,
+                why: why(),
+                before: true
+            }),
+            "peer peer:10002 no longer resolves (no such name (NXDOMAIN)); retrying"
+        );
     }
 
     /// Golden: the handout's lines, byte for byte.
@@ -945,6 +993,7 @@ mod tests {
             PeerEvent::Unresolved {
                 i: 0,
                 why: io::Error::other("Name does not resolve"),
+                before: false,
             },
             PeerEvent::Unreachable {
                 i: 0,
@@ -1001,6 +1050,7 @@ mod tests {
             PeerEvent::GroupUnresolved {
                 g: 0,
                 why: io::Error::other("no such name (NXDOMAIN)"),
+                before: true,
             },
             PeerEvent::TableFull {
                 g: 0,
