@@ -356,8 +356,8 @@ fn a_dead_nameserver_delays_no_broadcast_and_no_sigterm() {
         "{unresolved}"
     );
     // `process health` with a name only the dead nameserver could answer: bounded by its
-    // own timeout (half of it for the name, a quarter for the host's name), then it probes
-    // this host's addresses, and says so. (glibc waited for the nameserver: 5.05 s on a swarm.)
+    // own timeout (half of it for the name), then not healthy, pointing at `--self PORT`
+    // (never this host probed instead). (glibc waited for the nameserver: 5.05 s on a swarm.)
     let t = Instant::now();
     let health = std::process::Command::new("ip")
         .args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_process")])
@@ -367,7 +367,11 @@ fn a_dead_nameserver_delays_no_broadcast_and_no_sigterm() {
     let health_took = t.elapsed();
     let text = String::from_utf8_lossy(&health.stdout);
     assert_eq!(health.status.code(), Some(1), "{text}");
-    assert!(text.contains("ghost:10002 does not resolve"), "{text}");
+    assert!(
+        text.contains("ghost:10002 is not healthy: the name ghost does not resolve")
+            && text.contains("process health --self 10002"),
+        "{text}"
+    );
     assert!(health_took < Duration::from_millis(2500), "{health_took:?}");
     println!(
         "health of a name behind a dead nameserver: {health_took:?}: {}",
