@@ -259,26 +259,36 @@ side by side in the same run; the figures above are this run's):
 1. Each mode's `run_*` function is not inlined into `main`: `main`'s stack frame was 31.7 KiB
    (Lab 1's and the shared resource's locals included), all of it probed page by page at start;
    now 3.9 KiB, and `run_peer`'s own 9.9 KiB. 634 -> 614 KiB (3 runs); binary -4,096 bytes.
-2. The code a running peer executes (351 functions: `scripts/hot-symbols.sh`, callgrind plus the
-   instructions that take page faults) is linked together at the start of the text by `rust-lld
-   --symbol-ordering-file`: about 27 text pages resident instead of 107. 662 -> 365 KiB (3 runs:
-   692/616/680 against 340/336/420); binary -5,552 bytes. Names carry the toolchain's hashes:
-   after a Rust upgrade, run `scripts/hot-symbols.sh` again (stale names only lose the effect).
+2. The code a running peer executes (about 400 functions: `scripts/hot-symbols.sh`, callgrind
+   plus the instructions that take page faults) is linked together at the start of the text by
+   `rust-lld --symbol-ordering-file`: about 27 text pages resident instead of 107. 662 -> 365 KiB
+   (3 runs: 692/616/680 against 340/336/420); binary -5,552 bytes. Names carry the toolchain's
+   hashes: after a Rust upgrade or a change to the code, run `scripts/hot-symbols.sh` again
+   (stale names only lose the effect). The scenario it records must take the paths real peers
+   take: it wrote to /dev/null, and a peer writing to a file or a pipe (every mesh, every
+   container) ran std's stdout set-up and `AddrSpec::same_as`'s closure (one port, a host
+   each) from cold blocks: the 60 s 3-peer mesh peaked at 447/448 KiB, then 535 KiB with the
+   resolver merged. Recorded with text to a file, --json to a pipe, and both address shapes:
+   407/408 KiB (`scripts/resources.sh --peers 3 --secs 20`, twice).
 3. The musl binary is a plain static executable, not a static PIE (`.cargo/config.toml`): no
    relocations to apply at start. 344 -> 316 KiB (4 runs); binary -21,832 bytes (683,200 ->
    661,368). Its own code is then always at the same address (no ASLR for the text).
+4. (With the resolver, issue 11.) Its lookup slots are boxed, one allocation when a lookup
+   starts: an idle slot held 3.2 KiB inline, and making the slot table touched one page per
+   named peer. A 100-peer mesh: 1,264 -> 944 KiB per peer (smaps: the anonymous map 480 -> 130
+   KiB); the 3-peer mesh does not see it.
 
 Tried and reverted (round trip; each built as its own bench binary and run interleaved with the
 unchanged one and the Go ping-pong, 4 to 6 rounds per comparison, medians of 100x2,000 round
 trips; the machine was shared with other builds, so single rounds moved by up to 2x):
 
-4. Drain with `recvmmsg` of two datagrams (no trailing EAGAIN read when one came; an error met
+5. Drain with `recvmmsg` of two datagrams (no trailing EAGAIN read when one came; an error met
    on the second is kept by the kernel for the next call): three comparisons gave peerlab/bare
    mio 1.51x (unchanged 1.08x, 6 rounds), 0.89x (unchanged 1.08x, 4 rounds) and 1.12x (unchanged
    1.10x, 5 rounds). Not reproducibly better; it also needs `unsafe` (the crate forbids it) and
    2 KiB more buffer. The trailing read it saves costs ~0.5 us here (`syscall_cost` above), two
    per round trip, within the spread between rounds.
-5. Busy-poll in the driver: after a datagram that came less than 1 ms after the one before
+6. Busy-poll in the driver: after a datagram that came less than 1 ms after the one before
    (traffic flowing; never at 1 Hz), poll with a zero timeout for 5 us before blocking: 1.04x
    (unchanged 1.08x, 4 rounds) and 1.09x (unchanged 1.10x, 5 rounds; Go 24.4 us, peerlab 26.4
    against 26.7). A round trip takes ~20 us here, so 5 us of polling rarely catches the answer.
