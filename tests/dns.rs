@@ -659,3 +659,83 @@ fn a_hostile_hosts_file_neither_blocks_nor_stalls_the_loop() {
         Some("127.0.0.3:10003")
     );
 }
+
+/// Named peers whose ports refuse are looked up again every 2 s at most (a container that
+/// comes back may be elsewhere). The hosts file is searched again only when it changed: with
+/// a 1 MiB file and 250 such peers, searching it on every lookup took most of a core (an
+/// outside attack). strace counts the opens of /etc/hosts: one per name while the file stays
+/// the same, more once it is rewritten.
+#[test]
+fn an_unchanged_hosts_file_is_not_searched_again_for_refusing_peers() {
+    let strace = ["/usr/bin/strace", "/bin/strace"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("strace is needed for this test: scripts/setup-tools.sh installs it");
+    let ns = Netns::new("hostsmemo");
+    ns.resolv_conf("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
+    let names: Vec<String> = (0..10).map(|i| format!("p{i}")).collect();
+    let mut hosts = String::from("127.0.0.1 localhost\n");
+    for (i, n) in names.iter().enumerate() {
+        hosts.push_str(&format!("127.0.0.{} {n}\n", 10 + i));
+    }
+    ns.hosts(&hosts);
+    let trace =
+        std::env::temp_dir().join(format!("peerlab-hostsmemo-{}.strace", std::process::id()));
+    let trace_s = trace.to_str().unwrap().to_string();
+    let mut args: Vec<String> = [
+        "netns",
+        "exec",
+        &ns.name,
+        strace,
+        "-f",
+        "-qq",
+        "-o",
+        &trace_s,
+        "-e",
+        "trace=openat,open",
+        env!("CARGO_BIN_EXE_process"),
+        "--json",
+        "127.0.0.2:10002",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Nothing listens on these ports: every send is refused, every peer down.
+    args.extend(
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("{n}:{}", 20000 + i)),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut p = util::Proc::start_cmd("p", "ip", &args);
+    p.wait_event(|v| v["event"] == "listening");
+    let opens = || {
+        std::fs::read_to_string(&trace)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"/etc/hosts\""))
+            .count()
+    };
+    // Down within a second, then looked up again at 50 ms, 100 ms, ... up to every 2 s.
+    thread::sleep(Duration::from_secs(6));
+    let down = p.events_named("peer_down").len();
+    let same = opens();
+    assert!(down >= names.len(), "every peer refuses: {down} down");
+    assert!(
+        same <= names.len() + 2,
+        "{same} opens of an unchanged /etc/hosts for {} names",
+        names.len()
+    );
+    // Rewritten (same content, new times): read again.
+    ns.hosts(&hosts);
+    thread::sleep(Duration::from_secs(3));
+    let after = opens();
+    println!("opens of /etc/hosts: {same} in 6 s unchanged, {after} after a rewrite");
+    p.kill9();
+    let _ = std::fs::remove_file(&trace);
+    assert!(
+        after > same,
+        "a rewritten file is read again ({same} -> {after})"
+    );
+}

@@ -49,6 +49,37 @@ struct Active {
     tcp: [Option<TcpExchange>; 2],
 }
 
+/// What `/etc/hosts` gave a slot's name, and the file's stamp then. A peer whose port refuses
+/// is looked up again every 2 s (its container may be back elsewhere): with a 1 MiB hosts file
+/// and 250 such peers, scanning the file for each took most of a core. While the file has the
+/// same inode, size and times, its answer for the name stands.
+#[derive(Debug)]
+struct HostsMemo {
+    stamp: FileStamp,
+    name: heapless::String<{ crate::limits::MAX_NAME }>,
+    family: Family,
+    /// None: the file does not give the name (DNS is asked).
+    addrs: Option<Addrs>,
+}
+
+/// Device, inode, size, modification and change times (seconds, nanoseconds).
+type FileStamp = (u64, u64, u64, i64, i64, i64, i64);
+
+/// `/etc/hosts`'s stamp (a `stat`, which never blocks on what the file is), if it has one.
+fn hosts_stamp() -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(super::sysfile::Which::Hosts.path()).ok()?;
+    Some((
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+    ))
+}
+
 /// Lookups in flight, one per slot (a slot is whatever the caller numbers: the mesh uses its
 /// peer index).
 #[derive(Debug)]
@@ -56,6 +87,8 @@ pub struct Resolver {
     /// Boxed: a lookup is 3 KiB, and a mesh of 200 named peers would otherwise keep (and
     /// make resident) 600 KiB of idle slots. One allocation per lookup, off the message path.
     slots: Vec<Option<Box<Active>>>,
+    /// Per slot: what `/etc/hosts` said of its name last time, and the file's stamp then.
+    hosts_memo: Vec<Option<Box<HostsMemo>>>,
     token_base: usize,
     capacity: usize,
     done: VecDeque<Done>,
@@ -69,6 +102,7 @@ impl Resolver {
     pub fn new(slots: usize, capacity: usize, token_base: usize) -> Resolver {
         Resolver {
             slots: (0..slots).map(|_| None).collect(),
+            hosts_memo: (0..slots).map(|_| None).collect(),
             token_base,
             capacity,
             done: VecDeque::with_capacity(slots),
@@ -111,7 +145,59 @@ impl Resolver {
         family: Family,
         now: Instant,
     ) {
+        // The hosts file (or an IP address) first: resolv.conf is read only when DNS is asked.
+        if self.answer_locally(registry, slot, name, family) {
+            return;
+        }
         self.start_with(registry, slot, name, family, &ResolvConf::load(), now);
+    }
+
+    /// An IP address, or a name `/etc/hosts` gives: done at once (true). The file is searched
+    /// again only when it changed since it last gave (or did not give) this slot's name.
+    fn answer_locally(
+        &mut self,
+        registry: &Registry,
+        slot: usize,
+        name: &str,
+        family: Family,
+    ) -> bool {
+        self.cancel(registry, slot);
+        let mut addrs = Addrs::with_capacity(self.capacity);
+        if let Ok(ip) = name.parse::<IpAddr>() {
+            addrs.push(ip);
+            self.done.push_back((slot, Ok(addrs)));
+            return true;
+        }
+        let stamp = hosts_stamp();
+        let memo = self.hosts_memo.get(slot).and_then(Option::as_ref);
+        let found = match memo
+            .filter(|m| stamp.is_some_and(|s| s == m.stamp) && m.family == family && m.name == name)
+        {
+            Some(m) => m.addrs.clone(),
+            None => {
+                let found = hosts::lookup_file(name, family, &mut addrs).then_some(addrs);
+                if let (Some(stamp), Some(entry), Ok(name)) = (
+                    stamp,
+                    self.hosts_memo.get_mut(slot),
+                    heapless::String::try_from(name),
+                ) {
+                    *entry = Some(Box::new(HostsMemo {
+                        stamp,
+                        name,
+                        family,
+                        addrs: found.clone(),
+                    }));
+                }
+                found
+            }
+        };
+        match found {
+            Some(addrs) => {
+                self.done.push_back((slot, Ok(addrs)));
+                true
+            }
+            None => false,
+        }
     }
 
     /// [`Resolver::start`] with the nameservers and options of `conf` instead of
@@ -125,15 +211,7 @@ impl Resolver {
         conf: &ResolvConf,
         now: Instant,
     ) {
-        self.cancel(registry, slot);
-        let mut addrs = Addrs::with_capacity(self.capacity);
-        if let Ok(ip) = name.parse::<IpAddr>() {
-            addrs.push(ip);
-            self.done.push_back((slot, Ok(addrs)));
-            return;
-        }
-        if hosts::lookup_file(name, family, &mut addrs) {
-            self.done.push_back((slot, Ok(addrs)));
+        if self.answer_locally(registry, slot, name, family) {
             return;
         }
         let lookup = Lookup::new(
