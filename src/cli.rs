@@ -211,7 +211,9 @@ pub const MIN_DISCOVER_EVERY: Duration = Duration::from_millis(100);
 
 /// `--discover-every`, in the same forms as `--interval`, at least [`MIN_DISCOVER_EVERY`].
 pub fn parse_discover_every(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s, "--discover-every")?;
+    // The shared parser's range says 1ms; this option's floor is higher.
+    let d = parse_duration(s, "--discover-every")
+        .map_err(|e| e.replace("between 1ms and", "between 100ms and"))?;
     if d < MIN_DISCOVER_EVERY {
         return Err(format!(
             "`{s}`: --discover-every must be at least 100ms (each lookup is a query to a nameserver every replica shares)"
@@ -439,6 +441,10 @@ mod tests {
     #[test]
     fn lookups_of_a_group_are_at_least_100ms_apart() {
         assert_eq!(parse_discover_every("100ms"), Ok(MIN_DISCOVER_EVERY));
+        for zero in ["0", "0s", "0.0001ms"] {
+            let e = parse_discover_every(zero).unwrap_err();
+            assert!(e.contains("between 100ms and 24h"), "{e}");
+        }
         let e = parse_discover_every("99ms").unwrap_err();
         assert!(e.contains("at least 100ms"), "{e}");
         assert!(parse_discover_every("1ms").is_err());

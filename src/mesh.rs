@@ -127,10 +127,18 @@ fn jittered(every: Duration) -> Duration {
 }
 
 /// Why no peer can be at `ip` for a socket of the family `v6` says, if so.
+/// (Callers pass [`IpAddr::to_canonical`] addresses: `::ffff:a.b.c.d` is the IPv4 address.)
 fn unusable_why(ip: IpAddr, v6: bool) -> Option<Unusable> {
     let bad = match ip {
-        IpAddr::V4(a) => a.is_unspecified() || a.is_multicast() || a.is_broadcast(),
-        IpAddr::V6(a) => a.is_unspecified() || a.is_multicast(),
+        // 0.0.0.0/8 is "this network" (0.0.0.0 would be this very process), 240.0.0.0/4 is
+        // reserved: nothing answers there.
+        IpAddr::V4(a) => {
+            a.octets()[0] == 0 || a.is_multicast() || a.is_broadcast() || a.octets()[0] >= 240
+        }
+        // A link-local address needs a scope (an interface), which DNS cannot give.
+        IpAddr::V6(a) => {
+            a.is_unspecified() || a.is_multicast() || (a.segments()[0] & 0xffc0) == 0xfe80
+        }
     };
     if bad {
         Some(Unusable::NotUnicast)
@@ -602,6 +610,8 @@ impl Mesh {
     /// Lookups that ended: a result for their peer.
     fn apply_lookups(&mut self, registry: &Registry, now: Instant) {
         let want_v6 = Some(self.local.is_ipv6());
+        // This host's addresses, read once and only when needed (bound to the wildcard).
+        let mut host: Option<Option<net::HostAddrs>> = None;
         while let Some((i, result)) = self.resolver.poll_done() {
             if i >= self.statics {
                 self.discovered(registry, now, i - self.statics, result);
@@ -609,7 +619,28 @@ impl Mesh {
             }
             let port = self.peers[i].state.spec.port;
             let result = result.map_err(io::Error::from).and_then(|addrs| {
-                net::pick(addrs.as_slice(), want_v6)
+                // As for a group: never an address no peer can have, nor this process's own
+                // (a hosts line `0.0.0.0 p2`, as ad-blocking lists write, would make it its
+                // own peer).
+                let mut usable: heapless::Vec<IpAddr, 8> = heapless::Vec::new();
+                for ip in addrs.as_slice().iter().map(|ip| ip.to_canonical()) {
+                    let addr = SocketAddr::new(ip, port);
+                    if unusable_why(ip, self.local.is_ipv6()).is_none()
+                        && !self.is_own(
+                            addr,
+                            host.get_or_insert_with(|| self.wildcard_host()).as_ref(),
+                        )
+                    {
+                        let _ = usable.push(ip);
+                    }
+                }
+                if usable.is_empty() && !addrs.as_slice().is_empty() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AddrNotAvailable,
+                        "it resolves only to this process's own address, or to none a peer can have",
+                    ));
+                }
+                net::pick(usable.as_slice(), want_v6)
                     .map(|ip| SocketAddr::new(ip, port))
                     .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
             });
@@ -626,6 +657,27 @@ impl Mesh {
         i: usize,
         result: io::Result<SocketAddr>,
     ) {
+        // An IP address given as a peer passes here directly: the same rule as for names.
+        if let Ok(a) = &result {
+            let a = SocketAddr::new(a.ip().to_canonical(), a.port());
+            if unusable_why(a.ip(), self.local.is_ipv6()) == Some(Unusable::NotUnicast)
+                || self.is_own(a, self.wildcard_host().as_ref())
+            {
+                if self.peers[i].state.handle_unreachable(now) {
+                    let local = self.local;
+                    self.push(PeerEvent::Unreachable {
+                        i,
+                        addr: a,
+                        local,
+                        why: io::Error::new(
+                            io::ErrorKind::AddrNotAvailable,
+                            "that is this process's own address, or one no peer can have",
+                        ),
+                    });
+                }
+                return;
+            }
+        }
         let slot = &mut self.peers[i];
         let addr = match result {
             Ok(a) => a,
@@ -678,6 +730,11 @@ impl Mesh {
 }
 
 impl Mesh {
+    /// This host's addresses when bound to the wildcard (else none are needed).
+    fn wildcard_host(&self) -> Option<net::HostAddrs> {
+        self.local.ip().is_unspecified().then(net::HostAddrs::read)
+    }
+
     /// Whether `addr` is this process's own: its address, or, bound to the wildcard
     /// (`host` then holds this host's addresses), one of this host's addresses on its port.
     fn is_own(&self, addr: SocketAddr, host: Option<&net::HostAddrs>) -> bool {
@@ -763,6 +820,8 @@ impl Mesh {
         let mut first_unusable = None;
         let host = self.local.ip().is_unspecified().then(net::HostAddrs::read);
         for &ip in addrs.as_slice() {
+            // `::ffff:127.0.0.1` is 127.0.0.1 (and on an IPv6 socket, of the other family).
+            let ip = ip.to_canonical();
             // No peer can be at these (0.0.0.0 would be this very process), and only the own
             // address family can be reached from the own socket.
             if let Some(why) = unusable_why(ip, self.local.is_ipv6()) {
@@ -934,10 +993,16 @@ mod tests {
     #[test]
     fn addresses_no_peer_can_have() {
         let why = |ip: &str, v6| unusable_why(ip.parse().unwrap(), v6);
-        for ip in ["0.0.0.0", "224.0.0.1", "255.255.255.255"] {
+        for ip in [
+            "0.0.0.0",
+            "0.1.2.3",
+            "224.0.0.1",
+            "240.0.0.1",
+            "255.255.255.255",
+        ] {
             assert_eq!(why(ip, false), Some(Unusable::NotUnicast), "{ip}");
         }
-        for ip in ["::", "ff02::1"] {
+        for ip in ["::", "ff02::1", "fe80::1"] {
             assert_eq!(why(ip, true), Some(Unusable::NotUnicast), "{ip}");
         }
         assert_eq!(why("::1", false), Some(Unusable::OtherFamily));

@@ -739,3 +739,50 @@ fn an_unchanged_hosts_file_is_not_searched_again_for_refusing_peers() {
         "a rewritten file is read again ({same} -> {after})"
     );
 }
+
+/// A named peer whose name gives only this process's own address, or one no peer can have
+/// (`0.0.0.0 p9`, as ad-blocking hosts files write), is never a peer: the process would count
+/// its own counters. Said once per name, retried (the name may change).
+#[test]
+fn a_name_for_the_own_address_or_0_0_0_0_is_no_peer() {
+    let ns = Netns::new("ownname");
+    ns.resolv_conf("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
+    ns.hosts("0.0.0.0 p9\n127.0.0.2 me\n::ffff:127.0.0.2 mapped\n");
+    let mut p = ns.start(
+        "p",
+        &[
+            "--json",
+            "--interval",
+            "100ms",
+            "127.0.0.2:10002",
+            "p9:10002",
+            "me:10002",
+            "mapped:10002",
+        ],
+    );
+    p.wait_event(|v| v["event"] == "listening");
+    thread::sleep(Duration::from_millis(1500));
+    let (_, status) = p.term();
+    assert!(status.success(), "{}", p.stderr());
+    let events = p.events();
+    let received: Vec<_> = events.iter().filter(|v| v["event"] == "received").collect();
+    assert!(
+        received.is_empty(),
+        "its own counters came back: {received:?}"
+    );
+    for peer in ["p9:10002", "me:10002", "mapped:10002"] {
+        let said: Vec<_> = events
+            .iter()
+            .filter(|v| v["peer"] == peer && v["event"] == "peer_unresolved")
+            .collect();
+        assert_eq!(said.len(), 1, "{peer}: {events:#?}");
+        assert!(
+            said[0]["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("own address"),
+            "{}",
+            said[0]
+        );
+    }
+}

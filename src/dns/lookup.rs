@@ -72,8 +72,9 @@ pub struct Ignored {
     /// records for another name (neither the question's nor one its CNAME chain reaches):
     /// those records are dropped, the rest of the answer is taken.
     pub question: u32,
-    /// Not a DNS message, or a broken one (a truncated TCP answer, bad counts, bigger than
-    /// the 4096 bytes announced, an A record whose data is not 4 bytes or an AAAA not 16).
+    /// Not a DNS message, or a broken one (a truncated TCP answer, bad counts, an A record
+    /// whose data is not 4 bytes or an AAAA not 16). A UDP answer bigger than the 4096 bytes
+    /// announced is not counted: it is asked again over TCP.
     pub malformed: u32,
 }
 
@@ -366,9 +367,13 @@ impl<R: FnMut() -> u16> Lookup<R> {
             return;
         };
         // Bigger than the size announced (the adapter reads one byte more to see it): cut by
-        // the adapter's buffer, it could only be misread.
+        // the adapter's buffer, so nothing of it is read; as a truncated answer, it is asked
+        // again over TCP (as glibc does).
         if bytes.len() > usize::from(EDNS_UDP_SIZE) {
-            self.malformed();
+            let q = &mut self.queries[i];
+            q.partial = 0;
+            q.state = State::Tcp;
+            let _ = self.outbox.push_back((Proto::Tcp { stream: i }, i));
             return;
         }
         let Ok(p) = Packet::parse(bytes) else {
@@ -1270,6 +1275,32 @@ mod tests {
         RData::CNAME(simple_dns::rdata::CNAME(Name::new_unchecked(to)))
     }
 
+    /// A UDP answer bigger than the 4096 bytes announced (cut by the adapter's buffer) is
+    /// not read: it is asked again over TCP, as a truncated one (glibc does the same).
+    #[test]
+    fn an_oversized_udp_answer_is_asked_again_over_tcp() {
+        let t = Instant::now();
+        let c = conf("nameserver 10.0.0.53\noptions timeout:1 attempts:1\n");
+        let mut l = Lookup::new("p2", Family::V4, &c, 8, t, counter());
+        let q = sent(&mut l).remove(0);
+        let mut huge = answer(&q.bytes, RCODE::NoError, &v4s(1), false);
+        huge.resize(usize::from(EDNS_UDP_SIZE) + 1, 0);
+        l.handle_response(t, ns(NS1), &huge);
+        assert_eq!(l.ignored().malformed, 0);
+        assert!(l.addrs().is_empty(), "nothing of the cut answer is taken");
+        let tcp = sent(&mut l);
+        assert_eq!(tcp.len(), 1);
+        assert_eq!(
+            (tcp[0].proto, tcp[0].to),
+            (Proto::Tcp { stream: 0 }, ns(NS1))
+        );
+        l.handle_tcp_response(t, 0, &answer(&q.bytes, RCODE::NoError, &v4s(3), false));
+        assert_eq!(
+            l.result().unwrap().as_ref().map(|_| l.addrs().len()).ok(),
+            Some(3)
+        );
+    }
+
     #[test]
     fn an_address_record_of_the_wrong_length_makes_the_answer_malformed() {
         let t = Instant::now();
@@ -1286,10 +1317,8 @@ mod tests {
         assert!(!l.is_done());
         assert_eq!(l.ignored().malformed, 1);
         assert!(l.addrs().is_empty());
-        // Bigger than the 4096 bytes announced.
-        let mut huge = answer(&q.bytes, RCODE::NoError, &v4s(1), false);
-        huge.resize(usize::from(EDNS_UDP_SIZE) + 1, 0);
-        l.handle_response(t, ns(NS1), &huge);
+        // The same again: still malformed.
+        l.handle_response(t, ns(NS1), &long);
         assert_eq!(l.ignored().malformed, 2);
         l.handle_timeout(t + Duration::from_secs(1));
         let err = l.result().unwrap().clone().unwrap_err();

@@ -517,6 +517,10 @@ pub struct PeerLine<'a> {
 /// allocates the message).
 fn push_io_error(l: &mut Line, e: &io::Error) -> Result<(), LineFull> {
     use io::ErrorKind as K;
+    // One of ours, with its own words (not from the kernel).
+    if e.raw_os_error().is_none() && e.get_ref().is_some() {
+        return l.push_fmt(format_args!("{e}"));
+    }
     let text = match e.kind() {
         K::ConnectionRefused => "connection refused",
         K::HostUnreachable => "host unreachable",
@@ -640,7 +644,9 @@ impl Render for PeerLine<'_> {
                     ": {count} address(es) left out, no peer can be there: {ip} "
                 ))?;
                 l.push_str(match why {
-                    Unusable::NotUnicast => "(not unicast: unspecified, multicast or broadcast)",
+                    Unusable::NotUnicast => {
+                        "(not unicast: unspecified, multicast, broadcast, reserved, or link-local without a scope)"
+                    }
                     Unusable::OtherFamily => {
                         if ip.is_ipv6() {
                             "(other family: IPv6, and this process's socket is IPv4)"
