@@ -84,13 +84,17 @@ impl core::fmt::Display for Note {
         match self.what {
             NOT_REGULAR => write!(
                 f,
-                "{path} is not a regular file (a FIFO or a device?): ignored"
+                "{path} is not a regular file (a directory, a FIFO or a device?): ignored"
             ),
             CUT => write!(
                 f,
-                "{path} is over {} KiB: only its first {} KiB are read (names beyond are not seen)",
+                "{path} is over {} KiB: only its first {} KiB are read ({} beyond are not seen)",
                 self.which.max() >> 10,
-                self.which.max() >> 10
+                self.which.max() >> 10,
+                match self.which {
+                    Which::Hosts => "names",
+                    Which::ResolvConf => "lines",
+                }
             ),
             _ => write!(
                 f,
@@ -285,7 +289,7 @@ mod tests {
                 .find(|n| n.which == Which::ResolvConf)
                 .unwrap()
                 .to_string(),
-            "/etc/resolv.conf is not a regular file (a FIFO or a device?): ignored"
+            "/etc/resolv.conf is not a regular file (a directory, a FIFO or a device?): ignored"
         );
         assert_eq!(take_notes(), None);
     }
