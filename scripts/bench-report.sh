@@ -60,8 +60,8 @@ echo "$bin $(stat -c %s "$bin")" >"$tmp/binary"
 scripts/rss-side-by-side.sh 5 "$bin" >"$tmp/rss.txt" 2>&1
 # What is resident in one peer of that scenario (one neighbour up, one down), from a copy.
 cp "$bin" "$tmp/peer"; sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
-"$tmp/peer" 127.0.179.2:10002 127.0.179.3:10003 127.0.179.4:10004 >/dev/null 2>&1 & p1=$!
-"$tmp/peer" 127.0.179.3:10003 127.0.179.2:10002 127.0.179.4:10004 >/dev/null 2>&1 & p2=$!
+"$tmp/peer" 127.0.179.2:10002 127.0.179.3:10003 127.0.179.4:10004 >"$tmp/peer1.out" 2>&1 & p1=$!
+"$tmp/peer" 127.0.179.3:10003 127.0.179.2:10002 127.0.179.4:10004 >"$tmp/peer2.out" 2>&1 & p2=$!
 sleep 3
 cp "/proc/$p1/smaps" "$tmp/smaps"; grep VmHWM "/proc/$p1/status" >"$tmp/hwm"
 readelf -SW "$tmp/peer" >"$tmp/sections" 2>/dev/null || true

@@ -24,8 +24,10 @@ for ((r = 0; r < runs; r++)); do
   pids=() firsts=() i=0
   for b in "${bins[@]}"; do
     n=$((170 + i)); i=$((i + 1))
-    "$b" "127.0.$n.2:10002" "127.0.$n.3:10003" "127.0.$n.4:10004" >/dev/null 2>&1 & firsts+=($!); pids+=($!)
-    "$b" "127.0.$n.3:10003" "127.0.$n.2:10002" "127.0.$n.4:10004" >/dev/null 2>&1 & pids+=($!)
+    # Output into a file, as a real peer's goes to a file or a pipe (/dev/null takes another
+    # path through std's stdout set-up, which a peer never runs).
+    "$b" "127.0.$n.2:10002" "127.0.$n.3:10003" "127.0.$n.4:10004" >"$tmp/out.$i" 2>&1 & firsts+=($!); pids+=($!)
+    "$b" "127.0.$n.3:10003" "127.0.$n.2:10002" "127.0.$n.4:10004" >"$tmp/out2.$i" 2>&1 & pids+=($!)
   done
   sleep "${SECS:-3}"
   line="run $r:"
