@@ -10,7 +10,7 @@ use mio::Poll;
 use crate::account::{Counts, Sequence, Verdict};
 use crate::cli::{AddrSpec, DisplayDuration};
 use crate::driver::{open_mesh_with, App, Datagram, Driver};
-use crate::limits::MAX_STRANGERS;
+use crate::limits::{MAX_ADDRS_PER_NAME, MAX_STRANGERS};
 use crate::mesh::{Discovery, Mesh, StartError};
 use crate::output::peer::{
     Listening, Payload, PeerEvent, PeerLine, Received, Retired, Row, SummaryStart, Who,
@@ -369,7 +369,7 @@ impl App for Counter {
         let left_out = mesh.left_out();
         if left_out > 0 {
             out.notice(format_args!(
-                "the peer table was full (max_peers {}): up to {left_out} discovered address(es) at once were left out",
+                "up to {left_out} discovered address(es) at once were left out: the peer table holds {} (--max-peers), and a lookup keeps at most {MAX_ADDRS_PER_NAME} addresses",
                 mesh.capacity()
             ));
         }

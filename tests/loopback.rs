@@ -1357,7 +1357,7 @@ fn a_full_peer_table_is_said_once_and_what_is_left_out_is_counted() {
     let rows = p.summary_json();
     let names: Vec<&str> = rows.iter().filter_map(|v| v["peer"].as_str()).collect();
     assert_eq!(names, ["127.0.0.20:10020", "grp#3", "grp#2"]);
-    let note = p.wait_for(|l| l.contains("peer table was full"));
+    let note = p.wait_for(|l| l.contains("discovered address(es) at once were left out"));
     assert!(note.contains("up to 6 discovered address(es)"), "{note}");
 }
 
