@@ -49,13 +49,7 @@ done
 cargo bench --bench wire >"$tmp/wire.txt" 2>/dev/null
 
 # Memory: the binary the image ships (static musl), built as resources.sh builds it.
-if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
-  cargo build --release --quiet --target x86_64-unknown-linux-musl
-  bin=target/x86_64-unknown-linux-musl/release/process
-else
-  cargo build --release --quiet
-  bin=target/release/process
-fi
+bin=$(scripts/release-binary.sh)
 echo "$bin $(stat -c %s "$bin")" >"$tmp/binary"
 scripts/rss-side-by-side.sh 5 "$bin" >"$tmp/rss.txt" 2>&1
 # What is resident in one peer of that scenario (one neighbour up, one down), from a copy.

@@ -27,13 +27,7 @@ done
 [ "$peers" -ge 2 ] && [ "$peers" -le 200 ] || { echo "--peers must be 2..200" >&2; exit 2; }
 
 # The static musl binary (what the image ships) if the target is installed, else the default.
-if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
-  cargo build --release --quiet --target x86_64-unknown-linux-musl
-  ours=target/x86_64-unknown-linux-musl/release/process
-else
-  cargo build --release --quiet
-  ours=target/release/process
-fi
+ours=$(scripts/release-binary.sh)
 
 tmp=$(mktemp -d)
 pids_ours=() pids_other=()

@@ -181,6 +181,21 @@ fn logs(service: &str) -> Vec<String> {
         .collect()
 }
 
+/// The lines of a swarm service's tasks (`docker service logs`; a tty service's logs can only
+/// be read raw, with \r line ends).
+fn service_logs(stack: &str, svc: &str) -> Vec<String> {
+    let out = run(
+        "docker",
+        &["service", "logs", "--raw", &format!("{stack}_{svc}")],
+        &[],
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .replace('\r', "")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 /// Whether `lines` show at least `n` counters received from `peer` (as written in the args).
 fn heard(lines: &[String], peer: &str, n: usize) -> bool {
     let needle = format!(" from {peer} (");
@@ -981,19 +996,7 @@ fn lab1_swarm_stack_deploy_enters_the_cs() {
         "docker stack deploy: {}",
         String::from_utf8_lossy(&deployed.stderr)
     );
-    // A tty service's logs can only be read raw.
-    let logs = |svc: &str| -> Vec<String> {
-        let out = run(
-            "docker",
-            &["service", "logs", "--raw", &format!("{stack}_{svc}")],
-            &[],
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .replace('\r', "")
-            .lines()
-            .map(str::to_string)
-            .collect()
-    };
+    let logs = |svc: &str| service_logs(stack, svc);
     let entered = |log: &[String], id: u16| {
         let prefix = format!("shared resource: process {id} entered (T=");
         log.iter().any(|l| l.starts_with(&prefix))
@@ -1484,17 +1487,7 @@ fn swarm_two_nodes_peers_on_both_nodes_are_healthy_and_hear_each_other() {
         "{}",
         String::from_utf8_lossy(&deployed.stderr)
     );
-    let logs = |svc: &str| -> Vec<String> {
-        let out = run(
-            "docker",
-            &["service", "logs", "--raw", &format!("peerlab-e2e-2n_{svc}")],
-            &[],
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect()
-    };
+    let logs = |svc: &str| service_logs("peerlab-e2e-2n", svc);
     // Three counters heard (the first task may have counted long before the other started).
     let heard = |svc: &str, from: &str| {
         let p = format!(" from {from}:10002 (");

@@ -85,6 +85,15 @@ impl Ignored {
     }
 }
 
+impl core::ops::AddAssign for Ignored {
+    fn add_assign(&mut self, o: Ignored) {
+        self.source += o.source;
+        self.id += o.id;
+        self.question += o.question;
+        self.malformed += o.malformed;
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Not sent in this try.

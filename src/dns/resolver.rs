@@ -125,11 +125,7 @@ impl Resolver {
     pub fn ignored(&self) -> Ignored {
         let mut t = self.ignored;
         for a in self.slots.iter().flatten() {
-            let i = a.lookup.ignored();
-            t.source += i.source;
-            t.id += i.id;
-            t.question += i.question;
-            t.malformed += i.malformed;
+            t += a.lookup.ignored();
         }
         t
     }
@@ -146,10 +142,9 @@ impl Resolver {
         now: Instant,
     ) {
         // The hosts file (or an IP address) first: resolv.conf is read only when DNS is asked.
-        if self.answer_locally(registry, slot, name, family) {
-            return;
+        if !self.answer_locally(registry, slot, name, family) {
+            self.ask_dns(registry, slot, name, family, &ResolvConf::load(), now);
         }
-        self.start_with(registry, slot, name, family, &ResolvConf::load(), now);
     }
 
     /// An IP address, or a name `/etc/hosts` gives: done at once (true). The file is searched
@@ -211,9 +206,21 @@ impl Resolver {
         conf: &ResolvConf,
         now: Instant,
     ) {
-        if self.answer_locally(registry, slot, name, family) {
-            return;
+        if !self.answer_locally(registry, slot, name, family) {
+            self.ask_dns(registry, slot, name, family, conf, now);
         }
+    }
+
+    /// The queries of a lookup for `name` in `slot` go out now (after [`Self::answer_locally`]).
+    fn ask_dns(
+        &mut self,
+        registry: &Registry,
+        slot: usize,
+        name: &str,
+        family: Family,
+        conf: &ResolvConf,
+        now: Instant,
+    ) {
         let lookup = Lookup::new(
             name,
             family,
@@ -237,11 +244,7 @@ impl Resolver {
     /// Stops the lookup in `slot`, if any, without an outcome.
     pub fn cancel(&mut self, registry: &Registry, slot: usize) {
         if let Some(mut a) = self.slots.get_mut(slot).and_then(Option::take) {
-            let i = a.lookup.ignored();
-            self.ignored.source += i.source;
-            self.ignored.id += i.id;
-            self.ignored.question += i.question;
-            self.ignored.malformed += i.malformed;
+            self.ignored += a.lookup.ignored();
             close(registry, &mut a);
         }
     }
