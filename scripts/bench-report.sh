@@ -264,7 +264,10 @@ side by side in the same run; the figures above are this run's):
    each) from cold blocks: the 60 s 3-peer mesh peaked at 447/448 KiB, then 535 KiB with the
    resolver merged. Recorded with text to a file, --json to a pipe, and both address shapes:
    407/408 KiB (`scripts/resources.sh --peers 3 --secs 20`, twice).
-3. The musl binary is a plain static executable, not a static PIE (`.cargo/config.toml`): no
+3. (Undone by issue 17: the binary is a static PIE again, ASLR for its own code; 770,456 ->
+   794,240 bytes, and 420 -> 440 KiB peak RSS for one peer of the 3-peer mesh, median of 5,
+   `UP=3 scripts/rss-side-by-side.sh 5 OLD NEW`, 2026-12-02 beside a build.) The musl binary was
+   a plain static executable, not a static PIE (`.cargo/config.toml`): no
    relocations to apply at start. 344 -> 316 KiB (4 runs); binary -21,832 bytes (683,200 ->
    661,368). Its own code is then always at the same address (no ASLR for the text).
 4. (With the resolver, issue 11.) Its lookup slots are boxed, one allocation when a lookup

@@ -2,7 +2,9 @@
 # Makes src/layout/hot-symbols.txt: the functions a running counter peer executes, which the
 # release musl build (src/layout/build.rs) links together at the start of the text.
 #
-#   scripts/hot-symbols.sh        (needs valgrind; perf, if present, adds what valgrind misses)
+#   scripts/hot-symbols.sh          (needs valgrind; perf, if present, adds what valgrind misses)
+#   scripts/hot-symbols.sh --check  (how many of the list's names the binary still defines;
+#                                    fails under 90%: tests/image_build.rs runs it)
 #
 # It builds the same release binary without stripping its symbols (`-C strip=none` on the
 # final crate only, so every name is the one the shipped build links), runs one peer in a
@@ -14,10 +16,29 @@
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
-command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
+list=${HOT_SYMBOLS:-src/layout/hot-symbols.txt}
+check=
+[ "${1:-}" = --check ] && check=1
+[ -n "$check" ] || command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
 tdir=target/hot-symbols
-cargo rustc --release --quiet --target x86_64-unknown-linux-musl --bin process --target-dir "$tdir" -- -C strip=none
+cargo rustc --release --quiet --locked --target x86_64-unknown-linux-musl --bin process --target-dir "$tdir" -- -C strip=none
 bin="$tdir/x86_64-unknown-linux-musl/release/process"
+
+if [ -n "$check" ]; then
+  # The linker skips names the binary does not define (--no-warn-symbol-ordering), so a list
+  # gone stale after a code change or a Rust upgrade only shows here.
+  nm --defined-only "$bin" | awk '$2 ~ /^[tTwW]$/ {print $3}' | sort -u >"${TMPDIR:-/tmp}/hot-defined.$$"
+  total=$(grep -vc '^#' "$list" || true)
+  found=$(grep -v '^#' "$list" | sort -u | comm -12 - "${TMPDIR:-/tmp}/hot-defined.$$" | wc -l)
+  rm -f "${TMPDIR:-/tmp}/hot-defined.$$"
+  pct=$(( total ? found * 100 / total : 0 ))
+  echo "$list: $found of $total names are in the binary ($pct%)"
+  if [ "$pct" -lt 90 ]; then
+    echo "$list is stale (under 90%): make it again with scripts/hot-symbols.sh (needs valgrind)" >&2
+    exit 1
+  fi
+  exit 0
+fi
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
@@ -62,5 +83,5 @@ sort -u "$tmp/names" | comm -12 - "$tmp/defined" >"$tmp/hot"
   echo "# Functions a running peer executes (scripts/hot-symbols.sh, $(rustc --version | cut -d' ' -f1-2))."
   echo "# src/layout/build.rs links them first; see that file."
   cat "$tmp/hot"
-} >src/layout/hot-symbols.txt
-echo "$(wc -l <"$tmp/hot") functions -> src/layout/hot-symbols.txt"
+} >"$list"
+echo "$(wc -l <"$tmp/hot") functions -> $list"
