@@ -1,7 +1,7 @@
 //! The Kubernetes manifests of `deploy/kubernetes/`, validated offline against the schemas of a
 //! current Kubernetes release by `kubernetes-validate --strict` (PyPI), run as a real process.
 //! No cluster runs here: these tests show the manifests are well-formed for that release (no
-//! unknown or misspelled field, the right types) and hold what the README promises, not that
+//! unknown or misspelled field, the right types) and hold what docs/discovery.md promises, not that
 //! a cluster runs them. The validator is installed by `scripts/setup-tools.sh` (which
 //! `.ci/run` calls); without it these tests fail, saying how to get it.
 
@@ -124,7 +124,7 @@ fn the_validator_rejects_a_misspelled_field() {
     assert!(!ok, "{text}");
 }
 
-/// What the README and the issue promise of the manifests, beyond their schema.
+/// What docs/discovery.md and the issue promise of the manifests, beyond their schema.
 #[test]
 fn manifests_say_what_the_readme_says() {
     let svc = read("service.yaml");

@@ -435,7 +435,7 @@ fn soak_30s_with_20_percent_loss() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Restarts and strangers (README, "Lab 1: Restarts and strangers"): one test per reported
+// Restarts and strangers (docs/lab1.md, "Restarts and strangers"): one test per reported
 // problem, each run with real processes. Each doc comment says what the binary before the fix
 // (the wire format without incarnations, kept as /tmp/attack8/process-old when these tests were
 // written) did in the same scenario, run by hand with shell scripts on 127.0.49.x.

@@ -48,7 +48,7 @@ impl Lab {
             })
             .collect();
         // Everyone known to the resource before anyone types: until then a process defers
-        // every REQUEST (README, restarts), which is not what these figures are about.
+        // every REQUEST (docs/lab1.md, restarts), which is not what these figures are about.
         for id in 1..=3 {
             let trace = d.join(format!("p{id}.jsonl"));
             util::eventually(util::PATIENCE, || {

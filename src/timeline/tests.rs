@@ -421,11 +421,12 @@ fn timeline_bad_input_is_skipped_and_counted_never_a_panic() {
     assert!(tr.evs.iter().any(|e| e.name == Name::Entered));
 }
 
-/// The README's example of the trace format (for students' own programs) is read as documented.
+/// docs/timeline.md's example of the trace format (for students' own programs) is read as
+/// documented.
 #[test]
 fn timeline_readme_example_trace() {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/timeline.md")).unwrap();
     let example: String = readme
         .lines()
         .filter(|l| l.starts_with("{\"event\":") && l.contains("\"ts_us\":17957664"))

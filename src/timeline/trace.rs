@@ -1,5 +1,5 @@
 //! Reading traces: JSON lines from files, directories or stdin, of which only the Lab 1
-//! process events are kept (README, "The JSON log is a trace"). Everything else (text lines,
+//! process events are kept (docs/lab1.md, "The JSON log is a trace"). Everything else (text lines,
 //! the counter peer's or the shared resource's events, foreign JSON, cut lines) is counted by
 //! kind and skipped.
 
