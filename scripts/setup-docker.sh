@@ -15,6 +15,31 @@ log() { printf 'setup-docker: %s\n' "$*" >&2; }
 rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
   || rustup target add x86_64-unknown-linux-musl
 
+# Room in the kernel's neighbour (ARP/NDP) table. It is one table for every network namespace
+# of the host, and Linux's default hard limit (gc_thresh3) is 1024 entries: a full mesh of N
+# containers on one host needs about N*N (each container's N-1 peers and its gateway), so from
+# about 32 replicas new containers get no ARP entry and every datagram they send is dropped
+# ("neighbor table overflow" in dmesg; the send itself reports success). The scale tests run 40
+# and 60 replicas.
+neigh_room() {
+  local fam k want
+  for fam in ipv4 ipv6; do
+    for k in 1:1024 2:4096 3:8192; do
+      want=${k#*:}
+      f=/proc/sys/net/$fam/neigh/default/gc_thresh${k%%:*}
+      [ -r "$f" ] || continue
+      if [ "$(cat "$f")" -lt "$want" ]; then
+        if [ "$(id -u)" = 0 ]; then
+          echo "$want" >"$f" && log "$f: raised to $want (room for a mesh of 60 containers)"
+        else
+          log "$f is $(cat "$f"): meshes of more than 30 containers need it raised (as root: sysctl -w net.$fam.neigh.default.gc_thresh${k%%:*}=$want)"
+        fi
+      fi
+    done
+  done
+}
+neigh_room
+
 if docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
   log "docker engine and compose already available"
   exit 0

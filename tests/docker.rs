@@ -1163,11 +1163,41 @@ fn wait_full_mesh(replicas: &[(String, String)], since: Instant, limit: Duration
     });
     done.unwrap_or_else(|| {
         panic!(
-            "no full mesh of {} within {limit:?}:\n{}",
+            "no full mesh of {} within {limit:?}:\n{}\n{}",
             replicas.len(),
-            missing.join("\n")
+            missing.join("\n"),
+            deaf_replicas_told(replicas)
         )
     })
+}
+
+/// For a failed mesh: each replica that heard nobody, with its state, when it started and
+/// its lines (the first 25 and the last 10), so the cause shows in the failure itself.
+fn deaf_replicas_told(replicas: &[(String, String)]) -> String {
+    let mut out = format!(
+        "now: {}",
+        String::from_utf8_lossy(&run("date", &["-u", "+%FT%T.%NZ"], &[]).stdout).trim()
+    );
+    for (id, ip) in replicas {
+        let lines = container_logs(id);
+        if !heard_ips(&lines).is_empty() {
+            continue;
+        }
+        let state = run(
+            "docker",
+            &["inspect", "-f", "{{.State.Status}} started {{.State.StartedAt}}", id],
+            &[],
+        );
+        let head = lines.iter().take(25).cloned().collect::<Vec<_>>().join("\n  ");
+        let tail_from = lines.len().saturating_sub(10).max(25.min(lines.len()));
+        let tail = lines[tail_from..].join("\n  ");
+        out.push_str(&format!(
+            "\n{ip} ({id}) heard nobody: {}, {} lines:\n  {head}\n  ...\n  {tail}",
+            String::from_utf8_lossy(&state.stdout).trim(),
+            lines.len()
+        ));
+    }
+    out
 }
 
 /// Waits until every replica in `stay` has said `word` (joined or left) about every IP of
@@ -1199,8 +1229,29 @@ fn wait_said(
     })
 }
 
+/// Fails at once, saying what to do, when the host's neighbour (ARP) table cannot hold a full
+/// mesh of `n` containers: it is one table for every network namespace, each container needs
+/// an entry per peer and one for its gateway, and at Linux's default limit of 1024 the
+/// replicas past about 32 get none: every datagram they send is dropped while the send
+/// reports success, and they hear nobody (this test's failure on a fresh machine).
+fn assert_neighbour_room(n: usize) {
+    let path = "/proc/sys/net/ipv4/neigh/default/gc_thresh3";
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return; // not Linux's table: nothing to check
+    };
+    let limit: usize = text.trim().parse().unwrap_or(usize::MAX);
+    let need = n * n + 64; // n*(n-1) peers, n gateways, the host's own
+    assert!(
+        limit >= need,
+        "a full mesh of {n} containers needs about {need} neighbour (ARP) entries, and {path} \
+         is {limit}: raise it (as root: `sysctl -w net.ipv4.neigh.default.gc_thresh3=8192`; \
+         scripts/setup-docker.sh does), or the replicas past the limit hear nobody"
+    );
+}
+
 /// Brings the scale project up with `n` replicas; returns the time `up` took.
 fn scale_to(n: usize) -> Duration {
+    assert_neighbour_room(n);
     let t = Instant::now();
     let scale = format!("peer={n}");
     compose_file(
@@ -1295,6 +1346,7 @@ fn compose_scale_30_is_a_full_mesh() {
 /// `lost` note).
 #[test]
 fn compose_scale_40_then_20_reports_joins_and_leaves() {
+    assert_neighbour_room(40);
     let _engine = engine_lock();
     image();
     let _project = ComposeProject(SCALE_FILE, SCALE_PROJECT);
