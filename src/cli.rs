@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use argh::FromArgs;
 
-use crate::limits::{DEFAULT_INTERVAL, DEFAULT_MAX_PEERS, MAX_GROUPS, MAX_NAME, MAX_PEERS};
+use crate::values::limits::{DEFAULT_INTERVAL, DEFAULT_MAX_PEERS, MAX_GROUPS, MAX_NAME, MAX_PEERS};
 
 /// A UDP peer: listens on ADDR and every interval sends its counter (0, 1, 2, ...) to every
 /// PEER, printing each datagram it receives. Addresses are host:port; :port means
@@ -513,15 +513,15 @@ mod tests {
     fn error_types_are_std_errors() {
         use std::error::Error;
         fn is_error<E: Error + Send + Sync + 'static>() {}
-        is_error::<crate::net::BindError>();
+        is_error::<crate::io::net::BindError>();
         is_error::<crate::health::HealthError>();
-        is_error::<crate::wire::WireError>();
-        is_error::<crate::wire::lab::LabWireError>();
+        is_error::<crate::values::decimal::WireError>();
+        is_error::<crate::lab1::wire::LabWireError>();
         let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         let e = crate::health::HealthError::Io(io);
         assert!(e.source().is_some());
         let addr = "127.0.0.1:1".parse().unwrap();
-        assert!(crate::net::BindError::InUse(addr).source().is_none());
+        assert!(crate::io::net::BindError::InUse(addr).source().is_none());
     }
 
     #[test]
@@ -539,7 +539,7 @@ mod tests {
 
     #[test]
     fn group_and_id() {
-        use crate::limits::MAX_PROCESSES;
+        use crate::values::limits::MAX_PROCESSES;
         assert!(check_group(1, 1).is_ok());
         assert!(check_group(3, 3).is_ok());
         let max = u16::try_from(MAX_PROCESSES).unwrap();
@@ -614,7 +614,7 @@ pub struct MutexArgs {
     /// time inside the critical section (default 5s)
     #[argh(
         option,
-        default = "crate::limits::DEFAULT_CS_TIME",
+        default = "crate::values::limits::DEFAULT_CS_TIME",
         from_str_fn(parse_cs_time)
     )]
     pub cs_time: Duration,
@@ -625,7 +625,7 @@ pub struct MutexArgs {
 
     /// text sent to the shared resource on entry (default Oi)
     #[argh(option, default = "default_text()", from_str_fn(parse_text))]
-    pub text: heapless::String<{ crate::wire::lab::MAX_TEXT }>,
+    pub text: heapless::String<{ crate::lab1::wire::MAX_TEXT }>,
 
     /// seed for --auto's random moments (default: from the clock and the pid)
     #[argh(option)]
@@ -690,19 +690,19 @@ fn default_listen() -> AddrSpec {
     parse_spec("0.0.0.0:10001").expect("a valid literal")
 }
 
-fn default_text() -> heapless::String<{ crate::wire::lab::MAX_TEXT }> {
+fn default_text() -> heapless::String<{ crate::lab1::wire::MAX_TEXT }> {
     heapless::String::try_from("Oi").expect("short")
 }
 
 /// ENTER's text: printable ASCII, at most 64 bytes.
-pub fn parse_text(s: &str) -> Result<heapless::String<{ crate::wire::lab::MAX_TEXT }>, String> {
+pub fn parse_text(s: &str) -> Result<heapless::String<{ crate::lab1::wire::MAX_TEXT }>, String> {
     if !s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
         return Err("the text must be printable ASCII".into());
     }
     heapless::String::try_from(s).map_err(|_| {
         format!(
             "the text is longer than {} bytes",
-            crate::wire::lab::MAX_TEXT
+            crate::lab1::wire::MAX_TEXT
         )
     })
 }
@@ -715,8 +715,8 @@ pub const KEY_FILE_ENV: &str = "PEERLAB_KEY_FILE";
 pub fn load_key(
     key_file: Option<&std::path::Path>,
     env: Option<std::ffi::OsString>,
-) -> Result<crate::wire::auth::Auth, String> {
-    use crate::wire::auth::Auth;
+) -> Result<crate::lab1::auth::Auth, String> {
+    use crate::lab1::auth::Auth;
     let (path, from) = match (key_file, env.filter(|v| !v.is_empty())) {
         (Some(p), _) => (p.to_path_buf(), "--key-file"),
         (None, Some(v)) => (std::path::PathBuf::from(v), KEY_FILE_ENV),
@@ -752,15 +752,15 @@ pub fn check_mutex(a: &MutexArgs) -> Result<(), String> {
 }
 
 /// Process `id` of a group of `n` (every process's address, this one's included): `n` from 1
-/// to [`crate::limits::MAX_PROCESSES`], `id` from 1 to `n`.
+/// to [`crate::values::limits::MAX_PROCESSES`], `id` from 1 to `n`.
 pub fn check_group(id: u16, n: usize) -> Result<(), String> {
     if n == 0 {
         return Err("give every process's address (this one's included), in id order".into());
     }
-    if n > crate::limits::MAX_PROCESSES {
+    if n > crate::values::limits::MAX_PROCESSES {
         return Err(format!(
             "at most {} processes are supported, got {n}",
-            crate::limits::MAX_PROCESSES
+            crate::values::limits::MAX_PROCESSES
         ));
     }
     if id == 0 || usize::from(id) > n {
@@ -772,8 +772,8 @@ pub fn check_group(id: u16, n: usize) -> Result<(), String> {
 }
 
 /// The peer mode's discovery settings from its (checked) arguments.
-pub fn discovery(a: &PeerArgs) -> crate::mesh::Discovery {
-    let mut d = crate::mesh::Discovery {
+pub fn discovery(a: &PeerArgs) -> crate::io::mesh::Discovery {
+    let mut d = crate::io::mesh::Discovery {
         groups: a.discover.clone(),
         ..Default::default()
     };

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use argh::FromArgs;
 
 use crate::cli::{parse_spec, AddrSpec};
-use crate::net::resolve;
-use crate::wire::{HEALTH_OK, HEALTH_PROBE};
+use crate::io::net::resolve;
+use crate::values::decimal::{HEALTH_OK, HEALTH_PROBE};
 
 /// Checks that a peer or shared resource answers on ADDR, or on this host's own PORT with
 /// --self (exit status 0), else exit status 1.

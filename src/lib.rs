@@ -32,23 +32,12 @@
 // three exceptions: getrandom(2) in `dns::random_u16`, getifaddrs(3) in `health`, the start's signal action in `driver`
 #![warn(missing_docs, missing_debug_implementations)]
 
-pub mod account;
 pub mod cli;
-pub mod clock;
 pub mod counter;
 pub mod dns;
-pub mod driver;
-pub mod harness;
 pub mod health;
-pub mod limits;
-pub mod mesh;
-#[cfg(test)]
-mod model_check;
-pub mod mutex;
-pub mod net;
-pub mod output;
-pub mod peer;
-pub mod ra;
-pub mod resource;
+pub mod io;
+pub mod lab1;
+pub mod out;
 pub mod timeline;
-pub mod wire;
+pub mod values;

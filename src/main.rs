@@ -7,9 +7,9 @@ use argh::FromArgs;
 use peerlab::cli::{self, MutexArgs, PeerArgs, ResourceArgs, TimelineArgs};
 use peerlab::counter::{self, PeerConfig};
 use peerlab::health::{self, HealthArgs};
-use peerlab::mutex::{self, MutexConfig};
-use peerlab::output::Output;
-use peerlab::resource;
+use peerlab::lab1::process::{self, MutexConfig};
+use peerlab::out::Output;
+use peerlab::lab1::resource;
 
 fn main() -> ExitCode {
     // args_os: `std::env::args` panics on an argument that is not UTF-8.
@@ -138,7 +138,7 @@ fn run_peer(a: PeerArgs) -> ExitCode {
         return ExitCode::FAILURE;
     };
     // Opening the own address may wait for its name: a stop meanwhile is still a stop.
-    peerlab::driver::stop_while_starting();
+    peerlab::io::driver::stop_while_starting();
     let mut node = match counter::start(&cfg, out) {
         Ok(n) => n,
         Err(e) => {
@@ -275,8 +275,8 @@ fn run_mutex(a: MutexArgs) -> ExitCode {
         }
     }
     // Opening the own address may wait for its name: a stop meanwhile is still a stop.
-    peerlab::driver::stop_while_starting();
-    let mut node = match mutex::start(&cfg, out) {
+    peerlab::io::driver::stop_while_starting();
+    let mut node = match process::start(&cfg, out) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("process mutex: {e}");
@@ -305,7 +305,7 @@ fn run_resource(a: ResourceArgs) -> ExitCode {
         return ExitCode::FAILURE;
     };
     // Opening the own address may wait for its name: a stop meanwhile is still a stop.
-    peerlab::driver::stop_while_starting();
+    peerlab::io::driver::stop_while_starting();
     let mut node = match resource::start(&a.listen, &a.processes, auth, out) {
         Ok(n) => n,
         Err(e) => {
@@ -325,7 +325,7 @@ fn incarnation() -> u64 {
 }
 
 /// Standard output, opened so that a reader that stops reading cannot stall the loop.
-fn stdout(json: bool) -> Option<Output<peerlab::output::stdout::Stdout>> {
+fn stdout(json: bool) -> Option<Output<peerlab::out::stdout::Stdout>> {
     match Output::stdout(json) {
         Ok(out) => Some(out),
         Err(e) => {

@@ -5,9 +5,6 @@
 
 use core::fmt;
 
-pub mod auth;
-pub mod lab;
-
 /// A health probe (`process health ADDR`). It is not a counter, so the course's Go program
 /// just prints it; ours answers [`HEALTH_OK`] to the sender and neither counts nor prints it.
 pub const HEALTH_PROBE: &[u8] = b"peerlab:health?";

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::cli::AddrSpec;
-use crate::limits::{RERESOLVE_EVERY, RESOLVE_BACKOFF_MAX, RESOLVE_BACKOFF_MIN, UP_AFTER};
+use crate::values::limits::{RERESOLVE_EVERY, RESOLVE_BACKOFF_MAX, RESOLVE_BACKOFF_MIN, UP_AFTER};
 
 /// Whether a peer is reachable, as far as UDP can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

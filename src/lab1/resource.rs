@@ -13,15 +13,15 @@ use std::time::Instant;
 use mio::Poll;
 
 use crate::cli::AddrSpec;
-use crate::clock::Millis;
-use crate::driver::{open_mesh, App, Datagram, Driver};
-use crate::limits::MAX_PROCESSES;
-use crate::mesh::{Mesh, StartError};
-use crate::output::lab::{ResourceListening, ResourceSummary, UseLine, Violation};
-use crate::output::{Output, Verb};
-use crate::ra::Priority;
-use crate::wire::auth::{Auth, To};
-use crate::wire::lab::{AckOf, Inc, Kind, Msg, PeerId, MAX_TEXT};
+use crate::values::time::Millis;
+use crate::io::driver::{open_mesh, App, Datagram, Driver};
+use crate::values::limits::MAX_PROCESSES;
+use crate::io::mesh::{Mesh, StartError};
+use crate::lab1::events::{ResourceListening, ResourceSummary, UseLine, Violation};
+use crate::out::{Output, Verb};
+use crate::lab1::ra::Priority;
+use crate::lab1::auth::{Auth, To};
+use crate::lab1::wire::{AckOf, Inc, Kind, Msg, PeerId, MAX_TEXT};
 
 /// What an ENTER meant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -529,9 +529,9 @@ impl App for Resource {
         // Mesh slot i is process i + 1 (the processes in id order).
         let from = d.peer.and_then(|i| u16::try_from(i + 1).ok()).map(PeerId);
         self.checker
-            .limit_incarnations(crate::clock::incarnation_limit());
+            .limit_incarnations(crate::values::time::incarnation_limit());
         // The key first (I/O framing): a message without the right tag is not looked at.
-        let wall = crate::clock::wall_us();
+        let wall = crate::values::time::wall_us();
         let text = match self.auth.open(d.bytes, To::Resource, wall) {
             Ok(t) => t,
             Err(e) => {

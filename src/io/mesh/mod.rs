@@ -6,7 +6,9 @@
 //! socket: they call [`Mesh::send`] / [`Mesh::send_to`] and get datagrams from the driver,
 //! already attributed to a peer by source address.
 //!
-//! [`net`]: crate::net
+//! [`net`]: crate::io::net
+
+pub mod peer;
 
 use std::collections::VecDeque;
 use std::io;
@@ -18,12 +20,12 @@ use mio::{Interest, Registry, Token};
 
 use crate::cli::AddrSpec;
 use crate::dns::{self, Family, Resolver};
-use crate::limits::{
+use crate::values::limits::{
     DISCOVER_EVERY, LEAVE_AFTER_MISSES, MAX_ADDRS_PER_NAME, MAX_GROUPS, MAX_NAME, MAX_PEERS,
 };
-use crate::net::{self, BindError};
-use crate::output::peer::{Down, PeerEvent, Unusable};
-use crate::peer::{PeerState, Resolved};
+use crate::io::net::{self, BindError};
+use crate::counter::events::{Down, PeerEvent, Unusable};
+use crate::io::mesh::peer::{PeerState, Resolved};
 
 /// The server socket's token; peer `i` is `Token(1 + i)`.
 pub const SERVER: Token = Token(0);
@@ -445,7 +447,7 @@ impl Mesh {
     }
 
     /// Notes the peers that came back up (sends without an error for
-    /// [`UP_AFTER`](crate::limits::UP_AFTER)); the driver calls it once a second.
+    /// [`UP_AFTER`](crate::values::limits::UP_AFTER)); the driver calls it once a second.
     pub fn poll_up(&mut self, now: Instant) {
         for i in 0..self.peers.len() {
             let st = &mut self.peers[i].state;

@@ -14,10 +14,8 @@
 
 pub mod escape;
 pub mod json;
-pub mod lab;
 pub mod limit;
 pub mod line;
-pub mod peer;
 pub mod stdout;
 
 use std::io::{self, Write};
@@ -29,7 +27,7 @@ pub use escape::Esc;
 pub use json::Obj;
 pub use line::{Line, LineFull};
 
-use crate::limits::{OUTPUT_BUFFER, SHOW_MAX};
+use crate::values::limits::{OUTPUT_BUFFER, SHOW_MAX};
 
 /// An event that can be printed: one text form and one JSON form.
 pub trait Render {
@@ -274,7 +272,7 @@ impl<W: Write> Output<W> {
     }
 
     /// Writes the built line. A line that did not fit is a bug in
-    /// [`LINE_MAX`](crate::limits::LINE_MAX); it is replaced by a line saying so rather than
+    /// [`LINE_MAX`](crate::values::limits::LINE_MAX); it is replaced by a line saying so rather than
     /// cut silently.
     fn write(&mut self, built: Result<(), LineFull>) {
         if built.is_err() {
@@ -610,9 +608,9 @@ pub(crate) mod tests {
     /// per-message ones too), with the same start for `t_ms`.
     #[test]
     fn a_trace_file_gets_the_json_lines_while_stdout_keeps_text() {
-        use crate::output::lab::LabLine;
-        use crate::ra::{Event, Logged, Party, State};
-        use crate::wire::lab::{Kind, PeerId};
+        use crate::lab1::events::LabLine;
+        use crate::lab1::ra::{Event, Logged, Party, State};
+        use crate::lab1::wire::{Kind, PeerId};
         let path = std::env::temp_dir().join(format!("peerlab-trace-{}.jsonl", std::process::id()));
         let file = std::fs::File::create(&path).unwrap();
         let mut buf = Vec::new();

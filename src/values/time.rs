@@ -46,8 +46,8 @@ pub const CLOCK_SKEW: Duration = Duration::from_secs(2);
 /// The largest Lab 1 incarnation an honest process can have now: the wall clock, in
 /// milliseconds since the UNIX epoch, plus [`CLOCK_SKEW`]. Read at the edge by the adapters and
 /// handed to the cores (`limit_incarnations`), which never read a clock.
-pub fn incarnation_limit() -> crate::wire::lab::Inc {
-    crate::wire::lab::Inc(wall_ms() + CLOCK_SKEW.as_millis() as u64)
+pub fn incarnation_limit() -> crate::lab1::wire::Inc {
+    crate::lab1::wire::Inc(wall_ms() + CLOCK_SKEW.as_millis() as u64)
 }
 
 /// The wall clock in milliseconds since the UNIX epoch (0 before it), read at the edge: the

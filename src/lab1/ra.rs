@@ -51,9 +51,9 @@
 
 use std::collections::VecDeque;
 
-use crate::clock::Millis;
-use crate::limits::MAX_PROCESSES;
-use crate::wire::lab::{AckOf, Inc, Kind, Msg, PeerId, MAX_TEXT};
+use crate::values::time::Millis;
+use crate::values::limits::MAX_PROCESSES;
+use crate::lab1::wire::{AckOf, Inc, Kind, Msg, PeerId, MAX_TEXT};
 
 /// The largest timestamp or clock taken from the network: 2^53 (the integers a JSON reader
 /// keeps exact). An honest clock ticks a few times per message and never gets near it; a
@@ -1218,14 +1218,14 @@ fn idx(id: PeerId) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::harness::Group;
+    use crate::lab1::harness::Group;
 
     fn peer(id: u16) -> Party {
         Party::Process(PeerId(id))
     }
 
     fn cfg(id: u16, n: u16) -> Config {
-        crate::harness::config(id, n)
+        crate::lab1::harness::config(id, n)
     }
 
     /// Delivers the oldest message from `from` to `to`; returns the receiver's clock.
@@ -1762,7 +1762,7 @@ mod tests {
         assert!(
             g.faults
                 .iter()
-                .any(|f| matches!(f, crate::harness::Fault::TwoHeld(_))),
+                .any(|f| matches!(f, crate::lab1::harness::Fault::TwoHeld(_))),
             "{:?}",
             g.faults
         );

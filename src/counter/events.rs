@@ -5,12 +5,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::escape::{self, cut};
-use super::{Line, LineFull, Obj, Render};
-use crate::account::{Counts, Verdict};
+use crate::out::escape::{self, cut};
+use crate::out::{Line, LineFull, Obj, Render};
+use crate::counter::account::{Counts, Verdict};
 use crate::cli::DisplayDuration;
-use crate::limits::SHOW_MAX;
-use crate::wire::WireError;
+use crate::values::limits::SHOW_MAX;
+use crate::values::decimal::WireError;
 
 /// Who a datagram came from: a configured peer (its name as the user wrote it) or a bare
 /// address.
@@ -769,8 +769,8 @@ impl PeerLine<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::tests::{assert_same_fields, both};
-    use crate::output::Output;
+    use crate::out::tests::{assert_same_fields, both};
+    use crate::out::Output;
 
     fn who(name: Option<&str>) -> Who<'_> {
         Who {
@@ -904,7 +904,7 @@ mod tests {
     #[test]
     fn long_payloads_are_cut_visibly_and_fit_the_line() {
         let big = [0x1bu8; 4096];
-        let name = "n".repeat(crate::limits::MAX_NAME);
+        let name = "n".repeat(crate::values::limits::MAX_NAME);
         let e = Received {
             who: who(Some(&name)),
             payload: Payload::Truncated(&big),

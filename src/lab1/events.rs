@@ -1,5 +1,5 @@
 //! Lab 1's events: the process's (one per state change and per message sent and received,
-//! from the [`ra`](crate::ra) core) and the shared resource's (each use of the CS, each
+//! from the [`ra`](crate::lab1::ra) core) and the shared resource's (each use of the CS, each
 //! violation). The text form is the course's (`[clock=3 WANTED] ...`, `Entrei na CS`); the
 //! per-message events (`sent`, `stale`, `acked`) are in the JSON log only, for traces and
 //! timelines.
@@ -7,14 +7,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::escape::{self, Esc};
-use super::{Line, LineFull, Obj, Render};
+use crate::out::escape::{self, Esc};
+use crate::out::{Line, LineFull, Obj, Render};
 use crate::cli::DisplayDuration;
-use crate::clock::Millis;
-use crate::limits::SHOW_MAX;
-use crate::ra::{Answer, Event, Logged, Party, Priority, Stats};
-use crate::resource::{Checker, Entry, Exit, Use};
-use crate::wire::lab::{AckOf, PeerId};
+use crate::values::time::Millis;
+use crate::values::limits::SHOW_MAX;
+use crate::lab1::ra::{Answer, Event, Logged, Party, Priority, Stats};
+use crate::lab1::resource::{Checker, Entry, Exit, Use};
+use crate::lab1::wire::{AckOf, PeerId};
 
 fn ack_name(of: AckOf) -> &'static str {
     match of {
@@ -698,9 +698,9 @@ impl Render for ResourceSummary<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::tests::{assert_same_fields, both};
-    use crate::ra::State;
-    use crate::wire::lab::{Inc, Kind};
+    use crate::out::tests::{assert_same_fields, both};
+    use crate::lab1::ra::State;
+    use crate::lab1::wire::{Inc, Kind};
 
     fn line(event: Event) -> LabLine {
         LabLine {

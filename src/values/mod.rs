@@ -1,0 +1,5 @@
+//! Plain values.
+
+pub mod decimal;
+pub mod limits;
+pub mod time;
