@@ -29,11 +29,11 @@ use divan::counter::ItemsCount;
 use divan::Bencher;
 use mio::Poll;
 use peerlab::counter::account::Sequence;
-use peerlab::cli::{parse_spec, AddrSpec};
 use peerlab::counter::{self, PeerConfig};
 use peerlab::io::driver::{App, Datagram, Driver};
 use peerlab::io::mesh::Mesh;
 use peerlab::out::Output;
+use peerlab::values::addr::{parse_spec, AddrSpec};
 use peerlab::values::decimal::{encode_counter, parse_counter};
 
 fn main() {

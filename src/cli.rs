@@ -4,12 +4,13 @@
 //!
 //! argh prints `--help` from these doc comments and exits with status 2 on bad arguments.
 
-use core::fmt;
 use std::time::Duration;
 
 use argh::FromArgs;
 
-use crate::values::limits::{DEFAULT_INTERVAL, DEFAULT_MAX_PEERS, MAX_GROUPS, MAX_NAME, MAX_PEERS};
+pub use crate::values::addr::{parse_spec, AddrSpec};
+use crate::values::limits::{DEFAULT_INTERVAL, DEFAULT_MAX_PEERS, MAX_GROUPS, MAX_PEERS};
+pub use crate::values::time::DisplayDuration;
 
 /// A UDP peer: listens on ADDR and every interval sends its counter (0, 1, 2, ...) to every
 /// PEER, printing each datagram it receives. Addresses are host:port; :port means
@@ -57,141 +58,6 @@ pub struct PeerArgs {
     /// the other processes' addresses, host:port or :port
     #[argh(positional, from_str_fn(parse_spec))]
     pub peers: Vec<AddrSpec>,
-}
-
-/// A `host:port` argument: the text as the user wrote it (shown in every line) and the
-/// form handed to the resolver (`:port` becomes `127.0.0.1:port`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddrSpec {
-    /// As written, e.g. `p2:10003` or `:10003`.
-    pub text: heapless::String<MAX_NAME>,
-    /// The port, parsed (never 0).
-    pub port: u16,
-}
-
-impl AddrSpec {
-    /// Host part for the resolver (`127.0.0.1` for `:port`, brackets kept for IPv6).
-    pub fn host(&self) -> &str {
-        match self.text.rsplit_once(':') {
-            Some(("", _)) | None => "127.0.0.1",
-            Some((h, _)) => h,
-        }
-    }
-
-    /// Whether the host is an IP address (nothing to resolve, nothing worth announcing).
-    pub fn is_literal(&self) -> bool {
-        let h = self.host().trim_start_matches('[').trim_end_matches(']');
-        h.parse::<std::net::IpAddr>().is_ok()
-    }
-
-    /// Whether two specs name the same address as written (`:10002` and `127.0.0.1:10002`,
-    /// `[::1]:7` and `[0::1]:7`, names case-insensitively). No lookup: two names for one
-    /// host are not recognised.
-    pub fn same_as(&self, other: &AddrSpec) -> bool {
-        if self.port != other.port {
-            return false;
-        }
-        let ip = |s: &AddrSpec| {
-            let h = s.host().trim_start_matches('[').trim_end_matches(']');
-            h.parse::<std::net::IpAddr>().ok()
-        };
-        match (ip(self), ip(other)) {
-            (Some(a), Some(b)) => a == b,
-            (None, None) => self.host().eq_ignore_ascii_case(other.host()),
-            _ => false,
-        }
-    }
-
-    /// The `host:port` string the resolver takes.
-    pub fn resolver_form(&self) -> heapless::String<{ MAX_NAME + 8 }> {
-        let mut s = heapless::String::new();
-        // Cannot fail: host is at most MAX_NAME bytes and the port at most 6 more.
-        fmt::write(&mut s, format_args!("{}:{}", self.host(), self.port))
-            .expect("host:port fits MAX_NAME + 8");
-        s
-    }
-}
-
-/// Parses `host:port`, `[v6]:port` or `:port`.
-pub fn parse_spec(s: &str) -> Result<AddrSpec, String> {
-    let Some((host, port)) = s.rsplit_once(':') else {
-        return Err(format!("`{s}` is not host:port (e.g. p2:10003 or :10003)"));
-    };
-    let port: u16 = match port.parse() {
-        Ok(p) if p != 0 => p,
-        _ => return Err(format!("`{s}`: the port must be a number from 1 to 65535")),
-    };
-    // `::1` or `fe80::1:10002` would otherwise read as host `:` (or `fe80:`) and a port: an
-    // IPv6 address needs brackets, and a port after them.
-    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
-        let hint = if s.parse::<std::net::Ipv6Addr>().is_ok() {
-            format!("[{s}]:PORT")
-        } else if host.parse::<std::net::Ipv6Addr>().is_ok() {
-            format!("[{host}]:{port}")
-        } else {
-            "[ADDRESS]:PORT".to_string()
-        };
-        return Err(format!(
-            "`{s}`: an IPv6 address needs brackets and a port, e.g. {hint}"
-        ));
-    }
-    let host = if host.is_empty() { "127.0.0.1" } else { host };
-    if host.contains(char::is_whitespace) {
-        return Err(format!("`{s}`: the host contains a space"));
-    }
-    check_host(host).map_err(|why| format!("`{s}`: {why}"))?;
-    let too_long = || format!("`{s}` is longer than {MAX_NAME} bytes");
-    Ok(AddrSpec {
-        text: heapless::String::try_from(s).map_err(|_| too_long())?,
-        port,
-    })
-}
-
-/// Checks that `host` can be looked up: an IP address (IPv6 in brackets), or a host name of
-/// labels of 1 to 63 letters, digits, hyphens and underscores (Docker and Kubernetes names
-/// have them), none starting with a hyphen, at most 253 bytes (a final dot allowed). Anything
-/// else never resolves, and `#` would read like a discovered peer's `NAME#n`.
-fn check_host(host: &str) -> Result<(), String> {
-    if let Some(inner) = host.strip_prefix('[') {
-        return match inner.strip_suffix(']') {
-            Some(ip) if ip.parse::<std::net::Ipv6Addr>().is_ok() => Ok(()),
-            _ => Err(format!("`{host}` is not an IPv6 address in brackets")),
-        };
-    }
-    let name = host.strip_suffix('.').unwrap_or(host);
-    if name.len() > 253 {
-        return Err(format!(
-            "the host name is {} bytes long, at most 253 are allowed",
-            name.len()
-        ));
-    }
-    for label in name.split('.') {
-        if label.is_empty() {
-            return Err(format!(
-                "the host name `{host}` has an empty label (`..`, or a dot at the start)"
-            ));
-        }
-        if label.len() > 63 {
-            return Err(format!(
-                "the host name `{host}` has a label of {} bytes, at most 63 are allowed",
-                label.len()
-            ));
-        }
-        if let Some(c) = label
-            .chars()
-            .find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        {
-            return Err(format!(
-                "the host name `{host}` contains {c:?}: only letters, digits, hyphens, underscores and dots are allowed"
-            ));
-        }
-        if label.starts_with('-') {
-            return Err(format!(
-                "the host name `{host}` has a label that starts with a hyphen"
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The longest duration any option takes.
@@ -336,25 +202,6 @@ pub fn check_peer_args(a: &PeerArgs) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Shows a duration the way `--interval` takes it (`250ms`, `1s`, `1.5s`).
-#[derive(Debug, Clone, Copy)]
-pub struct DisplayDuration(pub Duration);
-
-impl fmt::Display for DisplayDuration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // u64, not the u128 of as_millis(): an interval is at most 24 h, and formatting a
-        // u128 pulls in 1 KiB of code that nothing else needs.
-        let ms = self.0.as_millis() as u64;
-        if ms < 1000 {
-            write!(f, "{ms}ms")
-        } else if ms.is_multiple_of(1000) {
-            write!(f, "{}s", ms / 1000)
-        } else {
-            write!(f, "{}.{}s", ms / 1000, ms % 1000 / 100)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -842,5 +689,79 @@ fn parse_format(s: &str) -> Result<crate::timeline::Format, String> {
         "svg" => Ok(crate::timeline::Format::Svg),
         "shiviz" => Ok(crate::timeline::Format::Shiviz),
         _ => Err(format!("`{s}`: --format is svg or shiviz")),
+    }
+}
+
+/// Checks that a peer or shared resource answers on ADDR, or on this host's own PORT with
+/// --self (exit status 0), else exit status 1.
+#[derive(FromArgs, Debug, PartialEq)]
+pub struct HealthArgs {
+    /// how long to wait for the answer, e.g. 1s (default 1s)
+    #[argh(option, default = "Duration::from_secs(1)", from_str_fn(parse_timeout))]
+    pub timeout: Duration,
+
+    /// probe this host's own PORT instead of ADDR, looking up no name: every local address
+    /// bound on it, loopback and each interface's address (a container's own health check)
+    #[argh(option, long = "self", arg_name = "port", from_str_fn(parse_port))]
+    pub self_port: Option<u16>,
+
+    /// address of the process to check, host:port or :port (or --self PORT)
+    #[argh(positional, from_str_fn(parse_spec))]
+    pub addr: Option<AddrSpec>,
+}
+
+/// What `process health` checks: ADDR, or this host's own port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthTarget<'a> {
+    /// ADDR as given (its name must resolve).
+    Addr(&'a AddrSpec),
+    /// `--self PORT`: this host's own port, no name looked up.
+    OwnPort(u16),
+}
+
+impl HealthArgs {
+    /// The one target the arguments name: ADDR or `--self PORT`, not both, not neither (the
+    /// error is a usage error's text).
+    pub fn target(&self) -> Result<HealthTarget<'_>, String> {
+        match (&self.addr, self.self_port) {
+            (Some(a), None) => Ok(HealthTarget::Addr(a)),
+            (None, Some(p)) => Ok(HealthTarget::OwnPort(p)),
+            (Some(a), Some(p)) => Err(format!(
+                "give ADDR or --self PORT, not both (`{}` and --self {p})",
+                a.text
+            )),
+            (None, None) => Err("give the address to check (host:port) or --self PORT".to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod health_tests {
+    use super::*;
+
+    #[test]
+    fn args_name_one_target() {
+        let a = |args: &[&str]| HealthArgs::from_args(&["process", "health"], args);
+        assert_eq!(
+            a(&["--self", "10002"]).unwrap().target(),
+            Ok(HealthTarget::OwnPort(10002))
+        );
+        assert_eq!(
+            a(&["--self", ":10002"]).unwrap().target(),
+            Ok(HealthTarget::OwnPort(10002))
+        );
+        assert!(matches!(
+            a(&["p1:10002"]).unwrap().target(),
+            Ok(HealthTarget::Addr(s)) if s.port == 10002
+        ));
+        assert!(a(&["--self", "10002", "p1:10002"])
+            .unwrap()
+            .target()
+            .unwrap_err()
+            .contains("not both"));
+        assert!(a(&[]).unwrap().target().is_err());
+        for bad in ["0", "65536", "x", "p1:10002"] {
+            assert!(a(&["--self", bad]).is_err(), "{bad}");
+        }
     }
 }

@@ -4,12 +4,14 @@ use std::io;
 use std::process::ExitCode;
 
 use argh::FromArgs;
-use peerlab::cli::{self, MutexArgs, PeerArgs, ResourceArgs, TimelineArgs};
+use peerlab::cli::{
+    self, HealthArgs, HealthTarget, MutexArgs, PeerArgs, ResourceArgs, TimelineArgs,
+};
 use peerlab::counter::{self, PeerConfig};
-use peerlab::health::{self, HealthArgs};
+use peerlab::health;
 use peerlab::lab1::process::{self, MutexConfig};
-use peerlab::out::Output;
 use peerlab::lab1::resource;
+use peerlab::out::Output;
 
 fn main() -> ExitCode {
     // args_os: `std::env::args` panics on an argument that is not UTF-8.
@@ -160,8 +162,8 @@ fn run_peer(a: PeerArgs) -> ExitCode {
 #[inline(never)]
 fn run_health(a: HealthArgs) -> ExitCode {
     let addr = match a.target() {
-        Ok(health::Target::Addr(addr)) => addr,
-        Ok(health::Target::OwnPort(port)) => return run_health_self(port, a.timeout),
+        Ok(HealthTarget::Addr(addr)) => addr,
+        Ok(HealthTarget::OwnPort(port)) => return run_health_self(port, a.timeout),
         Err(e) => {
             eprintln!("process health: {e}\nRun with --help for more information.");
             return ExitCode::from(2);

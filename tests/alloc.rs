@@ -12,9 +12,9 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use peerlab::cli::parse_spec;
 use peerlab::counter::{self, Node, PeerConfig};
 use peerlab::out::Output;
+use peerlab::values::addr::parse_spec;
 
 struct Counting;
 
@@ -178,7 +178,8 @@ fn message_path_allocates_nothing() {
     // Lab 1: three processes and the resource, requesting every few milliseconds; then the
     // same with a shared key (every message sealed and checked with HMAC-SHA256).
     let keyed =
-        peerlab::lab1::auth::Auth::with_key(b"a shared key", peerlab::values::time::wall_us()).unwrap();
+        peerlab::lab1::auth::Auth::with_key(b"a shared key", peerlab::values::time::wall_us())
+            .unwrap();
     for (net, auth) in [(15, peerlab::lab1::auth::Auth::none()), (60, keyed)] {
         let (mut r, mut ps) = lab(net, &auth);
         run_lab(&mut r, &mut ps, 20);

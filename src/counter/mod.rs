@@ -11,16 +11,16 @@ use std::time::{Duration, Instant};
 use mio::Poll;
 
 use crate::counter::account::{Counts, Sequence, Verdict};
-use crate::cli::{AddrSpec, DisplayDuration};
+use crate::counter::events::{Listening, Payload, Received, Retired, Row, SummaryStart, Who};
 use crate::io::driver::{open_mesh_with, App, Datagram, Driver};
-use crate::values::limits::{MAX_ADDRS_PER_NAME, MAX_STRANGERS};
-use crate::io::mesh::{Discovery, Mesh, StartError};
-use crate::counter::events::{
-    Listening, Payload, PeerEvent, PeerLine, Received, Retired, Row, SummaryStart, Who,
-};
-use crate::out::Output;
+use crate::io::mesh::events::{PeerEvent, PeerLine};
 use crate::io::mesh::peer::PeerState;
+use crate::io::mesh::{Discovery, Mesh, StartError};
+use crate::out::Output;
+use crate::values::addr::AddrSpec;
 use crate::values::decimal::{encode_counter, parse_counter};
+use crate::values::limits::{MAX_ADDRS_PER_NAME, MAX_STRANGERS};
+use crate::values::time::DisplayDuration;
 
 /// What the peer needs to start: the parsed command line.
 #[derive(Debug, Clone)]

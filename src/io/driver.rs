@@ -23,13 +23,13 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::cli::AddrSpec;
-use crate::values::limits::{MAX_DGRAM, MAX_PEERS, UP_AFTER};
-use crate::io::mesh::{Discovery, Mesh, Recv, StartError, MAX_TOKENS};
-use crate::counter::events::PeerLine;
-use crate::out::Output;
+use crate::io::mesh::events::PeerLine;
 use crate::io::mesh::peer::PeerState;
-use crate::values::decimal::{BYE, HEALTH_OK, HEALTH_PROBE};
+use crate::io::mesh::{Discovery, Mesh, Recv, StartError, MAX_TOKENS};
+use crate::io::{BYE, HEALTH_OK, HEALTH_PROBE};
+use crate::out::Output;
+use crate::values::addr::AddrSpec;
+use crate::values::limits::{MAX_DGRAM, MAX_PEERS, UP_AFTER};
 
 /// The own address is being opened (its name looked up): a stop ends the process at once.
 static STARTING: AtomicBool = AtomicBool::new(false);

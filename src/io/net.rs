@@ -15,8 +15,8 @@ use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
 use mio::net::UdpSocket;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::cli::AddrSpec;
 use crate::dns::{self, Family};
+use crate::values::addr::AddrSpec;
 
 /// Why the server socket could not be opened.
 #[derive(Debug)]

@@ -56,7 +56,7 @@ pub const MAX_SEALED: usize = MAX_MSG + AT_FIELD.len() + 20 + MAC_FIELD.len() + 
 /// replays (or as from a host whose clock is far behind).
 pub const WINDOW_US: u64 = 30_000_000;
 /// How far ahead of this host's clock another host's may be (microseconds).
-pub const SKEW_US: u64 = crate::values::time::CLOCK_SKEW.as_micros() as u64;
+pub const SKEW_US: u64 = crate::lab1::wire::CLOCK_SKEW.as_micros() as u64;
 /// How many tags the replay window remembers (16 bytes each, allocated once with the key).
 /// Lab 1 sends a few messages a second per process, so this covers far more than a
 /// [`WINDOW_US`] of an honest group; a flood only raises the floor (see [`ReplayWindow`]).

@@ -7,14 +7,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::lab1::checker::{Checker, Entry, Exit, Use, Violation};
+use crate::lab1::ra::{Answer, Event, Logged, Party, Stats};
+use crate::lab1::wire::{AckOf, PeerId};
 use crate::out::escape::{self, Esc};
 use crate::out::{Line, LineFull, Obj, Render};
-use crate::cli::DisplayDuration;
-use crate::values::time::Millis;
 use crate::values::limits::SHOW_MAX;
-use crate::lab1::ra::{Answer, Event, Logged, Party, Priority, Stats};
-use crate::lab1::resource::{Checker, Entry, Exit, Use};
-use crate::lab1::wire::{AckOf, PeerId};
+use crate::values::time::DisplayDuration;
+use crate::values::time::Millis;
 
 fn ack_name(of: AckOf) -> &'static str {
     match of {
@@ -566,51 +566,6 @@ impl Render for UseLine<'_> {
     }
 }
 
-/// What the resource found wrong about an entry.
-#[derive(Debug, Clone, Copy)]
-pub enum Violation {
-    /// `id` entered while `inside` was inside.
-    Overlap {
-        /// The entry.
-        entry: Priority,
-        /// Who was inside.
-        inside: Priority,
-    },
-    /// `entry` came after `previous` although its (T, id) is not larger.
-    Order {
-        /// The entry.
-        entry: Priority,
-        /// The entry before it.
-        previous: Priority,
-    },
-}
-
-impl Violation {
-    /// The violations of a use (none for most).
-    pub fn of(u: &Use) -> impl Iterator<Item = Violation> {
-        let (overlap, order) = match u {
-            Use::Enter {
-                id,
-                t,
-                entry:
-                    Entry::New {
-                        overlap,
-                        out_of_order,
-                    },
-                ..
-            } => {
-                let entry = Priority { t: *t, id: *id };
-                (
-                    overlap.map(|inside| Violation::Overlap { entry, inside }),
-                    out_of_order.map(|previous| Violation::Order { entry, previous }),
-                )
-            }
-            _ => (None, None),
-        };
-        overlap.into_iter().chain(order)
-    }
-}
-
 impl Render for Violation {
     fn name(&self) -> &'static str {
         "violation"
@@ -698,9 +653,9 @@ impl Render for ResourceSummary<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::out::tests::{assert_same_fields, both};
-    use crate::lab1::ra::State;
+    use crate::lab1::ra::{Priority, State};
     use crate::lab1::wire::{Inc, Kind};
+    use crate::out::tests::{assert_same_fields, both};
 
     fn line(event: Event) -> LabLine {
         LabLine {

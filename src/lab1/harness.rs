@@ -9,10 +9,10 @@
 //! overlap or disorder. What it finds is kept in [`Group::faults`], never panicked on, so a
 //! simulation can print its seed and a model checker can report a counterexample.
 
-use crate::values::time::Millis;
+use crate::lab1::checker::{Checker, Use};
 use crate::lab1::ra::{self, Event, Key, Logged, Party, Priority, Ra, Rejected, State};
-use crate::lab1::resource::{Checker, Use};
 use crate::lab1::wire::{Inc, Msg, PeerId};
+use crate::values::time::Millis;
 
 /// A message in flight.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

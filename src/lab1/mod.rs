@@ -1,6 +1,7 @@
 //! Lab 1.
 
 pub mod auth;
+pub mod checker;
 pub mod events;
 pub mod harness;
 #[cfg(test)]

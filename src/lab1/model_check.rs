@@ -98,10 +98,10 @@ use stateright::actor::{
 };
 use stateright::{Checker as _, Expectation, Model};
 
-use crate::values::time::Millis;
+use crate::lab1::checker::{Checker, Use};
 use crate::lab1::ra::{Config, Event, Key, Party, Priority, Ra, State};
-use crate::lab1::resource::{Checker, Use};
 use crate::lab1::wire::{AckOf, Inc, Kind, Msg, PeerId};
+use crate::values::time::Millis;
 
 /// A Lab 1 message on stateright's network (which wants `Ord`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

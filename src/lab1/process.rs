@@ -10,20 +10,20 @@ use std::time::{Duration, Instant};
 
 use mio::Poll;
 
-use crate::cli::AddrSpec;
-use crate::values::time::Millis;
 use crate::io::driver::{open_mesh, App, Datagram, Driver};
-use crate::values::limits::{MAX_PROCESSES, RESOURCE_PATIENCE, RETRY_EVERY};
 use crate::io::mesh::peer::Link;
+use crate::values::addr::AddrSpec;
+use crate::values::limits::{MAX_PROCESSES, RESOURCE_PATIENCE, RETRY_EVERY};
+use crate::values::time::Millis;
 
 /// While WANTED, how often a line says who has not replied yet.
 const WAITING_LINE_EVERY: Duration = Duration::from_secs(3);
 use crate::io::mesh::{Mesh, StartError};
-use crate::lab1::events::{Hint, LabLine, MutexListening, MutexSummary, StillWaiting};
-use crate::out::{Output, Verb};
-use crate::lab1::ra::{self, ConfigError, Key, Party, Ra, Roster};
 use crate::lab1::auth::{Auth, To};
+use crate::lab1::events::{Hint, LabLine, MutexListening, MutexSummary, StillWaiting};
+use crate::lab1::ra::{self, ConfigError, Key, Party, Ra, Roster};
 use crate::lab1::wire::{Inc, Msg, PeerId, MAX_TEXT};
+use crate::out::{Output, Verb};
 
 /// What a Lab 1 process needs to start.
 #[derive(Debug, Clone)]
@@ -301,7 +301,7 @@ impl App for LabProcess {
         // for the id in the message.
         let from = d.peer.and_then(|i| self.roster.party(i));
         self.ra
-            .limit_incarnations(crate::values::time::incarnation_limit());
+            .limit_incarnations(crate::lab1::wire::incarnation_limit());
         if let Err(r) = self.ra.handle_msg(self.now_ms(now), from, &msg) {
             self.reject(out, &d, &r);
         }

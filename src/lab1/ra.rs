@@ -51,9 +51,9 @@
 
 use std::collections::VecDeque;
 
-use crate::values::time::Millis;
-use crate::values::limits::MAX_PROCESSES;
 use crate::lab1::wire::{AckOf, Inc, Kind, Msg, PeerId, MAX_TEXT};
+use crate::values::limits::MAX_PROCESSES;
+use crate::values::time::Millis;
 
 /// The largest timestamp or clock taken from the network: 2^53 (the integers a JSON reader
 /// keeps exact). An honest clock ticks a few times per message and never gets near it; a

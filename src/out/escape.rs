@@ -138,6 +138,15 @@ impl core::fmt::Display for Esc<'_> {
     }
 }
 
+/// A name from the command line, escaped if it holds anything a terminal would act on.
+pub(crate) fn push_name(l: &mut Line, name: &str) -> Result<(), LineFull> {
+    if name.chars().any(|c| c.is_control() || is_invisible(c)) {
+        push_text(l, name.as_bytes())
+    } else {
+        l.push_str(name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 //!
 //! [`net`]: crate::io::net
 
+pub mod events;
 pub mod peer;
 
 use std::collections::VecDeque;
@@ -18,14 +19,14 @@ use std::time::{Duration, Instant};
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
 
-use crate::cli::AddrSpec;
 use crate::dns::{self, Family, Resolver};
+use crate::io::mesh::events::{Down, PeerEvent, Unusable};
+use crate::io::mesh::peer::{PeerState, Resolved};
+use crate::io::net::{self, BindError};
+use crate::values::addr::AddrSpec;
 use crate::values::limits::{
     DISCOVER_EVERY, LEAVE_AFTER_MISSES, MAX_ADDRS_PER_NAME, MAX_GROUPS, MAX_NAME, MAX_PEERS,
 };
-use crate::io::net::{self, BindError};
-use crate::counter::events::{Down, PeerEvent, Unusable};
-use crate::io::mesh::peer::{PeerState, Resolved};
 
 /// The server socket's token; peer `i` is `Token(1 + i)`.
 pub const SERVER: Token = Token(0);
@@ -959,7 +960,7 @@ impl Mesh {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::parse_spec;
+    use crate::values::addr::parse_spec;
 
     #[test]
     fn group_members_have_short_names() {
