@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Makes src/layout/hot-symbols.txt: the functions a running counter peer executes, which the
-# release musl build (src/layout/build.rs) links together at the start of the text.
+# Makes hot-symbols.txt: the functions a running counter peer executes, which the
+# release musl build (build.rs) links together at the start of the text.
 #
 #   scripts/hot-symbols.sh        (needs valgrind; perf, if present, adds what valgrind misses)
 #
@@ -60,7 +60,7 @@ sort -u "$tmp/names" | comm -12 - "$tmp/defined" >"$tmp/hot"
 # In address order of the unordered link is as good as any: they end up together either way.
 {
   echo "# Functions a running peer executes (scripts/hot-symbols.sh, $(rustc --version | cut -d' ' -f1-2))."
-  echo "# src/layout/build.rs links them first; see that file."
+  echo "# build.rs links them first; see that file."
   cat "$tmp/hot"
-} >src/layout/hot-symbols.txt
-echo "$(wc -l <"$tmp/hot") functions -> src/layout/hot-symbols.txt"
+} >hot-symbols.txt
+echo "$(wc -l <"$tmp/hot") functions -> hot-symbols.txt"

@@ -30,9 +30,8 @@
 
 #![deny(unsafe_code)]
 // three exceptions: getrandom(2) in `dns::random_u16`, getifaddrs(3) in `health`, the start's signal action in `driver`
-#![warn(missing_docs, missing_debug_implementations)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
-pub mod cli;
 pub mod counter;
 pub mod dns;
 pub mod health;
@@ -41,3 +40,21 @@ pub mod lab1;
 pub mod out;
 pub mod timeline;
 pub mod values;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn error_types_are_std_errors() {
+        use std::error::Error;
+        fn is_error<E: Error + Send + Sync + 'static>() {}
+        is_error::<crate::io::net::BindError>();
+        is_error::<crate::health::HealthError>();
+        is_error::<crate::values::decimal::WireError>();
+        is_error::<crate::lab1::wire::LabWireError>();
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let e = crate::health::HealthError::Io(io);
+        assert!(e.source().is_some());
+        let addr = "127.0.0.1:1".parse().unwrap();
+        assert!(crate::io::net::BindError::InUse(addr).source().is_none());
+    }
+}

@@ -1,12 +1,14 @@
 //! `process`: the command-line entry. It only picks the mode and hands over to the library.
 
+#![warn(unreachable_pub)]
+
+mod cli;
+
 use std::io;
 use std::process::ExitCode;
 
+use crate::cli::{HealthArgs, HealthTarget, MutexArgs, PeerArgs, ResourceArgs, TimelineArgs};
 use argh::FromArgs;
-use peerlab::cli::{
-    self, HealthArgs, HealthTarget, MutexArgs, PeerArgs, ResourceArgs, TimelineArgs,
-};
 use peerlab::counter::{self, PeerConfig};
 use peerlab::health;
 use peerlab::lab1::process::{self, MutexConfig};

@@ -15,10 +15,10 @@ use core::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 pub mod conf;
-pub mod hosts;
-pub mod lookup;
+mod hosts;
+pub(crate) mod lookup;
 pub mod resolver;
-pub mod sysfile;
+pub(crate) mod sysfile;
 
 pub use lookup::Lookup;
 pub use resolver::Resolver;

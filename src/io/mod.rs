@@ -2,7 +2,7 @@
 
 pub mod driver;
 pub mod mesh;
-pub mod net;
+pub(crate) mod net;
 
 /// A health probe (`process health ADDR`). It is not a counter, so the course's Go program
 /// just prints it; ours answers [`HEALTH_OK`] to the sender and neither counts nor prints it.

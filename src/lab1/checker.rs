@@ -438,7 +438,7 @@ impl Checker {
 
 /// What the resource found wrong about an entry.
 #[derive(Debug, Clone, Copy)]
-pub enum Violation {
+pub(crate) enum Violation {
     /// `id` entered while `inside` was inside.
     Overlap {
         /// The entry.
@@ -457,7 +457,7 @@ pub enum Violation {
 
 impl Violation {
     /// The violations of a use (none for most).
-    pub fn of(u: &Use) -> impl Iterator<Item = Violation> {
+    pub(crate) fn of(u: &Use) -> impl Iterator<Item = Violation> {
         let (overlap, order) = match u {
             Use::Enter {
                 id,

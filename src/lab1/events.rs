@@ -39,7 +39,7 @@ fn party(o: &mut Obj<'_>, key: &str, p: Party) -> Result<(), LineFull> {
 
 /// One event of process `me`'s core.
 #[derive(Debug, Clone, Copy)]
-pub struct LabLine {
+pub(crate) struct LabLine {
     /// The process that logged it.
     pub me: PeerId,
     /// The event, with the clock and state right after it.
@@ -219,7 +219,7 @@ fn answer_name(a: Answer) -> &'static str {
 /// While WANTED, every few seconds: who has not replied yet, for how long, and whether they
 /// are down, so a student sees why the CS does not come.
 #[derive(Debug, Clone, Copy)]
-pub struct StillWaiting<'a> {
+pub(crate) struct StillWaiting<'a> {
     /// Own id.
     pub me: PeerId,
     /// Clock now.
@@ -279,7 +279,7 @@ impl Render for StillWaiting<'_> {
 
 /// The Lab 1 process's start line.
 #[derive(Debug, Clone, Copy)]
-pub struct MutexListening<'a> {
+pub(crate) struct MutexListening<'a> {
     /// Own id.
     pub id: PeerId,
     /// Group size.
@@ -326,7 +326,7 @@ impl Render for MutexListening<'_> {
 
 /// A keyboard line that is neither `x` nor the own id.
 #[derive(Debug, Clone, Copy)]
-pub struct Hint<'a> {
+pub(crate) struct Hint<'a> {
     /// Own id.
     pub id: PeerId,
     /// What was typed.
@@ -354,7 +354,7 @@ impl Render for Hint<'_> {
 
 /// The Lab 1 process's summary when it stops.
 #[derive(Debug, Clone, Copy)]
-pub struct MutexSummary {
+pub(crate) struct MutexSummary {
     /// Own id.
     pub id: PeerId,
     /// Time since start.
@@ -424,7 +424,7 @@ impl Render for MutexSummary {
 
 /// The shared resource's start line.
 #[derive(Debug, Clone, Copy)]
-pub struct ResourceListening {
+pub(crate) struct ResourceListening {
     /// The server socket's address.
     pub addr: SocketAddr,
 }
@@ -444,11 +444,11 @@ impl Render for ResourceListening {
 
 /// A use of the CS as the resource saw it (duplicates are not printed: see [`UseLine::shown`]).
 #[derive(Debug, Clone, Copy)]
-pub struct UseLine<'a>(pub &'a Use);
+pub(crate) struct UseLine<'a>(pub &'a Use);
 
 impl UseLine<'_> {
     /// Whether the use is worth a line (a duplicate is acknowledged again, silently).
-    pub fn shown(&self) -> bool {
+    pub(crate) fn shown(&self) -> bool {
         !matches!(
             self.0,
             Use::Enter {
@@ -611,7 +611,7 @@ impl Render for Violation {
 
 /// The resource's summary when it stops.
 #[derive(Debug, Clone, Copy)]
-pub struct ResourceSummary<'a> {
+pub(crate) struct ResourceSummary<'a> {
     /// Time since start.
     pub ran: Duration,
     /// Its findings.

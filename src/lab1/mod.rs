@@ -1,8 +1,9 @@
 //! Lab 1.
 
 pub mod auth;
-pub mod checker;
-pub mod events;
+pub(crate) mod checker;
+pub(crate) mod events;
+#[cfg(any(test, feature = "test-support"))]
 pub mod harness;
 #[cfg(test)]
 mod model_check;

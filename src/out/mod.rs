@@ -13,9 +13,9 @@
 //! on one host line up).
 
 pub mod escape;
-pub mod json;
-pub mod limit;
-pub mod line;
+mod json;
+pub(crate) mod limit;
+mod line;
 pub mod stdout;
 
 use std::io::{self, Write};
@@ -176,11 +176,6 @@ impl<W: Write> Output<W> {
         }
     }
 
-    /// Whether lines are JSON.
-    pub fn is_json(&self) -> bool {
-        self.json
-    }
-
     /// The descriptor the driver should poll for writable readiness, if any.
     pub fn watch_fd(&self) -> Option<RawFd> {
         self.watch
@@ -199,11 +194,6 @@ impl<W: Write> Output<W> {
     /// Bytes waiting for stdout to drain.
     pub fn pending(&self) -> usize {
         self.len
-    }
-
-    /// Lines dropped because stdout was not read.
-    pub fn lines_dropped(&self) -> u64 {
-        self.dropped_total
     }
 
     /// Prints `e` in the chosen form. One copy for every event type (`dyn`, not generic):

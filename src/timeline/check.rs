@@ -9,7 +9,7 @@ use super::model;
 use super::trace::{describe, Ev, Name, Trace};
 
 /// Every violation found, each with the events involved.
-pub fn check(tr: &Trace) -> Vec<String> {
+pub(super) fn check(tr: &Trace) -> Vec<String> {
     let mut v = Vec::new();
     lamport(tr, &mut v);
     exclusion(tr, &mut v);

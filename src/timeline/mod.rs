@@ -7,12 +7,12 @@
 //! by process life), [`model`] (sends matched to receives, events grouped into points),
 //! [`svg`], [`shiviz`], [`check`].
 
-pub mod check;
-pub mod json;
-pub mod model;
-pub mod shiviz;
-pub mod svg;
-pub mod trace;
+mod check;
+mod json;
+mod model;
+mod shiviz;
+mod svg;
+mod trace;
 
 use std::io::{Read, Write};
 

@@ -47,7 +47,7 @@ text{font-family:Helvetica,Arial,sans-serif;font-size:11px;fill:#000}
 "##;
 
 /// XML text: `&`, `<`, `>` and `"` escaped.
-pub fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -141,7 +141,7 @@ fn xs(tr: &Trace, pts: &[Point], from: &[Vec<usize>], layout: Layout) -> Vec<i64
 }
 
 /// Renders the trace.
-pub fn render(tr: &Trace, layout: Layout) -> String {
+pub(super) fn render(tr: &Trace, layout: Layout) -> String {
     let pts = model::points(tr);
     let of = model::point_of(tr, &pts);
     let arrows = model::match_messages(tr);

@@ -220,7 +220,7 @@ impl Trace {
 
 /// Reads the traces in `inputs` (each `(name, text)`): one JSON object per line, CR LF
 /// tolerated, text before the object (a `docker compose logs` prefix) tolerated.
-pub fn read(inputs: &[(String, String)]) -> Trace {
+pub(super) fn read(inputs: &[(String, String)]) -> Trace {
     let mut tr = Trace::default();
     // The current row of each id, and whether its next event starts a new life.
     let mut current: Vec<(u16, usize, bool)> = Vec::new();
@@ -394,7 +394,7 @@ fn classify(line: &str, at: &str) -> Line {
 }
 
 /// A short description of an event, e.g. `P1 sent REQUEST(T=2) to P2, clock 2 (p1.log:7)`.
-pub fn describe(e: &Ev, rows: &[Row]) -> String {
+pub(super) fn describe(e: &Ev, rows: &[Row]) -> String {
     let mut s = rows
         .get(e.row)
         .map_or_else(|| format!("P{}", e.id), Row::label);

@@ -138,3 +138,85 @@ fn check_host(host: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs() {
+        let s = parse_spec(":10002").unwrap();
+        assert_eq!(
+            (s.text.as_str(), s.host(), s.port),
+            (":10002", "127.0.0.1", 10002)
+        );
+        assert_eq!(s.resolver_form().as_str(), "127.0.0.1:10002");
+        let s = parse_spec("p2:10003").unwrap();
+        assert_eq!(s.resolver_form().as_str(), "p2:10003");
+        let s = parse_spec("[::1]:7").unwrap();
+        assert_eq!(s.resolver_form().as_str(), "[::1]:7");
+        for bad in ["p2", "p2:", "p2:0", "p2:65536", "p2:x", " p1:10004", ""] {
+            assert!(parse_spec(bad).is_err(), "{bad:?}");
+        }
+        // A bare IPv6 address is not host `:` and port 1.
+        let e = parse_spec("::1").unwrap_err();
+        assert!(e.contains("[::1]:PORT"), "{e}");
+        let e = parse_spec("::1:10002").unwrap_err();
+        assert!(e.contains("brackets"), "{e}");
+        assert!(parse_spec("fe80::1").is_err());
+        assert!(parse_spec("[::1]:10002").is_ok());
+        let same = |a: &str, b: &str| parse_spec(a).unwrap().same_as(&parse_spec(b).unwrap());
+        assert!(same(":10002", "127.0.0.1:10002"));
+        assert!(same("[::1]:7", "[0::1]:7"));
+        assert!(same("P2:7", "p2:7"));
+        assert!(!same("p2:7", "p2:8") && !same("p2:7", "p3:7") && !same(":7", "p2:7"));
+        assert!(parse_spec(&format!("{}:1", "a".repeat(300))).is_err());
+    }
+
+    #[test]
+    fn host_names_are_checked_at_start() {
+        for good in [
+            "p2:1",
+            "peer.lab.svc.cluster.local:10002",
+            "peer.lab.svc.cluster.local.:10002",
+            "project_peer_1:1",
+            "tasks.peer:1",
+            "a-b:1",
+            "10.0.0.5:1",
+            "[::1]:1",
+            &format!("{}:1", "a".repeat(63)),
+            &format!(
+                "{}.{}.{}.{}:1",
+                "a".repeat(63),
+                "b".repeat(63),
+                "c".repeat(63),
+                "d".repeat(61)
+            ),
+        ] {
+            assert!(parse_spec(good).is_ok(), "{good}: {:?}", parse_spec(good));
+        }
+        for (bad, why) in [
+            ("peer..x:20002", "empty label"),
+            (".peer:1", "empty label"),
+            (&format!("{}:20002", "a".repeat(64)), "a label of 64 bytes"),
+            ("-peer:20002", "starts with a hyphen"),
+            ("x.-peer:20002", "starts with a hyphen"),
+            ("pe#er:20002", "contains '#'"),
+            ("pé:1", "contains 'é'"),
+            ("[foo]:1", "not an IPv6 address"),
+            (
+                &format!(
+                    "{}.{}.{}.{}:1",
+                    "a".repeat(63),
+                    "b".repeat(63),
+                    "c".repeat(63),
+                    "d".repeat(62)
+                ),
+                "254 bytes long",
+            ),
+        ] {
+            let e = parse_spec(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+}

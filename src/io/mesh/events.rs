@@ -176,7 +176,7 @@ impl PeerEvent {
 
 /// A [`PeerEvent`] with the peer's name, ready to print.
 #[derive(Debug, Clone, Copy)]
-pub struct PeerLine<'a> {
+pub(crate) struct PeerLine<'a> {
     /// The peer's name as the user wrote it (a discovered peer's `group#n`; for a group's
     /// event, the group's argument).
     pub name: &'a str,

@@ -8,8 +8,8 @@
 //!
 //! [`net`]: crate::io::net
 
-pub mod events;
-pub mod peer;
+pub(crate) mod events;
+pub(crate) mod peer;
 
 use std::collections::VecDeque;
 use std::io;
