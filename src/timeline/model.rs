@@ -40,7 +40,7 @@ pub(super) fn match_messages(tr: &Trace) -> Vec<Arrow> {
     };
     let keys: Vec<Option<[u64; 3]>> = (0..tr.evs.len()).map(key).collect();
     let mut all: Vec<usize> = (0..tr.evs.len()).filter(|&i| keys[i].is_some()).collect();
-    super::sort_by(&mut all, &|i| keys[i].unwrap_or_default());
+    super::sort::sort_by(&mut all, &|i| keys[i].unwrap_or_default());
     let mut arrows = Vec::new();
     for group in
         all.chunk_by(|&a, &b| keys[a].map(|k| [k[0], k[1]]) == keys[b].map(|k| [k[0], k[1]]))
@@ -71,7 +71,7 @@ pub(super) fn match_messages(tr: &Trace) -> Vec<Arrow> {
             });
         }
     }
-    let order = super::sorted(arrows.len(), &|k| [arrows[k].send as u64, 0, 0]);
+    let order = super::sort::sorted(arrows.len(), &|k| [arrows[k].send as u64, 0, 0]);
     order.iter().map(|&k| arrows[k]).collect()
 }
 

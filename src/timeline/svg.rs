@@ -72,7 +72,7 @@ fn xs(tr: &Trace, pts: &[Point], from: &[Vec<usize>], layout: Layout) -> Vec<i64
             // Each clock value seen gets as many slots as the busiest row needs: in clock
             // order, a new value starts after the widest group of the one before.
             let clock = |k: usize| tr.evs[pts[k].evs[0]].clock;
-            let order = super::sorted(pts.len(), &|k| [clock(k), 0, 0]);
+            let order = super::sort::sorted(pts.len(), &|k| [clock(k), 0, 0]);
             let mut x = vec![0; pts.len()];
             let (mut base, mut width, mut prev) = (0, 0, None);
             for k in order {
@@ -108,7 +108,7 @@ fn xs(tr: &Trace, pts: &[Point], from: &[Vec<usize>], layout: Layout) -> Vec<i64
                 }
             }
             let ts = |k: usize| key[k];
-            let order = super::sorted(pts.len(), &|k| [ts(k), 0, 0]);
+            let order = super::sort::sorted(pts.len(), &|k| [ts(k), 0, 0]);
             let t0 = order.first().map_or(0, |&k| ts(k));
             let span = order.last().map_or(1, |&k| ts(k) - t0).max(1);
             let w = (pts.len() as u64 * 24).max(800);
@@ -403,7 +403,7 @@ fn arrow(
 /// Wall-clock ticks under the rows (real layout): seconds since the first point, at points
 /// far enough apart to be read.
 fn axis(s: &mut String, tr: &Trace, pts: &[Point], x: &[i64], at: i64) {
-    let order = super::sorted(pts.len(), &|k| [x[k] as u64, 0, 0]);
+    let order = super::sort::sorted(pts.len(), &|k| [x[k] as u64, 0, 0]);
     let t0 = order
         .first()
         .and_then(|&k| tr.evs[pts[k].evs[0]].ts)

@@ -290,7 +290,7 @@ pub(super) fn read(inputs: &[(String, String)]) -> Trace {
     }
     // Rows in id order (lives in order), events re-pointed.
     tr.rows.retain(|r| !r.evs.is_empty());
-    let order = super::sorted(tr.rows.len(), &|k| {
+    let order = super::sort::sorted(tr.rows.len(), &|k| {
         [u64::from(tr.rows[k].id), u64::from(tr.rows[k].life), 0]
     });
     tr.rows = order.iter().map(|&k| tr.rows[k].clone()).collect();
