@@ -32,7 +32,7 @@ use peerlab::counter::account::Sequence;
 use peerlab::counter::{self, PeerConfig};
 use peerlab::io::driver::{App, Datagram, Driver};
 use peerlab::io::mesh::Mesh;
-use peerlab::out::Output;
+use peerlab::output::Output;
 use peerlab::values::addr::{parse_spec, AddrSpec};
 use peerlab::values::decimal::{encode_counter, parse_counter};
 

@@ -9,7 +9,7 @@ use divan::black_box;
 use peerlab::counter::account::{Sequence, Verdict};
 use peerlab::counter::events::{Payload, Received, Who};
 use peerlab::lab1::wire::{Inc, Msg, PeerId};
-use peerlab::out::Output;
+use peerlab::output::Output;
 use peerlab::values::decimal::{encode_counter, parse_counter};
 
 fn main() {

@@ -13,7 +13,7 @@ use peerlab::counter::{self, PeerConfig};
 use peerlab::health;
 use peerlab::lab1::process::{self, MutexConfig};
 use peerlab::lab1::resource;
-use peerlab::out::Output;
+use peerlab::output::Output;
 
 fn main() -> ExitCode {
     // args_os: `std::env::args` panics on an argument that is not UTF-8.
@@ -329,7 +329,7 @@ fn incarnation() -> u64 {
 }
 
 /// Standard output, opened so that a reader that stops reading cannot stall the loop.
-fn stdout(json: bool) -> Option<Output<peerlab::out::stdout::Stdout>> {
+fn stdout(json: bool) -> Option<Output<peerlab::output::stdout::Stdout>> {
     match Output::stdout(json) {
         Ok(out) => Some(out),
         Err(e) => {

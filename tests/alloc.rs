@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use peerlab::counter::{self, Node, PeerConfig};
-use peerlab::out::Output;
+use peerlab::output::Output;
 use peerlab::values::addr::parse_spec;
 
 struct Counting;

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use peerlab::out::escape::{push_json_str, push_text};
-use peerlab::out::Line;
+use peerlab::output::escape::{push_json_str, push_text};
+use peerlab::output::Line;
 use peerlab::lab1::wire::Msg;
 use peerlab::values::decimal::parse_counter;
 

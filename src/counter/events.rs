@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::counter::account::{Counts, Verdict};
-use crate::out::escape::{self, cut, push_name};
-use crate::out::{Line, LineFull, Obj, Render};
+use crate::output::escape::{self, cut, push_name};
+use crate::output::{Line, LineFull, Obj, Render};
 use crate::values::decimal::WireError;
 use crate::values::limits::SHOW_MAX;
 use crate::values::time::DisplayDuration;
@@ -324,8 +324,8 @@ mod tests {
     use std::io;
 
     use crate::io::mesh::events::{Down, PeerEvent, PeerLine, Unusable};
-    use crate::out::tests::{assert_same_fields, both};
-    use crate::out::Output;
+    use crate::output::tests::{assert_same_fields, both};
+    use crate::output::Output;
 
     fn who(name: Option<&str>) -> Who<'_> {
         Who {

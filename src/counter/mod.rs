@@ -16,7 +16,7 @@ use crate::io::driver::{open_mesh_with, App, Datagram, Driver};
 use crate::io::mesh::events::{PeerEvent, PeerLine};
 use crate::io::mesh::peer::PeerState;
 use crate::io::mesh::{Discovery, Mesh, StartError};
-use crate::out::Output;
+use crate::output::Output;
 use crate::values::addr::AddrSpec;
 use crate::values::decimal::{encode_counter, parse_counter};
 use crate::values::limits::{MAX_ADDRS_PER_NAME, MAX_STRANGERS};

@@ -27,7 +27,7 @@ use crate::io::mesh::events::PeerLine;
 use crate::io::mesh::peer::PeerState;
 use crate::io::mesh::{Discovery, Mesh, Recv, StartError, MAX_TOKENS};
 use crate::io::{BYE, HEALTH_OK, HEALTH_PROBE};
-use crate::out::Output;
+use crate::output::Output;
 use crate::values::addr::AddrSpec;
 use crate::values::limits::{MAX_DGRAM, MAX_PEERS, UP_AFTER};
 
@@ -37,7 +37,7 @@ static STARTING: AtomicBool = AtomicBool::new(false);
 static STOP_PENDING: AtomicBool = AtomicBool::new(false);
 
 /// Until [`Driver::run`] listens to signals: while the own address is opened (which may wait
-/// up to [`RESOLVE_OWN_LIMIT`](crate::io::net::RESOLVE_OWN_LIMIT) for its name; a `docker stop`
+/// up to `RESOLVE_OWN_LIMIT` for its name; a `docker stop`
 /// then would otherwise kill the process without a word), SIGINT, SIGTERM or SIGHUP end it at
 /// once with a line on stderr and status 0, as a stop does later (nothing was sent, so no
 /// summary); after that, the stop is kept for the loop, which then stops at once as usual.
@@ -379,8 +379,8 @@ impl<A: App, W: Write> Driver<A, W> {
         if limited > 0 {
             self.out.notice(format_args!(
                 "{limited} line(s) about datagrams that were not taken were not shown (at most {} at once and one every {} ms per address)",
-                crate::out::limit::BURST,
-                crate::out::limit::EVERY_MS
+                crate::output::limit::BURST,
+                crate::output::limit::EVERY_MS
             ));
         }
         self.flush_at_exit();

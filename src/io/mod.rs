@@ -1,4 +1,5 @@
-//! The event loop and sockets.
+//! The event loop and its sockets: the [`driver`] (one mio poll over sockets, signals and
+//! stdin), the [`mesh`] every mode shares, and the datagrams the loop answers itself.
 
 pub mod driver;
 pub mod mesh;

@@ -10,8 +10,8 @@ use std::time::Duration;
 use crate::lab1::checker::{Checker, Entry, Exit, Use, Violation};
 use crate::lab1::ra::{Answer, Event, Logged, Party, Stats};
 use crate::lab1::wire::{AckOf, PeerId};
-use crate::out::escape::{self, Esc};
-use crate::out::{Line, LineFull, Obj, Render};
+use crate::output::escape::{self, Esc};
+use crate::output::{Line, LineFull, Obj, Render};
 use crate::values::limits::SHOW_MAX;
 use crate::values::time::DisplayDuration;
 use crate::values::time::Millis;
@@ -655,7 +655,7 @@ mod tests {
     use super::*;
     use crate::lab1::ra::{Priority, State};
     use crate::lab1::wire::{Inc, Kind};
-    use crate::out::tests::{assert_same_fields, both};
+    use crate::output::tests::{assert_same_fields, both};
 
     fn line(event: Event) -> LabLine {
         LabLine {

@@ -1,4 +1,6 @@
-//! Lab 1.
+//! Lab 1, distributed mutual exclusion: the sans-IO Ricart–Agrawala core ([`ra`]), the
+//! [`process`] and the shared [`resource`] on the driver, the resource's checker, the
+//! [`wire`] format and its shared key ([`auth`]), the events, and the test harness.
 
 pub mod auth;
 pub(crate) mod checker;

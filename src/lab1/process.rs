@@ -23,7 +23,7 @@ use crate::lab1::auth::{Auth, To};
 use crate::lab1::events::{Hint, LabLine, MutexListening, MutexSummary, StillWaiting};
 use crate::lab1::ra::{self, ConfigError, Key, Party, Ra, Roster};
 use crate::lab1::wire::{Inc, Msg, PeerId, MAX_TEXT};
-use crate::out::{Output, Verb};
+use crate::output::{Output, Verb};
 
 /// What a Lab 1 process needs to start.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 //! a VIOLATION if two processes are ever inside at once, or if successive entries are not in
 //! increasing (timestamp, id) order of their requests, which Ricart–Agrawala guarantees.
 //!
-//! [`Checker`] is the sans-IO part; [`Resource`] puts it on the shared driver. Every ENTER
+//! `Checker` is the sans-IO part; `Resource` puts it on the shared driver. Every ENTER
 //! and EXIT is acknowledged (processes resend until it is), and duplicates are recognised by
 //! (id, T), so a lossy network neither hides a use nor invents a violation.
 
@@ -18,11 +18,11 @@ use crate::lab1::auth::{Auth, To};
 use crate::lab1::checker::{Checker, Refused, Violation};
 use crate::lab1::events::{ResourceListening, ResourceSummary, UseLine};
 use crate::lab1::wire::{Msg, PeerId};
-use crate::out::{Output, Verb};
+use crate::output::{Output, Verb};
 use crate::values::addr::AddrSpec;
 use crate::values::time::Millis;
 
-/// The shared resource on the driver: decode, feed the [`Checker`], send its ACK back, print.
+/// The shared resource on the driver: decode, feed the `Checker`, send its ACK back, print.
 #[derive(Debug)]
 pub struct Resource {
     checker: Checker,

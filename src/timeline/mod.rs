@@ -3,9 +3,9 @@
 //! lab's claims on it. Off the message path: this module allocates freely, but stays small
 //! (it ships in the same static binary).
 //!
-//! Layout: [`json`] (a tolerant reader of flat JSON objects), [`trace`] (lines to events,
-//! by process life), [`model`] (sends matched to receives, events grouped into points),
-//! [`svg`], [`shiviz`], [`check`].
+//! Layout: `json` (a tolerant reader of flat JSON objects), `trace` (lines to events,
+//! by process life), `model` (sends matched to receives, events grouped into points),
+//! `svg`, `shiviz`, `check`.
 
 mod check;
 mod json;

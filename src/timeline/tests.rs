@@ -8,7 +8,7 @@ use crate::lab1::events::{LabLine, MutexListening};
 use crate::lab1::harness::Group;
 use crate::lab1::ra::{Key, Party, State};
 use crate::lab1::wire::PeerId;
-use crate::out::{json_line, Line};
+use crate::output::{json_line, Line};
 
 /// Wall clock of the trace's start (any fixed value: the trace is compared with the file).
 const EPOCH_US: u64 = 1_795_766_400_000_000;

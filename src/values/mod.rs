@@ -1,4 +1,5 @@
-//! Plain values.
+//! Plain values at the bottom of the house: addresses as written, times and durations,
+//! decimal numbers (the counter's wire format), and every capacity.
 
 pub mod addr;
 pub mod decimal;

@@ -4,8 +4,8 @@
 use std::io;
 use std::net::SocketAddr;
 
-use crate::out::escape::{self, push_name};
-use crate::out::{Line, LineFull, Obj, Render};
+use crate::output::escape::{self, push_name};
+use crate::output::{Line, LineFull, Obj, Render};
 
 /// Why a peer is down.
 #[derive(Debug)]

@@ -1,12 +1,10 @@
 //! The set of sockets every mode shares: the server socket on the process's own address and
-//! one connected socket per peer, all bound to that address with `SO_REUSEPORT` (see [`net`]),
-//! plus each peer's name resolution and up/down state ([`PeerState`]).
+//! one connected socket per peer, all bound to that address with `SO_REUSEPORT` (see `net`),
+//! plus each peer's name resolution and up/down state (`PeerState`).
 //!
 //! Applications (the counter peer, the Lab 1 process, the shared resource) never touch a
 //! socket: they call [`Mesh::send`] / [`Mesh::send_to`] and get datagrams from the driver,
 //! already attributed to a peer by source address.
-//!
-//! [`net`]: crate::io::net
 
 pub(crate) mod events;
 pub(crate) mod peer;
@@ -354,7 +352,7 @@ impl Mesh {
         (st.name(), st.group.map(|g| self.group_name(g)))
     }
 
-    /// The other peer an event names ([`PeerEvent::NowNamed`]'s named peer).
+    /// The other peer an event names (`PeerEvent::NowNamed`'s named peer).
     pub fn other_of(&self, ev: &PeerEvent) -> Option<&str> {
         match ev {
             PeerEvent::NowNamed { named, .. } => Some(self.peers[*named].state.name()),

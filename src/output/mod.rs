@@ -4,9 +4,10 @@
 //! Each line is built in a fixed [`Line`] and written with a single `write_all`, so lines
 //! never interleave and nothing is allocated on the message path.
 //!
-//! Layout: [`line`](mod@line) (the buffer and fast number/address formatting), [`escape`] (what bytes
-//! from outside become on a terminal and in JSON), [`json`] (the object writer), [`peer`]
-//! (the counter peer's and the mesh's events), [`lab`] (Lab 1's events).
+//! Layout: `line` (the buffer and fast number/address formatting), [`escape`] (what bytes
+//! from outside become on a terminal and in JSON), `json` (the object writer), [`stdout`]
+//! and `limit`. Each system's events live with that system (`counter::events`,
+//! `io::mesh::events`, `lab1::events`) and implement [`Render`] there.
 //!
 //! Every JSON object starts with `event`, `t_ms` (milliseconds since the process started)
 //! and `ts_us` (wall clock, microseconds since the UNIX epoch, so that the logs of processes
@@ -246,7 +247,7 @@ impl<W: Write> Output<W> {
     }
 
     /// Prints `e`, a line about a datagram from `from` that was not taken, unless that source
-    /// has used up its share of lines ([`limit`]); the next line shown for it says how many
+    /// has used up its share of lines (`limit`); the next line shown for it says how many
     /// were not.
     pub fn emit_limited(&mut self, from: SocketAddr, e: &dyn Render) {
         match self.limiter.check(from.ip(), Instant::now()) {
