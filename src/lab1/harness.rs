@@ -2,7 +2,7 @@
 //! [`Checker`], with every message held in flight until the caller delivers, drops or
 //! duplicates it. One harness for the unit tests in `ra.rs`, the seeded simulation
 //! (`tests/sim.rs`), the allocation test (`tests/alloc.rs`) and the model check
-//! (`src/model_check.rs`): each decides the schedule, the harness applies the cores' rules.
+//! (`src/lab1/model_check.rs`): each decides the schedule, the harness applies the cores' rules.
 //!
 //! After every input the harness drains the cores' outputs and checks the safety claims of the
 //! lab: at most one process HELD, entries in increasing (T, id), and the resource saw no

@@ -1,6 +1,6 @@
 //! The Ricart–Agrawala core with Lamport clocks: a sans-IO state machine. It never touches a
 //! socket or reads a clock, so tests, the simulation (`tests/sim.rs`) and the model check
-//! (`src/model_check.rs`) drive the same code the process runs.
+//! (`src/lab1/model_check.rs`) drive the same code the process runs.
 //!
 //! Inputs, each with the current time: [`Ra::handle_key`] (the keyboard: `x` or the own id),
 //! [`Ra::request`], [`Ra::handle_msg`] (a decoded datagram and who sent it) and
@@ -498,7 +498,7 @@ pub struct Ra {
     /// The same for events: capacity fixed at start; beyond it events are counted as dropped.
     events: VecDeque<Logged>,
     stats: Stats,
-    /// The model check's negative control (src/model_check.rs): a WANTED process replies to
+    /// The model check's negative control (src/lab1/model_check.rs): a WANTED process replies to
     /// every REQUEST, as if it compared requests without their timestamps.
     #[cfg(test)]
     no_timestamps: bool,
@@ -1159,7 +1159,7 @@ impl Ra {
         });
     }
 
-    /// For the model check (src/model_check.rs): everything that decides what this process does
+    /// For the model check (src/lab1/model_check.rs): everything that decides what this process does
     /// next, as a value whose equality is the model's "same state". Left out: the statistics
     /// (they only grow), the drained queues, the fixed configuration, and absolute instants.
     /// WANTED's resend schedule and `since` go entirely (its only timer always resends to the
