@@ -28,13 +28,13 @@ use std::time::{Duration, Instant};
 use divan::counter::ItemsCount;
 use divan::Bencher;
 use mio::Poll;
-use peerlab::account::Sequence;
-use peerlab::cli::{parse_spec, AddrSpec};
+use peerlab::counter::account::Sequence;
 use peerlab::counter::{self, PeerConfig};
-use peerlab::driver::{App, Datagram, Driver};
-use peerlab::mesh::Mesh;
+use peerlab::io::driver::{App, Datagram, Driver};
+use peerlab::io::mesh::Mesh;
 use peerlab::output::Output;
-use peerlab::wire::{encode_counter, parse_counter};
+use peerlab::values::addr::{parse_spec, AddrSpec};
+use peerlab::values::decimal::{encode_counter, parse_counter};
 
 fn main() {
     divan::main();

@@ -6,11 +6,11 @@ use std::io;
 use std::net::SocketAddr;
 
 use divan::black_box;
-use peerlab::account::{Sequence, Verdict};
-use peerlab::output::peer::{Payload, Received, Who};
+use peerlab::counter::account::{Sequence, Verdict};
+use peerlab::counter::events::{Payload, Received, Who};
+use peerlab::lab1::wire::{Inc, Msg, PeerId};
 use peerlab::output::Output;
-use peerlab::wire::lab::{Inc, Msg, PeerId};
-use peerlab::wire::{encode_counter, parse_counter};
+use peerlab::values::decimal::{encode_counter, parse_counter};
 
 fn main() {
     divan::main();

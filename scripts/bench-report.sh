@@ -239,7 +239,7 @@ if secs:
     print("\nSections of that binary, KiB: " + ", ".join(f"`{k}` {secs[k]/1024:.0f}" for k in
           [".text", ".rodata", ".eh_frame", ".eh_frame_hdr", ".rela.dyn", ".data.rel.ro", ".data", ".bss"] if k in secs) + ".")
 text_kib = agg.get("binary, text (code)", [0, 0])[1]
-print(f"\nThe text a peer runs is linked together (`src/layout/build.rs`, `src/layout/hot-symbols.txt`): "
+print(f"\nThe text a peer runs is linked together (`build.rs`, `hot-symbols.txt`): "
       f"{text_kib} KiB of the {secs.get('.text', 0) // 1024} KiB of code are resident. The kernel maps "
       "file-backed pages around each page that is touched (fault-around, and whole large folios of "
       "the page cache), so code that is run a little is resident as a block of 16 pages or more.")

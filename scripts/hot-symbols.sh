@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Makes src/layout/hot-symbols.txt: the functions a running counter peer executes, which the
-# release musl build (src/layout/build.rs) links together at the start of the text.
+# Makes hot-symbols.txt: the functions a running counter peer executes, which the
+# release musl build (build.rs) links together at the start of the text.
 #
 #   scripts/hot-symbols.sh          (needs valgrind; perf, if present, adds what valgrind misses)
 #   scripts/hot-symbols.sh --check  (how many of the list's names the binary still defines;
@@ -16,10 +16,14 @@
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
-list=${HOT_SYMBOLS:-src/layout/hot-symbols.txt}
-check=
-[ "${1:-}" = --check ] && check=1
+list=${HOT_SYMBOLS:-hot-symbols.txt}
+case "${1:-}" in
+  "") check= ;;
+  --check) check=1 ;;
+  *) echo "usage: $0 [--check]" >&2; exit 2 ;;
+esac
 [ -n "$check" ] || command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
+command -v nm >/dev/null || { echo "nm is needed (apt-get install binutils)" >&2; exit 1; }
 tdir=target/hot-symbols
 cargo rustc --release --quiet --locked --target x86_64-unknown-linux-musl --bin process --target-dir "$tdir" -- -C strip=none
 bin="$tdir/x86_64-unknown-linux-musl/release/process"
@@ -27,14 +31,17 @@ bin="$tdir/x86_64-unknown-linux-musl/release/process"
 if [ -n "$check" ]; then
   # The linker skips names the binary does not define (--no-warn-symbol-ordering), so a list
   # gone stale after a code change or a Rust upgrade only shows here.
-  nm --defined-only "$bin" | awk '$2 ~ /^[tTwW]$/ {print $3}' | sort -u >"${TMPDIR:-/tmp}/hot-defined.$$"
-  total=$(grep -vc '^#' "$list" || true)
-  found=$(grep -v '^#' "$list" | sort -u | comm -12 - "${TMPDIR:-/tmp}/hot-defined.$$" | wc -l)
-  rm -f "${TMPDIR:-/tmp}/hot-defined.$$"
+  defined=$(mktemp)
+  trap 'rm -f "$defined"' EXIT
+  nm --defined-only "$bin" | awk '$2 ~ /^[tTwW]$/ {print $3}' | sort -u >"$defined"
+  names() { awk '!/^#/ && NF {print $1}' "$list" | sort -u; }
+  total=$(names | wc -l)
+  found=$(names | comm -12 - "$defined" | wc -l)
   pct=$(( total ? found * 100 / total : 0 ))
-  echo "$list: $found of $total names are in the binary ($pct%)"
+  echo "$list: $found of $total names are in the binary ($pct%), $(rustc --version | cut -d' ' -f1-2)"
   if [ "$pct" -lt 90 ]; then
-    echo "$list is stale (under 90%): make it again with scripts/hot-symbols.sh (needs valgrind)" >&2
+    echo "$list is stale (under 90%): make it again with scripts/hot-symbols.sh (needs valgrind)," \
+      "with the Rust of Dockerfile.alpine's image" >&2
     exit 1
   fi
   exit 0
@@ -81,7 +88,7 @@ sort -u "$tmp/names" | comm -12 - "$tmp/defined" >"$tmp/hot"
 # In address order of the unordered link is as good as any: they end up together either way.
 {
   echo "# Functions a running peer executes (scripts/hot-symbols.sh, $(rustc --version | cut -d' ' -f1-2))."
-  echo "# src/layout/build.rs links them first; see that file."
+  echo "# build.rs links them first; see that file."
   cat "$tmp/hot"
 } >"$list"
 echo "$(wc -l <"$tmp/hot") functions -> $list"

@@ -4,12 +4,12 @@
 //!
 //! argh prints `--help` from these doc comments and exits with status 2 on bad arguments.
 
-use core::fmt;
 use std::time::Duration;
 
 use argh::FromArgs;
 
-use crate::limits::{DEFAULT_INTERVAL, DEFAULT_MAX_PEERS, MAX_GROUPS, MAX_NAME, MAX_PEERS};
+use peerlab::values::addr::{parse_spec, AddrSpec};
+use peerlab::values::limits::{DEFAULT_INTERVAL, DEFAULT_MAX_PEERS, MAX_GROUPS, MAX_PEERS};
 
 /// A UDP peer: listens on ADDR and every interval sends its counter (0, 1, 2, ...) to every
 /// PEER, printing each datagram it receives. Addresses are host:port; :port means
@@ -21,7 +21,7 @@ use crate::limits::{DEFAULT_INTERVAL, DEFAULT_MAX_PEERS, MAX_GROUPS, MAX_NAME, M
     example = "{command_name} 0.0.0.0:10002 --discover peer:10002",
     note = "Other modes: `{command_name} health ADDR` or `{command_name} health --self PORT` (a container health check), `{command_name} mutex ...` and `{command_name} shared-resource ...` (Lab 1), `{command_name} timeline TRACE...` (Lab 1 figures)."
 )]
-pub struct PeerArgs {
+pub(crate) struct PeerArgs {
     /// time between two broadcasts, e.g. 1s, 250ms, 1.5s (default 1s)
     #[argh(option, default = "DEFAULT_INTERVAL", from_str_fn(parse_interval))]
     pub interval: Duration,
@@ -59,146 +59,11 @@ pub struct PeerArgs {
     pub peers: Vec<AddrSpec>,
 }
 
-/// A `host:port` argument: the text as the user wrote it (shown in every line) and the
-/// form handed to the resolver (`:port` becomes `127.0.0.1:port`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddrSpec {
-    /// As written, e.g. `p2:10003` or `:10003`.
-    pub text: heapless::String<MAX_NAME>,
-    /// The port, parsed (never 0).
-    pub port: u16,
-}
-
-impl AddrSpec {
-    /// Host part for the resolver (`127.0.0.1` for `:port`, brackets kept for IPv6).
-    pub fn host(&self) -> &str {
-        match self.text.rsplit_once(':') {
-            Some(("", _)) | None => "127.0.0.1",
-            Some((h, _)) => h,
-        }
-    }
-
-    /// Whether the host is an IP address (nothing to resolve, nothing worth announcing).
-    pub fn is_literal(&self) -> bool {
-        let h = self.host().trim_start_matches('[').trim_end_matches(']');
-        h.parse::<std::net::IpAddr>().is_ok()
-    }
-
-    /// Whether two specs name the same address as written (`:10002` and `127.0.0.1:10002`,
-    /// `[::1]:7` and `[0::1]:7`, names case-insensitively). No lookup: two names for one
-    /// host are not recognised.
-    pub fn same_as(&self, other: &AddrSpec) -> bool {
-        if self.port != other.port {
-            return false;
-        }
-        let ip = |s: &AddrSpec| {
-            let h = s.host().trim_start_matches('[').trim_end_matches(']');
-            h.parse::<std::net::IpAddr>().ok()
-        };
-        match (ip(self), ip(other)) {
-            (Some(a), Some(b)) => a == b,
-            (None, None) => self.host().eq_ignore_ascii_case(other.host()),
-            _ => false,
-        }
-    }
-
-    /// The `host:port` string the resolver takes.
-    pub fn resolver_form(&self) -> heapless::String<{ MAX_NAME + 8 }> {
-        let mut s = heapless::String::new();
-        // Cannot fail: host is at most MAX_NAME bytes and the port at most 6 more.
-        fmt::write(&mut s, format_args!("{}:{}", self.host(), self.port))
-            .expect("host:port fits MAX_NAME + 8");
-        s
-    }
-}
-
-/// Parses `host:port`, `[v6]:port` or `:port`.
-pub fn parse_spec(s: &str) -> Result<AddrSpec, String> {
-    let Some((host, port)) = s.rsplit_once(':') else {
-        return Err(format!("`{s}` is not host:port (e.g. p2:10003 or :10003)"));
-    };
-    let port: u16 = match port.parse() {
-        Ok(p) if p != 0 => p,
-        _ => return Err(format!("`{s}`: the port must be a number from 1 to 65535")),
-    };
-    // `::1` or `fe80::1:10002` would otherwise read as host `:` (or `fe80:`) and a port: an
-    // IPv6 address needs brackets, and a port after them.
-    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
-        let hint = if s.parse::<std::net::Ipv6Addr>().is_ok() {
-            format!("[{s}]:PORT")
-        } else if host.parse::<std::net::Ipv6Addr>().is_ok() {
-            format!("[{host}]:{port}")
-        } else {
-            "[ADDRESS]:PORT".to_string()
-        };
-        return Err(format!(
-            "`{s}`: an IPv6 address needs brackets and a port, e.g. {hint}"
-        ));
-    }
-    let host = if host.is_empty() { "127.0.0.1" } else { host };
-    if host.contains(char::is_whitespace) {
-        return Err(format!("`{s}`: the host contains a space"));
-    }
-    check_host(host).map_err(|why| format!("`{s}`: {why}"))?;
-    let too_long = || format!("`{s}` is longer than {MAX_NAME} bytes");
-    Ok(AddrSpec {
-        text: heapless::String::try_from(s).map_err(|_| too_long())?,
-        port,
-    })
-}
-
-/// Checks that `host` can be looked up: an IP address (IPv6 in brackets), or a host name of
-/// labels of 1 to 63 letters, digits, hyphens and underscores (Docker and Kubernetes names
-/// have them), none starting with a hyphen, at most 253 bytes (a final dot allowed). Anything
-/// else never resolves, and `#` would read like a discovered peer's `NAME#n`.
-fn check_host(host: &str) -> Result<(), String> {
-    if let Some(inner) = host.strip_prefix('[') {
-        return match inner.strip_suffix(']') {
-            Some(ip) if ip.parse::<std::net::Ipv6Addr>().is_ok() => Ok(()),
-            _ => Err(format!("`{host}` is not an IPv6 address in brackets")),
-        };
-    }
-    let name = host.strip_suffix('.').unwrap_or(host);
-    if name.len() > 253 {
-        return Err(format!(
-            "the host name is {} bytes long, at most 253 are allowed",
-            name.len()
-        ));
-    }
-    for label in name.split('.') {
-        if label.is_empty() {
-            return Err(format!(
-                "the host name `{host}` has an empty label (`..`, or a dot at the start)"
-            ));
-        }
-        if label.len() > 63 {
-            return Err(format!(
-                "the host name `{host}` has a label of {} bytes, at most 63 are allowed",
-                label.len()
-            ));
-        }
-        if let Some(c) = label
-            .chars()
-            .find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        {
-            return Err(format!(
-                "the host name `{host}` contains {c:?}: only letters, digits, hyphens, underscores and dots are allowed"
-            ));
-        }
-        if label.starts_with('-') {
-            return Err(format!(
-                "the host name `{host}` has a label that starts with a hyphen"
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// The longest duration any option takes.
-pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// `--interval`: `250ms`, `1s`, `1.5s`, `2m`, `1h` or a bare number of seconds.
-pub fn parse_interval(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_interval(s: &str) -> Result<Duration, String> {
     parse_duration(s, "--interval")
 }
 
@@ -207,10 +72,10 @@ pub fn parse_interval(s: &str) -> Result<Duration, String> {
 /// process asks at most 10 times a second per group (1 ms gave 13,393 queries in 8 s with 8
 /// groups), and a leave (2 lookups in a row) is still seen within a quarter second, which the
 /// tests use to run quickly.
-pub const MIN_DISCOVER_EVERY: Duration = Duration::from_millis(100);
+pub(crate) const MIN_DISCOVER_EVERY: Duration = Duration::from_millis(100);
 
 /// `--discover-every`, in the same forms as `--interval`, at least [`MIN_DISCOVER_EVERY`].
-pub fn parse_discover_every(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_discover_every(s: &str) -> Result<Duration, String> {
     // The shared parser's range says 1ms; this option's floor is higher.
     let d = parse_duration(s, "--discover-every")
         .map_err(|e| e.replace("between 1ms and", "between 100ms and"))?;
@@ -223,22 +88,22 @@ pub fn parse_discover_every(s: &str) -> Result<Duration, String> {
 }
 
 /// `--cs-time`, in the same forms as `--interval`.
-pub fn parse_cs_time(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_cs_time(s: &str) -> Result<Duration, String> {
     parse_duration(s, "--cs-time")
 }
 
 /// `--auto`, in the same forms as `--interval`.
-pub fn parse_auto(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_auto(s: &str) -> Result<Duration, String> {
     parse_duration(s, "--auto")
 }
 
 /// `--timeout` (of `health`), in the same forms as `--interval`.
-pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_timeout(s: &str) -> Result<Duration, String> {
     parse_duration(s, "--timeout")
 }
 
 /// `--self` (of `health`): a port number from 1 to 65535 (`:10002` is taken too).
-pub fn parse_port(s: &str) -> Result<u16, String> {
+pub(crate) fn parse_port(s: &str) -> Result<u16, String> {
     match s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
         Ok(p) if p != 0 => Ok(p),
         _ => Err(format!("`{s}`: the port must be a number from 1 to 65535")),
@@ -282,7 +147,7 @@ fn parse_duration(s: &str, option: &str) -> Result<Duration, String> {
 }
 
 /// Checks what argh cannot for the peer mode: the number of peers (at most [`MAX_PEERS`]).
-pub fn check_peers(n: usize) -> Result<(), String> {
+pub(crate) fn check_peers(n: usize) -> Result<(), String> {
     if n > MAX_PEERS {
         return Err(format!("at most {MAX_PEERS} peers are supported, got {n}"));
     }
@@ -292,7 +157,7 @@ pub fn check_peers(n: usize) -> Result<(), String> {
 /// Checks the peer mode's arguments: the number of peers, no peer twice and not the own
 /// address as a peer (a peer that cannot work: its datagrams would come back to ourselves
 /// or be counted twice).
-pub fn check_peer_args(a: &PeerArgs) -> Result<(), String> {
+pub(crate) fn check_peer_args(a: &PeerArgs) -> Result<(), String> {
     check_peers(a.peers.len())?;
     if a.discover.is_empty() {
         if a.max_peers.is_some() || a.discover_every.is_some() {
@@ -338,105 +203,9 @@ pub fn check_peer_args(a: &PeerArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Shows a duration the way `--interval` takes it (`250ms`, `1s`, `1.5s`).
-#[derive(Debug, Clone, Copy)]
-pub struct DisplayDuration(pub Duration);
-
-impl fmt::Display for DisplayDuration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // u64, not the u128 of as_millis(): an interval is at most 24 h, and formatting a
-        // u128 pulls in 1 KiB of code that nothing else needs.
-        let ms = self.0.as_millis() as u64;
-        if ms < 1000 {
-            write!(f, "{ms}ms")
-        } else if ms.is_multiple_of(1000) {
-            write!(f, "{}s", ms / 1000)
-        } else {
-            write!(f, "{}.{}s", ms / 1000, ms % 1000 / 100)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn specs() {
-        let s = parse_spec(":10002").unwrap();
-        assert_eq!(
-            (s.text.as_str(), s.host(), s.port),
-            (":10002", "127.0.0.1", 10002)
-        );
-        assert_eq!(s.resolver_form().as_str(), "127.0.0.1:10002");
-        let s = parse_spec("p2:10003").unwrap();
-        assert_eq!(s.resolver_form().as_str(), "p2:10003");
-        let s = parse_spec("[::1]:7").unwrap();
-        assert_eq!(s.resolver_form().as_str(), "[::1]:7");
-        for bad in ["p2", "p2:", "p2:0", "p2:65536", "p2:x", " p1:10004", ""] {
-            assert!(parse_spec(bad).is_err(), "{bad:?}");
-        }
-        // A bare IPv6 address is not host `:` and port 1.
-        let e = parse_spec("::1").unwrap_err();
-        assert!(e.contains("[::1]:PORT"), "{e}");
-        let e = parse_spec("::1:10002").unwrap_err();
-        assert!(e.contains("brackets"), "{e}");
-        assert!(parse_spec("fe80::1").is_err());
-        assert!(parse_spec("[::1]:10002").is_ok());
-        let same = |a: &str, b: &str| parse_spec(a).unwrap().same_as(&parse_spec(b).unwrap());
-        assert!(same(":10002", "127.0.0.1:10002"));
-        assert!(same("[::1]:7", "[0::1]:7"));
-        assert!(same("P2:7", "p2:7"));
-        assert!(!same("p2:7", "p2:8") && !same("p2:7", "p3:7") && !same(":7", "p2:7"));
-        assert!(parse_spec(&format!("{}:1", "a".repeat(300))).is_err());
-    }
-
-    #[test]
-    fn host_names_are_checked_at_start() {
-        for good in [
-            "p2:1",
-            "peer.lab.svc.cluster.local:10002",
-            "peer.lab.svc.cluster.local.:10002",
-            "project_peer_1:1",
-            "tasks.peer:1",
-            "a-b:1",
-            "10.0.0.5:1",
-            "[::1]:1",
-            &format!("{}:1", "a".repeat(63)),
-            &format!(
-                "{}.{}.{}.{}:1",
-                "a".repeat(63),
-                "b".repeat(63),
-                "c".repeat(63),
-                "d".repeat(61)
-            ),
-        ] {
-            assert!(parse_spec(good).is_ok(), "{good}: {:?}", parse_spec(good));
-        }
-        for (bad, why) in [
-            ("peer..x:20002", "empty label"),
-            (".peer:1", "empty label"),
-            (&format!("{}:20002", "a".repeat(64)), "a label of 64 bytes"),
-            ("-peer:20002", "starts with a hyphen"),
-            ("x.-peer:20002", "starts with a hyphen"),
-            ("pe#er:20002", "contains '#'"),
-            ("pé:1", "contains 'é'"),
-            ("[foo]:1", "not an IPv6 address"),
-            (
-                &format!(
-                    "{}.{}.{}.{}:1",
-                    "a".repeat(63),
-                    "b".repeat(63),
-                    "c".repeat(63),
-                    "d".repeat(62)
-                ),
-                "254 bytes long",
-            ),
-        ] {
-            let e = parse_spec(bad).unwrap_err();
-            assert!(e.contains(why), "{bad}: {e}");
-        }
-    }
 
     #[test]
     fn lookups_of_a_group_are_at_least_100ms_apart() {
@@ -499,29 +268,6 @@ mod tests {
             assert_eq!(e, format!("`0`: {option} must be between 1ms and 24h"));
             assert!(parse("x").is_err());
         }
-        assert_eq!(
-            DisplayDuration(Duration::from_millis(250)).to_string(),
-            "250ms"
-        );
-        assert_eq!(
-            DisplayDuration(Duration::from_millis(1500)).to_string(),
-            "1.5s"
-        );
-    }
-
-    #[test]
-    fn error_types_are_std_errors() {
-        use std::error::Error;
-        fn is_error<E: Error + Send + Sync + 'static>() {}
-        is_error::<crate::net::BindError>();
-        is_error::<crate::health::HealthError>();
-        is_error::<crate::wire::WireError>();
-        is_error::<crate::wire::lab::LabWireError>();
-        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        let e = crate::health::HealthError::Io(io);
-        assert!(e.source().is_some());
-        let addr = "127.0.0.1:1".parse().unwrap();
-        assert!(crate::net::BindError::InUse(addr).source().is_none());
     }
 
     #[test]
@@ -539,7 +285,7 @@ mod tests {
 
     #[test]
     fn group_and_id() {
-        use crate::limits::MAX_PROCESSES;
+        use peerlab::values::limits::MAX_PROCESSES;
         assert!(check_group(1, 1).is_ok());
         assert!(check_group(3, 3).is_ok());
         let max = u16::try_from(MAX_PROCESSES).unwrap();
@@ -606,7 +352,7 @@ mod tests {
     example = "{command_name} --resource shared:10001 1 p1:10004 p2:10003 p3:10002",
     example = "{command_name} --auto 3s --cs-time 500ms 2 :10002 :10003 :10004"
 )]
-pub struct MutexArgs {
+pub(crate) struct MutexArgs {
     /// the shared resource, host:port (default 127.0.0.1:10001)
     #[argh(option, default = "default_resource()", from_str_fn(parse_spec))]
     pub resource: AddrSpec,
@@ -614,7 +360,7 @@ pub struct MutexArgs {
     /// time inside the critical section (default 5s)
     #[argh(
         option,
-        default = "crate::limits::DEFAULT_CS_TIME",
+        default = "peerlab::values::limits::DEFAULT_CS_TIME",
         from_str_fn(parse_cs_time)
     )]
     pub cs_time: Duration,
@@ -625,7 +371,7 @@ pub struct MutexArgs {
 
     /// text sent to the shared resource on entry (default Oi)
     #[argh(option, default = "default_text()", from_str_fn(parse_text))]
-    pub text: heapless::String<{ crate::wire::lab::MAX_TEXT }>,
+    pub text: heapless::String<{ peerlab::lab1::wire::MAX_TEXT }>,
 
     /// seed for --auto's random moments (default: from the clock and the pid)
     #[argh(option)]
@@ -662,7 +408,7 @@ pub struct MutexArgs {
     example = "{command_name}",
     example = "{command_name} --listen 127.0.0.1:10001"
 )]
-pub struct ResourceArgs {
+pub(crate) struct ResourceArgs {
     /// address to listen on (default 0.0.0.0:10001)
     #[argh(option, default = "default_listen()", from_str_fn(parse_spec))]
     pub listen: AddrSpec,
@@ -690,33 +436,35 @@ fn default_listen() -> AddrSpec {
     parse_spec("0.0.0.0:10001").expect("a valid literal")
 }
 
-fn default_text() -> heapless::String<{ crate::wire::lab::MAX_TEXT }> {
+fn default_text() -> heapless::String<{ peerlab::lab1::wire::MAX_TEXT }> {
     heapless::String::try_from("Oi").expect("short")
 }
 
 /// ENTER's text: printable ASCII, at most 64 bytes.
-pub fn parse_text(s: &str) -> Result<heapless::String<{ crate::wire::lab::MAX_TEXT }>, String> {
+pub(crate) fn parse_text(
+    s: &str,
+) -> Result<heapless::String<{ peerlab::lab1::wire::MAX_TEXT }>, String> {
     if !s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
         return Err("the text must be printable ASCII".into());
     }
     heapless::String::try_from(s).map_err(|_| {
         format!(
             "the text is longer than {} bytes",
-            crate::wire::lab::MAX_TEXT
+            peerlab::lab1::wire::MAX_TEXT
         )
     })
 }
 
 /// The environment variable that names the key file when `--key-file` is not given.
-pub const KEY_FILE_ENV: &str = "PEERLAB_KEY_FILE";
+pub(crate) const KEY_FILE_ENV: &str = "PEERLAB_KEY_FILE";
 
 /// Lab 1's shared key: read once from `--key-file`, else from the file `$PEERLAB_KEY_FILE`
 /// names (an empty variable is unset), else none. The error is a usage error's text.
-pub fn load_key(
+pub(crate) fn load_key(
     key_file: Option<&std::path::Path>,
     env: Option<std::ffi::OsString>,
-) -> Result<crate::wire::auth::Auth, String> {
-    use crate::wire::auth::Auth;
+) -> Result<peerlab::lab1::auth::Auth, String> {
+    use peerlab::lab1::auth::Auth;
     let (path, from) = match (key_file, env.filter(|v| !v.is_empty())) {
         (Some(p), _) => (p.to_path_buf(), "--key-file"),
         (None, Some(v)) => (std::path::PathBuf::from(v), KEY_FILE_ENV),
@@ -727,7 +475,7 @@ pub fn load_key(
 
 /// Checks what argh cannot for Lab 1: the group's size and the id in it. The only place
 /// they are checked before the sockets are opened (see [`check_group`]).
-pub fn check_mutex(a: &MutexArgs) -> Result<(), String> {
+pub(crate) fn check_mutex(a: &MutexArgs) -> Result<(), String> {
     check_group(a.id, a.addrs.len())?;
     for (i, p) in a.addrs.iter().enumerate() {
         if let Some(j) = a.addrs[..i].iter().position(|q| q.same_as(p)) {
@@ -752,15 +500,15 @@ pub fn check_mutex(a: &MutexArgs) -> Result<(), String> {
 }
 
 /// Process `id` of a group of `n` (every process's address, this one's included): `n` from 1
-/// to [`crate::limits::MAX_PROCESSES`], `id` from 1 to `n`.
-pub fn check_group(id: u16, n: usize) -> Result<(), String> {
+/// to [`peerlab::values::limits::MAX_PROCESSES`], `id` from 1 to `n`.
+pub(crate) fn check_group(id: u16, n: usize) -> Result<(), String> {
     if n == 0 {
         return Err("give every process's address (this one's included), in id order".into());
     }
-    if n > crate::limits::MAX_PROCESSES {
+    if n > peerlab::values::limits::MAX_PROCESSES {
         return Err(format!(
             "at most {} processes are supported, got {n}",
-            crate::limits::MAX_PROCESSES
+            peerlab::values::limits::MAX_PROCESSES
         ));
     }
     if id == 0 || usize::from(id) > n {
@@ -772,8 +520,8 @@ pub fn check_group(id: u16, n: usize) -> Result<(), String> {
 }
 
 /// The peer mode's discovery settings from its (checked) arguments.
-pub fn discovery(a: &PeerArgs) -> crate::mesh::Discovery {
-    let mut d = crate::mesh::Discovery {
+pub(crate) fn discovery(a: &PeerArgs) -> peerlab::io::mesh::Discovery {
+    let mut d = peerlab::io::mesh::Discovery {
         groups: a.discover.clone(),
         ..Default::default()
     };
@@ -798,7 +546,7 @@ pub fn discovery(a: &PeerArgs) -> crate::mesh::Discovery {
     example = "docker compose -f docker-compose.lab1.yml -f docker-compose.lab1-timeline.yml run --rm -T timeline > run.svg",
     example = "{command_name} --check p1.log p2.log p3.log"
 )]
-pub struct TimelineArgs {
+pub(crate) struct TimelineArgs {
     /// where to write (default, or -: stdout)
     #[argh(option, short = 'o')]
     pub output: Option<String>,
@@ -806,18 +554,18 @@ pub struct TimelineArgs {
     /// x axis: lamport (by Lamport clock, the default) or real (wall clock, to scale)
     #[argh(
         option,
-        default = "crate::timeline::Layout::Lamport",
+        default = "peerlab::timeline::Layout::Lamport",
         from_str_fn(parse_layout)
     )]
-    pub x: crate::timeline::Layout,
+    pub x: peerlab::timeline::Layout,
 
     /// svg (the figure, the default) or shiviz (a log for ShiViz, with vector clocks)
     #[argh(
         option,
-        default = "crate::timeline::Format::Svg",
+        default = "peerlab::timeline::Format::Svg",
         from_str_fn(parse_format)
     )]
-    pub format: crate::timeline::Format,
+    pub format: peerlab::timeline::Format,
 
     /// check the Lamport rules, mutual exclusion and (T, id) order instead of drawing:
     /// prints each violation with its events, exits 1 if any
@@ -829,18 +577,92 @@ pub struct TimelineArgs {
     pub inputs: Vec<String>,
 }
 
-fn parse_layout(s: &str) -> Result<crate::timeline::Layout, String> {
+fn parse_layout(s: &str) -> Result<peerlab::timeline::Layout, String> {
     match s {
-        "lamport" => Ok(crate::timeline::Layout::Lamport),
-        "real" => Ok(crate::timeline::Layout::Real),
+        "lamport" => Ok(peerlab::timeline::Layout::Lamport),
+        "real" => Ok(peerlab::timeline::Layout::Real),
         _ => Err(format!("`{s}`: --x is lamport or real")),
     }
 }
 
-fn parse_format(s: &str) -> Result<crate::timeline::Format, String> {
+fn parse_format(s: &str) -> Result<peerlab::timeline::Format, String> {
     match s {
-        "svg" => Ok(crate::timeline::Format::Svg),
-        "shiviz" => Ok(crate::timeline::Format::Shiviz),
+        "svg" => Ok(peerlab::timeline::Format::Svg),
+        "shiviz" => Ok(peerlab::timeline::Format::Shiviz),
         _ => Err(format!("`{s}`: --format is svg or shiviz")),
+    }
+}
+
+/// Checks that a peer or shared resource answers on ADDR, or on this host's own PORT with
+/// --self (exit status 0), else exit status 1.
+#[derive(FromArgs, Debug, PartialEq)]
+pub(crate) struct HealthArgs {
+    /// how long to wait for the answer, e.g. 1s (default 1s)
+    #[argh(option, default = "Duration::from_secs(1)", from_str_fn(parse_timeout))]
+    pub timeout: Duration,
+
+    /// probe this host's own PORT instead of ADDR, looking up no name: every local address
+    /// bound on it, loopback and each interface's address (a container's own health check)
+    #[argh(option, long = "self", arg_name = "port", from_str_fn(parse_port))]
+    pub self_port: Option<u16>,
+
+    /// address of the process to check, host:port or :port (or --self PORT)
+    #[argh(positional, from_str_fn(parse_spec))]
+    pub addr: Option<AddrSpec>,
+}
+
+/// What `process health` checks: ADDR, or this host's own port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HealthTarget<'a> {
+    /// ADDR as given (its name must resolve).
+    Addr(&'a AddrSpec),
+    /// `--self PORT`: this host's own port, no name looked up.
+    OwnPort(u16),
+}
+
+impl HealthArgs {
+    /// The one target the arguments name: ADDR or `--self PORT`, not both, not neither (the
+    /// error is a usage error's text).
+    pub(crate) fn target(&self) -> Result<HealthTarget<'_>, String> {
+        match (&self.addr, self.self_port) {
+            (Some(a), None) => Ok(HealthTarget::Addr(a)),
+            (None, Some(p)) => Ok(HealthTarget::OwnPort(p)),
+            (Some(a), Some(p)) => Err(format!(
+                "give ADDR or --self PORT, not both (`{}` and --self {p})",
+                a.text
+            )),
+            (None, None) => Err("give the address to check (host:port) or --self PORT".to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod health_tests {
+    use super::*;
+
+    #[test]
+    fn args_name_one_target() {
+        let a = |args: &[&str]| HealthArgs::from_args(&["process", "health"], args);
+        assert_eq!(
+            a(&["--self", "10002"]).unwrap().target(),
+            Ok(HealthTarget::OwnPort(10002))
+        );
+        assert_eq!(
+            a(&["--self", ":10002"]).unwrap().target(),
+            Ok(HealthTarget::OwnPort(10002))
+        );
+        assert!(matches!(
+            a(&["p1:10002"]).unwrap().target(),
+            Ok(HealthTarget::Addr(s)) if s.port == 10002
+        ));
+        assert!(a(&["--self", "10002", "p1:10002"])
+            .unwrap()
+            .target()
+            .unwrap_err()
+            .contains("not both"));
+        assert!(a(&[]).unwrap().target().is_err());
+        for bad in ["0", "65536", "x", "p1:10002"] {
+            assert!(a(&["--self", bad]).is_err(), "{bad}");
+        }
     }
 }

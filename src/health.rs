@@ -12,63 +12,9 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use argh::FromArgs;
-
-use crate::cli::{parse_spec, AddrSpec};
-use crate::net::resolve;
-use crate::wire::{HEALTH_OK, HEALTH_PROBE};
-
-/// Checks that a peer or shared resource answers on ADDR, or on this host's own PORT with
-/// --self (exit status 0), else exit status 1.
-#[derive(FromArgs, Debug, PartialEq)]
-pub struct HealthArgs {
-    /// how long to wait for the answer, e.g. 1s (default 1s)
-    #[argh(
-        option,
-        default = "Duration::from_secs(1)",
-        from_str_fn(crate::cli::parse_timeout)
-    )]
-    pub timeout: Duration,
-
-    /// probe this host's own PORT instead of ADDR, looking up no name: every local address
-    /// bound on it, loopback and each interface's address (a container's own health check)
-    #[argh(
-        option,
-        long = "self",
-        arg_name = "port",
-        from_str_fn(crate::cli::parse_port)
-    )]
-    pub self_port: Option<u16>,
-
-    /// address of the process to check, host:port or :port (or --self PORT)
-    #[argh(positional, from_str_fn(parse_spec))]
-    pub addr: Option<AddrSpec>,
-}
-
-/// What `process health` checks: ADDR, or this host's own port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target<'a> {
-    /// ADDR as given (its name must resolve).
-    Addr(&'a AddrSpec),
-    /// `--self PORT`: this host's own port, no name looked up.
-    OwnPort(u16),
-}
-
-impl HealthArgs {
-    /// The one target the arguments name: ADDR or `--self PORT`, not both, not neither (the
-    /// error is a usage error's text).
-    pub fn target(&self) -> Result<Target<'_>, String> {
-        match (&self.addr, self.self_port) {
-            (Some(a), None) => Ok(Target::Addr(a)),
-            (None, Some(p)) => Ok(Target::OwnPort(p)),
-            (Some(a), Some(p)) => Err(format!(
-                "give ADDR or --self PORT, not both (`{}` and --self {p})",
-                a.text
-            )),
-            (None, None) => Err("give the address to check (host:port) or --self PORT".to_string()),
-        }
-    }
-}
+use crate::io::net::resolve;
+use crate::io::{HEALTH_OK, HEALTH_PROBE};
+use crate::values::addr::AddrSpec;
 
 /// Why a health check failed.
 #[derive(Debug)]
@@ -90,7 +36,11 @@ impl fmt::Display for HealthError {
             }
             HealthError::Io(e) => write!(f, "{e}"),
             HealthError::Timeout(t) => {
-                write!(f, "no answer within {}", crate::cli::DisplayDuration(*t))
+                write!(
+                    f,
+                    "no answer within {}",
+                    crate::values::time::DisplayDuration(*t)
+                )
             }
         }
     }
@@ -527,31 +477,5 @@ mod tests {
         let p = probe_self(port, Duration::from_millis(300));
         assert!(matches!(p.result, Err(HealthError::Timeout(_))), "{p:?}");
         assert!(t.elapsed() >= Duration::from_millis(300));
-    }
-
-    #[test]
-    fn args_name_one_target() {
-        let a = |args: &[&str]| HealthArgs::from_args(&["process", "health"], args);
-        assert_eq!(
-            a(&["--self", "10002"]).unwrap().target(),
-            Ok(Target::OwnPort(10002))
-        );
-        assert_eq!(
-            a(&["--self", ":10002"]).unwrap().target(),
-            Ok(Target::OwnPort(10002))
-        );
-        assert!(matches!(
-            a(&["p1:10002"]).unwrap().target(),
-            Ok(Target::Addr(s)) if s.port == 10002
-        ));
-        assert!(a(&["--self", "10002", "p1:10002"])
-            .unwrap()
-            .target()
-            .unwrap_err()
-            .contains("not both"));
-        assert!(a(&[]).unwrap().target().is_err());
-        for bad in ["0", "65536", "x", "p1:10002"] {
-            assert!(a(&["--self", bad]).is_err(), "{bad}");
-        }
     }
 }

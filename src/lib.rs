@@ -2,53 +2,49 @@
 //! `FROM scratch` image and careful enough to show students what really happened.
 //!
 //! # Layout
-//! - [`cli`]: the command line (argh); `--help` comes from its doc comments.
-//! - [`limits`]: every capacity, so memory use is fixed before the first message.
-//! - [`wire`]: the counter's wire format (plain decimal ASCII, as the handout's Go program).
-//! - [`account`]: per-sender sequence accounting: received, lost, duplicated, reordered.
-//! - [`peer`]: what a process knows of one peer: resolution schedule, up/down, totals.
+//! One folder per system; imports point only down this list (`tests/layout.rs` checks it),
+//! and the command line (`src/cli.rs`, the binary's own module) sits above them all.
+//! - [`health`]: `process health ADDR` and `--self PORT`, the check of a `FROM scratch` container.
+//! - [`counter`]: the handout's peer: the counter broadcast, its sequence accounting, its events.
+//! - [`lab1`]: Lab 1: the Ricart–Agrawala core, the process, the shared resource and its
+//!   checker, the wire format, the shared key, the events, the harness and the model check.
+//! - [`timeline`]: `process timeline`, figures, ShiViz logs and checks drawn from Lab 1 traces.
+//! - [`io`]: the single-threaded mio loop, the sockets, and the mesh (peers, discovery, events).
+//! - [`dns`]: name resolution inside the poll loop, so a nameserver never stalls it.
 //! - [`output`]: every printed line, text or JSON, built in fixed buffers and escaped.
-//! - [`net`]: socket set-up (`SO_REUSEPORT`, connected per-peer sockets) and resolution.
-//! - [`dns`]: name resolution inside the poll loop (resolv.conf, hosts, a sans-IO lookup, and
-//!   its mio adapter), so a slow nameserver never stalls a broadcast or a signal.
-//! - [`mesh`]: the server socket and one connected socket per peer, for every mode.
-//! - [`driver`]: the single-threaded mio loop (sockets, signals, stdin) and the [`driver::App`]
-//!   trait that each mode implements.
-//! - [`counter`]: the handout's peer (broadcast the counter, account what arrives).
-//! - [`clock`]: `Millis`, time as data for the sans-IO cores.
-//! - [`ra`]: Lab 1's Ricart–Agrawala core with Lamport clocks (sans-IO, retransmitting).
-//! - [`mutex`]: Lab 1's process: the core on the driver, with keyboard and `--auto`.
-//! - [`resource`]: Lab 1's shared resource, which checks mutual exclusion and order.
-//! - [`timeline`]: `process timeline`, Lab 1's space-time figure (SVG), ShiViz log and
-//!   check, drawn from the JSON traces of a run (off the message path).
-//! - [`health`]: `process health ADDR` and `process health --self PORT` (no DNS), the
-//!   self-check of a `FROM scratch` container.
+//! - [`values`]: plain values: addresses, times and durations, decimal numbers, every limit.
 //!
-//! Protocol logic (`wire`, `account`, `peer`) takes bytes, addresses and `now` as arguments
-//! and touches no socket, so tests drive it directly; `output` touches no socket either, but
-//! reads its own clock for the timestamps it prints.
+//! The cores (the accounting, the Ricart–Agrawala core, the checker, the resolver's lookup)
+//! take bytes, addresses and `now` as arguments and touch no socket, so tests drive them
+//! directly.
 
 #![deny(unsafe_code)]
 // three exceptions: getrandom(2) in `dns::random_u16`, getifaddrs(3) in `health`, the start's signal action in `driver`
-#![warn(missing_docs, missing_debug_implementations)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
-pub mod account;
-pub mod cli;
-pub mod clock;
 pub mod counter;
 pub mod dns;
-pub mod driver;
-pub mod harness;
 pub mod health;
-pub mod limits;
-pub mod mesh;
-#[cfg(test)]
-mod model_check;
-pub mod mutex;
-pub mod net;
+pub mod io;
+pub mod lab1;
 pub mod output;
-pub mod peer;
-pub mod ra;
-pub mod resource;
 pub mod timeline;
-pub mod wire;
+pub mod values;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn error_types_are_std_errors() {
+        use std::error::Error;
+        fn is_error<E: Error + Send + Sync + 'static>() {}
+        is_error::<crate::io::net::BindError>();
+        is_error::<crate::health::HealthError>();
+        is_error::<crate::values::decimal::WireError>();
+        is_error::<crate::lab1::wire::LabWireError>();
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let e = crate::health::HealthError::Io(io);
+        assert!(e.source().is_some());
+        let addr = "127.0.0.1:1".parse().unwrap();
+        assert!(crate::io::net::BindError::InUse(addr).source().is_none());
+    }
+}

@@ -1,15 +1,19 @@
 //! `process`: the command-line entry. It only picks the mode and hands over to the library.
 
+#![warn(unreachable_pub)]
+
+mod cli;
+
 use std::io;
 use std::process::ExitCode;
 
+use crate::cli::{HealthArgs, HealthTarget, MutexArgs, PeerArgs, ResourceArgs, TimelineArgs};
 use argh::FromArgs;
-use peerlab::cli::{self, MutexArgs, PeerArgs, ResourceArgs, TimelineArgs};
 use peerlab::counter::{self, PeerConfig};
-use peerlab::health::{self, HealthArgs};
-use peerlab::mutex::{self, MutexConfig};
+use peerlab::health;
+use peerlab::lab1::process::{self, MutexConfig};
+use peerlab::lab1::resource;
 use peerlab::output::Output;
-use peerlab::resource;
 
 fn main() -> ExitCode {
     // args_os: `std::env::args` panics on an argument that is not UTF-8.
@@ -138,7 +142,7 @@ fn run_peer(a: PeerArgs) -> ExitCode {
         return ExitCode::FAILURE;
     };
     // Opening the own address may wait for its name: a stop meanwhile is still a stop.
-    peerlab::driver::stop_while_starting();
+    peerlab::io::driver::stop_while_starting();
     let mut node = match counter::start(&cfg, out) {
         Ok(n) => n,
         Err(e) => {
@@ -160,8 +164,8 @@ fn run_peer(a: PeerArgs) -> ExitCode {
 #[inline(never)]
 fn run_health(a: HealthArgs) -> ExitCode {
     let addr = match a.target() {
-        Ok(health::Target::Addr(addr)) => addr,
-        Ok(health::Target::OwnPort(port)) => return run_health_self(port, a.timeout),
+        Ok(HealthTarget::Addr(addr)) => addr,
+        Ok(HealthTarget::OwnPort(port)) => return run_health_self(port, a.timeout),
         Err(e) => {
             eprintln!("process health: {e}\nRun with --help for more information.");
             return ExitCode::from(2);
@@ -275,8 +279,8 @@ fn run_mutex(a: MutexArgs) -> ExitCode {
         }
     }
     // Opening the own address may wait for its name: a stop meanwhile is still a stop.
-    peerlab::driver::stop_while_starting();
-    let mut node = match mutex::start(&cfg, out) {
+    peerlab::io::driver::stop_while_starting();
+    let mut node = match process::start(&cfg, out) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("process mutex: {e}");
@@ -305,7 +309,7 @@ fn run_resource(a: ResourceArgs) -> ExitCode {
         return ExitCode::FAILURE;
     };
     // Opening the own address may wait for its name: a stop meanwhile is still a stop.
-    peerlab::driver::stop_while_starting();
+    peerlab::io::driver::stop_while_starting();
     let mut node = match resource::start(&a.listen, &a.processes, auth, out) {
         Ok(n) => n,
         Err(e) => {

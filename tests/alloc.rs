@@ -12,9 +12,9 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use peerlab::cli::parse_spec;
 use peerlab::counter::{self, Node, PeerConfig};
 use peerlab::output::Output;
+use peerlab::values::addr::parse_spec;
 
 struct Counting;
 
@@ -50,7 +50,7 @@ fn node(me: &str, peer: &str, json: bool, discover: bool) -> Node<io::Sink> {
         discovery: Default::default(),
     };
     if discover {
-        cfg.discovery = peerlab::mesh::Discovery {
+        cfg.discovery = peerlab::io::mesh::Discovery {
             groups: std::mem::take(&mut cfg.peers),
             capacity: 8,
             every: Duration::from_secs(24 * 3600),
@@ -78,10 +78,10 @@ fn run_until(a: &mut Node<io::Sink>, b: &mut Node<io::Sink>, target: u64) {
 
 fn lab(
     net: u8,
-    auth: &peerlab::wire::auth::Auth,
+    auth: &peerlab::lab1::auth::Auth,
 ) -> (
-    peerlab::driver::Driver<peerlab::resource::Resource, io::Sink>,
-    Vec<peerlab::driver::Driver<peerlab::mutex::LabProcess, io::Sink>>,
+    peerlab::io::driver::Driver<peerlab::lab1::resource::Resource, io::Sink>,
+    Vec<peerlab::io::driver::Driver<peerlab::lab1::process::LabProcess, io::Sink>>,
 ) {
     let res = format!("127.0.{net}.1:10001");
     let addrs: Vec<_> = util::addrs(net, 3)
@@ -89,7 +89,7 @@ fn lab(
         .map(|a| parse_spec(a).unwrap())
         .collect();
     // The resource knows the processes' addresses: the by-address path is measured too.
-    let r = peerlab::resource::start(
+    let r = peerlab::lab1::resource::start(
         &parse_spec(&res).unwrap(),
         &addrs,
         auth.clone(),
@@ -98,7 +98,7 @@ fn lab(
     .unwrap();
     let ps = (1..=3)
         .map(|id| {
-            let cfg = peerlab::mutex::MutexConfig {
+            let cfg = peerlab::lab1::process::MutexConfig {
                 id,
                 addrs: addrs.clone(),
                 resource: parse_spec(&res).unwrap(),
@@ -110,7 +110,7 @@ fn lab(
                 keyboard: false,
                 auth: auth.clone(),
             };
-            peerlab::mutex::start(&cfg, Output::new(io::sink(), false)).unwrap()
+            peerlab::lab1::process::start(&cfg, Output::new(io::sink(), false)).unwrap()
         })
         .collect();
     (r, ps)
@@ -118,8 +118,8 @@ fn lab(
 
 /// Runs the Lab 1 loops until the resource has seen `target` entries.
 fn run_lab(
-    r: &mut peerlab::driver::Driver<peerlab::resource::Resource, io::Sink>,
-    ps: &mut [peerlab::driver::Driver<peerlab::mutex::LabProcess, io::Sink>],
+    r: &mut peerlab::io::driver::Driver<peerlab::lab1::resource::Resource, io::Sink>,
+    ps: &mut [peerlab::io::driver::Driver<peerlab::lab1::process::LabProcess, io::Sink>],
     target: u64,
 ) {
     let t = Instant::now();
@@ -137,8 +137,8 @@ fn run_lab(
 
 /// The Lab 1 cores alone, on the shared harness (no sockets): every process asks for the CS
 /// over and over, messages are delivered in order; returns the entries made.
-fn run_cores(g: &mut peerlab::harness::Group, rounds: u32) -> u64 {
-    use peerlab::ra::Key;
+fn run_cores(g: &mut peerlab::lab1::harness::Group, rounds: u32) -> u64 {
+    use peerlab::lab1::ra::Key;
     for _ in 0..rounds {
         for id in 1..=3 {
             g.key(id, Key::Request);
@@ -165,7 +165,7 @@ fn run_cores(g: &mut peerlab::harness::Group, rounds: u32) -> u64 {
 fn message_path_allocates_nothing() {
     // The cores: after a warm-up, requests, REQUEST/REPLY, ENTER/EXIT/ACK and every event
     // allocate nothing.
-    let mut g = peerlab::harness::Group::new(3);
+    let mut g = peerlab::lab1::harness::Group::new(3);
     g.record = false;
     run_cores(&mut g, 2);
     let before = ALLOCS.load(Ordering::Relaxed);
@@ -178,8 +178,9 @@ fn message_path_allocates_nothing() {
     // Lab 1: three processes and the resource, requesting every few milliseconds; then the
     // same with a shared key (every message sealed and checked with HMAC-SHA256).
     let keyed =
-        peerlab::wire::auth::Auth::with_key(b"a shared key", peerlab::clock::wall_us()).unwrap();
-    for (net, auth) in [(15, peerlab::wire::auth::Auth::none()), (60, keyed)] {
+        peerlab::lab1::auth::Auth::with_key(b"a shared key", peerlab::values::time::wall_us())
+            .unwrap();
+    for (net, auth) in [(15, peerlab::lab1::auth::Auth::none()), (60, keyed)] {
         let (mut r, mut ps) = lab(net, &auth);
         run_lab(&mut r, &mut ps, 20);
         let before = ALLOCS.load(Ordering::Relaxed);

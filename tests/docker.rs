@@ -370,7 +370,7 @@ fn assert_image_config(image: &str) {
 ///
 /// - Offline: after the README's `cargo build --release --target x86_64-unknown-linux-musl`
 ///   (its binary copied in), Dockerfile.prebuilt builds the image with every builder.
-/// - Dockerfile.alpine: its Rust image (`rust:1.95-alpine`) cannot be pulled where this suite was written (no
+/// - Dockerfile.alpine: its Rust image (`rust:1.95.0-alpine`) cannot be pulled where this suite was written (no
 ///   registry access), so there the build cannot complete and this test does NOT show that it
 ///   compiles. It checks that the Dockerfile is sound up to that point: the first and only
 ///   thing each builder does is fetch that image, and the build does not stop at a COPY

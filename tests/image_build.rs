@@ -1,18 +1,24 @@
 //! The image build without the image: `Dockerfile.alpine`'s cargo step, and what it ships.
 //!
-//! `rust:1.95-alpine` cannot be pulled everywhere these tests run, so its build is simulated
-//! by its mechanism. On Alpine the host triple is `x86_64-unknown-linux-musl`: the target and
-//! the host are one triple, and a `[target.<that triple>]` setting or a `--target`-less build
-//! reaches the host's build scripts and proc-macros too. Here the same situation is made on
-//! this host's own triple: the files the Dockerfile copies are put in a fresh directory, every
-//! `x86_64-unknown-linux-musl` in its cargo step and in its cargo config becomes this host's
-//! triple, and the step is run as the Dockerfile writes it. A test of the test runs the line
-//! and config of before (no `--target`, a non-PIC relocation model for the musl triple), which
-//! broke every online build: it must fail.
+//! `rust:1.95.0-alpine` cannot be pulled everywhere these tests run, so its build is simulated
+//! by its mechanism. The build context is what a fresh clone has (tracked files) less what
+//! `.dockerignore` leaves out; the build stage's `COPY` lines take their sources from it into
+//! a scratch folder (a missing source fails, as in Docker), and its `RUN` step runs there with
+//! a clean environment. Two ways:
 //!
-//! Then the binary the image ships: a static PIE (ASLR for its own code too), made by the
-//! toolchain that src/layout/hot-symbols.txt was made with, whose names it still defines.
+//! - As a musl host runs it. On Alpine the host triple is `<arch>-unknown-linux-musl`: target
+//!   and host are one triple, and a `[target.<that triple>]` setting or a `--target`-less
+//!   build reaches the host's build scripts and proc-macros too. The same situation is made on
+//!   this host's own triple: every `unknown-linux-musl` in the step and in the copied cargo
+//!   config becomes this host's. A test of the test runs the step, config and ignore file of
+//!   before (no `--target`, a non-PIC relocation model for the musl triple), which broke every
+//!   online build: it must fail, at a proc-macro.
+//! - As written, for this machine's musl target: that runs build.rs's link (rust-lld, the
+//!   hot-symbol list), and its binary must be a static PIE (ASLR for its own code too).
+//!
+//! And the list of hot symbols: made by the toolchain the image pins, and not stale.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -26,35 +32,34 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("read {path}: {e}"))
 }
 
-/// `rustc -vV`'s `host:` line.
-fn host_triple() -> String {
-    let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-        .arg("-vV")
-        .output()
-        .expect("run rustc -vV");
+/// `rustc -vV`'s `host:` and `release:` lines.
+fn rustc_host_and_release() -> (String, String) {
+    let out = Command::new("rustc").arg("-vV").output().expect("run rustc -vV");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix("host: "))
-        .unwrap_or_else(|| panic!("no host line in rustc -vV:\n{text}"))
-        .to_string()
+    let line = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .unwrap_or_else(|| panic!("no {k} line in rustc -vV:\n{text}"))
+            .to_string()
+    };
+    (line("host: "), line("release: "))
 }
 
-/// The build stage of a Dockerfile: its image, the sources its `COPY`s take (the build
-/// context's paths, never a `--from`), and its `RUN cargo ...` command (continuation lines
-/// joined).
+/// The build stage of a Dockerfile: its image, the sources its `COPY`s take from the build
+/// context, and its `RUN cargo ...` step (continuation lines joined, spaces collapsed).
 #[derive(Debug)]
 struct BuildStage {
     from: String,
     copies: Vec<String>,
-    cargo_step: String,
+    step: String,
 }
 
 fn build_stage(dockerfile: &str) -> BuildStage {
-    // Join continuation lines first, so that one instruction is one line.
+    // One instruction a line: continuation lines joined, comments dropped.
     let mut instructions = Vec::new();
     let mut current = String::new();
     for line in dockerfile.lines() {
-        if current.is_empty() && (line.trim_start().starts_with('#') || line.trim().is_empty()) {
+        if line.trim_start().starts_with('#') || (current.is_empty() && line.trim().is_empty()) {
             continue;
         }
         match line.trim_end().strip_suffix('\\') {
@@ -65,48 +70,44 @@ fn build_stage(dockerfile: &str) -> BuildStage {
             }
         }
     }
-    let stage: Vec<&String> = instructions
-        .iter()
-        .skip_while(|i| !i.starts_with("FROM "))
-        .enumerate()
-        .take_while(|(k, i)| *k == 0 || !i.starts_with("FROM "))
-        .map(|(_, i)| i)
-        .collect();
-    let from = stage.first().expect("a FROM line")["FROM ".len()..]
+    let mut stage = instructions.iter().skip_while(|i| !i.starts_with("FROM "));
+    let from = stage.next().expect("a FROM line")["FROM ".len()..]
         .split_whitespace()
         .next()
         .unwrap()
         .to_string();
     let mut copies = Vec::new();
-    for i in &stage {
-        if let Some(args) = i.strip_prefix("COPY ") {
-            let words: Vec<&str> = args.split_whitespace().collect();
-            assert!(
-                !words[0].starts_with("--"),
-                "a COPY with options in the build stage: {i}"
-            );
-            let (dest, sources) = words.split_last().expect("COPY with no arguments");
-            for source in sources {
-                // Copied to the same path under WORKDIR, so the context's layout is kept.
-                assert!(
-                    *dest == "./" || dest.trim_start_matches("./") == *source,
-                    "a COPY that moves {source} to {dest}: the simulation keeps paths as they are"
-                );
-                copies.push(source.to_string());
+    let mut step = None;
+    for i in stage.take_while(|i| !i.starts_with("FROM ")) {
+        let (op, args) = i.split_once(' ').unwrap_or((i, ""));
+        match op {
+            "COPY" => {
+                let words: Vec<&str> = args.split_whitespace().collect();
+                assert!(!words[0].starts_with("--"), "a COPY with options: {i}");
+                let (dest, sources) = words.split_last().expect("COPY with no arguments");
+                for source in sources {
+                    // Copied to the same path under WORKDIR, so the context's layout is kept.
+                    assert!(
+                        *dest == "./" || dest.trim_start_matches("./") == *source,
+                        "a COPY that moves {source} to {dest}: the simulation keeps paths as they are"
+                    );
+                    copies.push(source.to_string());
+                }
             }
+            "RUN" if args.trim_start().starts_with("apk ") => {} // the image's packages
+            "RUN" => {
+                assert!(step.is_none(), "two build steps: the simulation runs one");
+                step = Some(args.split_whitespace().collect::<Vec<_>>().join(" "));
+            }
+            "WORKDIR" => {}
+            // The image's environment would reach the build: the simulation has none of it.
+            _ => panic!("an instruction the simulation does not model: {i}"),
         }
     }
-    let cargo_step = stage
-        .iter()
-        .find_map(|i| i.strip_prefix("RUN ").filter(|r| r.trim_start().starts_with("cargo ")))
-        .expect("a `RUN cargo ...` line in the build stage")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
     BuildStage {
         from,
         copies,
-        cargo_step,
+        step: step.expect("a RUN step in the build stage"),
     }
 }
 
@@ -128,29 +129,57 @@ impl Drop for Scratch {
     }
 }
 
-/// The tracked files of the repository under `source` (a file or a folder), copied into `to`:
-/// what a fresh clone has there, not what this work tree has built.
-fn copy_tracked(source: &str, to: &Path) {
+/// What a fresh clone has: every tracked file (path -> bytes), with `changed` files in place of
+/// (or beside) the tracked ones.
+fn fresh_clone(changed: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
     let out = Command::new("git")
-        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--"])
-        .arg(source)
+        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
         .current_dir(repo())
         .output()
         .expect("run git ls-files");
-    assert!(out.status.success(), "git ls-files {source} failed: not a git checkout?");
-    let files = String::from_utf8(out.stdout).unwrap();
-    let mut n = 0;
-    for f in files.split('\0').filter(|f| !f.is_empty()) {
-        let from = repo().join(f);
-        if !from.is_file() {
-            continue; // deleted in the work tree
+    assert!(out.status.success(), "git ls-files failed: not a git checkout?");
+    let mut files = BTreeMap::new();
+    for f in String::from_utf8(out.stdout).unwrap().split('\0') {
+        if let Ok(bytes) = std::fs::read(repo().join(f)) {
+            files.insert(f.to_string(), bytes); // (a file deleted in the work tree is not)
         }
-        let dest = to.join(f);
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        std::fs::copy(&from, &dest).unwrap_or_else(|e| panic!("copy {f}: {e}"));
-        n += 1;
     }
-    assert!(n > 0, "the Dockerfile copies {source}, which the repository does not have");
+    for (path, text) in changed {
+        files.insert(path.to_string(), text.as_bytes().to_vec());
+    }
+    files
+}
+
+/// Whether `.dockerignore` (its patterns in order, the last match deciding, `!` re-including)
+/// leaves `path` in the build context. Patterns are `*`, or paths (a folder holds what is
+/// under it); anything else fails the test rather than be matched wrongly.
+fn in_context(dockerignore: &str, path: &str) -> bool {
+    let mut keep = true;
+    for line in dockerignore.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (include, pattern) = match line.strip_prefix('!') {
+            Some(p) => (true, p),
+            None => (false, line),
+        };
+        let pattern = pattern.trim_start_matches("./").trim_end_matches('/');
+        assert!(
+            pattern == "*" || !pattern.contains(['*', '?', '[']),
+            ".dockerignore pattern {line:?}: the simulation knows `*` and plain paths"
+        );
+        if pattern == "*" || path == pattern || path.starts_with(&format!("{pattern}/")) {
+            keep = include;
+        }
+    }
+    keep
+}
+
+/// How the step runs: as a musl host sees it (on this host's own triple), or as written.
+#[derive(Clone, Copy, PartialEq)]
+enum Triple {
+    OfThisHost,
+    AsWritten,
 }
 
 /// What a simulated image build left: whether it worked, what it printed, and the binary the
@@ -162,41 +191,61 @@ struct Built {
     _dir: Scratch,
 }
 
-/// Runs `dockerfile`'s cargo step as a musl host runs it, on this host's triple: the build
-/// context is what its COPY lines take from this repository, plus `extra` files (path,
-/// contents) as if they were tracked; then every musl triple in the step and in the cargo
-/// config is this host's.
-fn simulate(name: &str, dockerfile: &str, extra: &[(&str, &str)]) -> Built {
-    let stage = build_stage(dockerfile);
-    let host = host_triple();
+/// Runs the build stage of `Dockerfile.alpine` as it is in a fresh clone with `changed` files.
+fn simulate(name: &str, changed: &[(&str, &str)], triple: Triple) -> Built {
+    let context = fresh_clone(changed);
+    let text = |p: &str| String::from_utf8_lossy(context.get(p).map_or(&[][..], |v| v)).into_owned();
+    let stage = build_stage(&text("Dockerfile.alpine"));
+    let ignore = text(".dockerignore");
+    let (host, _) = rustc_host_and_release();
+    let host_env = host.split_once('-').expect("a triple").1; // unknown-linux-gnu
+    let swap = |s: &str| match triple {
+        Triple::OfThisHost => s.replace("unknown-linux-musl", host_env),
+        Triple::AsWritten => s.to_string(),
+    };
+
     let dir = Scratch::new(name);
-    let src = dir.0.join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    for c in &stage.copies {
-        let given: Vec<_> = extra.iter().filter(|(p, _)| Path::new(p).starts_with(c)).collect();
-        if given.is_empty() {
-            copy_tracked(c, &src);
-        }
-        for (path, text) in given {
-            let dest = src.join(path);
+    let work = dir.0.join("src"); // the image's WORKDIR
+    for source in &stage.copies {
+        let mut n = 0;
+        for (path, bytes) in &context {
+            if path != source && !path.starts_with(&format!("{source}/")) {
+                continue;
+            }
+            if !in_context(&ignore, path) {
+                continue;
+            }
+            let dest = work.join(path);
             std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-            std::fs::write(&dest, text.replace(MUSL, &host)).unwrap();
+            let is_cargo_config = path.starts_with(".cargo/config");
+            if is_cargo_config {
+                std::fs::write(&dest, swap(&String::from_utf8_lossy(bytes))).unwrap();
+            } else {
+                std::fs::write(&dest, bytes).unwrap();
+            }
+            n += 1;
+        }
+        assert!(n > 0, "COPY {source}: not in the build context (a fresh clone less .dockerignore)");
+    }
+    // Cargo reads the config of every folder above the project too: none may be there.
+    for above in dir.0.ancestors() {
+        for f in ["config", "config.toml"] {
+            let c = above.join(".cargo").join(f);
+            assert!(!c.exists(), "{} would reach the simulated build", c.display());
         }
     }
+
     // The image's root folder, where the step copies the binary.
     let root = dir.0.join("image-root");
     std::fs::create_dir_all(&root).unwrap();
-    let step = stage
-        .cargo_step
-        .replace(MUSL, &host)
-        .replace(" /process", &format!(" {}/process", root.display()));
+    let step = swap(&stage.step).replace(" /process", &format!(" {}/process", root.display()));
     let mut cmd = Command::new("sh");
-    cmd.args(["-c", &step]).current_dir(&src);
-    // Nothing of this build's own environment may reach it: the image build has none.
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy().into_owned();
-        if k.contains("RUSTFLAGS") || k == "CARGO_TARGET_DIR" || k.starts_with("CARGO_BUILD_") {
-            cmd.env_remove(k);
+    cmd.args(["-c", &step]).current_dir(&work).env_clear();
+    // The image's environment has a toolchain and nothing else of this test's (no RUSTFLAGS,
+    // CARGO_TARGET_DIR, RUSTUP_TOOLCHAIN, linker or profile settings).
+    for k in ["PATH", "HOME", "RUSTUP_HOME", "CARGO_HOME"] {
+        if let Some(v) = std::env::var_os(k) {
+            cmd.env(k, v);
         }
     }
     let out = cmd.output().expect("run sh");
@@ -213,10 +262,7 @@ fn simulate(name: &str, dockerfile: &str, extra: &[(&str, &str)]) -> Built {
     }
 }
 
-#[test]
-fn the_image_builds_cargo_step_works_where_host_and_target_are_one_triple() {
-    let built = simulate("image-build", &read("Dockerfile.alpine"), &[]);
-    assert!(built.ok, "Dockerfile.alpine's cargo step failed:\n{}", built.log);
+fn assert_runs_help(built: &Built) {
     let help = Command::new(&built.binary)
         .arg("--help")
         .output()
@@ -229,38 +275,68 @@ fn the_image_builds_cargo_step_works_where_host_and_target_are_one_triple() {
     );
 }
 
-/// The test of the test: the Dockerfile's cargo step and cargo config up to this change. On
-/// Alpine the config's non-PIC relocation model reached serde_derive and argh_derive, which
-/// then could not be linked as shared objects.
+#[test]
+fn the_image_builds_cargo_step_works_where_host_and_target_are_one_triple() {
+    let built = simulate("image-build", &[], Triple::OfThisHost);
+    assert!(built.ok, "Dockerfile.alpine's step failed:\n{}", built.log);
+    assert_runs_help(&built);
+}
+
+/// The test of the test: the Dockerfile step, cargo config and .dockerignore of before this
+/// change, as tracked files of the clone. On Alpine the config's non-PIC relocation model
+/// reached serde_derive and argh_derive, which then could not be linked as shared objects.
 #[test]
 fn the_old_step_and_config_fail_as_they_did_on_alpine() {
     const OLD_CONFIG: &str = "[target.x86_64-unknown-linux-musl]\n\
                               rustflags = [\"-C\", \"relocation-model=static\"]\n";
-    // Today's Dockerfile with the old RUN line, and the old COPY of the config.
     let today = read("Dockerfile.alpine");
-    let old_step = "cargo build --release --locked --bin process && cp target/release/process /process";
-    let old = today
+    let old_dockerfile: String = today
         .lines()
+        .filter(|l| !l.starts_with(" && "))
         .map(|l| match l {
-            l if l.starts_with("RUN cargo ") => format!("RUN {old_step}"),
-            l if l.starts_with(" && cp ") => String::new(),
-            l if l.starts_with("COPY src ") => format!("COPY .cargo ./.cargo\n{l}"),
-            l => l.to_string(),
+            l if l.starts_with("RUN ") && !l.starts_with("RUN apk") => {
+                "RUN cargo build --release --locked --bin process \\\n && cp target/release/process /process\n"
+                    .to_string()
+            }
+            l if l.starts_with("COPY src ") => format!("COPY .cargo ./.cargo\n{l}\n"),
+            l => format!("{l}\n"),
         })
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert_eq!(build_stage(&old).cargo_step, old_step, "the old line was not put in");
-    let built = simulate("image-build-old", &old, &[(".cargo/config.toml", OLD_CONFIG)]);
+        .collect();
+    assert!(build_stage(&old_dockerfile).step.starts_with("cargo build --release --locked --bin process &&"));
+    let old_ignore = format!("{}!.cargo\n", read(".dockerignore"));
+    let built = simulate(
+        "image-build-old",
+        &[
+            ("Dockerfile.alpine", &old_dockerfile),
+            (".cargo/config.toml", OLD_CONFIG),
+            (".dockerignore", &old_ignore),
+        ],
+        Triple::OfThisHost,
+    );
     assert!(!built.ok, "the old step built: the simulation no longer shows the fault\n{}", built.log);
     assert!(
-        built.log.contains("recompile with -fPIC") || built.log.contains("relocation R_X86_64"),
+        built.log.contains("recompile with -fPIC")
+            && (built.log.contains("could not compile `serde_derive`")
+                || built.log.contains("could not compile `argh_derive`")),
         "the old step failed, but not at linking a proc-macro without PIC:\n{}",
         built.log
     );
 }
 
-/// The image's tag names the Rust it builds with; src/layout/hot-symbols.txt's names carry a
-/// toolchain's hashes, so the image must build with that toolchain, and the README says it.
+/// The step as written, for this machine's musl target: build.rs links it with the hot-symbol
+/// list (which the image must therefore copy), and the binary is a static PIE.
+#[test]
+fn the_image_builds_step_makes_a_static_pie() {
+    let built = simulate("image-build-musl", &[], Triple::AsWritten);
+    assert!(built.ok, "Dockerfile.alpine's step failed (is the target installed? `rustup target add {MUSL}`):\n{}", built.log);
+    assert_runs_help(&built);
+    let elf = std::fs::read(&built.binary).unwrap();
+    assert_static_pie(&elf, &built.binary);
+}
+
+/// The image's tag names the Rust it builds with, to the patch release: hot-symbols.txt's names
+/// carry that toolchain's hashes (another release renames every one, and the link then
+/// silently loses the layout). The README says which.
 #[test]
 fn the_image_builds_with_the_toolchain_of_the_hot_symbol_list() {
     let stage = build_stage(&read("Dockerfile.alpine"));
@@ -268,23 +344,17 @@ fn the_image_builds_with_the_toolchain_of_the_hot_symbol_list() {
         .from
         .strip_prefix("rust:")
         .and_then(|t| t.strip_suffix("-alpine"))
-        .unwrap_or_else(|| panic!("the build stage is not rust:X.Y-alpine: {}", stage.from));
+        .unwrap_or_else(|| panic!("the build stage is not rust:X.Y.Z-alpine: {}", stage.from));
     assert!(
-        version.split('.').count() >= 2 && version.split('.').all(|p| p.parse::<u32>().is_ok()),
-        "the image's Rust is not pinned to a version: {}",
+        version.split('.').count() == 3 && version.split('.').all(|p| p.parse::<u32>().is_ok()),
+        "the image's Rust is not pinned to a release: {}",
         stage.from
     );
-    let list = read("src/layout/hot-symbols.txt");
-    let made_with = list
-        .lines()
-        .next()
-        .and_then(|l| l.split("rustc ").nth(1))
-        .map(|v| v.trim_end_matches(|c: char| !c.is_ascii_digit()))
-        .expect("hot-symbols.txt's first line names the rustc that made it");
-    assert!(
-        made_with == version || made_with.starts_with(&format!("{version}.")),
-        "Dockerfile.alpine builds with Rust {version}, hot-symbols.txt was made with rustc {made_with}: \
-         pin the image to that release or run scripts/hot-symbols.sh with the image's"
+    assert_eq!(
+        list_toolchain(),
+        version,
+        "Dockerfile.alpine builds with Rust {version}, hot-symbols.txt was made with another: \
+         pin the image to the list's release, or make the list again with the image's"
     );
     let readme = read("README.md");
     assert!(
@@ -294,15 +364,21 @@ fn the_image_builds_with_the_toolchain_of_the_hot_symbol_list() {
     );
 }
 
-fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+/// The rustc release named in hot-symbols.txt's first line.
+fn list_toolchain() -> String {
+    read("hot-symbols.txt")
+        .lines()
+        .next()
+        .and_then(|l| l.split("rustc ").nth(1))
+        .map(|v| v.trim_end_matches(|c: char| !c.is_ascii_digit()).to_string())
+        .expect("hot-symbols.txt's first line names the rustc that made it")
 }
 
-/// The binary the image ships, as the offline path builds it (Dockerfile.prebuilt takes
-/// exactly this file): a static PIE, so its own code is at a random address too.
+/// The binary the offline path ships (Dockerfile.prebuilt takes exactly this file, built by
+/// the README's `cargo build --release --target x86_64-unknown-linux-musl`): a static PIE.
 #[test]
-fn the_shipped_binary_is_a_static_pie() {
-    let out = cargo()
+fn the_offline_binary_is_a_static_pie() {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--release", "--locked", "--target", MUSL, "--bin", "process"])
         .current_dir(repo())
         .output()
@@ -315,30 +391,43 @@ fn the_shipped_binary_is_a_static_pie() {
     let target = std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into());
     let path = repo().join(target).join(MUSL).join("release/process");
     let elf = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let (kind, interp) = elf_kind_and_interpreter(&elf);
-    assert_eq!(kind, 3, "{}: not ET_DYN (a position-independent executable)", path.display());
-    assert!(!interp, "{}: has a program interpreter (not static)", path.display());
+    assert_static_pie(&elf, &path);
 }
 
-/// The ELF header's e_type and whether a PT_INTERP program header is present (64-bit,
-/// little-endian: the musl target's).
-fn elf_kind_and_interpreter(elf: &[u8]) -> (u16, bool) {
-    assert!(elf.len() > 64 && &elf[..4] == b"\x7fELF" && elf[4] == 2 && elf[5] == 1, "not a 64-bit LE ELF");
+/// ET_DYN (position-independent) and no PT_INTERP program header (static): 64-bit,
+/// little-endian ELF, the musl target's.
+fn assert_static_pie(elf: &[u8], path: &Path) {
+    assert!(
+        elf.len() > 64 && &elf[..4] == b"\x7fELF" && elf[4] == 2 && elf[5] == 1,
+        "{}: not a 64-bit little-endian ELF",
+        path.display()
+    );
     let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]);
     let u32_at = |o: usize| u32::from_le_bytes(elf[o..o + 4].try_into().unwrap());
     let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap());
+    const ET_DYN: u16 = 3;
+    const PT_INTERP: u32 = 3;
     let phoff = u64_at(32) as usize;
     let (phentsize, phnum) = (u16_at(54) as usize, u16_at(56) as usize);
-    const PT_INTERP: u32 = 3;
     let interp = (0..phnum).any(|k| u32_at(phoff + k * phentsize) == PT_INTERP);
-    (u16_at(16), interp)
+    assert_eq!(u16_at(16), ET_DYN, "{}: not ET_DYN (a position-independent executable)", path.display());
+    assert!(!interp, "{}: has a program interpreter (not static)", path.display());
 }
 
-/// src/layout/hot-symbols.txt cannot go stale silently: `scripts/hot-symbols.sh --check`
-/// builds the binary with its symbols and fails under 90% of the list's names found, saying
-/// how to make it again. Its test: a list of names no binary has fails it.
+/// hot-symbols.txt cannot go stale silently: `scripts/hot-symbols.sh --check` builds the
+/// binary with its symbols and fails under 90% of the list's names found, saying how to make
+/// it again. Names carry the toolchain's hashes, so it runs with the list's Rust. Its own test:
+/// a list with as many names no binary has as real ones fails it.
 #[test]
 fn the_hot_symbol_list_is_not_stale() {
+    let (_, release) = rustc_host_and_release();
+    let made_with = list_toolchain();
+    assert_eq!(
+        release, made_with,
+        "hot-symbols.txt was made with Rust {made_with} (the image's): its names can only be \
+         checked with that toolchain (`rustup toolchain install {made_with}`, then \
+         `cargo +{made_with} test --test image_build`)"
+    );
     let check = |list: Option<&Path>| {
         let mut cmd = Command::new("bash");
         cmd.args(["scripts/hot-symbols.sh", "--check"]).current_dir(repo());
@@ -359,8 +448,9 @@ fn the_hot_symbol_list_is_not_stale() {
 
     let stale = Scratch::new("hot-symbols-stale");
     let list = stale.0.join("hot-symbols.txt");
-    let mut fake = read("src/layout/hot-symbols.txt");
-    for k in 0..100 {
+    let real = read("hot-symbols.txt");
+    let mut fake = real.clone();
+    for k in 0..real.lines().count() {
         fake.push_str(&format!("_RNvCs0000000000_7peerlab{k}gone\n"));
     }
     std::fs::write(&list, fake).unwrap();

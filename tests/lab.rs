@@ -986,8 +986,8 @@ fn a_process_with_another_key_or_none_cannot_enter() {
 
 #[test]
 fn a_forged_reply_or_enter_from_the_right_address_is_rejected() {
-    use peerlab::wire::auth::{Auth, To};
-    use peerlab::wire::lab::PeerId;
+    use peerlab::lab1::auth::{Auth, To};
+    use peerlab::lab1::wire::PeerId;
     let net = 64;
     let k = key_file(net, "secret");
     let res = format!("127.0.{net}.1:10001");
@@ -1064,11 +1064,11 @@ fn a_forged_reply_or_enter_from_the_right_address_is_rejected() {
     assert_eq!(p1.count(|l| l.contains("Entrei na CS")), 0);
     assert_eq!(resource.count(|l| l.contains("entered")), 0);
     // The control: the same REPLY with the key's tag for process 1 is taken.
-    let mut key = Auth::with_key(b"secret", peerlab::clock::wall_us()).unwrap();
+    let mut key = Auth::with_key(b"secret", peerlab::values::time::wall_us()).unwrap();
     let sealed = key.seal(
         reply.as_bytes(),
         To::Process(PeerId(1)),
-        peerlab::clock::wall_us(),
+        peerlab::values::time::wall_us(),
     );
     forger.send_to(&sealed, &all[0]).unwrap();
     p1.wait_for(|l| l.contains("HELD] Entrei na CS"));

@@ -365,7 +365,7 @@ fn bad_command_lines_get_usage_and_status_2() {
     let p = Proc::start_listening("24h", &["--interval", "24h", "127.0.15.2:10002"]);
     p.wait_for(|l| l.ends_with("sending every 86400s"));
     // More peers than supported: a usage error before any socket is opened.
-    let many: Vec<String> = (1..=peerlab::limits::MAX_PEERS + 1)
+    let many: Vec<String> = (1..=peerlab::values::limits::MAX_PEERS + 1)
         .map(|i| format!(":{}", 20000 + i))
         .collect();
     let mut args = vec![":10002"];
@@ -374,8 +374,8 @@ fn bad_command_lines_get_usage_and_status_2() {
     assert!(
         err.contains(&format!(
             "at most {} peers are supported, got {}",
-            peerlab::limits::MAX_PEERS,
-            peerlab::limits::MAX_PEERS + 1
+            peerlab::values::limits::MAX_PEERS,
+            peerlab::values::limits::MAX_PEERS + 1
         )),
         "{err}"
     );

@@ -15,10 +15,10 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use peerlab::clock::Millis;
-use peerlab::harness::{Group, Packet};
-use peerlab::ra::{self, Key, Party, State};
-use peerlab::wire::lab::{Inc, Msg, PeerId};
+use peerlab::lab1::harness::{Group, Packet};
+use peerlab::lab1::ra::{self, Key, Party, State};
+use peerlab::lab1::wire::{Inc, Msg, PeerId};
+use peerlab::values::time::Millis;
 
 /// xorshift64*: dependency-free and reproducible.
 struct Rng(u64);

@@ -5,8 +5,8 @@
 use libfuzzer_sys::fuzz_target;
 use peerlab::output::escape::{push_json_str, push_text};
 use peerlab::output::Line;
-use peerlab::wire::lab::Msg;
-use peerlab::wire::parse_counter;
+use peerlab::lab1::wire::Msg;
+use peerlab::values::decimal::parse_counter;
 
 fuzz_target!(|data: &[u8]| {
     let _ = parse_counter(data);
@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         let again = Msg::decode(m.encode().as_bytes()).expect("what decodes re-encodes");
         assert_eq!(again, m);
     }
-    let shown = &data[..data.len().min(peerlab::limits::SHOW_MAX)];
+    let shown = &data[..data.len().min(peerlab::values::limits::SHOW_MAX)];
     let mut l = Line::new();
     let _ = push_text(&mut l, shown);
     l.clear();

@@ -51,7 +51,7 @@ impl Default for ResolvConf {
 }
 
 impl ResolvConf {
-    /// Reads `/etc/resolv.conf` (bounded, never blocking: see [`sysfile`]); a missing,
+    /// Reads `/etc/resolv.conf` (bounded, never blocking: see `sysfile`); a missing,
     /// unreadable or not regular file gives the defaults.
     pub fn load() -> ResolvConf {
         let mut p = Parser::default();

@@ -9,7 +9,7 @@ use super::{sysfile, Addrs, Family};
 /// Reads `/etc/hosts` (bounded, never blocking: see [`sysfile`]) and adds to `out` the
 /// addresses it gives `name` in `family`. Returns whether it gave any: then no nameserver is
 /// asked (as glibc: a name listed only with an IPv4 address, asked for IPv6, goes on to DNS).
-pub fn lookup_file(name: &str, family: Family, out: &mut Addrs) -> bool {
+pub(super) fn lookup_file(name: &str, family: Family, out: &mut Addrs) -> bool {
     let name = name.strip_suffix('.').unwrap_or(name);
     let mut found = false;
     sysfile::for_each_line(sysfile::Which::Hosts, |line| {
@@ -19,7 +19,8 @@ pub fn lookup_file(name: &str, family: Family, out: &mut Addrs) -> bool {
 }
 
 /// [`lookup_file`] on a file's text.
-pub fn lookup(text: &str, name: &str, family: Family, out: &mut Addrs) -> bool {
+#[cfg(test)]
+fn lookup(text: &str, name: &str, family: Family, out: &mut Addrs) -> bool {
     let name = name.strip_suffix('.').unwrap_or(name);
     let mut found = false;
     for line in text.lines() {

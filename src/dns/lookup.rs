@@ -29,7 +29,7 @@ use super::conf::{DomainName, ResolvConf, MAX_SEARCH};
 use super::{Addrs, Error, Family, Servers, Trouble};
 
 /// The UDP payload size announced with EDNS0 (RFC 6891's usual value).
-pub const EDNS_UDP_SIZE: u16 = 4096;
+pub(crate) const EDNS_UDP_SIZE: u16 = 4096;
 
 /// Largest query: header, a name of at most 255 bytes on the wire, the question's type and
 /// class, and the OPT record.
@@ -167,7 +167,7 @@ pub struct Lookup<R: FnMut() -> u16> {
 }
 
 /// The names to try for `name`, in order (see the module's documentation).
-pub fn search_names(
+pub(crate) fn search_names(
     name: &str,
     conf: &ResolvConf,
 ) -> heapless::Vec<DomainName, { MAX_SEARCH + 1 }> {
@@ -801,7 +801,7 @@ fn skip_name(bytes: &[u8], mut at: usize) -> Option<usize> {
 
 /// Writes a recursive query for `name` and `qtype` with EDNS0 into `buf`; its length, or `None`
 /// if `name` is not a valid domain name.
-pub fn build_query(name: &str, qtype: TYPE, id: u16, buf: &mut [u8]) -> Option<usize> {
+pub(crate) fn build_query(name: &str, qtype: TYPE, id: u16, buf: &mut [u8]) -> Option<usize> {
     let qname = Name::new(name).ok()?;
     let mut p = Packet::new_query(id);
     p.set_flags(PacketFlag::RECURSION_DESIRED);

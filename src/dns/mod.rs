@@ -1,10 +1,10 @@
 //! Name resolution that never blocks the poll loop.
 //!
 //! - [`conf`]: `/etc/resolv.conf` (nameservers, search list, ndots, timeout, attempts).
-//! - [`hosts`]: `/etc/hosts`, honoured before any nameserver.
-//! - [`lookup`]: one lookup as a sans-IO state machine: it builds query datagrams, takes the
+//! - `hosts`: `/etc/hosts`, honoured before any nameserver.
+//! - `lookup`: one lookup as a sans-IO state machine: it builds query datagrams, takes the
 //!   answers, the deadlines and the time as arguments, and never touches a socket or a clock.
-//! - [`sysfile`]: how both files are read from inside the loop (never blocking, bounded).
+//! - `sysfile`: how both files are read from inside the loop (never blocking, bounded).
 //! - [`resolver`]: the thin mio adapter: a fresh UDP socket per lookup (random source port)
 //!   and, for a truncated answer, a TCP exchange, all registered on the loop's own poll.
 //!
@@ -15,10 +15,10 @@ use core::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 pub mod conf;
-pub mod hosts;
-pub mod lookup;
+mod hosts;
+pub(crate) mod lookup;
 pub mod resolver;
-pub mod sysfile;
+pub(crate) mod sysfile;
 
 pub use lookup::Lookup;
 pub use resolver::Resolver;

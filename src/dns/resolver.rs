@@ -56,7 +56,7 @@ struct Active {
 #[derive(Debug)]
 struct HostsMemo {
     stamp: FileStamp,
-    name: heapless::String<{ crate::limits::MAX_NAME }>,
+    name: heapless::String<{ crate::values::limits::MAX_NAME }>,
     family: Family,
     /// None: the file does not give the name (DNS is asked).
     addrs: Option<Addrs>,

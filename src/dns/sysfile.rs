@@ -19,22 +19,22 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Longest line read (the buffer's size); a longer one is skipped. A hosts line is an address
 /// and a few names (at most 253 bytes each): 4 KiB is over a dozen of the longest names.
-pub const LINE_MAX: usize = 4096;
+pub(crate) const LINE_MAX: usize = 4096;
 
 /// Bytes of `/etc/hosts` read per lookup. 1 MiB is some 25,000 lines, hundreds of times the
 /// hosts files containers and lab machines have (Docker's is a dozen lines), and a pass over
 /// it costs about 2.5 ms (release build, 40-byte lines, read and matched), so even several
 /// lookups in one loop turn stay far below the 1 s cadence. An ad-block hosts file (several
 /// MB) is seen only in its first MiB.
-pub const HOSTS_MAX: u64 = 1 << 20;
+pub(crate) const HOSTS_MAX: u64 = 1 << 20;
 
 /// Bytes of `/etc/resolv.conf` read per lookup: only 3 nameservers and 6 search domains are
 /// used, a real file is a few hundred bytes.
-pub const RESOLV_CONF_MAX: u64 = 64 << 10;
+pub(crate) const RESOLV_CONF_MAX: u64 = 64 << 10;
 
 /// Which file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Which {
+pub(crate) enum Which {
     /// `/etc/hosts`.
     Hosts = 0,
     /// `/etc/resolv.conf`.
@@ -43,7 +43,7 @@ pub enum Which {
 
 impl Which {
     /// The file's path.
-    pub fn path(self) -> &'static str {
+    pub(crate) fn path(self) -> &'static str {
         match self {
             Which::Hosts => "/etc/hosts",
             Which::ResolvConf => "/etc/resolv.conf",
@@ -59,11 +59,11 @@ impl Which {
 }
 
 /// Not a regular file (a FIFO, a device, a directory): ignored.
-pub const NOT_REGULAR: u8 = 1;
+pub(crate) const NOT_REGULAR: u8 = 1;
 /// Longer than the bound: the rest not read.
-pub const CUT: u8 = 2;
+pub(crate) const CUT: u8 = 2;
 /// A line longer than [`LINE_MAX`]: skipped.
-pub const LONG_LINE: u8 = 4;
+pub(crate) const LONG_LINE: u8 = 4;
 
 /// Reasons seen, per file (bits `4 * which`), and those already taken by [`take_notes`].
 static SEEN: AtomicU8 = AtomicU8::new(0);
@@ -71,7 +71,7 @@ static TAKEN: AtomicU8 = AtomicU8::new(0);
 
 /// Something ignored in one of the files, to be said once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Note {
+pub(crate) struct Note {
     /// The file.
     pub which: Which,
     /// [`NOT_REGULAR`], [`CUT`] or [`LONG_LINE`].
@@ -105,7 +105,7 @@ impl core::fmt::Display for Note {
 }
 
 /// The next reason not said yet, if any (each is returned once per process).
-pub fn take_notes() -> Option<Note> {
+pub(crate) fn take_notes() -> Option<Note> {
     let fresh = SEEN.load(Ordering::Relaxed) & !TAKEN.load(Ordering::Relaxed);
     if fresh == 0 {
         return None;
@@ -126,7 +126,7 @@ pub fn take_notes() -> Option<Note> {
 /// Calls `f` on every line of `which` (without its newline) within the bound; returns the
 /// reasons found (also recorded for [`take_notes`]). A missing or unreadable file has no
 /// lines.
-pub fn for_each_line(which: Which, f: impl FnMut(&[u8])) -> u8 {
+pub(crate) fn for_each_line(which: Which, f: impl FnMut(&[u8])) -> u8 {
     let notes = read_lines(which.path(), which.max(), f);
     if notes != 0 {
         SEEN.fetch_or(notes << (4 * which as u8), Ordering::Relaxed);
@@ -135,7 +135,7 @@ pub fn for_each_line(which: Which, f: impl FnMut(&[u8])) -> u8 {
 }
 
 /// [`for_each_line`] on any path, with the bound `max`, recording nothing.
-pub fn read_lines(path: &str, max: u64, mut f: impl FnMut(&[u8])) -> u8 {
+pub(crate) fn read_lines(path: &str, max: u64, mut f: impl FnMut(&[u8])) -> u8 {
     // A FIFO with no writer would block open(2) without O_NONBLOCK; a device could do anything
     // on open, so its type is looked at first (and again on the opened file: it may have been
     // swapped in between).

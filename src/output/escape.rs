@@ -4,7 +4,7 @@
 //! other control characters as `\x1b`; every format character (Unicode category Cf: bidi
 //! controls, soft hyphen, zero-width and invisible characters, tags) and the line/paragraph
 //! separators as `\u{202e}`; bytes that are not UTF-8 as `\xff`. A cut through a multibyte
-//! character (at [`SHOW_MAX`](crate::limits::SHOW_MAX)) is never shown as bad bytes: the cut
+//! character (at [`SHOW_MAX`](crate::values::limits::SHOW_MAX)) is never shown as bad bytes: the cut
 //! moves back to the character's start.
 //!
 //! JSON form ([`push_json_str`]): the inside of a JSON string that decodes to the original
@@ -135,6 +135,15 @@ pub struct Esc<'a>(pub &'a [u8]);
 impl core::fmt::Display for Esc<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write_text(f, self.0)
+    }
+}
+
+/// A name from the command line, escaped if it holds anything a terminal would act on.
+pub(crate) fn push_name(l: &mut Line, name: &str) -> Result<(), LineFull> {
+    if name.chars().any(|c| c.is_control() || is_invisible(c)) {
+        push_text(l, name.as_bytes())
+    } else {
+        l.push_str(name)
     }
 }
 

@@ -9,11 +9,11 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 /// Lines a source may print at once.
-pub const BURST: u32 = 10;
+pub(crate) const BURST: u32 = 10;
 /// Then one line per this many milliseconds.
-pub const EVERY_MS: u64 = 500;
+pub(crate) const EVERY_MS: u64 = 500;
 /// Sources tracked one by one.
-pub const SOURCES: usize = 16;
+pub(crate) const SOURCES: usize = 16;
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
@@ -26,7 +26,7 @@ struct Bucket {
 
 /// The limiter: [`SOURCES`] buckets and one for everyone else.
 #[derive(Debug)]
-pub struct Limiter {
+pub(crate) struct Limiter {
     buckets: [Bucket; SOURCES + 1],
     /// Lines not shown in all.
     pub hidden_total: u64,
@@ -50,7 +50,7 @@ impl Default for Limiter {
 impl Limiter {
     /// Whether a line about a datagram from `ip` may be shown at `now`: `Some(n)` with the
     /// number of lines from that source not shown before it, or `None` (counted).
-    pub fn check(&mut self, ip: IpAddr, now: Instant) -> Option<u64> {
+    pub(crate) fn check(&mut self, ip: IpAddr, now: Instant) -> Option<u64> {
         let i = self.bucket(ip, now);
         let b = &mut self.buckets[i];
         let elapsed = now.saturating_duration_since(b.at).as_millis() as u64;

@@ -5,7 +5,7 @@
 use core::fmt::Write as _;
 use std::net::SocketAddr;
 
-use crate::limits::LINE_MAX;
+use crate::values::limits::LINE_MAX;
 
 /// One output line, built before it is written: a fixed buffer of [`LINE_MAX`] bytes that
 /// only ever holds whole `&str`s and `char`s, so it is always UTF-8. (Not `heapless::String`,
@@ -61,7 +61,7 @@ impl Line {
 
     /// Appends a number, without `core::fmt` (this is the per-datagram path).
     pub fn push_num(&mut self, n: u64) -> Result<(), LineFull> {
-        self.push_digits(&crate::wire::encode_counter(n))
+        self.push_digits(&crate::values::decimal::encode_counter(n))
     }
 
     /// Appends an address as `Display` shows it; IPv4 (the common case) without `core::fmt`.

@@ -4,20 +4,19 @@
 //! Each line is built in a fixed [`Line`] and written with a single `write_all`, so lines
 //! never interleave and nothing is allocated on the message path.
 //!
-//! Layout: [`line`](mod@line) (the buffer and fast number/address formatting), [`escape`] (what bytes
-//! from outside become on a terminal and in JSON), [`json`] (the object writer), [`peer`]
-//! (the counter peer's and the mesh's events), [`lab`] (Lab 1's events).
+//! Layout: `line` (the buffer and fast number/address formatting), [`escape`] (what bytes
+//! from outside become on a terminal and in JSON), `json` (the object writer), [`stdout`]
+//! and `limit`. Each system's events live with that system (`counter::events`,
+//! `io::mesh::events`, `lab1::events`) and implement [`Render`] there.
 //!
 //! Every JSON object starts with `event`, `t_ms` (milliseconds since the process started)
 //! and `ts_us` (wall clock, microseconds since the UNIX epoch, so that the logs of processes
 //! on one host line up).
 
 pub mod escape;
-pub mod json;
-pub mod lab;
-pub mod limit;
-pub mod line;
-pub mod peer;
+mod json;
+pub(crate) mod limit;
+mod line;
 pub mod stdout;
 
 use std::io::{self, Write};
@@ -29,7 +28,7 @@ pub use escape::Esc;
 pub use json::Obj;
 pub use line::{Line, LineFull};
 
-use crate::limits::{OUTPUT_BUFFER, SHOW_MAX};
+use crate::values::limits::{OUTPUT_BUFFER, SHOW_MAX};
 
 /// An event that can be printed: one text form and one JSON form.
 pub trait Render {
@@ -178,11 +177,6 @@ impl<W: Write> Output<W> {
         }
     }
 
-    /// Whether lines are JSON.
-    pub fn is_json(&self) -> bool {
-        self.json
-    }
-
     /// The descriptor the driver should poll for writable readiness, if any.
     pub fn watch_fd(&self) -> Option<RawFd> {
         self.watch
@@ -201,11 +195,6 @@ impl<W: Write> Output<W> {
     /// Bytes waiting for stdout to drain.
     pub fn pending(&self) -> usize {
         self.len
-    }
-
-    /// Lines dropped because stdout was not read.
-    pub fn lines_dropped(&self) -> u64 {
-        self.dropped_total
     }
 
     /// Prints `e` in the chosen form. One copy for every event type (`dyn`, not generic):
@@ -258,7 +247,7 @@ impl<W: Write> Output<W> {
     }
 
     /// Prints `e`, a line about a datagram from `from` that was not taken, unless that source
-    /// has used up its share of lines ([`limit`]); the next line shown for it says how many
+    /// has used up its share of lines (`limit`); the next line shown for it says how many
     /// were not.
     pub fn emit_limited(&mut self, from: SocketAddr, e: &dyn Render) {
         match self.limiter.check(from.ip(), Instant::now()) {
@@ -274,7 +263,7 @@ impl<W: Write> Output<W> {
     }
 
     /// Writes the built line. A line that did not fit is a bug in
-    /// [`LINE_MAX`](crate::limits::LINE_MAX); it is replaced by a line saying so rather than
+    /// [`LINE_MAX`](crate::values::limits::LINE_MAX); it is replaced by a line saying so rather than
     /// cut silently.
     fn write(&mut self, built: Result<(), LineFull>) {
         if built.is_err() {
@@ -610,9 +599,9 @@ pub(crate) mod tests {
     /// per-message ones too), with the same start for `t_ms`.
     #[test]
     fn a_trace_file_gets_the_json_lines_while_stdout_keeps_text() {
-        use crate::output::lab::LabLine;
-        use crate::ra::{Event, Logged, Party, State};
-        use crate::wire::lab::{Kind, PeerId};
+        use crate::lab1::events::LabLine;
+        use crate::lab1::ra::{Event, Logged, Party, State};
+        use crate::lab1::wire::{Kind, PeerId};
         let path = std::env::temp_dir().join(format!("peerlab-trace-{}.jsonl", std::process::id()));
         let file = std::fs::File::create(&path).unwrap();
         let mut buf = Vec::new();

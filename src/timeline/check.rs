@@ -9,7 +9,7 @@ use super::model;
 use super::trace::{describe, Ev, Name, Trace};
 
 /// Every violation found, each with the events involved.
-pub fn check(tr: &Trace) -> Vec<String> {
+pub(super) fn check(tr: &Trace) -> Vec<String> {
     let mut v = Vec::new();
     lamport(tr, &mut v);
     exclusion(tr, &mut v);
@@ -162,7 +162,7 @@ fn exclusion(tr: &Trace, v: &mut Vec<String>) {
             stays.push(stay(r, o, None, ts(o), next_life, row.life > 0 && first));
         }
     }
-    let order = super::sorted(stays.len(), &|k| [stays[k].from, stays[k].enter as u64, 0]);
+    let order = super::sort::sorted(stays.len(), &|k| [stays[k].from, stays[k].enter as u64, 0]);
     let stays: Vec<&Stay> = order.iter().map(|&k| &stays[k]).collect();
     let both = |a: &Stay, b: &Stay| {
         let mut m = String::new();

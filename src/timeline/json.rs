@@ -4,7 +4,7 @@
 
 /// A field's value. Integers that fit a `u64` are kept; anything else is only known to exist.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Val {
+pub(super) enum Val {
     /// A string, unescaped.
     Str(String),
     /// A non-negative integer.
@@ -17,7 +17,7 @@ pub enum Val {
 
 /// Why a line is not one JSON object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bad {
+pub(super) enum Bad {
     /// The line ends inside the object.
     Truncated,
     /// Anything else: a stray byte, text after the object.
@@ -25,7 +25,7 @@ pub enum Bad {
 }
 
 /// The fields of the object that is the whole of `s` (surrounding spaces allowed).
-pub fn parse_object(s: &str) -> Result<Vec<(String, Val)>, Bad> {
+pub(super) fn parse_object(s: &str) -> Result<Vec<(String, Val)>, Bad> {
     let mut p = P {
         b: s.as_bytes(),
         i: 0,

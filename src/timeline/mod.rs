@@ -3,55 +3,21 @@
 //! lab's claims on it. Off the message path: this module allocates freely, but stays small
 //! (it ships in the same static binary).
 //!
-//! Layout: [`json`] (a tolerant reader of flat JSON objects), [`trace`] (lines to events,
-//! by process life), [`model`] (sends matched to receives, events grouped into points),
-//! [`svg`], [`shiviz`], [`check`].
+//! Layout: `json` (a tolerant reader of flat JSON objects), `trace` (lines to events,
+//! by process life), `model` (sends matched to receives, events grouped into points),
+//! `svg`, `shiviz`, `check`.
 
-pub mod check;
-pub mod json;
-pub mod model;
-pub mod shiviz;
-pub mod svg;
-pub mod trace;
+mod check;
+mod json;
+mod model;
+mod shiviz;
+mod sort;
+mod svg;
+mod trace;
 
 use std::io::{Read, Write};
 
 pub use svg::Layout;
-
-/// Sorts the indices `v` by `key`, ties by index. One small heapsort serves every sort of
-/// this module: each use of the standard library's sorts adds kilobytes to the binary.
-pub fn sort_by(v: &mut [usize], key: &dyn Fn(usize) -> [u64; 3]) {
-    let less = |a: usize, b: usize| (key(a), a) < (key(b), b);
-    let sift = |v: &mut [usize], mut root: usize, end: usize| loop {
-        let mut child = 2 * root + 1;
-        if child >= end {
-            break;
-        }
-        if child + 1 < end && less(v[child], v[child + 1]) {
-            child += 1;
-        }
-        if !less(v[root], v[child]) {
-            break;
-        }
-        v.swap(root, child);
-        root = child;
-    };
-    let n = v.len();
-    for i in (0..n / 2).rev() {
-        sift(v, i, n);
-    }
-    for end in (1..n).rev() {
-        v.swap(0, end);
-        sift(v, 0, end);
-    }
-}
-
-/// `0..n`, sorted by `key`.
-pub fn sorted(n: usize, key: &dyn Fn(usize) -> [u64; 3]) -> Vec<usize> {
-    let mut v: Vec<usize> = (0..n).collect();
-    sort_by(&mut v, key);
-    v
-}
 
 /// What to produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use super::trace::{Ev, Name, Party, Trace};
 
 /// A message between two processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Arrow {
+pub(super) struct Arrow {
     /// The `sent` event.
     pub send: usize,
     /// The receive (`request`, `reply` or `stale`), or none: lost.
@@ -18,7 +18,7 @@ pub struct Arrow {
 /// (same sender, receiver, kind and T). Of several sends of one message (resends), a
 /// receive takes the latest not yet taken that was sent before it (by wall clock when every
 /// event has one, else in log order): the ones before it were lost.
-pub fn match_messages(tr: &Trace) -> Vec<Arrow> {
+pub(super) fn match_messages(tr: &Trace) -> Vec<Arrow> {
     let ts = tr.has_ts();
     let when = |i: usize| if ts { tr.evs[i].ts.unwrap_or(0) } else { 0 };
     // Each message's key: sender, receiver, kind, T; then sends before receives, in time.
@@ -40,7 +40,7 @@ pub fn match_messages(tr: &Trace) -> Vec<Arrow> {
     };
     let keys: Vec<Option<[u64; 3]>> = (0..tr.evs.len()).map(key).collect();
     let mut all: Vec<usize> = (0..tr.evs.len()).filter(|&i| keys[i].is_some()).collect();
-    super::sort_by(&mut all, &|i| keys[i].unwrap_or_default());
+    super::sort::sort_by(&mut all, &|i| keys[i].unwrap_or_default());
     let mut arrows = Vec::new();
     for group in
         all.chunk_by(|&a, &b| keys[a].map(|k| [k[0], k[1]]) == keys[b].map(|k| [k[0], k[1]]))
@@ -71,13 +71,13 @@ pub fn match_messages(tr: &Trace) -> Vec<Arrow> {
             });
         }
     }
-    let order = super::sorted(arrows.len(), &|k| [arrows[k].send as u64, 0, 0]);
+    let order = super::sort::sorted(arrows.len(), &|k| [arrows[k].send as u64, 0, 0]);
     order.iter().map(|&k| arrows[k]).collect()
 }
 
 /// Whether the event is drawn on its process line. Messages to and from the resource are not
 /// (the CS bar shows the use); nor are the keyboard's ignored `x` and the bookkeeping events.
-pub fn drawn(e: &Ev) -> bool {
+pub(super) fn drawn(e: &Ev) -> bool {
     match e.name {
         Name::Internal | Name::Requested | Name::Request | Name::Reply => true,
         Name::Entered | Name::Left => true,
@@ -90,7 +90,7 @@ pub fn drawn(e: &Ev) -> bool {
 /// everyone as the request is made, a REPLY sent as the REQUEST arrives, the entry on the last
 /// REPLY), drawn as one dot.
 #[derive(Debug, Clone)]
-pub struct Point {
+pub(super) struct Point {
     /// Its row.
     pub row: usize,
     /// Its events, in log order (the first one decides the look).
@@ -100,7 +100,7 @@ pub struct Point {
 }
 
 /// The points of every row, in row order, then log order.
-pub fn points(tr: &Trace) -> Vec<Point> {
+pub(super) fn points(tr: &Trace) -> Vec<Point> {
     let mut pts: Vec<Point> = Vec::new();
     for (r, row) in tr.rows.iter().enumerate() {
         let first = pts.len();
@@ -154,7 +154,7 @@ pub fn points(tr: &Trace) -> Vec<Point> {
 }
 
 /// The point of each event (`usize::MAX` for events not drawn).
-pub fn point_of(tr: &Trace, pts: &[Point]) -> Vec<usize> {
+pub(super) fn point_of(tr: &Trace, pts: &[Point]) -> Vec<usize> {
     let mut of = vec![usize::MAX; tr.evs.len()];
     for (k, p) in pts.iter().enumerate() {
         for &e in &p.evs {

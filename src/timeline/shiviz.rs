@@ -8,7 +8,7 @@ use super::model::{self, Point};
 use super::trace::{describe, Trace};
 
 /// The log; each host's own entry starts at 1 and rises by 1 per event, as ShiViz requires.
-pub fn render(tr: &Trace) -> String {
+pub(super) fn render(tr: &Trace) -> String {
     let pts = model::points(tr);
     let of = model::point_of(tr, &pts);
     // The point that sent what each point received.

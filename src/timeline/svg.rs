@@ -47,7 +47,7 @@ text{font-family:Helvetica,Arial,sans-serif;font-size:11px;fill:#000}
 "##;
 
 /// XML text: `&`, `<`, `>` and `"` escaped.
-pub fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -72,7 +72,7 @@ fn xs(tr: &Trace, pts: &[Point], from: &[Vec<usize>], layout: Layout) -> Vec<i64
             // Each clock value seen gets as many slots as the busiest row needs: in clock
             // order, a new value starts after the widest group of the one before.
             let clock = |k: usize| tr.evs[pts[k].evs[0]].clock;
-            let order = super::sorted(pts.len(), &|k| [clock(k), 0, 0]);
+            let order = super::sort::sorted(pts.len(), &|k| [clock(k), 0, 0]);
             let mut x = vec![0; pts.len()];
             let (mut base, mut width, mut prev) = (0, 0, None);
             for k in order {
@@ -108,7 +108,7 @@ fn xs(tr: &Trace, pts: &[Point], from: &[Vec<usize>], layout: Layout) -> Vec<i64
                 }
             }
             let ts = |k: usize| key[k];
-            let order = super::sorted(pts.len(), &|k| [ts(k), 0, 0]);
+            let order = super::sort::sorted(pts.len(), &|k| [ts(k), 0, 0]);
             let t0 = order.first().map_or(0, |&k| ts(k));
             let span = order.last().map_or(1, |&k| ts(k) - t0).max(1);
             let w = (pts.len() as u64 * 24).max(800);
@@ -141,7 +141,7 @@ fn xs(tr: &Trace, pts: &[Point], from: &[Vec<usize>], layout: Layout) -> Vec<i64
 }
 
 /// Renders the trace.
-pub fn render(tr: &Trace, layout: Layout) -> String {
+pub(super) fn render(tr: &Trace, layout: Layout) -> String {
     let pts = model::points(tr);
     let of = model::point_of(tr, &pts);
     let arrows = model::match_messages(tr);
@@ -403,7 +403,7 @@ fn arrow(
 /// Wall-clock ticks under the rows (real layout): seconds since the first point, at points
 /// far enough apart to be read.
 fn axis(s: &mut String, tr: &Trace, pts: &[Point], x: &[i64], at: i64) {
-    let order = super::sorted(pts.len(), &|k| [x[k] as u64, 0, 0]);
+    let order = super::sort::sorted(pts.len(), &|k| [x[k] as u64, 0, 0]);
     let t0 = order
         .first()
         .and_then(|&k| tr.evs[pts[k].evs[0]].ts)

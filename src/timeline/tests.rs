@@ -4,11 +4,11 @@
 
 use super::trace::{self, Name};
 use super::*;
-use crate::harness::Group;
-use crate::output::lab::{LabLine, MutexListening};
+use crate::lab1::events::{LabLine, MutexListening};
+use crate::lab1::harness::Group;
+use crate::lab1::ra::{Key, Party, State};
+use crate::lab1::wire::PeerId;
 use crate::output::{json_line, Line};
-use crate::ra::{Key, Party, State};
-use crate::wire::lab::PeerId;
 
 /// Wall clock of the trace's start (any fixed value: the trace is compared with the file).
 const EPOCH_US: u64 = 1_795_766_400_000_000;

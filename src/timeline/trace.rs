@@ -220,7 +220,7 @@ impl Trace {
 
 /// Reads the traces in `inputs` (each `(name, text)`): one JSON object per line, CR LF
 /// tolerated, text before the object (a `docker compose logs` prefix) tolerated.
-pub fn read(inputs: &[(String, String)]) -> Trace {
+pub(super) fn read(inputs: &[(String, String)]) -> Trace {
     let mut tr = Trace::default();
     // The current row of each id, and whether its next event starts a new life.
     let mut current: Vec<(u16, usize, bool)> = Vec::new();
@@ -290,7 +290,7 @@ pub fn read(inputs: &[(String, String)]) -> Trace {
     }
     // Rows in id order (lives in order), events re-pointed.
     tr.rows.retain(|r| !r.evs.is_empty());
-    let order = super::sorted(tr.rows.len(), &|k| {
+    let order = super::sort::sorted(tr.rows.len(), &|k| {
         [u64::from(tr.rows[k].id), u64::from(tr.rows[k].life), 0]
     });
     tr.rows = order.iter().map(|&k| tr.rows[k].clone()).collect();
@@ -394,7 +394,7 @@ fn classify(line: &str, at: &str) -> Line {
 }
 
 /// A short description of an event, e.g. `P1 sent REQUEST(T=2) to P2, clock 2 (p1.log:7)`.
-pub fn describe(e: &Ev, rows: &[Row]) -> String {
+pub(super) fn describe(e: &Ev, rows: &[Row]) -> String {
     let mut s = rows
         .get(e.row)
         .map_or_else(|| format!("P{}", e.id), Row::label);

@@ -98,10 +98,10 @@ use stateright::actor::{
 };
 use stateright::{Checker as _, Expectation, Model};
 
-use crate::clock::Millis;
-use crate::ra::{Config, Event, Key, Party, Priority, Ra, State};
-use crate::resource::{Checker, Use};
-use crate::wire::lab::{AckOf, Inc, Kind, Msg, PeerId};
+use crate::lab1::checker::{Checker, Use};
+use crate::lab1::ra::{Config, Event, Key, Party, Priority, Ra, State};
+use crate::lab1::wire::{AckOf, Inc, Kind, Msg, PeerId};
+use crate::values::time::Millis;
 
 /// A Lab 1 message on stateright's network (which wants `Ord`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -199,7 +199,7 @@ fn config(id: u16, n: u16) -> Config {
         cs_time: Millis(2),
         retry: Millis(1),
         resource_patience: Millis(3),
-        ..crate::harness::config(id, n)
+        ..crate::lab1::harness::config(id, n)
     }
 }
 

@@ -1,27 +1,10 @@
-//! The shared resource of Lab 1: a UDP server that prints every use of the critical section
-//! (who, request timestamp, clock, text) and checks the lab's claim while doing so. It reports
-//! a VIOLATION if two processes are ever inside at once, or if successive entries are not in
-//! increasing (timestamp, id) order of their requests, which Ricart–Agrawala guarantees.
-//!
-//! [`Checker`] is the sans-IO part; [`Resource`] puts it on the shared driver. Every ENTER
-//! and EXIT is acknowledged (processes resend until it is), and duplicates are recognised by
-//! (id, T), so a lossy network neither hides a use nor invents a violation.
+//! The shared resource's checker (sans-IO): what each ENTER and EXIT means, and what is
+//! wrong about an entry.
 
-use std::io::Write;
-use std::time::Instant;
-
-use mio::Poll;
-
-use crate::cli::AddrSpec;
-use crate::clock::Millis;
-use crate::driver::{open_mesh, App, Datagram, Driver};
-use crate::limits::MAX_PROCESSES;
-use crate::mesh::{Mesh, StartError};
-use crate::output::lab::{ResourceListening, ResourceSummary, UseLine, Violation};
-use crate::output::{Output, Verb};
-use crate::ra::Priority;
-use crate::wire::auth::{Auth, To};
-use crate::wire::lab::{AckOf, Inc, Kind, Msg, PeerId, MAX_TEXT};
+use crate::lab1::ra::Priority;
+use crate::lab1::wire::{AckOf, Inc, Kind, Msg, PeerId, MAX_TEXT};
+use crate::values::limits::MAX_PROCESSES;
+use crate::values::time::Millis;
 
 /// What an ENTER meant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -453,141 +436,48 @@ impl Checker {
     }
 }
 
-/// The shared resource on the driver: decode, feed the [`Checker`], send its ACK back, print.
-#[derive(Debug)]
-pub struct Resource {
-    checker: Checker,
-    started: Instant,
-    malformed: u64,
-    /// Messages from an address that does not speak for the process they name, or without
-    /// the right MAC.
-    rejected: u64,
-    /// Seals the ACKs and checks what arrives (the shared key, if any).
-    auth: Auth,
+/// What the resource found wrong about an entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Violation {
+    /// `id` entered while `inside` was inside.
+    Overlap {
+        /// The entry.
+        entry: Priority,
+        /// Who was inside.
+        inside: Priority,
+    },
+    /// `entry` came after `previous` although its (T, id) is not larger.
+    Order {
+        /// The entry.
+        entry: Priority,
+        /// The entry before it.
+        previous: Priority,
+    },
 }
 
-/// Opens the server socket and returns the loop, ready to run.
-///
-/// `processes`: every process's address in id order, as the processes are given it (may be
-/// empty: then HELLO, ENTER and EXIT are taken from any address, and a notice says so).
-/// `auth`: the shared key (`--key-file`), or [`Auth::none`].
-pub fn start<W: Write>(
-    listen: &AddrSpec,
-    processes: &[AddrSpec],
-    auth: Auth,
-    mut out: Output<W>,
-) -> Result<Driver<Resource, W>, StartError> {
-    let poll = Poll::new().map_err(StartError::Poll)?;
-    let mesh = open_mesh(&poll, listen, processes, &mut out)?;
-    out.emit(&ResourceListening {
-        addr: mesh.local_addr(),
-    });
-    if auth.is_keyed() {
-        out.notice(format_args!(
-            "every message is authenticated with HMAC-SHA256 (--key-file): messages without the right mac= are rejected"
-        ));
-    }
-    let checker = if processes.is_empty() {
-        out.notice(format_args!(
-            "no process addresses given: HELLO, ENTER and EXIT are taken from any address (list them to check who speaks for whom)"
-        ));
-        Checker::default()
-    } else {
-        Checker::by_address()
-    };
-    let app = Resource {
-        checker,
-        started: Instant::now(),
-        malformed: 0,
-        rejected: 0,
-        auth,
-    };
-    Ok(Driver::new(poll, mesh, app, out))
-}
-
-impl Resource {
-    /// The checker's findings so far.
-    pub fn checker(&self) -> &Checker {
-        &self.checker
-    }
-}
-
-impl App for Resource {
-    fn poll_timeout(&self) -> Option<Instant> {
-        None
-    }
-
-    fn handle_timeout<W: Write>(&mut self, _: Instant, _: &mut Mesh, _: &mut Output<W>) {}
-
-    fn handle_datagram<W: Write>(
-        &mut self,
-        now: Instant,
-        mesh: &mut Mesh,
-        out: &mut Output<W>,
-        d: Datagram<'_>,
-    ) {
-        // Mesh slot i is process i + 1 (the processes in id order).
-        let from = d.peer.and_then(|i| u16::try_from(i + 1).ok()).map(PeerId);
-        self.checker
-            .limit_incarnations(crate::clock::incarnation_limit());
-        // The key first (I/O framing): a message without the right tag is not looked at.
-        let wall = crate::clock::wall_us();
-        let text = match self.auth.open(d.bytes, To::Resource, wall) {
-            Ok(t) => t,
-            Err(e) => {
-                self.rejected += 1;
-                out.refused(Verb::Rejected, d.from, d.bytes, &e);
-                return;
+impl Violation {
+    /// The violations of a use (none for most).
+    pub(crate) fn of(u: &Use) -> impl Iterator<Item = Violation> {
+        let (overlap, order) = match u {
+            Use::Enter {
+                id,
+                t,
+                entry:
+                    Entry::New {
+                        overlap,
+                        out_of_order,
+                    },
+                ..
+            } => {
+                let entry = Priority { t: *t, id: *id };
+                (
+                    overlap.map(|inside| Violation::Overlap { entry, inside }),
+                    out_of_order.map(|previous| Violation::Order { entry, previous }),
+                )
             }
+            _ => (None, None),
         };
-        let used = match Msg::decode(text) {
-            Ok(m) => self
-                .checker
-                .handle_msg(Millis::since(self.started, now), from, &m),
-            Err(e) => {
-                self.malformed += 1;
-                out.refused(Verb::Ignored, d.from, d.bytes, &e);
-                return;
-            }
-        };
-        let used = match used {
-            Ok(u) => u,
-            Err(e @ Refused::NotForResource) => {
-                self.malformed += 1;
-                out.refused(Verb::Ignored, d.from, d.bytes, &e);
-                return;
-            }
-            Err(e @ (Refused::WrongAddress { .. } | Refused::FutureIncarnation { .. })) => {
-                self.rejected += 1;
-                out.refused(Verb::Rejected, d.from, d.bytes, &e);
-                return;
-            }
-        };
-        if let Some(ack) = self.checker.poll_transmit() {
-            let sealed = self
-                .auth
-                .seal(ack.encode().as_bytes(), To::Process(ack.id()), wall);
-            mesh.send_to(d.from, &sealed);
-        }
-        if let Some(news) = self.checker.poll_news() {
-            out.emit(&UseLine(&news));
-        }
-        let line = UseLine(&used);
-        if line.shown() {
-            out.emit(&line);
-        }
-        for v in Violation::of(&used) {
-            out.emit(&v);
-        }
-    }
-
-    fn finish<W: Write>(&mut self, _: &mut Mesh, out: &mut Output<W>) {
-        out.emit(&ResourceSummary {
-            ran: self.started.elapsed(),
-            checker: &self.checker,
-            malformed: self.malformed,
-            rejected: self.rejected,
-        });
+        overlap.into_iter().chain(order)
     }
 }
 

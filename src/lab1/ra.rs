@@ -1,6 +1,6 @@
 //! The Ricart–Agrawala core with Lamport clocks: a sans-IO state machine. It never touches a
 //! socket or reads a clock, so tests, the simulation (`tests/sim.rs`) and the model check
-//! (`src/model_check.rs`) drive the same code the process runs.
+//! (`src/lab1/model_check.rs`) drive the same code the process runs.
 //!
 //! Inputs, each with the current time: [`Ra::handle_key`] (the keyboard: `x` or the own id),
 //! [`Ra::request`], [`Ra::handle_msg`] (a decoded datagram and who sent it) and
@@ -51,9 +51,9 @@
 
 use std::collections::VecDeque;
 
-use crate::clock::Millis;
-use crate::limits::MAX_PROCESSES;
-use crate::wire::lab::{AckOf, Inc, Kind, Msg, PeerId, MAX_TEXT};
+use crate::lab1::wire::{AckOf, Inc, Kind, Msg, PeerId, MAX_TEXT};
+use crate::values::limits::MAX_PROCESSES;
+use crate::values::time::Millis;
 
 /// The largest timestamp or clock taken from the network: 2^53 (the integers a JSON reader
 /// keeps exact). An honest clock ticks a few times per message and never gets near it; a
@@ -498,7 +498,7 @@ pub struct Ra {
     /// The same for events: capacity fixed at start; beyond it events are counted as dropped.
     events: VecDeque<Logged>,
     stats: Stats,
-    /// The model check's negative control (src/model_check.rs): a WANTED process replies to
+    /// The model check's negative control (src/lab1/model_check.rs): a WANTED process replies to
     /// every REQUEST, as if it compared requests without their timestamps.
     #[cfg(test)]
     no_timestamps: bool,
@@ -1159,7 +1159,7 @@ impl Ra {
         });
     }
 
-    /// For the model check (src/model_check.rs): everything that decides what this process does
+    /// For the model check (src/lab1/model_check.rs): everything that decides what this process does
     /// next, as a value whose equality is the model's "same state". Left out: the statistics
     /// (they only grow), the drained queues, the fixed configuration, and absolute instants.
     /// WANTED's resend schedule and `since` go entirely (its only timer always resends to the
@@ -1218,14 +1218,14 @@ fn idx(id: PeerId) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::harness::Group;
+    use crate::lab1::harness::Group;
 
     fn peer(id: u16) -> Party {
         Party::Process(PeerId(id))
     }
 
     fn cfg(id: u16, n: u16) -> Config {
-        crate::harness::config(id, n)
+        crate::lab1::harness::config(id, n)
     }
 
     /// Delivers the oldest message from `from` to `to`; returns the receiver's clock.
@@ -1762,7 +1762,7 @@ mod tests {
         assert!(
             g.faults
                 .iter()
-                .any(|f| matches!(f, crate::harness::Fault::TwoHeld(_))),
+                .any(|f| matches!(f, crate::lab1::harness::Fault::TwoHeld(_))),
             "{:?}",
             g.faults
         );

@@ -33,7 +33,7 @@
 //!
 //! Everything here works in fixed buffers: sealing and opening never allocate.
 //!
-//! [`Msg::decode`]: crate::wire::lab::Msg::decode
+//! [`Msg::decode`]: crate::lab1::wire::Msg::decode
 
 use core::fmt;
 use std::path::Path;
@@ -41,7 +41,7 @@ use std::path::Path;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::lab::{PeerId, MAX_MSG};
+use super::wire::{PeerId, MAX_MSG};
 
 /// What precedes the tag on the wire.
 pub const MAC_FIELD: &[u8] = b" mac=";
@@ -56,7 +56,7 @@ pub const MAX_SEALED: usize = MAX_MSG + AT_FIELD.len() + 20 + MAC_FIELD.len() + 
 /// replays (or as from a host whose clock is far behind).
 pub const WINDOW_US: u64 = 30_000_000;
 /// How far ahead of this host's clock another host's may be (microseconds).
-pub const SKEW_US: u64 = crate::clock::CLOCK_SKEW.as_micros() as u64;
+pub const SKEW_US: u64 = crate::lab1::wire::CLOCK_SKEW.as_micros() as u64;
 /// How many tags the replay window remembers (16 bytes each, allocated once with the key).
 /// Lab 1 sends a few messages a second per process, so this covers far more than a
 /// [`WINDOW_US`] of an honest group; a flood only raises the floor (see [`ReplayWindow`]).
@@ -279,7 +279,7 @@ impl Auth {
         while let Some(k) = key.strip_suffix(b"\n") {
             key = k.strip_suffix(b"\r").unwrap_or(k);
         }
-        let auth = Auth::with_key(key, crate::clock::wall_us());
+        let auth = Auth::with_key(key, crate::values::time::wall_us());
         // Not left in freed memory longer than needed.
         bytes.iter_mut().for_each(|b| *b = 0);
         auth
@@ -296,7 +296,7 @@ impl Auth {
             To::Resource => m.update(b"resource"),
             To::Process(id) => {
                 m.update(b"process ");
-                m.update(&crate::wire::encode_counter(u64::from(id.0)));
+                m.update(&crate::values::decimal::encode_counter(u64::from(id.0)));
             }
         }
         m.update(b"\n");
@@ -315,7 +315,7 @@ impl Auth {
         if let Some(mac) = &self.mac {
             self.last_at = now.max(self.last_at + 1);
             let _ = out.extend_from_slice(AT_FIELD);
-            let _ = out.extend_from_slice(&crate::wire::encode_counter(self.last_at));
+            let _ = out.extend_from_slice(&crate::values::decimal::encode_counter(self.last_at));
             let tag = Self::tag(mac, to, &out).finalize().into_bytes();
             let _ = out.extend_from_slice(MAC_FIELD);
             const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -355,7 +355,7 @@ impl Auth {
             .map_err(|_| AuthError::Bad)?;
         // A right tag on a text without a time: only a sealer without replay protection.
         let (text, at) = split_field(text, AT_FIELD).ok_or(AuthError::Bad)?;
-        let at = crate::wire::parse_counter(at).map_err(|_| AuthError::Bad)?;
+        let at = crate::values::decimal::parse_counter(at).map_err(|_| AuthError::Bad)?;
         let tag = u64::from_be_bytes([
             want[0], want[1], want[2], want[3], want[4], want[5], want[6], want[7],
         ]);
@@ -389,7 +389,7 @@ fn nibble(c: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::lab::{Inc, Msg};
+    use crate::lab1::wire::{Inc, Msg};
 
     /// A wall-clock time for the tests (2023-11-14), in microseconds.
     const NOW: u64 = 1_700_000_000_000_000;
@@ -419,7 +419,7 @@ mod tests {
                 clock: u64::MAX,
                 // The longest text, with a fake tag of its own inside.
                 text: heapless::String::try_from(
-                    format!(" mac={}", "x".repeat(crate::wire::lab::MAX_TEXT - 5)).as_str(),
+                    format!(" mac={}", "x".repeat(crate::lab1::wire::MAX_TEXT - 5)).as_str(),
                 )
                 .unwrap(),
             },
@@ -682,7 +682,7 @@ mod tests {
         let mut a = Auth::from_file(&write("nl", b"secret\n")).unwrap();
         let mut b = Auth::from_file(&write("crlf", b"secret\r\n")).unwrap();
         // A file's key knows the wall clock: seal with it.
-        let now = crate::clock::wall_us();
+        let now = crate::values::time::wall_us();
         let sealed = key("secret").seal(b"HELLO 1 5", To::Resource, now);
         assert!(a.open(&sealed, To::Resource, now).is_ok());
         assert!(b.open(&sealed, To::Resource, now).is_ok());

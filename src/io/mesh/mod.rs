@@ -1,12 +1,13 @@
 //! The set of sockets every mode shares: the server socket on the process's own address and
-//! one connected socket per peer, all bound to that address with `SO_REUSEPORT` (see [`net`]),
-//! plus each peer's name resolution and up/down state ([`PeerState`]).
+//! one connected socket per peer, all bound to that address with `SO_REUSEPORT` (see `net`),
+//! plus each peer's name resolution and up/down state (`PeerState`).
 //!
 //! Applications (the counter peer, the Lab 1 process, the shared resource) never touch a
 //! socket: they call [`Mesh::send`] / [`Mesh::send_to`] and get datagrams from the driver,
 //! already attributed to a peer by source address.
-//!
-//! [`net`]: crate::net
+
+pub(crate) mod events;
+pub(crate) mod peer;
 
 use std::collections::VecDeque;
 use std::io;
@@ -16,14 +17,14 @@ use std::time::{Duration, Instant};
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
 
-use crate::cli::AddrSpec;
 use crate::dns::{self, Family, Resolver};
-use crate::limits::{
+use crate::io::mesh::events::{Down, PeerEvent, Unusable};
+use crate::io::mesh::peer::{PeerState, Resolved};
+use crate::io::net::{self, BindError};
+use crate::values::addr::AddrSpec;
+use crate::values::limits::{
     DISCOVER_EVERY, LEAVE_AFTER_MISSES, MAX_ADDRS_PER_NAME, MAX_GROUPS, MAX_NAME, MAX_PEERS,
 };
-use crate::net::{self, BindError};
-use crate::output::peer::{Down, PeerEvent, Unusable};
-use crate::peer::{PeerState, Resolved};
 
 /// The server socket's token; peer `i` is `Token(1 + i)`.
 pub const SERVER: Token = Token(0);
@@ -351,7 +352,7 @@ impl Mesh {
         (st.name(), st.group.map(|g| self.group_name(g)))
     }
 
-    /// The other peer an event names ([`PeerEvent::NowNamed`]'s named peer).
+    /// The other peer an event names (`PeerEvent::NowNamed`'s named peer).
     pub fn other_of(&self, ev: &PeerEvent) -> Option<&str> {
         match ev {
             PeerEvent::NowNamed { named, .. } => Some(self.peers[*named].state.name()),
@@ -445,7 +446,7 @@ impl Mesh {
     }
 
     /// Notes the peers that came back up (sends without an error for
-    /// [`UP_AFTER`](crate::limits::UP_AFTER)); the driver calls it once a second.
+    /// [`UP_AFTER`](crate::values::limits::UP_AFTER)); the driver calls it once a second.
     pub fn poll_up(&mut self, now: Instant) {
         for i in 0..self.peers.len() {
             let st = &mut self.peers[i].state;
@@ -957,7 +958,7 @@ impl Mesh {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::parse_spec;
+    use crate::values::addr::parse_spec;
 
     #[test]
     fn group_members_have_short_names() {

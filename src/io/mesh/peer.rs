@@ -6,8 +6,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::cli::AddrSpec;
-use crate::limits::{RERESOLVE_EVERY, RESOLVE_BACKOFF_MAX, RESOLVE_BACKOFF_MIN, UP_AFTER};
+use crate::values::addr::AddrSpec;
+use crate::values::limits::{RERESOLVE_EVERY, RESOLVE_BACKOFF_MAX, RESOLVE_BACKOFF_MIN, UP_AFTER};
 
 /// Whether a peer is reachable, as far as UDP can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,7 +219,7 @@ impl PeerState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::parse_spec;
+    use crate::values::addr::parse_spec;
 
     fn peer(now: Instant) -> PeerState {
         PeerState::new(parse_spec("p2:10003").unwrap(), now)

@@ -29,6 +29,7 @@
 //! never tagged.
 
 use core::fmt::{self, Write as _};
+use std::time::Duration;
 
 /// Longest text carried by ENTER.
 pub const MAX_TEXT: usize = 64;
@@ -407,6 +408,17 @@ fn id_of(s: &str) -> Result<PeerId, LabWireError> {
         Ok(id) => Ok(PeerId(id)),
         Err(_) => Err(LabWireError::Number),
     }
+}
+
+/// How far in the future another host's clock may be: an incarnation (a start time) beyond the
+/// wall clock plus this is forged.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(2);
+
+/// The largest Lab 1 incarnation an honest process can have now: the wall clock, in
+/// milliseconds since the UNIX epoch, plus [`CLOCK_SKEW`]. Read at the edge by the adapters and
+/// handed to the cores (`limit_incarnations`), which never read a clock.
+pub fn incarnation_limit() -> Inc {
+    Inc(crate::values::time::wall_ms() + CLOCK_SKEW.as_millis() as u64)
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! The event loop shared by every mode: the only code that polls.
 //!
 //! One thread and one `mio::Poll`. Registered sources: the mesh's sockets (the server socket
-//! [`SERVER`](crate::mesh::SERVER) and one connected socket per peer, `Token(1 + i)`; then the
-//! sockets of the peers' name lookups, from [`DNS_TOKENS`](crate::mesh::DNS_TOKENS)), the
+//! [`SERVER`](crate::io::mesh::SERVER) and one connected socket per peer, `Token(1 + i)`; then the
+//! sockets of the peers' name lookups, from [`DNS_TOKENS`](crate::io::mesh::DNS_TOKENS)), the
 //! SIGINT/SIGTERM self-pipe ([`SIGNALS`]) and, for modes that read the keyboard, stdin ([`STDIN`]). Timers
 //! are deadlines, not sleeps: the poll timeout is the time left until the application's next
 //! deadline (or the next name resolution), and the clock is read again after every wake-up.
@@ -23,13 +23,13 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::cli::AddrSpec;
-use crate::limits::{MAX_DGRAM, MAX_PEERS, UP_AFTER};
-use crate::mesh::{Discovery, Mesh, Recv, StartError, MAX_TOKENS};
-use crate::output::peer::PeerLine;
+use crate::io::mesh::events::PeerLine;
+use crate::io::mesh::peer::PeerState;
+use crate::io::mesh::{Discovery, Mesh, Recv, StartError, MAX_TOKENS};
+use crate::io::{BYE, HEALTH_OK, HEALTH_PROBE};
 use crate::output::Output;
-use crate::peer::PeerState;
-use crate::wire::{BYE, HEALTH_OK, HEALTH_PROBE};
+use crate::values::addr::AddrSpec;
+use crate::values::limits::{MAX_DGRAM, MAX_PEERS, UP_AFTER};
 
 /// The own address is being opened (its name looked up): a stop ends the process at once.
 static STARTING: AtomicBool = AtomicBool::new(false);
@@ -37,7 +37,7 @@ static STARTING: AtomicBool = AtomicBool::new(false);
 static STOP_PENDING: AtomicBool = AtomicBool::new(false);
 
 /// Until [`Driver::run`] listens to signals: while the own address is opened (which may wait
-/// up to [`RESOLVE_OWN_LIMIT`](crate::net::RESOLVE_OWN_LIMIT) for its name; a `docker stop`
+/// up to `RESOLVE_OWN_LIMIT` for its name; a `docker stop`
 /// then would otherwise kill the process without a word), SIGINT, SIGTERM or SIGHUP end it at
 /// once with a line on stderr and status 0, as a stop does later (nothing was sent, so no
 /// summary); after that, the stop is kept for the loop, which then stops at once as usual.

@@ -10,20 +10,20 @@ use std::time::{Duration, Instant};
 
 use mio::Poll;
 
-use crate::cli::AddrSpec;
-use crate::clock::Millis;
-use crate::driver::{open_mesh, App, Datagram, Driver};
-use crate::limits::{MAX_PROCESSES, RESOURCE_PATIENCE, RETRY_EVERY};
-use crate::peer::Link;
+use crate::io::driver::{open_mesh, App, Datagram, Driver};
+use crate::io::mesh::peer::Link;
+use crate::values::addr::AddrSpec;
+use crate::values::limits::{MAX_PROCESSES, RESOURCE_PATIENCE, RETRY_EVERY};
+use crate::values::time::Millis;
 
 /// While WANTED, how often a line says who has not replied yet.
 const WAITING_LINE_EVERY: Duration = Duration::from_secs(3);
-use crate::mesh::{Mesh, StartError};
-use crate::output::lab::{Hint, LabLine, MutexListening, MutexSummary, StillWaiting};
+use crate::io::mesh::{Mesh, StartError};
+use crate::lab1::auth::{Auth, To};
+use crate::lab1::events::{Hint, LabLine, MutexListening, MutexSummary, StillWaiting};
+use crate::lab1::ra::{self, ConfigError, Key, Party, Ra, Roster};
+use crate::lab1::wire::{Inc, Msg, PeerId, MAX_TEXT};
 use crate::output::{Output, Verb};
-use crate::ra::{self, ConfigError, Key, Party, Ra, Roster};
-use crate::wire::auth::{Auth, To};
-use crate::wire::lab::{Inc, Msg, PeerId, MAX_TEXT};
 
 /// What a Lab 1 process needs to start.
 #[derive(Debug, Clone)]
@@ -234,7 +234,7 @@ impl LabProcess {
         while let Some(logged) = self.ra.poll_event() {
             out.emit(&LabLine { me, logged });
         }
-        let wall = crate::clock::wall_us();
+        let wall = crate::values::time::wall_us();
         while let Some(t) = self.ra.poll_transmit() {
             let i = self.roster.slot(t.to);
             let to = match t.to {
@@ -281,7 +281,7 @@ impl App for LabProcess {
         d: Datagram<'_>,
     ) {
         // The key first (I/O framing): a message without the right tag is not looked at.
-        let wall = crate::clock::wall_us();
+        let wall = crate::values::time::wall_us();
         let text = match self.auth.open(d.bytes, To::Process(self.ra.id()), wall) {
             Ok(t) => t,
             Err(e) => {
@@ -301,7 +301,7 @@ impl App for LabProcess {
         // for the id in the message.
         let from = d.peer.and_then(|i| self.roster.party(i));
         self.ra
-            .limit_incarnations(crate::clock::incarnation_limit());
+            .limit_incarnations(crate::lab1::wire::incarnation_limit());
         if let Err(r) = self.ra.handle_msg(self.now_ms(now), from, &msg) {
             self.reject(out, &d, &r);
         }
@@ -332,7 +332,7 @@ impl App for LabProcess {
         line: &[u8],
     ) {
         let line = line.trim_ascii();
-        let own = crate::wire::encode_counter(u64::from(self.ra.id().0));
+        let own = crate::values::decimal::encode_counter(u64::from(self.ra.id().0));
         let key = if line == b"x" || line == b"X" {
             Some(Key::Request)
         } else if line == &own[..] {

@@ -2,17 +2,17 @@
 //! [`Checker`], with every message held in flight until the caller delivers, drops or
 //! duplicates it. One harness for the unit tests in `ra.rs`, the seeded simulation
 //! (`tests/sim.rs`), the allocation test (`tests/alloc.rs`) and the model check
-//! (`src/model_check.rs`): each decides the schedule, the harness applies the cores' rules.
+//! (`src/lab1/model_check.rs`): each decides the schedule, the harness applies the cores' rules.
 //!
 //! After every input the harness drains the cores' outputs and checks the safety claims of the
 //! lab: at most one process HELD, entries in increasing (T, id), and the resource saw no
 //! overlap or disorder. What it finds is kept in [`Group::faults`], never panicked on, so a
 //! simulation can print its seed and a model checker can report a counterexample.
 
-use crate::clock::Millis;
-use crate::ra::{self, Event, Key, Logged, Party, Priority, Ra, Rejected, State};
-use crate::resource::{Checker, Use};
-use crate::wire::lab::{Inc, Msg, PeerId};
+use crate::lab1::checker::{Checker, Use};
+use crate::lab1::ra::{self, Event, Key, Logged, Party, Priority, Ra, Rejected, State};
+use crate::lab1::wire::{Inc, Msg, PeerId};
+use crate::values::time::Millis;
 
 /// A message in flight.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

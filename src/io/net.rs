@@ -15,8 +15,8 @@ use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
 use mio::net::UdpSocket;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::cli::AddrSpec;
 use crate::dns::{self, Family};
+use crate::values::addr::AddrSpec;
 
 /// Why the server socket could not be opened.
 #[derive(Debug)]
@@ -47,7 +47,7 @@ impl std::error::Error for BindError {
 
 /// The server socket and how it came to be.
 #[derive(Debug)]
-pub struct Server {
+pub(crate) struct Server {
     /// The socket, non-blocking.
     pub socket: UdpSocket,
     /// The address it is bound to.
@@ -60,13 +60,17 @@ pub struct Server {
 
 /// How long the own address may take to resolve at start, before the loop runs (then the
 /// wildcard address is bound, and said).
-pub const RESOLVE_OWN_LIMIT: Duration = Duration::from_secs(3);
+pub(crate) const RESOLVE_OWN_LIMIT: Duration = Duration::from_secs(3);
 
 /// Resolves a `host:port` spec, preferring the address family `want_v6` says, waiting at most
 /// `limit` (the resolver of [`crate::dns`], with its own short poll: for the own address at
 /// start and `process health`, never inside the loop, where peers are resolved without
 /// waiting).
-pub fn resolve(spec: &AddrSpec, want_v6: Option<bool>, limit: Duration) -> io::Result<SocketAddr> {
+pub(crate) fn resolve(
+    spec: &AddrSpec,
+    want_v6: Option<bool>,
+    limit: Duration,
+) -> io::Result<SocketAddr> {
     let port = spec.port;
     // An IP literal needs no resolver.
     if let Ok(a) = spec.resolver_form().parse::<SocketAddr>() {
@@ -79,7 +83,7 @@ pub fn resolve(spec: &AddrSpec, want_v6: Option<bool>, limit: Duration) -> io::R
 }
 
 /// The first address of the family `want_v6` says, else the first.
-pub fn pick(addrs: &[IpAddr], want_v6: Option<bool>) -> Option<IpAddr> {
+pub(crate) fn pick(addrs: &[IpAddr], want_v6: Option<bool>) -> Option<IpAddr> {
     addrs
         .iter()
         .find(|a| want_v6.is_none_or(|v6| a.is_ipv6() == v6))
@@ -90,7 +94,7 @@ pub fn pick(addrs: &[IpAddr], want_v6: Option<bool>) -> Option<IpAddr> {
 /// Opens the server socket on ADDR. If ADDR does not resolve or is not an address of this
 /// host (a Swarm service name resolves to a virtual IP), binds the wildcard address on its
 /// port instead and says why in `fallback`.
-pub fn bind_server(spec: &AddrSpec) -> Result<Server, BindError> {
+pub(crate) fn bind_server(spec: &AddrSpec) -> Result<Server, BindError> {
     let (want, mut fallback) = match resolve(spec, None, RESOLVE_OWN_LIMIT) {
         Ok(a) => (a, None),
         Err(_) => (
@@ -119,7 +123,7 @@ pub fn bind_server(spec: &AddrSpec) -> Result<Server, BindError> {
 }
 
 /// A socket bound to `local` (the server's address) and connected to `peer`.
-pub fn connect_peer(local: SocketAddr, peer: SocketAddr) -> io::Result<UdpSocket> {
+pub(crate) fn connect_peer(local: SocketAddr, peer: SocketAddr) -> io::Result<UdpSocket> {
     let s = reuseport_socket(local)?;
     s.connect(&peer.into())?;
     Ok(UdpSocket::from_std(s.into()))
@@ -181,14 +185,14 @@ fn reuseport_socket(addr: SocketAddr) -> io::Result<Socket> {
 /// binding, since every address of 127.0.0.0/8 can be bound but only 127.0.0.1 is an
 /// interface's. Read once per lookup of a group, never on the message path.
 #[derive(Debug, Default)]
-pub struct HostAddrs {
+pub(crate) struct HostAddrs {
     fib_trie: String,
     if_inet6: String,
 }
 
 impl HostAddrs {
     /// Reads them now (what cannot be read counts as none).
-    pub fn read() -> HostAddrs {
+    pub(crate) fn read() -> HostAddrs {
         HostAddrs {
             fib_trie: std::fs::read_to_string("/proc/net/fib_trie").unwrap_or_default(),
             if_inet6: std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default(),
@@ -196,7 +200,7 @@ impl HostAddrs {
     }
 
     /// Whether `ip` is one of them.
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         match ip {
             IpAddr::V4(v4) => fib_trie_has_local(&self.fib_trie, v4),
             IpAddr::V6(v6) => self.if_inet6.lines().any(|l| {
@@ -212,7 +216,7 @@ impl HostAddrs {
     /// Whether a datagram to `ip` is delivered to this host: one of its addresses, or inside
     /// a local route (all of 127.0.0.0/8; a prefix given to `lo`, e.g. 10.9.0.2/24 makes all
     /// of 10.9.0.0/24 this host's), or `::1`. A socket on the wildcard address gets it.
-    pub fn delivers_here(&self, ip: IpAddr) -> bool {
+    pub(crate) fn delivers_here(&self, ip: IpAddr) -> bool {
         match ip {
             IpAddr::V4(v4) => fib_trie_local_route(&self.fib_trie, v4),
             IpAddr::V6(v6) => v6.is_loopback() || self.contains(ip),
@@ -244,11 +248,6 @@ fn fib_trie_local_route(text: &str, ip: Ipv4Addr) -> bool {
         }
     }
     false
-}
-
-/// Whether `ip` is an address of one of this host's interfaces ([`HostAddrs`]).
-pub fn is_local_ip(ip: IpAddr) -> bool {
-    HostAddrs::read().contains(ip)
 }
 
 /// Whether `/proc/net/fib_trie`'s text has `ip` as a local host address.
@@ -286,7 +285,8 @@ mod tests {
         assert!(!here("172.18.0.6") && !here("10.0.0.1"));
         assert!(!local("127.255.255.255") && !local("172.18.0.0"));
         // This host's own, read for real.
-        assert!(is_local_ip("127.0.0.1".parse().unwrap()));
-        assert!(!is_local_ip("127.0.0.2".parse().unwrap()));
+        let host = HostAddrs::read();
+        assert!(host.contains("127.0.0.1".parse().unwrap()));
+        assert!(!host.contains("127.0.0.2".parse().unwrap()));
     }
 }

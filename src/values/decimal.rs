@@ -5,20 +5,6 @@
 
 use core::fmt;
 
-pub mod auth;
-pub mod lab;
-
-/// A health probe (`process health ADDR`). It is not a counter, so the course's Go program
-/// just prints it; ours answers [`HEALTH_OK`] to the sender and neither counts nor prints it.
-pub const HEALTH_PROBE: &[u8] = b"peerlab:health?";
-
-/// The answer to [`HEALTH_PROBE`].
-pub const HEALTH_OK: &[u8] = b"peerlab:health!";
-
-/// Sent to every peer when a process stops (SIGINT/SIGTERM), so the others report it down at
-/// once instead of waiting for an ICMP error that may never come (a restarted container).
-pub const BYE: &[u8] = b"peerlab:bye";
-
 /// Longest encoded counter: `u64::MAX` has 20 digits.
 pub const COUNTER_MAX: usize = 20;
 

@@ -1,8 +1,7 @@
-//! Build script (Cargo.toml `build = "src/layout/build.rs"`; under src/ so the image builds,
-//! which copy only src/, get it too). It changes nothing but the layout of the release
-//! binary for a musl target: when the toolchain ships `rust-lld` (rustup's toolchains do), the
-//! `process` binary is linked with it and `--symbol-ordering-file src/layout/hot-symbols.txt`,
-//! so the functions a running peer executes sit together at the start of the text instead of
+//! Build script (where cargo looks for it; the image build copies it with `hot-symbols.txt`).
+//! It changes nothing but the layout of the release binary for a musl target: when the
+//! toolchain ships `rust-lld` (rustup's toolchains do), the `process` binary is linked with it
+//! and `--symbol-ordering-file hot-symbols.txt`, so the functions a running peer executes sit together at the start of the text instead of
 //! being spread over all of it. The kernel maps file-backed text a block of pages at a time
 //! around each page that is touched, so the spread decides how much of the binary is resident
 //! (see BENCHMARKS.md, Memory). Names missing from the binary are ignored (a list made with
@@ -12,8 +11,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    println!("cargo:rerun-if-changed=src/layout/build.rs");
-    println!("cargo:rerun-if-changed=src/layout/hot-symbols.txt");
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=hot-symbols.txt");
     println!("cargo:rerun-if-env-changed=PEERLAB_DEFAULT_LINK");
     let env = |k: &str| std::env::var(k).unwrap_or_default();
     if env("CARGO_CFG_TARGET_ENV") != "musl"
@@ -34,7 +33,7 @@ fn main() {
     if !gcc_ld.join("ld.lld").exists() {
         return;
     }
-    let list = PathBuf::from(env("CARGO_MANIFEST_DIR")).join("src/layout/hot-symbols.txt");
+    let list = PathBuf::from(env("CARGO_MANIFEST_DIR")).join("hot-symbols.txt");
     for arg in [
         format!("-B{}", gcc_ld.display()),
         "-fuse-ld=lld".to_string(),

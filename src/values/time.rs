@@ -1,6 +1,7 @@
 //! Time as data for the sans-IO cores: [`Millis`] since an arbitrary start. The cores never
 //! read a clock; the driver converts `Instant`s at the edge and simulations use virtual time.
 
+use core::fmt;
 use core::ops::{Add, Sub};
 use std::time::{Duration, Instant};
 
@@ -39,17 +40,6 @@ impl Sub for Millis {
     }
 }
 
-/// How far in the future another host's clock may be: an incarnation (a start time) beyond the
-/// wall clock plus this is forged.
-pub const CLOCK_SKEW: Duration = Duration::from_secs(2);
-
-/// The largest Lab 1 incarnation an honest process can have now: the wall clock, in
-/// milliseconds since the UNIX epoch, plus [`CLOCK_SKEW`]. Read at the edge by the adapters and
-/// handed to the cores (`limit_incarnations`), which never read a clock.
-pub fn incarnation_limit() -> crate::wire::lab::Inc {
-    crate::wire::lab::Inc(wall_ms() + CLOCK_SKEW.as_millis() as u64)
-}
-
 /// The wall clock in milliseconds since the UNIX epoch (0 before it), read at the edge: the
 /// incarnations compare it across hosts.
 pub fn wall_ms() -> u64 {
@@ -62,4 +52,40 @@ pub fn wall_us() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_micros() as u64
+}
+
+/// Shows a duration the way `--interval` takes it (`250ms`, `1s`, `1.5s`).
+#[derive(Debug, Clone, Copy)]
+pub struct DisplayDuration(pub Duration);
+
+impl fmt::Display for DisplayDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // u64, not the u128 of as_millis(): an interval is at most 24 h, and formatting a
+        // u128 pulls in 1 KiB of code that nothing else needs.
+        let ms = self.0.as_millis() as u64;
+        if ms < 1000 {
+            write!(f, "{ms}ms")
+        } else if ms.is_multiple_of(1000) {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{}.{}s", ms / 1000, ms % 1000 / 100)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_shown_as_options_take_them() {
+        assert_eq!(
+            DisplayDuration(Duration::from_millis(250)).to_string(),
+            "250ms"
+        );
+        assert_eq!(
+            DisplayDuration(Duration::from_millis(1500)).to_string(),
+            "1.5s"
+        );
+    }
 }

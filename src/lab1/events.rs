@@ -1,5 +1,5 @@
 //! Lab 1's events: the process's (one per state change and per message sent and received,
-//! from the [`ra`](crate::ra) core) and the shared resource's (each use of the CS, each
+//! from the [`ra`](crate::lab1::ra) core) and the shared resource's (each use of the CS, each
 //! violation). The text form is the course's (`[clock=3 WANTED] ...`, `Entrei na CS`); the
 //! per-message events (`sent`, `stale`, `acked`) are in the JSON log only, for traces and
 //! timelines.
@@ -7,14 +7,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::escape::{self, Esc};
-use super::{Line, LineFull, Obj, Render};
-use crate::cli::DisplayDuration;
-use crate::clock::Millis;
-use crate::limits::SHOW_MAX;
-use crate::ra::{Answer, Event, Logged, Party, Priority, Stats};
-use crate::resource::{Checker, Entry, Exit, Use};
-use crate::wire::lab::{AckOf, PeerId};
+use crate::lab1::checker::{Checker, Entry, Exit, Use, Violation};
+use crate::lab1::ra::{Answer, Event, Logged, Party, Stats};
+use crate::lab1::wire::{AckOf, PeerId};
+use crate::output::escape::{self, Esc};
+use crate::output::{Line, LineFull, Obj, Render};
+use crate::values::limits::SHOW_MAX;
+use crate::values::time::DisplayDuration;
+use crate::values::time::Millis;
 
 fn ack_name(of: AckOf) -> &'static str {
     match of {
@@ -39,7 +39,7 @@ fn party(o: &mut Obj<'_>, key: &str, p: Party) -> Result<(), LineFull> {
 
 /// One event of process `me`'s core.
 #[derive(Debug, Clone, Copy)]
-pub struct LabLine {
+pub(crate) struct LabLine {
     /// The process that logged it.
     pub me: PeerId,
     /// The event, with the clock and state right after it.
@@ -219,7 +219,7 @@ fn answer_name(a: Answer) -> &'static str {
 /// While WANTED, every few seconds: who has not replied yet, for how long, and whether they
 /// are down, so a student sees why the CS does not come.
 #[derive(Debug, Clone, Copy)]
-pub struct StillWaiting<'a> {
+pub(crate) struct StillWaiting<'a> {
     /// Own id.
     pub me: PeerId,
     /// Clock now.
@@ -279,7 +279,7 @@ impl Render for StillWaiting<'_> {
 
 /// The Lab 1 process's start line.
 #[derive(Debug, Clone, Copy)]
-pub struct MutexListening<'a> {
+pub(crate) struct MutexListening<'a> {
     /// Own id.
     pub id: PeerId,
     /// Group size.
@@ -326,7 +326,7 @@ impl Render for MutexListening<'_> {
 
 /// A keyboard line that is neither `x` nor the own id.
 #[derive(Debug, Clone, Copy)]
-pub struct Hint<'a> {
+pub(crate) struct Hint<'a> {
     /// Own id.
     pub id: PeerId,
     /// What was typed.
@@ -354,7 +354,7 @@ impl Render for Hint<'_> {
 
 /// The Lab 1 process's summary when it stops.
 #[derive(Debug, Clone, Copy)]
-pub struct MutexSummary {
+pub(crate) struct MutexSummary {
     /// Own id.
     pub id: PeerId,
     /// Time since start.
@@ -424,7 +424,7 @@ impl Render for MutexSummary {
 
 /// The shared resource's start line.
 #[derive(Debug, Clone, Copy)]
-pub struct ResourceListening {
+pub(crate) struct ResourceListening {
     /// The server socket's address.
     pub addr: SocketAddr,
 }
@@ -444,11 +444,11 @@ impl Render for ResourceListening {
 
 /// A use of the CS as the resource saw it (duplicates are not printed: see [`UseLine::shown`]).
 #[derive(Debug, Clone, Copy)]
-pub struct UseLine<'a>(pub &'a Use);
+pub(crate) struct UseLine<'a>(pub &'a Use);
 
 impl UseLine<'_> {
     /// Whether the use is worth a line (a duplicate is acknowledged again, silently).
-    pub fn shown(&self) -> bool {
+    pub(crate) fn shown(&self) -> bool {
         !matches!(
             self.0,
             Use::Enter {
@@ -566,51 +566,6 @@ impl Render for UseLine<'_> {
     }
 }
 
-/// What the resource found wrong about an entry.
-#[derive(Debug, Clone, Copy)]
-pub enum Violation {
-    /// `id` entered while `inside` was inside.
-    Overlap {
-        /// The entry.
-        entry: Priority,
-        /// Who was inside.
-        inside: Priority,
-    },
-    /// `entry` came after `previous` although its (T, id) is not larger.
-    Order {
-        /// The entry.
-        entry: Priority,
-        /// The entry before it.
-        previous: Priority,
-    },
-}
-
-impl Violation {
-    /// The violations of a use (none for most).
-    pub fn of(u: &Use) -> impl Iterator<Item = Violation> {
-        let (overlap, order) = match u {
-            Use::Enter {
-                id,
-                t,
-                entry:
-                    Entry::New {
-                        overlap,
-                        out_of_order,
-                    },
-                ..
-            } => {
-                let entry = Priority { t: *t, id: *id };
-                (
-                    overlap.map(|inside| Violation::Overlap { entry, inside }),
-                    out_of_order.map(|previous| Violation::Order { entry, previous }),
-                )
-            }
-            _ => (None, None),
-        };
-        overlap.into_iter().chain(order)
-    }
-}
-
 impl Render for Violation {
     fn name(&self) -> &'static str {
         "violation"
@@ -656,7 +611,7 @@ impl Render for Violation {
 
 /// The resource's summary when it stops.
 #[derive(Debug, Clone, Copy)]
-pub struct ResourceSummary<'a> {
+pub(crate) struct ResourceSummary<'a> {
     /// Time since start.
     pub ran: Duration,
     /// Its findings.
@@ -698,9 +653,9 @@ impl Render for ResourceSummary<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lab1::ra::{Priority, State};
+    use crate::lab1::wire::{Inc, Kind};
     use crate::output::tests::{assert_same_fields, both};
-    use crate::ra::State;
-    use crate::wire::lab::{Inc, Kind};
 
     fn line(event: Event) -> LabLine {
         LabLine {

@@ -1,5 +1,8 @@
 //! The handout's peer: every interval, send the counter to every peer, then increment it;
-//! print and account every datagram received. Runs on the shared [`driver`](crate::driver).
+//! print and account every datagram received. Runs on the shared [`driver`](crate::io::driver).
+
+pub mod account;
+pub mod events;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -7,17 +10,17 @@ use std::time::{Duration, Instant};
 
 use mio::Poll;
 
-use crate::account::{Counts, Sequence, Verdict};
-use crate::cli::{AddrSpec, DisplayDuration};
-use crate::driver::{open_mesh_with, App, Datagram, Driver};
-use crate::limits::{MAX_ADDRS_PER_NAME, MAX_STRANGERS};
-use crate::mesh::{Discovery, Mesh, StartError};
-use crate::output::peer::{
-    Listening, Payload, PeerEvent, PeerLine, Received, Retired, Row, SummaryStart, Who,
-};
+use crate::counter::account::{Counts, Sequence, Verdict};
+use crate::counter::events::{Listening, Payload, Received, Retired, Row, SummaryStart, Who};
+use crate::io::driver::{open_mesh_with, App, Datagram, Driver};
+use crate::io::mesh::events::{PeerEvent, PeerLine};
+use crate::io::mesh::peer::PeerState;
+use crate::io::mesh::{Discovery, Mesh, StartError};
 use crate::output::Output;
-use crate::peer::PeerState;
-use crate::wire::{encode_counter, parse_counter};
+use crate::values::addr::AddrSpec;
+use crate::values::decimal::{encode_counter, parse_counter};
+use crate::values::limits::{MAX_ADDRS_PER_NAME, MAX_STRANGERS};
+use crate::values::time::DisplayDuration;
 
 /// What the peer needs to start: the parsed command line.
 #[derive(Debug, Clone)]

@@ -1,0 +1,161 @@
+//! The shared resource of Lab 1: a UDP server that prints every use of the critical section
+//! (who, request timestamp, clock, text) and checks the lab's claim while doing so. It reports
+//! a VIOLATION if two processes are ever inside at once, or if successive entries are not in
+//! increasing (timestamp, id) order of their requests, which Ricart–Agrawala guarantees.
+//!
+//! `Checker` is the sans-IO part; `Resource` puts it on the shared driver. Every ENTER
+//! and EXIT is acknowledged (processes resend until it is), and duplicates are recognised by
+//! (id, T), so a lossy network neither hides a use nor invents a violation.
+
+use std::io::Write;
+use std::time::Instant;
+
+use mio::Poll;
+
+use crate::io::driver::{open_mesh, App, Datagram, Driver};
+use crate::io::mesh::{Mesh, StartError};
+use crate::lab1::auth::{Auth, To};
+use crate::lab1::checker::{Checker, Refused, Violation};
+use crate::lab1::events::{ResourceListening, ResourceSummary, UseLine};
+use crate::lab1::wire::{Msg, PeerId};
+use crate::output::{Output, Verb};
+use crate::values::addr::AddrSpec;
+use crate::values::time::Millis;
+
+/// The shared resource on the driver: decode, feed the `Checker`, send its ACK back, print.
+#[derive(Debug)]
+pub struct Resource {
+    checker: Checker,
+    started: Instant,
+    malformed: u64,
+    /// Messages from an address that does not speak for the process they name, or without
+    /// the right MAC.
+    rejected: u64,
+    /// Seals the ACKs and checks what arrives (the shared key, if any).
+    auth: Auth,
+}
+
+/// Opens the server socket and returns the loop, ready to run.
+///
+/// `processes`: every process's address in id order, as the processes are given it (may be
+/// empty: then HELLO, ENTER and EXIT are taken from any address, and a notice says so).
+/// `auth`: the shared key (`--key-file`), or [`Auth::none`].
+pub fn start<W: Write>(
+    listen: &AddrSpec,
+    processes: &[AddrSpec],
+    auth: Auth,
+    mut out: Output<W>,
+) -> Result<Driver<Resource, W>, StartError> {
+    let poll = Poll::new().map_err(StartError::Poll)?;
+    let mesh = open_mesh(&poll, listen, processes, &mut out)?;
+    out.emit(&ResourceListening {
+        addr: mesh.local_addr(),
+    });
+    if auth.is_keyed() {
+        out.notice(format_args!(
+            "every message is authenticated with HMAC-SHA256 (--key-file): messages without the right mac= are rejected"
+        ));
+    }
+    let checker = if processes.is_empty() {
+        out.notice(format_args!(
+            "no process addresses given: HELLO, ENTER and EXIT are taken from any address (list them to check who speaks for whom)"
+        ));
+        Checker::default()
+    } else {
+        Checker::by_address()
+    };
+    let app = Resource {
+        checker,
+        started: Instant::now(),
+        malformed: 0,
+        rejected: 0,
+        auth,
+    };
+    Ok(Driver::new(poll, mesh, app, out))
+}
+
+impl Resource {
+    /// The checker's findings so far.
+    pub fn checker(&self) -> &Checker {
+        &self.checker
+    }
+}
+
+impl App for Resource {
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    fn handle_timeout<W: Write>(&mut self, _: Instant, _: &mut Mesh, _: &mut Output<W>) {}
+
+    fn handle_datagram<W: Write>(
+        &mut self,
+        now: Instant,
+        mesh: &mut Mesh,
+        out: &mut Output<W>,
+        d: Datagram<'_>,
+    ) {
+        // Mesh slot i is process i + 1 (the processes in id order).
+        let from = d.peer.and_then(|i| u16::try_from(i + 1).ok()).map(PeerId);
+        self.checker
+            .limit_incarnations(crate::lab1::wire::incarnation_limit());
+        // The key first (I/O framing): a message without the right tag is not looked at.
+        let wall = crate::values::time::wall_us();
+        let text = match self.auth.open(d.bytes, To::Resource, wall) {
+            Ok(t) => t,
+            Err(e) => {
+                self.rejected += 1;
+                out.refused(Verb::Rejected, d.from, d.bytes, &e);
+                return;
+            }
+        };
+        let used = match Msg::decode(text) {
+            Ok(m) => self
+                .checker
+                .handle_msg(Millis::since(self.started, now), from, &m),
+            Err(e) => {
+                self.malformed += 1;
+                out.refused(Verb::Ignored, d.from, d.bytes, &e);
+                return;
+            }
+        };
+        let used = match used {
+            Ok(u) => u,
+            Err(e @ Refused::NotForResource) => {
+                self.malformed += 1;
+                out.refused(Verb::Ignored, d.from, d.bytes, &e);
+                return;
+            }
+            Err(e @ (Refused::WrongAddress { .. } | Refused::FutureIncarnation { .. })) => {
+                self.rejected += 1;
+                out.refused(Verb::Rejected, d.from, d.bytes, &e);
+                return;
+            }
+        };
+        if let Some(ack) = self.checker.poll_transmit() {
+            let sealed = self
+                .auth
+                .seal(ack.encode().as_bytes(), To::Process(ack.id()), wall);
+            mesh.send_to(d.from, &sealed);
+        }
+        if let Some(news) = self.checker.poll_news() {
+            out.emit(&UseLine(&news));
+        }
+        let line = UseLine(&used);
+        if line.shown() {
+            out.emit(&line);
+        }
+        for v in Violation::of(&used) {
+            out.emit(&v);
+        }
+    }
+
+    fn finish<W: Write>(&mut self, _: &mut Mesh, out: &mut Output<W>) {
+        out.emit(&ResourceSummary {
+            ran: self.started.elapsed(),
+            checker: &self.checker,
+            malformed: self.malformed,
+            rejected: self.rejected,
+        });
+    }
+}
