@@ -31,6 +31,11 @@ fn main() {
     let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     let gcc_ld = sysroot.join(format!("lib/rustlib/{}/bin/gcc-ld", env("HOST")));
     if !gcc_ld.join("ld.lld").exists() {
+        // Still a working binary, but its hot code is spread over the text again (more RSS).
+        println!(
+            "cargo:warning=no rust-lld in this toolchain ({}): the process binary is linked the default way, without hot-symbols.txt's layout",
+            gcc_ld.display()
+        );
         return;
     }
     let list = PathBuf::from(env("CARGO_MANIFEST_DIR")).join("hot-symbols.txt");
