@@ -234,6 +234,7 @@ fn wait_mesh(since: Instant, limit: Duration, logs: impl Fn(&str) -> Vec<String>
 }
 
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
 fn image_is_small_and_runs_like_the_handout() {
     let _engine = engine_lock();
     image();
@@ -377,6 +378,7 @@ fn assert_image_config(image: &str) {
 ///   of a host binary, as the classic builder did while the offline stage lived in this file.
 ///   Where the pull works, the build must succeed and give an image like the offline one.
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
 fn dockerfiles_build_on_a_fresh_clone_with_either_builder() {
     let _engine = engine_lock();
     image(); // also builds the musl binary
@@ -474,6 +476,7 @@ fn dockerfiles_build_on_a_fresh_clone_with_either_builder() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
 fn compose_mesh_survives_any_start_order_and_a_restart_and_stops_fast() {
     let _engine = engine_lock();
     image();
@@ -525,6 +528,7 @@ fn compose_mesh_survives_any_start_order_and_a_restart_and_stops_fast() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
 fn compose_peers_started_in_reverse_order_find_each_other() {
     let _engine = engine_lock();
     image();
@@ -625,6 +629,7 @@ impl Drop for Swarm {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
 fn swarm_stack_deploy_exchanges_counters() {
     let _engine = engine_lock();
     image();
@@ -664,6 +669,7 @@ fn swarm_stack_deploy_exchanges_counters() {
 /// The README's Lab 1 session: `docker attach p1`, type x, watch the shared resource; then p2
 /// asks while p1 is inside and enters after it.
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
 fn lab1_compose_attach_type_x_and_the_resource_sees_it() {
     let _engine = engine_lock();
     image();
@@ -822,6 +828,7 @@ impl Drop for Lab1Auto {
 /// the resource say the messages are authenticated, everyone enters (`--auto`, from an
 /// override), and nothing is rejected (a key that did not reach a container would be).
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
 fn lab1_compose_with_a_shared_key_secret() {
     let _engine = engine_lock();
     image();
@@ -879,6 +886,7 @@ fn lab1_compose_with_a_shared_key_secret() {
 /// them: an SVG with the three processes, their CS bars and REQUEST/REPLY arrows; `--check`
 /// finds nothing wrong.
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
 fn lab1_compose_timeline_of_the_run() {
     let _engine = engine_lock();
     image();
@@ -964,6 +972,7 @@ fn lab1_compose_timeline_of_the_run() {
 /// shared resource must see every process enter, and no VIOLATION. Tasks must become healthy
 /// (their health command probes their own port, `process health --self`, with no DNS).
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
 fn lab1_swarm_stack_deploy_enters_the_cs() {
     let _engine = engine_lock();
     image();
@@ -1325,6 +1334,7 @@ fn compose_scale_60_gives_every_replica_59_peers() {
 /// other one within [`SCALE_MESH_WITHIN`]; the time is printed. Every replica becomes healthy
 /// (its check looks up no name).
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
 fn compose_scale_30_is_a_full_mesh() {
     let _engine = engine_lock();
     image();
@@ -1345,6 +1355,7 @@ fn compose_scale_30_is_a_full_mesh() {
 /// in the steady state that follows, nothing is lost between the 20 (contiguous counters, no
 /// `lost` note).
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
 fn compose_scale_40_then_20_reports_joins_and_leaves() {
     assert_neighbour_room(40);
     let _engine = engine_lock();
@@ -1421,6 +1432,7 @@ fn compose_scale_40_then_20_reports_joins_and_leaves() {
 /// (PEERLAB_GROUP): every task becomes healthy (`health --self`, no DNS: Swarm lists a task
 /// only once it is healthy) and hears the 9 others.
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
 fn swarm_10_replicas_find_each_other_through_tasks_peer() {
     let _engine = engine_lock();
     image();
@@ -1476,6 +1488,7 @@ fn swarm_10_replicas_find_each_other_through_tasks_peer() {
 /// worker's peer unhealthy for ever when health resolved it). Prints the time from `docker
 /// stack deploy` to a healthy full mesh.
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
 fn swarm_two_nodes_peers_on_both_nodes_are_healthy_and_hear_each_other() {
     let _engine = engine_lock();
     image();

@@ -276,6 +276,7 @@ fn assert_runs_help(built: &Built) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): release builds of the image step, with the image's Rust and the musl target")]
 fn the_image_builds_cargo_step_works_where_host_and_target_are_one_triple() {
     let built = simulate("image-build", &[], Triple::OfThisHost);
     assert!(built.ok, "Dockerfile.alpine's step failed:\n{}", built.log);
@@ -286,6 +287,7 @@ fn the_image_builds_cargo_step_works_where_host_and_target_are_one_triple() {
 /// change, as tracked files of the clone. On Alpine the config's non-PIC relocation model
 /// reached serde_derive and argh_derive, which then could not be linked as shared objects.
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): release builds of the image step, with the image's Rust and the musl target")]
 fn the_old_step_and_config_fail_as_they_did_on_alpine() {
     const OLD_CONFIG: &str = "[target.x86_64-unknown-linux-musl]\n\
                               rustflags = [\"-C\", \"relocation-model=static\"]\n";
@@ -326,6 +328,7 @@ fn the_old_step_and_config_fail_as_they_did_on_alpine() {
 /// The step as written, for this machine's musl target: build.rs links it with the hot-symbol
 /// list (which the image must therefore copy), and the binary is a static PIE.
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): release builds of the image step, with the image's Rust and the musl target")]
 fn the_image_builds_step_makes_a_static_pie() {
     let built = simulate("image-build-musl", &[], Triple::AsWritten);
     assert!(built.ok, "Dockerfile.alpine's step failed (is the target installed? `rustup target add {MUSL}`):\n{}", built.log);
@@ -338,6 +341,7 @@ fn the_image_builds_step_makes_a_static_pie() {
 /// carry that toolchain's hashes (another release renames every one, and the link then
 /// silently loses the layout). The README says which.
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): release builds of the image step, with the image's Rust and the musl target")]
 fn the_image_builds_with_the_toolchain_of_the_hot_symbol_list() {
     let stage = build_stage(&read("Dockerfile.alpine"));
     let version = stage
@@ -377,6 +381,7 @@ fn list_toolchain() -> String {
 /// The binary the offline path ships (Dockerfile.prebuilt takes exactly this file, built by
 /// the README's `cargo build --release --target x86_64-unknown-linux-musl`): a static PIE.
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): release builds of the image step, with the image's Rust and the musl target")]
 fn the_offline_binary_is_a_static_pie() {
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--release", "--locked", "--target", MUSL, "--bin", "process"])
@@ -419,6 +424,7 @@ fn assert_static_pie(elf: &[u8], path: &Path) {
 /// it again. Names carry the toolchain's hashes, so it runs with the list's Rust. Its own test:
 /// a list with as many names no binary has as real ones fails it.
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): release builds of the image step, with the image's Rust and the musl target")]
 fn the_hot_symbol_list_is_not_stale() {
     let (_, release) = rustc_host_and_release();
     let made_with = list_toolchain();

@@ -492,6 +492,7 @@ fn json_lines_are_valid_json() {
 /// handler; ours has one, so SIGTERM from outside still ends it with a summary. Needs root
 /// for the PID namespace (as do the Docker tests).
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (a PID namespace)")]
 fn sigterm_stops_it_as_pid_1_in_a_pid_namespace() {
     let mut wrapper = Proc::start_cmd(
         "pid1",
@@ -572,6 +573,7 @@ fn health_check_answers_only_for_a_live_process() {
 /// Real drops: an iptables `statistic` rule in a network namespace drops about 20% of the
 /// counters sent to p2, and p2's accounting must match what the kernel says it dropped.
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)")]
 fn loss_accounting_matches_real_drops_by_iptables() {
     let ns = util::Netns::new("loss");
     // Only counters (29 to 33 bytes: IP + UDP headers and 1 to 5 digits) to p2's port.
@@ -636,6 +638,7 @@ fn loss_accounting_matches_real_drops_by_iptables() {
 /// A peer that comes back under a new address (a restarted container with a new IP) is
 /// found again: the name is looked up again after errors and every few seconds.
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)")]
 fn peer_back_at_a_new_address_is_found_again() {
     let ns = util::Netns::new("moved");
     ns.hosts("127.0.0.1 localhost\n127.0.0.3 p2\n");
@@ -941,6 +944,7 @@ fn one_process_per_address_even_when_started_at_the_same_instant() {
 /// old plain-bind check followed by the `SO_REUSEPORT` bind (no lock), both passed the check
 /// and both ran, every time; with the lock (taken by the first bind) the second is refused.
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs strace")]
 fn one_process_per_address_with_a_pause_between_the_binds() {
     let strace = ["/usr/bin/strace", "/bin/strace"]
         .into_iter()
@@ -1021,6 +1025,7 @@ fn named(p: &Proc, name: &str) -> Vec<serde_json::Value> {
 /// it (and keeps its summary row), one put back joins again under its old name. Delays are
 /// measured at the default cadence (5 s +-20%) and printed.
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)")]
 fn a_group_name_gives_peers_that_join_and_leave_as_the_hosts_file_changes() {
     let ns = util::Netns::new("group");
     let hosts = |last: &[u8]| {
@@ -1290,6 +1295,7 @@ fn a_sender_on_a_peers_ip_does_not_bring_a_refusing_peer_up() {
 /// counts what was left out. A peer that left gives its slot to the next new address, its
 /// row printed then.
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)")]
 fn a_full_peer_table_is_said_once_and_what_is_left_out_is_counted() {
     let ns = util::Netns::new("full");
     let mut h = String::from("127.0.0.1 localhost\n");
@@ -1412,6 +1418,7 @@ fn discovery_options_are_checked() {
 /// 127/8: a datagram there reaches this very socket). Addresses no peer can have (0.0.0.0,
 /// multicast, broadcast, the other family) are left out and said once per group.
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)")]
 fn on_the_wildcard_address_the_own_address_is_left_out_of_its_group() {
     let ns = util::Netns::new("wild");
     for args in [
@@ -1473,6 +1480,7 @@ fn a_group_of_the_other_family_is_said_at_start() {
 /// that never answers) ends the process at once, with a line and status 0, not killed
 /// silently by the signal.
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)")]
 fn a_stop_while_the_own_name_is_looked_up_is_a_stop() {
     let ns = util::Netns::new("stopstart");
     let _dead = ns.inside(|| UdpSocket::bind("127.0.0.1:53").expect("bind 53"));
@@ -1552,6 +1560,7 @@ fn health_self_probes_the_own_port_on_loopback() {
 /// address, and one that fell back to the wildcard address because its own name did not
 /// resolve, in milliseconds, without asking DNS; then fails at once when the peer is gone.
 #[test]
+#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)")]
 fn health_self_never_waits_on_dns_in_a_container_like_namespace() {
     let ns = util::Netns::new("selfhealth");
     let ip = |args: &[&str]| {
