@@ -96,6 +96,8 @@ pub struct LabProcess {
     next_waiting_line: Option<Instant>,
     /// Errors seen on the resource's socket so far: a new one is a refusal to act on.
     resource_errors: u64,
+    /// The loop has run a turn: what the core queued at start (the HELLO) has left.
+    running: bool,
     /// Seals what is sent and checks what arrives (the shared key, if any).
     auth: Auth,
 }
@@ -156,6 +158,7 @@ pub fn start<W: Write>(
         keyboard: cfg.keyboard,
         next_waiting_line: None,
         resource_errors: 0,
+        running: false,
         auth: cfg.auth.clone(),
     };
     app.schedule_auto(now);
@@ -173,6 +176,16 @@ impl LabProcess {
 
     fn now_ms(&self, now: Instant) -> Millis {
         Millis::since(self.start, now)
+    }
+
+    /// The HELLO queued at start leaves on the loop's first turn, which can come as late as
+    /// its first resend is due (the first lookups, or the resend's own deadline): its resends
+    /// count from this turn, or it would go out twice at once.
+    fn first_turn(&mut self, now: Millis) {
+        if !self.running {
+            self.running = true;
+            self.ra.first_sent(now);
+        }
     }
 
     /// While WANTED, every [`WAITING_LINE_EVERY`]: who has not replied yet, and whether they
@@ -249,7 +262,9 @@ impl LabProcess {
 impl App for LabProcess {
     fn poll_timeout(&self) -> Option<Instant> {
         let core = self.ra.poll_timeout().map(|m| m.to_instant(self.start));
-        [core, self.next_auto, self.next_waiting_line]
+        // The first turn at once: the HELLO is queued.
+        let first = (!self.running).then_some(self.start);
+        [first, core, self.next_auto, self.next_waiting_line]
             .into_iter()
             .flatten()
             .min()
@@ -257,6 +272,7 @@ impl App for LabProcess {
 
     fn handle_timeout<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
         let ms = self.now_ms(now);
+        self.first_turn(ms);
         self.ra.handle_timeout(ms);
         if self.next_auto.is_some_and(|a| a <= now) {
             self.ra.request(ms); // ignored unless RELEASED
@@ -280,6 +296,7 @@ impl App for LabProcess {
         out: &mut Output<W>,
         d: Datagram<'_>,
     ) {
+        self.first_turn(self.now_ms(now));
         // The key first (I/O framing): a message without the right tag is not looked at.
         let wall = crate::values::time::wall_us();
         let text = match self.auth.open(d.bytes, To::Process(self.ra.id()), wall) {

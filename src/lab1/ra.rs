@@ -704,6 +704,15 @@ impl Ra {
         }
     }
 
+    /// What [`Ra::start`] queued leaves only now (the adapter's loop runs its first turn): its
+    /// resends count from `now`.
+    pub fn first_sent(&mut self, now: Millis) {
+        let retry = self.cfg.retry;
+        if let Some(p) = &mut self.pending {
+            p.next = p.next.max(now + retry);
+        }
+    }
+
     /// The process is stopping: inside the CS, the EXIT goes to the resource at once (no
     /// wait for its ACK: there is no later), and every deferred request is answered, since
     /// this process no longer competes.
@@ -1950,6 +1959,22 @@ mod tests {
     /// A restarted process whose HELLO is not heard goes on after its patience, but keeps
     /// saying HELLO until the resource hears it (until then the resource may take its
     /// previous life for inside the CS).
+    /// The HELLO queued at start leaves when the adapter's loop first runs, which may be as
+    /// late as its resend was due: its resends count from there (it went out twice at once).
+    #[test]
+    fn the_hello_is_resent_a_retry_after_it_first_left() {
+        let mut p = Ra::new(cfg(1, 2)).unwrap();
+        p.start(Millis(0));
+        let retry = cfg(1, 2).retry;
+        p.first_sent(retry);
+        p.handle_timeout(retry);
+        let hellos = std::iter::from_fn(|| p.poll_transmit())
+            .filter(|t| matches!(t.msg, Msg::Hello { .. }))
+            .count();
+        assert_eq!(hellos, 1, "sent once at its first turn, not resent in the same turn");
+        assert_eq!(p.poll_timeout(), Some(Millis(retry.0 * 2)));
+    }
+
     #[test]
     fn hello_is_said_until_the_resource_hears_it() {
         let mut g = Group::new(2);
