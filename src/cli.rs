@@ -62,7 +62,7 @@ pub(crate) struct PeerArgs {
 /// The longest duration any option takes.
 pub(crate) const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// `--interval`: `250ms`, `1s`, `1.5s`, `2m`, `1h` or a bare number of seconds.
+/// `--interval`: `250ms`, `1s`, `1.5s`, `2m` or `1h` (a number needs its unit).
 pub(crate) fn parse_interval(s: &str) -> Result<Duration, String> {
     parse_duration(s, "--interval")
 }
@@ -110,7 +110,7 @@ pub(crate) fn parse_port(s: &str) -> Result<u16, String> {
     }
 }
 
-/// Parses `250ms`, `1s`, `1.5s`, `2m`, `1h` or a bare number of seconds, between 1ms and
+/// Parses `250ms`, `1s`, `1.5s`, `2m` or `1h`, between 1ms and
 /// [`MAX_DURATION`] (argh prefixes errors with the option and value; the range error names
 /// `option` too, since it is shared by several options). Integer arithmetic only: float parsing and printing
 /// would add tens of kilobytes to a half-megabyte binary.
@@ -123,8 +123,13 @@ fn parse_duration(s: &str, option: &str) -> Result<Duration, String> {
         (n, 60_000_000_000)
     } else if let Some(n) = s.strip_suffix('h') {
         (n, 3_600_000_000_000)
+    } else if !s.is_empty() && s.bytes().all(|b| b == b'0' || b == b'.') {
+        (s, 1) // zero in any unit: the range error says what is allowed
+    } else if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        // `--interval 250` meant 250 ms as often as 250 s: a number needs its unit.
+        return Err(format!("`{s}` has no unit: write {s}ms, {s}s, {s}m or {s}h"));
     } else {
-        (s, 1_000_000_000)
+        return Err(format!("`{s}` is not a duration like 1s, 250ms or 1.5s"));
     };
     let bad = || format!("`{s}` is not a duration like 1s, 250ms or 1.5s");
     let (int, frac) = num.split_once('.').unwrap_or((num, ""));
@@ -229,7 +234,10 @@ mod tests {
     fn intervals() {
         assert_eq!(parse_interval("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_interval("1s"), Ok(Duration::from_secs(1)));
-        assert_eq!(parse_interval("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(
+            parse_interval("250").unwrap_err(),
+            "`250` has no unit: write 250ms, 250s, 250m or 250h"
+        );
         assert_eq!(parse_interval("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_interval("1m"), Ok(Duration::from_secs(60)));
         assert_eq!(parse_interval("1.5h"), Ok(Duration::from_secs(5400)));

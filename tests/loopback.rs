@@ -352,6 +352,9 @@ fn bad_command_lines_get_usage_and_status_2() {
         err.contains("`0`: --interval must be between 1ms and 24h"),
         "{err}"
     );
+    // A number without its unit is refused (250 meant ms as often as s).
+    let err = util::assert_usage_error(&["--interval", "250", ":10002"]);
+    assert!(err.contains("`250` has no unit: write 250ms, 250s"), "{err}");
     let err = util::assert_usage_error(&["--interval", "24.5h", ":10002"]);
     assert!(
         err.contains("--interval must be between 1ms and 24h"),
