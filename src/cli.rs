@@ -102,6 +102,17 @@ pub(crate) fn parse_timeout(s: &str) -> Result<Duration, String> {
     parse_duration(s, "--timeout")
 }
 
+/// Lab 1's first argument, the process's id. An address there is the usual slip (the id
+/// forgotten): say what the argument is.
+fn parse_id(s: &str) -> Result<u16, String> {
+    s.parse::<u16>().map_err(|_| {
+        format!(
+            "the first argument is this process's id, 1 to N (its position in the address list): \
+             `process mutex 1 :10002 :10003 :10004`"
+        )
+    })
+}
+
 /// `--self` (of `health`): a port number from 1 to 65535 (`:10002` is taken too).
 pub(crate) fn parse_port(s: &str) -> Result<u16, String> {
     match s.strip_prefix(':').unwrap_or(s).parse::<u16>() {
@@ -211,6 +222,18 @@ pub(crate) fn check_peer_args(a: &PeerArgs) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The id forgotten (`process mutex :10002 :10003 :10004`) is said as what it is.
+    #[test]
+    fn a_missing_lab_id_is_explained() {
+        use argh::FromArgs;
+        let e = MutexArgs::from_args(&["mutex"], &[":10002", ":10003", ":10004"]).unwrap_err();
+        assert!(
+            e.output.contains("the first argument is this process's id, 1 to N"),
+            "{}",
+            e.output
+        );
+    }
 
     #[test]
     fn lookups_of_a_group_are_at_least_100ms_apart() {
@@ -401,7 +424,7 @@ pub(crate) struct MutexArgs {
     pub key_file: Option<std::path::PathBuf>,
 
     /// this process's id: its position in the address list, from 1
-    #[argh(positional)]
+    #[argh(positional, from_str_fn(parse_id))]
     pub id: u16,
 
     /// every process's address in id order, host:port or :port
