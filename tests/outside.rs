@@ -332,3 +332,37 @@ fn an_idle_process_stops_when_its_reader_goes_away() {
     let status = p.wait_exit(PATIENCE).expect("stops once nobody reads");
     assert!(status.success(), "{status:?}");
 }
+
+/// `yes 1 | process mutex ...`: a stdin that never stops (or megabytes pasted at once) is read
+/// a bounded amount per turn and per second, so the health probe is answered, the resource
+/// hears the process, SIGTERM stops it at once, and the lines beyond 20 a second are dropped
+/// and said, not silently lost.
+#[test]
+fn a_flooded_stdin_never_stalls_the_loop() {
+    let mut resource = Proc::start("resource", &["shared-resource", "--listen", "127.0.97.1:10001"]);
+    let cmd = format!(
+        "yes 1 | exec {BIN} mutex --resource 127.0.97.1:10001 1 127.0.97.2:10002 127.0.97.3:10003"
+    );
+    let mut p = Proc::start_cmd("flooded", "sh", &["-c", &cmd]);
+    p.wait_for(|l| l.contains("line(s) dropped in the last second"));
+    for _ in 0..3 {
+        assert!(healthy("127.0.97.2:10002"), "the flooded process answers its health probe");
+    }
+    resource.wait_for(|l| l.contains("process 1 started"));
+    // SIGTERM to the process itself (the shell's child), then the pipeline ends with it.
+    let pgrep = Command::new("pgrep")
+        .args(["-P", &p.pid().to_string(), "-x", "process"])
+        .output()
+        .expect("run pgrep");
+    let pid = String::from_utf8_lossy(&pgrep.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "no process under the shell");
+    let t = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    p.wait_exit(PATIENCE).expect("the pipeline ends");
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(2), "SIGTERM took {took:?}");
+    p.wait_for(|l| l.contains("process 1 summary"));
+    let internal = p.count(|l| l.contains("internal event"));
+    assert!(internal > 0, "some of the lines are typed: {:?}", p.lines());
+    resource.term();
+}

@@ -82,6 +82,15 @@ const MAX_LINE: usize = 256;
 /// Most of a file on stdin that is read as typed lines.
 const MAX_FILE_INPUT: usize = 64 * 1024;
 
+/// Most bytes of stdin read in one turn, and in one second: a flood (`yes x |`, megabytes
+/// pasted at once) cannot hold the loop, and beyond the second's bytes stdin is left unread
+/// until the next second (its writer waits).
+const KEY_BYTES_PER_TURN: usize = 4096;
+const KEY_BYTES_PER_SECOND: usize = 64 * 1024;
+/// Lines taken as typed in one second (far above any typist); the rest are dropped, counted
+/// and said.
+const KEY_LINES_PER_SECOND: u32 = 20;
+
 /// A datagram handed to the application.
 #[derive(Debug, Clone, Copy)]
 pub struct Datagram<'a> {
@@ -140,13 +149,23 @@ pub trait App {
     fn finish<W: Write>(&mut self, mesh: &mut Mesh, out: &mut Output<W>);
 }
 
-/// Stdin as a non-blocking poll source, assembling lines.
+/// Stdin as a non-blocking poll source, assembling lines, at a bounded rate.
 #[derive(Debug)]
 struct Keyboard {
     file: File,
     line: heapless::Vec<u8, MAX_LINE>,
     /// The current line overflowed: drop it up to its newline.
     skipping: bool,
+    /// The current one-second window: when it ends, the lines taken and bytes read in it,
+    /// the lines dropped in it (beyond [`KEY_LINES_PER_SECOND`]).
+    window_end: Instant,
+    lines: u32,
+    bytes: usize,
+    dropped: u64,
+    /// All lines dropped so far.
+    dropped_total: u64,
+    /// A bound was reached with stdin not drained: read again then.
+    resume: Option<Instant>,
 }
 
 impl Keyboard {
@@ -178,6 +197,12 @@ impl Keyboard {
             file,
             line: heapless::Vec::new(),
             skipping: false,
+            window_end: Instant::now(),
+            lines: 0,
+            bytes: 0,
+            dropped: 0,
+            dropped_total: 0,
+            resume: None,
         })
     }
 }
@@ -375,6 +400,14 @@ impl<A: App, W: Write> Driver<A, W> {
         self.print_peer_events();
         self.app.finish(&mut self.mesh, &mut self.out);
         self.out.trace_report();
+        if let Some(k) = &self.keyboard {
+            if k.dropped_total > 0 {
+                self.out.notice(format_args!(
+                    "stdin: {} line(s) dropped in all (more than {KEY_LINES_PER_SECOND} a second)",
+                    k.dropped_total
+                ));
+            }
+        }
         let limited = self.out.lines_limited();
         if limited > 0 {
             self.out.notice(format_args!(
@@ -414,6 +447,7 @@ impl<A: App, W: Write> Driver<A, W> {
             self.settle_until.or(self.app.poll_timeout()),
             self.mesh.next_resolve(),
             Some(self.next_link_check),
+            self.keyboard.as_ref().and_then(|k| k.resume),
         ]
         .into_iter()
         .flatten()
@@ -469,9 +503,13 @@ impl<A: App, W: Write> Driver<A, W> {
             }
         }
         let now = Instant::now();
+        if self.keyboard.as_ref().and_then(|k| k.resume).is_some_and(|t| now >= t) {
+            self.drain_keyboard(now);
+        }
         // "Up again" is a while after a send without an error: look once a second, not at
         // every wake-up, for every mode.
         if now >= self.next_link_check {
+            self.key_window(now);
             self.mesh.poll_up(now);
             self.next_link_check = now + Duration::from_secs(1);
             // /etc/hosts or /etc/resolv.conf partly or wholly ignored: said once per reason.
@@ -553,11 +591,42 @@ impl<A: App, W: Write> Driver<A, W> {
             .handle_datagram(now, &mut self.mesh, &mut self.out, dgram);
     }
 
+    /// Starts a new one-second window of stdin if the last one is over, saying how many lines
+    /// it dropped.
+    fn key_window(&mut self, now: Instant) {
+        let Some(k) = &mut self.keyboard else { return };
+        if now < k.window_end {
+            return;
+        }
+        let dropped = core::mem::take(&mut k.dropped);
+        k.window_end = now + Duration::from_secs(1);
+        k.lines = 0;
+        k.bytes = 0;
+        if dropped > 0 {
+            self.out.notice(format_args!(
+                "stdin: {dropped} line(s) dropped in the last second (at most {KEY_LINES_PER_SECOND} a second are taken as typed)"
+            ));
+        }
+    }
+
     fn drain_keyboard(&mut self, now: Instant) {
         let mut chunk = [0u8; 512];
+        self.key_window(now);
+        let mut this_turn = 0;
         loop {
             let Some(k) = &mut self.keyboard else { return };
-            let n = match k.file.read(&mut chunk) {
+            k.resume = None;
+            let room = chunk
+                .len()
+                .min(KEY_BYTES_PER_TURN - this_turn)
+                .min(KEY_BYTES_PER_SECOND - k.bytes);
+            if room == 0 {
+                // More may be waiting: after the other sources (this turn's bound), or in the
+                // next window (this second's).
+                k.resume = Some(if k.bytes >= KEY_BYTES_PER_SECOND { k.window_end } else { now });
+                return;
+            }
+            let n = match k.file.read(&mut chunk[..room]) {
                 Ok(0) => {
                     // End of input (Ctrl-D, or the pipe closed): a last line without its
                     // newline still counts; then run on without a keyboard.
@@ -568,6 +637,14 @@ impl<A: App, W: Write> Driver<A, W> {
                     if !k.line.is_empty() {
                         self.key_byte(b'\n', now);
                     }
+                    self.key_window(now + Duration::from_secs(1)); // says this window's drops
+                    if let Some(total) = self.keyboard.as_ref().map(|k| k.dropped_total) {
+                        if total > 0 {
+                            self.out.notice(format_args!(
+                                "stdin: {total} line(s) dropped in all (more than {KEY_LINES_PER_SECOND} a second)"
+                            ));
+                        }
+                    }
                     self.keyboard = None;
                     return;
                 }
@@ -575,6 +652,8 @@ impl<A: App, W: Write> Driver<A, W> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return, // WouldBlock, or a transient error: wait for the next event
             };
+            k.bytes += n;
+            this_turn += n;
             for &b in &chunk[..n] {
                 self.key_byte(b, now);
             }
@@ -596,7 +675,11 @@ impl<A: App, W: Write> Driver<A, W> {
         let skipped = std::mem::replace(&mut k.skipping, false);
         let line = k.line.clone();
         k.line.clear();
-        if !skipped {
+        if !skipped && k.lines >= KEY_LINES_PER_SECOND {
+            k.dropped += 1;
+            k.dropped_total += 1;
+        } else if !skipped {
+            k.lines += 1;
             let l = line.strip_suffix(b"\r").unwrap_or(&line);
             self.app.handle_line(now, &mut self.mesh, &mut self.out, l);
         }
