@@ -63,6 +63,13 @@ fn push_quoted(l: &mut Line, bytes: &[u8]) -> Result<(), LineFull> {
     Ok(())
 }
 
+/// Whether a peer's name as written is its address as printed (`127.0.0.3:10003`).
+fn same_text(name: &str, addr: SocketAddr) -> bool {
+    use core::fmt::Write as _;
+    let mut a: heapless::String<64> = heapless::String::new();
+    write!(a, "{addr}").is_ok() && a == name
+}
+
 impl Render for Received<'_> {
     fn name(&self) -> &'static str {
         "received"
@@ -76,6 +83,8 @@ impl Render for Received<'_> {
         }
         l.push_str(" from ")?;
         match self.who.name {
+            // A peer given as its address is not named twice.
+            Some(name) if same_text(name, self.who.addr) => l.push_addr(self.who.addr)?,
             Some(name) => {
                 push_name(l, name)?;
                 l.push_str(" (")?;
@@ -385,6 +394,11 @@ mod tests {
         assert_eq!(
             r(who(Some("p2:10003")), Payload::Counter(7, Verdict::InOrder)),
             "Received 7 from p2:10003 (127.0.0.3:10003)"
+        );
+        // A peer given as its address: the address once.
+        assert_eq!(
+            r(who(Some("127.0.0.3:10003")), Payload::Counter(7, Verdict::InOrder)),
+            "Received 7 from 127.0.0.3:10003"
         );
         assert_eq!(
             r(who(None), Payload::Counter(9, Verdict::Gap(2))),
