@@ -63,12 +63,14 @@ impl fmt::Display for DisplayDuration {
         // u64, not the u128 of as_millis(): an interval is at most 24 h, and formatting a
         // u128 pulls in 1 KiB of code that nothing else needs.
         let ms = self.0.as_millis() as u64;
+        // One form for every line: tenths only when there are some (5s, 5.5s; never 5.0s).
+        let tenths = ms % 1000 / 100;
         if ms < 1000 {
             write!(f, "{ms}ms")
-        } else if ms.is_multiple_of(1000) {
+        } else if tenths == 0 {
             write!(f, "{}s", ms / 1000)
         } else {
-            write!(f, "{}.{}s", ms / 1000, ms % 1000 / 100)
+            write!(f, "{}.{tenths}s", ms / 1000)
         }
     }
 }
@@ -87,5 +89,10 @@ mod tests {
             DisplayDuration(Duration::from_millis(1500)).to_string(),
             "1.5s"
         );
+        // Never `5.0s` beside `5s`: the same second reads the same in every line.
+        for ms in [5000, 5040, 5099] {
+            assert_eq!(DisplayDuration(Duration::from_millis(ms)).to_string(), "5s");
+        }
+        assert_eq!(DisplayDuration(Duration::from_millis(5100)).to_string(), "5.1s");
     }
 }
