@@ -194,17 +194,21 @@ pub struct SummaryStart {
     pub broadcasts: u64,
 }
 
+/// The summary's name column: with the eight counts the table fits 80 columns. A longer
+/// name has a line of its own, and an address that is not the name as written goes on the
+/// line below the row (`  at 172.18.0.3:10003`).
+const NAME_W: usize = 19;
+
 impl Render for SummaryStart {
     fn name(&self) -> &'static str {
         "summary_start"
     }
     fn text(&self, l: &mut Line) -> Result<(), LineFull> {
         l.push_fmt(format_args!(
-            "summary after {}: {} broadcasts\n{:<24} {:<22} {:>8} {:>8} {:>6} {:>5} {:>9} {:>7} {:>7} {:>8}",
+            "summary after {}: {} broadcasts\n{:<NAME_W$}{:>6}{:>9}{:>6}{:>5}{:>10}{:>9}{:>8}{:>7}",
             DisplayDuration(self.ran),
             self.broadcasts,
             "peer",
-            "address",
             "sent",
             "received",
             "lost",
@@ -261,16 +265,29 @@ impl Render for Row<'_> {
             None => addr.push_str("(unresolved)")?,
         }
         let c = self.counts;
-        l.push_fmt(format_args!("{:<24} {:<22} ", name.as_str(), addr.as_str()))?;
+        if name.as_str().len() >= NAME_W {
+            l.push_str(name.as_str())?;
+            l.push_fmt(format_args!("\n{:NAME_W$}", ""))?;
+        } else {
+            l.push_fmt(format_args!("{:<NAME_W$}", name.as_str()))?;
+        }
         match self.sent {
-            Some(s) => l.push_fmt(format_args!("{s:>8} "))?,
-            None => l.push_fmt(format_args!("{:>8} ", "-"))?,
+            Some(s) => l.push_fmt(format_args!("{s:>6}"))?,
+            None => l.push_fmt(format_args!("{:>6}", "-"))?,
         }
         l.push_fmt(format_args!(
-            // Each column as wide as its header.
-            "{:>8} {:>6} {:>5} {:>9} {:>8} {:>7} {:>8}",
+            // Each column as wide as its header and the space before it.
+            "{:>9}{:>6}{:>5}{:>10}{:>9}{:>8}{:>7}",
             c.received, c.lost, c.duplicated, c.reordered, c.restarts, self.foreign, self.errors
-        ))
+        ))?;
+        let named_as_address = match (self.name, self.addr) {
+            (Some(n), Some(a)) => same_text(n, a),
+            _ => false,
+        };
+        if !named_as_address {
+            l.push_fmt(format_args!("\n  at {}", addr.as_str()))?;
+        }
+        Ok(())
     }
     fn json(&self, o: &mut Obj<'_>) -> Result<(), LineFull> {
         let c = self.counts;
@@ -460,14 +477,32 @@ mod tests {
                 foreign: 0,
                 left: false,
             });
+            out.emit(&Row {
+                name: Some("peer.lab.svc.cluster.local#12"),
+                addr: Some("10.1.2.3:10002".parse().unwrap()),
+                sent: Some(1234567),
+                errors: 3,
+                counts: Counts::default(),
+                foreign: 0,
+                left: true,
+            });
         }
+        let text = String::from_utf8(buf).unwrap();
         assert_eq!(
-            String::from_utf8(buf).unwrap(),
+            text,
             "summary after 5.5s: 6 broadcasts\n\
-             peer                     address                    sent received   lost   dup reordered restarts foreign   errors\n\
-             127.0.0.3:10003          127.0.0.3:10003               6        6      2     0         0        0       0        0\n\
-             (not a peer)             127.0.0.1:42785               -        4      0     0         0        0       0        0\n"
+             peer                 sent received  lost  dup reordered restarts foreign errors\n\
+             127.0.0.3:10003         6        6     2    0         0        0       0      0\n\
+             (not a peer)            -        4     0    0         0        0       0      0\n  \
+             at 127.0.0.1:42785\n\
+             peer.lab.svc.cluster.local#12 (left)\n                   \
+             1234567        0     0    0         0        0       0      3\n  \
+             at 10.1.2.3:10002\n"
         );
+        // It fits an 80-column terminal (counts up to 99,999 sent; larger ones widen it).
+        for line in text.lines().filter(|l| !l.contains("1234567")) {
+            assert!(line.chars().count() < 80, "{line:?}");
+        }
     }
 
     #[test]

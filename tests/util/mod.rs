@@ -374,10 +374,26 @@ impl Proc {
         else {
             panic!("{}: no summary table in:\n{}", self.label, lines.join("\n"));
         };
-        lines[h + 1..]
-            .iter()
-            .filter_map(|l| Row::parse(l))
-            .collect()
+        // A row is one line (name and counts), after a line of its own for a long name, and
+        // before `  at ADDR` when the address is not the name as written.
+        let mut rows: Vec<Row> = Vec::new();
+        let body = &lines[h + 1..];
+        for (k, l) in body.iter().enumerate() {
+            if let Some(a) = l.strip_prefix("  at ") {
+                if let Some(r) = rows.last_mut() {
+                    r.addr = a.to_string();
+                }
+            } else if let Some(mut r) = Row::parse(l) {
+                if r.name.is_empty() && k > 0 {
+                    r.name = body[k - 1].trim().to_string();
+                }
+                if r.addr.is_empty() {
+                    r.addr = r.name.clone();
+                }
+                rows.push(r);
+            }
+        }
+        rows
     }
 
     pub fn row(&self, name: &str) -> Row {
@@ -581,7 +597,7 @@ pub struct Row {
 impl Row {
     fn parse(l: &str) -> Option<Row> {
         let mut t: Vec<&str> = l.split_whitespace().collect();
-        if t.len() < 10 {
+        if t.len() < 8 {
             return None;
         }
         let mut num = || t.pop().and_then(|x| x.parse::<u64>().ok());
@@ -592,11 +608,13 @@ impl Row {
         let dup = num()?;
         let lost = num()?;
         let received = num()?;
-        let sent = t.pop()?.parse().ok();
-        let addr = t.pop()?.to_string();
+        let sent = match t.pop()? {
+            "-" => None,
+            n => Some(n.parse().ok()?),
+        };
         Some(Row {
             name: t.join(" "),
-            addr,
+            addr: String::new(),
             sent,
             received,
             lost,
