@@ -1636,3 +1636,31 @@ fn health_self_never_waits_on_dns_in_a_container_like_namespace() {
         text.trim()
     );
 }
+
+/// On one host every peer is on 127.0.0.1, so the course's Go program (which sends from a
+/// random port) cannot be told by its IP: it shows as a stranger beside its silent row. The
+/// summary says what that most likely is, rather than leave the Go peer looking broken.
+#[test]
+fn a_stranger_on_a_silent_peers_ip_is_named_as_the_likely_go_program() {
+    let go = UdpSocket::bind("127.0.38.2:0").unwrap();
+    let mut p1 = Proc::start_listening(
+        "p1",
+        &["127.0.38.2:10002", "127.0.38.2:10003", "127.0.38.2:10004"],
+    );
+    let p3 = Proc::start_listening("p3", &["127.0.38.2:10004", "127.0.38.2:10002", "127.0.38.2:10003"]);
+    for c in 0..3 {
+        go.send_to(c.to_string().as_bytes(), "127.0.38.2:10002").unwrap();
+    }
+    p1.wait_for(|l| l.starts_with("Received 2 from 127.0.38.2:"));
+    p1.wait_for(|l| l.contains("from 127.0.38.2:10004"));
+    p1.term();
+    let port = go.local_addr().unwrap().port();
+    let note = p1.wait_for(|l| l.contains("likely the course's Go program"));
+    assert!(
+        note.contains(&format!("(not a peer) 127.0.38.2:{port} sent counters from the IP of 127.0.38.2:10003,")),
+        "{note}"
+    );
+    assert!(!note.contains("10004"), "p3 speaks from its own port: not a candidate: {note}");
+    println!("{note}");
+    drop(p3);
+}

@@ -340,6 +340,46 @@ impl App for Counter {
     }
 
     fn finish<W: Write>(&mut self, mesh: &mut Mesh, out: &mut Output<W>) {
+        self.summary(mesh, out);
+    }
+}
+
+impl Counter {
+    /// A stranger that sent counters from the IP of configured peers that sent none from
+    /// their own port: on one host (every peer on 127.0.0.1) that is the course's Go program,
+    /// which sends from a random port, beside its silent row. Said, so that nobody takes the
+    /// Go peer for broken.
+    fn say_likely_go_programs<W: Write>(&self, mesh: &Mesh, out: &mut Output<W>) {
+        for s in &self.strangers {
+            if s.tally.seq.counts().received == 0 {
+                continue;
+            }
+            let silent = (0..mesh.len()).filter(|&i| {
+                let st = mesh.peer(i);
+                st.addr.is_some_and(|a| a.ip() == s.addr.ip())
+                    && self.peers.get(i).is_some_and(|t| t.seq.counts().received == 0)
+            });
+            let mut names: heapless::Vec<&str, 3> = heapless::Vec::new();
+            let mut more = 0;
+            for i in silent {
+                if names.push(mesh.peer(i).name()).is_err() {
+                    more += 1;
+                }
+            }
+            let Some(first) = names.first() else { continue };
+            let also = match (names.len(), more) {
+                (1, _) => String::new(),
+                (_, 0) => format!(" (or {})", names[1..].join(", ")),
+                (_, m) => format!(" (or {}, and {m} more)", names[1..].join(", ")),
+            };
+            out.notice(format_args!(
+                "(not a peer) {} sent counters from the IP of {first}{also}, which sent none from its own port: likely the course's Go program, which sends from a random port; where each peer has its own IP (containers) it is taken as that peer's",
+                s.addr
+            ));
+        }
+    }
+
+    fn summary<W: Write>(&mut self, mesh: &mut Mesh, out: &mut Output<W>) {
         out.emit(&SummaryStart {
             ran: self.started.elapsed(),
             broadcasts: self.counter,
@@ -368,6 +408,9 @@ impl App for Counter {
                     left: false,
                 });
             }
+        }
+        if !self.strict {
+            self.say_likely_go_programs(mesh, out);
         }
         let left_out = mesh.left_out();
         if left_out > 0 {
