@@ -13,7 +13,9 @@ use peerlab::values::limits::{DEFAULT_INTERVAL, DEFAULT_MAX_PEERS, MAX_GROUPS, M
 
 /// A UDP peer: listens on ADDR and every interval sends its counter (0, 1, 2, ...) to every
 /// PEER, printing each datagram it receives. Addresses are host:port; :port means
-/// 127.0.0.1:port. Stop with Ctrl-C (or SIGTERM) to see the per-peer summary.
+/// 127.0.0.1:port. Stop with Ctrl-C (or SIGTERM) to see the per-peer summary. Lab 1
+/// (Ricart–Agrawala): `process shared-resource`, then `process mutex ID ADDR...` in each
+/// terminal (`process mutex --help`).
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(
     example = "{command_name} 127.0.0.1:10002 127.0.0.1:10003 127.0.0.1:10004",
@@ -223,6 +225,16 @@ pub(crate) fn check_peer_args(a: &PeerArgs) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    /// `--help` leads a student to Lab 1, and Lab 1's says to start the resource first.
+    #[test]
+    fn help_points_to_lab_1_and_the_resource() {
+        use argh::FromArgs;
+        let peer = PeerArgs::from_args(&["process"], &["--help"]).unwrap_err().output;
+        assert!(peer.contains("Lab 1 (Ricart–Agrawala): `process shared-resource`, then `process mutex ID ADDR...`"), "{peer}");
+        let mutex = MutexArgs::from_args(&["process", "mutex"], &["--help"]).unwrap_err().output;
+        assert!(mutex.contains("start it first (`process shared-resource`"), "{mutex}");
+    }
+
     /// The id forgotten (`process mutex :10002 :10003 :10004`) is said as what it is.
     #[test]
     fn a_missing_lab_id_is_explained() {
@@ -376,7 +388,8 @@ mod tests {
 
 /// Lab 1 (Ricart–Agrawala with Lamport clocks): process ID of the group whose addresses are
 /// ADDR... (every process's, in id order, this one's included). Type x to ask for the critical
-/// section, or the own id for an internal event. Inside, it tells the shared resource.
+/// section, or the own id for an internal event. Inside, it tells the shared resource: start
+/// it first (`process shared-resource`, on 127.0.0.1:10001 unless --resource says where).
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(
     example = "{command_name} 1 :10002 :10003 :10004",
