@@ -402,6 +402,15 @@ mod tests {
             }),
             "peer peer:10002 no longer resolves (no such name (NXDOMAIN)); retrying"
         );
+        // At start a container not up yet has no name: that is waiting, not a failure.
+        assert_eq!(
+            line(&PeerEvent::Unresolved {
+                i: 0,
+                why: io::Error::new(io::ErrorKind::NotFound, "no such name (NXDOMAIN)"),
+                before: false
+            }),
+            "peer peer:10002 does not resolve yet (no such name (NXDOMAIN)): waiting for it to start (or is the name misspelt?); retrying"
+        );
     }
 
     /// Golden: the handout's lines, byte for byte.

@@ -275,7 +275,16 @@ impl Render for PeerLine<'_> {
                 let mut tmp: heapless::String<256> = heapless::String::new();
                 let _ = core::fmt::write(&mut tmp, format_args!("{why}"));
                 escape::push_text(l, tmp.as_bytes())?;
-                l.push_str("); retrying")
+                l.push(')')?;
+                // A container not up yet has no name: at start that is the usual case, not a
+                // failure (a misspelt name looks the same, hence the question).
+                if !*before
+                    && why.kind() == io::ErrorKind::NotFound
+                    && matches!(self.event, PeerEvent::Unresolved { .. })
+                {
+                    l.push_str(": waiting for it to start (or is the name misspelt?)")?;
+                }
+                l.push_str("; retrying")
             }
             PeerEvent::Joined { addr, again, .. } => {
                 l.push_str(if *again {
