@@ -659,7 +659,7 @@ impl Netns {
             .expect("run iptables");
         assert!(
             out.status.success(),
-            "iptables {args:?}: {} (install iptables; scripts/setup-docker.sh does)",
+            "iptables {args:?}: {} (install iptables; scripts/setup/setup-docker.sh does)",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).to_string()
