@@ -587,13 +587,6 @@ pub fn num(v: &Value, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no number {key:?} in the event {v}"))
 }
 
-/// The string `key` of event `v`; panics with the event if it has none.
-pub fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("no string {key:?} in the event {v}"))
-}
-
 /// One peer's summary, from a `summary` event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
