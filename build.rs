@@ -5,7 +5,7 @@
 //! being spread over all of it. The kernel maps file-backed text a block of pages at a time
 //! around each page that is touched, so the spread decides how much of the binary is resident
 //! (see BENCHMARKS.md, Memory). Names missing from the binary are ignored (a list made with
-//! another toolchain only loses the effect); `scripts/hot-symbols.sh` makes the list again.
+//! another toolchain only loses the effect); `scripts/bench/hot-symbols.sh` makes the list again.
 //! Without `rust-lld` the default linker is used, as before.
 use std::path::PathBuf;
 use std::process::Command;

@@ -16,7 +16,7 @@
 //! Round trips are measured in the Go baseline's shape (benches/go): 100 samples of 2,000 round
 //! trips, median of the samples.
 //!
-//! `cargo bench --bench latency`; `scripts/bench-report.sh` turns the output into BENCHMARKS.md.
+//! `cargo bench --bench latency`; `scripts/bench/bench-report.sh` turns the output into BENCHMARKS.md.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};

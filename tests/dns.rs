@@ -679,7 +679,7 @@ fn an_unchanged_hosts_file_is_not_searched_again_for_refusing_peers() {
     let strace = ["/usr/bin/strace", "/bin/strace"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
-        .expect("strace is needed for this test: scripts/setup-tools.sh installs it");
+        .expect("strace is needed for this test: scripts/setup/setup-tools.sh installs it");
     let ns = Netns::new("hostsmemo");
     ns.resolv_conf("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
     let names: Vec<String> = (0..10).map(|i| format!("p{i}")).collect();

@@ -3,7 +3,7 @@
 //! order, restart, health, stop time), Lab 1 in compose, both stacks on a single-node
 //! Swarm, and docker-compose.scale.yml's mesh found by DNS (`--scale` 30, 40 then 20; 10
 //! Swarm replicas through `tasks.peer`). They need an engine: without one they fail and say how to get one
-//! (`scripts/setup-docker.sh` as root on Debian, or any running Docker with Compose v2).
+//! (`scripts/setup/setup-docker.sh` as root on Debian, or any running Docker with Compose v2).
 //!
 //! The tests share container names (p1, p2, p3), so they take turns on one lock, and each
 //! tears down what it started, even when it fails (guards with `Drop`).
@@ -45,7 +45,7 @@ fn run(program: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 const HOW_TO_GET_DOCKER: &str = "These tests need a Docker engine with Compose v2: \
-     on Debian, run `scripts/setup-docker.sh` as root (it installs docker.io and Compose and \
+     on Debian, run `scripts/setup/setup-docker.sh` as root (it installs docker.io and Compose and \
      starts dockerd), or start Docker yourself (https://docs.docker.com/engine/install/).";
 
 /// Runs a command and insists it succeeds.
@@ -1254,7 +1254,7 @@ fn assert_neighbour_room(n: usize) {
         limit >= need,
         "a full mesh of {n} containers needs about {need} neighbour (ARP) entries, and {path} \
          is {limit}: raise it (as root: `sysctl -w net.ipv4.neigh.default.gc_thresh3=8192`; \
-         scripts/setup-docker.sh does), or the replicas past the limit hear nobody"
+         scripts/setup/setup-docker.sh does), or the replicas past the limit hear nobody"
     );
 }
 
@@ -1481,7 +1481,7 @@ fn swarm_10_replicas_find_each_other_through_tasks_peer() {
     );
 }
 
-/// A real two-node swarm on this machine (scripts/swarm-two-nodes.sh: a second dockerd in a
+/// A real two-node swarm on this machine (scripts/infra/swarm-two-nodes.sh: a second dockerd in a
 /// network namespace, joined as a worker): one peer placed on each node by constraints,
 /// exchanging counters over the overlay network both ways, both tasks healthy (`health
 /// --self`: a task's own name is not in Swarm's DNS until it is healthy, which kept the
@@ -1492,7 +1492,7 @@ fn swarm_10_replicas_find_each_other_through_tasks_peer() {
 fn swarm_two_nodes_peers_on_both_nodes_are_healthy_and_hear_each_other() {
     let _engine = engine_lock();
     image();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/swarm-two-nodes.sh");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/infra/swarm-two-nodes.sh");
     struct TwoNodes(&'static str);
     impl Drop for TwoNodes {
         fn drop(&mut self) {

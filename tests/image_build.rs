@@ -419,7 +419,7 @@ fn assert_static_pie(elf: &[u8], path: &Path) {
     assert!(!interp, "{}: has a program interpreter (not static)", path.display());
 }
 
-/// hot-symbols.txt cannot go stale silently: `scripts/hot-symbols.sh --check` builds the
+/// hot-symbols.txt cannot go stale silently: `scripts/bench/hot-symbols.sh --check` builds the
 /// binary with its symbols and fails under 90% of the list's names found, saying how to make
 /// it again. Names carry the toolchain's hashes, so it runs with the list's Rust. Its own test:
 /// a list with as many names no binary has as real ones fails it.
@@ -436,11 +436,11 @@ fn the_hot_symbol_list_is_not_stale() {
     );
     let check = |list: Option<&Path>| {
         let mut cmd = Command::new("bash");
-        cmd.args(["scripts/hot-symbols.sh", "--check"]).current_dir(repo());
+        cmd.args(["scripts/bench/hot-symbols.sh", "--check"]).current_dir(repo());
         if let Some(l) = list {
             cmd.env("HOT_SYMBOLS", l);
         }
-        let out = cmd.output().expect("run scripts/hot-symbols.sh");
+        let out = cmd.output().expect("run scripts/bench/hot-symbols.sh");
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -461,5 +461,5 @@ fn the_hot_symbol_list_is_not_stale() {
     }
     std::fs::write(&list, fake).unwrap();
     let (ok, text) = check(Some(&list));
-    assert!(!ok && text.contains("scripts/hot-symbols.sh"), "a stale list passed:\n{text}");
+    assert!(!ok && text.contains("scripts/bench/hot-symbols.sh"), "a stale list passed:\n{text}");
 }

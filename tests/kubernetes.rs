@@ -2,7 +2,7 @@
 //! current Kubernetes release by `kubernetes-validate --strict` (PyPI), run as a real process.
 //! No cluster runs here: these tests show the manifests are well-formed for that release (no
 //! unknown or misspelled field, the right types) and hold what docs/discovery.md promises, not that
-//! a cluster runs them. The validator is installed by `scripts/setup-tools.sh` (which
+//! a cluster runs them. The validator is installed by `scripts/setup/setup-tools.sh` (which
 //! `.ci/run` calls); without it these tests fail, saying how to get it.
 
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use std::process::Command;
 const KUBERNETES: &str = "1.37.0";
 const DIR: &str = "deploy/kubernetes";
 
-/// The validator: on PATH, or where scripts/setup-tools.sh puts it ($PEERLAB_TOOLS, by
+/// The validator: on PATH, or where scripts/setup/setup-tools.sh puts it ($PEERLAB_TOOLS, by
 /// default /opt/peerlab-tools).
 fn validator() -> PathBuf {
     let on_path = Command::new("kubernetes-validate")
@@ -27,7 +27,7 @@ fn validator() -> PathBuf {
     let venv = Path::new(&tools).join("bin/kubernetes-validate");
     assert!(
         venv.is_file(),
-        "kubernetes-validate is not installed (not on PATH, not {}): run scripts/setup-tools.sh \
+        "kubernetes-validate is not installed (not on PATH, not {}): run scripts/setup/setup-tools.sh \
          (as root; it installs it from PyPI into /opt/peerlab-tools) or `pip install \
          kubernetes-validate`",
         venv.display()

@@ -157,3 +157,209 @@ fn dash_h_is_help() {
         assert!(text.starts_with("Usage: process"), "{args:?}: {text}");
     }
 }
+
+/// Waits for the exact line `want` (a golden line: the text form of an event whose fields
+/// tests/lab.rs checks in JSON).
+fn line(p: &Proc, want: &str) {
+    p.wait_for(|l| l == want);
+}
+
+/// A line that starts with `head` and, after a part that varies (a duration, an
+/// incarnation), ends with `tail`.
+fn line_around(p: &Proc, head: &str, tail: &str) -> String {
+    p.wait_for(|l| l.starts_with(head) && l.ends_with(tail) && l.len() > head.len() + tail.len())
+}
+
+/// The course's lines, as a student's terminal shows them, in a run of two processes and the
+/// resource: the start lines, an internal event, a request and its REPLY, `Entrei na CS` and
+/// `Sai da CS`, `x ignorado`, the hint, a deferred REQUEST, refused datagrams (escaped), the
+/// resource's uses and both summaries.
+#[test]
+fn the_course_lines_of_a_run() {
+    let all = addrs(55, 2);
+    let res = "127.0.55.1:10001";
+    let mut resource = Proc::start_cmd("shared", BIN, &["shared-resource", "--listen", res]);
+    line(&resource, &format!("shared resource listening on {res}"));
+    let start = |id: &str| {
+        let a = [
+            "mutex",
+            "--resource",
+            res,
+            "--cs-time",
+            "1s",
+            id,
+            &all[0],
+            &all[1],
+        ];
+        Proc::start_piped(&format!("p{id}"), BIN, &a)
+    };
+    let mut p1 = start("1");
+    let mut p2 = start("2");
+    for (p, id) in [(&p1, 1), (&p2, 2)] {
+        line(
+            p,
+            &format!(
+                "process {id} of 2 listening on {}; shared resource {res}; CS time 1s; type x to ask for the CS",
+                all[id - 1]
+            ),
+        );
+    }
+    p1.type_line("1");
+    line(&p1, "[clock=1 RELEASED] internal event");
+    p1.type_line("x");
+    line(
+        &p1,
+        "[clock=2 WANTED] requesting the CS with T=2: waiting for 1 reply",
+    );
+    line(&p2, "[clock=3 RELEASED] REQUEST from 1 (T=2): replied");
+    line(&p1, "[clock=4 WANTED] REPLY from 2 (1/1)");
+    line_around(&p1, "[clock=4 HELD] Entrei na CS (T=2, waited ", ")");
+    line(
+        &resource,
+        "shared resource: process 1 entered (T=2, clock=4): \"Oi\"",
+    );
+    p1.type_line("x");
+    line(&p1, "[clock=4 HELD] x ignorado");
+    p1.type_line("hello\x1b[2J");
+    line(
+        &p1,
+        "\"hello\\x1b[2J\"? type x to ask for the critical section, or 1 for an internal event",
+    );
+    p2.type_line("x");
+    line(
+        &p2,
+        "[clock=4 WANTED] requesting the CS with T=4: waiting for 1 reply",
+    );
+    line(&p1, "[clock=5 HELD] REQUEST from 2 (T=4): deferred");
+    let s = std::net::UdpSocket::bind("127.0.55.9:0").unwrap();
+    let src = s.local_addr().unwrap();
+    for bad in [
+        &b"REQUEST 9 1 1"[..],
+        b"ENTER 2 1 1 1 hi",
+        b"garbage\x1b[31m",
+        b"REPLY 2 5",
+    ] {
+        s.send_to(bad, &all[0]).unwrap();
+    }
+    s.send_to(b"\xff\xfe junk", res).unwrap();
+    for want in [
+        "rejected from SRC: \"REQUEST 9 1 1\" (not from a configured process's address, 13 bytes)",
+        "rejected from SRC: \"ENTER 2 1 1 1 hi\" (meant for the shared resource, 16 bytes)",
+        "ignored from SRC: \"garbage\\x1b[31m\" (not printable ASCII, 12 bytes)",
+        "ignored from SRC: \"REPLY 2 5\" (wrong number of fields, 9 bytes)",
+    ] {
+        line(&p1, &want.replace("SRC", &src.to_string()));
+    }
+    line(
+        &resource,
+        &format!("ignored from {src}: \"\\xff\\xfe junk\" (not printable ASCII, 7 bytes)"),
+    );
+    line(&p1, "[clock=5 HELD] Sai da CS (T=2)");
+    line(
+        &p1,
+        "[clock=5 RELEASED] released: answered 1 deferred request(s)",
+    );
+    line_around(
+        &resource,
+        "shared resource: process 1 left (T=2, clock=5) after ",
+        "s",
+    );
+    line(&p2, "[clock=6 WANTED] REPLY from 1 (1/1)");
+    line_around(&p2, "[clock=6 HELD] Entrei na CS (T=4, waited ", ")");
+    line(&p2, "[clock=6 HELD] Sai da CS (T=4)");
+    line(
+        &p2,
+        "[clock=6 RELEASED] released: answered 0 deferred request(s)",
+    );
+    line_around(
+        &resource,
+        "shared resource: process 2 left (T=4, clock=6) after ",
+        "s",
+    );
+    for p in [&mut p1, &mut p2] {
+        let (_, st) = p.term();
+        assert!(st.success(), "{}: {st}", p.label);
+    }
+    let s1 = line_around(&p1, "process 1 summary after ", " peer(s) down at exit");
+    for part in [
+        ": 1 requests, 1 CS entries, 2 REQUEST/REPLY sent (",
+        " per entry), ",
+        " ENTER/EXIT sent (",
+        " duplicates ignored, 2 malformed, 2 rejected, wait worst ",
+        " average ",
+        ", final clock 5 RELEASED, ",
+    ] {
+        assert!(s1.contains(part), "{part:?} not in: {s1}");
+    }
+    resource.term();
+    let s = line_around(
+        &resource,
+        "shared resource summary after ",
+        ", 1 malformed datagrams, 0 rejected",
+    );
+    assert!(
+        s.contains(": 2 entries, 0 violations, ")
+            && s.contains(" exits without entry, 0 restarts (0 inside the CS), 0 stale"),
+        "{s}"
+    );
+}
+
+/// The lines of restarts: a process that learns another restarted and asks it again
+/// (`regranted`), and the resource that learns a process died inside the CS.
+#[test]
+fn the_lines_of_restarts() {
+    let all = addrs(56, 3);
+    let res = "127.0.56.1:10001";
+    let resource = Proc::start_cmd("shared", BIN, &["shared-resource", "--listen", res]);
+    line(&resource, &format!("shared resource listening on {res}"));
+    let start = |id: usize, cs: &str| {
+        let id_s = id.to_string();
+        let a = [
+            "mutex",
+            "--resource",
+            res,
+            "--cs-time",
+            cs,
+            &id_s,
+            &all[0],
+            &all[1],
+            &all[2],
+        ];
+        let p = Proc::start_piped(&format!("p{id}"), BIN, &a);
+        p.wait_for(|l| l.starts_with(&format!("process {id} of 3 listening on ")));
+        p
+    };
+    let mut p1 = start(1, "60s");
+    let mut p2 = start(2, "300ms");
+    let mut p3 = start(3, "300ms");
+    p1.type_line("x");
+    p1.wait_for(|l| l.contains("HELD] Entrei na CS (T=1,"));
+    line_around(
+        &resource,
+        "shared resource: process 1 started (incarnation ",
+        ")",
+    );
+    p2.type_line("x");
+    p2.wait_for(|l| l.ends_with("WANTED] REPLY from 3 (1/2)"));
+    p1.wait_for(|l| l.ends_with("HELD] REQUEST from 2 (T=3): deferred"));
+    // p3 restarts and asks: p2 learns it from the new incarnation, and asks it again.
+    p3.kill9();
+    let mut p3 = start(3, "300ms");
+    p3.type_line("x");
+    let l = p2.wait_for(|l| l.contains("] process 3 restarted"));
+    assert!(l.starts_with("[clock="), "{l}");
+    assert!(
+        l.ends_with(" WANTED] process 3 restarted: what it asked before is forgotten; its grant to our request is void, asked again (regranted)"),
+        "{l}"
+    );
+    // p1 dies inside the CS and comes back: the resource says the CS is free.
+    p1.kill9();
+    let _p1 = start(1, "300ms");
+    let l = resource.wait_for(|l| l.contains("died inside"));
+    let tail = ": its previous incarnation died inside the CS (T=1) without EXIT; the CS is free";
+    assert!(
+        l.starts_with("shared resource: process 1 started (incarnation ") && l.ends_with(tail),
+        "{l}"
+    );
+    p2.wait_for(|l| l.contains("HELD] Entrei na CS"));
+}

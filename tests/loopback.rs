@@ -964,7 +964,7 @@ fn one_process_per_address_with_a_pause_between_the_binds() {
     let strace = ["/usr/bin/strace", "/bin/strace"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
-        .expect("strace is needed for this test: scripts/setup-tools.sh installs it");
+        .expect("strace is needed for this test: scripts/setup/setup-tools.sh installs it");
     let addr = "127.0.125.2:10002";
     let args = [
         "-f",

@@ -419,7 +419,7 @@ fn a_real_browser_renders_a_figure() {
         })
     else {
         panic!(
-            "no chromium found: this test needs a real browser (scripts/setup-tools.sh installs \
+            "no chromium found: this test needs a real browser (scripts/setup/setup-tools.sh installs \
              Debian's chromium; .ci/run calls it)"
         );
     };
@@ -658,7 +658,7 @@ fn shiviz_log_of_figure1() {
 }
 
 /// The figures in docs/ are the tool's current output for the traces beside them
-/// (`scripts/scenarios.sh N docs/scenarioN` remakes a scenario; Figure 1 is checked by the
+/// (`scripts/lab/scenarios.sh N docs/scenarioN` remakes a scenario; Figure 1 is checked by the
 /// unit tests).
 #[test]
 fn the_scenario_figures_in_docs_are_current() {
@@ -677,7 +677,7 @@ fn the_scenario_figures_in_docs_are_current() {
             let (code, svg, err) = timeline(&args, None);
             assert_eq!(code, 0, "{err}");
             let committed = std::fs::read_to_string(d.join(&file)).unwrap();
-            assert!(svg == committed, "docs/scenario{n}/{file} is out of date: run scripts/scenarios.sh {n} docs/scenario{n}");
+            assert!(svg == committed, "docs/scenario{n}/{file} is out of date: run scripts/lab/scenarios.sh {n} docs/scenario{n}");
         }
     }
 }

@@ -6,7 +6,7 @@
 //
 //	go build -o pingpong . && ./pingpong
 //
-// prints one line that scripts/bench-report.sh parses:
+// prints one line that scripts/bench/bench-report.sh parses:
 //
 //	go_round_trip median_ns=11012.3 min_ns=... max_ns=... batches=100 rounds=2000 go=go1.19.8
 package main

@@ -218,6 +218,57 @@ impl Proc {
         })
     }
 
+    /// Waits (up to [`PATIENCE`]) for an event named `name` that matches `pred`; panics with
+    /// what it waited for and the output if none.
+    pub fn wait_event_named(&self, name: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        self.wait_event_named_within(PATIENCE, name, pred)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: no matching {name:?} event in {PATIENCE:?}; output:\n{}\nstderr:\n{}",
+                    self.label,
+                    self.lines().join("\n"),
+                    self.stderr()
+                )
+            })
+    }
+
+    /// Like [`Proc::wait_event_named`], up to `limit`, `None` if none came.
+    pub fn wait_event_named_within(
+        &self,
+        limit: Duration,
+        name: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        eventually(limit, || {
+            self.events()
+                .into_iter()
+                .find(|v| v["event"] == name && pred(v))
+        })
+    }
+
+    /// The position of the first event named `name` that matches `pred` among all the events
+    /// ([`Proc::events`]), waiting (up to [`PATIENCE`]) for it: lines are read by another
+    /// thread, so an event another process's output implies may not be here yet.
+    pub fn index_of_event(&self, name: &str, pred: impl Fn(&Value) -> bool) -> usize {
+        eventually(PATIENCE, || {
+            self.events()
+                .iter()
+                .position(|v| v["event"] == name && pred(v))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{}: no {name:?} event such as the test waits for:\n{}",
+                self.label,
+                self.lines().join("\n")
+            )
+        })
+    }
+
+    /// How many events named `name` match `pred` so far.
+    pub fn count_events(&self, name: &str, pred: impl Fn(&Value) -> bool) -> usize {
+        self.events_named(name).iter().filter(|v| pred(v)).count()
+    }
+
     /// Every stdout line so far that is a JSON object (`--json`), parsed. A line that starts
     /// with `{` but does not parse fails the test.
     pub fn events(&self) -> Vec<Value> {
@@ -545,6 +596,13 @@ pub fn running(pid: i32) -> bool {
     }
 }
 
+/// The number `key` of event `v`; panics with the event if it has none.
+pub fn num(v: &Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no number {key:?} in the event {v}"))
+}
+
 /// One peer's summary, from a `summary` event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
@@ -677,7 +735,7 @@ impl Netns {
             .expect("run iptables");
         assert!(
             out.status.success(),
-            "iptables {args:?}: {} (install iptables; scripts/setup-docker.sh does)",
+            "iptables {args:?}: {} (install iptables; scripts/setup/setup-docker.sh does)",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).to_string()

@@ -2,7 +2,7 @@
 # Resource use of a full mesh of peers at 1 Hz on loopback, side by side with another peer
 # program that takes the same arguments (e.g. the course's Go Process, built by you).
 #
-#   scripts/resources.sh [--peers N] [--secs S] [--warmup W] [--other /path/to/Process]
+#   scripts/bench/resources.sh [--peers N] [--secs S] [--warmup W] [--other /path/to/Process]
 #
 # Each peer gets its own loopback host (127.60.0.2, .3, ...; the other program 127.61.0.x) and
 # port 10002, and lists its own address first, then the others, as in the handout. W seconds
@@ -10,9 +10,9 @@
 # CPU time every process used in it (schedstat; user and system from /proc/PID/stat) is
 # measured, then each process's peak RSS (VmHWM) is read, they are stopped (SIGTERM) and, for
 # peerlab, the summaries' received and lost counts (the whole run) are added up.
-# Prints one markdown table; `scripts/bench-report.sh` puts it into BENCHMARKS.md.
+# Prints one markdown table; `scripts/bench/bench-report.sh` puts it into BENCHMARKS.md.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 peers=3 secs=60 warmup=5 other=""
 while [ $# -gt 0 ]; do
@@ -27,14 +27,14 @@ done
 [ "$peers" -ge 2 ] && [ "$peers" -le 200 ] || { echo "--peers must be 2..200" >&2; exit 2; }
 
 # The static musl binary (what the image ships) if the target is installed, else the default.
-ours=$(scripts/release-binary.sh)
+ours=$(scripts/bench/release-binary.sh)
 
 tmp=$(mktemp -d)
 pids_ours=() pids_other=()
 cleanup() { kill "${pids_ours[@]}" "${pids_other[@]}" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-# Run copies, from a dropped page cache (as root), as scripts/rss-side-by-side.sh does: how much
+# Run copies, from a dropped page cache (as root), as scripts/bench/rss-side-by-side.sh does: how much
 # of a binary's text is resident depends on how its file sits in the page cache (a file the
 # linker just wrote differs from a copied one), not only on the code.
 label_ours=$ours label_other=$other

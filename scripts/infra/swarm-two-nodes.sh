@@ -2,8 +2,8 @@
 # A real two-node Docker Swarm on one machine, for tests/docker.rs: a second dockerd in a
 # network namespace, joined as a worker over a veth pair in 198.18.200.0/24.
 #
-#   scripts/swarm-two-nodes.sh up IMAGE   # prints the worker's docker socket; IMAGE is loaded there
-#   scripts/swarm-two-nodes.sh down       # leaves the swarm and removes everything it made
+#   scripts/infra/swarm-two-nodes.sh up IMAGE   # prints the worker's docker socket; IMAGE is loaded there
+#   scripts/infra/swarm-two-nodes.sh down       # leaves the swarm and removes everything it made
 #
 # The host's engine is the manager (advertised on 198.18.200.1), the namespace's the worker
 # (198.18.200.2); nodes carry the label peerlab=manager / peerlab=worker for placement.

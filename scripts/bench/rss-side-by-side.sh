@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Peak RSS of several peer binaries measured fairly, side by side in one run:
 #
-#   scripts/rss-side-by-side.sh RUNS BINARY...
+#   scripts/bench/rss-side-by-side.sh RUNS BINARY...
 #
 # Each binary is first copied (`cp`) to a fresh file and the page cache is dropped (as root),
 # because on this kind of kernel the resident size of a program's text depends on how its file

@@ -4,7 +4,7 @@
 # each writing its trace with --trace; then `process timeline` draws the figure and checks
 # the run.
 #
-#   scripts/scenarios.sh 1|2|3 [OUTDIR]     (OUTDIR defaults to target/scenarios/N)
+#   scripts/lab/scenarios.sh 1|2|3 [OUTDIR]     (OUTDIR defaults to target/scenarios/N)
 #
 #   1: one process requests; after it releases, another one requests.
 #   2: one requests while another is in the CS: its REPLY is deferred until the holder leaves.
@@ -17,7 +17,7 @@
 # clock) and check.txt (`process timeline --check`; its status is this script's).
 # PROCESS=/path/to/process picks the binary (default: cargo build --release).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 n="${1:-}"
 case "$n" in 1 | 2 | 3) ;; *)

@@ -2,9 +2,9 @@
 # Makes hot-symbols.txt: the functions a running counter peer executes, which the
 # release musl build (build.rs) links together at the start of the text.
 #
-#   scripts/hot-symbols.sh          (needs valgrind; perf, if present, adds what valgrind misses)
-#   scripts/hot-symbols.sh --check  (how many of the list's names the binary still defines;
-#                                    fails under 90%: tests/image_build.rs runs it)
+#   scripts/bench/hot-symbols.sh          (needs valgrind; perf, if present, adds what valgrind misses)
+#   scripts/bench/hot-symbols.sh --check  (how many of the list's names the binary still defines;
+#                                          fails under 90%: tests/image_build.rs runs it)
 #
 # It builds the same release binary without stripping its symbols (`-C strip=none` on the
 # final crate only, so every name is the one the shipped build links), runs one peer in a
@@ -15,7 +15,7 @@
 # the toolchain: run it again after a Rust upgrade (stale names are ignored, not an error).
 set -euo pipefail
 export LC_ALL=C
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 list=${HOT_SYMBOLS:-hot-symbols.txt}
 case "${1:-}" in
   "") check= ;;
@@ -40,7 +40,7 @@ if [ -n "$check" ]; then
   pct=$(( total ? found * 100 / total : 0 ))
   echo "$list: $found of $total names are in the binary ($pct%), $(rustc --version | cut -d' ' -f1-2)"
   if [ "$pct" -lt 90 ]; then
-    echo "$list is stale (under 90%): make it again with scripts/hot-symbols.sh (needs valgrind)," \
+    echo "$list is stale (under 90%): make it again with scripts/bench/hot-symbols.sh (needs valgrind)," \
       "with the Rust of Dockerfile.alpine's image" >&2
     exit 1
   fi
@@ -87,7 +87,7 @@ nm --defined-only "$bin" | awk '$2 ~ /^[tTwW]$/ {print $3}' | sort -u >"$tmp/def
 sort -u "$tmp/names" | comm -12 - "$tmp/defined" >"$tmp/hot"
 # In address order of the unordered link is as good as any: they end up together either way.
 {
-  echo "# Functions a running peer executes (scripts/hot-symbols.sh, $(rustc --version | cut -d' ' -f1-2))."
+  echo "# Functions a running peer executes (scripts/bench/hot-symbols.sh, $(rustc --version | cut -d' ' -f1-2))."
   echo "# build.rs links them first; see that file."
   cat "$tmp/hot"
 } >"$list"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs our peer beside another implementation of the handout's Process (e.g. the course's Go
 # program, built by you: CGO_ENABLED=0 go build) and checks that counters flow both ways.
-#   scripts/interop.sh /path/to/Process [seconds]
+#   scripts/lab/interop.sh /path/to/Process [seconds]
 set -euo pipefail
-other=${1:?usage: scripts/interop.sh /path/to/other/Process [seconds]}
+other=${1:?usage: scripts/lab/interop.sh /path/to/other/Process [seconds]}
 secs=${2:-4}
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 cargo build --release --quiet
 ours=target/release/process
 tmp=$(mktemp -d)

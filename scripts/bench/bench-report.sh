@@ -7,14 +7,14 @@
 #     `go` is on PATH) and `sockperf ping-pong` (when installed): every ratio is between
 #     figures of the same round, and the spread over rounds is shown;
 #   - cargo bench --bench wire: formatting and parsing alone;
-#   - memory: scripts/rss-side-by-side.sh (copy, drop caches, side by side) on the release musl
+#   - memory: scripts/bench/rss-side-by-side.sh (copy, drop caches, side by side) on the release musl
 #     binary, and what is resident in one peer (/proc/PID/smaps);
-#   - scripts/resources.sh: a 3-peer mesh for 60 s (beside --other PROGRAM if given, e.g. the
+#   - scripts/bench/resources.sh: a 3-peer mesh for 60 s (beside --other PROGRAM if given, e.g. the
 #     course's Go Process), and 100- and 200-peer meshes for 60 s.
 #
-#   scripts/bench-report.sh [--other /path/to/Process] [--secs 60] [--rounds 3]
+#   scripts/bench/bench-report.sh [--other /path/to/Process] [--secs 60] [--rounds 3]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 other=() secs=60 rounds=3
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -49,9 +49,9 @@ done
 cargo bench --bench wire >"$tmp/wire.txt" 2>/dev/null
 
 # Memory: the binary the image ships (static musl), built as resources.sh builds it.
-bin=$(scripts/release-binary.sh)
+bin=$(scripts/bench/release-binary.sh)
 echo "$bin $(stat -c %s "$bin")" >"$tmp/binary"
-scripts/rss-side-by-side.sh 5 "$bin" >"$tmp/rss.txt" 2>&1
+scripts/bench/rss-side-by-side.sh 5 "$bin" >"$tmp/rss.txt" 2>&1
 # What is resident in one peer of that scenario (one neighbour up, one down), from a copy.
 cp "$bin" "$tmp/peer"; sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
 "$tmp/peer" 127.0.179.2:10002 127.0.179.3:10003 127.0.179.4:10004 >"$tmp/peer1.out" 2>&1 & p1=$!
@@ -61,9 +61,9 @@ cp "/proc/$p1/smaps" "$tmp/smaps"; grep VmHWM "/proc/$p1/status" >"$tmp/hwm"
 readelf -SW "$tmp/peer" >"$tmp/sections" 2>/dev/null || true
 kill "$p1" "$p2"; wait "$p1" "$p2" 2>/dev/null || true
 
-scripts/resources.sh --secs "$secs" "${other[@]}" >"$tmp/mesh3.md"
-scripts/resources.sh --secs "$secs" --peers 100 >"$tmp/mesh100.md"
-scripts/resources.sh --secs "$secs" --peers 200 --warmup 10 >"$tmp/mesh200.md"
+scripts/bench/resources.sh --secs "$secs" "${other[@]}" >"$tmp/mesh3.md"
+scripts/bench/resources.sh --secs "$secs" --peers 100 >"$tmp/mesh100.md"
+scripts/bench/resources.sh --secs "$secs" --peers 200 --warmup 10 >"$tmp/mesh200.md"
 
 python3 - "$tmp" "$rounds" >BENCHMARKS.md <<'PY'
 import re, sys, os, glob, platform, datetime, statistics as st
@@ -129,7 +129,7 @@ for l in open("/proc/cpuinfo"):
 load = open("/proc/loadavg").read().split()[:3]
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 print("# Benchmarks\n")
-print(f"Written by `scripts/bench-report.sh` on {now}: {os.cpu_count()} cores ({cpu}), "
+print(f"Written by `scripts/bench/bench-report.sh` on {now}: {os.cpu_count()} cores ({cpu}), "
       f"Linux {platform.release()}, load average at the end {' '.join(load)}. Round trips and "
       f"throughput were measured in {rounds} rounds, one after the other; each figure is the median "
       "over the rounds with the lowest and highest round in brackets, and every ratio is taken "
@@ -201,7 +201,7 @@ rss = read(f"{tmp}/rss.txt")
 runs = [int(x) for x in re.findall(r"run \d+: (\d+) KiB", rss)]
 mean = re.search(r"mean peak RSS (\d+) KiB", rss)
 print(f"Peak RSS (VmHWM) of one peer of the 3-peer mesh at 1 Hz (one neighbour up, one down), the "
-      f"static musl build `{binpath}` ({int(binsize):,} bytes), by `scripts/rss-side-by-side.sh 5` "
+      f"static musl build `{binpath}` ({int(binsize):,} bytes), by `scripts/bench/rss-side-by-side.sh 5` "
       f"(a copy, page cache dropped, 3 s): mean **{mean.group(1) if mean else '?'} KiB**, runs "
       f"{', '.join(map(str, runs))} KiB. Goal (issue 12): under 448 KiB.\n")
 # smaps: one mapping per block; classify.
@@ -247,26 +247,26 @@ print(f"\nThe text a peer runs is linked together (`build.rs`, `hot-symbols.txt`
 print("""
 ## What was tried for issue 12 (2026-11-27, this 2-core machine; notes from those runs)
 
-Kept (memory; each measured with `scripts/rss-side-by-side.sh N` against the binary before it,
+Kept (memory; each measured with `scripts/bench/rss-side-by-side.sh N` against the binary before it,
 side by side in the same run; the figures above are this run's):
 
 1. Each mode's `run_*` function is not inlined into `main`: `main`'s stack frame was 31.7 KiB
    (Lab 1's and the shared resource's locals included), all of it probed page by page at start;
    now 3.9 KiB, and `run_peer`'s own 9.9 KiB. 634 -> 614 KiB (3 runs); binary -4,096 bytes.
-2. The code a running peer executes (about 400 functions: `scripts/hot-symbols.sh`, callgrind
+2. The code a running peer executes (about 400 functions: `scripts/bench/hot-symbols.sh`, callgrind
    plus the instructions that take page faults) is linked together at the start of the text by
    `rust-lld --symbol-ordering-file`: about 27 text pages resident instead of 107. 662 -> 365 KiB
    (3 runs: 692/616/680 against 340/336/420); binary -5,552 bytes. Names carry the toolchain's
-   hashes: after a Rust upgrade or a change to the code, run `scripts/hot-symbols.sh` again
+   hashes: after a Rust upgrade or a change to the code, run `scripts/bench/hot-symbols.sh` again
    (stale names only lose the effect). The scenario it records must take the paths real peers
    take: it wrote to /dev/null, and a peer writing to a file or a pipe (every mesh, every
    container) ran std's stdout set-up and `AddrSpec::same_as`'s closure (one port, a host
    each) from cold blocks: the 60 s 3-peer mesh peaked at 447/448 KiB, then 535 KiB with the
    resolver merged. Recorded with text to a file, --json to a pipe, and both address shapes:
-   407/408 KiB (`scripts/resources.sh --peers 3 --secs 20`, twice).
+   407/408 KiB (`scripts/bench/resources.sh --peers 3 --secs 20`, twice).
 3. (Undone by issue 17: the binary is a static PIE again, ASLR for its own code; 770,456 ->
    794,240 bytes, and 420 -> 440 KiB peak RSS for one peer of the 3-peer mesh, median of 5,
-   `UP=3 scripts/rss-side-by-side.sh 5 OLD NEW`, 2026-12-02 beside a build.) The musl binary was
+   `UP=3 scripts/bench/rss-side-by-side.sh 5 OLD NEW`, 2026-12-02 beside a build.) The musl binary was
    a plain static executable, not a static PIE (`.cargo/config.toml`): no
    relocations to apply at start. 344 -> 316 KiB (4 runs); binary -21,832 bytes (683,200 ->
    661,368). Its own code is then always at the same address (no ASLR for the text).
@@ -299,7 +299,7 @@ over rounds (1.08-1.10x), and against Go it goes either way from run to run on t
 median 22.8-50.4 us over the rounds above, ours 22.9-37.4 us). The gap to the bare loop is the
 driver's per-turn work (clock reads, timers, attribution, accounting: a few hundred ns each side)
 over ~20 us of kernel time per round trip.""")
-print("\n## Resource use (`scripts/resources.sh`)\n")
+print("\n## Resource use (`scripts/bench/resources.sh`)\n")
 print(read(f"{tmp}/mesh3.md"))
 print(read(f"{tmp}/mesh100.md"))
 print(read(f"{tmp}/mesh200.md"))
