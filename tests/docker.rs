@@ -405,10 +405,13 @@ fn dockerfiles_build_on_a_fresh_clone_with_either_builder() {
     } else {
         let last_step = out.lines().rfind(|l| l.starts_with("Step "));
         assert!(
-            last_step.is_some_and(|l| l.starts_with("Step 1/") && l.contains(&format!("FROM {rust}"))),
+            last_step
+                .is_some_and(|l| l.starts_with("Step 1/") && l.contains(&format!("FROM {rust}"))),
             "the classic build of Dockerfile.alpine must fail only at pulling {rust}:\n{out}"
         );
-        println!("Dockerfile.alpine, classic builder: stops at the pull of {rust} (no registry here)");
+        println!(
+            "Dockerfile.alpine, classic builder: stops at the pull of {rust} (no registry here)"
+        );
     }
 
     // Dockerfile.alpine, BuildKit (through compose, the README's `docker compose up --build`).
@@ -426,7 +429,9 @@ fn dockerfiles_build_on_a_fresh_clone_with_either_builder() {
     } else {
         assert!(
             !out.contains("failed to compute cache key")
-                && out.lines().any(|l| l.contains("ERROR") && l.contains("rust")),
+                && out
+                    .lines()
+                    .any(|l| l.contains("ERROR") && l.contains("rust")),
             "the BuildKit build of Dockerfile.alpine must fail only at fetching {rust}:\n{out}"
         );
         println!("Dockerfile.alpine, BuildKit (compose): stops at fetching {rust}");
@@ -1185,10 +1190,20 @@ fn deaf_replicas_told(replicas: &[(String, String)]) -> String {
         }
         let state = run(
             "docker",
-            &["inspect", "-f", "{{.State.Status}} started {{.State.StartedAt}}", id],
+            &[
+                "inspect",
+                "-f",
+                "{{.State.Status}} started {{.State.StartedAt}}",
+                id,
+            ],
             &[],
         );
-        let head = lines.iter().take(25).cloned().collect::<Vec<_>>().join("\n  ");
+        let head = lines
+            .iter()
+            .take(25)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n  ");
         let tail_from = lines.len().saturating_sub(10).max(25.min(lines.len()));
         let tail = lines[tail_from..].join("\n  ");
         out.push_str(&format!(
