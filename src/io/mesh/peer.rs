@@ -60,8 +60,6 @@ pub struct PeerState {
     pub group: Option<usize>,
     /// Lookups of its group in a row that did not give its address.
     pub missing: u8,
-    /// Its address was in the current lookup of its group (bookkeeping of that lookup).
-    pub seen: bool,
     /// It left its group (gone from DNS): no socket, nothing sent; its row stays (until a
     /// full table needs its slot for a new peer).
     pub left: bool,
@@ -90,7 +88,6 @@ impl PeerState {
             unreachable: false,
             group: None,
             missing: 0,
-            seen: false,
             left: false,
             left_at: None,
             other_port_said: false,
@@ -104,7 +101,6 @@ impl PeerState {
         let mut p = PeerState::new(name, now);
         p.addr = Some(addr);
         p.group = Some(group);
-        p.seen = true;
         p
     }
 
