@@ -80,7 +80,7 @@ pub fn probe(spec: &AddrSpec, timeout: Duration) -> Result<Healthy, HealthError>
 }
 
 /// How many addresses `--self` probes at most (this host's own addresses on the port).
-pub const MAX_SELF_TARGETS: usize = 32;
+pub(crate) const MAX_SELF_TARGETS: usize = 32;
 
 /// The addresses `process health --self PORT` probes, without any name lookup: first every
 /// local address a UDP socket is bound to on PORT in this network namespace
@@ -89,7 +89,7 @@ pub const MAX_SELF_TARGETS: usize = 32;
 /// included when it exists). So a peer bound to its container's address (its own name
 /// resolved at start), to the wildcard address (its name did not resolve) or to any
 /// loopback address is reached, and nothing waits on DNS.
-pub fn self_targets(port: u16) -> Vec<SocketAddr> {
+pub(crate) fn self_targets(port: u16) -> Vec<SocketAddr> {
     let mut ips: Vec<IpAddr> = Vec::new();
     for (file, v6) in [("/proc/net/udp", false), ("/proc/net/udp6", true)] {
         if let Ok(text) = std::fs::read_to_string(file) {
@@ -130,7 +130,7 @@ pub fn self_targets(port: u16) -> Vec<SocketAddr> {
 /// The local addresses of the UDP sockets bound on `port` in a `/proc/net/udp` (`v6`
 /// false) or `/proc/net/udp6` text. Each line's local address is the kernel's 32-bit words
 /// printed as hex in this machine's byte order, then `:PORT` in hex.
-pub fn bound_on(text: &str, v6: bool, port: u16) -> Vec<IpAddr> {
+pub(crate) fn bound_on(text: &str, v6: bool, port: u16) -> Vec<IpAddr> {
     let mut out = Vec::new();
     for line in text.lines().skip(1) {
         let Some(local) = line.split_whitespace().nth(1) else {
@@ -166,7 +166,7 @@ pub fn bound_on(text: &str, v6: bool, port: u16) -> Vec<IpAddr> {
 /// Every IPv4 and IPv6 address of this host's interfaces (getifaddrs(3)), loopback first as
 /// the kernel lists them; empty if the call fails.
 #[allow(unsafe_code)]
-pub fn interface_addresses() -> Vec<IpAddr> {
+pub(crate) fn interface_addresses() -> Vec<IpAddr> {
     let mut out = Vec::new();
     let mut head: *mut libc::ifaddrs = core::ptr::null_mut();
     // SAFETY: getifaddrs(3) fills `head` with a list it allocated, or fails and leaves it

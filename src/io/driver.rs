@@ -64,14 +64,14 @@ pub fn stop_while_starting() {
 }
 
 /// How long the application's first timers wait for the peers' first lookups.
-pub const FIRST_LOOKUPS_WAIT: Duration = Duration::from_millis(500);
+pub(crate) const FIRST_LOOKUPS_WAIT: Duration = Duration::from_millis(500);
 
 /// The signal pipe's token (the mesh uses `0..MAX_TOKENS`).
-pub const SIGNALS: Token = Token(usize::MAX - 1);
+pub(crate) const SIGNALS: Token = Token(usize::MAX - 1);
 /// Standard input's token.
-pub const STDIN: Token = Token(usize::MAX - 2);
+pub(crate) const STDIN: Token = Token(usize::MAX - 2);
 /// Standard output's token (writable readiness, when lines wait for a slow reader).
-pub const STDOUT: Token = Token(usize::MAX - 3);
+pub(crate) const STDOUT: Token = Token(usize::MAX - 3);
 
 /// At exit, how long the summary may wait for a slow reader of stdout before it is given up.
 const EXIT_FLUSH: Duration = Duration::from_millis(200);
@@ -86,13 +86,13 @@ const MAX_FILE_INPUT: usize = 64 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct Datagram<'a> {
     /// The configured peer it came from (by source address), if any.
-    pub peer: Option<usize>,
+    pub(crate) peer: Option<usize>,
     /// Its source address.
-    pub from: SocketAddr,
+    pub(crate) from: SocketAddr,
     /// Its bytes (at most the receive buffer).
     pub bytes: &'a [u8],
     /// It filled the whole receive buffer: it was larger and has been cut.
-    pub truncated: bool,
+    pub(crate) truncated: bool,
 }
 
 /// What runs on top of the loop: the counter peer, the Lab 1 process, the shared resource.
@@ -184,7 +184,7 @@ impl Keyboard {
 
 /// Opens the mesh on `poll`'s registry and says so if the own address could not be bound
 /// (the wildcard is used instead: a Swarm service name resolves to a virtual IP).
-pub fn open_mesh<W: Write>(
+pub(crate) fn open_mesh<W: Write>(
     poll: &Poll,
     addr: &AddrSpec,
     peers: &[AddrSpec],
@@ -194,7 +194,7 @@ pub fn open_mesh<W: Write>(
 }
 
 /// [`open_mesh`] with groups of peers found by DNS (`--discover`).
-pub fn open_mesh_with<W: Write>(
+pub(crate) fn open_mesh_with<W: Write>(
     poll: &Poll,
     addr: &AddrSpec,
     peers: &[AddrSpec],
@@ -224,7 +224,7 @@ pub struct Driver<A, W: Write> {
     /// What runs on top.
     pub app: A,
     /// Where lines go.
-    pub out: Output<W>,
+    pub(crate) out: Output<W>,
     keyboard: Option<Keyboard>,
     /// Sockets whose last drain gave up (too many errors in a row) before `WouldBlock`: no new
     /// readiness event is guaranteed for what they still hold, so the next turn drains them

@@ -9,7 +9,7 @@ use crate::output::{Line, LineFull, Obj, Render};
 
 /// Why a peer is down.
 #[derive(Debug)]
-pub enum Down {
+pub(crate) enum Down {
     /// A send or receive on its socket failed.
     Error(io::Error),
     /// It said goodbye (it was stopped).
@@ -18,7 +18,7 @@ pub enum Down {
 
 /// Why an address of a group's answer can be no peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unusable {
+pub(crate) enum Unusable {
     /// Unspecified (0.0.0.0, ::: this very process), multicast or broadcast.
     NotUnicast,
     /// Not of the own socket's family (an IPv6 address for an IPv4 socket, or the reverse).
@@ -27,7 +27,7 @@ pub enum Unusable {
 
 /// What the mesh found out about one peer (slot `i` of the mesh).
 #[derive(Debug)]
-pub enum PeerEvent {
+pub(crate) enum PeerEvent {
     /// Sends to it fail, or it said goodbye (once per transition).
     Down {
         /// Mesh slot.
@@ -146,7 +146,7 @@ pub enum PeerEvent {
 impl PeerEvent {
     /// The mesh slot it is about (for a group's event, [`PeerEvent::group_event`], the
     /// group's index).
-    pub fn slot(&self) -> usize {
+    pub(crate) fn slot(&self) -> usize {
         match self {
             PeerEvent::Down { i, .. }
             | PeerEvent::Up { i, .. }
@@ -164,7 +164,7 @@ impl PeerEvent {
     }
 
     /// The group it is about, for an event about a whole group.
-    pub fn group_event(&self) -> Option<usize> {
+    pub(crate) fn group_event(&self) -> Option<usize> {
         match self {
             PeerEvent::GroupUnresolved { g, .. }
             | PeerEvent::TableFull { g, .. }
@@ -179,13 +179,13 @@ impl PeerEvent {
 pub(crate) struct PeerLine<'a> {
     /// The peer's name as the user wrote it (a discovered peer's `group#n`; for a group's
     /// event, the group's argument).
-    pub name: &'a str,
+    pub(crate) name: &'a str,
     /// The group a discovered peer belongs to (its argument).
-    pub group: Option<&'a str>,
+    pub(crate) group: Option<&'a str>,
     /// For [`PeerEvent::NowNamed`]: the named peer's name.
-    pub other: Option<&'a str>,
+    pub(crate) other: Option<&'a str>,
     /// What happened.
-    pub event: &'a PeerEvent,
+    pub(crate) event: &'a PeerEvent,
 }
 
 /// A short lowercase reason, without allocating (`io::Error`'s own `Display` of an OS error

@@ -27,15 +27,15 @@ use crate::values::addr::AddrSpec;
 use crate::values::limits::{DISCOVER_EVERY, MAX_ADDRS_PER_NAME, MAX_GROUPS, MAX_NAME, MAX_PEERS};
 
 /// The server socket's token; peer `i` is `Token(1 + i)`.
-pub const SERVER: Token = Token(0);
+pub(crate) const SERVER: Token = Token(0);
 
 /// The first of the resolver's tokens (after the peers'): peer `i`'s lookup uses
 /// `DNS_TOKENS + 4 * i` to `DNS_TOKENS + 4 * i + 3` (see [`dns::resolver`]).
-pub const DNS_TOKENS: usize = MAX_PEERS + 1;
+pub(crate) const DNS_TOKENS: usize = MAX_PEERS + 1;
 
 /// Every token the mesh may register (server, peers, lookups of the named peers and of the
 /// groups).
-pub const MAX_TOKENS: usize =
+pub(crate) const MAX_TOKENS: usize =
     DNS_TOKENS + dns::resolver::TOKENS_PER_SLOT * (MAX_PEERS + MAX_GROUPS);
 
 /// Peers found by DNS (`--discover`): the groups, and the table's capacity.
@@ -140,7 +140,7 @@ struct Slot {
 
 /// The result of one receive attempt.
 #[derive(Debug)]
-pub enum Recv {
+pub(crate) enum Recv {
     /// A datagram of this many bytes from this address, on this peer's socket (or `None`:
     /// the server socket).
     Datagram(usize, SocketAddr, Option<usize>),
@@ -201,7 +201,7 @@ impl Mesh {
 
     /// [`Mesh::open`] with groups of peers found by DNS, in a table of a fixed capacity
     /// (allocated now, never grown).
-    pub fn open_with(
+    pub(crate) fn open_with(
         registry: &Registry,
         addr: &AddrSpec,
         peers: &[AddrSpec],
@@ -259,43 +259,43 @@ impl Mesh {
     }
 
     /// The address the server socket is bound to.
-    pub fn local_addr(&self) -> SocketAddr {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
         self.local
     }
 
     /// How many peers: the named ones, then those discovered so far (left ones included).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.peers.len()
     }
 
     /// The table's capacity, fixed at start.
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.capacity
     }
 
     /// The `--discover` groups, as written.
-    pub fn group_specs(&self) -> impl Iterator<Item = &AddrSpec> {
+    pub(crate) fn group_specs(&self) -> impl Iterator<Item = &AddrSpec> {
         self.groups.iter().map(|g| &g.spec)
     }
 
     /// Group `g`'s argument as written.
-    pub fn group_name(&self, g: usize) -> &str {
+    pub(crate) fn group_name(&self, g: usize) -> &str {
         &self.groups[g].spec.text
     }
 
     /// New addresses the table had no room for: the most left out by the groups' lookups at
     /// any one time.
-    pub fn left_out(&self) -> usize {
+    pub(crate) fn left_out(&self) -> usize {
         self.left_out_max
     }
 
     /// The next peer whose slot a new peer took (slot, its state until then).
-    pub fn poll_retired(&mut self) -> Option<(usize, PeerState)> {
+    pub(crate) fn poll_retired(&mut self) -> Option<(usize, PeerState)> {
         self.retired.pop_front()
     }
 
     /// Who an event is about: the peer's (or the group's) name, and the peer's group.
-    pub fn describe(&self, ev: &PeerEvent) -> (&str, Option<&str>) {
+    pub(crate) fn describe(&self, ev: &PeerEvent) -> (&str, Option<&str>) {
         if let Some(g) = ev.group_event() {
             return (self.group_name(g), None);
         }
@@ -304,28 +304,23 @@ impl Mesh {
     }
 
     /// The other peer an event names (`PeerEvent::NowNamed`'s named peer).
-    pub fn other_of(&self, ev: &PeerEvent) -> Option<&str> {
+    pub(crate) fn other_of(&self, ev: &PeerEvent) -> Option<&str> {
         match ev {
             PeerEvent::NowNamed { named, .. } => Some(self.peers[*named].state.name()),
             _ => None,
         }
     }
 
-    /// Whether there are no peers (the shared resource).
-    pub fn is_empty(&self) -> bool {
-        self.peers.is_empty()
-    }
-
     /// Peer `i`'s state.
     ///
     /// # Panics
     /// If `i >= self.len()`: peer indices come from this mesh.
-    pub fn peer(&self, i: usize) -> &PeerState {
+    pub(crate) fn peer(&self, i: usize) -> &PeerState {
         &self.peers[i].state
     }
 
     /// The peer whose current address is `addr`, if any.
-    pub fn attribute(&self, addr: SocketAddr) -> Option<usize> {
+    pub(crate) fn attribute(&self, addr: SocketAddr) -> Option<usize> {
         self.peers.iter().position(|p| p.state.addr == Some(addr))
     }
 
@@ -333,7 +328,7 @@ impl Mesh {
     /// the only peer at that IP, when the own address is not at that IP too (the course's Go
     /// program sends from a random port). `None` when no peer or several share the IP. The
     /// `bool` is true the first time for that peer (worth a note).
-    pub fn attribute_by_ip(&mut self, from: SocketAddr) -> Option<(usize, bool)> {
+    pub(crate) fn attribute_by_ip(&mut self, from: SocketAddr) -> Option<(usize, bool)> {
         if from.ip() == self.local.ip() {
             return None;
         }
@@ -383,12 +378,12 @@ impl Mesh {
 
     /// Sends `bytes` to any address from the server socket (answers to strangers: health
     /// probes, the shared resource's acknowledgements). Best effort.
-    pub fn send_to(&self, addr: SocketAddr, bytes: &[u8]) -> bool {
+    pub(crate) fn send_to(&self, addr: SocketAddr, bytes: &[u8]) -> bool {
         self.server.send_to(bytes, addr).is_ok()
     }
 
     /// Tells every peer we are stopping (best effort: one datagram each).
-    pub fn say_to_all(&self, bytes: &[u8]) {
+    pub(crate) fn say_to_all(&self, bytes: &[u8]) {
         for slot in &self.peers {
             if let Some(s) = &slot.socket {
                 let _ = s.send(bytes);
@@ -398,7 +393,7 @@ impl Mesh {
 
     /// Notes the peers that came back up (sends without an error for
     /// [`UP_AFTER`](crate::values::limits::UP_AFTER)); the driver calls it once a second.
-    pub fn poll_up(&mut self, now: Instant) {
+    pub(crate) fn poll_up(&mut self, now: Instant) {
         for i in 0..self.peers.len() {
             let st = &mut self.peers[i].state;
             if st.poll_up(now) {
@@ -410,7 +405,7 @@ impl Mesh {
     }
 
     /// Call when a datagram came from peer `i`: it is up.
-    pub fn heard(&mut self, i: usize, from: SocketAddr) {
+    pub(crate) fn heard(&mut self, i: usize, from: SocketAddr) {
         // A peer that left has no socket and gets nothing: not "up" again until it joins.
         if self.peers[i].state.left {
             return;
@@ -421,7 +416,7 @@ impl Mesh {
     }
 
     /// Call when peer `i` said goodbye: it is down until heard from again.
-    pub fn bye(&mut self, i: usize, from: SocketAddr, now: Instant) {
+    pub(crate) fn bye(&mut self, i: usize, from: SocketAddr, now: Instant) {
         if self.peers[i].state.handle_bye(now) {
             self.push(PeerEvent::Down {
                 i,
@@ -432,12 +427,12 @@ impl Mesh {
     }
 
     /// The next thing that happened to a peer, to print.
-    pub fn poll_event(&mut self) -> Option<PeerEvent> {
+    pub(crate) fn poll_event(&mut self) -> Option<PeerEvent> {
         self.events.pop_front()
     }
 
     /// Why the own address could not be bound (and the wildcard was used instead).
-    pub fn fallback(&self) -> Option<&'static str> {
+    pub(crate) fn fallback(&self) -> Option<&'static str> {
         self.fallback
     }
 
@@ -450,7 +445,7 @@ impl Mesh {
     }
 
     /// Reads one datagram from the socket behind `token` into `buf`.
-    pub fn recv(&mut self, token: Token, buf: &mut [u8]) -> Recv {
+    pub(crate) fn recv(&mut self, token: Token, buf: &mut [u8]) -> Recv {
         let (result, peer) = if token == SERVER {
             (self.server.recv_from(buf), None)
         } else {
@@ -488,7 +483,7 @@ impl Mesh {
 
     /// When the next peer name is due for (re)resolution, or a lookup in flight for its next
     /// deadline.
-    pub fn next_resolve(&self) -> Option<Instant> {
+    pub(crate) fn next_resolve(&self) -> Option<Instant> {
         let due = (0..self.statics)
             .filter(|&i| !self.resolver.is_busy(i))
             .map(|i| self.peers[i].state.next_resolve)
@@ -505,25 +500,25 @@ impl Mesh {
 
     /// Whether some peer's first lookup is still in flight (its name has never resolved and a
     /// lookup for it waits for an answer).
-    pub fn first_lookups_pending(&self) -> bool {
+    pub(crate) fn first_lookups_pending(&self) -> bool {
         (0..self.statics).any(|i| self.peers[i].state.addr.is_none() && self.resolver.is_busy(i))
             || (0..self.groups.len())
                 .any(|g| !self.groups[g].looked_up && self.resolver.is_busy(self.statics + g))
     }
 
     /// DNS answers the lookups ignored so far (wrong source, id or question, malformed).
-    pub fn dns_ignored(&self) -> dns::lookup::Ignored {
+    pub(crate) fn dns_ignored(&self) -> dns::lookup::Ignored {
         self.resolver.ignored()
     }
 
     /// Whether `token` is one of the resolver's sockets.
-    pub fn owns_dns(&self, token: Token) -> bool {
+    pub(crate) fn owns_dns(&self, token: Token) -> bool {
         self.resolver.owns(token)
     }
 
     /// One of the resolver's sockets is ready: answers are read, and peers whose lookup
     /// ended are (re)connected or said to be unresolved.
-    pub fn handle_dns(&mut self, registry: &Registry, token: Token, now: Instant) {
+    pub(crate) fn handle_dns(&mut self, registry: &Registry, token: Token, now: Instant) {
         self.resolver.handle_ready(registry, token, now);
         self.apply_lookups(registry, now);
     }
@@ -531,7 +526,7 @@ impl Mesh {
     /// Starts a lookup for every peer whose time has come (an IP address is taken at once),
     /// passes the time to the lookups in flight, and (re)connects the peers whose lookup
     /// ended. Never waits: the answers come through [`Mesh::handle_dns`].
-    pub fn resolve_due(&mut self, registry: &Registry, now: Instant) {
+    pub(crate) fn resolve_due(&mut self, registry: &Registry, now: Instant) {
         self.resolver.handle_timeout(registry, now);
         for g in 0..self.groups.len() {
             let slot = self.statics + g;
