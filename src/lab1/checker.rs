@@ -183,7 +183,7 @@ pub struct Checker {
     ack: Option<Msg>,
     /// A restart learnt from an ENTER or EXIT, to report before it.
     news: Option<Use>,
-    /// Entries.
+    /// Entries into the critical section (new ENTERs, not their resends).
     pub entries: u64,
     /// Violations found.
     pub violations: u64,

@@ -66,7 +66,7 @@ pub(crate) const MAX_CLOCK: u64 = 1 << 53;
 pub struct Priority {
     /// Request timestamp.
     pub(crate) t: u64,
-    /// Requester.
+    /// The requester: the smaller id wins a tie of timestamps.
     pub(crate) id: PeerId,
 }
 
@@ -182,7 +182,7 @@ pub enum Event {
     },
     /// A message went out (REPLY and resends do not tick: the clock is the sender's).
     Sent {
-        /// Destination.
+        /// Where it went: a process or the resource.
         to: Party,
         /// Message type.
         kind: Kind,
@@ -193,7 +193,7 @@ pub enum Event {
     },
     /// A new REQUEST arrived (the clock ticked).
     Request {
-        /// Requester.
+        /// The process asking.
         from: PeerId,
         /// Its timestamp.
         t: u64,
@@ -213,7 +213,7 @@ pub enum Event {
     },
     /// The resource acknowledged ENTER or EXIT.
     Acked {
-        /// What.
+        /// ENTER or EXIT.
         of: AckOf,
         /// For which request.
         t: u64,
@@ -265,7 +265,6 @@ pub enum Event {
 pub(crate) struct Logged {
     /// Lamport clock.
     pub(crate) clock: u64,
-    /// State.
     pub(crate) state: State,
     /// What happened.
     pub(crate) event: Event,
@@ -314,7 +313,7 @@ impl core::fmt::Display for Rejected {
 
 impl std::error::Error for Rejected {}
 
-/// Settings.
+/// How a core is made: its place in the group, its times, its text and incarnation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Config {
     /// Own id, 1..=n.
@@ -559,7 +558,7 @@ impl Ra {
         &self.cfg
     }
 
-    /// Totals.
+    /// What it did so far: requests, entries, messages sent and ignored.
     pub fn stats(&self) -> Stats {
         self.stats
     }

@@ -481,7 +481,6 @@ pub(crate) struct Refused<'a> {
     pub(crate) from: SocketAddr,
     /// Its bytes.
     pub(crate) bytes: &'a [u8],
-    /// Why.
     pub(crate) why: &'a dyn core::fmt::Display,
 }
 

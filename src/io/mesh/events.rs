@@ -30,25 +30,16 @@ pub(crate) enum Unusable {
 pub(crate) enum PeerEvent {
     /// Sends to it fail, or it said goodbye (once per transition).
     Down {
-        /// Mesh slot.
         i: usize,
         /// Where it was.
         addr: Option<SocketAddr>,
-        /// Why.
         why: Down,
     },
     /// It answers again.
-    Up {
-        /// Mesh slot.
-        i: usize,
-        /// Where.
-        addr: SocketAddr,
-    },
+    Up { i: usize, addr: SocketAddr },
     /// Its name resolved for the first time, or to a new address.
     Resolved {
-        /// Mesh slot.
         i: usize,
-        /// The address.
         addr: SocketAddr,
         /// A new address (a restarted container).
         moved: bool,
@@ -56,38 +47,30 @@ pub(crate) enum PeerEvent {
     /// Its name resolved, but no socket can be connected to that address from the own one
     /// (e.g. an IPv6 peer of an IPv4 process, no route); retried with backoff.
     Unreachable {
-        /// Mesh slot.
         i: usize,
         /// The peer's address.
         addr: SocketAddr,
         /// The own address.
         local: SocketAddr,
-        /// Why.
         why: io::Error,
     },
     /// Its name does not resolve (yet, or no longer); retried.
     Unresolved {
-        /// Mesh slot.
         i: usize,
-        /// Why.
         why: io::Error,
         /// It resolved before ("no longer resolves" rather than "does not resolve yet").
         before: bool,
     },
     /// A new address in its group's lookup: a discovered peer (or one that left, back).
     Joined {
-        /// Mesh slot.
         i: usize,
-        /// Its address.
         addr: SocketAddr,
         /// It had left before.
         again: bool,
     },
     /// Gone from its group's lookups: dropped (its row stays).
     Left {
-        /// Mesh slot.
         i: usize,
-        /// Its address.
         addr: SocketAddr,
         /// Lookups in a row it was missing from.
         lookups: u8,
@@ -95,7 +78,6 @@ pub(crate) enum PeerEvent {
     /// It sends from another port than its own, on its IP (the course's Go program): taken as
     /// its datagrams (said once).
     OtherPort {
-        /// Mesh slot.
         i: usize,
         /// Where the datagram came from.
         from: SocketAddr,
@@ -104,9 +86,7 @@ pub(crate) enum PeerEvent {
     },
     /// A group's lookup failed (said once per failure streak); retried.
     GroupUnresolved {
-        /// The group.
         g: usize,
-        /// Why.
         why: io::Error,
         /// It resolved before.
         before: bool,
@@ -116,25 +96,21 @@ pub(crate) enum PeerEvent {
     NowNamed {
         /// Mesh slot of the member.
         i: usize,
-        /// The address.
         addr: SocketAddr,
         /// Mesh slot of the named peer.
         named: usize,
     },
     /// A group's answer held addresses no peer can have (said once per group).
     GroupUnusable {
-        /// The group.
         g: usize,
         /// The first such address.
         ip: std::net::IpAddr,
-        /// Why.
         why: Unusable,
         /// How many in that answer.
         count: usize,
     },
     /// A group's lookup gave a new address and the peer table is full (said once).
     TableFull {
-        /// The group.
         g: usize,
         /// The first address left out.
         addr: SocketAddr,

@@ -38,7 +38,6 @@ pub struct PeerState {
     pub(crate) spec: AddrSpec,
     /// Where it currently resolves to.
     pub(crate) addr: Option<SocketAddr>,
-    /// Reachability.
     pub(crate) link: Link,
     /// The first send of the current run of sends without an error (cleared by any error): a
     /// peer that is down comes back up when [`UP_AFTER`] passes so, long enough for an ICMP
