@@ -7,6 +7,8 @@ use crate::values::limits::MAX_PROCESSES;
 use crate::values::time::Millis;
 
 /// What an ENTER meant.
+// Public through the test harness (`Fault::Resource`), which only test support builds.
+#[cfg_attr(not(any(test, feature = "test-support")), allow(unreachable_pub))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Entry {
     /// Already seen (a resend whose ACK was lost): acknowledge again, print nothing.
@@ -21,6 +23,8 @@ pub enum Entry {
 }
 
 /// What an EXIT meant.
+// Public through the test harness (`Fault::Resource`), which only test support builds.
+#[cfg_attr(not(any(test, feature = "test-support")), allow(unreachable_pub))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Exit {
     /// The process inside left, after holding the CS this long.
@@ -35,6 +39,8 @@ pub enum Exit {
 }
 
 /// One message to the resource, as a value: what the checker made of it.
+// Public through the test harness (`Fault::Resource`), which only test support builds.
+#[cfg_attr(not(any(test, feature = "test-support")), allow(unreachable_pub))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Use {
     /// A process (re)started: HELLO, or the first message of a new incarnation.
@@ -96,6 +102,7 @@ pub enum Use {
 impl Use {
     /// Whether the checker found something wrong: an overlap, entries out of (T, id) order,
     /// or an exit without its entry.
+    #[cfg(any(test, feature = "test-support"))]
     pub(crate) fn is_fault(&self) -> bool {
         match self {
             Use::Enter {

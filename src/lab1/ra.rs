@@ -554,6 +554,7 @@ impl Ra {
     }
 
     /// The settings it was made with.
+    #[cfg(any(test, feature = "test-support"))]
     pub(crate) fn config(&self) -> &Config {
         &self.cfg
     }
