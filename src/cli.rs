@@ -140,7 +140,9 @@ fn parse_duration(s: &str, option: &str) -> Result<Duration, String> {
         (s, 1) // zero in any unit: the range error says what is allowed
     } else if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         // `--interval 250` meant 250 ms as often as 250 s: a number needs its unit.
-        return Err(format!("`{s}` has no unit: write {s}ms, {s}s, {s}m or {s}h"));
+        return Err(format!(
+            "`{s}` has no unit: write {s}ms, {s}s, {s}m or {s}h"
+        ));
     } else {
         return Err(format!("`{s}` is not a duration like 1s, 250ms or 1.5s"));
     };
@@ -229,10 +231,17 @@ mod tests {
     #[test]
     fn help_points_to_lab_1_and_the_resource() {
         use argh::FromArgs;
-        let peer = PeerArgs::from_args(&["process"], &["--help"]).unwrap_err().output;
+        let peer = PeerArgs::from_args(&["process"], &["--help"])
+            .unwrap_err()
+            .output;
         assert!(peer.contains("Lab 1 (Ricart–Agrawala): `process shared-resource`, then `process mutex ID ADDR...`"), "{peer}");
-        let mutex = MutexArgs::from_args(&["process", "mutex"], &["--help"]).unwrap_err().output;
-        assert!(mutex.contains("start it first (`process shared-resource`"), "{mutex}");
+        let mutex = MutexArgs::from_args(&["process", "mutex"], &["--help"])
+            .unwrap_err()
+            .output;
+        assert!(
+            mutex.contains("start it first (`process shared-resource`"),
+            "{mutex}"
+        );
     }
 
     /// The id forgotten (`process mutex :10002 :10003 :10004`) is said as what it is.
@@ -241,7 +250,8 @@ mod tests {
         use argh::FromArgs;
         let e = MutexArgs::from_args(&["mutex"], &[":10002", ":10003", ":10004"]).unwrap_err();
         assert!(
-            e.output.contains("the first argument is this process's id, 1 to N"),
+            e.output
+                .contains("the first argument is this process's id, 1 to N"),
             "{}",
             e.output
         );

@@ -9,7 +9,7 @@
 
 use core::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::io::net::resolve;
@@ -76,65 +76,11 @@ pub struct Healthy {
 
 /// Probes `spec`: its name must resolve.
 pub fn probe(spec: &AddrSpec, timeout: Duration) -> Result<Healthy, HealthError> {
-    probe_targets(&[target(spec, timeout)?], timeout)
-}
-
-fn probe_targets(targets: &[SocketAddr], timeout: Duration) -> Result<Healthy, HealthError> {
-    let local: SocketAddr = if targets[0].is_ipv6() {
-        "[::]:0".parse().expect("literal")
-    } else {
-        "0.0.0.0:0".parse().expect("literal")
-    };
-    let sock = UdpSocket::bind(local).map_err(HealthError::Io)?;
-    // One target: connect, so "connection refused" is reported instead of a timeout.
-    if let [only] = *targets {
-        sock.connect(only).map_err(HealthError::Io)?;
-    }
-    let start = Instant::now();
-    let mut buf = [0u8; 64];
-    // Resend a few times within the limit: a single lost datagram must not fail the check.
-    let tries = 3u32;
-    for i in 0..tries {
-        for t in targets {
-            match sock.send_to(HEALTH_PROBE, t) {
-                Ok(_) => {}
-                Err(e) if targets.len() == 1 => return Err(HealthError::Io(e)),
-                Err(_) => {} // another target may answer
-            }
-        }
-        let until = start + timeout * (i + 1) / tries;
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            sock.set_read_timeout(Some(left)).map_err(HealthError::Io)?;
-            match sock.recv_from(&mut buf) {
-                Ok((n, from)) if &buf[..n] == HEALTH_OK && targets.contains(&from) => {
-                    return Ok(Healthy {
-                        rtt: start.elapsed(),
-                        from,
-                    })
-                }
-                Ok(_) => {} // a counter or anything else: not the answer
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    break
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(HealthError::Io(e)),
-            }
-        }
-    }
-    Err(HealthError::Timeout(timeout))
+    probe_all(&[target(spec, timeout)?], timeout)
 }
 
 /// How many addresses `--self` probes at most (this host's own addresses on the port).
-pub const MAX_SELF_TARGETS: usize = 32;
+pub(crate) const MAX_SELF_TARGETS: usize = 32;
 
 /// The addresses `process health --self PORT` probes, without any name lookup: first every
 /// local address a UDP socket is bound to on PORT in this network namespace
@@ -143,7 +89,7 @@ pub const MAX_SELF_TARGETS: usize = 32;
 /// included when it exists). So a peer bound to its container's address (its own name
 /// resolved at start), to the wildcard address (its name did not resolve) or to any
 /// loopback address is reached, and nothing waits on DNS.
-pub fn self_targets(port: u16) -> Vec<SocketAddr> {
+pub(crate) fn self_targets(port: u16) -> Vec<SocketAddr> {
     let mut ips: Vec<IpAddr> = Vec::new();
     for (file, v6) in [("/proc/net/udp", false), ("/proc/net/udp6", true)] {
         if let Ok(text) = std::fs::read_to_string(file) {
@@ -184,7 +130,7 @@ pub fn self_targets(port: u16) -> Vec<SocketAddr> {
 /// The local addresses of the UDP sockets bound on `port` in a `/proc/net/udp` (`v6`
 /// false) or `/proc/net/udp6` text. Each line's local address is the kernel's 32-bit words
 /// printed as hex in this machine's byte order, then `:PORT` in hex.
-pub fn bound_on(text: &str, v6: bool, port: u16) -> Vec<IpAddr> {
+pub(crate) fn bound_on(text: &str, v6: bool, port: u16) -> Vec<IpAddr> {
     let mut out = Vec::new();
     for line in text.lines().skip(1) {
         let Some(local) = line.split_whitespace().nth(1) else {
@@ -220,7 +166,7 @@ pub fn bound_on(text: &str, v6: bool, port: u16) -> Vec<IpAddr> {
 /// Every IPv4 and IPv6 address of this host's interfaces (getifaddrs(3)), loopback first as
 /// the kernel lists them; empty if the call fails.
 #[allow(unsafe_code)]
-pub fn interface_addresses() -> Vec<IpAddr> {
+pub(crate) fn interface_addresses() -> Vec<IpAddr> {
     let mut out = Vec::new();
     let mut head: *mut libc::ifaddrs = core::ptr::null_mut();
     // SAFETY: getifaddrs(3) fills `head` with a list it allocated, or fails and leaves it
@@ -266,20 +212,27 @@ pub struct SelfProbed {
     pub result: Result<Healthy, HealthError>,
 }
 
-/// Probes this host's own `port` on every address of [`self_targets`] at once, each from its
-/// own connected socket (so a refusal is told from silence), resending a few times within
-/// `timeout`. Succeeds on the first [`HEALTH_OK`]; fails at once when every address refused.
-/// No name is looked up.
+/// Probes this host's own `port` on every address of [`self_targets`] at once: succeeds on
+/// the first [`HEALTH_OK`], fails at once when every address refused. No name is looked up.
 pub fn probe_self(port: u16, timeout: Duration) -> SelfProbed {
     let targets = self_targets(port);
-    let result = probe_each(&targets, timeout);
+    let result = probe_all(&targets, timeout);
     SelfProbed { targets, result }
 }
 
-fn probe_each(targets: &[SocketAddr], timeout: Duration) -> Result<Healthy, HealthError> {
+/// The one probe loop: sends [`HEALTH_PROBE`] to every target at once, each from its own
+/// connected socket (so a refusal is told from silence), resending a few times within
+/// `timeout` (a single lost datagram must not fail the check), and succeeds on the first
+/// [`HEALTH_OK`].
+///
+/// With one target (`process health ADDR`) its first error is the answer. With several
+/// (`--self PORT`) another may still answer: a refused target is dropped (all refused is
+/// "connection refused" at once) and other errors are retried with the next try.
+fn probe_all(targets: &[SocketAddr], timeout: Duration) -> Result<Healthy, HealthError> {
     use mio::net::UdpSocket as MioUdp;
     use mio::{Events, Interest, Poll, Token};
 
+    let one = targets.len() == 1;
     let mut poll = Poll::new().map_err(HealthError::Io)?;
     let mut socks: Vec<(SocketAddr, MioUdp, bool)> = Vec::new();
     let mut last_err = None;
@@ -319,6 +272,9 @@ fn probe_each(targets: &[SocketAddr], timeout: Duration) -> Result<Healthy, Heal
             }
             match s.send(HEALTH_PROBE) {
                 Ok(_) => {}
+                Err(e) if one && e.kind() != io::ErrorKind::WouldBlock => {
+                    return Err(HealthError::Io(e))
+                }
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => *refused = true,
                 // Queue full or the like: the next try resends.
                 Err(_) => {}
@@ -352,11 +308,13 @@ fn probe_each(targets: &[SocketAddr], timeout: Duration) -> Result<Healthy, Heal
                             })
                         }
                         Ok(_) => {} // a counter or anything else: not the answer
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if one => return Err(HealthError::Io(e)),
                         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
                             *refused = true;
                         }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(_) => break, // WouldBlock, or an error the next try may clear
+                        Err(_) => break, // an error the next try may clear
                     }
                 }
             }
@@ -368,6 +326,7 @@ fn probe_each(targets: &[SocketAddr], timeout: Duration) -> Result<Healthy, Heal
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::UdpSocket;
     use std::thread;
 
     /// A socket that answers every probe with [`HEALTH_OK`] (as a peer's loop does), for
@@ -476,6 +435,35 @@ mod tests {
         let t = Instant::now();
         let p = probe_self(port, Duration::from_millis(300));
         assert!(matches!(p.result, Err(HealthError::Timeout(_))), "{p:?}");
+        assert!(t.elapsed() >= Duration::from_millis(300));
+    }
+
+    #[test]
+    fn probe_of_one_address_answers_refuses_or_times_out() {
+        let spec =
+            |port: u16| crate::values::addr::parse_spec(&format!("127.0.0.1:{port}")).unwrap();
+        let (port, h) = answering("127.0.0.1:0", 1);
+        let ok = probe(&spec(port), Duration::from_secs(2)).expect("healthy");
+        assert_eq!(ok.from, SocketAddr::from(([127, 0, 0, 1], port)));
+        h.join().unwrap();
+        // Nothing bound: refused, long before the timeout.
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let t = Instant::now();
+        match probe(&spec(port), Duration::from_secs(5)) {
+            Err(HealthError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused),
+            other => panic!("{other:?}"),
+        }
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        // Bound but silent: the whole timeout.
+        let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let t = Instant::now();
+        let r = probe(&spec(port), Duration::from_millis(300));
+        assert!(matches!(r, Err(HealthError::Timeout(_))), "{r:?}");
         assert!(t.elapsed() >= Duration::from_millis(300));
     }
 }

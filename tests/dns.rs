@@ -192,7 +192,10 @@ fn many(first: &[Ipv4Addr], n: usize) -> Vec<Ipv4Addr> {
 /// truncated UDP answer sends the lookup to TCP, and all 60 come back, through the search
 /// list. The resolver and its sockets run here, on a thread inside the namespace.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace"
+)]
 fn sixty_addresses_all_come_back_over_tcp() {
     let ns = Netns::new("dns60");
     let all = many(&[], 60);
@@ -237,7 +240,10 @@ fn sixty_addresses_all_come_back_over_tcp() {
 /// A real peer finds its peer through the namespace's resolv.conf and the server above, over
 /// TCP for a 60-address name, and exchanges counters with it.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace"
+)]
 fn a_peer_resolves_its_peer_through_the_dns_server() {
     let ns = Netns::new("dnspeer");
     ns.resolv_conf("nameserver 127.0.0.1\nsearch lab.example\noptions timeout:1\n");
@@ -276,7 +282,10 @@ fn a_peer_resolves_its_peer_through_the_dns_server() {
 /// Forged answers (from another address, with a wrong id) arrive before the real one: they
 /// are ignored, counted, and said in a notice; the real address is taken.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace"
+)]
 fn forged_answers_are_ignored_counted_and_said() {
     let ns = Netns::new("dnsforge");
     ns.resolv_conf("nameserver 127.0.0.1\noptions timeout:1\n");
@@ -328,7 +337,10 @@ fn arrivals(p: &util::Proc, from: &str) -> Vec<u64> {
 /// IP-address peers while a peer name waits for DNS (lookups time out and start again), a
 /// name in the hosts file is found at once, and SIGTERM stops it at once.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace"
+)]
 fn a_dead_nameserver_delays_no_broadcast_and_no_sigterm() {
     let ns = Netns::new("deaddns");
     // A bound socket that never reads: queries vanish, nothing answers, nothing refuses.
@@ -405,7 +417,10 @@ fn a_dead_nameserver_delays_no_broadcast_and_no_sigterm() {
 /// answer, then TCP) gives 59 peers, the own address left out; counters flow with a live one
 /// among them; a group nobody has is said once ("does not resolve yet") and retried.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace"
+)]
 fn a_group_of_sixty_addresses_gives_fifty_nine_peers() {
     let ns = Netns::new("dnsgroup");
     ns.resolv_conf("nameserver 127.0.0.1\nsearch lab.example\noptions timeout:1\n");
@@ -475,7 +490,10 @@ fn a_group_of_sixty_addresses_gives_fifty_nine_peers() {
 /// (NXDOMAIN, as after `--scale peer=0`) is a lookup without any member. At
 /// `--discover-every 1s`; the delays are printed.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace"
+)]
 fn a_group_follows_the_dns_answers_as_they_change() {
     let ns = Netns::new("dnsscale");
     ns.resolv_conf("nameserver 127.0.0.1\nsearch lab.example\noptions timeout:1\n");
@@ -528,7 +546,10 @@ fn a_group_follows_the_dns_answers_as_they_change() {
 /// A nameserver nothing listens on (ICMP port unreachable) is passed at once, as glibc does,
 /// not after its timeout; when every one refuses, the error says so (it said "timed out").
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace"
+)]
 fn a_refusing_nameserver_is_passed_at_once() {
     let ns = Netns::new("dnsref");
     let _server = serve(
@@ -580,7 +601,10 @@ fn a_refusing_nameserver_is_passed_at_once() {
 /// starts: a running process keeps the FIFO whatever the file becomes; each health check is a
 /// new process.)
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace"
+)]
 fn a_hostile_hosts_file_neither_blocks_nor_stalls_the_loop() {
     let ns = Netns::new("dnshosts");
     let _server = serve(&ns, &[("p3", vec![Ipv4Addr::new(127, 0, 0, 3)])]);
@@ -674,7 +698,10 @@ fn a_hostile_hosts_file_neither_blocks_nor_stalls_the_loop() {
 /// outside attack). strace counts the opens of /etc/hosts: one per name while the file stays
 /// the same, more once it is rewritten.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace"
+)]
 fn an_unchanged_hosts_file_is_not_searched_again_for_refusing_peers() {
     let strace = ["/usr/bin/strace", "/bin/strace"]
         .into_iter()
@@ -753,7 +780,10 @@ fn an_unchanged_hosts_file_is_not_searched_again_for_refusing_peers() {
 /// (`0.0.0.0 p9`, as ad-blocking hosts files write), is never a peer: the process would count
 /// its own counters. Said once per name, retried (the name may change).
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace"
+)]
 fn a_name_for_the_own_address_or_0_0_0_0_is_no_peer() {
     let ns = Netns::new("ownname");
     ns.resolv_conf("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");

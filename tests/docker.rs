@@ -234,7 +234,10 @@ fn wait_mesh(since: Instant, limit: Duration, logs: impl Fn(&str) -> Vec<String>
 }
 
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2"
+)]
 fn image_is_small_and_runs_like_the_handout() {
     let _engine = engine_lock();
     image();
@@ -378,7 +381,10 @@ fn assert_image_config(image: &str) {
 ///   of a host binary, as the classic builder did while the offline stage lived in this file.
 ///   Where the pull works, the build must succeed and give an image like the offline one.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2"
+)]
 fn dockerfiles_build_on_a_fresh_clone_with_either_builder() {
     let _engine = engine_lock();
     image(); // also builds the musl binary
@@ -407,10 +413,13 @@ fn dockerfiles_build_on_a_fresh_clone_with_either_builder() {
     } else {
         let last_step = out.lines().rfind(|l| l.starts_with("Step "));
         assert!(
-            last_step.is_some_and(|l| l.starts_with("Step 1/") && l.contains(&format!("FROM {rust}"))),
+            last_step
+                .is_some_and(|l| l.starts_with("Step 1/") && l.contains(&format!("FROM {rust}"))),
             "the classic build of Dockerfile.alpine must fail only at pulling {rust}:\n{out}"
         );
-        println!("Dockerfile.alpine, classic builder: stops at the pull of {rust} (no registry here)");
+        println!(
+            "Dockerfile.alpine, classic builder: stops at the pull of {rust} (no registry here)"
+        );
     }
 
     // Dockerfile.alpine, BuildKit (through compose, the README's `docker compose up --build`).
@@ -428,7 +437,9 @@ fn dockerfiles_build_on_a_fresh_clone_with_either_builder() {
     } else {
         assert!(
             !out.contains("failed to compute cache key")
-                && out.lines().any(|l| l.contains("ERROR") && l.contains("rust")),
+                && out
+                    .lines()
+                    .any(|l| l.contains("ERROR") && l.contains("rust")),
             "the BuildKit build of Dockerfile.alpine must fail only at fetching {rust}:\n{out}"
         );
         println!("Dockerfile.alpine, BuildKit (compose): stops at fetching {rust}");
@@ -476,7 +487,10 @@ fn dockerfiles_build_on_a_fresh_clone_with_either_builder() {
 }
 
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2"
+)]
 fn compose_mesh_survives_any_start_order_and_a_restart_and_stops_fast() {
     let _engine = engine_lock();
     image();
@@ -528,7 +542,10 @@ fn compose_mesh_survives_any_start_order_and_a_restart_and_stops_fast() {
 }
 
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2"
+)]
 fn compose_peers_started_in_reverse_order_find_each_other() {
     let _engine = engine_lock();
     image();
@@ -629,7 +646,10 @@ impl Drop for Swarm {
 }
 
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2"
+)]
 fn swarm_stack_deploy_exchanges_counters() {
     let _engine = engine_lock();
     image();
@@ -669,7 +689,10 @@ fn swarm_stack_deploy_exchanges_counters() {
 /// The README's Lab 1 session: `docker attach p1`, type x, watch the shared resource; then p2
 /// asks while p1 is inside and enters after it.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2"
+)]
 fn lab1_compose_attach_type_x_and_the_resource_sees_it() {
     let _engine = engine_lock();
     image();
@@ -828,7 +851,10 @@ impl Drop for Lab1Auto {
 /// the resource say the messages are authenticated, everyone enters (`--auto`, from an
 /// override), and nothing is rejected (a key that did not reach a container would be).
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2"
+)]
 fn lab1_compose_with_a_shared_key_secret() {
     let _engine = engine_lock();
     image();
@@ -886,7 +912,10 @@ fn lab1_compose_with_a_shared_key_secret() {
 /// them: an SVG with the three processes, their CS bars and REQUEST/REPLY arrows; `--check`
 /// finds nothing wrong.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2"
+)]
 fn lab1_compose_timeline_of_the_run() {
     let _engine = engine_lock();
     image();
@@ -972,7 +1001,10 @@ fn lab1_compose_timeline_of_the_run() {
 /// shared resource must see every process enter, and no VIOLATION. Tasks must become healthy
 /// (their health command probes their own port, `process health --self`, with no DNS).
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2"
+)]
 fn lab1_swarm_stack_deploy_enters_the_cs() {
     let _engine = engine_lock();
     image();
@@ -1194,10 +1226,20 @@ fn deaf_replicas_told(replicas: &[(String, String)]) -> String {
         }
         let state = run(
             "docker",
-            &["inspect", "-f", "{{.State.Status}} started {{.State.StartedAt}}", id],
+            &[
+                "inspect",
+                "-f",
+                "{{.State.Status}} started {{.State.StartedAt}}",
+                id,
+            ],
             &[],
         );
-        let head = lines.iter().take(25).cloned().collect::<Vec<_>>().join("\n  ");
+        let head = lines
+            .iter()
+            .take(25)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n  ");
         let tail_from = lines.len().saturating_sub(10).max(25.min(lines.len()));
         let tail = lines[tail_from..].join("\n  ");
         out.push_str(&format!(
@@ -1334,7 +1376,10 @@ fn compose_scale_60_gives_every_replica_59_peers() {
 /// other one within [`SCALE_MESH_WITHIN`]; the time is printed. Every replica becomes healthy
 /// (its check looks up no name).
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2"
+)]
 fn compose_scale_30_is_a_full_mesh() {
     let _engine = engine_lock();
     image();
@@ -1355,7 +1400,10 @@ fn compose_scale_30_is_a_full_mesh() {
 /// in the steady state that follows, nothing is lost between the 20 (contiguous counters, no
 /// `lost` note).
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2"
+)]
 fn compose_scale_40_then_20_reports_joins_and_leaves() {
     assert_neighbour_room(40);
     let _engine = engine_lock();
@@ -1432,7 +1480,10 @@ fn compose_scale_40_then_20_reports_joins_and_leaves() {
 /// (PEERLAB_GROUP): every task becomes healthy (`health --self`, no DNS: Swarm lists a task
 /// only once it is healthy) and hears the 9 others.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2"
+)]
 fn swarm_10_replicas_find_each_other_through_tasks_peer() {
     let _engine = engine_lock();
     image();
@@ -1488,11 +1539,17 @@ fn swarm_10_replicas_find_each_other_through_tasks_peer() {
 /// worker's peer unhealthy for ever when health resolved it). Prints the time from `docker
 /// stack deploy` to a healthy full mesh.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs a Docker engine with Compose v2"
+)]
 fn swarm_two_nodes_peers_on_both_nodes_are_healthy_and_hear_each_other() {
     let _engine = engine_lock();
     image();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/infra/swarm-two-nodes.sh");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/infra/swarm-two-nodes.sh"
+    );
     struct TwoNodes(&'static str);
     impl Drop for TwoNodes {
         fn drop(&mut self) {

@@ -41,7 +41,10 @@ fn pages() -> Vec<std::path::PathBuf> {
 fn the_readme_is_a_short_tour_that_links_every_docs_page() {
     let readme = read(&repo().join("README.md"));
     let lines = readme.lines().count();
-    assert!(lines <= 250, "README.md has {lines} lines: at most 250 (move reference to docs/)");
+    assert!(
+        lines <= 250,
+        "README.md has {lines} lines: at most 250 (move reference to docs/)"
+    );
     let links = local_links(&readme);
     for page in pages() {
         let rel = format!("docs/{}", page.file_name().unwrap().to_string_lossy());

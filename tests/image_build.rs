@@ -34,7 +34,10 @@ fn read(path: &str) -> String {
 
 /// `rustc -vV`'s `host:` and `release:` lines.
 fn rustc_host_and_release() -> (String, String) {
-    let out = Command::new("rustc").arg("-vV").output().expect("run rustc -vV");
+    let out = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("run rustc -vV");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let line = |k: &str| {
         text.lines()
@@ -133,11 +136,20 @@ impl Drop for Scratch {
 /// (or beside) the tracked ones.
 fn fresh_clone(changed: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
     let out = Command::new("git")
-        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
         .current_dir(repo())
         .output()
         .expect("run git ls-files");
-    assert!(out.status.success(), "git ls-files failed: not a git checkout?");
+    assert!(
+        out.status.success(),
+        "git ls-files failed: not a git checkout?"
+    );
     let mut files = BTreeMap::new();
     for f in String::from_utf8(out.stdout).unwrap().split('\0') {
         if let Ok(bytes) = std::fs::read(repo().join(f)) {
@@ -194,7 +206,8 @@ struct Built {
 /// Runs the build stage of `Dockerfile.alpine` as it is in a fresh clone with `changed` files.
 fn simulate(name: &str, changed: &[(&str, &str)], triple: Triple) -> Built {
     let context = fresh_clone(changed);
-    let text = |p: &str| String::from_utf8_lossy(context.get(p).map_or(&[][..], |v| v)).into_owned();
+    let text =
+        |p: &str| String::from_utf8_lossy(context.get(p).map_or(&[][..], |v| v)).into_owned();
     let stage = build_stage(&text("Dockerfile.alpine"));
     let ignore = text(".dockerignore");
     let (host, _) = rustc_host_and_release();
@@ -225,13 +238,20 @@ fn simulate(name: &str, changed: &[(&str, &str)], triple: Triple) -> Built {
             }
             n += 1;
         }
-        assert!(n > 0, "COPY {source}: not in the build context (a fresh clone less .dockerignore)");
+        assert!(
+            n > 0,
+            "COPY {source}: not in the build context (a fresh clone less .dockerignore)"
+        );
     }
     // Cargo reads the config of every folder above the project too: none may be there.
     for above in dir.0.ancestors() {
         for f in ["config", "config.toml"] {
             let c = above.join(".cargo").join(f);
-            assert!(!c.exists(), "{} would reach the simulated build", c.display());
+            assert!(
+                !c.exists(),
+                "{} would reach the simulated build",
+                c.display()
+            );
         }
     }
 
@@ -276,7 +296,10 @@ fn assert_runs_help(built: &Built) {
 }
 
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): release builds of the image step, with the image's Rust and the musl target")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): release builds of the image step, with the image's Rust and the musl target"
+)]
 fn the_image_builds_cargo_step_works_where_host_and_target_are_one_triple() {
     let built = simulate("image-build", &[], Triple::OfThisHost);
     assert!(built.ok, "Dockerfile.alpine's step failed:\n{}", built.log);
@@ -287,7 +310,10 @@ fn the_image_builds_cargo_step_works_where_host_and_target_are_one_triple() {
 /// change, as tracked files of the clone. On Alpine the config's non-PIC relocation model
 /// reached serde_derive and argh_derive, which then could not be linked as shared objects.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): release builds of the image step, with the image's Rust and the musl target")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): release builds of the image step, with the image's Rust and the musl target"
+)]
 fn the_old_step_and_config_fail_as_they_did_on_alpine() {
     const OLD_CONFIG: &str = "[target.x86_64-unknown-linux-musl]\n\
                               rustflags = [\"-C\", \"relocation-model=static\"]\n";
@@ -304,7 +330,9 @@ fn the_old_step_and_config_fail_as_they_did_on_alpine() {
             l => format!("{l}\n"),
         })
         .collect();
-    assert!(build_stage(&old_dockerfile).step.starts_with("cargo build --release --locked --bin process &&"));
+    assert!(build_stage(&old_dockerfile)
+        .step
+        .starts_with("cargo build --release --locked --bin process &&"));
     let old_ignore = format!("{}!.cargo\n", read(".dockerignore"));
     let built = simulate(
         "image-build-old",
@@ -315,7 +343,11 @@ fn the_old_step_and_config_fail_as_they_did_on_alpine() {
         ],
         Triple::OfThisHost,
     );
-    assert!(!built.ok, "the old step built: the simulation no longer shows the fault\n{}", built.log);
+    assert!(
+        !built.ok,
+        "the old step built: the simulation no longer shows the fault\n{}",
+        built.log
+    );
     assert!(
         built.log.contains("recompile with -fPIC")
             && (built.log.contains("could not compile `serde_derive`")
@@ -328,7 +360,10 @@ fn the_old_step_and_config_fail_as_they_did_on_alpine() {
 /// The step as written, for this machine's musl target: build.rs links it with the hot-symbol
 /// list (which the image must therefore copy), and the binary is a static PIE.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): release builds of the image step, with the image's Rust and the musl target")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): release builds of the image step, with the image's Rust and the musl target"
+)]
 fn the_image_builds_step_makes_a_static_pie() {
     let built = simulate("image-build-musl", &[], Triple::AsWritten);
     assert!(built.ok, "Dockerfile.alpine's step failed (is the target installed? `rustup target add {MUSL}`):\n{}", built.log);
@@ -341,7 +376,10 @@ fn the_image_builds_step_makes_a_static_pie() {
 /// carry that toolchain's hashes (another release renames every one, and the link then
 /// silently loses the layout). The README says which.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): release builds of the image step, with the image's Rust and the musl target")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): release builds of the image step, with the image's Rust and the musl target"
+)]
 fn the_image_builds_with_the_toolchain_of_the_hot_symbol_list() {
     let stage = build_stage(&read("Dockerfile.alpine"));
     let version = stage
@@ -362,7 +400,8 @@ fn the_image_builds_with_the_toolchain_of_the_hot_symbol_list() {
     );
     let readme = read("README.md");
     assert!(
-        readme.contains(&format!("`{}`", stage.from)) && readme.contains(&format!("Rust {version}")),
+        readme.contains(&format!("`{}`", stage.from))
+            && readme.contains(&format!("Rust {version}")),
         "the README must name the image's Rust ({}, Rust {version})",
         stage.from
     );
@@ -374,17 +413,31 @@ fn list_toolchain() -> String {
         .lines()
         .next()
         .and_then(|l| l.split("rustc ").nth(1))
-        .map(|v| v.trim_end_matches(|c: char| !c.is_ascii_digit()).to_string())
+        .map(|v| {
+            v.trim_end_matches(|c: char| !c.is_ascii_digit())
+                .to_string()
+        })
         .expect("hot-symbols.txt's first line names the rustc that made it")
 }
 
 /// The binary the offline path ships (Dockerfile.prebuilt takes exactly this file, built by
 /// the README's `cargo build --release --target x86_64-unknown-linux-musl`): a static PIE.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): release builds of the image step, with the image's Rust and the musl target")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): release builds of the image step, with the image's Rust and the musl target"
+)]
 fn the_offline_binary_is_a_static_pie() {
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--locked", "--target", MUSL, "--bin", "process"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            MUSL,
+            "--bin",
+            "process",
+        ])
         .current_dir(repo())
         .output()
         .expect("run cargo");
@@ -415,8 +468,17 @@ fn assert_static_pie(elf: &[u8], path: &Path) {
     let phoff = u64_at(32) as usize;
     let (phentsize, phnum) = (u16_at(54) as usize, u16_at(56) as usize);
     let interp = (0..phnum).any(|k| u32_at(phoff + k * phentsize) == PT_INTERP);
-    assert_eq!(u16_at(16), ET_DYN, "{}: not ET_DYN (a position-independent executable)", path.display());
-    assert!(!interp, "{}: has a program interpreter (not static)", path.display());
+    assert_eq!(
+        u16_at(16),
+        ET_DYN,
+        "{}: not ET_DYN (a position-independent executable)",
+        path.display()
+    );
+    assert!(
+        !interp,
+        "{}: has a program interpreter (not static)",
+        path.display()
+    );
 }
 
 /// hot-symbols.txt cannot go stale silently: `scripts/bench/hot-symbols.sh --check` builds the
@@ -424,7 +486,10 @@ fn assert_static_pie(elf: &[u8], path: &Path) {
 /// it again. Names carry the toolchain's hashes, so it runs with the list's Rust. Its own test:
 /// a list with as many names no binary has as real ones fails it.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): release builds of the image step, with the image's Rust and the musl target")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): release builds of the image step, with the image's Rust and the musl target"
+)]
 fn the_hot_symbol_list_is_not_stale() {
     let (_, release) = rustc_host_and_release();
     let made_with = list_toolchain();
@@ -436,7 +501,8 @@ fn the_hot_symbol_list_is_not_stale() {
     );
     let check = |list: Option<&Path>| {
         let mut cmd = Command::new("bash");
-        cmd.args(["scripts/bench/hot-symbols.sh", "--check"]).current_dir(repo());
+        cmd.args(["scripts/bench/hot-symbols.sh", "--check"])
+            .current_dir(repo());
         if let Some(l) = list {
             cmd.env("HOT_SYMBOLS", l);
         }
@@ -461,5 +527,8 @@ fn the_hot_symbol_list_is_not_stale() {
     }
     std::fs::write(&list, fake).unwrap();
     let (ok, text) = check(Some(&list));
-    assert!(!ok && text.contains("scripts/bench/hot-symbols.sh"), "a stale list passed:\n{text}");
+    assert!(
+        !ok && text.contains("scripts/bench/hot-symbols.sh"),
+        "a stale list passed:\n{text}"
+    );
 }

@@ -68,7 +68,10 @@ fn read(name: &str) -> String {
 }
 
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs kubernetes-validate")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs kubernetes-validate"
+)]
 fn manifests_pass_strict_validation() {
     let files = manifests();
     let names: Vec<String> = files
@@ -103,7 +106,10 @@ fn manifests_pass_strict_validation() {
 /// The validator really checks: a misspelled field (`clusterIp`) and a wrong type fail in
 /// strict mode, so a passing run above means something.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs kubernetes-validate")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs kubernetes-validate"
+)]
 fn the_validator_rejects_a_misspelled_field() {
     let dir = std::env::temp_dir().join(format!("peerlab-k8s-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -128,7 +134,10 @@ fn the_validator_rejects_a_misspelled_field() {
 
 /// What docs/discovery.md and the issue promise of the manifests, beyond their schema.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs kubernetes-validate")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs kubernetes-validate"
+)]
 fn manifests_say_what_the_readme_says() {
     let svc = read("service.yaml");
     for want in [

@@ -434,7 +434,10 @@ fn the_handout_form_without_the_mutex_word_works() {
 /// The soak: three `--auto` processes and the resource for 30 s, with 20% of all
 /// datagrams dropped by the kernel (iptables `statistic` in a network namespace).
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)"
+)]
 fn soak_30s_with_20_percent_loss() {
     let ns = util::Netns::new("soak");
     ns.drop_randomly("0.2", &[]);

@@ -360,7 +360,10 @@ fn bad_command_lines_get_usage_and_status_2() {
     );
     // A number without its unit is refused (250 meant ms as often as s).
     let err = util::assert_usage_error(&["--interval", "250", ":10002"]);
-    assert!(err.contains("`250` has no unit: write 250ms, 250s"), "{err}");
+    assert!(
+        err.contains("`250` has no unit: write 250ms, 250s"),
+        "{err}"
+    );
     let err = util::assert_usage_error(&["--interval", "24.5h", ":10002"]);
     assert!(
         err.contains("--interval must be between 1ms and 24h"),
@@ -501,7 +504,10 @@ fn json_lines_are_valid_json() {
 /// handler; ours has one, so SIGTERM from outside still ends it with a summary. Needs root
 /// for the PID namespace (as do the Docker tests).
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (a PID namespace)")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (a PID namespace)"
+)]
 fn sigterm_stops_it_as_pid_1_in_a_pid_namespace() {
     let mut wrapper = Proc::start_cmd(
         "pid1",
@@ -582,7 +588,10 @@ fn health_check_answers_only_for_a_live_process() {
 /// Real drops: an iptables `statistic` rule in a network namespace drops about 20% of the
 /// counters sent to p2, and p2's accounting must match what the kernel says it dropped.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)"
+)]
 fn loss_accounting_matches_real_drops_by_iptables() {
     let ns = util::Netns::new("loss");
     // Only counters (29 to 33 bytes: IP + UDP headers and 1 to 5 digits) to p2's port.
@@ -647,7 +656,10 @@ fn loss_accounting_matches_real_drops_by_iptables() {
 /// A peer that comes back under a new address (a restarted container with a new IP) is
 /// found again: the name is looked up again after errors and every few seconds.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)"
+)]
 fn peer_back_at_a_new_address_is_found_again() {
     let ns = util::Netns::new("moved");
     ns.hosts("127.0.0.1 localhost\n127.0.0.3 p2\n");
@@ -736,7 +748,10 @@ fn text_received_lines_and_summary_table_are_pinned() {
         (Some(1), 7, 1, 1, 1)
     );
     let row = p1.row("(not a peer)");
-    assert_eq!((row.addr.as_str(), row.sent, row.foreign), ("127.0.16.9:4000", None, 1));
+    assert_eq!(
+        (row.addr.as_str(), row.sent, row.foreign),
+        ("127.0.16.9:4000", None, 1)
+    );
 }
 
 /// The internet checksum (RFC 1071) of `b`.
@@ -959,7 +974,10 @@ fn one_process_per_address_even_when_started_at_the_same_instant() {
 /// old plain-bind check followed by the `SO_REUSEPORT` bind (no lock), both passed the check
 /// and both ran, every time; with the lock (taken by the first bind) the second is refused.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs strace")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs strace"
+)]
 fn one_process_per_address_with_a_pause_between_the_binds() {
     let strace = ["/usr/bin/strace", "/bin/strace"]
         .into_iter()
@@ -1040,7 +1058,10 @@ fn named(p: &Proc, name: &str) -> Vec<serde_json::Value> {
 /// it (and keeps its summary row), one put back joins again under its old name. Delays are
 /// measured at the default cadence (5 s +-20%) and printed.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)"
+)]
 fn a_group_name_gives_peers_that_join_and_leave_as_the_hosts_file_changes() {
     let ns = util::Netns::new("group");
     let hosts = |last: &[u8]| {
@@ -1310,7 +1331,10 @@ fn a_sender_on_a_peers_ip_does_not_bring_a_refusing_peer_up() {
 /// counts what was left out. A peer that left gives its slot to the next new address, its
 /// row printed then.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)"
+)]
 fn a_full_peer_table_is_said_once_and_what_is_left_out_is_counted() {
     let ns = util::Netns::new("full");
     let mut h = String::from("127.0.0.1 localhost\n");
@@ -1433,7 +1457,10 @@ fn discovery_options_are_checked() {
 /// 127/8: a datagram there reaches this very socket). Addresses no peer can have (0.0.0.0,
 /// multicast, broadcast, the other family) are left out and said once per group.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)"
+)]
 fn on_the_wildcard_address_the_own_address_is_left_out_of_its_group() {
     let ns = util::Netns::new("wild");
     for args in [
@@ -1495,7 +1522,10 @@ fn a_group_of_the_other_family_is_said_at_start() {
 /// that never answers) ends the process at once, with a line and status 0, not killed
 /// silently by the signal.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)"
+)]
 fn a_stop_while_the_own_name_is_looked_up_is_a_stop() {
     let ns = util::Netns::new("stopstart");
     let _dead = ns.inside(|| UdpSocket::bind("127.0.0.1:53").expect("bind 53"));
@@ -1575,7 +1605,10 @@ fn health_self_probes_the_own_port_on_loopback() {
 /// address, and one that fell back to the wildcard address because its own name did not
 /// resolve, in milliseconds, without asking DNS; then fails at once when the peer is gone.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)"
+)]
 fn health_self_never_waits_on_dns_in_a_container_like_namespace() {
     let ns = util::Netns::new("selfhealth");
     let ip = |args: &[&str]| {
@@ -1647,9 +1680,13 @@ fn a_stranger_on_a_silent_peers_ip_is_named_as_the_likely_go_program() {
         "p1",
         &["127.0.38.2:10002", "127.0.38.2:10003", "127.0.38.2:10004"],
     );
-    let p3 = Proc::start_listening("p3", &["127.0.38.2:10004", "127.0.38.2:10002", "127.0.38.2:10003"]);
+    let p3 = Proc::start_listening(
+        "p3",
+        &["127.0.38.2:10004", "127.0.38.2:10002", "127.0.38.2:10003"],
+    );
     for c in 0..3 {
-        go.send_to(c.to_string().as_bytes(), "127.0.38.2:10002").unwrap();
+        go.send_to(c.to_string().as_bytes(), "127.0.38.2:10002")
+            .unwrap();
     }
     p1.wait_for(|l| l.starts_with("Received 2 from 127.0.38.2:"));
     p1.wait_for(|l| l.contains("from 127.0.38.2:10004"));
@@ -1657,10 +1694,15 @@ fn a_stranger_on_a_silent_peers_ip_is_named_as_the_likely_go_program() {
     let port = go.local_addr().unwrap().port();
     let note = p1.wait_for(|l| l.contains("likely the course's Go program"));
     assert!(
-        note.contains(&format!("(not a peer) 127.0.38.2:{port} sent counters from the IP of 127.0.38.2:10003,")),
+        note.contains(&format!(
+            "(not a peer) 127.0.38.2:{port} sent counters from the IP of 127.0.38.2:10003,"
+        )),
         "{note}"
     );
-    assert!(!note.contains("10004"), "p3 speaks from its own port: not a candidate: {note}");
+    assert!(
+        !note.contains("10004"),
+        "p3 speaks from its own port: not a candidate: {note}"
+    );
     println!("{note}");
     drop(p3);
 }

@@ -341,14 +341,20 @@ fn an_idle_process_stops_when_its_reader_goes_away() {
 /// and said, not silently lost.
 #[test]
 fn a_flooded_stdin_never_stalls_the_loop() {
-    let mut resource = Proc::start("resource", &["shared-resource", "--listen", "127.0.97.1:10001"]);
+    let mut resource = Proc::start(
+        "resource",
+        &["shared-resource", "--listen", "127.0.97.1:10001"],
+    );
     let cmd = format!(
         "yes 1 | exec {BIN} mutex --resource 127.0.97.1:10001 1 127.0.97.2:10002 127.0.97.3:10003"
     );
     let mut p = Proc::start_cmd("flooded", "sh", &["-c", &cmd]);
     p.wait_for(|l| l.contains("line(s) dropped in the last second"));
     for _ in 0..3 {
-        assert!(healthy("127.0.97.2:10002"), "the flooded process answers its health probe");
+        assert!(
+            healthy("127.0.97.2:10002"),
+            "the flooded process answers its health probe"
+        );
     }
     resource.wait_for(|l| l.contains("process 1 started"));
     // SIGTERM to the process itself (the shell's child), then the pipeline ends with it.
@@ -359,7 +365,11 @@ fn a_flooded_stdin_never_stalls_the_loop() {
     let pid = String::from_utf8_lossy(&pgrep.stdout).trim().to_string();
     assert!(!pid.is_empty(), "no process under the shell");
     let t = Instant::now();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     p.wait_exit(PATIENCE).expect("the pipeline ends");
     let took = t.elapsed();
     assert!(took < Duration::from_secs(2), "SIGTERM took {took:?}");

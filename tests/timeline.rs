@@ -407,7 +407,10 @@ fn a_fifo_in_a_trace_directory_is_skipped() {
 }
 
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs Chromium")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs Chromium"
+)]
 fn a_real_browser_renders_a_figure() {
     let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
@@ -483,7 +486,10 @@ fn a_real_browser_renders_a_figure() {
 /// 20% of all datagrams dropped by iptables (in a network namespace, so nothing else is
 /// touched; deleted with it): resends are drawn dashed and lost messages end in a cross.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)"
+)]
 fn with_20_percent_loss_resends_are_dashed_and_losses_crossed() {
     let d = dir("loss");
     let ns = util::Netns::new("timeline");

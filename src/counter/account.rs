@@ -12,13 +12,13 @@
 //! ([`Sequence::handle_bye`]) makes the next counter a restart whatever it is.
 
 /// How far below the highest counter a late or duplicate arrival is still recognised.
-pub const WINDOW: u64 = 1024;
+pub(crate) const WINDOW: u64 = 1024;
 const WORDS: usize = (WINDOW / 64) as usize;
 
 /// How far below the highest a counter still arrives by reordering alone. Further below, and
 /// in the lower half of the sequence so far, it may be the first of a restarted sender whose
 /// `0` was lost; and a counter that continues from a possible restart does so within this.
-pub const REORDER_SPAN: u64 = 8;
+pub(crate) const REORDER_SPAN: u64 = 8;
 
 /// What one received counter meant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,9 +51,9 @@ pub struct Counts {
     /// Counters received more than once.
     pub duplicated: u64,
     /// Counters received after a higher one.
-    pub reordered: u64,
+    pub(crate) reordered: u64,
     /// Times the sequence started over.
-    pub restarts: u64,
+    pub(crate) restarts: u64,
 }
 
 /// Tracks one sender's counter sequence in a fixed window; no allocation.
@@ -87,13 +87,13 @@ impl Default for Sequence {
 
 impl Sequence {
     /// The totals so far.
-    pub fn counts(&self) -> Counts {
+    pub(crate) fn counts(&self) -> Counts {
         self.counts
     }
 
     /// The sender said goodbye (it stopped): its next counter starts a new sequence, counted
     /// as a restart, whatever its value.
-    pub fn handle_bye(&mut self) {
+    pub(crate) fn handle_bye(&mut self) {
         if let Some(p) = self.candidate.take() {
             self.settle(p);
         }

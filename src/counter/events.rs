@@ -140,16 +140,16 @@ impl Render for Received<'_> {
 
 /// The start line: where we listen, how many peers, how often.
 #[derive(Debug, Clone, Copy)]
-pub struct Listening<'a> {
+pub(crate) struct Listening<'a> {
     /// The server socket's address.
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     /// Configured peers.
-    pub peers: usize,
+    pub(crate) peers: usize,
     /// Time between broadcasts.
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// The `--discover` groups (their arguments, space-separated) and the peer table's
     /// capacity, if any group.
-    pub discover: Option<(&'a str, usize)>,
+    pub(crate) discover: Option<(&'a str, usize)>,
 }
 
 impl Render for Listening<'_> {
@@ -187,11 +187,11 @@ impl Render for Listening<'_> {
 
 /// The summary's first line (and, in text, the table's header).
 #[derive(Debug, Clone, Copy)]
-pub struct SummaryStart {
+pub(crate) struct SummaryStart {
     /// Time since start.
-    pub ran: Duration,
+    pub(crate) ran: Duration,
     /// Broadcasts made.
-    pub broadcasts: u64,
+    pub(crate) broadcasts: u64,
 }
 
 /// The summary's name column: with the eight counts the table fits 80 columns. A longer
@@ -229,21 +229,21 @@ impl Render for SummaryStart {
 
 /// One row of the summary table.
 #[derive(Debug, Clone, Copy)]
-pub struct Row<'a> {
+pub(crate) struct Row<'a> {
     /// The peer's name, or `None` for a sender that is not a peer.
-    pub name: Option<&'a str>,
+    pub(crate) name: Option<&'a str>,
     /// Its address (`None` for a peer that never resolved).
-    pub addr: Option<SocketAddr>,
+    pub(crate) addr: Option<SocketAddr>,
     /// Counters sent to it (`None` for senders that are not peers).
-    pub sent: Option<u64>,
+    pub(crate) sent: Option<u64>,
     /// Send errors, including "connection refused".
-    pub errors: u64,
+    pub(crate) errors: u64,
     /// Sequence accounting of what it sent us.
-    pub counts: Counts,
+    pub(crate) counts: Counts,
     /// Datagrams from it that were not counters (including truncated ones).
-    pub foreign: u64,
+    pub(crate) foreign: u64,
     /// A discovered peer that left its group (gone from DNS).
-    pub left: bool,
+    pub(crate) left: bool,
 }
 
 impl Render for Row<'_> {
@@ -311,7 +311,7 @@ impl Render for Row<'_> {
 /// The row of a peer that had left, printed when a new peer takes its slot (a full table):
 /// its accounting until then, since it will not be in the summary.
 #[derive(Debug, Clone, Copy)]
-pub struct Retired<'a>(pub Row<'a>);
+pub(crate) struct Retired<'a>(pub(crate) Row<'a>);
 
 impl Render for Retired<'_> {
     fn name(&self) -> &'static str {
@@ -423,7 +423,10 @@ mod tests {
         );
         // A peer given as its address: the address once.
         assert_eq!(
-            r(who(Some("127.0.0.3:10003")), Payload::Counter(7, Verdict::InOrder)),
+            r(
+                who(Some("127.0.0.3:10003")),
+                Payload::Counter(7, Verdict::InOrder)
+            ),
             "Received 7 from 127.0.0.3:10003"
         );
         assert_eq!(

@@ -62,23 +62,23 @@ pub fn start<W: Write>(cfg: &PeerConfig, mut out: Output<W>) -> Result<Node<W>, 
 /// the rate does not drift; a loop that fell behind (a stopped container, a suspended laptop)
 /// skips the ticks it missed instead of sending them in a burst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ticker {
+pub(crate) struct Ticker {
     deadline: Instant,
     interval: Duration,
 }
 
 /// A broadcast is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tick {
+pub(crate) struct Tick {
     /// Ticks skipped because the loop fell behind (0 normally), and by how much it was late.
-    pub skipped: u32,
+    pub(crate) skipped: u32,
     /// How late the loop was beyond the tick it skipped to (zero when `skipped` is 0).
-    pub behind: Duration,
+    pub(crate) behind: Duration,
 }
 
 impl Ticker {
     /// First tick at `start`, then every `interval` (which must not be zero).
-    pub fn new(start: Instant, interval: Duration) -> Ticker {
+    pub(crate) fn new(start: Instant, interval: Duration) -> Ticker {
         Ticker {
             deadline: start,
             interval,
@@ -86,12 +86,12 @@ impl Ticker {
     }
 
     /// When the next tick is due.
-    pub fn poll_timeout(&self) -> Instant {
+    pub(crate) fn poll_timeout(&self) -> Instant {
         self.deadline
     }
 
     /// A tick if one is due at `now` (a spurious call gives `None`).
-    pub fn handle_timeout(&mut self, now: Instant) -> Option<Tick> {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Option<Tick> {
         if now < self.deadline {
             return None;
         }
@@ -357,7 +357,10 @@ impl Counter {
             let silent = (0..mesh.len()).filter(|&i| {
                 let st = mesh.peer(i);
                 st.addr.is_some_and(|a| a.ip() == s.addr.ip())
-                    && self.peers.get(i).is_some_and(|t| t.seq.counts().received == 0)
+                    && self
+                        .peers
+                        .get(i)
+                        .is_some_and(|t| t.seq.counts().received == 0)
             });
             let mut names: heapless::Vec<&str, 3> = heapless::Vec::new();
             let mut more = 0;

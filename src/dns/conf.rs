@@ -11,14 +11,14 @@ use std::time::Duration;
 use super::sysfile;
 
 /// Most nameservers used (glibc's and musl's `MAXNS`); further lines are ignored.
-pub const MAX_NAMESERVERS: usize = 3;
+pub(crate) const MAX_NAMESERVERS: usize = 3;
 /// Most search domains kept (glibc's historical `MAXDNSRCH`).
-pub const MAX_SEARCH: usize = 6;
+pub(crate) const MAX_SEARCH: usize = 6;
 /// Longest domain name in text form (253 characters, plus a spare for a trailing dot).
-pub const MAX_DOMAIN: usize = 254;
+pub(crate) const MAX_DOMAIN: usize = 254;
 
 /// A domain name in text form, in a fixed buffer.
-pub type DomainName = heapless::String<MAX_DOMAIN>;
+pub(crate) type DomainName = heapless::String<MAX_DOMAIN>;
 
 /// What `/etc/resolv.conf` says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,13 +26,13 @@ pub struct ResolvConf {
     /// Where queries go, in order (port 53).
     pub nameservers: heapless::Vec<SocketAddr, MAX_NAMESERVERS>,
     /// Domains appended to a name with fewer dots than `ndots` (from `search`, or `domain`).
-    pub search: heapless::Vec<DomainName, MAX_SEARCH>,
+    pub(crate) search: heapless::Vec<DomainName, MAX_SEARCH>,
     /// A name with at least this many dots is tried as it is first (default 1, at most 15).
-    pub ndots: u8,
+    pub(crate) ndots: u8,
     /// How long to wait for one nameserver's answer (default 5 s, at most 30 s).
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// How many rounds over the nameservers (default 2, at most 5).
-    pub attempts: u8,
+    pub(crate) attempts: u8,
 }
 
 impl Default for ResolvConf {
@@ -53,7 +53,7 @@ impl Default for ResolvConf {
 impl ResolvConf {
     /// Reads `/etc/resolv.conf` (bounded, never blocking: see `sysfile`); a missing,
     /// unreadable or not regular file gives the defaults.
-    pub fn load() -> ResolvConf {
+    pub(crate) fn load() -> ResolvConf {
         let mut p = Parser::default();
         sysfile::for_each_line(sysfile::Which::ResolvConf, |line| {
             // Comments are cut before the text is taken: a comment need not be UTF-8.

@@ -77,7 +77,10 @@ mod tests {
     fn find(name: &str, family: Family) -> (bool, Vec<String>) {
         let mut out = Addrs::with_capacity(8);
         let named = lookup(HOSTS, name, family, &mut out);
-        (named, out.iter().map(|a| a.to_string()).collect())
+        (
+            named,
+            out.as_slice().iter().map(|a| a.to_string()).collect(),
+        )
     }
 
     #[test]

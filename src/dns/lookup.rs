@@ -37,7 +37,7 @@ const QUERY_MAX: usize = 12 + 255 + 4 + 11;
 
 /// How a query goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Proto {
+pub(crate) enum Proto {
     /// A datagram to the nameserver's port 53.
     Udp,
     /// A TCP exchange with the nameserver: the payload with a 2-byte length before it, then
@@ -51,36 +51,36 @@ pub enum Proto {
 
 /// Something to send.
 #[derive(Debug, Clone, Copy)]
-pub struct Transmit<'a> {
+pub(crate) struct Transmit<'a> {
     /// Over UDP or TCP.
-    pub proto: Proto,
+    pub(crate) proto: Proto,
     /// The nameserver.
-    pub to: SocketAddr,
+    pub(crate) to: SocketAddr,
     /// The DNS message (without TCP's length prefix).
-    pub payload: &'a [u8],
+    pub(crate) payload: &'a [u8],
 }
 
 /// Answers that were not trusted, by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Ignored {
+pub(crate) struct Ignored {
     /// From an address that is not the nameserver of the current try. (The adapter's UDP
     /// socket is connected to that nameserver, so the kernel drops such datagrams first.)
-    pub source: u32,
+    pub(crate) source: u32,
     /// With an id no outstanding query has (a late answer to an earlier try, or a forgery).
-    pub id: u32,
+    pub(crate) id: u32,
     /// Not a response, or not to the question asked; also an answer that carried address
     /// records for another name (neither the question's nor one its CNAME chain reaches):
     /// those records are dropped, the rest of the answer is taken.
-    pub question: u32,
+    pub(crate) question: u32,
     /// Not a DNS message, or a broken one (a truncated TCP answer, bad counts, an A record
     /// whose data is not 4 bytes or an AAAA not 16). A UDP answer bigger than the 4096 bytes
     /// announced is not counted: it is asked again over TCP.
-    pub malformed: u32,
+    pub(crate) malformed: u32,
 }
 
 impl Ignored {
     /// All of them.
-    pub fn total(&self) -> u32 {
+    pub(crate) fn total(&self) -> u32 {
         self.source + self.id + self.question + self.malformed
     }
 }
@@ -129,7 +129,7 @@ struct Query {
 /// One lookup of one name. `R` gives random query ids (the adapter's is the kernel's
 /// getrandom; tests use a counter).
 #[derive(Debug)]
-pub struct Lookup<R: FnMut() -> u16> {
+pub(crate) struct Lookup<R: FnMut() -> u16> {
     names: heapless::Vec<DomainName, { MAX_SEARCH + 1 }>,
     name_idx: usize,
     servers: Servers,
@@ -203,7 +203,7 @@ pub(crate) fn search_names(
 impl<R: FnMut() -> u16> Lookup<R> {
     /// Starts looking up `name` (without a port) for `family` at `now`, keeping up to
     /// `capacity` addresses. The first queries are ready in [`Lookup::poll_transmit`].
-    pub fn new(
+    pub(crate) fn new(
         name: &str,
         family: Family,
         conf: &ResolvConf,
@@ -260,7 +260,7 @@ impl<R: FnMut() -> u16> Lookup<R> {
     }
 
     /// The next query to send, if any.
-    pub fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
+    pub(crate) fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
         let (proto, i) = self.outbox.pop_front()?;
         let q = &self.queries[i];
         Some(Transmit {
@@ -271,7 +271,7 @@ impl<R: FnMut() -> u16> Lookup<R> {
     }
 
     /// When [`Lookup::handle_timeout`] must be called (`None` once finished).
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         if self.result.is_some() {
             None
         } else {
@@ -281,28 +281,23 @@ impl<R: FnMut() -> u16> Lookup<R> {
 
     /// The outcome, once there is one: `Ok` with at least one address in
     /// [`Lookup::addrs`], or why none.
-    pub fn result(&self) -> Option<&Result<(), Error>> {
+    pub(crate) fn result(&self) -> Option<&Result<(), Error>> {
         self.result.as_ref()
     }
 
     /// The addresses found so far (all of them once the result is `Ok`).
-    pub fn addrs(&self) -> &Addrs {
+    pub(crate) fn addrs(&self) -> &Addrs {
         &self.addrs
     }
 
     /// Answers that were ignored.
-    pub fn ignored(&self) -> Ignored {
+    pub(crate) fn ignored(&self) -> Ignored {
         self.ignored
-    }
-
-    /// The nameservers this lookup asks.
-    pub fn servers(&self) -> &[SocketAddr] {
-        &self.servers
     }
 
     /// The error to report if the caller gives up now (its own deadline passed): no
     /// nameserver answered the tries so far.
-    pub fn timed_out(&self) -> Error {
+    pub(crate) fn timed_out(&self) -> Error {
         let mut trouble = self.trouble;
         if self.try_open && !self.try_trouble {
             trouble.silent = true;
@@ -326,14 +321,14 @@ impl<R: FnMut() -> u16> Lookup<R> {
 
     /// Which try the queries of [`Lookup::poll_transmit`] belong to: a new number is a new
     /// try (the adapter opens a fresh socket, connected to the try's server).
-    pub fn try_number(&self) -> u16 {
+    pub(crate) fn try_number(&self) -> u16 {
         self.tries_total
     }
 
     /// The current try's server refused the query (ICMP port unreachable, seen as
     /// `ECONNREFUSED` on a socket connected to it): nothing will answer, the next server is
     /// asked at once (glibc does the same).
-    pub fn handle_refused(&mut self, now: Instant) {
+    pub(crate) fn handle_refused(&mut self, now: Instant) {
         if self.result.is_some() || !self.try_open {
             return;
         }
@@ -359,12 +354,12 @@ impl<R: FnMut() -> u16> Lookup<R> {
     }
 
     /// Whether the outcome is known.
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.result.is_some()
     }
 
     /// A datagram arrived on the lookup's UDP socket.
-    pub fn handle_response(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+    pub(crate) fn handle_response(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
         if self.result.is_some() {
             return;
         }
@@ -411,7 +406,7 @@ impl<R: FnMut() -> u16> Lookup<R> {
     }
 
     /// The TCP exchange on `stream` brought this answer (without its length prefix).
-    pub fn handle_tcp_response(&mut self, now: Instant, stream: usize, bytes: &[u8]) {
+    pub(crate) fn handle_tcp_response(&mut self, now: Instant, stream: usize, bytes: &[u8]) {
         if self.result.is_some() {
             return;
         }
@@ -440,7 +435,7 @@ impl<R: FnMut() -> u16> Lookup<R> {
 
     /// The TCP exchange on `stream` failed (refused, reset, closed early): the truncated
     /// answer's addresses are taken if there were any, else the next try asks again.
-    pub fn handle_tcp_failed(&mut self, now: Instant, stream: usize) {
+    pub(crate) fn handle_tcp_failed(&mut self, now: Instant, stream: usize) {
         let Some(q) = self.queries.get_mut(stream) else {
             return;
         };
@@ -458,7 +453,7 @@ impl<R: FnMut() -> u16> Lookup<R> {
     }
 
     /// Call at or after [`Lookup::poll_timeout`]: the current try is over.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
         if self.result.is_some() || self.deadline.is_none_or(|d| now < d) {
             return;
         }
@@ -993,7 +988,7 @@ mod tests {
             &answer(&s[0].bytes, RCODE::NoError, &ips, false),
         );
         assert_eq!(l.result(), Some(&Ok(())));
-        let got: Vec<String> = l.addrs().iter().map(|a| a.to_string()).collect();
+        let got: Vec<String> = l.addrs().as_slice().iter().map(|a| a.to_string()).collect();
         assert_eq!(got, ["fd00::1", "10.1.1.1"]);
     }
 
@@ -1368,7 +1363,7 @@ mod tests {
         );
         l.handle_response(t, ns(NS1), &ans);
         assert_eq!(l.result(), Some(&Ok(())));
-        let got: Vec<String> = l.addrs().iter().map(|a| a.to_string()).collect();
+        let got: Vec<String> = l.addrs().as_slice().iter().map(|a| a.to_string()).collect();
         assert_eq!(got, ["10.0.0.3", "10.0.0.2"], "chain followed in any order");
         assert_eq!(
             l.ignored().question,

@@ -20,8 +20,7 @@ pub(crate) mod lookup;
 pub mod resolver;
 pub(crate) mod sysfile;
 
-pub use lookup::Lookup;
-pub use resolver::Resolver;
+pub(crate) use resolver::Resolver;
 
 /// Which addresses a lookup asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +35,7 @@ pub enum Family {
 
 impl Family {
     /// Whether `ip` is of this family.
-    pub fn wants(self, ip: IpAddr) -> bool {
+    pub(crate) fn wants(self, ip: IpAddr) -> bool {
         match self {
             Family::V4 => ip.is_ipv4(),
             Family::V6 => ip.is_ipv6(),
@@ -55,7 +54,7 @@ pub struct Addrs {
 
 impl Addrs {
     /// Room for `capacity` addresses (at least one).
-    pub fn with_capacity(capacity: usize) -> Addrs {
+    pub(crate) fn with_capacity(capacity: usize) -> Addrs {
         Addrs {
             list: Vec::with_capacity(capacity.max(1)),
             left_out: 0,
@@ -63,7 +62,7 @@ impl Addrs {
     }
 
     /// Adds `ip` unless already there; counts it in [`Addrs::left_out`] when full.
-    pub fn push(&mut self, ip: IpAddr) {
+    pub(crate) fn push(&mut self, ip: IpAddr) {
         if self.list.contains(&ip) {
             return;
         }
@@ -72,11 +71,6 @@ impl Addrs {
         } else {
             self.left_out += 1;
         }
-    }
-
-    /// The addresses.
-    pub fn iter(&self) -> impl Iterator<Item = &IpAddr> {
-        self.list.iter()
     }
 
     /// The addresses, as a slice.
@@ -101,7 +95,7 @@ impl Addrs {
 }
 
 /// The nameservers a lookup asked.
-pub type Servers = heapless::Vec<SocketAddr, { conf::MAX_NAMESERVERS }>;
+pub(crate) type Servers = heapless::Vec<SocketAddr, { conf::MAX_NAMESERVERS }>;
 
 /// Why a lookup found no address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,21 +218,21 @@ fn write_servers(f: &mut fmt::Formatter<'_>, servers: &Servers) -> fmt::Result {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Trouble {
     /// Tries refused (ICMP port unreachable).
-    pub refused: u16,
+    pub(crate) refused: u16,
     /// Answers from the server asked, with the query's id, that could not be used (not DNS,
     /// bigger than announced, an A record not 4 bytes long, ...).
-    pub malformed: u16,
+    pub(crate) malformed: u16,
     /// TCP exchanges (after a truncated answer) refused, reset or closed before the answer.
-    pub tcp_failed: u16,
+    pub(crate) tcp_failed: u16,
     /// Some try had nothing at all: timed out.
-    pub silent: bool,
+    pub(crate) silent: bool,
 }
 
 impl std::error::Error for Error {}
 
 impl Error {
     /// The closest `io::ErrorKind`, for callers that report `io::Error`s.
-    pub fn kind(&self) -> std::io::ErrorKind {
+    pub(crate) fn kind(&self) -> std::io::ErrorKind {
         use std::io::ErrorKind as K;
         match self {
             Error::NxDomain { .. } | Error::NoAnswer => K::NotFound,
@@ -259,7 +253,7 @@ impl From<Error> for std::io::Error {
 /// A random 16-bit number from the kernel (getrandom(2)), for query ids: an attacker off the
 /// path must guess the id and the source port to forge an answer.
 #[allow(unsafe_code)]
-pub fn random_u16() -> u16 {
+pub(crate) fn random_u16() -> u16 {
     let mut b = [0u8; 2];
     // SAFETY: getrandom writes at most `b.len()` bytes into `b`, a valid, writable buffer.
     // Two bytes never block once the pool is initialised, and are never cut short by a signal

@@ -20,13 +20,13 @@ use super::lookup::{Ignored, Lookup, Proto};
 use super::{hosts, random_u16, Addrs, Error, Family};
 
 /// Tokens per lookup slot.
-pub const TOKENS_PER_SLOT: usize = 4;
+pub(crate) const TOKENS_PER_SLOT: usize = 4;
 
 /// Largest UDP answer taken whole (the EDNS0 size we announce).
 const UDP_MAX: usize = super::lookup::EDNS_UDP_SIZE as usize;
 
 /// A finished lookup: the slot it ran in and its outcome.
-pub type Done = (usize, Result<Addrs, Error>);
+pub(crate) type Done = (usize, Result<Addrs, Error>);
 
 #[derive(Debug)]
 struct TcpExchange {
@@ -83,7 +83,7 @@ fn hosts_stamp() -> Option<FileStamp> {
 /// Lookups in flight, one per slot (a slot is whatever the caller numbers: the mesh uses its
 /// peer index).
 #[derive(Debug)]
-pub struct Resolver {
+pub(crate) struct Resolver {
     /// Boxed: a lookup is 3 KiB, and a mesh of 200 named peers would otherwise keep (and
     /// make resident) 600 KiB of idle slots. One allocation per lookup, off the message path.
     slots: Vec<Option<Box<Active>>>,
@@ -99,7 +99,7 @@ pub struct Resolver {
 impl Resolver {
     /// Room for `slots` lookups at once, each keeping up to `capacity` addresses, using the
     /// tokens from `token_base` to `token_base + 4 * slots` (exclusive).
-    pub fn new(slots: usize, capacity: usize, token_base: usize) -> Resolver {
+    pub(crate) fn new(slots: usize, capacity: usize, token_base: usize) -> Resolver {
         Resolver {
             slots: (0..slots).map(|_| None).collect(),
             hosts_memo: (0..slots).map(|_| None).collect(),
@@ -112,17 +112,17 @@ impl Resolver {
     }
 
     /// Whether a lookup runs in `slot`.
-    pub fn is_busy(&self, slot: usize) -> bool {
+    pub(crate) fn is_busy(&self, slot: usize) -> bool {
         self.slots.get(slot).is_some_and(Option::is_some)
     }
 
     /// Whether `token` is one of the resolver's.
-    pub fn owns(&self, token: Token) -> bool {
+    pub(crate) fn owns(&self, token: Token) -> bool {
         token.0 >= self.token_base && token.0 < self.token_base + TOKENS_PER_SLOT * self.slots.len()
     }
 
     /// Answers ignored so far (wrong source, id or question, malformed), every lookup.
-    pub fn ignored(&self) -> Ignored {
+    pub(crate) fn ignored(&self) -> Ignored {
         let mut t = self.ignored;
         for a in self.slots.iter().flatten() {
             t += a.lookup.ignored();
@@ -133,7 +133,7 @@ impl Resolver {
     /// Starts looking up `name` (a host, without port or brackets) in `slot`, replacing any
     /// lookup there. An IP address, or a name `/etc/hosts` gives, is done at once; otherwise
     /// the queries go out now. The outcome comes from [`Resolver::poll_done`].
-    pub fn start(
+    pub(crate) fn start(
         &mut self,
         registry: &Registry,
         slot: usize,
@@ -197,7 +197,7 @@ impl Resolver {
 
     /// [`Resolver::start`] with the nameservers and options of `conf` instead of
     /// `/etc/resolv.conf`'s.
-    pub fn start_with(
+    pub(crate) fn start_with(
         &mut self,
         registry: &Registry,
         slot: usize,
@@ -242,7 +242,7 @@ impl Resolver {
     }
 
     /// Stops the lookup in `slot`, if any, without an outcome.
-    pub fn cancel(&mut self, registry: &Registry, slot: usize) {
+    pub(crate) fn cancel(&mut self, registry: &Registry, slot: usize) {
         if let Some(mut a) = self.slots.get_mut(slot).and_then(Option::take) {
             self.ignored += a.lookup.ignored();
             close(registry, &mut a);
@@ -251,7 +251,7 @@ impl Resolver {
 
     /// Gives up the lookup in `slot` now (the caller's own deadline passed): its outcome is
     /// "timed out" with the tries so far.
-    pub fn give_up(&mut self, registry: &Registry, slot: usize) {
+    pub(crate) fn give_up(&mut self, registry: &Registry, slot: usize) {
         if let Some(Some(a)) = self.slots.get(slot) {
             let e = a.lookup.timed_out();
             self.cancel(registry, slot);
@@ -260,12 +260,12 @@ impl Resolver {
     }
 
     /// The next finished lookup.
-    pub fn poll_done(&mut self) -> Option<Done> {
+    pub(crate) fn poll_done(&mut self) -> Option<Done> {
         self.done.pop_front()
     }
 
     /// The earliest deadline of the lookups in flight.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.slots
             .iter()
             .flatten()
@@ -274,7 +274,7 @@ impl Resolver {
     }
 
     /// Passes `now` to every lookup whose deadline has come.
-    pub fn handle_timeout(&mut self, registry: &Registry, now: Instant) {
+    pub(crate) fn handle_timeout(&mut self, registry: &Registry, now: Instant) {
         for slot in 0..self.slots.len() {
             let due = self.slots[slot]
                 .as_ref()
@@ -291,7 +291,7 @@ impl Resolver {
 
     /// One of the resolver's sockets is ready: reads what it holds (until `WouldBlock`),
     /// writes what waits, and hands the answers to the lookup.
-    pub fn handle_ready(&mut self, registry: &Registry, token: Token, now: Instant) {
+    pub(crate) fn handle_ready(&mut self, registry: &Registry, token: Token, now: Instant) {
         if !self.owns(token) {
             return;
         }
@@ -501,7 +501,7 @@ fn tcp_progress(slot: &mut Option<TcpExchange>) -> Result<Option<TcpExchange>, (
 /// Resolves `name` the same way, but waits for the answer (its own poll, not the loop's), at
 /// most `limit`: for short-lived commands (`process health`) and the own address at start,
 /// before the loop runs. A nameserver that does not answer costs `limit`, not its timeouts.
-pub fn resolve_blocking(
+pub(crate) fn resolve_blocking(
     name: &str,
     family: Family,
     capacity: usize,

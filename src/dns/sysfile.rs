@@ -73,9 +73,9 @@ static TAKEN: AtomicU8 = AtomicU8::new(0);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Note {
     /// The file.
-    pub which: Which,
+    pub(crate) which: Which,
     /// [`NOT_REGULAR`], [`CUT`] or [`LONG_LINE`].
-    pub what: u8,
+    pub(crate) what: u8,
 }
 
 impl core::fmt::Display for Note {

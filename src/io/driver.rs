@@ -64,14 +64,14 @@ pub fn stop_while_starting() {
 }
 
 /// How long the application's first timers wait for the peers' first lookups.
-pub const FIRST_LOOKUPS_WAIT: Duration = Duration::from_millis(500);
+pub(crate) const FIRST_LOOKUPS_WAIT: Duration = Duration::from_millis(500);
 
 /// The signal pipe's token (the mesh uses `0..MAX_TOKENS`).
-pub const SIGNALS: Token = Token(usize::MAX - 1);
+pub(crate) const SIGNALS: Token = Token(usize::MAX - 1);
 /// Standard input's token.
-pub const STDIN: Token = Token(usize::MAX - 2);
+pub(crate) const STDIN: Token = Token(usize::MAX - 2);
 /// Standard output's token (writable readiness, when lines wait for a slow reader).
-pub const STDOUT: Token = Token(usize::MAX - 3);
+pub(crate) const STDOUT: Token = Token(usize::MAX - 3);
 
 /// At exit, how long the summary may wait for a slow reader of stdout before it is given up.
 const EXIT_FLUSH: Duration = Duration::from_millis(200);
@@ -95,13 +95,13 @@ const KEY_LINES_PER_SECOND: u32 = 20;
 #[derive(Debug, Clone, Copy)]
 pub struct Datagram<'a> {
     /// The configured peer it came from (by source address), if any.
-    pub peer: Option<usize>,
+    pub(crate) peer: Option<usize>,
     /// Its source address.
-    pub from: SocketAddr,
+    pub(crate) from: SocketAddr,
     /// Its bytes (at most the receive buffer).
     pub bytes: &'a [u8],
     /// It filled the whole receive buffer: it was larger and has been cut.
-    pub truncated: bool,
+    pub(crate) truncated: bool,
 }
 
 /// What runs on top of the loop: the counter peer, the Lab 1 process, the shared resource.
@@ -209,7 +209,7 @@ impl Keyboard {
 
 /// Opens the mesh on `poll`'s registry and says so if the own address could not be bound
 /// (the wildcard is used instead: a Swarm service name resolves to a virtual IP).
-pub fn open_mesh<W: Write>(
+pub(crate) fn open_mesh<W: Write>(
     poll: &Poll,
     addr: &AddrSpec,
     peers: &[AddrSpec],
@@ -219,7 +219,7 @@ pub fn open_mesh<W: Write>(
 }
 
 /// [`open_mesh`] with groups of peers found by DNS (`--discover`).
-pub fn open_mesh_with<W: Write>(
+pub(crate) fn open_mesh_with<W: Write>(
     poll: &Poll,
     addr: &AddrSpec,
     peers: &[AddrSpec],
@@ -249,7 +249,7 @@ pub struct Driver<A, W: Write> {
     /// What runs on top.
     pub app: A,
     /// Where lines go.
-    pub out: Output<W>,
+    pub(crate) out: Output<W>,
     keyboard: Option<Keyboard>,
     /// Sockets whose last drain gave up (too many errors in a row) before `WouldBlock`: no new
     /// readiness event is guaranteed for what they still hold, so the next turn drains them
@@ -503,7 +503,12 @@ impl<A: App, W: Write> Driver<A, W> {
             }
         }
         let now = Instant::now();
-        if self.keyboard.as_ref().and_then(|k| k.resume).is_some_and(|t| now >= t) {
+        if self
+            .keyboard
+            .as_ref()
+            .and_then(|k| k.resume)
+            .is_some_and(|t| now >= t)
+        {
             self.drain_keyboard(now);
         }
         // "Up again" is a while after a send without an error: look once a second, not at
@@ -623,7 +628,11 @@ impl<A: App, W: Write> Driver<A, W> {
             if room == 0 {
                 // More may be waiting: after the other sources (this turn's bound), or in the
                 // next window (this second's).
-                k.resume = Some(if k.bytes >= KEY_BYTES_PER_SECOND { k.window_end } else { now });
+                k.resume = Some(if k.bytes >= KEY_BYTES_PER_SECOND {
+                    k.window_end
+                } else {
+                    now
+                });
                 return;
             }
             let n = match k.file.read(&mut chunk[..room]) {

@@ -7,11 +7,11 @@ pub(crate) mod net;
 
 /// A health probe (`process health ADDR`). It is not a counter, so the course's Go program
 /// just prints it; ours answers [`HEALTH_OK`] to the sender and neither counts nor prints it.
-pub const HEALTH_PROBE: &[u8] = b"peerlab:health?";
+pub(crate) const HEALTH_PROBE: &[u8] = b"peerlab:health?";
 
 /// The answer to [`HEALTH_PROBE`].
-pub const HEALTH_OK: &[u8] = b"peerlab:health!";
+pub(crate) const HEALTH_OK: &[u8] = b"peerlab:health!";
 
 /// Sent to every peer when a process stops (SIGINT/SIGTERM), so the others report it down at
 /// once instead of waiting for an ICMP error that may never come (a restarted container).
-pub const BYE: &[u8] = b"peerlab:bye";
+pub(crate) const BYE: &[u8] = b"peerlab:bye";

@@ -49,13 +49,13 @@ impl std::error::Error for BindError {
 #[derive(Debug)]
 pub(crate) struct Server {
     /// The socket, non-blocking.
-    pub socket: UdpSocket,
+    pub(crate) socket: UdpSocket,
     /// The address it is bound to.
-    pub local: SocketAddr,
+    pub(crate) local: SocketAddr,
     /// Why it is bound to the wildcard address instead of ADDR, if it is.
-    pub fallback: Option<&'static str>,
+    pub(crate) fallback: Option<&'static str>,
     /// The address's lock, held for the process's life (see [`lock`]).
-    pub lock: UnixDatagram,
+    pub(crate) lock: UnixDatagram,
 }
 
 /// How long the own address may take to resolve at start, before the loop runs (then the

@@ -44,27 +44,27 @@ use sha2::Sha256;
 use super::wire::{PeerId, MAX_MSG};
 
 /// What precedes the tag on the wire.
-pub const MAC_FIELD: &[u8] = b" mac=";
+pub(crate) const MAC_FIELD: &[u8] = b" mac=";
 /// What precedes the time a message was sealed.
-pub const AT_FIELD: &[u8] = b" at=";
+pub(crate) const AT_FIELD: &[u8] = b" at=";
 /// The tag's length in hex digits (SHA-256: 32 bytes).
-pub const MAC_HEX: usize = 64;
+pub(crate) const MAC_HEX: usize = 64;
 /// Longest sealed message: the longest message, ` at=` and a `u64`, ` mac=` and the tag.
-pub const MAX_SEALED: usize = MAX_MSG + AT_FIELD.len() + 20 + MAC_FIELD.len() + MAC_HEX;
+pub(crate) const MAX_SEALED: usize = MAX_MSG + AT_FIELD.len() + 20 + MAC_FIELD.len() + MAC_HEX;
 
 /// How old a sealed message may be when it arrives (microseconds): older ones are refused as
 /// replays (or as from a host whose clock is far behind).
-pub const WINDOW_US: u64 = 30_000_000;
+pub(crate) const WINDOW_US: u64 = 30_000_000;
 /// How far ahead of this host's clock another host's may be (microseconds).
-pub const SKEW_US: u64 = crate::lab1::wire::CLOCK_SKEW.as_micros() as u64;
+pub(crate) const SKEW_US: u64 = crate::lab1::wire::CLOCK_SKEW.as_micros() as u64;
 /// How many tags the replay window remembers (16 bytes each, allocated once with the key).
 /// Lab 1 sends a few messages a second per process, so this covers far more than a
 /// [`WINDOW_US`] of an honest group; a flood only raises the floor (see [`ReplayWindow`]).
-pub const REMEMBERED: usize = 1024;
+pub(crate) const REMEMBERED: usize = 1024;
 
 /// Longest key file read (a key is a few dozen bytes; this refuses a wrong path such as a
 /// disk image before reading it whole).
-pub const MAX_KEY_FILE: u64 = 64 * 1024;
+pub(crate) const MAX_KEY_FILE: u64 = 64 * 1024;
 
 /// Who receives a message: bound into its tag (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,11 +76,11 @@ pub enum To {
 }
 
 /// A sealed message, ready to send: the text, then ` mac=...` when there is a key.
-pub type Sealed = heapless::Vec<u8, MAX_SEALED>;
+pub(crate) type Sealed = heapless::Vec<u8, MAX_SEALED>;
 
 /// Why a datagram was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     /// There is a key but the datagram has no ` mac=` field.
     Missing,
     /// The tag is not 64 hex digits, or does not match the key, the receiver and the text.
@@ -163,7 +163,7 @@ impl std::error::Error for KeyError {
 /// sealed earliest is forgotten (not the one taken earliest: a host whose clock is ahead must
 /// not push the floor past what on-time hosts send).
 #[derive(Clone)]
-pub struct ReplayWindow {
+pub(crate) struct ReplayWindow {
     ring: Box<[(u64, u64)]>,
     started: u64,
     floor: u64,
@@ -180,7 +180,7 @@ impl fmt::Debug for ReplayWindow {
 
 impl ReplayWindow {
     /// An empty window for a process that started at `started` (wall-clock microseconds).
-    pub fn new(started: u64) -> ReplayWindow {
+    pub(crate) fn new(started: u64) -> ReplayWindow {
         ReplayWindow {
             // (0, 0): free (no honest message is sealed at the epoch).
             ring: vec![(0, 0); REMEMBERED].into_boxed_slice(),
@@ -192,7 +192,7 @@ impl ReplayWindow {
 
     /// Takes the message sealed at `at` with a tag beginning `tag`, received at `now`
     /// (wall-clock microseconds), unless it is a replay.
-    pub fn take(&mut self, at: u64, tag: u64, now: u64) -> Result<(), AuthError> {
+    pub(crate) fn take(&mut self, at: u64, tag: u64, now: u64) -> Result<(), AuthError> {
         if at > now.saturating_add(SKEW_US) || at.saturating_add(WINDOW_US) < now {
             return Err(AuthError::OutsideWindow);
         }
@@ -330,7 +330,12 @@ impl Auth {
     /// The message text of a datagram received by `me` at `now` (wall-clock microseconds), once its tag
     /// is checked and it is known not to be a replay (with a key), or the datagram as it is
     /// (without one). A trailing newline (from `nc`) is accepted.
-    pub fn open<'a>(&mut self, bytes: &'a [u8], me: To, now: u64) -> Result<&'a [u8], AuthError> {
+    pub(crate) fn open<'a>(
+        &mut self,
+        bytes: &'a [u8],
+        me: To,
+        now: u64,
+    ) -> Result<&'a [u8], AuthError> {
         let line = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let Some(mac) = &self.mac else {

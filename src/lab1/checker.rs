@@ -7,6 +7,8 @@ use crate::values::limits::MAX_PROCESSES;
 use crate::values::time::Millis;
 
 /// What an ENTER meant.
+// Public through the test harness (`Fault::Resource`), which only test support builds.
+#[cfg_attr(not(any(test, feature = "test-support")), allow(unreachable_pub))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Entry {
     /// Already seen (a resend whose ACK was lost): acknowledge again, print nothing.
@@ -21,6 +23,8 @@ pub enum Entry {
 }
 
 /// What an EXIT meant.
+// Public through the test harness (`Fault::Resource`), which only test support builds.
+#[cfg_attr(not(any(test, feature = "test-support")), allow(unreachable_pub))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Exit {
     /// The process inside left, after holding the CS this long.
@@ -35,6 +39,8 @@ pub enum Exit {
 }
 
 /// One message to the resource, as a value: what the checker made of it.
+// Public through the test harness (`Fault::Resource`), which only test support builds.
+#[cfg_attr(not(any(test, feature = "test-support")), allow(unreachable_pub))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Use {
     /// A process (re)started: HELLO, or the first message of a new incarnation.
@@ -96,7 +102,8 @@ pub enum Use {
 impl Use {
     /// Whether the checker found something wrong: an overlap, entries out of (T, id) order,
     /// or an exit without its entry.
-    pub fn is_fault(&self) -> bool {
+    #[cfg(any(test, feature = "test-support"))]
+    pub(crate) fn is_fault(&self) -> bool {
         match self {
             Use::Enter {
                 entry:
@@ -117,7 +124,7 @@ impl Use {
 
 /// A message the resource does not take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
+pub(crate) enum Refused {
     /// A Lab 1 message, but not HELLO, ENTER or EXIT.
     NotForResource,
     /// Sent from an address that does not speak for the process it names.
@@ -183,20 +190,20 @@ pub struct Checker {
     ack: Option<Msg>,
     /// A restart learnt from an ENTER or EXIT, to report before it.
     news: Option<Use>,
-    /// Entries.
+    /// Entries into the critical section (new ENTERs, not their resends).
     pub entries: u64,
     /// Violations found.
     pub violations: u64,
     /// Duplicates acknowledged again.
-    pub duplicates: u64,
+    pub(crate) duplicates: u64,
     /// Exits with no entry.
-    pub unknown_exits: u64,
+    pub(crate) unknown_exits: u64,
     /// Restarts seen (new incarnations of a process already known).
-    pub restarts: u64,
+    pub(crate) restarts: u64,
     /// CSs that ended without EXIT because their holder restarted.
-    pub ended_by_restart: u64,
+    pub(crate) ended_by_restart: u64,
     /// Messages from incarnations that have gone.
-    pub stale: u64,
+    pub(crate) stale: u64,
 }
 
 /// What the checker remembers of one process.
@@ -214,7 +221,7 @@ struct Seen {
 impl Checker {
     /// A checker that takes each process's messages only from the address that speaks for
     /// it: the caller passes that process as `from` to [`Checker::handle_msg`].
-    pub fn by_address() -> Checker {
+    pub(crate) fn by_address() -> Checker {
         Checker {
             by_address: true,
             ..Checker::default()
@@ -226,14 +233,14 @@ impl Checker {
     /// datagram with a huge incarnation from a process's address (while it is down) would make
     /// the real process's messages look stale forever. The adapter calls it before each
     /// message; tests and models that use small incarnations do not.
-    pub fn limit_incarnations(&mut self, limit: Inc) {
+    pub(crate) fn limit_incarnations(&mut self, limit: Inc) {
         self.inc_limit = Some(limit);
     }
 
     /// A message from the network, from an address that speaks for process `from` (`None`:
     /// no configured process's address). HELLO, ENTER and EXIT are checked and acknowledged
     /// (every one, duplicates too: the process resends until it hears the ACK).
-    pub fn handle_msg(
+    pub(crate) fn handle_msg(
         &mut self,
         now: Millis,
         from: Option<PeerId>,
@@ -312,12 +319,12 @@ impl Checker {
 
     /// A restart seen with the message just handled (its first message was an ENTER or
     /// EXIT rather than a HELLO), to be reported before it.
-    pub fn poll_news(&mut self) -> Option<Use> {
+    pub(crate) fn poll_news(&mut self) -> Option<Use> {
         self.news.take()
     }
 
     /// The acknowledgement to send back to the sender of the last message.
-    pub fn poll_transmit(&mut self) -> Option<Msg> {
+    pub(crate) fn poll_transmit(&mut self) -> Option<Msg> {
         self.ack.take()
     }
 
@@ -356,7 +363,7 @@ impl Checker {
     }
 
     /// An ENTER from `id` (incarnation `inc`) for its request `t`.
-    pub fn handle_enter(&mut self, now: Millis, id: PeerId, inc: Inc, t: u64) -> Entry {
+    pub(crate) fn handle_enter(&mut self, now: Millis, id: PeerId, inc: Inc, t: u64) -> Entry {
         let me = Priority { t, id };
         if self.entered(id).is_some_and(|last| last >= t) {
             self.duplicates += 1;
@@ -384,7 +391,7 @@ impl Checker {
     }
 
     /// An EXIT from `id` (incarnation `inc`) for its request `t`.
-    pub fn handle_exit(&mut self, now: Millis, id: PeerId, inc: Inc, t: u64) -> Exit {
+    pub(crate) fn handle_exit(&mut self, now: Millis, id: PeerId, inc: Inc, t: u64) -> Exit {
         if let Some(h) = self
             .inside
             .filter(|h| h.p == Priority { t, id } && h.inc == inc)

@@ -41,9 +41,9 @@ fn party(o: &mut Obj<'_>, key: &str, p: Party) -> Result<(), LineFull> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LabLine {
     /// The process that logged it.
-    pub me: PeerId,
+    pub(crate) me: PeerId,
     /// The event, with the clock and state right after it.
-    pub logged: Logged,
+    pub(crate) logged: Logged,
 }
 
 impl Render for LabLine {
@@ -221,17 +221,17 @@ fn answer_name(a: Answer) -> &'static str {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StillWaiting<'a> {
     /// Own id.
-    pub me: PeerId,
+    pub(crate) me: PeerId,
     /// Clock now.
-    pub clock: u64,
+    pub(crate) clock: u64,
     /// The request's timestamp.
-    pub t: u64,
+    pub(crate) t: u64,
     /// Time since the request.
-    pub waited: Millis,
+    pub(crate) waited: Millis,
     /// Times the REQUEST was resent to those missing.
-    pub resends: u32,
+    pub(crate) resends: u32,
     /// The processes whose REPLY is missing, and whether each is down (sends to it fail).
-    pub missing: &'a [(PeerId, bool)],
+    pub(crate) missing: &'a [(PeerId, bool)],
 }
 
 impl Render for StillWaiting<'_> {
@@ -281,17 +281,17 @@ impl Render for StillWaiting<'_> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MutexListening<'a> {
     /// Own id.
-    pub id: PeerId,
+    pub(crate) id: PeerId,
     /// Group size.
-    pub n: u16,
+    pub(crate) n: u16,
     /// The server socket's address.
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     /// The resource's address as given.
-    pub resource: &'a str,
+    pub(crate) resource: &'a str,
     /// Time inside the CS.
-    pub cs_time: Duration,
+    pub(crate) cs_time: Duration,
     /// Requests come from `--auto`, not the keyboard.
-    pub auto: bool,
+    pub(crate) auto: bool,
 }
 
 impl Render for MutexListening<'_> {
@@ -328,9 +328,9 @@ impl Render for MutexListening<'_> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Hint<'a> {
     /// Own id.
-    pub id: PeerId,
+    pub(crate) id: PeerId,
     /// What was typed.
-    pub input: &'a [u8],
+    pub(crate) input: &'a [u8],
 }
 
 impl Render for Hint<'_> {
@@ -356,21 +356,21 @@ impl Render for Hint<'_> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MutexSummary {
     /// Own id.
-    pub id: PeerId,
+    pub(crate) id: PeerId,
     /// Time since start.
-    pub ran: Duration,
+    pub(crate) ran: Duration,
     /// The core's totals.
-    pub stats: Stats,
+    pub(crate) stats: Stats,
     /// Datagrams that were not Lab 1 messages.
-    pub malformed: u64,
+    pub(crate) malformed: u64,
     /// Messages refused for what they claim.
-    pub rejected: u64,
+    pub(crate) rejected: u64,
     /// Final clock.
-    pub clock: u64,
+    pub(crate) clock: u64,
     /// Final state.
-    pub state: &'static str,
+    pub(crate) state: &'static str,
     /// Peers (and the resource) down at exit.
-    pub down: usize,
+    pub(crate) down: usize,
 }
 
 impl Render for MutexSummary {
@@ -426,7 +426,7 @@ impl Render for MutexSummary {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ResourceListening {
     /// The server socket's address.
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Render for ResourceListening {
@@ -444,7 +444,7 @@ impl Render for ResourceListening {
 
 /// A use of the CS as the resource saw it (duplicates are not printed: see [`UseLine::shown`]).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct UseLine<'a>(pub &'a Use);
+pub(crate) struct UseLine<'a>(pub(crate) &'a Use);
 
 impl UseLine<'_> {
     /// Whether the use is worth a line (a duplicate is acknowledged again, silently).
@@ -613,13 +613,13 @@ impl Render for Violation {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ResourceSummary<'a> {
     /// Time since start.
-    pub ran: Duration,
+    pub(crate) ran: Duration,
     /// Its findings.
-    pub checker: &'a Checker,
+    pub(crate) checker: &'a Checker,
     /// Datagrams that were not HELLO, ENTER or EXIT.
-    pub malformed: u64,
+    pub(crate) malformed: u64,
     /// Messages from an address that does not speak for the process they name.
-    pub rejected: u64,
+    pub(crate) rejected: u64,
 }
 
 impl Render for ResourceSummary<'_> {

@@ -42,7 +42,7 @@ pub enum Fault {
 }
 
 /// The settings every process of a test group gets: CS time 1 s, retry 100 ms, patience 3 s.
-pub fn config(id: u16, n: u16) -> ra::Config {
+pub(crate) fn config(id: u16, n: u16) -> ra::Config {
     ra::Config {
         id: PeerId(id),
         n,
@@ -66,7 +66,7 @@ pub struct Group {
     /// Messages sent and not yet delivered, oldest first.
     pub wire: Vec<Packet>,
     /// Every event of every process, in order, if [`Group::record`] is on.
-    pub log: Vec<(PeerId, Logged)>,
+    pub(crate) log: Vec<(PeerId, Logged)>,
     /// Keep events in `log` (off: events are checked and dropped, nothing grows).
     pub record: bool,
     /// Broken claims found so far.
@@ -104,7 +104,7 @@ impl Group {
     }
 
     /// Process `id`.
-    pub fn p(&mut self, id: u16) -> &mut Ra {
+    pub(crate) fn p(&mut self, id: u16) -> &mut Ra {
         &mut self.ps[usize::from(id) - 1]
     }
 
@@ -223,7 +223,7 @@ impl Group {
     }
 
     /// Processes in state HELD.
-    pub fn held(&self) -> Vec<PeerId> {
+    pub(crate) fn held(&self) -> Vec<PeerId> {
         self.ps
             .iter()
             .filter(|p| p.state() == State::Held)

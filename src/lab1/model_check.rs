@@ -807,7 +807,10 @@ fn without_incarnations_a_restart_breaks_mutual_exclusion() {
 
 /// The default unordered check: one entry each, clocks up to 8.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): a model check of over a minute")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): a model check of over a minute"
+)]
 fn three_processes_one_entry_unordered_duplicating() {
     let m = model(
         cfg(1, 8, false, 0),
@@ -823,7 +826,10 @@ fn three_processes_one_entry_unordered_duplicating() {
 
 /// The default ordered check: two entries each, one message per link, clocks up to 9.
 #[test]
-#[cfg_attr(not(feature = "full"), ignore = "full suite (cargo test --features full): a model check of over a minute")]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): a model check of over a minute"
+)]
 fn three_processes_two_entries_ordered() {
     let m = model(cfg(2, 9, false, 1), Network::new_ordered([]), false);
     check(

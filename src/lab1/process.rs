@@ -54,7 +54,7 @@ pub struct MutexConfig {
 /// Why a Lab 1 process could not start.
 #[derive(Debug)]
 pub enum MutexStartError {
-    /// Sockets.
+    /// The sockets could not be opened (the own address, the event loop).
     Start(StartError),
     /// Id or group size.
     Config(ConfigError),

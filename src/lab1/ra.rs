@@ -59,15 +59,15 @@ use crate::values::time::Millis;
 /// keeps exact). An honest clock ticks a few times per message and never gets near it; a
 /// larger one is forged (or a bug) and is refused, never saturated: a clock stuck at the
 /// maximum would make every new REQUEST look like a resend.
-pub const MAX_CLOCK: u64 = 1 << 53;
+pub(crate) const MAX_CLOCK: u64 = 1 << 53;
 
 /// A request's priority: its timestamp, then the requester's id (smaller wins).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Priority {
     /// Request timestamp.
-    pub t: u64,
-    /// Requester.
-    pub id: PeerId,
+    pub(crate) t: u64,
+    /// The requester: the smaller id wins a tie of timestamps.
+    pub(crate) id: PeerId,
 }
 
 /// The process's state, as the course names it.
@@ -83,7 +83,7 @@ pub enum State {
 
 impl State {
     /// As the course writes it.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             State::Released => "RELEASED",
             State::Wanted => "WANTED",
@@ -113,40 +113,30 @@ pub enum Party {
 /// A message to send.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[must_use]
-pub struct Transmit {
+pub(crate) struct Transmit {
     /// Its destination.
-    pub to: Party,
+    pub(crate) to: Party,
     /// The message.
-    pub msg: Msg,
+    pub(crate) msg: Msg,
 }
 
 /// The mesh layout of a Lab 1 process: the other processes in id order (without ourselves),
 /// then the shared resource. It turns a destination into a mesh slot and a datagram's slot
 /// (found by its source address) into the [`Party`] that sent it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Roster {
+pub(crate) struct Roster {
     me: PeerId,
     n: u16,
 }
 
 impl Roster {
     /// The layout for process `me` in a group of `n` (`me` in 1..=n).
-    pub fn new(me: PeerId, n: u16) -> Roster {
+    pub(crate) fn new(me: PeerId, n: u16) -> Roster {
         Roster { me, n }
     }
 
-    /// Slots in the mesh: the n−1 other processes and the resource.
-    pub fn len(&self) -> usize {
-        usize::from(self.n)
-    }
-
-    /// Never empty: the resource always has a slot.
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
     /// The mesh slot of `to` (never ourselves).
-    pub fn slot(&self, to: Party) -> usize {
+    pub(crate) fn slot(&self, to: Party) -> usize {
         match to {
             Party::Resource => usize::from(self.n) - 1,
             Party::Process(j) if j < self.me => usize::from(j.0) - 1,
@@ -155,7 +145,7 @@ impl Roster {
     }
 
     /// Who is behind mesh slot `i`; `None` for a slot beyond the group.
-    pub fn party(&self, i: usize) -> Option<Party> {
+    pub(crate) fn party(&self, i: usize) -> Option<Party> {
         let me = usize::from(self.me.0);
         let n = usize::from(self.n);
         match i + 1 {
@@ -192,7 +182,7 @@ pub enum Event {
     },
     /// A message went out (REPLY and resends do not tick: the clock is the sender's).
     Sent {
-        /// Destination.
+        /// Where it went: a process or the resource.
         to: Party,
         /// Message type.
         kind: Kind,
@@ -203,7 +193,7 @@ pub enum Event {
     },
     /// A new REQUEST arrived (the clock ticked).
     Request {
-        /// Requester.
+        /// The process asking.
         from: PeerId,
         /// Its timestamp.
         t: u64,
@@ -223,7 +213,7 @@ pub enum Event {
     },
     /// The resource acknowledged ENTER or EXIT.
     Acked {
-        /// What.
+        /// ENTER or EXIT.
         of: AckOf,
         /// For which request.
         t: u64,
@@ -272,13 +262,12 @@ pub enum Event {
 
 /// An event with the clock and state right after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Logged {
+pub(crate) struct Logged {
     /// Lamport clock.
-    pub clock: u64,
-    /// State.
-    pub state: State,
+    pub(crate) clock: u64,
+    pub(crate) state: State,
     /// What happened.
-    pub event: Event,
+    pub(crate) event: Event,
 }
 
 /// Why a message was not taken.
@@ -324,7 +313,7 @@ impl core::fmt::Display for Rejected {
 
 impl std::error::Error for Rejected {}
 
-/// Settings.
+/// How a core is made: its place in the group, its times, its text and incarnation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Config {
     /// Own id, 1..=n.
@@ -373,22 +362,22 @@ pub struct Stats {
     /// REQUEST and REPLY messages sent (resends included).
     pub sent: u64,
     /// Of those, resends.
-    pub resent: u64,
+    pub(crate) resent: u64,
     /// ENTER/EXIT sent to the resource (resends included).
-    pub resource_sent: u64,
+    pub(crate) resource_sent: u64,
     /// Of those, resends.
-    pub resource_resent: u64,
+    pub(crate) resource_resent: u64,
     /// Duplicate or stale messages received and ignored.
-    pub duplicates: u64,
+    pub(crate) duplicates: u64,
     /// Longest time from request to entry.
-    pub worst_wait: Millis,
+    pub(crate) worst_wait: Millis,
     /// Sum of the waits (for the average).
-    pub total_wait: Millis,
+    pub(crate) total_wait: Millis,
     /// Times the resource did not acknowledge.
-    pub resource_silent: u64,
+    pub(crate) resource_silent: u64,
     /// Events lost because the caller did not drain them (a bug in the caller: reported in
     /// the summary when not zero).
-    pub events_dropped: u64,
+    pub(crate) events_dropped: u64,
 }
 
 /// The processes that granted the current request: bit j−1 for process j (the group has at
@@ -510,7 +499,7 @@ pub struct Ra {
 
 impl Ra {
     /// A process in state RELEASED with clock 0.
-    pub fn new(cfg: Config) -> Result<Ra, ConfigError> {
+    pub(crate) fn new(cfg: Config) -> Result<Ra, ConfigError> {
         let n = usize::from(cfg.n);
         if n > MAX_PROCESSES {
             return Err(ConfigError::TooMany);
@@ -546,7 +535,7 @@ impl Ra {
     }
 
     /// The Lamport clock.
-    pub fn clock(&self) -> u64 {
+    pub(crate) fn clock(&self) -> u64 {
         self.clock
     }
 
@@ -565,16 +554,12 @@ impl Ra {
     }
 
     /// The settings it was made with.
-    pub fn config(&self) -> &Config {
+    #[cfg(any(test, feature = "test-support"))]
+    pub(crate) fn config(&self) -> &Config {
         &self.cfg
     }
 
-    /// The group's size.
-    pub fn n(&self) -> u16 {
-        self.cfg.n
-    }
-
-    /// Totals.
+    /// What it did so far: requests, entries, messages sent and ignored.
     pub fn stats(&self) -> Stats {
         self.stats
     }
@@ -589,7 +574,7 @@ impl Ra {
     }
 
     /// While WANTED: the request, since when, and how many times it was resent.
-    pub fn waiting(&self) -> Option<(Priority, Millis, u32)> {
+    pub(crate) fn waiting(&self) -> Option<(Priority, Millis, u32)> {
         match self.phase {
             Phase::Wanted(w) => Some((w.mine, w.since, w.resends)),
             _ => None,
@@ -601,14 +586,14 @@ impl Ra {
     /// datagram with a huge incarnation from a process's address (while it is down) would make
     /// the real process's messages look stale forever. The adapter calls it before each
     /// message; tests and models that use small incarnations do not.
-    pub fn limit_incarnations(&mut self, limit: Inc) {
+    pub(crate) fn limit_incarnations(&mut self, limit: Inc) {
         self.inc_limit = Some(limit);
     }
 
     /// The shared resource refused a datagram (ICMP "port unreachable": nothing listens
     /// there): whatever waits for its ACK is given up now rather than after
     /// `resource_patience` (said as a [`Event::ResourceSilent`]).
-    pub fn handle_resource_refused(&mut self, now: Millis) {
+    pub(crate) fn handle_resource_refused(&mut self, now: Millis) {
         if let Some(p) = self.pending.take() {
             self.stats.resource_silent += 1;
             self.log(Event::ResourceSilent { of: p.of });
@@ -617,7 +602,7 @@ impl Ra {
     }
 
     /// The processes that have not yet granted the current request (empty unless WANTED).
-    pub fn missing(&self) -> impl Iterator<Item = PeerId> + '_ {
+    pub(crate) fn missing(&self) -> impl Iterator<Item = PeerId> + '_ {
         let granted = match self.phase {
             Phase::Wanted(w) => Some(w.granted),
             _ => None,
@@ -627,17 +612,17 @@ impl Ra {
     }
 
     /// The next message to send.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+    pub(crate) fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
     }
 
     /// The next event.
-    pub fn poll_event(&mut self) -> Option<Logged> {
+    pub(crate) fn poll_event(&mut self) -> Option<Logged> {
         self.events.pop_front()
     }
 
     /// When [`Ra::handle_timeout`] has work next.
-    pub fn poll_timeout(&self) -> Option<Millis> {
+    pub(crate) fn poll_timeout(&self) -> Option<Millis> {
         let phase = match self.phase {
             Phase::Released => None,
             Phase::Wanted(w) => Some(w.retry.at),
@@ -650,7 +635,7 @@ impl Ra {
     }
 
     /// A keyboard command.
-    pub fn handle_key(&mut self, now: Millis, key: Key) {
+    pub(crate) fn handle_key(&mut self, now: Millis, key: Key) {
         match key {
             Key::Internal => {
                 self.clock = self.clock.saturating_add(1);
@@ -662,7 +647,7 @@ impl Ra {
     }
 
     /// Asks for the CS (ignored unless RELEASED: use [`Ra::handle_key`] to get `x ignorado`).
-    pub fn request(&mut self, now: Millis) {
+    pub(crate) fn request(&mut self, now: Millis) {
         if self.phase != Phase::Released {
             return;
         }
@@ -693,7 +678,7 @@ impl Ra {
     /// Call once, at start: says HELLO to the shared resource (resent until acknowledged),
     /// so it knows that a CS this process's previous incarnation held has ended. REQUESTs
     /// are answered once it has (or stayed silent for `resource_patience`).
-    pub fn start(&mut self, now: Millis) {
+    pub(crate) fn start(&mut self, now: Millis) {
         if self.pending.is_none() && self.phase == Phase::Released {
             self.joined = false;
             let msg = Msg::Hello {
@@ -716,7 +701,7 @@ impl Ra {
     /// The process is stopping: inside the CS, the EXIT goes to the resource at once (no
     /// wait for its ACK: there is no later), and every deferred request is answered, since
     /// this process no longer competes.
-    pub fn stop(&mut self, _now: Millis) {
+    pub(crate) fn stop(&mut self, _now: Millis) {
         if let Phase::Held(h) = self.phase {
             if h.until.is_some() {
                 self.log(Event::Left { t: h.mine.t });
@@ -738,7 +723,7 @@ impl Ra {
 
     /// A decoded message and who sent it, as the adapter knows it from the source address
     /// (`None`: an address that is neither a process of the group nor the resource).
-    pub fn handle_msg(
+    pub(crate) fn handle_msg(
         &mut self,
         now: Millis,
         from: Option<Party>,
@@ -798,7 +783,7 @@ impl Ra {
 
     /// Does whatever is due at `now`: resends, leaving the CS, giving up on the resource.
     /// A call with nothing due is a no-op.
-    pub fn handle_timeout(&mut self, now: Millis) {
+    pub(crate) fn handle_timeout(&mut self, now: Millis) {
         if let Phase::Wanted(w) = self.phase {
             if w.retry.at <= now {
                 for j in self.others() {
@@ -1659,7 +1644,7 @@ mod tests {
         for n in 1..=7u16 {
             for me in 1..=n {
                 let r = Roster::new(PeerId(me), n);
-                assert_eq!(r.len(), usize::from(n));
+                assert_eq!(r.n, n);
                 let mut slots: Vec<usize> = (1..=n)
                     .filter(|j| *j != me)
                     .map(|j| r.slot(peer(j)))
@@ -1971,7 +1956,10 @@ mod tests {
         let hellos = std::iter::from_fn(|| p.poll_transmit())
             .filter(|t| matches!(t.msg, Msg::Hello { .. }))
             .count();
-        assert_eq!(hellos, 1, "sent once at its first turn, not resent in the same turn");
+        assert_eq!(
+            hellos, 1,
+            "sent once at its first turn, not resent in the same turn"
+        );
         assert_eq!(p.poll_timeout(), Some(Millis(retry.0 * 2)));
     }
 

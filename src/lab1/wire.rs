@@ -35,7 +35,7 @@ use std::time::Duration;
 pub const MAX_TEXT: usize = 64;
 /// Longest encoded message: ENTER with four 20-digit numbers and [`MAX_TEXT`] bytes of text
 /// fits with room to spare.
-pub const MAX_MSG: usize = 176;
+pub(crate) const MAX_MSG: usize = 176;
 
 /// A process's incarnation: chosen at start, larger after each restart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -163,7 +163,7 @@ pub enum Kind {
 
 impl Kind {
     /// The message's first word, as on the wire.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Kind::Request => "REQUEST",
             Kind::Reply => "REPLY",
@@ -208,7 +208,7 @@ impl fmt::Display for LabWireError {
 impl std::error::Error for LabWireError {}
 
 /// An encoded message, as [`Msg::encode`] writes it: one line of ASCII, no newline.
-pub type MsgBuf = heapless::String<MAX_MSG>;
+pub(crate) type MsgBuf = heapless::String<MAX_MSG>;
 
 impl Msg {
     /// Writes the message as one line (no newline).
@@ -330,7 +330,7 @@ impl Msg {
     }
 
     /// The message's type.
-    pub fn kind(&self) -> Kind {
+    pub(crate) fn kind(&self) -> Kind {
         match self {
             Msg::Request { .. } => Kind::Request,
             Msg::Reply { .. } => Kind::Reply,
@@ -342,7 +342,7 @@ impl Msg {
     }
 
     /// The sender's incarnation (the acknowledged process's, for ACK).
-    pub fn inc(&self) -> Inc {
+    pub(crate) fn inc(&self) -> Inc {
         match self {
             Msg::Request { inc, .. }
             | Msg::Reply { inc, .. }
@@ -354,7 +354,7 @@ impl Msg {
     }
 
     /// The request timestamp T that the message is about (0 for HELLO).
-    pub fn t(&self) -> u64 {
+    pub(crate) fn t(&self) -> u64 {
         match self {
             Msg::Request { t, .. }
             | Msg::Reply { t, .. }
@@ -366,7 +366,7 @@ impl Msg {
     }
 
     /// The sender's id (the acknowledged process's, for ACK).
-    pub fn id(&self) -> PeerId {
+    pub(crate) fn id(&self) -> PeerId {
         match self {
             Msg::Request { id, .. }
             | Msg::Reply { id, .. }
@@ -412,12 +412,12 @@ fn id_of(s: &str) -> Result<PeerId, LabWireError> {
 
 /// How far in the future another host's clock may be: an incarnation (a start time) beyond the
 /// wall clock plus this is forged.
-pub const CLOCK_SKEW: Duration = Duration::from_secs(2);
+pub(crate) const CLOCK_SKEW: Duration = Duration::from_secs(2);
 
 /// The largest Lab 1 incarnation an honest process can have now: the wall clock, in
 /// milliseconds since the UNIX epoch, plus [`CLOCK_SKEW`]. Read at the edge by the adapters and
 /// handed to the cores (`limit_incarnations`), which never read a clock.
-pub fn incarnation_limit() -> Inc {
+pub(crate) fn incarnation_limit() -> Inc {
     Inc(crate::values::time::wall_ms() + CLOCK_SKEW.as_millis() as u64)
 }
 

@@ -17,7 +17,7 @@ use super::line::{Line, LineFull};
 /// format characters (category Cf), the line and paragraph separators, and every
 /// Default_Ignorable_Code_Point (variation selectors, Hangul fillers, tags and the reserved
 /// ranges around them): all of them move, hide or change text without being seen.
-pub fn is_invisible(c: char) -> bool {
+pub(crate) fn is_invisible(c: char) -> bool {
     matches!(c as u32,
         0x00ad | 0x034f | 0x0600..=0x0605 | 0x061c | 0x06dd | 0x070f | 0x0890..=0x0891
         | 0x08e2 | 0x115f..=0x1160 | 0x17b4..=0x17b5 | 0x180b..=0x180f | 0x200b..=0x200f
@@ -27,7 +27,7 @@ pub fn is_invisible(c: char) -> bool {
 }
 
 /// `bytes` cut to at most `max` bytes, never inside a UTF-8 character.
-pub fn cut(bytes: &[u8], max: usize) -> &[u8] {
+pub(crate) fn cut(bytes: &[u8], max: usize) -> &[u8] {
     if bytes.len() <= max {
         return bytes;
     }
@@ -130,7 +130,7 @@ fn write_text(w: &mut impl core::fmt::Write, bytes: &[u8]) -> core::fmt::Result 
 
 /// Bytes shown in the text form, in `format_args!`.
 #[derive(Debug, Clone, Copy)]
-pub struct Esc<'a>(pub &'a [u8]);
+pub(crate) struct Esc<'a>(pub(crate) &'a [u8]);
 
 impl core::fmt::Display for Esc<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

@@ -14,7 +14,7 @@ pub struct Obj<'l> {
 
 impl<'l> Obj<'l> {
     /// Opens `{"event":"<event>"` in `l`.
-    pub fn open(l: &'l mut Line, event: &str) -> Result<Obj<'l>, LineFull> {
+    pub(crate) fn open(l: &'l mut Line, event: &str) -> Result<Obj<'l>, LineFull> {
         l.push_str("{\"event\":\"")?;
         push_json_str(l, event.as_bytes())?;
         l.push('"')?;
@@ -32,13 +32,13 @@ impl<'l> Obj<'l> {
     }
 
     /// `"key":123`.
-    pub fn num(&mut self, key: &str, v: u64) -> Result<&mut Self, LineFull> {
+    pub(crate) fn num(&mut self, key: &str, v: u64) -> Result<&mut Self, LineFull> {
         self.key(key)?.push_num(v)?;
         Ok(self)
     }
 
     /// `"key":123` or `"key":null`.
-    pub fn opt_num(&mut self, key: &str, v: Option<u64>) -> Result<&mut Self, LineFull> {
+    pub(crate) fn opt_num(&mut self, key: &str, v: Option<u64>) -> Result<&mut Self, LineFull> {
         match v {
             Some(v) => self.num(key, v),
             None => self.null(key),
@@ -46,24 +46,24 @@ impl<'l> Obj<'l> {
     }
 
     /// `"key":true`.
-    pub fn bool(&mut self, key: &str, v: bool) -> Result<&mut Self, LineFull> {
+    pub(crate) fn bool(&mut self, key: &str, v: bool) -> Result<&mut Self, LineFull> {
         self.key(key)?.push_str(if v { "true" } else { "false" })?;
         Ok(self)
     }
 
     /// `"key":null`.
-    pub fn null(&mut self, key: &str) -> Result<&mut Self, LineFull> {
+    pub(crate) fn null(&mut self, key: &str) -> Result<&mut Self, LineFull> {
         self.key(key)?.push_str("null")?;
         Ok(self)
     }
 
     /// `"key":"text"`, escaped.
-    pub fn str(&mut self, key: &str, v: &str) -> Result<&mut Self, LineFull> {
+    pub(crate) fn str(&mut self, key: &str, v: &str) -> Result<&mut Self, LineFull> {
         self.bytes(key, v.as_bytes())
     }
 
     /// `"key":"text"` or `"key":null`.
-    pub fn opt_str(&mut self, key: &str, v: Option<&str>) -> Result<&mut Self, LineFull> {
+    pub(crate) fn opt_str(&mut self, key: &str, v: Option<&str>) -> Result<&mut Self, LineFull> {
         match v {
             Some(v) => self.str(key, v),
             None => self.null(key),
@@ -71,7 +71,7 @@ impl<'l> Obj<'l> {
     }
 
     /// `"key":"..."`: bytes (from the network) as an escaped string.
-    pub fn bytes(&mut self, key: &str, v: &[u8]) -> Result<&mut Self, LineFull> {
+    pub(crate) fn bytes(&mut self, key: &str, v: &[u8]) -> Result<&mut Self, LineFull> {
         let l = self.key(key)?;
         l.push('"')?;
         push_json_str(l, v)?;
@@ -80,7 +80,7 @@ impl<'l> Obj<'l> {
     }
 
     /// `"key":"what Display shows"`, escaped (slow path: formats into a scratch buffer).
-    pub fn display(
+    pub(crate) fn display(
         &mut self,
         key: &str,
         v: &dyn core::fmt::Display,
@@ -92,7 +92,11 @@ impl<'l> Obj<'l> {
     }
 
     /// `"key":[1,2,3]`.
-    pub fn nums(&mut self, key: &str, v: impl Iterator<Item = u64>) -> Result<&mut Self, LineFull> {
+    pub(crate) fn nums(
+        &mut self,
+        key: &str,
+        v: impl Iterator<Item = u64>,
+    ) -> Result<&mut Self, LineFull> {
         let l = self.key(key)?;
         l.push('[')?;
         for (i, n) in v.enumerate() {
@@ -106,7 +110,7 @@ impl<'l> Obj<'l> {
     }
 
     /// `"key":"1.2.3.4:5"` or `"key":null`.
-    pub fn addr(&mut self, key: &str, v: Option<SocketAddr>) -> Result<&mut Self, LineFull> {
+    pub(crate) fn addr(&mut self, key: &str, v: Option<SocketAddr>) -> Result<&mut Self, LineFull> {
         match v {
             Some(a) => {
                 let l = self.key(key)?;
@@ -120,7 +124,7 @@ impl<'l> Obj<'l> {
     }
 
     /// Closes the object and the line.
-    pub fn end(self) -> Result<(), LineFull> {
+    pub(crate) fn end(self) -> Result<(), LineFull> {
         self.l.push_str("}\n")
     }
 }

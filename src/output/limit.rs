@@ -29,7 +29,7 @@ struct Bucket {
 pub(crate) struct Limiter {
     buckets: [Bucket; SOURCES + 1],
     /// Lines not shown in all.
-    pub hidden_total: u64,
+    pub(crate) hidden_total: u64,
 }
 
 impl Default for Limiter {

@@ -33,7 +33,7 @@ impl Line {
     }
 
     /// Appends `s`, or leaves the line as it was if it does not fit.
-    pub fn push_str(&mut self, s: &str) -> Result<(), LineFull> {
+    pub(crate) fn push_str(&mut self, s: &str) -> Result<(), LineFull> {
         let end = self.len + s.len();
         let dst = self.buf.get_mut(self.len..end).ok_or(LineFull)?;
         dst.copy_from_slice(s.as_bytes());
@@ -55,17 +55,17 @@ impl Line {
     }
 
     /// Appends one character.
-    pub fn push(&mut self, c: char) -> Result<(), LineFull> {
+    pub(crate) fn push(&mut self, c: char) -> Result<(), LineFull> {
         self.push_str(c.encode_utf8(&mut [0; 4]))
     }
 
     /// Appends a number, without `core::fmt` (this is the per-datagram path).
-    pub fn push_num(&mut self, n: u64) -> Result<(), LineFull> {
+    pub(crate) fn push_num(&mut self, n: u64) -> Result<(), LineFull> {
         self.push_digits(&crate::values::decimal::encode_counter(n))
     }
 
     /// Appends an address as `Display` shows it; IPv4 (the common case) without `core::fmt`.
-    pub fn push_addr(&mut self, addr: SocketAddr) -> Result<(), LineFull> {
+    pub(crate) fn push_addr(&mut self, addr: SocketAddr) -> Result<(), LineFull> {
         let SocketAddr::V4(a) = addr else {
             return write!(self, "{addr}").map_err(|_| LineFull);
         };
@@ -86,17 +86,17 @@ impl Line {
     }
 
     /// Appends formatted text (slow path: `core::fmt`).
-    pub fn push_fmt(&mut self, args: core::fmt::Arguments<'_>) -> Result<(), LineFull> {
+    pub(crate) fn push_fmt(&mut self, args: core::fmt::Arguments<'_>) -> Result<(), LineFull> {
         self.write_fmt(args).map_err(|_| LineFull)
     }
 
     /// The bytes so far (valid UTF-8).
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
 
     /// The line as text.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         // Cannot fail: only `&str`s and `char`s are ever pushed, whole.
         core::str::from_utf8(self.as_bytes()).expect("a Line holds whole UTF-8 pieces")
     }

@@ -24,8 +24,7 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-pub use escape::Esc;
-pub use json::Obj;
+pub(crate) use json::Obj;
 pub use line::{Line, LineFull};
 
 use crate::values::limits::{OUTPUT_BUFFER, SHOW_MAX};
@@ -163,7 +162,7 @@ impl<W: Write> Output<W> {
 
     /// At the end: how many trace lines were lost, if any (the trace is then incomplete, and
     /// `process timeline --check` on it cannot be trusted).
-    pub fn trace_report(&mut self) {
+    pub(crate) fn trace_report(&mut self) {
         let Some(t) = self.trace.as_deref_mut() else {
             return;
         };
@@ -178,22 +177,22 @@ impl<W: Write> Output<W> {
     }
 
     /// The descriptor the driver should poll for writable readiness, if any.
-    pub fn watch_fd(&self) -> Option<RawFd> {
+    pub(crate) fn watch_fd(&self) -> Option<RawFd> {
         self.watch
     }
 
     /// The reader is gone (EPIPE): nobody will see what the process prints.
-    pub fn is_broken(&self) -> bool {
+    pub(crate) fn is_broken(&self) -> bool {
         self.broken
     }
 
     /// The driver saw the reader of stdout go away.
-    pub fn mark_broken(&mut self) {
+    pub(crate) fn mark_broken(&mut self) {
         self.broken = true;
     }
 
     /// Bytes waiting for stdout to drain.
-    pub fn pending(&self) -> usize {
+    pub(crate) fn pending(&self) -> usize {
         self.len
     }
 
@@ -223,12 +222,12 @@ impl<W: Write> Output<W> {
     }
 
     /// A free-form notice (start-up facts, fallbacks, a loop that fell behind).
-    pub fn notice(&mut self, args: core::fmt::Arguments<'_>) {
+    pub(crate) fn notice(&mut self, args: core::fmt::Arguments<'_>) {
         self.emit(&Notice(args));
     }
 
     /// A datagram that was not taken: `ignored from 1.2.3.4:5: "payload" (why, 9 bytes)`.
-    pub fn refused(
+    pub(crate) fn refused(
         &mut self,
         verb: Verb,
         from: SocketAddr,
@@ -249,7 +248,7 @@ impl<W: Write> Output<W> {
     /// Prints `e`, a line about a datagram from `from` that was not taken, unless that source
     /// has used up its share of lines (`limit`); the next line shown for it says how many
     /// were not.
-    pub fn emit_limited(&mut self, from: SocketAddr, e: &dyn Render) {
+    pub(crate) fn emit_limited(&mut self, from: SocketAddr, e: &dyn Render) {
         match self.limiter.check(from.ip(), Instant::now()) {
             None => {}
             Some(0) => self.emit(e),
@@ -258,7 +257,7 @@ impl<W: Write> Output<W> {
     }
 
     /// Lines about refused datagrams not shown because of the per-source limit.
-    pub fn lines_limited(&self) -> u64 {
+    pub(crate) fn lines_limited(&self) -> u64 {
         self.limiter.hidden_total
     }
 
@@ -315,7 +314,7 @@ impl<W: Write> Output<W> {
 
     /// Writes what waits, as far as the writer takes it; once all is out, says how many
     /// lines were dropped meanwhile. Call when stdout is writable again.
-    pub fn flush_pending(&mut self) {
+    pub(crate) fn flush_pending(&mut self) {
         while self.len > 0 && !self.broken {
             let end = (self.head + self.len).min(OUTPUT_BUFFER);
             let chunk = self.head..end;
@@ -398,11 +397,11 @@ pub(crate) fn json_line(
 
 /// A line with a note of how many like it from the same source were not shown.
 #[derive(Clone, Copy)]
-pub struct Limited<'a> {
+pub(crate) struct Limited<'a> {
     /// The line.
-    pub inner: &'a dyn Render,
+    pub(crate) inner: &'a dyn Render,
     /// Lines from that source not shown before it.
-    pub hidden: u64,
+    pub(crate) hidden: u64,
 }
 
 impl core::fmt::Debug for Limited<'_> {
@@ -437,7 +436,7 @@ impl Render for Limited<'_> {
 
 /// A free-form notice.
 #[derive(Debug, Clone, Copy)]
-pub struct Notice<'a>(pub core::fmt::Arguments<'a>);
+pub(crate) struct Notice<'a>(pub(crate) core::fmt::Arguments<'a>);
 
 impl Render for Notice<'_> {
     fn name(&self) -> &'static str {
@@ -466,7 +465,7 @@ impl Render for Notice<'_> {
 
 /// What was done with a datagram that was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verb {
+pub(crate) enum Verb {
     /// Not a message of this mode (or not one this process handles).
     Ignored,
     /// A message, refused for what it claims (who sent it, which id).
@@ -475,15 +474,14 @@ pub enum Verb {
 
 /// A datagram that was not taken, shown escaped and cut at [`SHOW_MAX`] bytes.
 #[derive(Clone, Copy)]
-pub struct Refused<'a> {
+pub(crate) struct Refused<'a> {
     /// Ignored or rejected (also the JSON event name).
-    pub verb: Verb,
+    pub(crate) verb: Verb,
     /// Its source.
-    pub from: SocketAddr,
+    pub(crate) from: SocketAddr,
     /// Its bytes.
-    pub bytes: &'a [u8],
-    /// Why.
-    pub why: &'a dyn core::fmt::Display,
+    pub(crate) bytes: &'a [u8],
+    pub(crate) why: &'a dyn core::fmt::Display,
 }
 
 impl core::fmt::Debug for Refused<'_> {
@@ -556,7 +554,7 @@ pub(crate) mod tests {
                 serde_json::Value::Number(n) => n.to_string(),
                 serde_json::Value::String(s) => {
                     // The text shows strings in its own escaping.
-                    Esc(s.as_bytes()).to_string()
+                    escape::Esc(s.as_bytes()).to_string()
                 }
                 serde_json::Value::Bool(true) => k.replace('_', " "),
                 serde_json::Value::Bool(false) | serde_json::Value::Null => continue,

@@ -23,7 +23,7 @@ impl Stdout {
     /// stdout and stderr share one description: making it non-blocking in place would make
     /// the shell's output non-blocking too); a socket is made non-blocking (it has no other
     /// path); a file or `/dev/null` stays as it is (writing to it does not wait for a reader).
-    pub fn open() -> io::Result<Stdout> {
+    pub(crate) fn open() -> io::Result<Stdout> {
         let dup =
             || -> io::Result<File> { Ok(File::from(io::stdout().as_fd().try_clone_to_owned()?)) };
         let kind = std::fs::metadata("/proc/self/fd/1").map(|m| m.file_type());
@@ -61,7 +61,7 @@ impl Stdout {
     }
 
     /// The descriptor to poll for writable readiness, if writes can return `WouldBlock`.
-    pub fn watch_fd(&self) -> Option<RawFd> {
+    pub(crate) fn watch_fd(&self) -> Option<RawFd> {
         self.nonblocking.then(|| self.file.as_raw_fd())
     }
 }

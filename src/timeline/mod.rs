@@ -30,7 +30,7 @@ pub enum Format {
 
 /// Reads every input: `-` is stdin, a directory is every `*.jsonl` and `*.log` file in it
 /// (in name order). Bytes that are not UTF-8 are replaced, not fatal.
-pub fn read_inputs(inputs: &[String]) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn read_inputs(inputs: &[String]) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for name in inputs {
         let stdin = name == "-" || name == "/dev/stdin";
@@ -95,7 +95,7 @@ pub fn read_inputs(inputs: &[String]) -> Result<Vec<(String, String)>, String> {
 }
 
 /// Reads the inputs into a trace, or says why there is nothing to draw.
-pub fn load(inputs: &[(String, String)]) -> Result<trace::Trace, String> {
+pub(crate) fn load(inputs: &[(String, String)]) -> Result<trace::Trace, String> {
     let tr = trace::read(inputs);
     if tr.evs.is_empty() {
         let mut m = if tr.lines == 0 {

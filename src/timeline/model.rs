@@ -7,11 +7,11 @@ use super::trace::{Ev, Name, Party, Trace};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Arrow {
     /// The `sent` event.
-    pub send: usize,
+    pub(crate) send: usize,
     /// The receive (`request`, `reply` or `stale`), or none: lost.
-    pub recv: Option<usize>,
+    pub(crate) recv: Option<usize>,
     /// A resend, or a duplicate at the receiver.
-    pub dashed: bool,
+    pub(crate) dashed: bool,
 }
 
 /// Matches every `sent` REQUEST or REPLY to a process with the receive of that message
@@ -92,11 +92,11 @@ pub(super) fn drawn(e: &Ev) -> bool {
 #[derive(Debug, Clone)]
 pub(super) struct Point {
     /// Its row.
-    pub row: usize,
+    pub(crate) row: usize,
     /// Its events, in log order (the first one decides the look).
-    pub evs: Vec<usize>,
+    pub(crate) evs: Vec<usize>,
     /// Among the row's points with the same clock, how many come before it.
-    pub sub: u32,
+    pub(crate) sub: u32,
 }
 
 /// The points of every row, in row order, then log order.

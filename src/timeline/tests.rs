@@ -133,12 +133,12 @@ fn timeline_figure1_files_are_current() {
 /// A parsed SVG's facts: per process row (by y), the clock labels; the arrows by class and
 /// label; the CS bars' labels per row.
 pub(crate) struct Facts {
-    pub rows: Vec<(String, i64)>,
-    pub clocks: Vec<Vec<u64>>,
+    pub(crate) rows: Vec<(String, i64)>,
+    pub(crate) clocks: Vec<Vec<u64>>,
     /// (classes, label, x1, y1, x2, y2)
-    pub arrows: Vec<(String, String, i64, i64, i64, i64)>,
+    pub(crate) arrows: Vec<(String, String, i64, i64, i64, i64)>,
     /// (row, label, x, width)
-    pub bars: Vec<(usize, String, i64, i64)>,
+    pub(crate) bars: Vec<(usize, String, i64, i64)>,
 }
 
 pub(crate) fn facts(svg: &str) -> Facts {

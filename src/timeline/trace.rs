@@ -9,7 +9,7 @@ use super::json::{parse_object, Val};
 
 /// What an event is (the JSON `event`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Name {
+pub(crate) enum Name {
     /// The own id was typed.
     Internal,
     /// `x` while busy.
@@ -72,7 +72,7 @@ const OTHER: [&str; 8] = [
 
 /// The other end of a message: a process id or the shared resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Party {
+pub(crate) enum Party {
     /// Process `id`.
     P(u16),
     /// The shared resource.
@@ -81,40 +81,40 @@ pub enum Party {
 
 /// One Lab 1 event of one process.
 #[derive(Debug, Clone)]
-pub struct Ev {
+pub(crate) struct Ev {
     /// Its event.
-    pub name: Name,
+    pub(crate) name: Name,
     /// The process that logged it.
-    pub id: u16,
+    pub(crate) id: u16,
     /// Lamport clock right after it.
-    pub clock: u64,
+    pub(crate) clock: u64,
     /// Wall clock, microseconds since the epoch.
-    pub ts: Option<u64>,
+    pub(crate) ts: Option<u64>,
     /// `kind` (REQUEST, REPLY, ENTER, EXIT, ACK).
-    pub kind: String,
+    pub(crate) kind: String,
     /// `to` of a `sent`, `from` of a receive.
-    pub peer: Option<Party>,
+    pub(crate) peer: Option<Party>,
     /// `t`.
-    pub t: Option<u64>,
+    pub(crate) t: Option<u64>,
     /// A resend.
-    pub resend: bool,
+    pub(crate) resend: bool,
     /// A REQUEST that was deferred.
-    pub deferred: bool,
+    pub(crate) deferred: bool,
     /// Where: `file:line`.
-    pub at: String,
+    pub(crate) at: String,
     /// The line as read (hover text, violation reports).
-    pub raw: String,
+    pub(crate) raw: String,
     /// Index of its process row (one per incarnation), set by [`read`].
-    pub row: usize,
+    pub(crate) row: usize,
 }
 
 impl Ev {
     /// A message to or from another process (not the resource).
-    pub fn is_process_msg(&self) -> bool {
+    pub(crate) fn is_process_msg(&self) -> bool {
         matches!(self.peer, Some(Party::P(_))) && matches!(self.kind.as_str(), "REQUEST" | "REPLY")
     }
     /// The receive of a REQUEST or REPLY (new, or a duplicate).
-    pub fn is_receive(&self) -> bool {
+    pub(crate) fn is_receive(&self) -> bool {
         match self.name {
             Name::Request | Name::Reply => true,
             Name::Stale => self.is_process_msg(),
@@ -122,7 +122,7 @@ impl Ev {
         }
     }
     /// The message kind a receive or send is about.
-    pub fn msg_kind(&self) -> &str {
+    pub(crate) fn msg_kind(&self) -> &str {
         match self.name {
             Name::Request => "REQUEST",
             Name::Reply => "REPLY",
@@ -135,20 +135,20 @@ impl Ev {
 /// new row for the same id; a clock that goes back without one is a fault for `--check`, not
 /// a restart.
 #[derive(Debug, Clone)]
-pub struct Row {
+pub(crate) struct Row {
     /// The process.
-    pub id: u16,
+    pub(crate) id: u16,
     /// 0 for its first life in the trace, 1 after one restart, ...
-    pub life: u32,
+    pub(crate) life: u32,
     /// The trace has its start (`mutex_listening`): the clock was 0 before the first event.
-    pub from_start: bool,
+    pub(crate) from_start: bool,
     /// Its events, indices into [`Trace::evs`].
-    pub evs: Vec<usize>,
+    pub(crate) evs: Vec<usize>,
 }
 
 impl Row {
     /// `P2`, or `P2#2` for its second life.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         if self.life == 0 {
             format!("P{}", self.id)
         } else {
@@ -159,24 +159,24 @@ impl Row {
 
 /// Lines that were not Lab 1 events, by kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Skipped {
+pub(crate) struct Skipped {
     /// Not JSON (text output).
-    pub text: u64,
+    pub(crate) text: u64,
     /// Cut or broken JSON.
-    pub bad: u64,
+    pub(crate) bad: u64,
     /// The counter peer's events.
-    pub counter: u64,
+    pub(crate) counter: u64,
     /// peerlab's notices, summaries and the shared resource's events.
-    pub other: u64,
+    pub(crate) other: u64,
     /// JSON objects that are not peerlab events.
-    pub foreign: u64,
+    pub(crate) foreign: u64,
     /// Lab 1 events without the fields they need.
-    pub incomplete: u64,
+    pub(crate) incomplete: u64,
 }
 
 impl Skipped {
     /// One note per kind of skipped line, e.g. `skipped 3 text lines (not JSON)`.
-    pub fn notes(&self) -> Vec<String> {
+    pub(crate) fn notes(&self) -> Vec<String> {
         [
             (self.text, "line(s) that are not JSON (text output)"),
             (self.bad, "truncated or malformed JSON line(s)"),
@@ -200,20 +200,20 @@ impl Skipped {
 
 /// Every Lab 1 event read, by process life.
 #[derive(Debug, Clone, Default)]
-pub struct Trace {
+pub(crate) struct Trace {
     /// Events in input order.
-    pub evs: Vec<Ev>,
+    pub(crate) evs: Vec<Ev>,
     /// Process lives, sorted by id then life.
-    pub rows: Vec<Row>,
+    pub(crate) rows: Vec<Row>,
     /// What was skipped.
-    pub skipped: Skipped,
+    pub(crate) skipped: Skipped,
     /// Lines read in all.
-    pub lines: u64,
+    pub(crate) lines: u64,
 }
 
 impl Trace {
     /// Whether every event has a wall-clock time.
-    pub fn has_ts(&self) -> bool {
+    pub(crate) fn has_ts(&self) -> bool {
         self.evs.iter().all(|e| e.ts.is_some())
     }
 }

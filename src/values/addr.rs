@@ -24,7 +24,7 @@ impl AddrSpec {
     }
 
     /// Whether the host is an IP address (nothing to resolve, nothing worth announcing).
-    pub fn is_literal(&self) -> bool {
+    pub(crate) fn is_literal(&self) -> bool {
         let h = self.host().trim_start_matches('[').trim_end_matches(']');
         h.parse::<std::net::IpAddr>().is_ok()
     }
@@ -48,7 +48,7 @@ impl AddrSpec {
     }
 
     /// The `host:port` string the resolver takes.
-    pub fn resolver_form(&self) -> heapless::String<{ MAX_NAME + 8 }> {
+    pub(crate) fn resolver_form(&self) -> heapless::String<{ MAX_NAME + 8 }> {
         let mut s = heapless::String::new();
         // Cannot fail: host is at most MAX_NAME bytes and the port at most 6 more.
         fmt::write(&mut s, format_args!("{}:{}", self.host(), self.port))

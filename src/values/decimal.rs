@@ -6,7 +6,7 @@
 use core::fmt;
 
 /// Longest encoded counter: `u64::MAX` has 20 digits.
-pub const COUNTER_MAX: usize = 20;
+pub(crate) const COUNTER_MAX: usize = 20;
 
 /// An encoded counter, ready to send: the digits sit at the end of a fixed array.
 #[derive(Debug, Clone, Copy)]

@@ -16,22 +16,22 @@ pub const MAX_GROUPS: usize = 8;
 
 /// A group is looked up again this often (`--discover-every`), each wait drawn at random
 /// within +-20% so that the members of a mesh do not ask in step.
-pub const DISCOVER_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const DISCOVER_EVERY: Duration = Duration::from_secs(5);
 
 /// A discovered peer missing from this many lookups of its group in a row has left.
-pub const LEAVE_AFTER_MISSES: u8 = 2;
+pub(crate) const LEAVE_AFTER_MISSES: u8 = 2;
 
 /// Most addresses kept from one name's lookup (a name with more is reported with the number
 /// left out): no cap below the peer table's capacity, unlike musl's `getaddrinfo` (48).
-pub const MAX_ADDRS_PER_NAME: usize = MAX_PEERS;
+pub(crate) const MAX_ADDRS_PER_NAME: usize = MAX_PEERS;
 
 /// Receive buffer size. A datagram that fills it completely is reported as truncated, so it
 /// is one byte larger than the largest datagram we accept whole (counters are at most 20 bytes,
 /// Lab 1 messages at most 128).
-pub const MAX_DGRAM: usize = 2048;
+pub(crate) const MAX_DGRAM: usize = 2048;
 
 /// Longest `host:port` argument we keep (a DNS name is at most 253 bytes, plus `:65535`).
-pub const MAX_NAME: usize = 262;
+pub(crate) const MAX_NAME: usize = 262;
 
 /// How many bytes of a datagram that is not a counter are shown (escaped) in its line; the
 /// rest is announced with its size, never cut silently.
@@ -39,33 +39,33 @@ pub const SHOW_MAX: usize = 200;
 
 /// One output line: worst case is a JSON line whose shown payload is all escapes
 /// (`\\x1b` is five bytes per input byte) plus two names.
-pub const LINE_MAX: usize = 2 * MAX_NAME + 5 * SHOW_MAX + 256;
+pub(crate) const LINE_MAX: usize = 2 * MAX_NAME + 5 * SHOW_MAX + 256;
 
 /// Output waiting for a reader that is slow or stopped (a pipe nobody reads): beyond this,
 /// whole lines are dropped and counted rather than blocking the loop.
-pub const OUTPUT_BUFFER: usize = 64 * 1024;
+pub(crate) const OUTPUT_BUFFER: usize = 64 * 1024;
 
 /// Senders that are not configured peers and still get their own row in the accounting;
 /// datagrams from further ones are counted together.
-pub const MAX_STRANGERS: usize = 16;
+pub(crate) const MAX_STRANGERS: usize = 16;
 
 /// Default broadcast period: the handout's one second.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// First retry delay for a peer name that does not resolve yet; it doubles up to
 /// [`RESOLVE_BACKOFF_MAX`].
-pub const RESOLVE_BACKOFF_MIN: Duration = Duration::from_millis(50);
+pub(crate) const RESOLVE_BACKOFF_MIN: Duration = Duration::from_millis(50);
 
 /// Longest wait between two attempts to resolve a peer that does not resolve or is down.
-pub const RESOLVE_BACKOFF_MAX: Duration = Duration::from_secs(2);
+pub(crate) const RESOLVE_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// A peer that is up is re-resolved this often, so a container that comes back with a new
 /// IP address is reached again.
-pub const RERESOLVE_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const RERESOLVE_EVERY: Duration = Duration::from_secs(5);
 
 /// A peer that was down is up again once sends to it have met no error for this long (an
 /// ICMP "port unreachable" comes back within milliseconds). The driver looks once a second.
-pub const UP_AFTER: Duration = Duration::from_secs(1);
+pub(crate) const UP_AFTER: Duration = Duration::from_secs(1);
 
 /// Most processes in one Lab 1 group (its own included): each needs a peer socket, and the
 /// shared resource one more; the grants of a request are one bit each in a `u128`.
@@ -73,11 +73,11 @@ pub const MAX_PROCESSES: usize = 127;
 
 /// Lab 1: a REQUEST without its REPLY, or an ENTER/EXIT without its ACK, is sent again this
 /// often (UDP loses datagrams; the course's programs then wait forever).
-pub const RETRY_EVERY: Duration = Duration::from_millis(100);
+pub(crate) const RETRY_EVERY: Duration = Duration::from_millis(100);
 
 /// Lab 1: how long a process keeps resending ENTER/EXIT to a shared resource that does not
 /// acknowledge, before it goes on without it (and says so).
-pub const RESOURCE_PATIENCE: Duration = Duration::from_secs(3);
+pub(crate) const RESOURCE_PATIENCE: Duration = Duration::from_secs(3);
 
 /// Lab 1: how long a process stays in the critical section by default (the course's usual).
 pub const DEFAULT_CS_TIME: Duration = Duration::from_secs(5);

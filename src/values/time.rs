@@ -11,17 +11,17 @@ pub struct Millis(pub u64);
 
 impl Millis {
     /// The time elapsed from `start` to `now`.
-    pub fn since(start: Instant, now: Instant) -> Millis {
+    pub(crate) fn since(start: Instant, now: Instant) -> Millis {
         Millis(now.saturating_duration_since(start).as_millis() as u64)
     }
 
     /// The `Instant` this stands for, given the same `start`.
-    pub fn to_instant(self, start: Instant) -> Instant {
+    pub(crate) fn to_instant(self, start: Instant) -> Instant {
         start + Duration::from_millis(self.0)
     }
 
     /// A duration as milliseconds (rounded down).
-    pub fn from_duration(d: Duration) -> Millis {
+    pub(crate) fn from_duration(d: Duration) -> Millis {
         Millis(d.as_millis() as u64)
     }
 }
@@ -42,7 +42,7 @@ impl Sub for Millis {
 
 /// The wall clock in milliseconds since the UNIX epoch (0 before it), read at the edge: the
 /// incarnations compare it across hosts.
-pub fn wall_ms() -> u64 {
+pub(crate) fn wall_ms() -> u64 {
     wall_us() / 1000
 }
 
@@ -56,7 +56,7 @@ pub fn wall_us() -> u64 {
 
 /// Shows a duration the way `--interval` takes it (`250ms`, `1s`, `1.5s`).
 #[derive(Debug, Clone, Copy)]
-pub struct DisplayDuration(pub Duration);
+pub(crate) struct DisplayDuration(pub(crate) Duration);
 
 impl fmt::Display for DisplayDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -93,6 +93,9 @@ mod tests {
         for ms in [5000, 5040, 5099] {
             assert_eq!(DisplayDuration(Duration::from_millis(ms)).to_string(), "5s");
         }
-        assert_eq!(DisplayDuration(Duration::from_millis(5100)).to_string(), "5.1s");
+        assert_eq!(
+            DisplayDuration(Duration::from_millis(5100)).to_string(),
+            "5.1s"
+        );
     }
 }

@@ -9,7 +9,7 @@ use crate::output::{Line, LineFull, Obj, Render};
 
 /// Why a peer is down.
 #[derive(Debug)]
-pub enum Down {
+pub(crate) enum Down {
     /// A send or receive on its socket failed.
     Error(io::Error),
     /// It said goodbye (it was stopped).
@@ -18,7 +18,7 @@ pub enum Down {
 
 /// Why an address of a group's answer can be no peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unusable {
+pub(crate) enum Unusable {
     /// Unspecified (0.0.0.0, ::: this very process), multicast or broadcast.
     NotUnicast,
     /// Not of the own socket's family (an IPv6 address for an IPv4 socket, or the reverse).
@@ -27,28 +27,19 @@ pub enum Unusable {
 
 /// What the mesh found out about one peer (slot `i` of the mesh).
 #[derive(Debug)]
-pub enum PeerEvent {
+pub(crate) enum PeerEvent {
     /// Sends to it fail, or it said goodbye (once per transition).
     Down {
-        /// Mesh slot.
         i: usize,
         /// Where it was.
         addr: Option<SocketAddr>,
-        /// Why.
         why: Down,
     },
     /// It answers again.
-    Up {
-        /// Mesh slot.
-        i: usize,
-        /// Where.
-        addr: SocketAddr,
-    },
+    Up { i: usize, addr: SocketAddr },
     /// Its name resolved for the first time, or to a new address.
     Resolved {
-        /// Mesh slot.
         i: usize,
-        /// The address.
         addr: SocketAddr,
         /// A new address (a restarted container).
         moved: bool,
@@ -56,38 +47,30 @@ pub enum PeerEvent {
     /// Its name resolved, but no socket can be connected to that address from the own one
     /// (e.g. an IPv6 peer of an IPv4 process, no route); retried with backoff.
     Unreachable {
-        /// Mesh slot.
         i: usize,
         /// The peer's address.
         addr: SocketAddr,
         /// The own address.
         local: SocketAddr,
-        /// Why.
         why: io::Error,
     },
     /// Its name does not resolve (yet, or no longer); retried.
     Unresolved {
-        /// Mesh slot.
         i: usize,
-        /// Why.
         why: io::Error,
         /// It resolved before ("no longer resolves" rather than "does not resolve yet").
         before: bool,
     },
     /// A new address in its group's lookup: a discovered peer (or one that left, back).
     Joined {
-        /// Mesh slot.
         i: usize,
-        /// Its address.
         addr: SocketAddr,
         /// It had left before.
         again: bool,
     },
     /// Gone from its group's lookups: dropped (its row stays).
     Left {
-        /// Mesh slot.
         i: usize,
-        /// Its address.
         addr: SocketAddr,
         /// Lookups in a row it was missing from.
         lookups: u8,
@@ -95,7 +78,6 @@ pub enum PeerEvent {
     /// It sends from another port than its own, on its IP (the course's Go program): taken as
     /// its datagrams (said once).
     OtherPort {
-        /// Mesh slot.
         i: usize,
         /// Where the datagram came from.
         from: SocketAddr,
@@ -104,9 +86,7 @@ pub enum PeerEvent {
     },
     /// A group's lookup failed (said once per failure streak); retried.
     GroupUnresolved {
-        /// The group.
         g: usize,
-        /// Why.
         why: io::Error,
         /// It resolved before.
         before: bool,
@@ -116,25 +96,21 @@ pub enum PeerEvent {
     NowNamed {
         /// Mesh slot of the member.
         i: usize,
-        /// The address.
         addr: SocketAddr,
         /// Mesh slot of the named peer.
         named: usize,
     },
     /// A group's answer held addresses no peer can have (said once per group).
     GroupUnusable {
-        /// The group.
         g: usize,
         /// The first such address.
         ip: std::net::IpAddr,
-        /// Why.
         why: Unusable,
         /// How many in that answer.
         count: usize,
     },
     /// A group's lookup gave a new address and the peer table is full (said once).
     TableFull {
-        /// The group.
         g: usize,
         /// The first address left out.
         addr: SocketAddr,
@@ -146,7 +122,7 @@ pub enum PeerEvent {
 impl PeerEvent {
     /// The mesh slot it is about (for a group's event, [`PeerEvent::group_event`], the
     /// group's index).
-    pub fn slot(&self) -> usize {
+    pub(crate) fn slot(&self) -> usize {
         match self {
             PeerEvent::Down { i, .. }
             | PeerEvent::Up { i, .. }
@@ -164,7 +140,7 @@ impl PeerEvent {
     }
 
     /// The group it is about, for an event about a whole group.
-    pub fn group_event(&self) -> Option<usize> {
+    pub(crate) fn group_event(&self) -> Option<usize> {
         match self {
             PeerEvent::GroupUnresolved { g, .. }
             | PeerEvent::TableFull { g, .. }
@@ -179,13 +155,13 @@ impl PeerEvent {
 pub(crate) struct PeerLine<'a> {
     /// The peer's name as the user wrote it (a discovered peer's `group#n`; for a group's
     /// event, the group's argument).
-    pub name: &'a str,
+    pub(crate) name: &'a str,
     /// The group a discovered peer belongs to (its argument).
-    pub group: Option<&'a str>,
+    pub(crate) group: Option<&'a str>,
     /// For [`PeerEvent::NowNamed`]: the named peer's name.
-    pub other: Option<&'a str>,
+    pub(crate) other: Option<&'a str>,
     /// What happened.
-    pub event: &'a PeerEvent,
+    pub(crate) event: &'a PeerEvent,
 }
 
 /// A short lowercase reason, without allocating (`io::Error`'s own `Display` of an OS error

@@ -7,6 +7,7 @@
 //! already attributed to a peer by source address.
 
 pub(crate) mod events;
+pub(crate) mod membership;
 pub(crate) mod peer;
 
 use std::collections::VecDeque;
@@ -19,23 +20,22 @@ use mio::{Interest, Registry, Token};
 
 use crate::dns::{self, Family, Resolver};
 use crate::io::mesh::events::{Down, PeerEvent, Unusable};
+use crate::io::mesh::membership::{short_name, unusable_why, Change, Lookup, Member, Membership};
 use crate::io::mesh::peer::{PeerState, Resolved};
 use crate::io::net::{self, BindError};
 use crate::values::addr::AddrSpec;
-use crate::values::limits::{
-    DISCOVER_EVERY, LEAVE_AFTER_MISSES, MAX_ADDRS_PER_NAME, MAX_GROUPS, MAX_NAME, MAX_PEERS,
-};
+use crate::values::limits::{DISCOVER_EVERY, MAX_ADDRS_PER_NAME, MAX_GROUPS, MAX_NAME, MAX_PEERS};
 
 /// The server socket's token; peer `i` is `Token(1 + i)`.
-pub const SERVER: Token = Token(0);
+pub(crate) const SERVER: Token = Token(0);
 
 /// The first of the resolver's tokens (after the peers'): peer `i`'s lookup uses
 /// `DNS_TOKENS + 4 * i` to `DNS_TOKENS + 4 * i + 3` (see [`dns::resolver`]).
-pub const DNS_TOKENS: usize = MAX_PEERS + 1;
+pub(crate) const DNS_TOKENS: usize = MAX_PEERS + 1;
 
 /// Every token the mesh may register (server, peers, lookups of the named peers and of the
 /// groups).
-pub const MAX_TOKENS: usize =
+pub(crate) const MAX_TOKENS: usize =
     DNS_TOKENS + dns::resolver::TOKENS_PER_SLOT * (MAX_PEERS + MAX_GROUPS);
 
 /// Peers found by DNS (`--discover`): the groups, and the table's capacity.
@@ -83,43 +83,6 @@ struct Group {
     unusable_said: bool,
 }
 
-/// What a group's members are called before their `#n`: the group's host, shortened to its
-/// first label (`peer` for `peer.lab.svc.cluster.local`, and for Swarm's `tasks.peer`), unless
-/// an IP address or another group's would read the same (then the whole host).
-fn short_name(spec: &AddrSpec, all: &[AddrSpec]) -> heapless::String<MAX_NAME> {
-    fn short(host: &str) -> &str {
-        if spec_is_ip(host) {
-            return host;
-        }
-        let h = host.strip_prefix("tasks.").unwrap_or(host);
-        h.split('.')
-            .next()
-            .filter(|l| !l.is_empty())
-            .unwrap_or(host)
-    }
-    fn spec_is_ip(host: &str) -> bool {
-        host.trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok()
-    }
-    // Two groups on one host (`peer:20002`, `peer:20003`): their members are told apart by
-    // the whole argument (`peer:20002#1`).
-    if all
-        .iter()
-        .any(|o| o.port != spec.port && o.host().eq_ignore_ascii_case(spec.host()))
-    {
-        return heapless::String::try_from(spec.text.as_str()).unwrap_or_default();
-    }
-    let mine = short(spec.host());
-    let clash = all
-        .iter()
-        .any(|o| o.host() != spec.host() && short(o.host()).eq_ignore_ascii_case(mine));
-    let name = if clash { spec.host() } else { mine };
-    // Cannot fail: a host is at most MAX_NAME bytes.
-    heapless::String::try_from(name).unwrap_or_default()
-}
-
 /// A wait of `every` +-20%, at random (getrandom, as the query ids).
 fn jittered(every: Duration) -> Duration {
     let ms = every.as_millis() as u64;
@@ -127,27 +90,12 @@ fn jittered(every: Duration) -> Duration {
     Duration::from_millis(ms * 8 / 10 + r * (ms * 4 / 10) / u64::from(u16::MAX))
 }
 
-/// Why no peer can be at `ip` for a socket of the family `v6` says, if so.
-/// (Callers pass [`IpAddr::to_canonical`] addresses: `::ffff:a.b.c.d` is the IPv4 address.)
-fn unusable_why(ip: IpAddr, v6: bool) -> Option<Unusable> {
-    let bad = match ip {
-        // 0.0.0.0/8 is "this network" (0.0.0.0 would be this very process), 240.0.0.0/4 is
-        // reserved: nothing answers there.
-        IpAddr::V4(a) => {
-            a.octets()[0] == 0 || a.is_multicast() || a.is_broadcast() || a.octets()[0] >= 240
-        }
-        // A link-local address needs a scope (an interface), which DNS cannot give.
-        IpAddr::V6(a) => {
-            a.is_unspecified() || a.is_multicast() || (a.segments()[0] & 0xffc0) == 0xfe80
-        }
-    };
-    if bad {
-        Some(Unusable::NotUnicast)
-    } else if ip.is_ipv6() != v6 {
-        Some(Unusable::OtherFamily)
-    } else {
-        None
-    }
+/// Whether `addr` is the own (`local`): that address, or, bound to the wildcard (`host`
+/// then holds this host's addresses), one of this host's addresses on its port.
+fn is_own(local: SocketAddr, addr: SocketAddr, host: Option<&net::HostAddrs>) -> bool {
+    // On the wildcard, every address delivered to this host (all of 127.0.0.0/8, a prefix on
+    // lo) reaches this socket: a "peer" there would be this process itself.
+    addr == local || host.is_some_and(|h| addr.port() == local.port() && h.delivers_here(addr.ip()))
 }
 
 /// Why the sockets could not be opened.
@@ -192,7 +140,7 @@ struct Slot {
 
 /// The result of one receive attempt.
 #[derive(Debug)]
-pub enum Recv {
+pub(crate) enum Recv {
     /// A datagram of this many bytes from this address, on this peer's socket (or `None`:
     /// the server socket).
     Datagram(usize, SocketAddr, Option<usize>),
@@ -227,6 +175,8 @@ pub struct Mesh {
     /// The `--discover` groups.
     groups: Vec<Group>,
     every: Duration,
+    /// What a group's lookup changes in the table (no I/O: the mesh applies it).
+    membership: Membership,
     /// "The table is full" was said.
     full_said: bool,
     /// Most new addresses left out by the groups' latest lookups at any time.
@@ -251,7 +201,7 @@ impl Mesh {
 
     /// [`Mesh::open`] with groups of peers found by DNS, in a table of a fixed capacity
     /// (allocated now, never grown).
-    pub fn open_with(
+    pub(crate) fn open_with(
         registry: &Registry,
         addr: &AddrSpec,
         peers: &[AddrSpec],
@@ -290,6 +240,7 @@ impl Mesh {
                 })
                 .collect(),
             every: discovery.every,
+            membership: Membership::new(peers.len(), capacity, server.local.is_ipv6()),
             full_said: false,
             left_out_max: 0,
             retired: VecDeque::with_capacity(capacity),
@@ -308,43 +259,43 @@ impl Mesh {
     }
 
     /// The address the server socket is bound to.
-    pub fn local_addr(&self) -> SocketAddr {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
         self.local
     }
 
     /// How many peers: the named ones, then those discovered so far (left ones included).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.peers.len()
     }
 
     /// The table's capacity, fixed at start.
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.capacity
     }
 
     /// The `--discover` groups, as written.
-    pub fn group_specs(&self) -> impl Iterator<Item = &AddrSpec> {
+    pub(crate) fn group_specs(&self) -> impl Iterator<Item = &AddrSpec> {
         self.groups.iter().map(|g| &g.spec)
     }
 
     /// Group `g`'s argument as written.
-    pub fn group_name(&self, g: usize) -> &str {
+    pub(crate) fn group_name(&self, g: usize) -> &str {
         &self.groups[g].spec.text
     }
 
     /// New addresses the table had no room for: the most left out by the groups' lookups at
     /// any one time.
-    pub fn left_out(&self) -> usize {
+    pub(crate) fn left_out(&self) -> usize {
         self.left_out_max
     }
 
     /// The next peer whose slot a new peer took (slot, its state until then).
-    pub fn poll_retired(&mut self) -> Option<(usize, PeerState)> {
+    pub(crate) fn poll_retired(&mut self) -> Option<(usize, PeerState)> {
         self.retired.pop_front()
     }
 
     /// Who an event is about: the peer's (or the group's) name, and the peer's group.
-    pub fn describe(&self, ev: &PeerEvent) -> (&str, Option<&str>) {
+    pub(crate) fn describe(&self, ev: &PeerEvent) -> (&str, Option<&str>) {
         if let Some(g) = ev.group_event() {
             return (self.group_name(g), None);
         }
@@ -353,28 +304,23 @@ impl Mesh {
     }
 
     /// The other peer an event names (`PeerEvent::NowNamed`'s named peer).
-    pub fn other_of(&self, ev: &PeerEvent) -> Option<&str> {
+    pub(crate) fn other_of(&self, ev: &PeerEvent) -> Option<&str> {
         match ev {
             PeerEvent::NowNamed { named, .. } => Some(self.peers[*named].state.name()),
             _ => None,
         }
     }
 
-    /// Whether there are no peers (the shared resource).
-    pub fn is_empty(&self) -> bool {
-        self.peers.is_empty()
-    }
-
     /// Peer `i`'s state.
     ///
     /// # Panics
     /// If `i >= self.len()`: peer indices come from this mesh.
-    pub fn peer(&self, i: usize) -> &PeerState {
+    pub(crate) fn peer(&self, i: usize) -> &PeerState {
         &self.peers[i].state
     }
 
     /// The peer whose current address is `addr`, if any.
-    pub fn attribute(&self, addr: SocketAddr) -> Option<usize> {
+    pub(crate) fn attribute(&self, addr: SocketAddr) -> Option<usize> {
         self.peers.iter().position(|p| p.state.addr == Some(addr))
     }
 
@@ -382,7 +328,7 @@ impl Mesh {
     /// the only peer at that IP, when the own address is not at that IP too (the course's Go
     /// program sends from a random port). `None` when no peer or several share the IP. The
     /// `bool` is true the first time for that peer (worth a note).
-    pub fn attribute_by_ip(&mut self, from: SocketAddr) -> Option<(usize, bool)> {
+    pub(crate) fn attribute_by_ip(&mut self, from: SocketAddr) -> Option<(usize, bool)> {
         if from.ip() == self.local.ip() {
             return None;
         }
@@ -432,12 +378,12 @@ impl Mesh {
 
     /// Sends `bytes` to any address from the server socket (answers to strangers: health
     /// probes, the shared resource's acknowledgements). Best effort.
-    pub fn send_to(&self, addr: SocketAddr, bytes: &[u8]) -> bool {
+    pub(crate) fn send_to(&self, addr: SocketAddr, bytes: &[u8]) -> bool {
         self.server.send_to(bytes, addr).is_ok()
     }
 
     /// Tells every peer we are stopping (best effort: one datagram each).
-    pub fn say_to_all(&self, bytes: &[u8]) {
+    pub(crate) fn say_to_all(&self, bytes: &[u8]) {
         for slot in &self.peers {
             if let Some(s) = &slot.socket {
                 let _ = s.send(bytes);
@@ -447,7 +393,7 @@ impl Mesh {
 
     /// Notes the peers that came back up (sends without an error for
     /// [`UP_AFTER`](crate::values::limits::UP_AFTER)); the driver calls it once a second.
-    pub fn poll_up(&mut self, now: Instant) {
+    pub(crate) fn poll_up(&mut self, now: Instant) {
         for i in 0..self.peers.len() {
             let st = &mut self.peers[i].state;
             if st.poll_up(now) {
@@ -459,7 +405,7 @@ impl Mesh {
     }
 
     /// Call when a datagram came from peer `i`: it is up.
-    pub fn heard(&mut self, i: usize, from: SocketAddr) {
+    pub(crate) fn heard(&mut self, i: usize, from: SocketAddr) {
         // A peer that left has no socket and gets nothing: not "up" again until it joins.
         if self.peers[i].state.left {
             return;
@@ -470,7 +416,7 @@ impl Mesh {
     }
 
     /// Call when peer `i` said goodbye: it is down until heard from again.
-    pub fn bye(&mut self, i: usize, from: SocketAddr, now: Instant) {
+    pub(crate) fn bye(&mut self, i: usize, from: SocketAddr, now: Instant) {
         if self.peers[i].state.handle_bye(now) {
             self.push(PeerEvent::Down {
                 i,
@@ -481,12 +427,12 @@ impl Mesh {
     }
 
     /// The next thing that happened to a peer, to print.
-    pub fn poll_event(&mut self) -> Option<PeerEvent> {
+    pub(crate) fn poll_event(&mut self) -> Option<PeerEvent> {
         self.events.pop_front()
     }
 
     /// Why the own address could not be bound (and the wildcard was used instead).
-    pub fn fallback(&self) -> Option<&'static str> {
+    pub(crate) fn fallback(&self) -> Option<&'static str> {
         self.fallback
     }
 
@@ -499,7 +445,7 @@ impl Mesh {
     }
 
     /// Reads one datagram from the socket behind `token` into `buf`.
-    pub fn recv(&mut self, token: Token, buf: &mut [u8]) -> Recv {
+    pub(crate) fn recv(&mut self, token: Token, buf: &mut [u8]) -> Recv {
         let (result, peer) = if token == SERVER {
             (self.server.recv_from(buf), None)
         } else {
@@ -537,7 +483,7 @@ impl Mesh {
 
     /// When the next peer name is due for (re)resolution, or a lookup in flight for its next
     /// deadline.
-    pub fn next_resolve(&self) -> Option<Instant> {
+    pub(crate) fn next_resolve(&self) -> Option<Instant> {
         let due = (0..self.statics)
             .filter(|&i| !self.resolver.is_busy(i))
             .map(|i| self.peers[i].state.next_resolve)
@@ -554,25 +500,25 @@ impl Mesh {
 
     /// Whether some peer's first lookup is still in flight (its name has never resolved and a
     /// lookup for it waits for an answer).
-    pub fn first_lookups_pending(&self) -> bool {
+    pub(crate) fn first_lookups_pending(&self) -> bool {
         (0..self.statics).any(|i| self.peers[i].state.addr.is_none() && self.resolver.is_busy(i))
             || (0..self.groups.len())
                 .any(|g| !self.groups[g].looked_up && self.resolver.is_busy(self.statics + g))
     }
 
     /// DNS answers the lookups ignored so far (wrong source, id or question, malformed).
-    pub fn dns_ignored(&self) -> dns::lookup::Ignored {
+    pub(crate) fn dns_ignored(&self) -> dns::lookup::Ignored {
         self.resolver.ignored()
     }
 
     /// Whether `token` is one of the resolver's sockets.
-    pub fn owns_dns(&self, token: Token) -> bool {
+    pub(crate) fn owns_dns(&self, token: Token) -> bool {
         self.resolver.owns(token)
     }
 
     /// One of the resolver's sockets is ready: answers are read, and peers whose lookup
     /// ended are (re)connected or said to be unresolved.
-    pub fn handle_dns(&mut self, registry: &Registry, token: Token, now: Instant) {
+    pub(crate) fn handle_dns(&mut self, registry: &Registry, token: Token, now: Instant) {
         self.resolver.handle_ready(registry, token, now);
         self.apply_lookups(registry, now);
     }
@@ -580,7 +526,7 @@ impl Mesh {
     /// Starts a lookup for every peer whose time has come (an IP address is taken at once),
     /// passes the time to the lookups in flight, and (re)connects the peers whose lookup
     /// ended. Never waits: the answers come through [`Mesh::handle_dns`].
-    pub fn resolve_due(&mut self, registry: &Registry, now: Instant) {
+    pub(crate) fn resolve_due(&mut self, registry: &Registry, now: Instant) {
         self.resolver.handle_timeout(registry, now);
         for g in 0..self.groups.len() {
             let slot = self.statics + g;
@@ -627,7 +573,8 @@ impl Mesh {
                 for ip in addrs.as_slice().iter().map(|ip| ip.to_canonical()) {
                     let addr = SocketAddr::new(ip, port);
                     if unusable_why(ip, self.local.is_ipv6()).is_none()
-                        && !self.is_own(
+                        && !is_own(
+                            self.local,
                             addr,
                             host.get_or_insert_with(|| self.wildcard_host()).as_ref(),
                         )
@@ -662,7 +609,7 @@ impl Mesh {
         if let Ok(a) = &result {
             let a = SocketAddr::new(a.ip().to_canonical(), a.port());
             if unusable_why(a.ip(), self.local.is_ipv6()) == Some(Unusable::NotUnicast)
-                || self.is_own(a, self.wildcard_host().as_ref())
+                || is_own(self.local, a, self.wildcard_host().as_ref())
             {
                 if self.peers[i].state.handle_unreachable(now) {
                     let local = self.local;
@@ -736,15 +683,6 @@ impl Mesh {
         self.local.ip().is_unspecified().then(net::HostAddrs::read)
     }
 
-    /// Whether `addr` is this process's own: its address, or, bound to the wildcard
-    /// (`host` then holds this host's addresses), one of this host's addresses on its port.
-    fn is_own(&self, addr: SocketAddr, host: Option<&net::HostAddrs>) -> bool {
-        // On the wildcard, every address delivered to this host (all of 127.0.0.0/8, a
-        // prefix on lo) reaches this socket: a "peer" there would be this process itself.
-        addr == self.local
-            || host.is_some_and(|h| addr.port() == self.local.port() && h.delivers_here(addr.ip()))
-    }
-
     /// Named peer `named` is now at `addr`: a group member there (found while the name did
     /// not resolve) is that named peer, so it is retired at once (its row stays, marked left)
     /// rather than sending everything twice and later "leaving" for a false reason. Its group
@@ -773,8 +711,9 @@ impl Mesh {
         Ok(())
     }
 
-    /// A lookup of group `g` ended: its new addresses join (while the table has room), its
-    /// members missing from [`LEAVE_AFTER_MISSES`] lookups in a row leave.
+    /// A lookup of group `g` ended: a failure is said (once per streak), and the table's
+    /// changes that [`Membership::decide`] finds are applied (sockets opened and closed,
+    /// events said), then what was left out is said.
     fn discovered(
         &mut self,
         registry: &Registry,
@@ -808,148 +747,122 @@ impl Mesh {
                 dns::Addrs::with_capacity(0)
             }
         };
-        let port = self.groups[g].spec.port;
-        for p in &mut self.peers[self.statics..] {
-            if p.state.group == Some(g) {
-                p.state.seen = false;
-            }
+        let host = self.wildcard_host();
+        let local = self.local;
+        let lookup = Lookup {
+            group: g,
+            port: self.groups[g].spec.port,
+            addrs: addrs.as_slice(),
+            // The resolver keeps at most MAX_ADDRS_PER_NAME addresses: the rest are left out.
+            not_kept: addrs.left_out(),
+            found: self.groups[g].found,
+        };
+        let members = self.peers.iter().map(|p| Member {
+            addr: p.state.addr,
+            group: p.state.group,
+            left: p.state.left,
+            left_at: p.state.left_at,
+            missing: p.state.missing,
+            connected: p.socket.is_some(),
+        });
+        self.membership
+            .decide(&lookup, members, |a| is_own(local, a, host.as_ref()));
+        let d = std::mem::take(&mut self.membership.decision);
+        for &change in &d.changes {
+            self.apply(registry, now, g, change);
         }
-        // The resolver keeps at most MAX_ADDRS_PER_NAME addresses: the rest are left out too.
-        let mut left_out = addrs.left_out();
-        let mut first_left_out = None;
-        let mut unusable = 0;
-        let mut first_unusable = None;
-        let host = self.local.ip().is_unspecified().then(net::HostAddrs::read);
-        for &ip in addrs.as_slice() {
-            // `::ffff:127.0.0.1` is 127.0.0.1 (and on an IPv6 socket, of the other family).
-            let ip = ip.to_canonical();
-            // No peer can be at these (0.0.0.0 would be this very process), and only the own
-            // address family can be reached from the own socket.
-            if let Some(why) = unusable_why(ip, self.local.is_ipv6()) {
-                unusable += 1;
-                first_unusable.get_or_insert((ip, why));
-                continue;
-            }
-            let addr = SocketAddr::new(ip, port);
-            if let Some(i) = self.attribute(addr) {
-                let st = &mut self.peers[i].state;
-                if st.group != Some(g) {
-                    continue; // a named peer, or another group's: already a peer
-                }
-                st.seen = true;
-                st.missing = 0;
-                // Without a socket: it had left (it joins again), or no socket could be
-                // connected to it when it was found (said then; now it joins).
-                let rejoined = st.left;
-                if self.peers[i].socket.is_none() && self.connect(registry, i, addr).is_ok() {
-                    self.peers[i].state.left = false;
-                    self.push(PeerEvent::Joined {
-                        i,
-                        addr,
-                        again: rejoined,
-                    });
-                }
-                continue;
-            }
-            if self.is_own(addr, host.as_ref()) {
-                continue;
-            }
-            // The table is full: the slot of the peer that left first, if any, else none.
-            let reuse = (self.peers.len() == self.capacity)
-                .then(|| {
-                    (self.statics..self.peers.len())
-                        .filter(|&i| self.peers[i].state.left)
-                        .min_by_key(|&i| self.peers[i].state.left_at)
-                })
-                .flatten();
-            if self.peers.len() == self.capacity && reuse.is_none() {
-                left_out += 1;
-                first_left_out.get_or_insert(addr);
-                continue;
-            }
-            self.groups[g].found += 1;
-            let mut name: heapless::String<MAX_NAME> = heapless::String::new();
-            let host = &self.groups[g].short;
-            let n = self.groups[g].found;
-            if core::fmt::write(&mut name, format_args!("{host}#{n}")).is_err() {
-                name.clear();
-                let _ = core::fmt::write(&mut name, format_args!("#{n}"));
-            }
-            let spec = AddrSpec { text: name, port };
-            let state = PeerState::discovered(spec, addr, g, now);
-            let i = match reuse {
-                Some(i) => {
-                    let old = std::mem::replace(&mut self.peers[i].state, state);
-                    // Cannot be full: the driver drains it after every lookup that ended, and a
-                    // slot is taken at most once per lookup (its new peer has not left).
-                    if self.retired.len() < self.retired.capacity() {
-                        self.retired.push_back((i, old));
-                    }
-                    i
-                }
-                None => {
-                    // Within the capacity reserved at start: no allocation.
-                    self.peers.push(Slot {
-                        state,
-                        socket: None,
-                    });
-                    self.peers.len() - 1
-                }
-            };
-            match self.connect(registry, i, addr) {
-                Ok(()) => self.push(PeerEvent::Joined {
-                    i,
-                    addr,
-                    again: false,
-                }),
-                Err(why) => {
-                    let local = self.local;
-                    self.push(PeerEvent::Unreachable {
-                        i,
-                        addr,
-                        local,
-                        why,
-                    });
-                }
-            }
-        }
-        if let Some((ip, why)) = first_unusable {
+        self.groups[g].found = d.found;
+        if let Some((ip, why)) = d.first_unusable {
             if !std::mem::replace(&mut self.groups[g].unusable_said, true) {
                 self.push(PeerEvent::GroupUnusable {
                     g,
                     ip,
                     why,
-                    count: unusable,
+                    count: d.unusable,
                 });
             }
         }
-        self.groups[g].left_out = left_out;
+        self.groups[g].left_out = d.left_out;
         let total: usize = self.groups.iter().map(|g| g.left_out).sum();
         self.left_out_max = self.left_out_max.max(total);
-        if let Some(addr) = first_left_out {
+        if let Some(addr) = d.first_left_out {
             if !std::mem::replace(&mut self.full_said, true) {
                 let capacity = self.capacity;
                 self.push(PeerEvent::TableFull { g, addr, capacity });
             }
         }
-        for i in self.statics..self.peers.len() {
-            let slot = &mut self.peers[i];
-            let st = &mut slot.state;
-            if st.group != Some(g) || st.seen || st.left {
-                continue;
+        self.membership.decision = d;
+    }
+
+    /// Applies one change of group `g`'s lookup: opens or closes the socket, says it.
+    fn apply(&mut self, registry: &Registry, now: Instant, g: usize, change: Change) {
+        match change {
+            Change::Found {
+                i,
+                addr,
+                connect,
+                again,
+            } => {
+                self.peers[i].state.missing = 0;
+                if connect && self.connect(registry, i, addr).is_ok() {
+                    self.peers[i].state.left = false;
+                    self.push(PeerEvent::Joined { i, addr, again });
+                }
             }
-            st.missing = st.missing.saturating_add(1);
-            if st.missing < LEAVE_AFTER_MISSES {
-                continue;
+            Change::Join { i, addr, n, reuse } => {
+                let group = &self.groups[g];
+                let name = membership::member_name(&group.short, n);
+                let spec = AddrSpec {
+                    text: name,
+                    port: group.spec.port,
+                };
+                let state = PeerState::discovered(spec, addr, g, now);
+                if reuse {
+                    let old = std::mem::replace(&mut self.peers[i].state, state);
+                    if let Some(mut s) = self.peers[i].socket.take() {
+                        let _ = registry.deregister(&mut s);
+                    }
+                    // Cannot be full: the driver drains it after every lookup that ended, and a
+                    // slot is taken at most once per lookup (its new peer has not left).
+                    if self.retired.len() < self.retired.capacity() {
+                        self.retired.push_back((i, old));
+                    }
+                } else {
+                    // Within the capacity reserved at start: no allocation.
+                    self.peers.push(Slot {
+                        state,
+                        socket: None,
+                    });
+                }
+                match self.connect(registry, i, addr) {
+                    Ok(()) => self.push(PeerEvent::Joined {
+                        i,
+                        addr,
+                        again: false,
+                    }),
+                    Err(why) => {
+                        let local = self.local;
+                        self.push(PeerEvent::Unreachable {
+                            i,
+                            addr,
+                            local,
+                            why,
+                        });
+                    }
+                }
             }
-            st.left = true;
-            st.left_at = Some(now);
-            if let Some(mut s) = slot.socket.take() {
-                let _ = registry.deregister(&mut s);
-            }
-            if let Some(addr) = st.addr {
-                let lookups = st.missing;
-                self.push(PeerEvent::Left { i, addr, lookups });
+            Change::Missing { i, lookups } => self.peers[i].state.missing = lookups,
+            Change::Leave { i, lookups } => {
+                let slot = &mut self.peers[i];
+                slot.state.missing = lookups;
+                slot.state.left = true;
+                slot.state.left_at = Some(now);
+                if let Some(mut s) = slot.socket.take() {
+                    let _ = registry.deregister(&mut s);
+                }
+                if let Some(addr) = slot.state.addr {
+                    self.push(PeerEvent::Left { i, addr, lookups });
+                }
             }
         }
     }
@@ -959,58 +872,6 @@ impl Mesh {
 mod tests {
     use super::*;
     use crate::values::addr::parse_spec;
-
-    #[test]
-    fn group_members_have_short_names() {
-        let specs: Vec<AddrSpec> = [
-            "peer.lab.svc.cluster.local:10002",
-            "tasks.web:7",
-            "10.0.0.5:1",
-        ]
-        .iter()
-        .map(|s| parse_spec(s).unwrap())
-        .collect();
-        let names: Vec<_> = specs.iter().map(|s| short_name(s, &specs)).collect();
-        assert_eq!(names, ["peer", "web", "10.0.0.5"]);
-        // Two groups that would read the same keep their whole host.
-        let specs: Vec<AddrSpec> = ["peer:10002", "tasks.peer:10003"]
-            .iter()
-            .map(|s| parse_spec(s).unwrap())
-            .collect();
-        let names: Vec<_> = specs.iter().map(|s| short_name(s, &specs)).collect();
-        assert_eq!(names, ["peer", "tasks.peer"]);
-    }
-
-    #[test]
-    fn two_groups_on_one_host_have_members_with_different_names() {
-        let specs: Vec<AddrSpec> = ["peer:20002", "peer:20003", "other.x:20002"]
-            .iter()
-            .map(|s| parse_spec(s).unwrap())
-            .collect();
-        let names: Vec<_> = specs.iter().map(|s| short_name(s, &specs)).collect();
-        assert_eq!(names, ["peer:20002", "peer:20003", "other"]);
-    }
-
-    #[test]
-    fn addresses_no_peer_can_have() {
-        let why = |ip: &str, v6| unusable_why(ip.parse().unwrap(), v6);
-        for ip in [
-            "0.0.0.0",
-            "0.1.2.3",
-            "224.0.0.1",
-            "240.0.0.1",
-            "255.255.255.255",
-        ] {
-            assert_eq!(why(ip, false), Some(Unusable::NotUnicast), "{ip}");
-        }
-        for ip in ["::", "ff02::1", "fe80::1"] {
-            assert_eq!(why(ip, true), Some(Unusable::NotUnicast), "{ip}");
-        }
-        assert_eq!(why("::1", false), Some(Unusable::OtherFamily));
-        assert_eq!(why("10.0.0.1", true), Some(Unusable::OtherFamily));
-        assert_eq!(why("10.0.0.1", false), None);
-        assert_eq!(why("127.0.0.3", false), None);
-    }
 
     /// A mesh on `own` with named peers `peers` and one group `grp:PORT` (PORT: the own).
     fn mesh(poll: &mio::Poll, own: &str, peers: &[&str], capacity: usize) -> Mesh {

@@ -11,7 +11,7 @@ use crate::values::limits::{RERESOLVE_EVERY, RESOLVE_BACKOFF_MAX, RESOLVE_BACKOF
 
 /// Whether a peer is reachable, as far as UDP can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Link {
+pub(crate) enum Link {
     /// Nothing known yet.
     Unknown,
     /// A datagram came from it, or a send went out and no error came back before the next.
@@ -22,7 +22,7 @@ pub enum Link {
 
 /// The result of a resolution attempt, as far as printing goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resolved {
+pub(crate) enum Resolved {
     /// Same address as before: nothing to say or do.
     Same,
     /// The first address for this peer: connect a socket.
@@ -35,17 +35,16 @@ pub enum Resolved {
 #[derive(Debug)]
 pub struct PeerState {
     /// The argument as written; its `text` names the peer in every line.
-    pub spec: AddrSpec,
+    pub(crate) spec: AddrSpec,
     /// Where it currently resolves to.
-    pub addr: Option<SocketAddr>,
-    /// Reachability.
-    pub link: Link,
+    pub(crate) addr: Option<SocketAddr>,
+    pub(crate) link: Link,
     /// The first send of the current run of sends without an error (cleared by any error): a
     /// peer that is down comes back up when [`UP_AFTER`] passes so, long enough for an ICMP
     /// error to come back.
     clean_since: Option<Instant>,
     /// When to resolve the name again.
-    pub next_resolve: Instant,
+    pub(crate) next_resolve: Instant,
     backoff: Duration,
     /// It said goodbye: only hearing from it again brings it back up (a send that meets no
     /// error proves nothing while its container restarts).
@@ -57,27 +56,25 @@ pub struct PeerState {
     unreachable: bool,
     /// The `--discover` group it was found in (`None`: named on the command line). A
     /// discovered peer is never looked up by itself: its group's lookups place it.
-    pub group: Option<usize>,
+    pub(crate) group: Option<usize>,
     /// Lookups of its group in a row that did not give its address.
-    pub missing: u8,
-    /// Its address was in the current lookup of its group (bookkeeping of that lookup).
-    pub seen: bool,
+    pub(crate) missing: u8,
     /// It left its group (gone from DNS): no socket, nothing sent; its row stays (until a
     /// full table needs its slot for a new peer).
-    pub left: bool,
+    pub(crate) left: bool,
     /// When it left.
-    pub left_at: Option<Instant>,
+    pub(crate) left_at: Option<Instant>,
     /// "Sends from another port" was said (once).
-    pub other_port_said: bool,
+    pub(crate) other_port_said: bool,
     /// Datagrams sent to it.
-    pub sent: u64,
+    pub(crate) sent: u64,
     /// Send and receive errors on its socket.
-    pub errors: u64,
+    pub(crate) errors: u64,
 }
 
 impl PeerState {
     /// A peer to be resolved at `now`.
-    pub fn new(spec: AddrSpec, now: Instant) -> Self {
+    pub(crate) fn new(spec: AddrSpec, now: Instant) -> Self {
         PeerState {
             spec,
             addr: None,
@@ -90,7 +87,6 @@ impl PeerState {
             unreachable: false,
             group: None,
             missing: 0,
-            seen: false,
             left: false,
             left_at: None,
             other_port_said: false,
@@ -100,21 +96,20 @@ impl PeerState {
     }
 
     /// A peer found at `addr` by a lookup of group `group`, named `name` (`peer#3`).
-    pub fn discovered(name: AddrSpec, addr: SocketAddr, group: usize, now: Instant) -> Self {
+    pub(crate) fn discovered(name: AddrSpec, addr: SocketAddr, group: usize, now: Instant) -> Self {
         let mut p = PeerState::new(name, now);
         p.addr = Some(addr);
         p.group = Some(group);
-        p.seen = true;
         p
     }
 
     /// The peer's name as the user wrote it.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.spec.text
     }
 
     /// Call with a successful resolution.
-    pub fn handle_resolved(&mut self, now: Instant, addr: SocketAddr) -> Resolved {
+    pub(crate) fn handle_resolved(&mut self, now: Instant, addr: SocketAddr) -> Resolved {
         self.unresolved_said = false;
         let outcome = match self.addr {
             None => Resolved::First,
@@ -136,20 +131,20 @@ impl PeerState {
 
     /// Call with a failed resolution; true when the failure is worth a line (the first of a
     /// streak). The old address, if any, is kept.
-    pub fn handle_unresolved(&mut self, now: Instant) -> bool {
+    pub(crate) fn handle_unresolved(&mut self, now: Instant) -> bool {
         self.schedule_retry(now);
         !std::mem::replace(&mut self.unresolved_said, true)
     }
 
     /// Call when no socket could be connected to the resolved address; true when it is worth
     /// a line (the first of a streak). Retried with backoff.
-    pub fn handle_unreachable(&mut self, now: Instant) -> bool {
+    pub(crate) fn handle_unreachable(&mut self, now: Instant) -> bool {
         self.schedule_retry(now);
         !std::mem::replace(&mut self.unreachable, true)
     }
 
     /// Call when a socket was connected to the resolved address.
-    pub fn handle_connected(&mut self, now: Instant) {
+    pub(crate) fn handle_connected(&mut self, now: Instant) {
         if std::mem::take(&mut self.unreachable) {
             self.backoff = RESOLVE_BACKOFF_MIN;
             self.next_resolve = now + RERESOLVE_EVERY;
@@ -157,13 +152,13 @@ impl PeerState {
     }
 
     /// Call after a send went out.
-    pub fn handle_sent(&mut self, now: Instant) {
+    pub(crate) fn handle_sent(&mut self, now: Instant) {
         self.sent += 1;
         self.clean_since.get_or_insert(now);
     }
 
     /// Call with a send or receive error on the peer's socket; true when it just went down.
-    pub fn handle_error(&mut self, now: Instant) -> bool {
+    pub(crate) fn handle_error(&mut self, now: Instant) -> bool {
         self.errors += 1;
         self.clean_since = None;
         if self.link == Link::Down {
@@ -177,7 +172,7 @@ impl PeerState {
     }
 
     /// Call when the peer said goodbye; true when it just went down.
-    pub fn handle_bye(&mut self, now: Instant) -> bool {
+    pub(crate) fn handle_bye(&mut self, now: Instant) -> bool {
         self.said_bye = true;
         let was_down = self.link == Link::Down;
         self.link = Link::Down;
@@ -187,14 +182,14 @@ impl PeerState {
     }
 
     /// Call when a datagram came from the peer; true when it just came back up.
-    pub fn handle_heard(&mut self) -> bool {
+    pub(crate) fn handle_heard(&mut self) -> bool {
         self.said_bye = false;
         self.mark_up()
     }
 
     /// Call now and then (the driver does, once a second); true when the peer just came back
     /// up: sends to it have met no error for [`UP_AFTER`].
-    pub fn poll_up(&mut self, now: Instant) -> bool {
+    pub(crate) fn poll_up(&mut self, now: Instant) -> bool {
         let clean = self
             .clean_since
             .is_some_and(|t| now.saturating_duration_since(t) >= UP_AFTER);
