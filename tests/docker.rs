@@ -28,8 +28,10 @@ const DOWN_WITHIN: Duration = Duration::from_secs(2);
 /// checks an outside attack showed were needed) joined the binary: the image needs both (the
 /// containers' figure; DNS that never stalls the loop). A non-PIE link saved 23 KB of
 /// relocations; the binary is a static PIE again (ASLR for its own code: security is not traded
-/// for bytes): 794,240 bytes. No more growth than that.
-const MAX_IMAGE_BYTES: u64 = 780 * 1024;
+/// for bytes): 794,240 bytes. Then the student's path (issue 19: a flooded stdin bounded, the
+/// likely Go program named, an 80-column summary, mistakes explained): 799,680 bytes. No more
+/// growth than that.
+const MAX_IMAGE_BYTES: u64 = 785 * 1024;
 
 fn engine_lock() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());

@@ -370,14 +370,17 @@ impl Counter {
                 }
             }
             let Some(first) = names.first() else { continue };
-            let also = match (names.len(), more) {
-                (1, _) => String::new(),
-                (_, 0) => format!(" (or {})", names[1..].join(", ")),
-                (_, m) => format!(" (or {}, and {m} more)", names[1..].join(", ")),
-            };
+            let or = |k: usize| names.get(k).map_or("", |_| if k == 1 { " (or " } else { ", " });
+            let nth = |k: usize| names.get(k).copied().unwrap_or("");
+            let close = if names.len() > 1 { ")" } else { "" };
             out.notice(format_args!(
-                "(not a peer) {} sent counters from the IP of {first}{also}, which sent none from its own port: likely the course's Go program, which sends from a random port; where each peer has its own IP (containers) it is taken as that peer's",
-                s.addr
+                "(not a peer) {} sent counters from the IP of {first}{}{}{}{}{}{close}, which sent none from its own port: likely the course's Go program, which sends from a random port; where each peer has its own IP (containers) it is taken as that peer's",
+                s.addr,
+                or(1),
+                nth(1),
+                or(2),
+                nth(2),
+                if more > 0 { " and more" } else { "" },
             ));
         }
     }
