@@ -1706,3 +1706,22 @@ fn a_stranger_on_a_silent_peers_ip_is_named_as_the_likely_go_program() {
     println!("{note}");
     drop(p3);
 }
+
+/// A peer that stays down is said again every 30 s while it lasts (the `down` line came once,
+/// at start, before a student attached), in one line for all such peers.
+#[test]
+fn a_peer_still_down_is_said_again_every_30_seconds() {
+    let mut p1 = Proc::start_listening(
+        "p1",
+        &["127.0.39.2:10002", "127.0.39.3:10003", "127.0.39.4:10004"],
+    );
+    p1.wait_for(|l| l.starts_with("peer 127.0.39.3:10003 down"));
+    let line = p1
+        .wait_for_within(Duration::from_secs(40), |l| l.contains("still down: "))
+        .expect("said again within 30 s");
+    assert_eq!(
+        line,
+        "still down: 127.0.39.3:10003, 127.0.39.4:10004 (said again every 30s while it lasts)"
+    );
+    p1.term();
+}

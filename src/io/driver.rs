@@ -24,10 +24,10 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::io::mesh::events::PeerLine;
-use crate::io::mesh::peer::PeerState;
+use crate::io::mesh::peer::{Link, PeerState};
 use crate::io::mesh::{Discovery, Mesh, Recv, StartError, MAX_TOKENS};
 use crate::io::{BYE, HEALTH_OK, HEALTH_PROBE};
-use crate::output::Output;
+use crate::output::{Line, Output};
 use crate::values::addr::AddrSpec;
 use crate::values::limits::{MAX_DGRAM, MAX_PEERS, UP_AFTER};
 
@@ -81,6 +81,9 @@ const MAX_LINE: usize = 256;
 
 /// Most of a file on stdin that is read as typed lines.
 const MAX_FILE_INPUT: usize = 64 * 1024;
+
+/// How often problems that last (peers down, names that do not resolve) are said again.
+const REMIND_EVERY: Duration = Duration::from_secs(30);
 
 /// Most bytes of stdin read in one turn, and in one second: a flood (`yes x |`, megabytes
 /// pasted at once) cannot hold the loop, and beyond the second's bytes stdin is left unread
@@ -239,6 +242,39 @@ pub(crate) fn open_mesh_with<W: Write>(
     Ok(mesh)
 }
 
+/// The names of the peers `pick` chooses, the first eight of them, then how many more.
+struct Names<'a> {
+    mesh: &'a Mesh,
+    pick: &'a dyn Fn(usize) -> bool,
+}
+
+impl Names<'_> {
+    fn count(&self) -> usize {
+        (0..self.mesh.len()).filter(|&i| (self.pick)(i)).count()
+    }
+}
+
+impl core::fmt::Display for Names<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        const SHOWN: usize = 8;
+        let picked = (0..self.mesh.len()).filter(|&i| (self.pick)(i));
+        for (k, i) in picked.clone().take(SHOWN).enumerate() {
+            if k > 0 {
+                f.write_str(", ")?;
+            }
+            // Names come from the command line or DNS: escaped as every name is.
+            let mut l = Line::new();
+            let _ = crate::output::escape::push_name(&mut l, self.mesh.peer(i).name());
+            f.write_str(l.as_str())?;
+        }
+        let more = picked.count().saturating_sub(SHOWN);
+        if more > 0 {
+            write!(f, " and {more} more")?;
+        }
+        Ok(())
+    }
+}
+
 /// The loop, with its mesh, application and output.
 #[derive(Debug)]
 pub struct Driver<A, W: Write> {
@@ -258,6 +294,9 @@ pub struct Driver<A, W: Write> {
     quit: bool,
     /// When to look at the peers' up/down state again (for every mode, once a second).
     next_link_check: Instant,
+    /// When to say again which peers are still down or unresolved (a student who attaches
+    /// late sees what was said once at start).
+    next_reminder: Instant,
     /// DNS answers ignored as of the last line that said so.
     dns_ignored_said: u32,
     /// Until then, while the peers' first lookups are in flight, the application's timers
@@ -285,6 +324,7 @@ impl<A: App, W: Write> Driver<A, W> {
             redrain: heapless::Vec::new(),
             quit: false,
             next_link_check: Instant::now() + UP_AFTER,
+            next_reminder: Instant::now() + REMIND_EVERY,
             dns_ignored_said: 0,
             settle_until: Some(Instant::now() + FIRST_LOOKUPS_WAIT),
             buf: Box::new([0; MAX_DGRAM]),
@@ -517,6 +557,10 @@ impl<A: App, W: Write> Driver<A, W> {
             self.key_window(now);
             self.mesh.poll_up(now);
             self.next_link_check = now + Duration::from_secs(1);
+            if now >= self.next_reminder {
+                self.next_reminder = now + REMIND_EVERY;
+                self.remind();
+            }
             // /etc/hosts or /etc/resolv.conf partly or wholly ignored: said once per reason.
             while let Some(n) = crate::dns::sysfile::take_notes() {
                 self.out.notice(format_args!("{n}"));
@@ -594,6 +638,27 @@ impl<A: App, W: Write> Driver<A, W> {
         };
         self.app
             .handle_datagram(now, &mut self.mesh, &mut self.out, dgram);
+    }
+
+    /// Says again, in one line each, which peers are still down and which still do not
+    /// resolve: said once when it happened, and lost from view for whoever attached later.
+    fn remind(&mut self) {
+        let mesh = &self.mesh;
+        let active = |i: usize| !mesh.peer(i).left;
+        let down = |i: usize| active(i) && mesh.peer(i).addr.is_some() && mesh.peer(i).link == Link::Down;
+        let unresolved = |i: usize| active(i) && mesh.peer(i).addr.is_none();
+        for (what, pick) in [
+            ("still down", &down as &dyn Fn(usize) -> bool),
+            ("still not resolving", &unresolved),
+        ] {
+            let names = Names { mesh, pick };
+            if names.count() > 0 {
+                self.out.notice(format_args!(
+                    "{what}: {names} (said again every {}s while it lasts)",
+                    REMIND_EVERY.as_secs()
+                ));
+            }
+        }
     }
 
     /// Starts a new one-second window of stdin if the last one is over, saying how many lines
