@@ -108,10 +108,9 @@ pub(crate) fn parse_timeout(s: &str) -> Result<Duration, String> {
 /// forgotten): say what the argument is.
 fn parse_id(s: &str) -> Result<u16, String> {
     s.parse::<u16>().map_err(|_| {
-        format!(
-            "the first argument is this process's id, 1 to N (its position in the address list): \
-             `process mutex 1 :10002 :10003 :10004`"
-        )
+        "the first argument is this process's id, 1 to N (its position in the address list): \
+         `process mutex 1 :10002 :10003 :10004`"
+            .to_string()
     })
 }
 

@@ -29,9 +29,10 @@ const DOWN_WITHIN: Duration = Duration::from_secs(2);
 /// containers' figure; DNS that never stalls the loop). A non-PIE link saved 23 KB of
 /// relocations; the binary is a static PIE again (ASLR for its own code: security is not traded
 /// for bytes): 794,240 bytes. Then the student's path (issue 19: a flooded stdin bounded, the
-/// likely Go program named, an 80-column summary, mistakes explained): 799,680 bytes. No more
+/// likely Go program named, an 80-column summary, mistakes explained): 799,680 bytes; with
+/// Lab 1's check that every process was given the same list (ROSTER): 808,064 bytes. No more
 /// growth than that.
-const MAX_IMAGE_BYTES: u64 = 785 * 1024;
+const MAX_IMAGE_BYTES: u64 = 790 * 1024;
 
 fn engine_lock() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());

@@ -1225,3 +1225,64 @@ fn an_empty_or_missing_key_file_is_a_usage_error() {
         assert!(err.contains("--key-file `"), "{args:?}: {err}");
     }
 }
+
+/// The counter exercise's rotated lists (own address first) given to Lab 1: every process
+/// finds out within two seconds that another was given another list, and says so plainly
+/// (before: each saw the others' REQUESTs "from another process's address" and waited for
+/// ever). The same list gives no such line.
+#[test]
+fn processes_given_different_lists_say_so_within_two_seconds() {
+    let res = "127.0.61.1:10001";
+    let _resource = start_resource(&["--listen", res]);
+    let all = addrs(61, 3);
+    let rotated = [all[1].as_str(), all[2].as_str(), all[0].as_str()];
+    let t = Instant::now();
+    // Process 1 with the list in id order; process 2 with the rotated list (its own first,
+    // so it takes position 1 as its own: it must be told it is process 1 of that list).
+    let p1 = start_process(1, 3, &["--resource", res, "1", &all[0], &all[1], &all[2]]);
+    let p2 = start_process(
+        1,
+        3,
+        &["--resource", res, "1", rotated[0], rotated[1], rotated[2]],
+    );
+    let said = |p: &Proc| {
+        p.wait_event_named("notice", |v| {
+            v["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("was given another address list than this one: every process needs the same list, in id order"))
+        })
+    };
+    let n1 = said(&p1);
+    let n2 = said(&p2);
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(4), "said after {took:?}");
+    // p1 hears "process 1" from its process 2's address, and p2 the reverse.
+    assert!(
+        n1["text"].as_str().unwrap().starts_with(&format!(
+            "process 1 at {} (process 2's address in this list)",
+            all[1]
+        )),
+        "{n1}"
+    );
+    assert!(
+        n2["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("at {}", all[0])),
+        "{n2}"
+    );
+    println!("different lists said {took:?} after start");
+
+    // The same list: no such line.
+    let lab = Lab::start(62, 3, &[]);
+    thread::sleep(Duration::from_millis(2500));
+    for p in &lab.ps {
+        assert!(
+            !p.events_named("notice")
+                .iter()
+                .any(|v| v["text"].as_str().is_some_and(|t| t.contains("list"))),
+            "{:?}",
+            p.events_named("notice")
+        );
+    }
+}

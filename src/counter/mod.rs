@@ -370,7 +370,11 @@ impl Counter {
                 }
             }
             let Some(first) = names.first() else { continue };
-            let or = |k: usize| names.get(k).map_or("", |_| if k == 1 { " (or " } else { ", " });
+            let or = |k: usize| {
+                names
+                    .get(k)
+                    .map_or("", |_| if k == 1 { " (or " } else { ", " })
+            };
             let nth = |k: usize| names.get(k).copied().unwrap_or("");
             let close = if names.len() > 1 { ")" } else { "" };
             out.notice(format_args!(

@@ -645,7 +645,8 @@ impl<A: App, W: Write> Driver<A, W> {
     fn remind(&mut self) {
         let mesh = &self.mesh;
         let active = |i: usize| !mesh.peer(i).left;
-        let down = |i: usize| active(i) && mesh.peer(i).addr.is_some() && mesh.peer(i).link == Link::Down;
+        let down =
+            |i: usize| active(i) && mesh.peer(i).addr.is_some() && mesh.peer(i).link == Link::Down;
         let unresolved = |i: usize| active(i) && mesh.peer(i).addr.is_none();
         for (what, pick) in [
             ("still down", &down as &dyn Fn(usize) -> bool),

@@ -12,4 +12,5 @@ mod model_check;
 pub mod process;
 pub mod ra;
 pub mod resource;
+pub(crate) mod roster;
 pub mod wire;

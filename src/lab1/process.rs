@@ -16,13 +16,26 @@ use crate::values::addr::AddrSpec;
 use crate::values::limits::{MAX_PROCESSES, RESOURCE_PATIENCE, RETRY_EVERY};
 use crate::values::time::Millis;
 
+/// Who an address is in this process's list, as a ROSTER line says it.
+struct ListPos(Option<u16>);
+
+impl core::fmt::Display for ListPos {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some(k) => write!(f, "process {k}'s address in this list"),
+            None => f.write_str("an address not in this list"),
+        }
+    }
+}
+
 /// While WANTED, how often a line says who has not replied yet.
 const WAITING_LINE_EVERY: Duration = Duration::from_secs(3);
 use crate::io::mesh::{Mesh, StartError};
 use crate::lab1::auth::{Auth, To};
 use crate::lab1::events::{Hint, LabLine, MutexListening, MutexSummary, StillWaiting};
 use crate::lab1::ra::{self, ConfigError, Key, Party, Ra, Roster};
-use crate::lab1::wire::{Inc, Msg, PeerId, MAX_TEXT};
+use crate::lab1::roster::{self, Finding, RosterCheck};
+use crate::lab1::wire::{Inc, LabWireError, Msg, PeerId, MAX_TEXT};
 use crate::output::{Output, Verb};
 
 /// What a Lab 1 process needs to start.
@@ -98,6 +111,12 @@ pub struct LabProcess {
     resource_errors: u64,
     /// The loop has run a turn: what the core queued at start (the HELLO) has left.
     running: bool,
+    /// Whether the other processes were given the same address list.
+    lists: RosterCheck,
+    /// This run's incarnation (for ROSTER).
+    inc: Inc,
+    /// When a failing MAC from a process's address may be explained again.
+    mac_hint_quiet: Millis,
     /// Seals what is sent and checks what arrives (the shared key, if any).
     auth: Auth,
 }
@@ -159,6 +178,9 @@ pub fn start<W: Write>(
         next_waiting_line: None,
         resource_errors: 0,
         running: false,
+        lists: RosterCheck::new(PeerId(cfg.id), n, roster::digest(&cfg.addrs)),
+        inc: Inc(cfg.inc),
+        mac_hint_quiet: Millis(0),
         auth: cfg.auth.clone(),
     };
     app.schedule_auto(now);
@@ -176,6 +198,70 @@ impl LabProcess {
 
     fn now_ms(&self, now: Instant) -> Millis {
         Millis::since(self.start, now)
+    }
+
+    /// `ROSTER` to the processes that have not yet answered with the same list.
+    fn tell_lists(&mut self, ms: Millis, now: Instant, mesh: &mut Mesh) {
+        let due: heapless::Vec<PeerId, MAX_PROCESSES> = self.lists.due(ms).collect();
+        let text = roster::encode(self.ra.id(), self.inc, self.lists.digest());
+        let wall = crate::values::time::wall_us();
+        for j in due {
+            let i = self.roster.slot(Party::Process(j));
+            mesh.send(
+                i,
+                &self.auth.seal(text.as_bytes(), To::Process(j), wall),
+                now,
+            );
+        }
+    }
+
+    /// What a ROSTER showed, in the words a student needs.
+    fn say_lists_differ<W: Write>(&self, out: &mut Output<W>, f: Finding) {
+        let whose = |at: Option<Party>| match at {
+            Some(Party::Process(k)) => ListPos(Some(k.0)),
+            _ => ListPos(None),
+        };
+        match f {
+            Finding::OtherList { id, from, at } => out.notice(format_args!(
+                "process {} at {from} ({}) was given another address list than this one: every process needs the same list, in id order (the rotated lists, own address first, are the counter exercise's)",
+                id.0,
+                whose(at)
+            )),
+            Finding::NotItsAddress { id, from, at } => out.notice(format_args!(
+                "{from} ({}) says it is process {}, whose address in this list is another: is the same id given to two processes?",
+                whose(at),
+                id.0
+            )),
+            Finding::NoSuchId { id, from } => out.notice(format_args!(
+                "{from} says it is process {}, an id this list of {} (this process is {}) does not give it: every process needs the same list, in id order, and its own position in it as its id",
+                id.0,
+                self.lists.n(),
+                self.ra.id().0
+            )),
+        }
+    }
+
+    /// A bad MAC from a process's address: with one key for all, the MAC binds the receiver's
+    /// id, so that is what a process given another list (or id) sends. Said at most every 30 s.
+    fn explain_mac<W: Write>(
+        &mut self,
+        now: Instant,
+        out: &mut Output<W>,
+        d: &Datagram<'_>,
+        e: &crate::lab1::auth::AuthError,
+    ) {
+        let from_a_process = matches!(
+            d.peer.and_then(|i| self.roster.party(i)),
+            Some(Party::Process(_))
+        );
+        let ms = self.now_ms(now);
+        if from_a_process && *e == crate::lab1::auth::AuthError::Bad && ms >= self.mac_hint_quiet {
+            self.mac_hint_quiet = ms + Millis(30_000);
+            out.notice(format_args!(
+                "a MAC from {} fails: with the same key, that is most likely a process given another address list or id (the MAC names the receiver's id): every process needs the same list, in id order",
+                d.from
+            ));
+        }
     }
 
     /// The HELLO queued at start leaves on the loop's first turn, which can come as late as
@@ -264,7 +350,8 @@ impl App for LabProcess {
         let core = self.ra.poll_timeout().map(|m| m.to_instant(self.start));
         // The first turn at once: the HELLO is queued.
         let first = (!self.running).then_some(self.start);
-        [first, core, self.next_auto, self.next_waiting_line]
+        let lists = self.lists.poll_timeout().map(|m| m.to_instant(self.start));
+        [first, core, lists, self.next_auto, self.next_waiting_line]
             .into_iter()
             .flatten()
             .min()
@@ -273,6 +360,7 @@ impl App for LabProcess {
     fn handle_timeout<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
         let ms = self.now_ms(now);
         self.first_turn(ms);
+        self.tell_lists(ms, now, mesh);
         self.ra.handle_timeout(ms);
         if self.next_auto.is_some_and(|a| a <= now) {
             self.ra.request(ms); // ignored unless RELEASED
@@ -303,9 +391,33 @@ impl App for LabProcess {
             Ok(t) => t,
             Err(e) => {
                 self.reject(out, &d, &e);
+                self.explain_mac(now, out, &d, &e);
                 return;
             }
         };
+        if let Some(r) = roster::decode(text) {
+            match r {
+                Ok((id, _inc, digest)) => {
+                    let at = d.peer.and_then(|i| self.roster.party(i));
+                    let ms = self.now_ms(now);
+                    if let Some(f) = self.lists.handle(ms, d.from, at, id, digest) {
+                        self.say_lists_differ(out, f);
+                    }
+                    if let Some(Party::Process(k)) = at {
+                        if self.lists.answer(ms, k) {
+                            let text = roster::encode(self.ra.id(), self.inc, self.lists.digest());
+                            let seal = self.auth.seal(text.as_bytes(), To::Process(k), wall);
+                            mesh.send(self.roster.slot(Party::Process(k)), &seal, now);
+                        }
+                    }
+                }
+                Err(()) => {
+                    self.malformed += 1;
+                    out.refused(Verb::Ignored, d.from, d.bytes, &LabWireError::Fields);
+                }
+            }
+            return;
+        }
         let msg = match Msg::decode(text) {
             Ok(m) => m,
             Err(e) => {
