@@ -334,8 +334,11 @@ impl Mesh {
         }
         let mut found = None;
         for (i, p) in self.peers.iter().enumerate() {
-            // A peer that left is not there any more: whoever sends from its IP is not it.
-            if !p.state.left && p.state.addr.is_some_and(|a| a.ip() == from.ip()) {
+            // A peer that left, said goodbye or is gone from DNS is not there any more:
+            // whoever sends from its IP is not it (a new container may have that IP now).
+            if p.state.may_send_from_another_port()
+                && p.state.addr.is_some_and(|a| a.ip() == from.ip())
+            {
                 if found.is_some() {
                     return None;
                 }
@@ -984,6 +987,29 @@ mod tests {
         m.peers[0].state.handle_error(t);
         m.heard(0, "127.0.152.3:10002".parse().unwrap());
         assert!(events(&mut m).is_empty(), "no `up` after `left`");
+    }
+
+    /// The student walk's bug: p2 stopped (its goodbye) and its name gone, a new container
+    /// got its IP and sent from another port: that was taken as p2's counters.
+    #[test]
+    fn a_peer_that_said_goodbye_or_is_gone_from_dns_is_not_found_by_its_ip() {
+        let poll = mio::Poll::new().unwrap();
+        let mut m = mesh(&poll, "127.0.153.2:10002", &[], 8);
+        let t = Instant::now();
+        m.discovered(poll.registry(), t, 0, answer(&["127.0.153.3"]));
+        let stranger: SocketAddr = "127.0.153.3:40000".parse().unwrap();
+        assert_eq!(m.attribute_by_ip(stranger), Some((0, true)));
+        m.bye(0, "127.0.153.3:10002".parse().unwrap(), t);
+        assert_eq!(m.attribute_by_ip(stranger), None, "after its goodbye");
+        m.heard(0, "127.0.153.3:10002".parse().unwrap());
+        let mut again = mesh(&poll, "127.0.154.2:10002", &[], 8);
+        again.discovered(poll.registry(), t, 0, answer(&["127.0.154.3"]));
+        again.peers[0].state.handle_unresolved(t);
+        assert_eq!(
+            again.attribute_by_ip("127.0.154.3:40000".parse().unwrap()),
+            None,
+            "gone from DNS"
+        );
     }
 
     #[test]

@@ -129,6 +129,13 @@ impl PeerState {
         outcome
     }
 
+    /// Whether a stranger on its IP may be taken for it (the course's Go program sends from a
+    /// random port): not once it said goodbye (it is stopping, or stopped: its IP may be
+    /// someone else's next) nor while its name no longer resolves (gone from DNS).
+    pub(crate) fn may_send_from_another_port(&self) -> bool {
+        !self.left && !self.said_bye && !self.unresolved_said
+    }
+
     /// Call with a failed resolution; true when the failure is worth a line (the first of a
     /// streak). The old address, if any, is kept.
     pub(crate) fn handle_unresolved(&mut self, now: Instant) -> bool {
