@@ -702,6 +702,9 @@ fn text_received_lines_and_summary_table_are_pinned() {
     for c in ["0", "1", "3", "3", "2", "0", "1"] {
         peer.send_to(c.as_bytes(), "127.0.16.2:10002").unwrap();
     }
+    // The peer's datagrams reach its connected socket and the stranger's the server socket:
+    // two sockets, read in either order in one wake-up. The stranger speaks after.
+    p1.wait_for(|l| l.ends_with("[restarted]"));
     stranger.send_to(b"7", "127.0.16.2:10002").unwrap();
     stranger.send_to(b"hi", "127.0.16.2:10002").unwrap();
     p1.wait_for(|l| l.starts_with("Received \"hi\""));
