@@ -284,7 +284,7 @@ fn the_course_lines_of_a_run() {
     for part in [
         ": 1 requests, 1 CS entries, 2 REQUEST/REPLY sent (",
         " per entry), ",
-        " ENTER/EXIT sent (",
+        " HELLO/ENTER/EXIT sent (",
         " duplicates ignored, 2 malformed, 2 rejected, wait worst ",
         " average ",
         ", final clock 5 RELEASED, ",

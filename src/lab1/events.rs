@@ -383,7 +383,7 @@ impl Render for MutexSummary {
         let per_entry = (s.sent * 10).checked_div(s.entries).unwrap_or(0);
         let avg = s.total_wait.0.checked_div(s.entries).unwrap_or(0);
         l.push_fmt(format_args!(
-            "process {} summary after {}: {} requests, {} CS entries, {} REQUEST/REPLY sent ({} resends, {}.{} per entry), {} ENTER/EXIT sent ({} resends, {} unacknowledged), {} duplicates ignored, {} malformed, {} rejected, wait worst {} average {}, final clock {} {}, {} peer(s) down at exit",
+            "process {} summary after {}: {} requests, {} CS entries, {} REQUEST/REPLY sent ({} resends, {}.{} per entry), {} HELLO/ENTER/EXIT sent ({} resends, {} unacknowledged), {} duplicates ignored, {} malformed, {} rejected, wait worst {} average {}, final clock {} {}, {} peer(s) down at exit",
             self.id, DisplayDuration(self.ran), s.requests, s.entries, s.sent, s.resent,
             per_entry / 10, per_entry % 10, s.resource_sent, s.resource_resent, s.resource_silent,
             s.duplicates, self.malformed, self.rejected, DisplayDuration(ms(s.worst_wait)),

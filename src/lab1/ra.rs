@@ -363,7 +363,7 @@ pub struct Stats {
     pub sent: u64,
     /// Of those, resends.
     pub(crate) resent: u64,
-    /// ENTER/EXIT sent to the resource (resends included).
+    /// HELLO/ENTER/EXIT sent to the resource (resends included).
     pub(crate) resource_sent: u64,
     /// Of those, resends.
     pub(crate) resource_resent: u64,
