@@ -3,7 +3,8 @@
 //! timer that asks at random moments, and the shared resource as one more connected peer.
 //!
 //! This module only translates: datagrams to [`Msg`]s for the core, the core's transmits to
-//! datagrams, its events to lines. The protocol itself lives in the core.
+//! datagrams, its events to lines. The protocol itself lives in the core; the check that every
+//! process was given the same list (ROSTER, which the core never sees) in [`roster`].
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -15,6 +16,14 @@ use crate::io::mesh::peer::Link;
 use crate::values::addr::AddrSpec;
 use crate::values::limits::{MAX_PROCESSES, RESOURCE_PATIENCE, RETRY_EVERY};
 use crate::values::time::Millis;
+
+use crate::io::mesh::{Mesh, StartError};
+use crate::lab1::auth::{Auth, To};
+use crate::lab1::events::{Hint, LabLine, MutexListening, MutexSummary, StillWaiting};
+use crate::lab1::ra::{self, ConfigError, Key, Party, Ra, Roster};
+use crate::lab1::roster::{self, Finding, RosterCheck};
+use crate::lab1::wire::{Inc, LabWireError, Msg, PeerId, MAX_TEXT};
+use crate::output::{Output, Verb};
 
 /// Who an address is in this process's list, as a ROSTER line says it.
 struct ListPos(Option<u16>);
@@ -30,13 +39,6 @@ impl core::fmt::Display for ListPos {
 
 /// While WANTED, how often a line says who has not replied yet.
 const WAITING_LINE_EVERY: Duration = Duration::from_secs(3);
-use crate::io::mesh::{Mesh, StartError};
-use crate::lab1::auth::{Auth, To};
-use crate::lab1::events::{Hint, LabLine, MutexListening, MutexSummary, StillWaiting};
-use crate::lab1::ra::{self, ConfigError, Key, Party, Ra, Roster};
-use crate::lab1::roster::{self, Finding, RosterCheck};
-use crate::lab1::wire::{Inc, LabWireError, Msg, PeerId, MAX_TEXT};
-use crate::output::{Output, Verb};
 
 /// What a Lab 1 process needs to start.
 #[derive(Debug, Clone)]
