@@ -1,6 +1,6 @@
 //! `process health ADDR` and `process health --self PORT`: the container health check of a
-//! `FROM scratch` image (no shell, no curl). It sends [`HEALTH_PROBE`] to a running peer or
-//! shared resource and succeeds only if [`HEALTH_OK`] comes back within the time limit. A
+//! `FROM scratch` image (no shell, no curl). It sends `HEALTH_PROBE` to a running peer or
+//! shared resource and succeeds only if `HEALTH_OK` comes back within the time limit. A
 //! short-lived helper, outside any peer's loop.
 //!
 //! `--self PORT` looks up no name at all: it probes this host's own addresses on PORT (those
@@ -205,15 +205,15 @@ pub(crate) fn interface_addresses() -> Vec<IpAddr> {
 /// `process health --self PORT`: what was probed, and the outcome.
 #[derive(Debug)]
 pub struct SelfProbed {
-    /// The addresses probed (see [`self_targets`]).
+    /// The addresses probed (see `self_targets`).
     pub targets: Vec<SocketAddr>,
     /// The first answer, or why none came: connection refused on every address, a timeout,
     /// or a local socket error.
     pub result: Result<Healthy, HealthError>,
 }
 
-/// Probes this host's own `port` on every address of [`self_targets`] at once: succeeds on
-/// the first [`HEALTH_OK`], fails at once when every address refused. No name is looked up.
+/// Probes this host's own `port` on every address of `self_targets` at once: succeeds on
+/// the first `HEALTH_OK`, fails at once when every address refused. No name is looked up.
 pub fn probe_self(port: u16, timeout: Duration) -> SelfProbed {
     let targets = self_targets(port);
     let result = probe_all(&targets, timeout);

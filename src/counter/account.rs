@@ -4,12 +4,12 @@
 //! Invariant: `lost` is the number of counters between the lowest one seen and the highest one
 //! seen that have not arrived (so a late arrival takes one back).
 //!
-//! Restarts: a `0` after at least two others, a counter more than [`WINDOW`] below the highest,
-//! or a small counter long after a high one ([`REORDER_SPAN`]) is only a *possible* restart:
+//! Restarts: a `0` after at least two others, a counter more than `WINDOW` below the highest,
+//! or a small counter long after a high one (`REORDER_SPAN`) is only a *possible* restart:
 //! a late or duplicated old counter looks the same. The next counter decides: if it continues
 //! from the candidate, the sender restarted there (the sequence starts over, the totals carry
 //! on); otherwise the old sequence goes on and the candidate is accounted in it. A goodbye
-//! ([`Sequence::handle_bye`]) makes the next counter a restart whatever it is.
+//! (`Sequence::handle_bye`) makes the next counter a restart whatever it is.
 
 /// How far below the highest counter a late or duplicate arrival is still recognised.
 pub(crate) const WINDOW: u64 = 1024;

@@ -1,4 +1,4 @@
-//! The mio adapter around [`Lookup`]: it owns the sockets, registered on the loop's own poll,
+//! The mio adapter around `Lookup`: it owns the sockets, registered on the loop's own poll,
 //! and moves bytes between them and the state machines. Nothing here waits: a nameserver that
 //! never answers costs a registered socket and a deadline, not a stalled loop.
 //!
@@ -510,7 +510,7 @@ pub(crate) fn resolve_blocking(
     resolve_blocking_with(&ResolvConf::load(), name, family, capacity, limit)
 }
 
-/// [`resolve_blocking`] with the nameservers and options of `conf`.
+/// `resolve_blocking` with the nameservers and options of `conf`.
 pub fn resolve_blocking_with(
     conf: &ResolvConf,
     name: &str,

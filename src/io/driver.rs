@@ -1,9 +1,9 @@
 //! The event loop shared by every mode: the only code that polls.
 //!
 //! One thread and one `mio::Poll`. Registered sources: the mesh's sockets (the server socket
-//! [`SERVER`](crate::io::mesh::SERVER) and one connected socket per peer, `Token(1 + i)`; then the
-//! sockets of the peers' name lookups, from [`DNS_TOKENS`](crate::io::mesh::DNS_TOKENS)), the
-//! SIGINT/SIGTERM self-pipe ([`SIGNALS`]) and, for modes that read the keyboard, stdin ([`STDIN`]). Timers
+//! `SERVER` and one connected socket per peer, `Token(1 + i)`; then the
+//! sockets of the peers' name lookups, from `DNS_TOKENS`), the
+//! SIGINT/SIGTERM self-pipe (`SIGNALS`) and, for modes that read the keyboard, stdin (`STDIN`). Timers
 //! are deadlines, not sleeps: the poll timeout is the time left until the application's next
 //! deadline (or the next name resolution), and the clock is read again after every wake-up.
 //! Readiness is edge-triggered, so every ready source is drained until `WouldBlock` (a socket

@@ -3,7 +3,7 @@
 //!
 //! With a key, [`Auth::seal`] appends ` at=<us> mac=<64 lowercase hex digits>` to the encoded
 //! message (`at`: when it was sealed, microseconds since the UNIX epoch, rising with every
-//! message of a sender; microseconds so that even a flood stays on the wall clock), and [`Auth::open`] takes a datagram only if that tag is right
+//! message of a sender; microseconds so that even a flood stays on the wall clock), and `Auth::open` takes a datagram only if that tag is right
 //! (compared in constant time by `hmac`'s `verify_slice`) and it is not a replay (below); the
 //! message text before ` at=` then goes to [`Msg::decode`] as without a key.
 //!
@@ -21,14 +21,14 @@
 //!
 //! **Replays.** A copy of a datagram that was already taken is refused, and so is anything
 //! sealed before this process started (a capture replayed to a process or resource that has
-//! restarted since), more than [`WINDOW_US`] ago, or more than [`SKEW_US`] ahead of this
-//! host's clock. [`ReplayWindow`] remembers the tags it took in a fixed ring; when the ring is
+//! restarted since), more than `WINDOW_US` ago, or more than `SKEW_US` ahead of this
+//! host's clock. `ReplayWindow` remembers the tags it took in a fixed ring; when the ring is
 //! full, the entry sealed earliest goes and nothing sealed at or before it is taken any more,
 //! so a forgotten tag can never be taken twice. Honest senders never repeat a tag: a resend is
 //! sealed again, with a later `at`.
 //!
 //! Without a key, a datagram that ends in ` mac=` and 64 hex digits is refused with
-//! [`AuthError::Unexpected`] ("has a MAC but this process has no key"), so a setup where only
+//! `AuthError::Unexpected` ("has a MAC but this process has no key"), so a setup where only
 //! some have the key says so on both sides (the keyed side says "bad or missing MAC").
 //!
 //! Everything here works in fixed buffers: sealing and opening never allocate.
@@ -134,7 +134,7 @@ pub enum KeyError {
     Read(std::io::Error),
     /// The file is empty (or only a newline).
     Empty,
-    /// The file is larger than [`MAX_KEY_FILE`].
+    /// The file is larger than `MAX_KEY_FILE`.
     TooLarge,
 }
 

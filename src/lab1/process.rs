@@ -4,7 +4,7 @@
 //!
 //! This module only translates: datagrams to [`Msg`]s for the core, the core's transmits to
 //! datagrams, its events to lines. The protocol itself lives in the core; the check that every
-//! process was given the same list (ROSTER, which the core never sees) in [`roster`].
+//! process was given the same list (ROSTER, which the core never sees) in `roster`.
 
 use std::io::Write;
 use std::time::{Duration, Instant};

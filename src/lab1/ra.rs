@@ -2,11 +2,11 @@
 //! socket or reads a clock, so tests, the simulation (`tests/sim.rs`) and the model check
 //! (`src/lab1/model_check.rs`) drive the same code the process runs.
 //!
-//! Inputs, each with the current time: [`Ra::handle_key`] (the keyboard: `x` or the own id),
-//! [`Ra::request`], [`Ra::handle_msg`] (a decoded datagram and who sent it) and
-//! [`Ra::handle_timeout`]. Outputs, drained after every input: [`Ra::poll_transmit`]
-//! (messages to send), [`Ra::poll_event`] (what happened, with the clock and state: one event
-//! per message sent and received, so a trace can be drawn) and [`Ra::poll_timeout`] (when to
+//! Inputs, each with the current time: `Ra::handle_key` (the keyboard: `x` or the own id),
+//! `Ra::request`, `Ra::handle_msg` (a decoded datagram and who sent it) and
+//! `Ra::handle_timeout`. Outputs, drained after every input: `Ra::poll_transmit`
+//! (messages to send), `Ra::poll_event` (what happened, with the clock and state: one event
+//! per message sent and received, so a trace can be drawn) and `Ra::poll_timeout` (when to
 //! call `handle_timeout` next).
 //!
 //! # The algorithm (Coulouris; the course's LAB1-SPEC §3–5)
@@ -18,8 +18,8 @@
 //!
 //! # Who may speak for whom
 //! Only process j's address speaks for process j, and only the resource's address
-//! acknowledges: the adapter says who sent a datagram (by its source address, see [`Roster`])
-//! and [`Ra::handle_msg`] refuses a REQUEST or REPLY whose id is not its sender's, and an ACK
+//! acknowledges: the adapter says who sent a datagram (by its source address, see `Roster`)
+//! and `Ra::handle_msg` refuses a REQUEST or REPLY whose id is not its sender's, and an ACK
 //! that does not come from the resource. Anyone else could forge a REPLY (two inside).
 //!
 //! # Restarts
@@ -33,7 +33,7 @@
 //! new one. At start a process says HELLO to the shared resource, so the resource knows a CS
 //! its previous life held has ended, and answers REQUESTs only once the resource knows (or
 //! stayed silent for `resource_patience`); a process that stops inside the CS sends its EXIT
-//! first ([`Ra::stop`]).
+//! first (`Ra::stop`).
 //!
 //! # Over a lossy network
 //! A REQUEST is resent to the processes that have not replied to that T, after `retry`, then
@@ -287,7 +287,7 @@ pub enum Rejected {
     FromAnotherProcess,
     /// An ACK that does not come from the resource's address.
     NotFromResource,
-    /// A timestamp or clock above [`MAX_CLOCK`]: forged.
+    /// A timestamp or clock above `MAX_CLOCK`: forged.
     TooLarge(u64),
     /// An incarnation (a start time) in the future: forged.
     FutureIncarnation(Inc),
@@ -689,7 +689,7 @@ impl Ra {
         }
     }
 
-    /// What [`Ra::start`] queued leaves only now (the adapter's loop runs its first turn): its
+    /// What `Ra::start` queued leaves only now (the adapter's loop runs its first turn): its
     /// resends count from `now`.
     pub fn first_sent(&mut self, now: Millis) {
         let retry = self.cfg.retry;

@@ -9,7 +9,7 @@
 //! | `ENTER <id> <inc> <T> <clock> <text>` | a process | to the shared resource: inside, for request T |
 //! | `EXIT <id> <inc> <T> <clock>` | a process | to the shared resource: left |
 //! | `ACK HELLO\|ENTER\|EXIT <id> <inc> <T>` | the resource | got it (stop resending) |
-//! | `ROSTER <id> <inc> <digest>` | a process | to the others: its id and its list's digest (see [`super::roster`]; read before [`Msg::decode`]) |
+//! | `ROSTER <id> <inc> <digest>` | a process | to the others: its id and its list's digest (see `super::roster`; read before [`Msg::decode`]) |
 //!
 //! `inc` is the sender's incarnation: a number chosen at start (the start time in
 //! milliseconds), larger after every restart, so a restarted process (its clock back at 0) is

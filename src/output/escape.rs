@@ -1,6 +1,6 @@
 //! Bytes from the network (and names from the command line) never reach a terminal raw.
 //!
-//! Text form ([`Esc`], [`push_text`]): printable UTF-8 as is; `\n`, `\r`, `\t`, `\\`, `\"`;
+//! Text form (`Esc`, [`push_text`]): printable UTF-8 as is; `\n`, `\r`, `\t`, `\\`, `\"`;
 //! other control characters as `\x1b`; every format character (Unicode category Cf: bidi
 //! controls, soft hyphen, zero-width and invisible characters, tags) and the line/paragraph
 //! separators as `\u{202e}`; bytes that are not UTF-8 as `\xff`. A cut through a multibyte

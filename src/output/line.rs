@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use crate::values::limits::LINE_MAX;
 
-/// One output line, built before it is written: a fixed buffer of [`LINE_MAX`] bytes that
+/// One output line, built before it is written: a fixed buffer of `LINE_MAX` bytes that
 /// only ever holds whole `&str`s and `char`s, so it is always UTF-8. (Not `heapless::String`,
 /// whose `push_str` copies byte by byte: this is the per-datagram path, and a `memcpy` makes
 /// the whole line twice as fast.)
@@ -123,7 +123,7 @@ impl core::fmt::Write for Line {
     }
 }
 
-/// A line did not fit in [`Line`]: a bug in [`LINE_MAX`], reported instead of cutting the line.
+/// A line did not fit in [`Line`]: a bug in `LINE_MAX`, reported instead of cutting the line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LineFull;
 

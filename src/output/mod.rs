@@ -1,6 +1,6 @@
 //! Everything a process prints. Every line is an event value that implements [`Render`]:
 //! one text form (the handout's `Received 7 from ...`, the course's `Entrei na CS`) and one
-//! JSON form (`--json`: one object per line, written by [`json::Obj`], which always escapes).
+//! JSON form (`--json`: one object per line, written by `json::Obj`, which always escapes).
 //! Each line is built in a fixed [`Line`] and written with a single `write_all`, so lines
 //! never interleave and nothing is allocated on the message path.
 //!
@@ -48,10 +48,10 @@ pub trait Render {
 /// sink in tests).
 ///
 /// Writing never waits. When the writer says `WouldBlock` (nobody reads the pipe), lines wait
-/// in a fixed buffer of [`OUTPUT_BUFFER`] bytes, written out by [`Output::flush_pending`] when
+/// in a fixed buffer of `OUTPUT_BUFFER` bytes, written out by `Output::flush_pending` when
 /// the driver sees stdout writable again; when that is full, whole lines are dropped and
 /// counted, and one line says how many once stdout drains. A reader that is gone (`| head -1`:
-/// EPIPE) makes [`Output::is_broken`] true, and the driver stops the process.
+/// EPIPE) makes `Output::is_broken` true, and the driver stops the process.
 #[derive(Debug)]
 pub struct Output<W: Write> {
     w: W,
@@ -124,7 +124,7 @@ impl<W: Write> Output<W> {
     /// timestamps) to `file`, through its own bounded buffer: a regular file takes each line
     /// at once, anything else that would block only delays or drops trace lines, never the
     /// loop (open it with `O_NONBLOCK`). Its errors never stop the process; they are said
-    /// once here (on stdout), and the lines they cost counted at the end ([`Output::trace_report`]).
+    /// once here (on stdout), and the lines they cost counted at the end (`Output::trace_report`).
     pub fn with_trace(mut self, file: std::fs::File, name: &str) -> Self {
         let mut t = Output::new(file, true);
         t.start = self.start;

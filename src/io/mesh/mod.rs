@@ -3,7 +3,7 @@
 //! plus each peer's name resolution and up/down state (`PeerState`).
 //!
 //! Applications (the counter peer, the Lab 1 process, the shared resource) never touch a
-//! socket: they call [`Mesh::send`] / [`Mesh::send_to`] and get datagrams from the driver,
+//! socket: they call [`Mesh::send`] / `Mesh::send_to` and get datagrams from the driver,
 //! already attributed to a peer by source address.
 
 pub(crate) mod events;
@@ -189,7 +189,7 @@ pub struct Mesh {
 
 impl Mesh {
     /// Binds the server socket on `addr` and registers it; peers are connected by
-    /// [`Mesh::resolve_due`] as their names resolve. Prints the fallback notice if the
+    /// `Mesh::resolve_due` as their names resolve. Prints the fallback notice if the
     /// wildcard address had to be used.
     pub fn open(
         registry: &Registry,
