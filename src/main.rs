@@ -45,9 +45,19 @@ fn main() -> ExitCode {
     match rest.first().copied() {
         Some("health") => mode(&[&cmd, "health"], &rest[1..], run_health),
         Some("mutex") => mode(&[&cmd, "mutex"], &rest[1..], run_mutex),
+        // Only bare numbers (`process 10002 10003 10004`): ports whose colon was forgotten,
+        // not a Lab 1 id and its list; say that rather than Lab 1's argument names.
+        Some(_) if rest.len() > 1 && rest.iter().all(|a| is_number(a)) => usage(
+            &cmd,
+            format_args!(
+                "`{}` are numbers, not addresses: the peer takes host:port or :port (`{cmd} :{} ...`); a number first starts Lab 1 (`{cmd} mutex ID ADDR...`)",
+                rest.join(" "),
+                rest[0]
+            ),
+        ),
         // The handout's Lab 1 form: `Process 1 p1:10004 p2:10003 p3:10002` (an address always
         // has a colon, an id never does).
-        Some(first) if !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()) => {
+        Some(first) if is_number(first) => {
             mode(&[&cmd, "mutex"], &rest, run_mutex)
         }
         Some("timeline") => mode(&[&cmd, "timeline"], &stdin_dash(&rest[1..]), run_timeline),
@@ -84,6 +94,10 @@ fn mode<A: FromArgs>(name: &[&str], args: &[&str], run: fn(A) -> ExitCode) -> Ex
 fn usage(prefix: &str, why: impl std::fmt::Display) -> ExitCode {
     eprintln!("{prefix}: {why}\nRun with --help for more information.");
     ExitCode::from(2)
+}
+
+fn is_number(a: &str) -> bool {
+    !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `timeline`'s arguments with a lone `-` input as `/dev/stdin` (argh takes it for an

@@ -358,6 +358,12 @@ fn bad_command_lines_get_usage_and_status_2() {
         err.contains("`0`: --interval must be between 1ms and 24h"),
         "{err}"
     );
+    // Ports without their colon are said as such, not as Lab 1's arguments.
+    let err = util::assert_usage_error(&["10002", "10003", "10004"]);
+    assert!(
+        err.contains("are numbers, not addresses: the peer takes host:port or :port"),
+        "{err}"
+    );
     // A number without its unit is refused (250 meant ms as often as s).
     let err = util::assert_usage_error(&["--interval", "250", ":10002"]);
     assert!(
