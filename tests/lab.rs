@@ -1255,7 +1255,8 @@ fn processes_given_different_lists_say_so_within_two_seconds() {
     let n1 = said(&p1);
     let n2 = said(&p2);
     let took = t.elapsed();
-    assert!(took < Duration::from_secs(4), "said after {took:?}");
+    // The bound (measured: about 11 ms after the second process started).
+    assert!(took < Duration::from_secs(2), "said after {took:?}");
     // p1 hears "process 1" from its process 2's address, and p2 the reverse.
     assert!(
         n1["text"].as_str().unwrap().starts_with(&format!(

@@ -66,6 +66,11 @@ fn push_quoted(l: &mut Line, bytes: &[u8]) -> Result<(), LineFull> {
 /// Whether a peer's name as written is its address as printed (`127.0.0.3:10003`).
 fn same_text(name: &str, addr: SocketAddr) -> bool {
     use core::fmt::Write as _;
+    // On every received line: a name that cannot be an address (`p2:10003`) is not formatted.
+    let may_be_address = name.starts_with(|c: char| c.is_ascii_digit() || c == '[');
+    if !may_be_address {
+        return false;
+    }
     let mut a: heapless::String<64> = heapless::String::new();
     write!(a, "{addr}").is_ok() && a == name
 }
