@@ -1287,3 +1287,67 @@ fn processes_given_different_lists_say_so_within_two_seconds() {
         );
     }
 }
+
+/// The same id started twice (a copied compose service) with a resource that was not given
+/// the list: before, from the copy's HELLO on, the real process 1's ENTER and EXIT were
+/// "stale" and its uses invisible to the check. Now the resource says the conflict loudly,
+/// tells both, and goes on checking the real one's uses.
+#[test]
+fn a_copy_of_process_1_is_a_conflict_the_resource_says_and_checks_through() {
+    let res = "127.0.63.1:10001";
+    let resource = start_resource(&["--listen", res]);
+    let all = addrs(63, 2);
+    let mut p1 = start_process(
+        1,
+        2,
+        &[
+            "--resource",
+            res,
+            "--cs-time",
+            "300ms",
+            "1",
+            &all[0],
+            &all[1],
+        ],
+    );
+    let _p2 = start_process(2, 2, &["--resource", res, "2", &all[0], &all[1]]);
+    resource.wait_event_named("resource_hello", |v| v["id"] == 1);
+    // The copy: process 1 again, at its own address (its list's first entry is where it
+    // listens), started after the real one, so its incarnation is the later.
+    thread::sleep(Duration::from_millis(5));
+    let copy_addr = "127.0.63.9:10002";
+    let copy = start_process(1, 2, &["--resource", res, "1", copy_addr, &all[1]]);
+    resource.wait_event_named("resource_hello", |v| {
+        v["id"] == 1 && v["inc"] != resource.events_named("resource_hello")[0]["inc"]
+    });
+    p1.type_line("x");
+    p1.wait_event_named("released", |v| v["state"] == "RELEASED");
+    let conflict = resource.wait_event_named("resource_conflict", |v| v["id"] == 1);
+    let mut pair = [
+        conflict["addr"].as_str().unwrap(),
+        conflict["other_addr"].as_str().unwrap(),
+    ];
+    pair.sort();
+    assert_eq!(pair, [all[0].as_str(), copy_addr], "{conflict}");
+    // Its use is seen, not stale.
+    resource.wait_event_named("resource_exit", |v| v["id"] == 1);
+    assert_eq!(
+        resource.events_named("resource_stale").len(),
+        0,
+        "{:#?}",
+        resource.lines()
+    );
+    // Both claimants are told, each of the other.
+    let told = |p: &Proc, other: &str| {
+        p.wait_event_named("notice", |v| {
+            v["text"].as_str().is_some_and(|t| {
+                t.starts_with(&format!(
+                    "the shared resource hears process 1 from {other} too"
+                ))
+            })
+        })
+    };
+    told(&p1, copy_addr);
+    told(&copy, &all[0]);
+    assert_eq!(resource.events_named("violation").len(), 0);
+}

@@ -95,6 +95,41 @@ fn a_resource_that_is_down_does_not_slow_the_cs() {
     assert!(p1.count(|l| l.contains("did not acknowledge")) >= 1);
 }
 
+/// A resource not heard is said again every 30 s while it lasts (the "did not acknowledge"
+/// line came once, at start, before a student attached), and no more once it answers.
+#[test]
+fn a_resource_not_heard_is_said_again_every_30_seconds_until_it_answers() {
+    let all = addrs(64, 2);
+    let res = "127.0.64.1:10001";
+    let p1 = Proc::start_piped(
+        "p1",
+        BIN,
+        &["mutex", "--resource", res, "1", &all[0], &all[1]],
+    );
+    p1.wait_for(|l| l.contains("did not acknowledge HELLO"));
+    let line = p1
+        .wait_for_within(Duration::from_secs(40), |l| {
+            l.contains("has still not answered")
+        })
+        .expect("said again within 30 s");
+    assert!(
+        line.starts_with(&format!("the shared resource {res} has still not answered (given up "))
+            && line.ends_with("ago): is it running (`process shared-resource`, started before the processes) and is --resource its address? Said again every 30s while it lasts"),
+        "{line}"
+    );
+    // Started now, it hears the HELLO that is still resent (slowly): not said again.
+    let resource = Proc::start_cmd("shared", BIN, &["shared-resource", "--listen", res]);
+    resource.wait_for(|l| l.starts_with("shared resource: process 1 started"));
+    let said = p1.count(|l| l.contains("has still not answered"));
+    std::thread::sleep(Duration::from_secs(32));
+    assert_eq!(
+        p1.count(|l| l.contains("has still not answered")),
+        said,
+        "{:#?}",
+        p1.lines()
+    );
+}
+
 /// Stdin at /dev/null: one clear line that nothing can be typed, mentioning --auto.
 #[test]
 fn no_keyboard_is_said_clearly() {

@@ -146,6 +146,10 @@ pub trait App {
     /// Peer `i` had left and a new peer takes its slot (a full table): `old` is its state
     /// until now; whatever the application keeps about slot `i` is the old peer's.
     fn peer_replaced<W: Write>(&mut self, _i: usize, _old: &PeerState, _out: &mut Output<W>) {}
+
+    /// Every [`REMIND_EVERY`], with the mesh's own reminders: what of the app's lasts and
+    /// should be said again for whoever attached later.
+    fn remind<W: Write>(&self, _now: Instant, _mesh: &Mesh, _out: &mut Output<W>) {}
     /// The process is stopping (before the goodbye): last words to the peers.
     fn stop<W: Write>(&mut self, _now: Instant, _mesh: &mut Mesh, _out: &mut Output<W>) {}
     /// The process is stopping: print the summary.
@@ -560,6 +564,7 @@ impl<A: App, W: Write> Driver<A, W> {
             if now >= self.next_reminder {
                 self.next_reminder = now + REMIND_EVERY;
                 self.remind();
+                self.app.remind(now, &self.mesh, &mut self.out);
             }
             // /etc/hosts or /etc/resolv.conf partly or wholly ignored: said once per reason.
             while let Some(n) = crate::dns::sysfile::take_notes() {

@@ -1,6 +1,8 @@
 //! The shared resource's checker (sans-IO): what each ENTER and EXIT means, and what is
 //! wrong about an entry.
 
+use std::net::SocketAddr;
+
 use crate::lab1::ra::Priority;
 use crate::lab1::wire::{AckOf, Inc, Kind, Msg, PeerId, MAX_TEXT};
 use crate::values::limits::MAX_PROCESSES;
@@ -100,6 +102,22 @@ pub enum Use {
 }
 
 impl Use {
+    /// Whether it is news, not a resend or a late copy: a start, an entry, an exit.
+    fn is_new(&self) -> bool {
+        matches!(
+            self,
+            Use::Hello { .. }
+                | Use::Enter {
+                    entry: Entry::New { .. },
+                    ..
+                }
+                | Use::Exit {
+                    exit: Exit::Left { .. } | Exit::Unknown,
+                    ..
+                }
+        )
+    }
+
     /// Whether the checker found something wrong: an overlap, entries out of (T, id) order,
     /// or an exit without its entry.
     #[cfg(any(test, feature = "test-support"))]
@@ -163,6 +181,8 @@ impl std::error::Error for Refused {}
 struct Holder {
     p: Priority,
     inc: Inc,
+    /// The address it spoke from (`None` when one address speaks for each id).
+    at: Option<SocketAddr>,
     since: Millis,
 }
 
@@ -175,12 +195,21 @@ struct Holder {
 /// processes that have entered before in the same incarnation (a new incarnation's clock
 /// starts at 0: its first entry may come after entries with larger T). Every overlap is
 /// reported.
+///
+/// Without the address list (any address may speak for any id), a process is a *life*: an id
+/// at one address. Two addresses claiming one id (a copied compose service) are two lives: the
+/// older is not made stale by the newer, both are checked (an overlap between them is a
+/// VIOLATION) and the conflict is news ([`Checker::poll_conflict`]). A newer incarnation than
+/// every life of its id is still a restart (a container restarted with a new IP) and ends a CS
+/// an older life held: two lives of one id are only told apart from a restart when the older
+/// one speaks again.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
 pub struct Checker {
     inside: Option<Holder>,
     last: Option<Priority>,
-    /// Per process id: latest incarnation, latest T entered and exited in it.
-    seen: heapless::Vec<Seen, MAX_PROCESSES>,
+    /// Per life (id, and address without the list): latest incarnation, latest T entered and
+    /// exited in it.
+    seen: heapless::Vec<Seen, LIVES>,
     /// Only each process's own address speaks for it (the adapter knows the addresses).
     by_address: bool,
     /// Incarnations above this are refused (from the future: see
@@ -190,6 +219,8 @@ pub struct Checker {
     ack: Option<Msg>,
     /// A restart learnt from an ENTER or EXIT, to report before it.
     news: Option<Use>,
+    /// Two addresses claiming one id, learnt from the last message.
+    conflict: Option<Conflict>,
     /// Entries into the critical section (new ENTERs, not their resends).
     pub entries: u64,
     /// Violations found.
@@ -204,18 +235,47 @@ pub struct Checker {
     pub(crate) ended_by_restart: u64,
     /// Messages from incarnations that have gone.
     pub(crate) stale: u64,
+    /// Messages (new ones, not resends) from an id that two addresses claim.
+    pub(crate) contested: u64,
 }
 
-/// What the checker remembers of one process.
+/// Lives tracked: each process once, and room for as many second claimants.
+const LIVES: usize = 2 * MAX_PROCESSES;
+
+/// Two lives of one id heard within this long of each other are a conflict that lasts; a
+/// claimant silent for longer has gone (its duplicate was stopped).
+const CONFLICT_LASTS: Millis = Millis(60_000);
+
+/// What the checker remembers of one life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Seen {
     id: PeerId,
+    /// Where it speaks from; `None` when only the process's own address speaks for it.
+    at: Option<SocketAddr>,
     inc: Inc,
     entered: u64,
     exited: u64,
     /// A new incarnation that has not entered yet: its clock started at 0, so its first entry
     /// is not held to the (T, id) order of the entries before it.
     fresh: bool,
+    /// When it last sent something new (not a resend).
+    heard: Millis,
+    /// It spoke while another address claimed its id: the two are a conflict, not a restart.
+    rival: bool,
+}
+
+/// Two addresses claim one id: the message just handled came from `at`, while `other` has
+/// spoken for the same id within [`CONFLICT_LASTS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Conflict {
+    /// The id both claim.
+    pub(crate) id: PeerId,
+    /// The sender of the message just handled, and its incarnation.
+    pub(crate) at: SocketAddr,
+    pub(crate) inc: Inc,
+    /// The other claimant, and its incarnation.
+    pub(crate) other: SocketAddr,
+    pub(crate) other_inc: Inc,
 }
 
 impl Checker {
@@ -237,13 +297,14 @@ impl Checker {
         self.inc_limit = Some(limit);
     }
 
-    /// A message from the network, from an address that speaks for process `from` (`None`:
-    /// no configured process's address). HELLO, ENTER and EXIT are checked and acknowledged
-    /// (every one, duplicates too: the process resends until it hears the ACK).
+    /// A message from the network, sent from `at`, an address that speaks for process `from`
+    /// (`None`: no configured process's address). HELLO, ENTER and EXIT are checked and
+    /// acknowledged (every one, duplicates too: the process resends until it hears the ACK).
     pub(crate) fn handle_msg(
         &mut self,
         now: Millis,
         from: Option<PeerId>,
+        at: SocketAddr,
         msg: &Msg,
     ) -> Result<Use, Refused> {
         if !matches!(
@@ -270,8 +331,15 @@ impl Checker {
             inc,
             t: msg.t(),
         });
-        let known = self.seen.iter().position(|e| e.id == id);
-        match known.map(|i| self.seen[i].inc) {
+        // With the list, the id's own address is the only one: one life per id.
+        let life = Life {
+            id,
+            at: (!self.by_address).then_some(at),
+        };
+        let newest = self.seen.iter().filter(|e| e.id == id).map(|e| e.inc).max();
+        let mine = self.life(life).map(|e| e.inc);
+        let mut second = false;
+        match mine {
             Some(k) if inc < k => {
                 self.stale += 1;
                 return Ok(Use::Stale {
@@ -281,40 +349,55 @@ impl Checker {
                 });
             }
             Some(k) if inc == k => {}
-            previous => {
-                let ended = self.new_incarnation(id, inc, previous.is_some());
+            _ if newest.is_some_and(|n| inc <= n) => {
+                // Another address speaks for this id with a later (or the same) start: not a
+                // restart of it, a second claimant.
+                self.new_life(now, life, inc, true);
+                second = true;
+            }
+            _ => {
+                let ended = self.new_incarnation(now, life, inc, newest.is_some());
                 if let Msg::Hello { .. } = msg {
                     return Ok(Use::Hello { id, inc, ended });
                 }
-                if ended.is_some() || previous.is_some() {
+                if ended.is_some() || newest.is_some() {
                     // The restart is news: say it before the ENTER or EXIT (the caller prints
                     // both when `restart_news` says so).
                     self.news = Some(Use::Hello { id, inc, ended });
                 }
             }
         }
-        match msg {
+        let used = match msg {
+            Msg::Hello { .. } if second => Use::Hello {
+                id,
+                inc,
+                ended: None,
+            },
             Msg::Hello { .. } => {
                 self.duplicates += 1;
-                Ok(Use::HelloAgain { id, inc })
+                Use::HelloAgain { id, inc }
             }
-            Msg::Enter { t, clock, text, .. } => Ok(Use::Enter {
+            Msg::Enter { t, clock, text, .. } => Use::Enter {
                 id,
                 inc,
                 t: *t,
                 clock: *clock,
                 text: text.clone(),
-                entry: self.handle_enter(now, id, inc, *t),
-            }),
-            Msg::Exit { t, clock, .. } => Ok(Use::Exit {
+                entry: self.handle_enter_of(now, life, inc, *t),
+            },
+            Msg::Exit { t, clock, .. } => Use::Exit {
                 id,
                 inc,
                 t: *t,
                 clock: *clock,
-                exit: self.handle_exit(now, id, inc, *t),
-            }),
-            _ => Err(Refused::NotForResource),
+                exit: self.handle_exit_of(now, life, inc, *t),
+            },
+            _ => return Err(Refused::NotForResource),
+        };
+        if used.is_new() {
+            self.heard(now, life);
         }
+        Ok(used)
     }
 
     /// A restart seen with the message just handled (its first message was an ENTER or
@@ -323,16 +406,74 @@ impl Checker {
         self.news.take()
     }
 
+    /// Two addresses claiming one id, seen with the message just handled (a new message, not
+    /// a resend, while another address has spoken for that id within a minute).
+    pub(crate) fn poll_conflict(&mut self) -> Option<Conflict> {
+        self.conflict.take()
+    }
+
     /// The acknowledgement to send back to the sender of the last message.
     pub(crate) fn poll_transmit(&mut self) -> Option<Msg> {
         self.ack.take()
     }
 
-    /// Process `id` speaks as a new incarnation `inc`: forget its previous life; a CS that
-    /// life held is over. Returns that CS.
-    fn new_incarnation(&mut self, id: PeerId, inc: Inc, restart: bool) -> Option<Priority> {
+    /// `life` sent something new at `now`: remember it, and whether its id is contested.
+    fn heard(&mut self, now: Millis, life: Life) {
+        let newest = self
+            .seen
+            .iter()
+            .filter(|e| e.id == life.id)
+            .map(|e| e.inc)
+            .max();
+        let Some(i) = self.seen.iter().position(|e| life.is(e)) else {
+            return;
+        };
+        self.seen[i].heard = now;
+        if newest.is_some_and(|n| self.seen[i].inc < n) {
+            // An older life speaking after a newer one appeared: it was not restarted.
+            self.seen[i].rival = true;
+        }
+        let me = self.seen[i];
+        let other = self.seen.iter().find(|e| {
+            e.id == me.id
+                && e.at != me.at
+                && (e.rival || me.rival)
+                && now.0.abs_diff(e.heard.0) <= CONFLICT_LASTS.0
+        });
+        if let (Some(o), Some(at), Some(other)) = (other, me.at, other.and_then(|o| o.at)) {
+            self.contested += 1;
+            self.conflict = Some(Conflict {
+                id: me.id,
+                at,
+                inc: me.inc,
+                other,
+                other_inc: o.inc,
+            });
+        }
+    }
+
+    fn life(&self, life: Life) -> Option<&Seen> {
+        self.seen.iter().find(|e| life.is(e))
+    }
+
+    /// Whether another life of `id` has claimed it within [`CONFLICT_LASTS`] of `now`, one of
+    /// them after the other appeared: their clocks are unrelated, so the (T, id) order does not
+    /// hold between them.
+    fn is_contested(&self, now: Millis, id: PeerId) -> bool {
+        let mut lives = self
+            .seen
+            .iter()
+            .filter(|e| e.id == id && now.0.abs_diff(e.heard.0) <= CONFLICT_LASTS.0);
+        let first = lives.next();
+        let second = lives.next();
+        first.is_some() && second.is_some() && self.seen.iter().any(|e| e.id == id && e.rival)
+    }
+
+    /// A life not known before, or a new incarnation of one: its record starts over.
+    fn new_life(&mut self, now: Millis, life: Life, inc: Inc, rival: bool) {
         let fresh = Seen {
-            id,
+            id: life.id,
+            at: life.at,
             inc,
             entered: 0,
             exited: 0,
@@ -340,20 +481,35 @@ impl Checker {
             // started after the others), so its first entry is not held to the order of
             // the entries before it.
             fresh: true,
+            heard: now,
+            rival,
         };
-        match self.seen.iter_mut().find(|e| e.id == id) {
+        match self.seen.iter_mut().find(|e| life.is(e)) {
             Some(e) => *e = fresh,
-            // Ids beyond the table (more than MAX_PROCESSES senders) are not tracked; their
+            // Lives beyond the table (more than LIVES senders) are not tracked; their
             // entries are still checked for overlap and order.
             None => {
                 let _ = self.seen.push(fresh);
             }
         }
+    }
+
+    /// Process `id` speaks as a new incarnation `inc`, later than every life of its id: forget
+    /// its previous life; a CS that life held (from whichever address: a restarted container
+    /// may have a new one) is over. Returns that CS.
+    fn new_incarnation(
+        &mut self,
+        now: Millis,
+        life: Life,
+        inc: Inc,
+        restart: bool,
+    ) -> Option<Priority> {
+        self.new_life(now, life, inc, false);
         if !restart {
             return None;
         }
         self.restarts += 1;
-        let ended = self.inside.filter(|h| h.p.id == id && h.inc != inc);
+        let ended = self.inside.filter(|h| h.p.id == life.id && h.inc != inc);
         if let Some(h) = ended {
             self.inside = None;
             self.ended_by_restart += 1;
@@ -362,25 +518,35 @@ impl Checker {
         None
     }
 
-    /// An ENTER from `id` (incarnation `inc`) for its request `t`.
+    /// An ENTER from `id` (incarnation `inc`) for its request `t`, with one address per id.
+    #[cfg(test)]
     pub(crate) fn handle_enter(&mut self, now: Millis, id: PeerId, inc: Inc, t: u64) -> Entry {
+        self.handle_enter_of(now, Life { id, at: None }, inc, t)
+    }
+
+    fn handle_enter_of(&mut self, now: Millis, life: Life, inc: Inc, t: u64) -> Entry {
+        let id = life.id;
         let me = Priority { t, id };
-        if self.entered(id).is_some_and(|last| last >= t) {
+        if self.life(life).is_some_and(|e| e.entered >= t) {
             self.duplicates += 1;
             return Entry::Duplicate;
         }
-        let overlap = self.inside.filter(|h| h.p != me).map(|h| h.p);
-        let fresh = self.seen.iter().any(|e| e.id == id && e.fresh);
-        let out_of_order = self.last.filter(|p| *p >= me && !fresh);
+        let overlap = self
+            .inside
+            .filter(|h| (h.p, h.inc, h.at) != (me, inc, life.at))
+            .map(|h| h.p);
+        let exempt = self.life(life).is_some_and(|e| e.fresh) || self.is_contested(now, id);
+        let out_of_order = self.last.filter(|p| *p >= me && !exempt);
         self.violations += u64::from(overlap.is_some()) + u64::from(out_of_order.is_some());
         self.inside = Some(Holder {
             p: me,
             inc,
+            at: life.at,
             since: now,
         });
         self.last = Some(me);
         self.entries += 1;
-        self.record(id, inc, |e| {
+        self.record(now, life, inc, |e| {
             e.entered = t;
             e.fresh = false;
         });
@@ -390,26 +556,33 @@ impl Checker {
         }
     }
 
-    /// An EXIT from `id` (incarnation `inc`) for its request `t`.
+    /// An EXIT from `id` (incarnation `inc`) for its request `t`, with one address per id.
+    #[cfg(test)]
     pub(crate) fn handle_exit(&mut self, now: Millis, id: PeerId, inc: Inc, t: u64) -> Exit {
+        self.handle_exit_of(now, Life { id, at: None }, inc, t)
+    }
+
+    fn handle_exit_of(&mut self, now: Millis, life: Life, inc: Inc, t: u64) -> Exit {
+        let id = life.id;
         if let Some(h) = self
             .inside
-            .filter(|h| h.p == Priority { t, id } && h.inc == inc)
+            .filter(|h| h.p == Priority { t, id } && h.inc == inc && h.at == life.at)
         {
             self.inside = None;
-            self.record(id, inc, |e| e.exited = t);
+            self.record(now, life, inc, |e| e.exited = t);
             return Exit::Left {
                 held: now - h.since,
             };
         }
-        if self.exited(id).is_some_and(|last| last >= t)
-            || self.entered(id).is_some_and(|last| last > t)
+        if self
+            .life(life)
+            .is_some_and(|e| e.exited >= t || e.entered > t)
         {
             self.duplicates += 1;
             return Exit::Duplicate;
         }
         self.unknown_exits += 1;
-        self.record(id, inc, |e| e.exited = t);
+        self.record(now, life, inc, |e| e.exited = t);
         Exit::Unknown
     }
 
@@ -418,28 +591,36 @@ impl Checker {
         self.inside.map(|h| h.p)
     }
 
-    fn entered(&self, id: PeerId) -> Option<u64> {
-        self.seen.iter().find(|e| e.id == id).map(|e| e.entered)
-    }
-
-    fn exited(&self, id: PeerId) -> Option<u64> {
-        self.seen.iter().find(|e| e.id == id).map(|e| e.exited)
-    }
-
-    fn record(&mut self, id: PeerId, inc: Inc, f: impl FnOnce(&mut Seen)) {
-        if let Some(e) = self.seen.iter_mut().find(|e| e.id == id) {
+    fn record(&mut self, now: Millis, life: Life, inc: Inc, f: impl FnOnce(&mut Seen)) {
+        if let Some(e) = self.seen.iter_mut().find(|e| life.is(e)) {
             f(e);
         } else {
             let mut e = Seen {
-                id,
+                id: life.id,
+                at: life.at,
                 inc,
                 entered: 0,
                 exited: 0,
                 fresh: false,
+                heard: now,
+                rival: false,
             };
             f(&mut e);
             let _ = self.seen.push(e);
         }
+    }
+}
+
+/// Who a message speaks for: an id, and without the address list, the address it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Life {
+    id: PeerId,
+    at: Option<SocketAddr>,
+}
+
+impl Life {
+    fn is(&self, e: &Seen) -> bool {
+        e.id == self.id && e.at == self.at
     }
 }
 
@@ -491,6 +672,11 @@ impl Violation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Process `id`'s address in these tests.
+    fn at(id: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 10_001 + id))
+    }
 
     fn p(t: u64, id: u16) -> Priority {
         Priority { t, id: PeerId(id) }
@@ -591,14 +777,14 @@ mod tests {
     fn a_holder_that_restarts_frees_the_cs_without_a_violation() {
         let mut c = Checker::by_address();
         let now = Millis(0);
-        c.handle_msg(now, Some(PeerId(1)), &enter(1, 10, 5))
+        c.handle_msg(now, Some(PeerId(1)), at(1), &enter(1, 10, 5))
             .unwrap();
         let hello = Msg::Hello {
             id: PeerId(1),
             inc: Inc(11),
         };
         assert_eq!(
-            c.handle_msg(now, Some(PeerId(1)), &hello),
+            c.handle_msg(now, Some(PeerId(1)), at(1), &hello),
             Ok(Use::Hello {
                 id: PeerId(1),
                 inc: Inc(11),
@@ -614,7 +800,7 @@ mod tests {
                 t: 0
             })
         );
-        c.handle_msg(now, Some(PeerId(2)), &enter(2, 20, 7))
+        c.handle_msg(now, Some(PeerId(2)), at(2), &enter(2, 20, 7))
             .unwrap();
         assert_eq!(c.violations, 0);
         let exit = Msg::Exit {
@@ -623,13 +809,13 @@ mod tests {
             t: 7,
             clock: 8,
         };
-        c.handle_msg(now, Some(PeerId(2)), &exit).unwrap();
+        c.handle_msg(now, Some(PeerId(2)), at(2), &exit).unwrap();
         // p1's new life enters with T=1 (its clock started over): not out of order.
-        c.handle_msg(now, Some(PeerId(1)), &enter(1, 11, 1))
+        c.handle_msg(now, Some(PeerId(1)), at(1), &enter(1, 11, 1))
             .unwrap();
         assert_eq!(c.violations, 0);
         // p2 enters while p1 is inside: a real overlap, still reported.
-        c.handle_msg(now, Some(PeerId(2)), &enter(2, 20, 9))
+        c.handle_msg(now, Some(PeerId(2)), at(2), &enter(2, 20, 9))
             .unwrap();
         assert_eq!(c.violations, 1);
     }
@@ -640,7 +826,7 @@ mod tests {
     fn a_new_incarnation_is_not_a_duplicate_and_an_old_one_is_stale() {
         let mut c = Checker::by_address();
         let now = Millis(0);
-        c.handle_msg(now, Some(PeerId(2)), &enter(2, 10, 1))
+        c.handle_msg(now, Some(PeerId(2)), at(2), &enter(2, 10, 1))
             .unwrap();
         let exit = Msg::Exit {
             id: PeerId(2),
@@ -648,11 +834,11 @@ mod tests {
             t: 1,
             clock: 2,
         };
-        c.handle_msg(now, Some(PeerId(2)), &exit).unwrap();
-        c.handle_msg(now, Some(PeerId(1)), &enter(1, 10, 3))
+        c.handle_msg(now, Some(PeerId(2)), at(2), &exit).unwrap();
+        c.handle_msg(now, Some(PeerId(1)), at(1), &enter(1, 10, 3))
             .unwrap();
         let again = c
-            .handle_msg(now, Some(PeerId(2)), &enter(2, 11, 1))
+            .handle_msg(now, Some(PeerId(2)), at(2), &enter(2, 11, 1))
             .unwrap();
         assert!(
             matches!(
@@ -669,7 +855,7 @@ mod tests {
         );
         assert_eq!(c.violations, 1, "two inside: p1 and the new p2");
         let late = c
-            .handle_msg(now, Some(PeerId(2)), &enter(2, 10, 1))
+            .handle_msg(now, Some(PeerId(2)), at(2), &enter(2, 10, 1))
             .unwrap();
         assert_eq!(
             late,
@@ -690,7 +876,7 @@ mod tests {
             inc: Inc(u64::MAX),
         };
         assert!(matches!(
-            c.handle_msg(Millis(0), Some(PeerId(1)), &forged),
+            c.handle_msg(Millis(0), Some(PeerId(1)), at(1), &forged),
             Err(Refused::FutureIncarnation { .. })
         ));
         let hello = Msg::Hello {
@@ -698,11 +884,11 @@ mod tests {
             inc: Inc(5),
         };
         assert!(matches!(
-            c.handle_msg(Millis(0), Some(PeerId(1)), &hello),
+            c.handle_msg(Millis(0), Some(PeerId(1)), at(1), &hello),
             Ok(Use::Hello { .. })
         ));
         assert_eq!(
-            c.handle_msg(Millis(0), Some(PeerId(1)), &hello),
+            c.handle_msg(Millis(0), Some(PeerId(1)), at(1), &hello),
             Ok(Use::HelloAgain {
                 id: PeerId(1),
                 inc: Inc(5)
@@ -717,18 +903,174 @@ mod tests {
         let mut c = Checker::by_address();
         let forged = enter(1, u64::MAX, u64::MAX);
         assert_eq!(
-            c.handle_msg(Millis(0), Some(PeerId(2)), &forged),
+            c.handle_msg(Millis(0), Some(PeerId(2)), at(2), &forged),
             Err(Refused::WrongAddress { id: PeerId(1) })
         );
         assert_eq!(
-            c.handle_msg(Millis(0), None, &forged),
+            c.handle_msg(Millis(0), None, at(9), &forged),
             Err(Refused::WrongAddress { id: PeerId(1) })
         );
         assert_eq!((c.entries, c.violations), (0, 0));
         assert!(c.poll_transmit().is_none());
-        c.handle_msg(Millis(0), Some(PeerId(1)), &enter(1, 1, 2))
+        c.handle_msg(Millis(0), Some(PeerId(1)), at(1), &enter(1, 1, 2))
             .unwrap();
         assert_eq!(c.entries, 1);
+    }
+
+    fn hello(id: u16, inc: u64) -> Msg {
+        Msg::Hello {
+            id: PeerId(id),
+            inc: Inc(inc),
+        }
+    }
+
+    fn exit(id: u16, inc: u64, t: u64) -> Msg {
+        Msg::Exit {
+            id: PeerId(id),
+            inc: Inc(inc),
+            t,
+            clock: t + 1,
+        }
+    }
+
+    /// Issue 19: without the list, a copy of process 1 started later (a copied compose
+    /// service) at another address does not make the real one's uses stale: both are
+    /// checked, the conflict is news while both speak, and quiet once the copy has gone.
+    #[test]
+    fn two_addresses_claiming_one_id_are_both_checked_and_a_conflict() {
+        let mut c = Checker::default();
+        let (a, b) = (at(1), at(50));
+        let none = None;
+        c.handle_msg(Millis(0), none, a, &hello(1, 10)).unwrap();
+        c.handle_msg(Millis(10), none, a, &enter(1, 10, 1)).unwrap();
+        c.handle_msg(Millis(20), none, a, &exit(1, 10, 1)).unwrap();
+        // The copy starts: a later incarnation, like a restart at a new address.
+        assert!(matches!(
+            c.handle_msg(Millis(1000), none, b, &hello(1, 20)),
+            Ok(Use::Hello { .. })
+        ));
+        assert_eq!(c.poll_conflict(), None, "not yet told from a restart");
+        // The real process 1 goes on: its uses are seen, and the two are a conflict.
+        let u = c
+            .handle_msg(Millis(2000), none, a, &enter(1, 10, 3))
+            .unwrap();
+        assert!(
+            matches!(
+                u,
+                Use::Enter {
+                    entry: Entry::New {
+                        overlap: None,
+                        out_of_order: None
+                    },
+                    ..
+                }
+            ),
+            "{u:?}"
+        );
+        let conflict = c.poll_conflict().expect("the conflict is news");
+        assert_eq!(
+            (
+                conflict.id,
+                conflict.at,
+                conflict.inc,
+                conflict.other,
+                conflict.other_inc
+            ),
+            (PeerId(1), a, Inc(10), b, Inc(20))
+        );
+        // Its resend is not news.
+        c.handle_msg(Millis(2001), none, a, &enter(1, 10, 3))
+            .unwrap();
+        assert_eq!(c.poll_conflict(), None);
+        // The copy enters while the real one is inside: two inside, a VIOLATION.
+        let u = c
+            .handle_msg(Millis(2100), none, b, &enter(1, 20, 1))
+            .unwrap();
+        assert!(
+            matches!(
+                u,
+                Use::Enter {
+                    entry: Entry::New {
+                        overlap: Some(_),
+                        out_of_order: None
+                    },
+                    ..
+                }
+            ),
+            "an overlap, but no order finding between two unrelated clocks: {u:?}"
+        );
+        assert_eq!(c.violations, 1);
+        assert!(c.poll_conflict().is_some());
+        assert!(matches!(
+            c.handle_msg(Millis(2200), none, b, &exit(1, 20, 1)),
+            Ok(Use::Exit {
+                exit: Exit::Left { .. },
+                ..
+            })
+        ));
+        assert!(
+            matches!(
+                c.handle_msg(Millis(2300), none, a, &exit(1, 10, 3)),
+                Ok(Use::Exit {
+                    exit: Exit::Unknown,
+                    ..
+                })
+            ),
+            "the copy's entry took the real one's place inside"
+        );
+        assert!(c.poll_conflict().is_some());
+        // The copy is stopped; a minute later the real one's uses are plain uses again.
+        let u = c
+            .handle_msg(Millis(70_000), none, a, &enter(1, 10, 5))
+            .unwrap();
+        assert!(
+            matches!(
+                u,
+                Use::Enter {
+                    entry: Entry::New { overlap: None, .. },
+                    ..
+                }
+            ),
+            "{u:?}"
+        );
+        assert_eq!(c.poll_conflict(), None, "the conflict is over");
+        assert_eq!((c.entries, c.stale), (4, 0));
+    }
+
+    /// A restart at a new address (a container restarted with a new IP) ends the CS the killed
+    /// life held, and a late copy of that life's ENTER is a duplicate, not a conflict.
+    #[test]
+    fn a_restart_at_a_new_address_is_a_restart_not_a_conflict() {
+        let mut c = Checker::default();
+        let (a, b) = (at(2), at(60));
+        c.handle_msg(Millis(0), None, a, &enter(2, 10, 4)).unwrap();
+        assert!(matches!(
+            c.handle_msg(Millis(500), None, b, &hello(2, 11)),
+            Ok(Use::Hello { ended: Some(_), .. })
+        ));
+        assert_eq!(
+            c.handle_msg(Millis(501), None, a, &enter(2, 10, 4))
+                .map(|u| u.is_new()),
+            Ok(false)
+        );
+        assert_eq!(c.poll_conflict(), None);
+        c.handle_msg(Millis(600), None, at(1), &enter(1, 10, 7))
+            .unwrap();
+        assert_eq!((c.violations, c.contested, c.restarts), (0, 0, 1));
+    }
+
+    /// An older claimant heard only after a newer one: a conflict at once.
+    #[test]
+    fn an_older_claimant_heard_second_is_a_conflict() {
+        let mut c = Checker::default();
+        c.handle_msg(Millis(0), None, at(70), &hello(1, 20))
+            .unwrap();
+        assert!(matches!(
+            c.handle_msg(Millis(5), None, at(1), &hello(1, 10)),
+            Ok(Use::Hello { ended: None, .. })
+        ));
+        assert!(c.poll_conflict().is_some());
+        assert_eq!(c.restarts, 0);
     }
 
     #[test]

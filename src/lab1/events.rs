@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::lab1::checker::{Checker, Entry, Exit, Use, Violation};
+use crate::lab1::checker::{Checker, Conflict, Entry, Exit, Use, Violation};
 use crate::lab1::ra::{Answer, Event, Logged, Party, Stats};
 use crate::lab1::wire::{AckOf, PeerId};
 use crate::output::escape::{self, Esc};
@@ -609,6 +609,32 @@ impl Render for Violation {
     }
 }
 
+/// Two addresses claim one id (the resource was not given the list).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClaimedTwice<'a>(pub(crate) &'a Conflict);
+
+impl Render for ClaimedTwice<'_> {
+    fn name(&self) -> &'static str {
+        "resource_conflict"
+    }
+    fn text(&self, l: &mut Line) -> Result<(), LineFull> {
+        let c = self.0;
+        l.push_fmt(format_args!(
+            "shared resource: CONFLICT: process {} is claimed by two addresses, {} (incarnation {}) and {} (incarnation {}): is the same id given to two processes (a copied service)? Both are told and both are checked: an overlap between them is a VIOLATION",
+            c.id, c.at, c.inc, c.other, c.other_inc
+        ))
+    }
+    fn json(&self, o: &mut Obj<'_>) -> Result<(), LineFull> {
+        let c = self.0;
+        o.num("id", u64::from(c.id.0))?
+            .addr("addr", Some(c.at))?
+            .num("inc", c.inc.0)?
+            .addr("other_addr", Some(c.other))?
+            .num("other_inc", c.other_inc.0)?;
+        Ok(())
+    }
+}
+
 /// The resource's summary when it stops.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ResourceSummary<'a> {
@@ -632,7 +658,14 @@ impl Render for ResourceSummary<'_> {
             "shared resource summary after {}: {} entries, {} violations, {} duplicates acknowledged again, {} exits without entry, {} restarts ({} inside the CS), {} stale, {} malformed datagrams, {} rejected",
             DisplayDuration(self.ran), c.entries, c.violations, c.duplicates, c.unknown_exits,
             c.restarts, c.ended_by_restart, c.stale, self.malformed, self.rejected
-        ))
+        ))?;
+        if c.contested > 0 {
+            l.push_fmt(format_args!(
+                ", {} from an id two addresses claim",
+                c.contested
+            ))?;
+        }
+        Ok(())
     }
     fn json(&self, o: &mut Obj<'_>) -> Result<(), LineFull> {
         let c = self.checker;
@@ -644,6 +677,7 @@ impl Render for ResourceSummary<'_> {
             .num("restarts", c.restarts)?
             .num("ended_by_restart", c.ended_by_restart)?
             .num("stale", c.stale)?
+            .num("contested", c.contested)?
             .num("malformed", self.malformed)?
             .num("rejected", self.rejected)?;
         Ok(())

@@ -126,7 +126,10 @@ impl Group {
                     Party::Process(j) => Some(j),
                     Party::Resource => None,
                 };
-                if let Ok(u) = self.resource.handle_msg(now, from, &p.msg) {
+                // Each process's one address (the checker keys lives by it without a list).
+                let at =
+                    std::net::SocketAddr::from(([127, 0, 0, 1], 10_001 + from.map_or(0, |j| j.0)));
+                if let Ok(u) = self.resource.handle_msg(now, from, at, &p.msg) {
                     if u.is_fault() {
                         self.faults.push(Fault::Resource(u));
                     }

@@ -175,6 +175,9 @@ struct Cfg {
     max_clock: u64,
     /// Process 2 is killed and started again this many times, at any moment.
     crashes: u8,
+    /// A restarted process speaks from a new address (a container restarted with a new IP):
+    /// the resource, not given the list, sees another address claim its id.
+    moves: bool,
 }
 
 fn actor_of(to: Party, n: u16) -> Id {
@@ -374,7 +377,10 @@ enum Node {
         /// The restart model's negative control: see `Ra::disable_incarnations`.
         no_incarnations: bool,
     },
-    Resource,
+    Resource {
+        /// See [`Cfg::moves`].
+        moves: bool,
+    },
 }
 
 impl Actor for Node {
@@ -417,7 +423,7 @@ impl Actor for Node {
                 p.input(n, o, false, |ra, now| ra.handle_key(now, Key::Request));
                 NodeState::Process(p)
             }
-            Node::Resource => NodeState::Resource(Box::new(Res {
+            Node::Resource { .. } => NodeState::Resource(Box::new(Res {
                 checker: Checker::default(),
                 fault: None,
             })),
@@ -438,12 +444,21 @@ impl Actor for Node {
                     *state.to_mut() = NodeState::Process(next);
                 }
             }
-            (Node::Resource, NodeState::Resource(r)) => {
+            (Node::Resource { moves }, NodeState::Resource(r)) => {
                 let mut next = (**r).clone();
                 // The resource's time does not matter to the properties: always 0.
-                // Only processes send to the resource: actor i is process i + 1.
-                let from = Some(PeerId(usize::from(src) as u16 + 1));
-                let Ok(u) = next.checker.handle_msg(Millis(0), from, &msg.0) else {
+                // Only processes send to the resource: actor i is process i + 1, at port
+                // 10001 + id, or with `moves` 100 ports further for each restart (the
+                // incarnations start at 1).
+                let id = usize::from(src) as u16 + 1;
+                let moved = if *moves {
+                    100 * (msg.0.inc().0 as u16 - 1)
+                } else {
+                    0
+                };
+                let at = std::net::SocketAddr::from(([127, 0, 0, 1], 10_001 + id + moved));
+                let from = Some(PeerId(id));
+                let Ok(u) = next.checker.handle_msg(Millis(0), from, at, &msg.0) else {
                     return;
                 };
                 if u.is_fault() && next.fault.is_none() {
@@ -559,7 +574,7 @@ fn model_with(cfg: Cfg, network: Network<Wire>, no_timestamps: bool, no_incarnat
             crashes: if id == 2 { cfg.crashes } else { 0 },
             no_incarnations,
         }))
-        .actor(Node::Resource)
+        .actor(Node::Resource { moves: cfg.moves })
         .init_network(network)
         .lossy_network(lossy)
         .record_msg_out(|_, h, env: Envelope<&Wire>| {
@@ -605,6 +620,11 @@ fn model_with(cfg: Cfg, network: Network<Wire>, no_timestamps: bool, no_incarnat
             Expectation::Always,
             "resource saw no overlap or disorder unless given up on",
             |_, s| resource(s).fault.is_none() || procs(s).any(|p| p.silent),
+        )
+        .property(
+            Expectation::Always,
+            "no id taken as claimed twice",
+            |_, s| resource(s).checker.contested == 0,
         )
         .property(Expectation::Sometimes, "every process entered", |_, s| {
             procs(s).all(|p| p.entries >= 1)
@@ -720,6 +740,7 @@ fn cfg(entries: u8, max_clock: u64, lossy: bool, max_flow: usize) -> Cfg {
         lossy,
         max_clock,
         crashes: 0,
+        moves: false,
     }
 }
 
@@ -740,6 +761,29 @@ fn two_processes_two_entries_one_restart_ordered() {
     );
     check(
         "N=2, 2 entries, process 2 restarts once, ordered, 1 per link, clocks <= 8",
+        m,
+        &ALWAYS_REACHED,
+    );
+}
+
+/// The same, with the restarted process at a new address (a container restarted with a new
+/// IP), which the resource, not given the list, sees as another address claiming id 2: the
+/// restart still ends the CS the killed life held (no false VIOLATION) and nothing is taken
+/// for a conflict (the dead life's messages arrive before its successor's, per link).
+#[test]
+fn two_processes_two_entries_one_restart_at_a_new_address_ordered() {
+    let m = model(
+        Cfg {
+            n: 2,
+            crashes: 1,
+            moves: true,
+            ..cfg(2, 8, false, 1)
+        },
+        Network::new_ordered([]),
+        false,
+    );
+    check(
+        "N=2, 2 entries, process 2 restarts once at a new address, ordered, 1 per link, clocks <= 8",
         m,
         &ALWAYS_REACHED,
     );

@@ -15,12 +15,12 @@ use crate::io::driver::{open_mesh, App, Datagram, Driver};
 use crate::io::mesh::peer::Link;
 use crate::values::addr::AddrSpec;
 use crate::values::limits::{MAX_PROCESSES, RESOURCE_PATIENCE, RETRY_EVERY};
-use crate::values::time::Millis;
+use crate::values::time::{DisplayDuration, Millis};
 
 use crate::io::mesh::{Mesh, StartError};
 use crate::lab1::auth::{Auth, To};
 use crate::lab1::events::{Hint, LabLine, MutexListening, MutexSummary, StillWaiting};
-use crate::lab1::ra::{self, ConfigError, Key, Party, Ra, Roster};
+use crate::lab1::ra::{self, ConfigError, Event, Key, Party, Ra, Roster};
 use crate::lab1::roster::{self, Finding, RosterCheck};
 use crate::lab1::wire::{Inc, LabWireError, Msg, PeerId, MAX_TEXT};
 use crate::output::{Output, Verb};
@@ -119,6 +119,11 @@ pub struct LabProcess {
     inc: Inc,
     /// When a failing MAC from a process's address may be explained again.
     mac_hint_quiet: Millis,
+    /// When the resource's word that another address claims this id may be said again.
+    claimed_quiet: Millis,
+    /// Since when the shared resource has not acknowledged what it was sent (given up on it,
+    /// `None` once it answers): said again every 30 s.
+    resource_unheard: Option<Instant>,
     /// Seals what is sent and checks what arrives (the shared key, if any).
     auth: Auth,
 }
@@ -183,6 +188,8 @@ pub fn start<W: Write>(
         lists: RosterCheck::new(PeerId(cfg.id), n, roster::digest(&cfg.addrs)),
         inc: Inc(cfg.inc),
         mac_hint_quiet: Millis(0),
+        claimed_quiet: Millis(0),
+        resource_unheard: None,
         auth: cfg.auth.clone(),
     };
     app.schedule_auto(now);
@@ -266,6 +273,39 @@ impl LabProcess {
         }
     }
 
+    /// `CLAIMED`: the shared resource hears this process's id from another address too. Only
+    /// the resource's address says it; said at most every 30 s.
+    fn claimed<W: Write>(
+        &mut self,
+        now: Instant,
+        out: &mut Output<W>,
+        d: &Datagram<'_>,
+        c: Result<(PeerId, Inc, std::net::SocketAddr), ()>,
+    ) {
+        let from_resource = d.peer.and_then(|i| self.roster.party(i)) == Some(Party::Resource);
+        match c {
+            Ok((id, inc, other)) if from_resource && id == self.ra.id() => {
+                let ms = self.now_ms(now);
+                if ms >= self.claimed_quiet {
+                    self.claimed_quiet = ms + Millis(30_000);
+                    out.notice(format_args!(
+                        "the shared resource hears process {} from {other} too (incarnation {}; this one is {}): is the same id given to two processes? Every process needs its own id, its position in the list",
+                        id.0, inc.0, self.inc.0
+                    ));
+                }
+            }
+            Ok(_) => self.reject(
+                out,
+                d,
+                &"CLAIMED not from the shared resource's address, or not about this process's id",
+            ),
+            Err(()) => {
+                self.malformed += 1;
+                out.refused(Verb::Ignored, d.from, d.bytes, &LabWireError::Fields);
+            }
+        }
+    }
+
     /// The HELLO queued at start leaves on the loop's first turn, which can come as late as
     /// its first resend is due (the first lookups, or the resend's own deadline): its resends
     /// count from this turn, or it would go out twice at once.
@@ -333,6 +373,13 @@ impl LabProcess {
     fn flush<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
         let me = self.ra.id();
         while let Some(logged) = self.ra.poll_event() {
+            match logged.event {
+                Event::ResourceSilent { .. } => {
+                    self.resource_unheard.get_or_insert(now);
+                }
+                Event::Acked { .. } => self.resource_unheard = None,
+                _ => {}
+            }
             out.emit(&LabLine { me, logged });
         }
         let wall = crate::values::time::wall_us();
@@ -409,6 +456,10 @@ impl App for LabProcess {
                 return;
             }
         };
+        if let Some(c) = roster::decode_claimed(text) {
+            self.claimed(now, out, &d, c);
+            return;
+        }
         if let Some(r) = roster::decode(text) {
             match r {
                 Ok((id, _inc, digest)) => {
@@ -453,6 +504,19 @@ impl App for LabProcess {
 
     fn wants_keyboard(&self) -> bool {
         self.keyboard
+    }
+
+    fn remind<W: Write>(&self, now: Instant, mesh: &Mesh, out: &mut Output<W>) {
+        let Some(since) = self.resource_unheard else {
+            return;
+        };
+        let at = &mesh.peer(self.roster.slot(Party::Resource)).spec;
+        out.notice(format_args!(
+            "the shared resource {}:{} has still not answered (given up {} ago): is it running (`process shared-resource`, started before the processes) and is --resource its address? Said again every 30s while it lasts",
+            at.host(),
+            at.port,
+            DisplayDuration(now - since)
+        ));
     }
 
     fn no_keyboard<W: Write>(&self, out: &mut Output<W>) {

@@ -594,10 +594,26 @@ impl Ra {
     /// there): whatever waits for its ACK is given up now rather than after
     /// `resource_patience` (said as a [`Event::ResourceSilent`]).
     pub(crate) fn handle_resource_refused(&mut self, now: Millis) {
-        if let Some(p) = self.pending.take() {
-            self.stats.resource_silent += 1;
-            self.log(Event::ResourceSilent { of: p.of });
-            self.after_ack(now, p.of);
+        match &mut self.pending {
+            // Already given up on (its slow resends are refused too): nothing new.
+            Some(p) if p.of == AckOf::Hello && p.give_up == Millis(u64::MAX) => {}
+            // Go on, but keep saying HELLO slowly, as after the patience: a resource started
+            // after this process hears it then.
+            Some(p) if p.of == AckOf::Hello => {
+                p.give_up = Millis(u64::MAX);
+                p.next = now + Millis(self.cfg.retry.0 * 10);
+                self.stats.resource_silent += 1;
+                self.log(Event::ResourceSilent { of: AckOf::Hello });
+                self.after_ack(now, AckOf::Hello);
+            }
+            Some(_) => {
+                if let Some(p) = self.pending.take() {
+                    self.stats.resource_silent += 1;
+                    self.log(Event::ResourceSilent { of: p.of });
+                    self.after_ack(now, p.of);
+                }
+            }
+            None => {}
         }
     }
 
@@ -1961,6 +1977,25 @@ mod tests {
             "sent once at its first turn, not resent in the same turn"
         );
         assert_eq!(p.poll_timeout(), Some(Millis(retry.0 * 2)));
+    }
+
+    /// A resource that refuses (nothing listens yet: the student starts it second) is given
+    /// up on at once, but the HELLO is still said, slowly, so that it hears it once started.
+    #[test]
+    fn a_refused_hello_is_still_said_slowly() {
+        let mut p = Ra::new(cfg(1, 2)).unwrap();
+        p.start(Millis(0));
+        p.first_sent(Millis(0));
+        while p.poll_transmit().is_some() {}
+        p.handle_resource_refused(Millis(5));
+        p.handle_resource_refused(Millis(6));
+        assert_eq!(p.stats().resource_silent, 1, "given up on once");
+        let at = p.poll_timeout().expect("the HELLO is still due");
+        p.handle_timeout(at);
+        assert!(
+            std::iter::from_fn(|| p.poll_transmit()).any(|t| matches!(t.msg, Msg::Hello { .. })),
+            "resent after {at:?}"
+        );
     }
 
     #[test]

@@ -15,11 +15,13 @@ use mio::Poll;
 use crate::io::driver::{open_mesh, App, Datagram, Driver};
 use crate::io::mesh::{Mesh, StartError};
 use crate::lab1::auth::{Auth, To};
-use crate::lab1::checker::{Checker, Refused, Violation};
-use crate::lab1::events::{ResourceListening, ResourceSummary, UseLine};
+use crate::lab1::checker::{Checker, Conflict, Refused, Violation};
+use crate::lab1::events::{ClaimedTwice, ResourceListening, ResourceSummary, UseLine};
+use crate::lab1::roster;
 use crate::lab1::wire::{Msg, PeerId};
 use crate::output::{Output, Verb};
 use crate::values::addr::AddrSpec;
+use crate::values::limits::MAX_PROCESSES;
 use crate::values::time::Millis;
 
 /// The shared resource on the driver: decode, feed the `Checker`, send its ACK back, print.
@@ -33,7 +35,13 @@ pub struct Resource {
     rejected: u64,
     /// Seals the ACKs and checks what arrives (the shared key, if any).
     auth: Auth,
+    /// Per id (index id - 1; the last for the ids beyond): when a conflict about it may be
+    /// said again.
+    conflict_quiet: [Millis; MAX_PROCESSES + 1],
 }
+
+/// How often a conflict that lasts is said again (and its claimants told).
+const SAY_CONFLICT_EVERY: Millis = Millis(30_000);
 
 /// Opens the server socket and returns the loop, ready to run.
 ///
@@ -70,6 +78,7 @@ pub fn start<W: Write>(
         malformed: 0,
         rejected: 0,
         auth,
+        conflict_quiet: [Millis(0); MAX_PROCESSES + 1],
     };
     Ok(Driver::new(poll, mesh, app, out))
 }
@@ -78,6 +87,31 @@ impl Resource {
     /// The checker's findings so far.
     pub fn checker(&self) -> &Checker {
         &self.checker
+    }
+
+    /// Two addresses claim one id: said loudly, and each claimant is told of the other (at
+    /// most every 30 s per id while it lasts).
+    fn say_conflict<W: Write>(
+        &mut self,
+        now: Millis,
+        c: Conflict,
+        wall: u64,
+        mesh: &mut Mesh,
+        out: &mut Output<W>,
+    ) {
+        let slot = usize::from(c.id.0).saturating_sub(1).min(MAX_PROCESSES);
+        if now < self.conflict_quiet[slot] {
+            return;
+        }
+        self.conflict_quiet[slot] = now + SAY_CONFLICT_EVERY;
+        out.emit(&ClaimedTwice(&c));
+        for (to, other, inc) in [(c.at, c.other, c.other_inc), (c.other, c.at, c.inc)] {
+            let text = roster::encode_claimed(c.id, inc, other);
+            mesh.send_to(
+                to,
+                &self.auth.seal(text.as_bytes(), To::Process(c.id), wall),
+            );
+        }
     }
 }
 
@@ -109,10 +143,9 @@ impl App for Resource {
                 return;
             }
         };
+        let ms = Millis::since(self.started, now);
         let used = match Msg::decode(text) {
-            Ok(m) => self
-                .checker
-                .handle_msg(Millis::since(self.started, now), from, &m),
+            Ok(m) => self.checker.handle_msg(ms, from, d.from, &m),
             Err(e) => {
                 self.malformed += 1;
                 out.refused(Verb::Ignored, d.from, d.bytes, &e);
@@ -140,6 +173,9 @@ impl App for Resource {
         }
         if let Some(news) = self.checker.poll_news() {
             out.emit(&UseLine(&news));
+        }
+        if let Some(c) = self.checker.poll_conflict() {
+            self.say_conflict(ms, c, wall, mesh, out);
         }
         let line = UseLine(&used);
         if line.shown() {

@@ -9,7 +9,11 @@
 //! receives a digest other than its own, or from an address that is not the claimed id's,
 //! says so plainly, and again every 30 s while it lasts.
 //!
-//! ROSTER changes nothing in the protocol (no tick, no grant, no state of the core), so a
+//! The shared resource, when it was not given the list, tells the processes of an id that two
+//! addresses claim: `CLAIMED <id> <inc> <address>` (the other claimant, its incarnation),
+//! to each of them, at most every 30 s while it lasts.
+//!
+//! ROSTER and CLAIMED change nothing in the protocol (no tick, no grant, no state of the core), so a
 //! forged one can at worst print a line, at most one per claimed id every 30 s. It is sealed
 //! and checked like every Lab 1 message when there is a key.
 
@@ -67,6 +71,30 @@ pub(crate) fn decode(text: &[u8]) -> Option<Result<(PeerId, Inc, u64), ()>> {
         }
         let id: u16 = id.parse().ok().filter(|&i| i > 0)?;
         Some((PeerId(id), Inc(inc.parse().ok()?), d.parse().ok()?))
+    });
+    Some(parsed.ok_or(()))
+}
+
+/// `CLAIMED <id> <inc> <address>`: the resource hears `id` from `address` too.
+pub(crate) fn encode_claimed(id: PeerId, inc: Inc, other: SocketAddr) -> heapless::String<96> {
+    let mut s = heapless::String::new();
+    // Cannot fail: at most 8 + 5 + 20 + 47 (an IPv6 socket address with scope) + 3 bytes.
+    let _ = write!(s, "CLAIMED {} {} {other}", id.0, inc.0);
+    s
+}
+
+/// A CLAIMED message: the id, the other claimant's incarnation and address. `None` for
+/// anything else.
+pub(crate) fn decode_claimed(text: &[u8]) -> Option<Result<(PeerId, Inc, SocketAddr), ()>> {
+    let rest = text.strip_prefix(b"CLAIMED ")?;
+    let parsed = core::str::from_utf8(rest).ok().and_then(|r| {
+        let mut it = r.trim_end().split(' ');
+        let (id, inc, at) = (it.next()?, it.next()?, it.next()?);
+        if it.next().is_some() {
+            return None;
+        }
+        let id: u16 = id.parse().ok().filter(|&i| i > 0)?;
+        Some((PeerId(id), Inc(inc.parse().ok()?), at.parse().ok()?))
     });
     Some(parsed.ok_or(()))
 }
@@ -247,6 +275,25 @@ mod tests {
             b"ROSTER 1 1 -1",
         ] {
             assert_eq!(decode(bad), Some(Err(())), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_claimed_reads_back_and_a_bad_one_is_refused() {
+        let text = encode_claimed(PeerId(1), Inc(5), addr("[fe80::1%2]:10002"));
+        assert_eq!(text.as_str(), "CLAIMED 1 5 [fe80::1%2]:10002");
+        assert_eq!(
+            decode_claimed(text.as_bytes()),
+            Some(Ok((PeerId(1), Inc(5), addr("[fe80::1%2]:10002"))))
+        );
+        assert_eq!(decode_claimed(b"ROSTER 1 2 3"), None);
+        for bad in [
+            &b"CLAIMED 0 1 127.0.0.1:1"[..],
+            b"CLAIMED 1 1 nowhere",
+            b"CLAIMED 1 1 127.0.0.1:1 x",
+            b"CLAIMED \xff",
+        ] {
+            assert_eq!(decode_claimed(bad), Some(Err(())), "{bad:?}");
         }
     }
 
