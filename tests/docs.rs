@@ -67,3 +67,23 @@ fn every_local_link_in_the_readme_and_docs_points_at_a_file() {
         }
     }
 }
+
+/// The image size the README and docs/containers.md promise is the bound `tests/docker.rs`
+/// holds the image to.
+#[test]
+fn the_image_size_said_is_the_one_tested() {
+    let docker = read(&repo().join("tests/docker.rs"));
+    let kib: u64 = docker
+        .split("const MAX_IMAGE_BYTES: u64 = ")
+        .nth(1)
+        .and_then(|r| r.split(" * 1024;").next())
+        .and_then(|n| n.trim().parse().ok())
+        .expect("MAX_IMAGE_BYTES = N * 1024 in tests/docker.rs");
+    let readme = read(&repo().join("README.md"));
+    assert!(readme.contains(&format!("image under {kib} KiB")), "README");
+    let containers = read(&repo().join("docs/containers.md"));
+    assert!(
+        containers.contains(&format!("holds the image under\n{kib} KiB")),
+        "docs/containers.md"
+    );
+}

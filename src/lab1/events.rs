@@ -923,4 +923,21 @@ mod tests {
         })
         .in_text());
     }
+
+    /// The line docs/lab1.md and the README quote.
+    #[test]
+    fn a_conflict_reads_as_the_docs_say_and_carries_its_fields() {
+        let c = Conflict {
+            id: PeerId(1),
+            at: "172.18.0.5:10002".parse().unwrap(),
+            inc: Inc(10),
+            other: "172.18.0.7:10002".parse().unwrap(),
+            other_inc: Inc(20),
+        };
+        let text = assert_same_fields(&ClaimedTwice(&c), &[]);
+        assert_eq!(
+            text,
+            "shared resource: CONFLICT: process 1 is claimed by two addresses, 172.18.0.5:10002 (incarnation 10) and 172.18.0.7:10002 (incarnation 20): is the same id given to two processes (a copied service)? Both are told and both are checked: an overlap between them is a VIOLATION"
+        );
+    }
 }
