@@ -1232,9 +1232,9 @@ fn an_empty_or_missing_key_file_is_a_usage_error() {
 /// ever). The same list gives no such line.
 #[test]
 fn processes_given_different_lists_say_so_within_two_seconds() {
-    let res = "127.0.61.1:10001";
+    let res = "127.0.67.1:10001";
     let _resource = start_resource(&["--listen", res]);
-    let all = addrs(61, 3);
+    let all = addrs(67, 3);
     let rotated = [all[1].as_str(), all[2].as_str(), all[0].as_str()];
     let t = Instant::now();
     // Process 1 with the list in id order; process 2 with the rotated list (its own first,
@@ -1249,7 +1249,7 @@ fn processes_given_different_lists_say_so_within_two_seconds() {
         p.wait_event_named("notice", |v| {
             v["text"]
                 .as_str()
-                .is_some_and(|t| t.contains("was given another address list than this one: every process needs the same list, in id order"))
+                .is_some_and(|t| t.contains("was given another address list than this one (or the same addresses written otherwise, a name for an IP): every process needs the same list, written the same, in id order"))
         })
     };
     let n1 = said(&p1);
@@ -1275,7 +1275,7 @@ fn processes_given_different_lists_say_so_within_two_seconds() {
     println!("different lists said {took:?} after start");
 
     // The same list: no such line.
-    let lab = Lab::start(62, 3, &[]);
+    let lab = Lab::start(68, 3, &[]);
     thread::sleep(Duration::from_millis(2500));
     for p in &lab.ps {
         assert!(
@@ -1294,9 +1294,9 @@ fn processes_given_different_lists_say_so_within_two_seconds() {
 /// tells both, and goes on checking the real one's uses.
 #[test]
 fn a_copy_of_process_1_is_a_conflict_the_resource_says_and_checks_through() {
-    let res = "127.0.63.1:10001";
+    let res = "127.0.69.1:10001";
     let resource = start_resource(&["--listen", res]);
-    let all = addrs(63, 2);
+    let all = addrs(69, 2);
     let mut p1 = start_process(
         1,
         2,
@@ -1315,7 +1315,7 @@ fn a_copy_of_process_1_is_a_conflict_the_resource_says_and_checks_through() {
     // The copy: process 1 again, at its own address (its list's first entry is where it
     // listens), started after the real one, so its incarnation is the later.
     thread::sleep(Duration::from_millis(5));
-    let copy_addr = "127.0.63.9:10002";
+    let copy_addr = "127.0.69.9:10002";
     let copy = start_process(1, 2, &["--resource", res, "1", copy_addr, &all[1]]);
     resource.wait_event_named("resource_hello", |v| {
         v["id"] == 1 && v["inc"] != resource.events_named("resource_hello")[0]["inc"]
@@ -1350,4 +1350,52 @@ fn a_copy_of_process_1_is_a_conflict_the_resource_says_and_checks_through() {
     told(&p1, copy_addr);
     told(&copy, &all[0]);
     assert_eq!(resource.events_named("violation").len(), 0);
+}
+
+/// What an outside attack found in the list check: a stranger's forged ROSTER claiming id 2 hid
+/// the real process 2's different list for 30 s (the quiet was per claimed id, now per sender),
+/// and a process with a typo in its own address was never told (nobody answered an address not
+/// in their list; now it is answered, and learns within two seconds).
+#[test]
+fn a_forged_roster_hides_nothing_and_a_typo_in_the_own_address_is_told() {
+    let res = "127.0.75.1:10001";
+    let _resource = start_resource(&["--listen", res]);
+    let all = addrs(75, 3);
+    let says_other_list = |p: &Proc, who: &str| {
+        let who = who.to_string();
+        p.wait_event_named("notice", move |v| {
+            v["text"].as_str().is_some_and(|t| {
+                t.starts_with(&who) && t.contains("was given another address list than this one")
+            })
+        })
+    };
+    let mut p3 = start_process(3, 3, &["--resource", res, "3", &all[0], &all[1], &all[2]]);
+    let forger = std::net::UdpSocket::bind("127.0.75.50:0").unwrap();
+    forger.send_to(b"ROSTER 2 1 5", &all[2]).unwrap();
+    says_other_list(&p3, "process 2 at 127.0.75.50:");
+    // The real process 2, with the list reversed (its own address still second).
+    let _p2 = start_process(2, 3, &["--resource", res, "2", &all[2], &all[1], &all[0]]);
+    let t = Instant::now();
+    says_other_list(
+        &p3,
+        &format!("process 2 at {} (process 2's address in this list)", all[1]),
+    );
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // Process 1 with a typo in its own address: it listens there, nobody sends to it.
+    let typo = "127.0.75.9:10002";
+    let t = Instant::now();
+    let p1 = start_process(1, 3, &["--resource", res, "1", typo, &all[1], &all[2]]);
+    says_other_list(&p1, "process ");
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "the typo's process told after {took:?}"
+    );
+    println!("a typo in the own address told after {took:?}");
+    p3.term();
+    let summary = p3.wait_event_named("mutex_summary", |_| true);
+    assert!(
+        num(&summary, "lists_differ") >= 2,
+        "counted, said or not: {summary}"
+    );
 }

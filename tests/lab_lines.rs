@@ -99,8 +99,8 @@ fn a_resource_that_is_down_does_not_slow_the_cs() {
 /// line came once, at start, before a student attached), and no more once it answers.
 #[test]
 fn a_resource_not_heard_is_said_again_every_30_seconds_until_it_answers() {
-    let all = addrs(64, 2);
-    let res = "127.0.64.1:10001";
+    let all = addrs(76, 2);
+    let res = "127.0.76.1:10001";
     let p1 = Proc::start_piped(
         "p1",
         BIN,

@@ -371,6 +371,8 @@ pub(crate) struct MutexSummary {
     pub(crate) state: &'static str,
     /// Peers (and the resource) down at exit.
     pub(crate) down: usize,
+    /// ROSTERs that showed another list (or a claim from another address), said or not.
+    pub(crate) lists_differ: u64,
 }
 
 impl Render for MutexSummary {
@@ -389,6 +391,12 @@ impl Render for MutexSummary {
             s.duplicates, self.malformed, self.rejected, DisplayDuration(ms(s.worst_wait)),
             DisplayDuration(Duration::from_millis(avg)), self.clock, self.state, self.down
         ))?;
+        if self.lists_differ > 0 {
+            l.push_fmt(format_args!(
+                ", {} ROSTER showing another list",
+                self.lists_differ
+            ))?;
+        }
         if s.events_dropped > 0 {
             l.push_fmt(format_args!(
                 ", {} events dropped (a bug: please report)",
@@ -412,6 +420,7 @@ impl Render for MutexSummary {
             .num("duplicates", s.duplicates)?
             .num("malformed", self.malformed)?
             .num("rejected", self.rejected)?
+            .num("lists_differ", self.lists_differ)?
             .num("worst_wait_ms", s.worst_wait.0)?
             .num("avg_wait_ms", avg)?
             .num("clock", self.clock)?
@@ -799,6 +808,7 @@ mod tests {
                 clock: 113,
                 state: "HELD",
                 down: 3,
+                lists_differ: 114,
             },
             &["ran_ms", "worst_wait_ms", "avg_wait_ms"],
         );

@@ -232,7 +232,7 @@ impl LabProcess {
         };
         match f {
             Finding::OtherList { id, from, at } => out.notice(format_args!(
-                "process {} at {from} ({}) was given another address list than this one: every process needs the same list, in id order (the rotated lists, own address first, are the counter exercise's)",
+                "process {} at {from} ({}) was given another address list than this one (or the same addresses written otherwise, a name for an IP): every process needs the same list, written the same, in id order (the rotated lists, own address first, are the counter exercise's)",
                 id.0,
                 whose(at)
             )),
@@ -468,11 +468,21 @@ impl App for LabProcess {
                     if let Some(f) = self.lists.handle(ms, d.from, at, id, digest) {
                         self.say_lists_differ(out, f);
                     }
-                    if let Some(Party::Process(k)) = at {
-                        if self.lists.answer(ms, k) {
-                            let text = roster::encode(self.ra.id(), self.inc, self.lists.digest());
-                            let seal = self.auth.seal(text.as_bytes(), To::Process(k), wall);
-                            mesh.send(self.roster.slot(Party::Process(k)), &seal, now);
+                    let text = roster::encode(self.ra.id(), self.inc, self.lists.digest());
+                    match at {
+                        Some(Party::Process(k)) => {
+                            if self.lists.answer(ms, k) {
+                                let seal = self.auth.seal(text.as_bytes(), To::Process(k), wall);
+                                mesh.send(self.roster.slot(Party::Process(k)), &seal, now);
+                            }
+                        }
+                        // Not a process of this list (its own address differs in its list):
+                        // answered too, so that it learns its list differs.
+                        _ => {
+                            if self.lists.answer_stranger(ms) {
+                                let seal = self.auth.seal(text.as_bytes(), To::Process(id), wall);
+                                mesh.send_to(d.from, &seal);
+                            }
                         }
                     }
                 }
@@ -580,6 +590,7 @@ impl App for LabProcess {
             clock: self.ra.clock(),
             state: self.ra.state().as_str(),
             down,
+            lists_differ: self.lists.differ(),
         });
     }
 }

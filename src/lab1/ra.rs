@@ -836,7 +836,15 @@ impl Ra {
                     self.log(Event::ResourceSilent { of });
                     self.after_ack(now, of);
                 } else {
-                    p.next = now + self.cfg.retry;
+                    // A HELLO given up on goes on at a tenth of the pace (it went back to
+                    // ten a second after its first slow resend).
+                    let slow = p.give_up == Millis(u64::MAX);
+                    p.next = now
+                        + if slow {
+                            Millis(self.cfg.retry.0 * 10)
+                        } else {
+                            self.cfg.retry
+                        };
                     let msg = p.msg.clone();
                     self.send(Party::Resource, msg, true);
                 }
@@ -1990,12 +1998,19 @@ mod tests {
         p.handle_resource_refused(Millis(5));
         p.handle_resource_refused(Millis(6));
         assert_eq!(p.stats().resource_silent, 1, "given up on once");
-        let at = p.poll_timeout().expect("the HELLO is still due");
-        p.handle_timeout(at);
-        assert!(
-            std::iter::from_fn(|| p.poll_transmit()).any(|t| matches!(t.msg, Msg::Hello { .. })),
-            "resent after {at:?}"
-        );
+        let slow = Millis(cfg(1, 2).retry.0 * 10);
+        let mut last = Millis(5);
+        for _ in 0..3 {
+            let at = p.poll_timeout().expect("the HELLO is still due");
+            assert_eq!(at, last + slow, "at a tenth of the pace, every time");
+            p.handle_timeout(at);
+            assert!(
+                std::iter::from_fn(|| p.poll_transmit())
+                    .any(|t| matches!(t.msg, Msg::Hello { .. })),
+                "resent at {at:?}"
+            );
+            last = at;
+        }
     }
 
     #[test]

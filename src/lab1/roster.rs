@@ -31,8 +31,8 @@ const SEND_EVERY: Millis = Millis(2000);
 /// How often a finding that lasts is said again.
 const SAY_EVERY: Millis = Millis(30_000);
 
-/// The digest of a list: FNV-1a over each address as host:port (`:10002` is `127.0.0.1:10002`,
-/// so both spellings agree), one per line. Not a security measure: it tells lists apart.
+/// The digest of a list: FNV-1a over each address as host:port (`:10002` and
+/// `localhost:10002` are `127.0.0.1:10002`, so the three spellings agree), one per line. Not a security measure: it tells lists apart.
 pub(crate) fn digest(addrs: &[AddrSpec]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
@@ -44,7 +44,15 @@ pub(crate) fn digest(addrs: &[AddrSpec]) -> u64 {
     for a in addrs {
         let mut port: heapless::String<8> = heapless::String::new();
         let _ = writeln!(port, ":{}", a.port);
-        eat(a.host().as_bytes());
+        // `localhost` is this host's 127.0.0.1 (as the lists write `:10002`); other names are
+        // taken as written (they resolve later, and may differ between hosts).
+        let host = a.host();
+        let host = if host.eq_ignore_ascii_case("localhost") {
+            "127.0.0.1"
+        } else {
+            host
+        };
+        eat(host.as_bytes());
         eat(port.as_bytes());
     }
     h
@@ -138,11 +146,15 @@ pub(crate) struct RosterCheck {
     digest: u64,
     /// Per process (index id - 1): it sent our digest from its own address.
     agreed: [bool; MAX_PROCESSES],
-    /// Per claimed id (index id - 1; the last for ids beyond the list): when a finding about
-    /// it may be said again.
+    /// Per sender (index: its id in this list; the last for addresses not in it): when a
+    /// finding about what it sent may be said again.
     quiet_until: [Millis; MAX_PROCESSES + 1],
     /// Per process in this list: when it may be answered again (see [`RosterCheck::answer`]).
     answer_after: [Millis; MAX_PROCESSES],
+    /// When a sender not in this list may be answered again.
+    stranger_answer_after: Millis,
+    /// ROSTERs with a finding, said or not.
+    differ: u64,
     next_send: Millis,
 }
 
@@ -155,6 +167,8 @@ impl RosterCheck {
             agreed: [false; MAX_PROCESSES],
             quiet_until: [Millis(0); MAX_PROCESSES + 1],
             answer_after: [Millis(0); MAX_PROCESSES],
+            stranger_answer_after: Millis(0),
+            differ: 0,
             next_send: Millis(0),
         }
     }
@@ -162,6 +176,11 @@ impl RosterCheck {
     /// The list's length.
     pub(crate) fn n(&self) -> u16 {
         self.n
+    }
+
+    /// ROSTERs that showed a finding (said or within a finding's 30 s quiet).
+    pub(crate) fn differ(&self) -> u64 {
+        self.differ
     }
 
     /// This process's digest.
@@ -206,7 +225,14 @@ impl RosterCheck {
             self.agreed[idx(id)] = true;
             return None;
         };
-        let slot = if in_list { idx(id) } else { MAX_PROCESSES };
+        self.differ += 1;
+        // Quiet per sender (its place in this list; strangers share one), not per claimed id:
+        // a stranger's forged claim must not hide a real process's, and two processes that
+        // both claim id 1 (the rotated lists) are both said.
+        let slot = match at {
+            Some(Party::Process(k)) if k.0 >= 1 && k.0 <= self.n => idx(k),
+            _ => MAX_PROCESSES,
+        };
         if now < self.quiet_until[slot] {
             return None;
         }
@@ -222,6 +248,18 @@ impl RosterCheck {
             return false;
         }
         self.answer_after[idx(k)] = now + SEND_EVERY;
+        true
+    }
+
+    /// Whether to answer a ROSTER from an address that is not a process of this list with
+    /// ours, so that a process whose own address differs in its list (a typo) learns too: at
+    /// most once per send interval for all such senders (a forged source gets one datagram of
+    /// the same size, no more).
+    pub(crate) fn answer_stranger(&mut self, now: Millis) -> bool {
+        if now < self.stranger_answer_after {
+            return false;
+        }
+        self.stranger_answer_after = now + SEND_EVERY;
         true
     }
 
@@ -253,6 +291,7 @@ mod tests {
     fn the_same_list_in_either_spelling_has_one_digest_and_a_rotation_another() {
         let d = digest(&list(&[":10002", ":10003", ":10004"]));
         assert_eq!(d, digest(&list(&[A, "127.0.0.1:10003", "127.0.0.1:10004"])));
+        assert_eq!(d, digest(&list(&[":10002", "LocalHost:10003", ":10004"])));
         assert_ne!(d, digest(&list(&[":10003", ":10004", ":10002"])));
         assert_ne!(d, digest(&list(&[":10002", ":10003"])));
     }

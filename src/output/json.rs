@@ -85,10 +85,21 @@ impl<'l> Obj<'l> {
         key: &str,
         v: &dyn core::fmt::Display,
     ) -> Result<&mut Self, LineFull> {
-        let mut tmp: heapless::String<256> = heapless::String::new();
-        // A longer text is cut: it is an error message of ours or of the OS, not data.
+        // A longer text is cut at the last character that fits (not at the last piece that
+        // did: a notice's long literal tail vanished whole): it is a message of ours or of the
+        // OS, not data.
+        struct Cut(heapless::String<640>);
+        impl core::fmt::Write for Cut {
+            fn write_str(&mut self, s: &str) -> core::fmt::Result {
+                for c in s.chars() {
+                    self.0.push(c).map_err(|_| core::fmt::Error)?;
+                }
+                Ok(())
+            }
+        }
+        let mut tmp = Cut(heapless::String::new());
         let _ = core::fmt::write(&mut tmp, format_args!("{v}"));
-        self.bytes(key, tmp.as_bytes())
+        self.bytes(key, tmp.0.as_bytes())
     }
 
     /// `"key":[1,2,3]`.
@@ -161,5 +172,14 @@ mod tests {
         assert!(v["none"].is_null());
         assert_eq!(v["yes"], true);
         assert_eq!(v["d"], "x\"y");
+        // A long text with a long literal piece after a short one is cut at 640 characters,
+        // not before the long piece.
+        let mut l = Line::new();
+        let mut o = Obj::open(&mut l, "test").unwrap();
+        let tail = "t".repeat(700);
+        o.display("d", &format_args!("{}{tail}", "head ")).unwrap();
+        o.end().unwrap();
+        let v: serde_json::Value = serde_json::from_str(l.as_str()).unwrap();
+        assert_eq!(v["d"].as_str().unwrap().len(), 640);
     }
 }
