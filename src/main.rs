@@ -62,6 +62,15 @@ fn main() -> ExitCode {
         }
         Some("timeline") => mode(&[&cmd, "timeline"], &stdin_dash(&rest[1..]), run_timeline),
         Some("shared-resource") => mode(&[&cmd, "shared-resource"], &rest[1..], run_resource),
+        // Not a mode, and without a colon not an address either (`process resource`, `mutx`).
+        Some(first) if !first.contains(':') && !first.starts_with('-') && first != "help" => usage(
+            &cmd,
+            format_args!(
+                "{:?} is neither a mode nor an address: the modes are mutex, shared-resource, timeline and health; the peer takes host:port or :port (`{cmd} :10002 :10003 :10004`)",
+                // Quoted and escaped, and cut: it is whatever was typed.
+                first.chars().take(40).collect::<String>()
+            ),
+        ),
         _ => mode(&[&cmd], &rest, run_peer),
     }
 }

@@ -364,6 +364,14 @@ fn bad_command_lines_get_usage_and_status_2() {
         err.contains("are numbers, not addresses: the peer takes host:port or :port"),
         "{err}"
     );
+    // A word that is neither a mode nor an address (`process resource` for shared-resource).
+    for word in ["resource", "mutx", "p2"] {
+        let err = util::assert_usage_error(&[word, ":10002"]);
+        assert!(
+            err.contains(&format!("\"{word}\" is neither a mode nor an address: the modes are mutex, shared-resource, timeline and health")),
+            "{err}"
+        );
+    }
     // A number without its unit is refused (250 meant ms as often as s).
     let err = util::assert_usage_error(&["--interval", "250", ":10002"]);
     assert!(
