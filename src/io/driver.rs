@@ -35,6 +35,12 @@ use crate::values::limits::{MAX_DGRAM, MAX_PEERS, UP_AFTER};
 static STARTING: AtomicBool = AtomicBool::new(false);
 /// A stop came after the own address was open, before the loop listened to signals.
 static STOP_PENDING: AtomicBool = AtomicBool::new(false);
+/// A SIGUSR1 (print the summary so far) came before the loop listened to signals: its
+/// default action would have killed the process (seen when the listening line was out and
+/// the loop not yet running, on a loaded machine).
+static USR1_PENDING: AtomicBool = AtomicBool::new(false);
+/// The loop listens to signals itself (from then on `USR1_PENDING` is not set).
+static LOOP_HEARS_SIGNALS: AtomicBool = AtomicBool::new(false);
 
 /// Until [`Driver::run`] listens to signals: while the own address is opened (which may wait
 /// up to `RESOLVE_OWN_LIMIT` for its name; a `docker stop`
@@ -61,6 +67,15 @@ pub fn stop_while_starting() {
             })
         };
     }
+    // SAFETY: the action only stores to an atomic: async-signal-safe.
+    #[allow(unsafe_code)]
+    let _ = unsafe {
+        signal_hook::low_level::register(signal_hook::consts::SIGUSR1, || {
+            if !LOOP_HEARS_SIGNALS.load(Ordering::SeqCst) {
+                USR1_PENDING.store(true, Ordering::SeqCst);
+            }
+        })
+    };
 }
 
 /// How long the application's first timers wait for the peers' first lookups.
@@ -418,6 +433,7 @@ impl<A: App, W: Write> Driver<A, W> {
     pub fn run(&mut self) -> io::Result<()> {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
         let mut signals = signal_hook_mio::v1_0::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1])?;
+        LOOP_HEARS_SIGNALS.store(true, Ordering::SeqCst);
         // From here the loop hears them; one that came after the own address was open and
         // before now is a stop all the same (see `stop_while_starting`).
         if STOP_PENDING.swap(false, Ordering::SeqCst) {
@@ -428,6 +444,9 @@ impl<A: App, W: Write> Driver<A, W> {
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
         while !self.quit {
             self.turn(None)?;
+            if USR1_PENDING.swap(false, Ordering::SeqCst) {
+                self.app.finish(&mut self.mesh, &mut self.out);
+            }
             for sig in signals.pending() {
                 if sig == SIGUSR1 {
                     self.app.finish(&mut self.mesh, &mut self.out);
