@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::lab1::checker::{Checker, Conflict, Entry, Exit, Use, Violation};
 use crate::lab1::ra::{Answer, Event, Logged, Party, Stats};
-use crate::lab1::wire::{AckOf, PeerId};
+use crate::lab1::wire::{AckOf, PeerId, Why};
 use crate::output::escape::{self, Esc};
 use crate::output::{Line, LineFull, Obj, Render};
 use crate::values::limits::SHOW_MAX;
@@ -55,6 +55,7 @@ impl Render for LabLine {
             Event::Sent { .. } => "sent",
             Event::Request { .. } => "request",
             Event::Reply { .. } => "reply",
+            Event::Deferred { .. } => "deferred_by",
             Event::Acked { .. } => "acked",
             Event::Stale { .. } => "stale",
             Event::Restarted { .. } => "restarted",
@@ -112,6 +113,9 @@ impl Render for LabLine {
             Event::Reply {
                 from, got, need, ..
             } => l.push_fmt(format_args!("REPLY from {from} ({got}/{need})")),
+            Event::Deferred { from, t, why } => {
+                l.push_fmt(format_args!("deferred by {from} (T={t}): {}", WhyText(why)))
+            }
             Event::Acked { of, t } => {
                 l.push_fmt(format_args!("ACK {} (T={t}) from resource", ack_name(of)))
             }
@@ -180,6 +184,10 @@ impl Render for LabLine {
                     .num("got", u64::from(got))?
                     .num("need", u64::from(need))?;
             }
+            Event::Deferred { from, t, why } => {
+                o.num("from", u64::from(from.0))?.num("t", t)?;
+                why_json(o, why)?;
+            }
             Event::Acked { of, t } => {
                 o.str("of", ack_name(of))?.num("t", t)?;
             }
@@ -209,6 +217,32 @@ impl Render for LabLine {
     }
 }
 
+/// Why a process defers a request, in words: the waiting line's and the `deferred_by` line's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WhyText(pub(crate) Why);
+
+impl core::fmt::Display for WhyText {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Why::Held => f.write_str("it holds the CS"),
+            Why::Exit => f.write_str("its EXIT is not yet acknowledged"),
+            Why::Join => f.write_str("it is rejoining after a restart"),
+            Why::First(t) => write!(f, "its T={t} comes first"),
+        }
+    }
+}
+
+/// `"why":"held"|"exit"|"join"|"first"` and, for `first`, `"their_t"`.
+fn why_json(o: &mut Obj<'_>, why: Why) -> Result<(), LineFull> {
+    match why {
+        Why::Held => o.str("why", "held")?,
+        Why::Exit => o.str("why", "exit")?,
+        Why::Join => o.str("why", "join")?,
+        Why::First(t) => o.str("why", "first")?.num("their_t", t)?,
+    };
+    Ok(())
+}
+
 fn answer_name(a: Answer) -> &'static str {
     match a {
         Answer::Replied => "replied",
@@ -230,8 +264,9 @@ pub(crate) struct StillWaiting<'a> {
     pub(crate) waited: Millis,
     /// Times the REQUEST was resent to those missing.
     pub(crate) resends: u32,
-    /// The processes whose REPLY is missing, and whether each is down (sends to it fail).
-    pub(crate) missing: &'a [(PeerId, bool)],
+    /// The processes whose REPLY is missing: whether each is down (sends to it fail), and
+    /// why it defers the request if it said so (DEFERRED).
+    pub(crate) missing: &'a [(PeerId, bool, Option<Why>)],
 }
 
 impl Render for StillWaiting<'_> {
@@ -240,24 +275,27 @@ impl Render for StillWaiting<'_> {
     }
     fn text(&self, l: &mut Line) -> Result<(), LineFull> {
         l.push_fmt(format_args!(
-            "[clock={} WANTED] still waiting for the REPLY of ",
-            self.clock
-        ))?;
-        for (i, (j, down)) in self.missing.iter().enumerate() {
-            if i > 0 {
-                l.push_str(", ")?;
-            }
-            l.push_fmt(format_args!("{j}"))?;
-            if *down {
-                l.push_str(" (down)")?;
-            }
-        }
-        l.push_fmt(format_args!(
-            " to T={} after {}, {} resends",
+            "[clock={} WANTED] still waiting for T={} after {}: ",
+            self.clock,
             self.t,
             DisplayDuration(ms(self.waited)),
-            self.resends
-        ))
+        ))?;
+        for (i, (j, down, why)) in self.missing.iter().enumerate() {
+            if i > 0 {
+                l.push_str("; ")?;
+            }
+            match why {
+                Some(why) => l.push_fmt(format_args!("deferred by {j} ({})", WhyText(*why)))?,
+                None => l.push_fmt(format_args!(
+                    "no answer from {j} yet ({} resends)",
+                    self.resends
+                ))?,
+            }
+            if *down {
+                l.push_str(", down")?;
+            }
+        }
+        Ok(())
     }
     fn json(&self, o: &mut Obj<'_>) -> Result<(), LineFull> {
         o.num("id", u64::from(self.me.0))?
@@ -265,13 +303,23 @@ impl Render for StillWaiting<'_> {
             .num("t", self.t)?
             .num("waited_ms", self.waited.0)?
             .num("resends", u64::from(self.resends))?
-            .nums("missing", self.missing.iter().map(|(j, _)| u64::from(j.0)))?
+            .nums(
+                "missing",
+                self.missing.iter().map(|(j, _, _)| u64::from(j.0)),
+            )?
             .nums(
                 "down",
                 self.missing
                     .iter()
-                    .filter(|(_, d)| *d)
-                    .map(|(j, _)| u64::from(j.0)),
+                    .filter(|(_, d, _)| *d)
+                    .map(|(j, _, _)| u64::from(j.0)),
+            )?
+            .nums(
+                "deferred_by",
+                self.missing
+                    .iter()
+                    .filter(|(_, _, w)| w.is_some())
+                    .map(|(j, _, _)| u64::from(j.0)),
             )?;
         Ok(())
     }
@@ -391,6 +439,9 @@ impl Render for MutexSummary {
             s.duplicates, self.malformed, self.rejected, DisplayDuration(ms(s.worst_wait)),
             DisplayDuration(Duration::from_millis(avg)), self.clock, self.state, self.down
         ))?;
+        if s.deferred_sent > 0 {
+            l.push_fmt(format_args!(", {} DEFERRED sent", s.deferred_sent))?;
+        }
         if self.lists_differ > 0 {
             l.push_fmt(format_args!(
                 ", {} ROSTER showing another list",
@@ -417,6 +468,7 @@ impl Render for MutexSummary {
             .num("resource_sent", s.resource_sent)?
             .num("resource_resent", s.resource_resent)?
             .num("resource_silent", s.resource_silent)?
+            .num("deferred_sent", s.deferred_sent)?
             .num("duplicates", s.duplicates)?
             .num("malformed", self.malformed)?
             .num("rejected", self.rejected)?
@@ -797,6 +849,7 @@ mod tests {
             total_wait: Millis(2040),
             resource_silent: 109,
             events_dropped: 110,
+            deferred_sent: 115,
         };
         assert_same_fields(
             &MutexSummary {
@@ -886,7 +939,14 @@ mod tests {
             },
             &["input"],
         );
-        let missing = [(PeerId(2), false), (PeerId(5), true)];
+        let missing = [
+            (PeerId(2), false, None),
+            (PeerId(5), true, None),
+            (PeerId(3), false, Some(Why::Held)),
+            (PeerId(4), false, Some(Why::First(2))),
+            (PeerId(6), false, Some(Why::Join)),
+            (PeerId(7), false, Some(Why::Exit)),
+        ];
         let waiting = StillWaiting {
             me: PeerId(1),
             clock: 17,
@@ -898,10 +958,11 @@ mod tests {
         let (text, v) = both(&waiting);
         assert_eq!(
             text,
-            "[clock=17 WANTED] still waiting for the REPLY of 2, 5 (down) to T=12 after 6.5s, 9 resends"
+            "[clock=17 WANTED] still waiting for T=12 after 6.5s: no answer from 2 yet (9 resends); no answer from 5 yet (9 resends), down; deferred by 3 (it holds the CS); deferred by 4 (its T=2 comes first); deferred by 6 (it is rejoining after a restart); deferred by 7 (its EXIT is not yet acknowledged)"
         );
-        assert_eq!(v["missing"], serde_json::json!([2, 5]));
+        assert_eq!(v["missing"], serde_json::json!([2, 5, 3, 4, 6, 7]));
         assert_eq!(v["down"], serde_json::json!([5]));
+        assert_eq!(v["deferred_by"], serde_json::json!([3, 4, 6, 7]));
         assert_eq!(
             both(&line(Event::Requested { t: 1, need: 0 })).0,
             "[clock=41 WANTED] requesting the CS with T=1: no other process to ask, entering"

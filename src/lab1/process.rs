@@ -22,7 +22,7 @@ use crate::lab1::auth::{Auth, To};
 use crate::lab1::events::{Hint, LabLine, MutexListening, MutexSummary, StillWaiting};
 use crate::lab1::ra::{self, ConfigError, Event, Key, Party, Ra, Roster};
 use crate::lab1::roster::{self, Finding, RosterCheck};
-use crate::lab1::wire::{Inc, LabWireError, Msg, PeerId, MAX_TEXT};
+use crate::lab1::wire::{Inc, LabWireError, Msg, PeerId, Why, MAX_TEXT};
 use crate::output::{Output, Verb};
 
 /// Who an address is in this process's list, as a ROSTER line says it.
@@ -330,11 +330,12 @@ impl LabProcess {
             return;
         }
         self.next_waiting_line = Some(now + WAITING_LINE_EVERY);
-        let mut missing: heapless::Vec<(PeerId, bool), MAX_PROCESSES> = heapless::Vec::new();
+        let mut missing: heapless::Vec<(PeerId, bool, Option<Why>), MAX_PROCESSES> =
+            heapless::Vec::new();
         for j in self.ra.missing() {
             let down = mesh.peer(self.roster.slot(Party::Process(j))).link == Link::Down;
             // Cannot overflow: at most n - 1 <= MAX_PROCESSES others.
-            let _ = missing.push((j, down));
+            let _ = missing.push((j, down, self.ra.deferral(j)));
         }
         out.emit(&StillWaiting {
             me: self.ra.id(),

@@ -51,7 +51,7 @@
 
 use std::collections::VecDeque;
 
-use crate::lab1::wire::{AckOf, Inc, Kind, Msg, PeerId, MAX_TEXT};
+use crate::lab1::wire::{AckOf, Inc, Kind, Msg, PeerId, Why, MAX_TEXT};
 use crate::values::limits::MAX_PROCESSES;
 use crate::values::time::Millis;
 
@@ -199,6 +199,16 @@ pub enum Event {
         t: u64,
         /// What we did.
         answer: Answer,
+    },
+    /// A DEFERRED for our current request arrived: `from` holds it until `why` is over, so
+    /// it is asked again only slowly. No tick.
+    Deferred {
+        /// Who deferred it.
+        from: PeerId,
+        /// The request.
+        t: u64,
+        /// Why it waits.
+        why: Why,
     },
     /// A REPLY to our current request arrived (the clock ticked).
     Reply {
@@ -363,6 +373,8 @@ pub struct Stats {
     pub sent: u64,
     /// Of those, resends.
     pub(crate) resent: u64,
+    /// DEFERRED sent (not counted in `sent`: they grant nothing).
+    pub(crate) deferred_sent: u64,
     /// HELLO/ENTER/EXIT sent to the resource (resends included).
     pub(crate) resource_sent: u64,
     /// Of those, resends.
@@ -418,6 +430,11 @@ struct Wanted {
     retry: Retry,
     /// Resend rounds so far (for the "still waiting" line).
     resends: u32,
+    /// The processes that acknowledged deferring this request (DEFERRED): asked again only
+    /// every [`Ra::slow`], so a lost REPLY or a restarted deferrer is still found out.
+    deferred: Grants,
+    /// The next slow ask of those.
+    slow_at: Millis,
 }
 
 /// Inside the CS of `mine`.
@@ -475,6 +492,8 @@ pub struct Ra {
     seen: Vec<Option<Seen>>,
     /// `known[j - 1]`: j's latest incarnation.
     known: Vec<Option<Inc>>,
+    /// `why[j - 1]`: why j defers our current request, as its last DEFERRED said.
+    why: Vec<Option<Why>>,
     /// Incarnations above this are refused ([`Ra::limit_incarnations`]).
     inc_limit: Option<Inc>,
     /// The resource has heard our HELLO (or stayed silent): until then REQUESTs wait, so that
@@ -495,6 +514,10 @@ pub struct Ra {
     /// taken as from the one life a process has ever had).
     #[cfg(test)]
     no_incarnations: bool,
+    /// The deferral model's negative control: a DEFERRED is taken for the current request
+    /// whatever request it names.
+    #[cfg(test)]
+    any_deferral: bool,
 }
 
 impl Ra {
@@ -514,6 +537,7 @@ impl Ra {
             deferred: Vec::with_capacity(2 * n),
             seen: vec![None; n],
             known: vec![None; n],
+            why: vec![None; n],
             inc_limit: None,
             // Until `start`: a core that never says HELLO (a unit test) answers at once.
             joined: true,
@@ -525,6 +549,8 @@ impl Ra {
             no_timestamps: false,
             #[cfg(test)]
             no_incarnations: false,
+            #[cfg(test)]
+            any_deferral: false,
         })
     }
 
@@ -641,7 +667,15 @@ impl Ra {
     pub(crate) fn poll_timeout(&self) -> Option<Millis> {
         let phase = match self.phase {
             Phase::Released => None,
-            Phase::Wanted(w) => Some(w.retry.at),
+            Phase::Wanted(w) => {
+                let unanswered = |j: &PeerId| !w.granted.has(*j);
+                let fast = self.others().filter(unanswered).any(|j| !w.deferred.has(j));
+                let slow = self.others().filter(unanswered).any(|j| w.deferred.has(j));
+                [fast.then_some(w.retry.at), slow.then_some(w.slow_at)]
+                    .into_iter()
+                    .flatten()
+                    .min()
+            }
             Phase::Held(h) => h.until,
         };
         [phase, self.pending.as_ref().map(|p| p.next)]
@@ -679,7 +713,10 @@ impl Ra {
                 wait: self.cfg.retry,
             },
             resends: 0,
+            deferred: Grants::default(),
+            slow_at: now + self.slow(),
         });
+        self.why.iter_mut().for_each(|w| *w = None);
         self.stats.requests += 1;
         let need = self.cfg.n - 1;
         self.log(Event::Requested { t, need });
@@ -779,6 +816,39 @@ impl Ra {
                 }
                 Ok(())
             }
+            Msg::Deferred {
+                id,
+                inc,
+                t,
+                to,
+                why,
+            } => {
+                // The rules of REQUEST and REPLY: only id's address speaks for id.
+                match from {
+                    Some(Party::Process(j)) if j == id => {}
+                    Some(Party::Process(_)) => return Err(Rejected::FromAnotherProcess),
+                    _ => return Err(Rejected::NotFromAProcess),
+                }
+                self.check_peer(id)?;
+                let theirs = match why {
+                    Why::First(v) => v,
+                    _ => 0,
+                };
+                for v in [t, theirs] {
+                    if v > MAX_CLOCK {
+                        return Err(Rejected::TooLarge(v));
+                    }
+                }
+                if self.inc_limit.is_some_and(|l| inc > l) {
+                    return Err(Rejected::FutureIncarnation(inc));
+                }
+                if !self.note_incarnation(id, inc) {
+                    self.stale(Party::Process(id), Kind::Deferred, t);
+                    return Ok(());
+                }
+                self.on_deferred(id, t, to, why);
+                Ok(())
+            }
             Msg::Ack { of, id, inc, t } => {
                 if from != Some(Party::Resource) {
                     return Err(Rejected::NotFromResource);
@@ -800,11 +870,24 @@ impl Ra {
     /// Does whatever is due at `now`: resends, leaving the CS, giving up on the resource.
     /// A call with nothing due is a no-op.
     pub(crate) fn handle_timeout(&mut self, now: Millis) {
-        if let Phase::Wanted(w) = self.phase {
-            if w.retry.at <= now {
+        if let Phase::Wanted(mut w) = self.phase {
+            // Those that acknowledged deferring it are asked again only slowly: a lost REPLY,
+            // or a restarted or crashed deferrer, is still found out.
+            if w.slow_at <= now {
                 for j in self.others() {
-                    if !w.granted.has(j) {
+                    if w.deferred.has(j) && !w.granted.has(j) {
                         self.send_request(j, w.mine.t, true);
+                    }
+                }
+                w.slow_at = now + self.slow();
+                self.phase = Phase::Wanted(w);
+            }
+            if w.retry.at <= now {
+                let mut sent = false;
+                for j in self.others() {
+                    if !w.granted.has(j) && !w.deferred.has(j) {
+                        self.send_request(j, w.mine.t, true);
+                        sent = true;
                     }
                 }
                 let wait = Millis((w.retry.wait.0 * 2).min(self.cfg.retry.0 * 10));
@@ -813,7 +896,7 @@ impl Ra {
                         at: now + wait,
                         wait,
                     },
-                    resends: w.resends.saturating_add(1),
+                    resends: w.resends.saturating_add(u32::from(sent)),
                     ..w
                 });
             }
@@ -897,12 +980,15 @@ impl Ra {
         self.seen[idx(j)] = None;
         self.deferred.retain(|d| d.p.id != j);
         let mut regranted = false;
+        self.why[idx(j)] = None;
         if let Phase::Wanted(mut w) = self.phase {
+            // Its previous life's deferral is over too: asked at the fast pace again.
+            w.deferred.remove(j);
             if w.granted.has(j) {
                 w.granted.remove(j);
-                self.phase = Phase::Wanted(w);
                 regranted = true;
             }
+            self.phase = Phase::Wanted(w);
         }
         self.log(Event::Restarted { from: j, regranted });
         if let (true, Phase::Wanted(w)) = (regranted, self.phase) {
@@ -934,6 +1020,14 @@ impl Ra {
                 if last.answered {
                     let reply = self.reply_to(t, inc);
                     self.send(Party::Process(from), reply, true);
+                } else if self
+                    .deferred
+                    .iter()
+                    .any(|d| d.p == Priority { t, id: from })
+                {
+                    // Still deferred: said again (the requester asks slowly once it knows).
+                    let deferred = self.deferred_msg(t, inc);
+                    self.send(Party::Process(from), deferred, true);
                 }
                 return;
             }
@@ -971,6 +1065,12 @@ impl Ra {
                 t,
                 answer: Answer::Deferred,
             });
+            if !older {
+                // Acknowledged, so the requester stops its fast resends (a late duplicate's
+                // older T is not: its requester no longer waits for it).
+                let deferred = self.deferred_msg(t, inc);
+                self.send(Party::Process(from), deferred, false);
+            }
         } else {
             if !older {
                 self.seen[idx(from)] = Some(Seen { t, answered: true });
@@ -982,6 +1082,85 @@ impl Ra {
             });
             let reply = self.reply_to(t, inc);
             self.send(Party::Process(from), reply, false);
+        }
+    }
+
+    /// `DEFERRED` for request `t` of incarnation `to`, with why it waits now.
+    fn deferred_msg(&self, t: u64, to: Inc) -> Msg {
+        let why = match self.phase {
+            Phase::Held(Held { until: Some(_), .. }) => Why::Held,
+            Phase::Held(_) => Why::Exit,
+            Phase::Wanted(w) => Why::First(w.mine.t),
+            Phase::Released => Why::Join,
+        };
+        Msg::Deferred {
+            id: self.cfg.id,
+            inc: self.cfg.inc,
+            t,
+            to,
+            why,
+        }
+    }
+
+    /// A DEFERRED from `from` for request `t` of incarnation `to`: taken only for the current
+    /// request and only before `from`'s REPLY counted, so a stale, duplicated or reordered one
+    /// can neither stop the resends of a newer request nor take back a grant. It changes the
+    /// pace of the resends to `from`, nothing else: no tick, no grant.
+    fn on_deferred(&mut self, from: PeerId, t: u64, to: Inc, why: Why) {
+        let Phase::Wanted(mut w) = self.phase else {
+            return self.stale(Party::Process(from), Kind::Deferred, t);
+        };
+        let current = to == self.cfg.inc && w.mine.t == t;
+        #[cfg(test)]
+        let current = current || self.any_deferral;
+        if !current || w.granted.has(from) {
+            return self.stale(Party::Process(from), Kind::Deferred, t);
+        }
+        self.why[idx(from)] = Some(why);
+        if w.deferred.has(from) {
+            // Said again (an answer to a slow ask, or a copy): the reason may have changed.
+            return self.stale(Party::Process(from), Kind::Deferred, t);
+        }
+        w.deferred.add(from);
+        self.phase = Phase::Wanted(w);
+        self.log(Event::Deferred { from, t, why });
+    }
+
+    /// How often a request that was acknowledged as deferred is asked again: twenty resend
+    /// periods (2 s with the default 100 ms).
+    fn slow(&self) -> Millis {
+        Millis(self.cfg.retry.0 * 20)
+    }
+
+    /// The processes that said they defer our current request and whose REPLY has not come:
+    /// asked again only slowly (for the model check's invariant).
+    #[cfg(test)]
+    pub(crate) fn deferred_by(&self) -> impl Iterator<Item = PeerId> + '_ {
+        let w = match self.phase {
+            Phase::Wanted(w) => Some(w),
+            _ => None,
+        };
+        self.others()
+            .filter(move |&j| w.is_some_and(|w| w.deferred.has(j) && !w.granted.has(j)))
+    }
+
+    /// Whether the request `p` of incarnation `inc` waits here for our release.
+    #[cfg(test)]
+    pub(crate) fn holds_deferred(&self, p: Priority, inc: Inc) -> bool {
+        self.deferred.iter().any(|d| d.p == p && d.inc == inc)
+    }
+
+    /// The incarnation of `j` this process knows.
+    #[cfg(test)]
+    pub(crate) fn known_inc(&self, j: PeerId) -> Option<Inc> {
+        self.known[idx(j)]
+    }
+
+    /// Why `j` defers our current request, if it said so (and its REPLY has not come).
+    pub(crate) fn deferral(&self, j: PeerId) -> Option<Why> {
+        match self.phase {
+            Phase::Wanted(w) if w.deferred.has(j) && !w.granted.has(j) => self.why[idx(j)],
+            _ => None,
         }
     }
 
@@ -1143,6 +1322,7 @@ impl Ra {
 
     fn send(&mut self, to: Party, msg: Msg, resend: bool) {
         match (to, resend) {
+            _ if msg.kind() == Kind::Deferred => self.stats.deferred_sent += 1,
             (Party::Process(_), false) => self.stats.sent += 1,
             (Party::Process(_), true) => {
                 self.stats.sent += 1;
@@ -1199,11 +1379,11 @@ impl Ra {
         let rel = move |m: Millis| (m - base).0;
         let phase = match self.phase {
             Phase::Released => (None, 0, None),
-            Phase::Wanted(w) => (Some(w.mine), w.granted.0, None),
+            Phase::Wanted(w) => (Some(w.mine), w.granted.0 | (w.deferred.0 << 64), None),
             Phase::Held(h) => (Some(h.mine), 0, Some(h.until.map(rel))),
         };
         let pending = p.map(|p| (&p.msg, p.of, p.t, rel(p.next), rel(p.give_up)));
-        let knob = self.no_timestamps;
+        let knob = (self.no_timestamps, self.any_deferral);
         let lives = (self.cfg.inc, &self.known, self.joined, self.no_incarnations);
         (
             self.clock,
@@ -1220,6 +1400,12 @@ impl Ra {
     #[cfg(test)]
     pub(crate) fn disable_incarnations(&mut self) {
         self.no_incarnations = true;
+    }
+
+    /// The deferral model's negative control (see `any_deferral`).
+    #[cfg(test)]
+    pub(crate) fn accept_any_deferral(&mut self) {
+        self.any_deferral = true;
     }
 
     /// The negative control's knob (see `no_timestamps`).
@@ -1391,6 +1577,119 @@ mod tests {
         assert_eq!(g.p(2).state(), State::Wanted);
     }
 
+    /// The REQUESTs sent to process `to` since the wire was last cleared.
+    fn requests_to(g: &Group, to: u16) -> usize {
+        g.wire
+            .iter()
+            .filter(|p| p.to == peer(to) && matches!(p.msg, Msg::Request { .. }))
+            .count()
+    }
+
+    /// Issue 20: a deferral is acknowledged; the requester then stops its fast resends to
+    /// that process and asks it again only every 2 s; the DEFERRED neither ticks nor grants.
+    #[test]
+    fn a_deferral_is_acknowledged_and_asked_again_only_slowly() {
+        let mut g = Group::new(2);
+        g.key(1, Key::Request);
+        deliver(&mut g, 1, peer(2));
+        deliver(&mut g, 2, peer(1));
+        assert_eq!(g.p(1).state(), State::Held);
+        g.key(2, Key::Request);
+        deliver(&mut g, 2, peer(1)); // deferred: DEFERRED goes back
+        let clock = g.p(2).clock();
+        deliver(&mut g, 1, peer(2));
+        assert_eq!(g.p(2).clock(), clock, "a DEFERRED does not tick");
+        assert_eq!(g.p(2).deferral(PeerId(1)), Some(Why::Held));
+        assert_eq!(g.p(2).state(), State::Wanted);
+        g.wire.clear();
+        // 1.9 s: no resend (before, 6 or 7 in that time); at 2 s one slow ask.
+        for _ in 0..19 {
+            g.advance(100);
+            g.wire.retain(|p| p.from != peer(1));
+        }
+        assert_eq!(requests_to(&g, 1), 0, "{:?}", g.wire);
+        g.advance(100);
+        g.wire.retain(|p| p.from != peer(1));
+        assert_eq!(requests_to(&g, 1), 1, "{:?}", g.wire);
+        // Answered with DEFERRED again (still inside, or its EXIT not yet acknowledged).
+        g.deliver_first(peer(2), peer(1));
+        assert!(
+            g.wire
+                .iter()
+                .any(|p| p.from == peer(1) && matches!(p.msg, Msg::Deferred { .. })),
+            "{:?}",
+            g.wire
+        );
+        assert_eq!(g.p(1).stats().deferred_sent, 2);
+    }
+
+    /// The traps: a DEFERRED for another request (an older T, a previous life), one that
+    /// arrives after the REPLY counted, or one from another process's address changes
+    /// nothing; a restart of the deferrer puts it back on the fast pace.
+    #[test]
+    fn a_stale_late_or_forged_deferral_stops_nothing() {
+        let mut p = Ra::new(cfg(1, 3)).unwrap();
+        p.start(Millis(0));
+        p.handle_msg(
+            Millis(0),
+            Some(Party::Resource),
+            &Msg::Ack {
+                of: AckOf::Hello,
+                id: PeerId(1),
+                inc: cfg(1, 3).inc,
+                t: 0,
+            },
+        )
+        .unwrap();
+        p.request(Millis(0)); // T=1
+        let inc = cfg(1, 3).inc;
+        let deferred = |id: u16, t: u64, to: Inc| Msg::Deferred {
+            id: PeerId(id),
+            inc: Inc(1),
+            t,
+            to,
+            why: Why::Held,
+        };
+        for stale in [deferred(2, 0, inc), deferred(2, 1, Inc(inc.0 + 1))] {
+            p.handle_msg(Millis(1), Some(peer(2)), &stale).unwrap();
+            assert_eq!(p.deferral(PeerId(2)), None, "{stale:?}");
+        }
+        assert_eq!(
+            p.handle_msg(Millis(1), Some(peer(3)), &deferred(2, 1, inc)),
+            Err(Rejected::FromAnotherProcess)
+        );
+        assert_eq!(
+            p.handle_msg(Millis(1), None, &deferred(2, 1, inc)),
+            Err(Rejected::NotFromAProcess)
+        );
+        assert_eq!(p.deferral(PeerId(2)), None);
+        // Process 3 grants, then a late DEFERRED from it: still granted, not deferred.
+        let reply = Msg::Reply {
+            id: PeerId(3),
+            inc: Inc(1),
+            clock: 2,
+            t: 1,
+            to: inc,
+        };
+        p.handle_msg(Millis(2), Some(peer(3)), &reply).unwrap();
+        p.handle_msg(Millis(3), Some(peer(3)), &deferred(3, 1, inc))
+            .unwrap();
+        assert_eq!(p.deferral(PeerId(3)), None);
+        assert_eq!(p.missing().collect::<Vec<_>>(), [PeerId(2)]);
+        // The genuine one from process 2, then process 2 restarts: fast again.
+        p.handle_msg(Millis(4), Some(peer(2)), &deferred(2, 1, inc))
+            .unwrap();
+        assert_eq!(p.deferral(PeerId(2)), Some(Why::Held));
+        let again = Msg::Request {
+            id: PeerId(2),
+            inc: Inc(9),
+            t: 1,
+        };
+        p.handle_msg(Millis(5), Some(peer(2)), &again).unwrap();
+        assert_eq!(p.deferral(PeerId(2)), None, "its new life must be asked");
+        assert_eq!(p.state(), State::Wanted);
+    }
+
     #[test]
     fn lost_requests_and_replies_are_resent_and_duplicates_ignored() {
         let mut g = Group::new(2);
@@ -1436,8 +1735,26 @@ mod tests {
         deliver(&mut g, 2, peer(1));
         assert_eq!(g.p(1).state(), State::Held);
         g.key(2, Key::Request);
-        deliver(&mut g, 2, peer(1)); // deferred
-        assert!(!g.wire.iter().any(|p| p.from == peer(1) && p.to == peer(2)));
+        deliver(&mut g, 2, peer(1)); // deferred, and acknowledged as such
+        let to2: Vec<_> = g
+            .wire
+            .iter()
+            .filter(|p| p.from == peer(1) && p.to == peer(2))
+            .map(|p| p.msg.clone())
+            .collect();
+        assert!(
+            matches!(
+                to2[..],
+                [Msg::Deferred {
+                    t: 3,
+                    why: Why::Held,
+                    ..
+                }]
+            ),
+            "{to2:?}"
+        );
+        deliver(&mut g, 1, peer(2));
+        assert_eq!(g.p(2).deferral(PeerId(1)), Some(Why::Held));
         g.advance(1000); // leaves; the ENTER is not acknowledged yet, so no EXIT yet
         assert_eq!(g.p(1).state(), State::Held);
         g.ack_resource(); // ENTER acknowledged: EXIT goes out, still HELD
@@ -1937,6 +2254,7 @@ mod tests {
         g.ack_resource();
         g.key(2, Key::Request);
         deliver(&mut g, 2, peer(1)); // deferred
+        deliver(&mut g, 1, peer(2)); // the DEFERRED
         g.stop(1);
         assert!(g
             .wire
@@ -1960,6 +2278,8 @@ mod tests {
             .wire
             .iter()
             .any(|p| p.from == peer(1) && matches!(p.msg, Msg::Reply { .. })));
+        deliver(&mut g, 1, peer(2)); // DEFERRED: it is rejoining
+        assert_eq!(g.p(2).deferral(PeerId(1)), Some(Why::Join));
         g.ack_resource();
         deliver(&mut g, 1, peer(2));
         assert_eq!(g.p(2).state(), State::Held);

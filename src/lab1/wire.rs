@@ -8,6 +8,7 @@
 //! | `HELLO <id> <inc>` | a process | to the shared resource, at start: this is process `id`'s incarnation `inc` |
 //! | `ENTER <id> <inc> <T> <clock> <text>` | a process | to the shared resource: inside, for request T |
 //! | `EXIT <id> <inc> <T> <clock>` | a process | to the shared resource: left |
+//! | `DEFERRED <id> <inc> <T> <to> <why>` | a process | to a requester: its request T (of incarnation `to`) is deferred, because `why`: `held` (inside the CS), `exit` (its EXIT not yet acknowledged), `join` (rejoining after a restart) or a number (its own request's T, which comes first); the requester then asks again only slowly |
 //! | `ACK HELLO\|ENTER\|EXIT <id> <inc> <T>` | the resource | got it (stop resending) |
 //! | `ROSTER <id> <inc> <digest>` | a process | to the others: its id and its list's digest (see `super::roster`; read before [`Msg::decode`]) |
 //!
@@ -130,6 +131,21 @@ pub enum Msg {
         /// The sender's Lamport clock at exit; the resource prints it.
         clock: u64,
     },
+    /// `DEFERRED id inc t to why`, to a requester: `id` defers its request `t` (of the
+    /// requester's incarnation `to`) because `why`. It grants nothing and does not tick: the
+    /// requester only stops resending fast to `id` (it still asks again slowly).
+    Deferred {
+        /// The deferring process (the sender).
+        id: PeerId,
+        /// The sender's incarnation.
+        inc: Inc,
+        /// The deferred request's timestamp.
+        t: u64,
+        /// The requester's incarnation that asked.
+        to: Inc,
+        /// Why it waits.
+        why: Why,
+    },
     /// `ACK HELLO|ENTER|EXIT id inc t`, from the shared resource: the message of (`id`,
     /// `inc`, `t`) was received (`t` is 0 for HELLO). It echoes them, so a late ACK of an
     /// earlier request is not mistaken for the current one's.
@@ -143,6 +159,31 @@ pub enum Msg {
         /// The request timestamp of the acknowledged message.
         t: u64,
     },
+}
+
+/// Why a process defers a REQUEST (the four reasons Ricart–Agrawala has, and peerlab's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Why {
+    /// It holds the CS (`held`).
+    Held,
+    /// It left the CS; its EXIT is not yet acknowledged by the resource (`exit`).
+    Exit,
+    /// It is rejoining after a restart: the resource has not yet heard it (`join`).
+    Join,
+    /// Its own request, with this T, comes first.
+    First(u64),
+}
+
+impl fmt::Display for Why {
+    /// As on the wire.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Why::Held => f.write_str("held"),
+            Why::Exit => f.write_str("exit"),
+            Why::Join => f.write_str("join"),
+            Why::First(t) => t.fmt(f),
+        }
+    }
 }
 
 /// The type of a message, without its fields (for events and statistics).
@@ -160,6 +201,8 @@ pub enum Kind {
     Hello,
     /// [`Msg::Ack`] (`ACK HELLO`, `ACK ENTER` or `ACK EXIT`).
     Ack,
+    /// [`Msg::Deferred`].
+    Deferred,
 }
 
 impl Kind {
@@ -172,6 +215,7 @@ impl Kind {
             Kind::Exit => "EXIT",
             Kind::Hello => "HELLO",
             Kind::Ack => "ACK",
+            Kind::Deferred => "DEFERRED",
         }
     }
 }
@@ -236,6 +280,13 @@ impl Msg {
                 text,
             } => write!(s, "ENTER {id} {inc} {t} {clock} {text}"),
             Msg::Exit { id, inc, t, clock } => write!(s, "EXIT {id} {inc} {t} {clock}"),
+            Msg::Deferred {
+                id,
+                inc,
+                t,
+                to,
+                why,
+            } => write!(s, "DEFERRED {id} {inc} {t} {to} {why}"),
             Msg::Ack { of, id, inc, t } => {
                 let of = match of {
                     AckOf::Hello => "HELLO",
@@ -311,6 +362,22 @@ impl Msg {
                     clock: num(clock)?,
                 })
             }
+            "DEFERRED" => {
+                let [id, inc, t, to, why] = fields(rest)?;
+                let why = match why {
+                    "held" => Why::Held,
+                    "exit" => Why::Exit,
+                    "join" => Why::Join,
+                    t => Why::First(num(t)?),
+                };
+                Ok(Msg::Deferred {
+                    id: id_of(id)?,
+                    inc: Inc(num(inc)?),
+                    t: num(t)?,
+                    to: Inc(num(to)?),
+                    why,
+                })
+            }
             "ACK" => {
                 let [of, id, inc, t] = fields(rest)?;
                 let of = match of {
@@ -339,6 +406,7 @@ impl Msg {
             Msg::Exit { .. } => Kind::Exit,
             Msg::Hello { .. } => Kind::Hello,
             Msg::Ack { .. } => Kind::Ack,
+            Msg::Deferred { .. } => Kind::Deferred,
         }
     }
 
@@ -350,6 +418,7 @@ impl Msg {
             | Msg::Hello { inc, .. }
             | Msg::Enter { inc, .. }
             | Msg::Exit { inc, .. }
+            | Msg::Deferred { inc, .. }
             | Msg::Ack { inc, .. } => *inc,
         }
     }
@@ -361,6 +430,7 @@ impl Msg {
             | Msg::Reply { t, .. }
             | Msg::Enter { t, .. }
             | Msg::Exit { t, .. }
+            | Msg::Deferred { t, .. }
             | Msg::Ack { t, .. } => *t,
             Msg::Hello { .. } => 0,
         }
@@ -374,6 +444,7 @@ impl Msg {
             | Msg::Hello { id, .. }
             | Msg::Enter { id, .. }
             | Msg::Exit { id, .. }
+            | Msg::Deferred { id, .. }
             | Msg::Ack { id, .. } => *id,
         }
     }
@@ -483,6 +554,34 @@ mod tests {
                 clock: u64::MAX,
                 text: heapless::String::try_from("x".repeat(MAX_TEXT).as_str()).unwrap(),
             },
+            Msg::Deferred {
+                id: PeerId(1),
+                inc: Inc(7),
+                t: 3,
+                to: Inc(8),
+                why: Why::Held,
+            },
+            Msg::Deferred {
+                id: PeerId(2),
+                inc: Inc(7),
+                t: 3,
+                to: Inc(8),
+                why: Why::Exit,
+            },
+            Msg::Deferred {
+                id: PeerId(3),
+                inc: Inc(7),
+                t: 3,
+                to: Inc(8),
+                why: Why::Join,
+            },
+            Msg::Deferred {
+                id: PeerId(65535),
+                inc: Inc(u64::MAX),
+                t: u64::MAX,
+                to: Inc(u64::MAX),
+                why: Why::First(u64::MAX),
+            },
         ]
     }
 
@@ -526,6 +625,11 @@ mod tests {
             (b"REQUEST 1 5 +2", Number),
             (b"REQUEST 1 5 99999999999999999999", Number),
             (b"REPLY 1 5 2 3", Fields),
+            (b"DEFERRED 1 5 2 3", Fields),
+            (b"DEFERRED 1 5 2 3 held x", Fields),
+            (b"DEFERRED 1 5 2 3 HELD", Number),
+            (b"DEFERRED 1 5 2 3 -1", Number),
+            (b"DEFERRED 0 5 2 3 held", ZeroId),
             (b"ENTER 1 5 2", Fields),
             (b"EXIT 1 5 2", Fields),
             (b"ACK LEAVE 1 5 2", UnknownType),

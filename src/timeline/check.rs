@@ -79,6 +79,8 @@ fn lamport(tr: &Trace, v: &mut Vec<String>) {
                         "sending a REQUEST does not tick (the request ticked once)",
                     )
                 }
+                Name::Sent if e.kind == "DEFERRED" => (c, "sending a DEFERRED does not tick"),
+                Name::DeferredBy => (c, "receiving a DEFERRED does not tick"),
                 Name::Sent => (c, "messages to the shared resource do not tick"),
                 Name::Stale => (c, "a duplicate or outdated message does not tick"),
                 Name::Entered | Name::Left => (c, "entering and leaving the CS do not tick"),

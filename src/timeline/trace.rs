@@ -22,6 +22,8 @@ pub(crate) enum Name {
     Request,
     /// A REPLY to the current request arrived.
     Reply,
+    /// A DEFERRED for the current request arrived (no tick; not drawn).
+    DeferredBy,
     /// A duplicate or outdated message arrived.
     Stale,
     /// The resource acknowledged.
@@ -38,13 +40,14 @@ pub(crate) enum Name {
     ResourceSilent,
 }
 
-const NAMES: [(&str, Name); 13] = [
+const NAMES: [(&str, Name); 14] = [
     ("internal", Name::Internal),
     ("ignored_key", Name::Ignored),
     ("requested", Name::Requested),
     ("sent", Name::Sent),
     ("request", Name::Request),
     ("reply", Name::Reply),
+    ("deferred_by", Name::DeferredBy),
     ("stale", Name::Stale),
     ("acked", Name::Acked),
     ("restarted", Name::Restarted),
@@ -425,6 +428,7 @@ pub(super) fn describe(e: &Ev, rows: &[Row]) -> String {
             }
         ),
         Name::Reply => write!(s, " received REPLY(T={t}) from {}", peer(e.peer)),
+        Name::DeferredBy => write!(s, " heard its REQUEST(T={t}) deferred by {}", peer(e.peer)),
         Name::Stale => write!(
             s,
             " received a duplicate {}(T={t}) from {}",
