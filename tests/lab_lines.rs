@@ -9,45 +9,78 @@ use util::{addrs, Proc, PATIENCE};
 
 const BIN: &str = env!("CARGO_BIN_EXE_process");
 
-/// While WANTED, a line every few seconds says who has not replied and whether it is down.
+/// While WANTED, a line every few seconds says, for each process whose REPLY is missing,
+/// why: deferred by it (and what it waits for, from its DEFERRED), or no answer yet, and
+/// whether it is down. A deferred request is not resent at the fast pace.
 #[test]
-fn a_waiting_process_says_who_has_not_replied() {
+fn a_waiting_process_says_who_has_not_replied_and_why() {
     let all = addrs(51, 3);
-    // The resource and process 3 are not running: 3 is down, 2 answers.
-    let mut p1 = Proc::start_piped(
-        "p1",
-        BIN,
-        &[
-            "mutex",
-            "--resource",
-            "127.0.51.1:10001",
-            "1",
-            &all[0],
-            &all[1],
-            &all[2],
-        ],
-    );
-    let p2 = Proc::start_piped(
-        "p2",
-        BIN,
-        &[
-            "mutex",
-            "--resource",
-            "127.0.51.1:10001",
-            "2",
-            &all[0],
-            &all[1],
-            &all[2],
-        ],
-    );
+    // The resource and process 3 are not running: 3 is down; 2 holds the CS for 5 s.
+    let args = |id: &'static str| {
+        vec![
+            "mutex", "--json", "--cs-time", "5s", "--resource", "127.0.51.1:10001", id,
+            &all[0], &all[1], &all[2],
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>()
+    };
+    let (a1, a2) = (args("1"), args("2"));
+    let v = |a: &[String]| a.iter().map(String::as_str).collect::<Vec<_>>();
+    let mut p1 = Proc::start_piped("p1", BIN, &v(&a1));
+    let mut p2 = Proc::start_piped("p2", BIN, &v(&a2));
+    p1.wait_event_named("mutex_listening", |_| true);
+    p2.wait_event_named("mutex_listening", |_| true);
+    p2.type_line("x");
+    // p2 needs 1's REPLY and 3's: 3 is down, so p2 does not enter; p1 then asks with a later
+    // T and is deferred by p2 (its T comes first).
+    p2.wait_event_named("requested", |_| true);
+    p1.wait_event_named("request", |v| v["from"] == 2);
+    p1.type_line("x");
+    let w = p1.wait_event_named("still_waiting", |v| v["deferred_by"] == serde_json::json!([2]));
+    assert_eq!(w["missing"], serde_json::json!([2, 3]), "{w}");
+    assert_eq!(w["down"], serde_json::json!([3]), "{w}");
+    // Its text form, from the same fields.
+    let d = p1.wait_event_named("deferred_by", |v| v["from"] == 2);
+    assert_eq!(d["why"], "first", "{d}");
+    // Over the wait (3 s) the REQUEST went to 2 at most twice (the first, and one slow ask
+    // at 2 s); to 3, which never answers, at the fast pace.
+    let to = |j: u64| {
+        p1.events_named("sent")
+            .iter()
+            .filter(|v| v["kind"] == "REQUEST" && v["to"] == j)
+            .count()
+    };
+    assert!(to(2) <= 2, "{} REQUESTs to 2", to(2));
+    assert!(to(3) >= 4, "{} REQUESTs to 3", to(3));
+}
+
+/// The waiting line in text, with each of its reasons.
+#[test]
+fn the_waiting_line_names_the_reasons() {
+    let all = addrs(77, 2);
+    let a = |id: &'static str| {
+        vec!["mutex", "--cs-time", "4s", "--resource", "127.0.77.1:10001", id, all[0].as_str(), all[1].as_str()]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let (a1, a2) = (a("1"), a("2"));
+    let v = |a: &[String]| a.iter().map(String::as_str).collect::<Vec<_>>();
+    let mut p1 = Proc::start_piped("p1", BIN, &v(&a1));
+    let mut p2 = Proc::start_piped("p2", BIN, &v(&a2));
     p1.wait_for(|l| l.contains("listening on"));
     p2.wait_for(|l| l.contains("listening on"));
     p1.type_line("x");
-    let line = p1.wait_for(|l| l.contains("still waiting for the REPLY of"));
+    p1.wait_for(|l| l.contains("Entrei na CS"));
+    p2.type_line("x");
+    let line = p2.wait_for(|l| l.contains("still waiting for T="));
     assert!(
-        line.contains("still waiting for the REPLY of 3 (down) to T=1 after"),
+        line.ends_with(": deferred by 1 (it holds the CS)"),
         "{line}"
     );
+    p1.wait_for(|l| l.contains("Sai da CS"));
+    p2.wait_for(|l| l.contains("Entrei na CS"));
 }
 
 /// With the resource down, "connection refused" ends the wait for its ACK at once: a CS takes
