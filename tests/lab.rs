@@ -26,7 +26,24 @@ fn start_resource(args: &[&str]) -> Proc {
     let mut a = vec!["shared-resource", "--json"];
     a.extend_from_slice(args);
     let p = Proc::start_cmd("shared", BIN, &a);
-    p.wait_event_named("resource_listening", |_| true);
+    if p
+        .wait_event_named_within(Duration::from_secs(10), "resource_listening", |_| true)
+        .is_none()
+    {
+        // Who holds the address (CI saw "already in use" once, for an address only one test
+        // uses): the sockets and their processes, for the next time.
+        let ss = std::process::Command::new("ss").args(["-uanp"]).output();
+        let ss = ss.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        panic!(
+            "the shared resource did not start: {}
+{:#?}
+UDP sockets now:
+{}",
+            p.stderr(),
+            p.lines(),
+            ss.unwrap_or_default()
+        );
+    }
     p
 }
 
