@@ -18,15 +18,25 @@ fn a_waiting_process_says_who_has_not_replied_and_why() {
     // The resource and process 3 are not running: 3 is down; 2 holds the CS for 5 s.
     let args = |id: &'static str| {
         vec![
-            "mutex", "--json", "--cs-time", "5s", "--resource", "127.0.51.1:10001", id,
-            &all[0], &all[1], &all[2],
+            "mutex",
+            "--json",
+            "--cs-time",
+            "5s",
+            "--resource",
+            "127.0.51.1:10001",
+            id,
+            &all[0],
+            &all[1],
+            &all[2],
         ]
         .into_iter()
         .map(String::from)
         .collect::<Vec<_>>()
     };
     let (a1, a2) = (args("1"), args("2"));
-    let v = |a: &[String]| a.iter().map(String::as_str).collect::<Vec<_>>();
+    fn v(a: &[String]) -> Vec<&str> {
+        a.iter().map(String::as_str).collect()
+    }
     let mut p1 = Proc::start_piped("p1", BIN, &v(&a1));
     let mut p2 = Proc::start_piped("p2", BIN, &v(&a2));
     p1.wait_event_named("mutex_listening", |_| true);
@@ -37,7 +47,9 @@ fn a_waiting_process_says_who_has_not_replied_and_why() {
     p2.wait_event_named("requested", |_| true);
     p1.wait_event_named("request", |v| v["from"] == 2);
     p1.type_line("x");
-    let w = p1.wait_event_named("still_waiting", |v| v["deferred_by"] == serde_json::json!([2]));
+    let w = p1.wait_event_named("still_waiting", |v| {
+        v["deferred_by"] == serde_json::json!([2])
+    });
     assert_eq!(w["missing"], serde_json::json!([2, 3]), "{w}");
     assert_eq!(w["down"], serde_json::json!([3]), "{w}");
     // Its text form, from the same fields.
@@ -60,13 +72,24 @@ fn a_waiting_process_says_who_has_not_replied_and_why() {
 fn the_waiting_line_names_the_reasons() {
     let all = addrs(77, 2);
     let a = |id: &'static str| {
-        vec!["mutex", "--cs-time", "4s", "--resource", "127.0.77.1:10001", id, all[0].as_str(), all[1].as_str()]
-            .into_iter()
-            .map(String::from)
-            .collect::<Vec<_>>()
+        vec![
+            "mutex",
+            "--cs-time",
+            "4s",
+            "--resource",
+            "127.0.77.1:10001",
+            id,
+            all[0].as_str(),
+            all[1].as_str(),
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>()
     };
     let (a1, a2) = (a("1"), a("2"));
-    let v = |a: &[String]| a.iter().map(String::as_str).collect::<Vec<_>>();
+    fn v(a: &[String]) -> Vec<&str> {
+        a.iter().map(String::as_str).collect()
+    }
     let mut p1 = Proc::start_piped("p1", BIN, &v(&a1));
     let mut p2 = Proc::start_piped("p2", BIN, &v(&a2));
     p1.wait_for(|l| l.contains("listening on"));
@@ -299,6 +322,8 @@ fn the_course_lines_of_a_run() {
         "[clock=4 WANTED] requesting the CS with T=4: waiting for 1 reply",
     );
     line(&p1, "[clock=5 HELD] REQUEST from 2 (T=4): deferred");
+    // The deferral is acknowledged: p2 knows why it waits, and its clock does not move.
+    line(&p2, "[clock=4 WANTED] deferred by 1 (T=4): it holds the CS");
     let s = std::net::UdpSocket::bind("127.0.55.9:0").unwrap();
     let src = s.local_addr().unwrap();
     for bad in [
@@ -348,7 +373,11 @@ fn the_course_lines_of_a_run() {
         let (_, st) = p.term();
         assert!(st.success(), "{}: {st}", p.label);
     }
-    let s1 = line_around(&p1, "process 1 summary after ", " peer(s) down at exit");
+    let s1 = line_around(
+        &p1,
+        "process 1 summary after ",
+        " peer(s) down at exit, 1 DEFERRED sent",
+    );
     for part in [
         ": 1 requests, 1 CS entries, 2 REQUEST/REPLY sent (",
         " per entry), ",
