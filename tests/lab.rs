@@ -26,8 +26,7 @@ fn start_resource(args: &[&str]) -> Proc {
     let mut a = vec!["shared-resource", "--json"];
     a.extend_from_slice(args);
     let p = Proc::start_cmd("shared", BIN, &a);
-    if p
-        .wait_event_named_within(Duration::from_secs(10), "resource_listening", |_| true)
+    if p.wait_event_named_within(Duration::from_secs(10), "resource_listening", |_| true)
         .is_none()
     {
         // Who holds the address (CI saw "already in use" once, for an address only one test
