@@ -69,16 +69,24 @@ pub(crate) fn encode(id: PeerId, inc: Inc, digest: u64) -> heapless::String<64> 
 /// A ROSTER message: the claimed id, its incarnation and its list's digest. `None` for
 /// anything else (the caller decodes it as another message).
 pub(crate) fn decode(text: &[u8]) -> Option<Result<(PeerId, Inc, u64), ()>> {
-    let rest = text.strip_prefix(b"ROSTER ")?;
-    let rest = core::str::from_utf8(rest).ok();
-    let parsed = rest.and_then(|r| {
+    decode_three(text, b"ROSTER ")
+}
+
+/// `<word> <id> <inc> <third>`, the shape of ROSTER and CLAIMED: `None` if `text` does not
+/// start with `word`, an error if the rest is not an id from 1, an incarnation and a `T`.
+fn decode_three<T: core::str::FromStr>(
+    text: &[u8],
+    word: &[u8],
+) -> Option<Result<(PeerId, Inc, T), ()>> {
+    let rest = text.strip_prefix(word)?;
+    let parsed = core::str::from_utf8(rest).ok().and_then(|r| {
         let mut it = r.trim_end().split(' ');
-        let (id, inc, d) = (it.next()?, it.next()?, it.next()?);
+        let (id, inc, third) = (it.next()?, it.next()?, it.next()?);
         if it.next().is_some() {
             return None;
         }
         let id: u16 = id.parse().ok().filter(|&i| i > 0)?;
-        Some((PeerId(id), Inc(inc.parse().ok()?), d.parse().ok()?))
+        Some((PeerId(id), Inc(inc.parse().ok()?), third.parse().ok()?))
     });
     Some(parsed.ok_or(()))
 }
@@ -94,17 +102,7 @@ pub(crate) fn encode_claimed(id: PeerId, inc: Inc, other: SocketAddr) -> heaples
 /// A CLAIMED message: the id, the other claimant's incarnation and address. `None` for
 /// anything else.
 pub(crate) fn decode_claimed(text: &[u8]) -> Option<Result<(PeerId, Inc, SocketAddr), ()>> {
-    let rest = text.strip_prefix(b"CLAIMED ")?;
-    let parsed = core::str::from_utf8(rest).ok().and_then(|r| {
-        let mut it = r.trim_end().split(' ');
-        let (id, inc, at) = (it.next()?, it.next()?, it.next()?);
-        if it.next().is_some() {
-            return None;
-        }
-        let id: u16 = id.parse().ok().filter(|&i| i > 0)?;
-        Some((PeerId(id), Inc(inc.parse().ok()?), at.parse().ok()?))
-    });
-    Some(parsed.ok_or(()))
+    decode_three(text, b"CLAIMED ")
 }
 
 /// What a ROSTER showed.
