@@ -620,6 +620,20 @@ pub(crate) struct TimelineArgs {
     )]
     pub format: peerlab::timeline::Format,
 
+    /// draw every copy of a message: resends and duplicates dashed (by default one arrow per
+    /// message, `×N` on it when N copies were sent)
+    #[argh(switch)]
+    pub resends: bool,
+
+    /// draw the DEFERRED acknowledgements (a deferral said to the requester) as dotted arrows
+    #[argh(switch)]
+    pub deferrals: bool,
+
+    /// draw a lane for the shared resource: the ENTER and EXIT each process sent it, and the
+    /// uses they make, stacked where two overlap
+    #[argh(switch)]
+    pub resource: bool,
+
     /// check the Lamport rules, mutual exclusion and (T, id) order instead of drawing:
     /// prints each violation with its events, exits 1 if any
     #[argh(switch)]

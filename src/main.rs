@@ -254,7 +254,12 @@ fn run_timeline(a: TimelineArgs) -> ExitCode {
     ExitCode::from(peerlab::timeline::run(
         &a.inputs,
         a.output.as_deref(),
-        a.x,
+        peerlab::timeline::Options {
+            layout: a.x,
+            resends: a.resends,
+            deferrals: a.deferrals,
+            resource: a.resource,
+        },
         a.format,
         a.check,
     ))

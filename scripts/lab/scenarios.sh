@@ -4,13 +4,16 @@
 # each writing its trace with --trace; then `process timeline` draws the figure and checks
 # the run.
 #
-#   scripts/lab/scenarios.sh 1|2|3 [OUTDIR]     (OUTDIR defaults to target/scenarios/N)
+#   scripts/lab/scenarios.sh 1|2|3|4 [OUTDIR]     (OUTDIR defaults to target/scenarios/N)
 #
 #   1: one process requests; after it releases, another one requests.
 #   2: one requests while another is in the CS: its REPLY is deferred until the holder leaves.
 #   3: concurrent requests: P2 skews its clock (types 2 three times), then P3 (T=1) and P2
 #      (T=4) ask at once; the earlier timestamp wins though 3 > 2. "At once" is a race on
 #      loopback: the run is repeated (up to 5 times) until both asked before hearing the other.
+#   4: a student's interactive session (CS time 4s): x typed in P1 then P2 while P1 is
+#      inside, then in P3, P1 and P2 close together, then P2 types its id and P3 and P2 ask
+#      at once: 100 or more events, most REQUESTs deferred for seconds.
 #
 # Leaves in OUTDIR: p{1,2,3}.jsonl (the traces), p{1,2,3}.txt (what each terminal showed),
 # shared.txt (the resource), scenarioN.svg (x = Lamport clock), scenarioN-real.svg (wall
@@ -20,8 +23,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 n="${1:-}"
-case "$n" in 1 | 2 | 3) ;; *)
-  echo "usage: $0 1|2|3 [OUTDIR]" >&2
+case "$n" in 1 | 2 | 3 | 4) ;; *)
+  echo "usage: $0 1|2|3|4 [OUTDIR]" >&2
   exit 2
   ;;
 esac
@@ -33,6 +36,8 @@ fi
 mkdir -p "$out"
 
 net="127.0.8$n"
+cs=1s
+[ "$n" = 4 ] && cs=4s
 res="$net.1:10001"
 addrs=("$net.2:10002" "$net.3:10003" "$net.4:10004")
 pids=()
@@ -56,7 +61,7 @@ once() {
   pids+=($!)
   for id in 1 2 3; do
     mkfifo "$out/p$id.in"
-    "$PROCESS" mutex --resource "$res" --cs-time 1s --trace "$out/p$id.jsonl" \
+    "$PROCESS" mutex --resource "$res" --cs-time "$cs" --trace "$out/p$id.jsonl" \
       "$id" "${addrs[@]}" <"$out/p$id.in" >"$out/p$id.txt" 2>&1 &
     pids+=($!)
     # Each keyboard stays open: fds 3, 4, 5 type at P1, P2, P3.
@@ -89,6 +94,22 @@ once() {
     type_at 3 x
     type_at 2 x
     sleep 3
+    ;;
+  4)
+    type_at 1 x
+    sleep 1
+    type_at 2 x
+    sleep 8.5
+    type_at 3 x
+    sleep 0.7
+    type_at 1 x
+    sleep 0.4
+    type_at 2 x
+    sleep 13
+    type_at 2 2
+    type_at 3 x
+    type_at 2 x
+    sleep 9
     ;;
   esac
   stop

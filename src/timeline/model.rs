@@ -75,6 +75,63 @@ pub(super) fn match_messages(tr: &Trace) -> Vec<Arrow> {
     order.iter().map(|&k| arrows[k]).collect()
 }
 
+/// A message as the figure shows it by default: the copy that counted (or the first, crossed,
+/// if none arrived) and how many copies were sent in all.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Shown {
+    pub(crate) arrow: Arrow,
+    /// Copies of this message sent (1 + resends), on the first arrow drawn of it; else 0.
+    pub(crate) copies: u32,
+    /// Of those, never received.
+    pub(crate) lost: u32,
+    /// Of those, received again (duplicates).
+    pub(crate) dups: u32,
+}
+
+/// The arrows drawn: with `resends`, every copy; else per message (sender's life, receiver,
+/// kind, T) the copy whose receive counted, and the first copy if it was lost (a lost message
+/// stays crossed). The first arrow drawn of a message carries the count of its copies.
+pub(super) fn shown(tr: &Trace, arrows: &[Arrow], resends: bool) -> Vec<Shown> {
+    let key = |a: &Arrow| {
+        let e = &tr.evs[a.send];
+        let to = match e.peer {
+            Some(Party::P(j)) => u64::from(j),
+            _ => 0,
+        };
+        let kind = u64::from(e.kind == "REPLY");
+        [((e.row as u64) << 17) | (to << 1) | kind, e.t.unwrap_or(0), a.send as u64]
+    };
+    let order = super::sort::sorted(arrows.len(), &|k| key(&arrows[k]));
+    let mut out: Vec<Shown> = Vec::new();
+    for group in order.chunk_by(|&a, &b| key(&arrows[a])[..2] == key(&arrows[b])[..2]) {
+        let counted = |a: &Arrow| a.recv.is_some_and(|r| tr.evs[r].name != Name::Stale);
+        let lost = group.iter().filter(|&&k| arrows[k].recv.is_none()).count() as u32;
+        let dups = group
+            .iter()
+            .filter(|&&k| arrows[k].recv.is_some() && !counted(&arrows[k]))
+            .count() as u32;
+        let any_counted = group.iter().any(|&k| counted(&arrows[k]));
+        let mut first = true;
+        for (n, &k) in group.iter().enumerate() {
+            let a = arrows[k];
+            let draw = resends
+                || counted(&a)
+                || (n == 0 && (a.recv.is_none() || !any_counted));
+            if draw {
+                out.push(Shown {
+                    arrow: a,
+                    copies: if first { group.len() as u32 } else { 0 },
+                    lost: if first { lost } else { 0 },
+                    dups: if first { dups } else { 0 },
+                });
+                first = false;
+            }
+        }
+    }
+    let order = super::sort::sorted(out.len(), &|k| [out[k].arrow.send as u64, 0, 0]);
+    order.iter().map(|&k| out[k]).collect()
+}
+
 /// Whether the event is drawn on its process line. Messages to and from the resource are not
 /// (the CS bar shows the use); nor are the keyboard's ignored `x` and the bookkeeping events.
 pub(super) fn drawn(e: &Ev) -> bool {
@@ -99,14 +156,15 @@ pub(super) struct Point {
     pub(crate) sub: u32,
 }
 
-/// The points of every row, in row order, then log order.
-pub(super) fn points(tr: &Trace) -> Vec<Point> {
+/// The points of every row, in row order, then log order, of the events that `drawn` and
+/// `show` keep (`show`: the figure's choice of sends and duplicates, and deferral notes).
+pub(super) fn points(tr: &Trace, show: &dyn Fn(usize) -> bool) -> Vec<Point> {
     let mut pts: Vec<Point> = Vec::new();
     for (r, row) in tr.rows.iter().enumerate() {
         let first = pts.len();
         for &i in &row.evs {
             let e = &tr.evs[i];
-            if !drawn(e) {
+            if !(drawn(e) || e.name == Name::DeferredBy) || !show(i) {
                 continue;
             }
             if let Some(p) = pts[first..].last_mut() {

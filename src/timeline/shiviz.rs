@@ -5,11 +5,11 @@
 use std::fmt::Write as _;
 
 use super::model::{self, Point};
-use super::trace::{describe, Trace};
+use super::trace::{describe, Name, Trace};
 
 /// The log; each host's own entry starts at 1 and rises by 1 per event, as ShiViz requires.
 pub(super) fn render(tr: &Trace) -> String {
-    let pts = model::points(tr);
+    let pts = model::points(tr, &|i| tr.evs[i].name != Name::DeferredBy);
     let of = model::point_of(tr, &pts);
     // The point that sent what each point received.
     let mut from: Vec<Vec<usize>> = vec![Vec::new(); pts.len()];

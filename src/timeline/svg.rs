@@ -1,10 +1,16 @@
 //! The figure: a self-contained SVG, one line per process, messages as arrows, the critical
 //! section as a thick bar. Integer coordinates only (no float formatting in the binary).
 //! Black-and-white safe: kinds differ by line style, marker and label, not colour alone.
+//!
+//! The figure fits a report page: at most [`MAX_WIDTH`] px wide, a long run wraps onto
+//! several bands (each band all the process lines again; an arrow that crosses a band's
+//! edge goes on in the next band). No text covers another text, a marker, an arrowhead or
+//! a CS bar ([`place`](super::place)); arrows stop short of the dot or bar they end on.
 
 use std::fmt::Write as _;
 
-use super::model::{self, Arrow, Point};
+use super::model::{self, Point, Shown};
+use super::place::{Box4, Font, Taken, LABEL, LABEL_BOLD};
 use super::trace::{describe, Name, Party, Trace};
 
 /// How events are placed left to right.
@@ -16,25 +22,60 @@ pub enum Layout {
     Real,
 }
 
+/// What the figure shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// How events are placed left to right.
+    pub layout: Layout,
+    /// Every copy of a message (resends dashed, duplicates too), not one arrow per message.
+    pub resends: bool,
+    /// The DEFERRED acknowledgements, as dotted arrows.
+    pub deferrals: bool,
+    /// A lane for the shared resource: the ENTER and EXIT it was sent, its uses as bars.
+    pub resource: bool,
+}
+
+/// The widest figure: a report page at 11 px type.
+pub const MAX_WIDTH: i64 = 1600;
 const LEFT: i64 = 70;
-const TOP: i64 = 56;
+const X0: i64 = LEFT + 40;
+/// Content per band, in x before wrapping.
+const BAND_W: i64 = MAX_WIDTH - 60 - X0;
+const TOP: i64 = 40;
 const ROW: i64 = 96;
 const STEP: i64 = 46;
 const MIN_GAP: i64 = 30;
+/// How far short of the line it ends on an arrow stops: its head stays clear of the dot
+/// (radius 4) and of a CS bar (5 each side of the line).
+const CLEAR: i64 = 7;
+
+const PROC: Font = Font {
+    px: 15,
+    bold: true,
+};
+const HEADING: Font = Font {
+    px: 13,
+    bold: false,
+};
 
 /// Styles and arrowheads: black-and-white safe (REQUEST solid with a filled head, REPLY thin
-/// with an open head, resends dashed, lost messages crossed).
+/// with an open head, resends dashed, lost messages crossed, DEFERRED and the resource's
+/// messages dotted).
 const STYLE: &str = r##"<style>
-text{font-family:Helvetica,Arial,sans-serif;font-size:11px;fill:#000}
-.lbl{font-size:10px;paint-order:stroke;stroke:#fff;stroke-width:3px}
+text{font-family:"DejaVu Sans",Verdana,Arial,Helvetica,sans-serif;font-size:11px;fill:#000}
+.lbl{paint-order:stroke;stroke:#fff;stroke-width:3px}
 .proc{font-size:15px;font-weight:bold}
 .clk{font-weight:bold;paint-order:stroke;stroke:#fff;stroke-width:3px}
 .line{stroke:#000;stroke-width:1.5}
 .req{stroke:#1f4e8c;stroke-width:1.6;fill:none}
 .rep{stroke:#9a3c00;stroke-width:1.1;fill:none}
+.dfr{stroke:#000;stroke-width:1.1;stroke-dasharray:2 3;fill:none}
+.res{stroke:#555;stroke-width:1.1;stroke-dasharray:1 3;fill:none}
 .dash{stroke-dasharray:7 4}
+.lead{stroke:#777;stroke-width:.8;stroke-dasharray:2 2}
 .lost{stroke:#000;stroke-width:2}
 .cs{fill:#444;stroke:#000}
+.use{fill:#fff;stroke:#000;stroke-width:1.5}
 .dot{fill:#000}
 .int{fill:#fff;stroke:#000;stroke-width:1.5}
 .def{fill:#fff;stroke:#000;stroke-width:1.5}
@@ -42,6 +83,7 @@ text{font-family:Helvetica,Arial,sans-serif;font-size:11px;fill:#000}
 <defs>
 <marker id="hreq" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0L10,5L0,10z" fill="#1f4e8c"/></marker>
 <marker id="hrep" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,1L10,5L0,9" fill="none" stroke="#9a3c00" stroke-width="1.6"/></marker>
+<marker id="hdfr" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,1L10,5L0,9" fill="none" stroke="#000" stroke-width="1.6"/></marker>
 </defs>
 <rect width="100%" height="100%" fill="#fff"/>
 "##;
@@ -63,10 +105,10 @@ pub(super) fn esc(s: &str) -> String {
     o
 }
 
-/// The x of every point.
+/// The x of every point before wrapping, and (real layout) the wall-clock time each is drawn
+/// at (a receive moved after its send).
 /// `from[k]`: the points that sent what point `k` received.
-fn xs(tr: &Trace, pts: &[Point], from: &[Vec<usize>], layout: Layout) -> Vec<i64> {
-    let x0 = LEFT + 40;
+fn xs(tr: &Trace, pts: &[Point], from: &[Vec<usize>], layout: Layout) -> (Vec<i64>, Vec<u64>) {
     match layout {
         Layout::Lamport => {
             // Each clock value seen gets as many slots as the busiest row needs: in clock
@@ -82,9 +124,9 @@ fn xs(tr: &Trace, pts: &[Point], from: &[Vec<usize>], layout: Layout) -> Vec<i64
                     prev = Some(clock(k));
                 }
                 width = width.max(i64::from(pts[k].sub) + 1);
-                x[k] = x0 + (base + i64::from(pts[k].sub)) * STEP;
+                x[k] = X0 + (base + i64::from(pts[k].sub)) * STEP;
             }
-            x
+            (x, Vec::new())
         }
         Layout::Real => {
             // A `sent` is stamped after its datagram left, so a fast receive can carry an
@@ -107,17 +149,16 @@ fn xs(tr: &Trace, pts: &[Point], from: &[Vec<usize>], layout: Layout) -> Vec<i64
                     break;
                 }
             }
-            let ts = |k: usize| key[k];
-            let order = super::sort::sorted(pts.len(), &|k| [ts(k), 0, 0]);
-            let t0 = order.first().map_or(0, |&k| ts(k));
-            let span = order.last().map_or(1, |&k| ts(k) - t0).max(1);
+            let order = super::sort::sorted(pts.len(), &|k| [key[k], 0, 0]);
+            let t0 = order.first().map_or(0, |&k| key[k]);
+            let span = order.last().map_or(1, |&k| key[k] - t0).max(1);
             let w = (pts.len() as u64 * 24).max(800);
             let mut x = vec![0; pts.len()];
             let mut last: Vec<Option<i64>> = vec![None; tr.rows.len()];
             let mut placed = vec![false; pts.len()];
             let mut shift = 0;
             for k in order {
-                let natural = x0 + ((ts(k) - t0).saturating_mul(w) / span) as i64;
+                let natural = X0 + ((key[k] - t0).saturating_mul(w) / span) as i64;
                 // Room for the label after the row's previous point, and a visible slant
                 // for every arrow that arrives here.
                 let min = from[k]
@@ -135,56 +176,263 @@ fn xs(tr: &Trace, pts: &[Point], from: &[Vec<usize>], layout: Layout) -> Vec<i64
                 last[pts[k].row] = Some(at);
                 x[k] = at;
             }
-            x
+            (x, key)
         }
     }
 }
 
-/// Renders the trace.
-pub(super) fn render(tr: &Trace, layout: Layout) -> String {
-    let pts = model::points(tr);
-    let of = model::point_of(tr, &pts);
-    let arrows = model::match_messages(tr);
-    let mut from = vec![Vec::new(); pts.len()];
-    for a in &arrows {
-        if let Some(r) = a.recv {
-            from[of[r]].push(of[a.send]);
+/// Wrapping: the figure's x before wrapping to a band and an x on the page.
+#[derive(Clone, Copy)]
+struct Bands {
+    n: i64,
+    /// Height of one band.
+    h: i64,
+}
+
+impl Bands {
+    fn of(&self, x: i64) -> i64 {
+        if self.n == 1 {
+            0
+        } else {
+            ((x - X0).max(0) / BAND_W).min(self.n - 1)
         }
     }
-    let x = xs(tr, &pts, &from, layout);
-    let y = |row: usize| TOP + 30 + row as i64 * ROW;
-    let right = x.iter().copied().max().unwrap_or(LEFT) + 70;
-    let bottom = y(tr.rows.len().saturating_sub(1)) + 40;
-    let width = right.max(980);
-    let height = bottom + if layout == Layout::Real { 130 } else { 100 };
+    /// The page's (x, y) of x before wrapping on the line `ry` px below the band's first.
+    fn at(&self, x: i64, ry: i64) -> (i64, i64) {
+        let b = self.of(x);
+        (x - b * BAND_W, self.line(b, ry))
+    }
+    fn line(&self, band: i64, ry: i64) -> i64 {
+        TOP + 30 + band * self.h + ry
+    }
+    /// The segment from (x1, ry1) to (x2, ry2), cut where it crosses a band's edge: the
+    /// pieces on the page, in order.
+    fn pieces(&self, (x1, y1): (i64, i64), (x2, y2): (i64, i64)) -> Vec<(i64, i64, i64, i64)> {
+        let (b1, b2) = (self.of(x1), self.of(x2));
+        if b1 == b2 {
+            let (p, q) = (self.at(x1, y1), self.at(x2, y2));
+            return vec![(p.0, p.1, q.0, q.1)];
+        }
+        // Where the segment meets the edge between band b and the next, as y before wrapping.
+        let y_at = |x: i64| y1 + (y2 - y1) * (x - x1) / (x2 - x1);
+        let mut out = Vec::new();
+        let (lo, hi) = (b1.min(b2), b1.max(b2));
+        for b in lo..=hi {
+            let (start, end) = (X0 + b * BAND_W, X0 + (b + 1) * BAND_W);
+            let (a, z) = if x1 < x2 {
+                (x1.max(start), x2.min(end))
+            } else {
+                (x1.min(end), x2.max(start))
+            };
+            let (ya, yz) = (y_at(a), y_at(z));
+            out.push((
+                a - b * BAND_W,
+                self.line(b, ya),
+                z - b * BAND_W,
+                self.line(b, yz),
+            ));
+        }
+        if x1 > x2 {
+            out.reverse();
+        }
+        out
+    }
+}
+
+/// An arrow ready to draw.
+struct Drawn {
+    /// `request`, `reply`, `deferral` or `resource`.
+    kind: &'static str,
+    /// The line's classes.
+    class: &'static str,
+    /// Its arrowhead (none for a lost message).
+    head: Option<&'static str>,
+    lost: bool,
+    pieces: Vec<(i64, i64, i64, i64)>,
+    label: String,
+    title: String,
+}
+
+/// The `(x, y)` of the arrowhead's tip and the box it covers, for a head `len` px long.
+fn head_box((x1, y1, x2, y2): (i64, i64, i64, i64), len: i64) -> Box4 {
+    let (dx, dy) = (x2 - x1, y2 - y1);
+    let d = isqrt(dx * dx + dy * dy).max(1);
+    // The head's back corners: len back along the line, len/2 to either side.
+    let (bx, by) = (x2 - dx * len / d, y2 - dy * len / d);
+    let (nx, ny) = (-dy * len / 2 / d, dx * len / 2 / d);
+    let xs = [x2, bx + nx, bx - nx];
+    let ys = [y2, by + ny, by - ny];
+    (
+        xs.iter().min().copied().unwrap_or(x2) - 2,
+        ys.iter().min().copied().unwrap_or(y2) - 2,
+        xs.iter().max().copied().unwrap_or(x2) + 2,
+        ys.iter().max().copied().unwrap_or(y2) + 2,
+    )
+}
+
+fn isqrt(v: i64) -> i64 {
+    if v <= 0 {
+        return 0;
+    }
+    let mut r = (v as f64).sqrt() as i64;
+    while r * r > v {
+        r -= 1;
+    }
+    while (r + 1) * (r + 1) <= v {
+        r += 1;
+    }
+    r
+}
+
+/// Stops the last piece `CLEAR` px short of the line it ends on (`toward` y), along itself.
+fn clear_end(p: &mut (i64, i64, i64, i64)) {
+    let dy = p.3 - p.1;
+    if dy.abs() > CLEAR {
+        let cut = CLEAR * dy.signum();
+        p.2 -= (p.2 - p.0) * cut / dy;
+        p.3 -= cut;
+    } else if dy == 0 && p.2 != p.0 {
+        // Along its own line (a resend to a process drawn on one row cannot happen; kept
+        // safe): stop short of the dot.
+        p.2 -= CLEAR * (p.2 - p.0).signum();
+    }
+}
+
+/// `+1.5s` for `ms` with as many decimals as `step_ms` needs.
+fn secs(ms: u64, step_ms: u64) -> String {
+    let (s, f) = (ms / 1000, ms % 1000);
+    if ms == 0 {
+        "0s".into()
+    } else if step_ms % 1000 == 0 {
+        format!("+{s}s")
+    } else if step_ms % 100 == 0 {
+        format!("+{s}.{}s", f / 100)
+    } else if step_ms % 10 == 0 {
+        format!("+{s}.{:02}s", f / 10)
+    } else {
+        format!("+{s}.{f:03}s")
+    }
+}
+
+/// Renders the trace.
+pub(super) fn render(tr: &Trace, o: Options) -> String {
+    let arrows = model::match_messages(tr);
+    let shown: Vec<Shown> = model::shown(tr, &arrows, o.resends);
+    // The events on the lines: messages only as their arrows are shown.
+    let mut show: Vec<bool> = tr
+        .evs
+        .iter()
+        .map(|e| {
+            !(matches!(e.name, Name::Sent | Name::Stale) && e.is_process_msg()
+                || e.name == Name::DeferredBy)
+        })
+        .collect();
+    for s in &shown {
+        show[s.arrow.send] = true;
+        if let Some(r) = s.arrow.recv {
+            show[r] = true;
+        }
+    }
+    let deferrals = if o.deferrals {
+        deferral_pairs(tr, o.resends)
+    } else {
+        Vec::new()
+    };
+    for &(_, d) in &deferrals {
+        show[d] = true;
+    }
+    let pts = model::points(tr, &|i| show[i]);
+    let of = model::point_of(tr, &pts);
+    let mut from = vec![Vec::new(); pts.len()];
+    for s in &shown {
+        if let Some(r) = s.arrow.recv {
+            from[of[r]].push(of[s.arrow.send]);
+        }
+    }
+    let (x, key) = xs(tr, &pts, &from, o.layout);
+    let rows = tr.rows.len() + usize::from(o.resource);
+    let ry = |row: usize| row as i64 * ROW;
+    let last_row = ry(rows.saturating_sub(1));
+    let max_x = x.iter().copied().max().unwrap_or(X0);
+    let n = if max_x + 70 <= MAX_WIDTH {
+        1
+    } else {
+        (max_x - X0) / BAND_W + 1
+    };
+    let axis_h = if o.layout == Layout::Real { 50 } else { 0 };
+    let b = Bands {
+        n,
+        h: last_row + 70 + axis_h,
+    };
+    let right = if n == 1 {
+        (max_x + 70).max(980)
+    } else {
+        MAX_WIDTH
+    };
+    let line_end = |band: i64| {
+        if band == n - 1 {
+            (max_x + 60 - band * BAND_W).max(X0 + 40)
+        } else {
+            right - 20
+        }
+    };
+    let xy = |k: usize| b.at(x[k], ry(pts[k].row));
+
+    let mut taken = Taken::default();
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">"#
-    );
-    s.push_str(STYLE);
-    let _ = writeln!(
-        s,
-        r#"<text x="{LEFT}" y="22" style="font-size:13px">Lab 1 (Ricart–Agrawala): {} processes, {} events, x = {}</text>"#,
+    let mut body = String::new();
+    let heading = format!(
+        "Lab 1 (Ricart–Agrawala): {} processes, {} events, x = {}{}",
         tr.rows.len(),
         tr.evs.len(),
-        match layout {
+        match o.layout {
             Layout::Lamport => "Lamport clock",
             Layout::Real => "wall clock (to scale; close events spread apart)",
+        },
+        if n > 1 {
+            format!(", in {n} bands")
+        } else {
+            String::new()
         }
     );
-    // Process lines.
-    for (r, row) in tr.rows.iter().enumerate() {
-        let yy = y(r);
-        let _ = writeln!(
-            s,
-            r#"<text class="proc" x="14" y="{}">{}</text><line class="line" x1="{}" y1="{yy}" x2="{right}" y2="{yy}"/>"#,
-            yy + 5,
-            esc(&row.label()),
-            LEFT - 10
-        );
+    let hb = HEADING.boxed(&heading, 0, 22);
+    taken.0.push((LEFT, hb.1, LEFT + hb.2 - hb.0, hb.3));
+    let _ = writeln!(
+        body,
+        r#"<text x="{LEFT}" y="22" style="font-size:13px">{}</text>"#,
+        esc(&heading)
+    );
+    // Process lines, in every band.
+    let mut names: Vec<&str> = Vec::new();
+    let labels: Vec<String> = tr.rows.iter().map(|r| r.label()).collect();
+    names.extend(labels.iter().map(String::as_str));
+    if o.resource {
+        names.push("resource");
     }
+    for band in 0..n {
+        for (r, name) in names.iter().enumerate() {
+            let yy = b.line(band, ry(r));
+            let f = if *name == "resource" { LABEL_BOLD } else { PROC };
+            let w = f.width(name);
+            taken.0.push((13, yy + 5 - f.px, 16 + w, yy + 9));
+            let _ = writeln!(
+                body,
+                r#"<text class="proc" x="14" y="{}"{}>{}</text><line class="line" x1="{}" y1="{yy}" x2="{}" y2="{yy}"/>"#,
+                yy + 5,
+                if *name == "resource" {
+                    r#" style="font-size:11px""#
+                } else {
+                    ""
+                },
+                esc(name),
+                LEFT - 10,
+                line_end(band)
+            );
+        }
+    }
+
     // CS bars, from `entered` to the next `left` of the row (or the end of the trace).
+    let mut bars = Vec::new();
     for (r, row) in tr.rows.iter().enumerate() {
         let mut i = 0;
         while i < row.evs.len() {
@@ -199,40 +447,289 @@ pub(super) fn render(tr: &Trace, layout: Layout) -> String {
                 .map(|k| row.evs[i + k])
                 .filter(|&j| tr.evs[j].name == Name::Left);
             let x1 = x[of[row.evs[i - 1]]];
-            let x2 = left.map_or(right - 10, |j| x[of[j]]);
-            let t = e.t.map_or(String::new(), |t| format!(" T={t}"));
+            let x2 = left.map_or(max_x + 50, |j| x[of[j]]);
             let mut title = describe(e, &tr.rows);
             if let Some(j) = left {
                 title.push('\n');
                 title.push_str(&describe(&tr.evs[j], &tr.rows));
             }
-            let _ = writeln!(
-                s,
-                r#"<g class="csbar"><title>{}</title><rect class="cs" x="{x1}" y="{}" width="{}" height="10"/><text x="{}" y="{}" text-anchor="middle" style="font-weight:bold">CS{t}</text></g>"#,
-                esc(&title),
-                y(r) - 5,
-                (x2 - x1).max(4),
-                (x1 + x2) / 2,
-                y(r) + 22
-            );
+            let label = e.t.map_or("CS".to_string(), |t| format!("CS T={t}"));
+            bars.push((r, x1, x2, label, title));
         }
     }
-    // Messages. Their labels avoid the clock labels above the points and each other.
-    let mut taken = Taken::default();
+    let mut bar_pieces = Vec::new();
+    for (r, x1, x2, _, _) in &bars {
+        let pieces = b.pieces((*x1, ry(*r)), ((*x2).max(x1 + 4), ry(*r)));
+        for p in &pieces {
+            taken.0.push((p.0, p.1 - 5, p.2.max(p.0 + 4), p.1 + 5));
+        }
+        bar_pieces.push(pieces);
+    }
+
+    // The resource's lane: each ENTER and EXIT a process sent, straight down from where it
+    // was sent; a use is a bar from ENTER to EXIT (stacked if the resource was told of two
+    // at once).
+    let mut lane_arrows = Vec::new();
+    let mut uses: Vec<(i64, i64, String, String)> = Vec::new();
+    if o.resource {
+        let lane = ry(tr.rows.len());
+        for (r, row) in tr.rows.iter().enumerate() {
+            let mut at = None;
+            let mut open: Option<(i64, String)> = None;
+            for &i in &row.evs {
+                if of[i] != usize::MAX {
+                    at = Some(x[of[i]]);
+                }
+                let e = &tr.evs[i];
+                if e.name != Name::Sent || e.peer != Some(Party::Resource) {
+                    continue;
+                }
+                let (Some(ax), true) = (at, matches!(e.kind.as_str(), "ENTER" | "EXIT")) else {
+                    continue;
+                };
+                if e.resend && !o.resends {
+                    continue;
+                }
+                let mut pieces = b.pieces((ax, ry(r)), (ax, lane));
+                if let Some(p) = pieces.last_mut() {
+                    clear_end(p);
+                }
+                lane_arrows.push(Drawn {
+                    kind: "resource",
+                    class: "res",
+                    head: Some("hdfr"),
+                    lost: false,
+                    pieces,
+                    label: String::new(),
+                    title: describe(e, &tr.rows),
+                });
+                if e.resend {
+                    continue;
+                }
+                if e.kind == "ENTER" {
+                    open = Some((ax, describe(e, &tr.rows)));
+                } else if let Some((x1, t)) = open.take() {
+                    let label = format!("{} T={}", labels[r], e.t.unwrap_or(0));
+                    uses.push((x1, ax, label, t + "\n" + &describe(e, &tr.rows)));
+                }
+            }
+            if let Some((x1, t)) = open {
+                let label = format!("{} T=?", labels[r]);
+                uses.push((x1, max_x + 50, label, t));
+            }
+        }
+    }
+    // Stacked when they overlap (what a VIOLATION looks like on the lane).
+    let mut use_level = vec![0i64; uses.len()];
+    for k in 0..uses.len() {
+        let mut lvl = 0;
+        while (0..k).any(|j| use_level[j] == lvl && uses[j].0 < uses[k].1 && uses[k].0 < uses[j].1) {
+            lvl += 1;
+        }
+        use_level[k] = lvl;
+    }
+    let mut use_pieces = Vec::new();
+    for (k, u) in uses.iter().enumerate() {
+        let y = ry(tr.rows.len()) + 8 + use_level[k] * 12;
+        let pieces = b.pieces((u.0, y), (u.1.max(u.0 + 4), y));
+        for p in &pieces {
+            taken.0.push((p.0, p.1 - 4, p.2.max(p.0 + 4), p.1 + 4));
+        }
+        use_pieces.push(pieces);
+    }
+
+    // Messages.
+    let mut drawn: Vec<Drawn> = Vec::new();
+    for sh in &shown {
+        if let Some(d) = message(tr, sh, &of, &x, &ry, &b) {
+            drawn.push(d);
+        }
+    }
+    for &(req, d) in &deferrals {
+        let (e, r) = (&tr.evs[req], &tr.evs[d]);
+        let (p, q) = (of[req], of[d]);
+        let mut pieces = b.pieces((x[p], ry(e.row)), (x[q], ry(r.row)));
+        if let Some(p) = pieces.last_mut() {
+            clear_end(p);
+        }
+        drawn.push(Drawn {
+            kind: "deferral",
+            class: "dfr",
+            head: Some("hdfr"),
+            lost: false,
+            pieces,
+            label: "DEFERRED".into(),
+            title: format!(
+                "{}\n{}",
+                describe(e, &tr.rows),
+                describe(r, &tr.rows)
+            ),
+        });
+    }
+    drawn.extend(lane_arrows);
+    for d in &drawn {
+        match (d.pieces.last(), d.head) {
+            (Some(&p), Some(h)) => taken.0.push(head_box(p, if h == "hreq" { 10 } else { 7 })),
+            (Some(&p), None) if d.lost => taken.0.push((p.2 - 7, p.3 - 7, p.2 + 7, p.3 + 7)),
+            _ => {}
+        }
+    }
+    // Markers.
     for (k, p) in pts.iter().enumerate() {
-        let (px, py) = (x[k], y(p.row));
-        taken.0.push((px - 9, py - 21, px + 9, py - 9));
-        if tr.evs[p.evs[0]].deferred {
-            taken.0.push((px - 24, py - 34, px + 24, py - 22));
-        }
+        let (px, py) = xy(k);
+        let head = &tr.evs[p.evs[0]];
+        taken.0.push(match head.name {
+            Name::Left | Name::Entered => (px - 2, py - 10, px + 2, py + 10),
+            Name::Request if head.deferred => (px - 7, py - 7, px + 7, py + 7),
+            _ => (px - 6, py - 6, px + 6, py + 6),
+        });
     }
-    for a in &arrows {
-        arrow(&mut s, tr, a, &of, &x, &y, &mut taken);
+    // Wall-clock ticks (real layout), regular: each label once.
+    let mut ticks = String::new();
+    if o.layout == Layout::Real {
+        axis(&mut ticks, &pts, &x, &key, &b, last_row + 40, &mut taken);
     }
-    // Points, over the lines and arrows.
+
+    // Texts, the most constrained first: clocks beside their points, the deferred notes,
+    // the CS labels, then the messages' labels along their arrows.
+    let mut clocks = vec![None; pts.len()];
     for (k, p) in pts.iter().enumerate() {
         let head = &tr.evs[p.evs[0]];
-        let (px, py) = (x[k], y(p.row));
+        // A bar's end is not an event of the handout's figure (leaving does not tick), nor
+        // is a DEFERRED heard.
+        if matches!(head.name, Name::Left | Name::DeferredBy) {
+            continue;
+        }
+        let (px, py) = xy(k);
+        let c = head.clock.to_string();
+        let w = LABEL_BOLD.width(&c);
+        let mut at = [
+            (px, py - 10),
+            (px - w / 2 - 7, py - 7),
+            (px + w / 2 + 7, py - 7),
+            (px, py + 20),
+            (px - w / 2 - 7, py + 16),
+            (px + w / 2 + 7, py + 16),
+        ]
+        .into_iter();
+        clocks[k] = Some(taken.place(&c, LABEL_BOLD, &mut at, (px, py - 10)));
+    }
+    let mut notes = vec![None; pts.len()];
+    for (k, p) in pts.iter().enumerate() {
+        if tr.evs[p.evs[0]].name == Name::Request && tr.evs[p.evs[0]].deferred {
+            let (px, py) = xy(k);
+            let mut at = [(px, py - 24), (px, py + 34), (px, py - 38)].into_iter();
+            notes[k] = Some(taken.place("deferred", LABEL, &mut at, (px, py - 24)));
+        }
+    }
+    let mut bar_labels = Vec::new();
+    for ((_, _, _, label, _), pieces) in bars.iter().zip(&bar_pieces) {
+        let p = widest(pieces);
+        let mid = (p.0 + p.2) / 2;
+        let w = LABEL_BOLD.width(label);
+        let mut at = [0, -w, w, -2 * w, 2 * w]
+            .into_iter()
+            .flat_map(|dx| [(mid + dx, p.1 + 22), (mid + dx, p.1 + 36)]);
+        bar_labels.push(taken.place(label, LABEL_BOLD, &mut at, (mid, p.1 + 22)));
+    }
+    let mut use_labels = Vec::new();
+    for ((_, _, label, _), pieces) in uses.iter().zip(&use_pieces) {
+        let p = widest(pieces);
+        let mid = (p.0 + p.2) / 2;
+        let mut at = [(mid, p.1 + 18), (mid, p.1 + 32)].into_iter();
+        use_labels.push(taken.place(label, LABEL, &mut at, (mid, p.1 + 18)));
+    }
+    let mut arrow_labels = Vec::new();
+    for d in &drawn {
+        if d.label.is_empty() {
+            arrow_labels.push(None);
+            continue;
+        }
+        let p = longest(&d.pieces);
+        let along = |t: i64| (p.0 + (p.2 - p.0) * t / 100, p.1 + (p.3 - p.1) * t / 100 + 4);
+        let mut at = [50, 40, 60, 30, 70, 20, 80, 35, 65, 45, 55, 25, 75, 15, 85]
+            .into_iter()
+            .map(along);
+        let placed = taken.place(&d.label, LABEL, &mut at, along(50));
+        arrow_labels.push(Some((placed, along(50))));
+    }
+
+    // Draw: lines, bars, arrows, points, then every text over them.
+    s.push_str(&body);
+    for ((_, _, _, _, title), pieces) in bars.iter().zip(&bar_pieces) {
+        let _ = write!(s, r#"<g class="csbar"><title>{}</title>"#, esc(title));
+        for p in pieces {
+            let _ = write!(
+                s,
+                r#"<rect class="cs" x="{}" y="{}" width="{}" height="10"/>"#,
+                p.0,
+                p.1 - 5,
+                (p.2 - p.0).max(4)
+            );
+        }
+        s.push_str("</g>\n");
+    }
+    for ((_, _, _, title), pieces) in uses.iter().zip(&use_pieces) {
+        let _ = write!(s, r#"<g class="use"><title>{}</title>"#, esc(title));
+        for p in pieces {
+            let _ = write!(
+                s,
+                r#"<rect class="use" x="{}" y="{}" width="{}" height="8"/>"#,
+                p.0,
+                p.1 - 4,
+                (p.2 - p.0).max(4)
+            );
+        }
+        s.push_str("</g>\n");
+    }
+    for (d, label) in drawn.iter().zip(&arrow_labels) {
+        let _ = write!(
+            s,
+            r#"<g class="msg {}{}"><title>{}</title>"#,
+            d.kind,
+            if d.lost { " lost" } else { "" },
+            esc(&d.title)
+        );
+        for (i, p) in d.pieces.iter().enumerate() {
+            let head = match d.head {
+                Some(h) if i + 1 == d.pieces.len() => format!(" marker-end=\"url(#{h})\""),
+                _ => String::new(),
+            };
+            let _ = write!(
+                s,
+                r#"<line class="{}" x1="{}" y1="{}" x2="{}" y2="{}"{head}/>"#,
+                d.class, p.0, p.1, p.2, p.3
+            );
+        }
+        if let (true, Some(p)) = (d.lost, d.pieces.last()) {
+            let _ = write!(
+                s,
+                r#"<path class="lost" d="M{},{}l10,10m0,-10l-10,10"/>"#,
+                p.2 - 5,
+                p.3 - 5
+            );
+        }
+        if let Some((((lx, ly), along), anchor)) = label {
+            if !along {
+                let _ = write!(
+                    s,
+                    r#"<line class="lead" x1="{lx}" y1="{}" x2="{}" y2="{}"/>"#,
+                    ly - 4,
+                    anchor.0,
+                    anchor.1 - 4
+                );
+            }
+            let _ = write!(
+                s,
+                r#"<text class="lbl" x="{lx}" y="{ly}" text-anchor="middle">{}</text>"#,
+                esc(&d.label)
+            );
+        }
+        s.push_str("</g>\n");
+    }
+    for (k, p) in pts.iter().enumerate() {
+        let head = &tr.evs[p.evs[0]];
+        let (px, py) = xy(k);
         s.push_str("<g class=\"ev\"><title>");
         for (n, &e) in p.evs.iter().enumerate() {
             if n > 0 {
@@ -250,11 +747,12 @@ pub(super) fn render(tr: &Trace, layout: Layout) -> String {
                 px - 4,
                 py - 4
             ),
-            Name::Request if head.deferred => write!(
-                s,
-                r#"<circle class="def" cx="{px}" cy="{py}" r="5"/><text class="lbl" x="{px}" y="{}" text-anchor="middle" style="font-style:italic">deferred</text>"#,
-                py - 24
-            ),
+            Name::Request if head.deferred => {
+                write!(s, r#"<circle class="def" cx="{px}" cy="{py}" r="5"/>"#)
+            }
+            Name::DeferredBy => {
+                write!(s, r#"<circle class="def" cx="{px}" cy="{py}" r="3"/>"#)
+            }
             Name::Left | Name::Entered => write!(
                 s,
                 r#"<line class="line" x1="{px}" y1="{}" x2="{px}" y2="{}"/>"#,
@@ -263,87 +761,104 @@ pub(super) fn render(tr: &Trace, layout: Layout) -> String {
             ),
             _ => write!(s, r#"<circle class="dot" cx="{px}" cy="{py}" r="4"/>"#),
         };
-        // A bar's end is not an event of the handout's figure (leaving does not tick).
-        if head.name != Name::Left {
+        if let Some(((lx, ly), _)) = clocks[k] {
             let _ = write!(
                 s,
-                r#"<text class="clk" x="{px}" y="{}" text-anchor="middle">{}</text>"#,
-                py - 10,
+                r#"<text class="clk" x="{lx}" y="{ly}" text-anchor="middle">{}</text>"#,
                 head.clock
+            );
+        }
+        if let Some(((lx, ly), _)) = notes[k] {
+            let _ = write!(
+                s,
+                r#"<text class="lbl" x="{lx}" y="{ly}" text-anchor="middle" style="font-style:italic">deferred</text>"#
             );
         }
         s.push_str("</g>\n");
     }
-    if layout == Layout::Real {
-        axis(&mut s, tr, &pts, &x, bottom);
+    for (((_, _, label, title), ((lx, ly), _)), _) in uses.iter().zip(&use_labels).zip(&use_pieces) {
+        let _ = writeln!(
+            s,
+            r#"<g class="uselbl"><title>{}</title><text class="lbl" x="{lx}" y="{ly}" text-anchor="middle">{}</text></g>"#,
+            esc(title),
+            esc(label)
+        );
     }
-    legend(&mut s, height - 62);
-    s.push_str("</svg>\n");
-    s
+    for ((_, _, _, label, title), ((lx, ly), _)) in bars.iter().zip(&bar_labels) {
+        let _ = writeln!(
+            s,
+            r#"<g class="cslbl"><title>{}</title><text class="lbl" x="{lx}" y="{ly}" text-anchor="middle" style="font-weight:bold">{}</text></g>"#,
+            esc(title),
+            esc(label)
+        );
+    }
+    s.push_str(&ticks);
+    let bottom = taken.0.iter().map(|b| b.3).max().unwrap_or(0) + 16;
+    let (legend_h, legend_w) = legend(&mut s, bottom, right - LEFT - 10, o);
+    let width = right.max(LEFT + legend_w + 20);
+    let height = bottom + legend_h + 12;
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">\n{STYLE}{s}</svg>\n"
+    )
 }
 
-/// Boxes (x1, y1, x2, y2) already covered by a label.
-#[derive(Default)]
-struct Taken(Vec<(i64, i64, i64, i64)>);
-
-impl Taken {
-    /// Where along the arrow from (x1, y1) to (x2, y2) a label `w` wide fits without covering
-    /// another: the first free of a few places (tenths of the way, near the middle first), or
-    /// the middle if none is free. The place is then taken.
-    fn place(&mut self, (x1, y1, x2, y2): (i64, i64, i64, i64), w: i64) -> (i64, i64) {
-        let at = |t: i64| (x1 + (x2 - x1) * t / 10, y1 + (y2 - y1) * t / 10 - 4);
-        let boxed = |(lx, ly): (i64, i64)| (lx - w / 2 - 1, ly - 10, lx + w / 2 + 1, ly + 2);
-        let free = |b: (i64, i64, i64, i64)| {
-            !self
-                .0
-                .iter()
-                .any(|o| b.0 < o.2 && o.0 < b.2 && b.1 < o.3 && o.1 < b.3)
-        };
-        let spot = [6, 5, 7, 4, 8, 3, 2]
-            .into_iter()
-            .map(at)
-            .find(|&p| free(boxed(p)))
-            .unwrap_or_else(|| at(6));
-        self.0.push(boxed(spot));
-        spot
-    }
+fn longest(pieces: &[(i64, i64, i64, i64)]) -> (i64, i64, i64, i64) {
+    let len = |p: &&(i64, i64, i64, i64)| (p.2 - p.0).abs() + (p.3 - p.1).abs();
+    pieces.iter().max_by_key(len).copied().unwrap_or_default()
 }
 
-fn arrow(
-    s: &mut String,
+fn widest(pieces: &[(i64, i64, i64, i64)]) -> (i64, i64, i64, i64) {
+    longest(pieces)
+}
+
+/// A REQUEST or REPLY as an arrow: from its send to its receive, or half-way to the receiver
+/// and crossed if it was lost.
+fn message(
     tr: &Trace,
-    a: &Arrow,
+    sh: &Shown,
     of: &[usize],
     x: &[i64],
-    y: &dyn Fn(usize) -> i64,
-    taken: &mut Taken,
-) {
+    ry: &dyn Fn(usize) -> i64,
+    b: &Bands,
+) -> Option<Drawn> {
+    let a = &sh.arrow;
     let e = &tr.evs[a.send];
-    let (x1, y1) = (x[of[a.send]], y(e.row));
+    let (x1, y1) = (x[of[a.send]], ry(e.row));
     let req = e.kind == "REQUEST";
-    let class = match (req, a.dashed) {
+    let dashed = a.dashed && sh.copies <= 1;
+    let class = match (req, dashed) {
         (true, false) => "req",
         (true, true) => "req dash",
         (false, false) => "rep",
         (false, true) => "rep dash",
     };
-    let label = if req {
+    let mut label = if req {
         format!("REQ(T={})", e.t.unwrap_or(0))
     } else {
         "REPLY".to_string()
     };
     let mut title = describe(e, &tr.rows);
+    if sh.copies > 1 {
+        let _ = write!(label, " ×{}", sh.copies);
+        let _ = write!(
+            title,
+            "\nsent {} times ({} resend(s), not drawn: --resends draws them); {} lost, {} received again as duplicates",
+            sh.copies,
+            sh.copies - 1,
+            sh.lost,
+            sh.dups
+        );
+    }
     let (x2, y2, lost) = match a.recv {
         Some(r) => {
             title.push_str("\nreceived: ");
             title.push_str(&describe(&tr.evs[r], &tr.rows));
-            (x[of[r]], y(tr.evs[r].row), false)
+            (x[of[r]], ry(tr.evs[r].row), false)
         }
         None => {
             // Towards the receiver's line (its last life that had started by then).
-            let to = match e.peer {
-                Some(Party::P(j)) => j,
-                _ => return,
+            let Some(Party::P(to)) = e.peer else {
+                return None;
             };
             let target = tr
                 .rows
@@ -359,94 +874,188 @@ fn arrow(
             match target {
                 Some(k) => {
                     title.push_str("\nnever received: lost");
-                    (x1 + 44, y1 + (y(k) - y1) / 2, true)
+                    (x1 + 44, y1 + (ry(k) - y1) / 2, true)
                 }
                 None => {
                     title.push_str(&format!("\nP{to}'s trace is not in the input"));
-                    (x1 + 30, y1 + if y1 > TOP + 30 { -24 } else { 24 }, false)
+                    (x1 + 30, y1 + if y1 > 0 { -24 } else { 24 }, false)
                 }
             }
         }
     };
-    let head = if lost {
-        String::new()
-    } else if req {
-        " marker-end=\"url(#hreq)\"".into()
-    } else {
-        " marker-end=\"url(#hrep)\"".into()
-    };
-    let kind = if req { "request" } else { "reply" };
-    let _ = write!(
-        s,
-        r#"<g class="msg {kind}{}"><title>{}</title><line class="{class}" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}"{head}/>"#,
-        if lost { " lost" } else { "" },
-        esc(&title)
-    );
-    if lost {
-        let _ = write!(
-            s,
-            r#"<path class="lost" d="M{},{}l10,10m0,-10l-10,10"/>"#,
-            x2 - 5,
-            y2 - 5
-        );
+    let mut pieces = b.pieces((x1, y1), (x2, y2));
+    if !lost {
+        if let Some(p) = pieces.last_mut() {
+            clear_end(p);
+        }
     }
-    // The label near the middle, where it covers no other label (10 px type: about 6 px a
-    // character).
-    let (lx, ly) = taken.place((x1, y1, x2, y2), 6 * label.len() as i64);
-    let _ = writeln!(
-        s,
-        r#"<text class="lbl" x="{lx}" y="{ly}" text-anchor="middle">{}</text></g>"#,
-        esc(&label)
-    );
+    Some(Drawn {
+        kind: if req { "request" } else { "reply" },
+        class,
+        head: match (lost, req) {
+            (true, _) => None,
+            (false, true) => Some("hreq"),
+            (false, false) => Some("hrep"),
+        },
+        lost,
+        pieces,
+        label,
+        title,
+    })
 }
 
-/// Wall-clock ticks under the rows (real layout): seconds since the first point, at points
-/// far enough apart to be read.
-fn axis(s: &mut String, tr: &Trace, pts: &[Point], x: &[i64], at: i64) {
-    let order = super::sort::sorted(pts.len(), &|k| [x[k] as u64, 0, 0]);
-    let t0 = order
-        .first()
-        .and_then(|&k| tr.evs[pts[k].evs[0]].ts)
-        .unwrap_or(0);
-    let mut last = i64::MIN / 2;
-    let _ = writeln!(
-        s,
-        r#"<g class="axis"><text x="14" y="{}">time</text>"#,
-        at + 24
-    );
-    for k in order {
-        if x[k] < last + 90 {
+/// Each deferral acknowledged: the deferred `request` at the deferrer and the `deferred_by`
+/// it caused at the requester (the first per request unless every copy is drawn).
+fn deferral_pairs(tr: &Trace, all: bool) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for (d, e) in tr.evs.iter().enumerate() {
+        if e.name != Name::DeferredBy {
             continue;
         }
-        last = x[k];
-        let ms = tr.evs[pts[k].evs[0]].ts.unwrap_or(0).saturating_sub(t0) / 1000;
+        let Some(Party::P(j)) = e.peer else {
+            continue;
+        };
+        let req = tr.evs.iter().enumerate().rev().find(|(_, r)| {
+            r.name == Name::Request
+                && r.deferred
+                && r.id == j
+                && r.peer == Some(Party::P(e.id))
+                && r.t == e.t
+        });
+        let Some((req, _)) = req else {
+            continue;
+        };
+        if all || !out.iter().any(|&(q, _)| q == req) {
+            out.push((req, d));
+        }
+    }
+    out
+}
+
+/// Wall-clock ticks under the rows (real layout) at a regular step (1, 2 or 5 times a power
+/// of ten milliseconds), the first that leaves 80 px between ticks; each band has its own.
+fn axis(
+    s: &mut String,
+    pts: &[Point],
+    x: &[i64],
+    key: &[u64],
+    b: &Bands,
+    ry: i64,
+    taken: &mut Taken,
+) {
+    let order = super::sort::sorted(pts.len(), &|k| [key[k], x[k] as u64, 0]);
+    let (Some(&first), Some(&last)) = (order.first(), order.last()) else {
+        return;
+    };
+    let (t0, t1) = (key[first], key[last]);
+    // x of a time (µs), between the points drawn before and after it.
+    let at = |t: u64| -> i64 {
+        let i = order.partition_point(|&k| key[k] < t);
+        match (i.checked_sub(1).map(|i| order[i]), order.get(i)) {
+            (_, Some(&k)) if key[k] == t => x[k],
+            (Some(p), Some(&q)) => {
+                let (kp, kq) = (key[p], key[q]);
+                x[p] + ((x[q] - x[p]) as i128 * (t - kp) as i128 / (kq - kp).max(1) as i128)
+                    as i64
+            }
+            (_, Some(&k)) => x[k],
+            (Some(p), None) => x[p],
+            (None, None) => X0,
+        }
+    };
+    let span_ms = (t1 - t0) / 1000;
+    let mut step = 1;
+    'pick: for p in 0..10u32 {
+        for m in [1, 2, 5] {
+            step = m * 10u64.pow(p);
+            if span_ms / step > 4000 {
+                continue;
+            }
+            let mut prev = None;
+            let mut ok = true;
+            let mut ms = 0;
+            while ms <= span_ms {
+                let xx = at(t0 + ms * 1000);
+                if prev.is_some_and(|p| xx - p < 80) {
+                    ok = false;
+                    break;
+                }
+                prev = Some(xx);
+                ms += step;
+            }
+            if ok {
+                break 'pick;
+            }
+        }
+    }
+    let _ = writeln!(s, r#"<g class="axis">"#);
+    for band in 0..b.n {
+        let y = b.line(band, ry);
+        let _ = writeln!(s, r#"<text x="14" y="{}">time</text>"#, y + 16);
+        taken.0.push((13, y + 4, 50, y + 20));
+    }
+    let mut ms = 0;
+    while ms <= span_ms {
+        let (px, y) = b.at(at(t0 + ms * 1000), ry);
+        let label = secs(ms, step);
+        taken.0.push(LABEL.boxed(&label, px, y + 16));
         let _ = writeln!(
             s,
-            r##"<line x1="{0}" y1="{at}" x2="{0}" y2="{1}" stroke="#000"/><text x="{0}" y="{2}" text-anchor="middle">+{3}.{4:03}s</text>"##,
-            x[k],
-            at + 8,
-            at + 24,
-            ms / 1000,
-            ms % 1000
+            r##"<line x1="{px}" y1="{}" x2="{px}" y2="{}" stroke="#000"/><text x="{px}" y="{}" text-anchor="middle">{label}</text>"##,
+            y - 4,
+            y + 4,
+            y + 16
         );
+        ms += step;
     }
     s.push_str("</g>\n");
 }
 
-/// The key, drawn at (`LEFT`, `y`): one static string, no formatting code.
-fn legend(s: &mut String, y: i64) {
-    let _ = write!(s, r#"<g class="legend" transform="translate({LEFT},{y})">"#);
-    s.push_str(LEGEND);
+/// The key, at (`LEFT`, `y`), its items flowing in rows no wider than `max_w`; returns its
+/// height and width.
+fn legend(s: &mut String, y: i64, max_w: i64, o: Options) -> (i64, i64) {
+    let mut items: Vec<(&str, String)> = vec![
+        (r#"<circle class="dot" cx="14" cy="0" r="4"/>"#, "event (its Lamport clock beside it)".into()),
+        (r#"<rect class="int" x="10" y="-4" width="9" height="9"/>"#, "internal event (own id typed)".into()),
+        (r#"<circle class="def" cx="14" cy="0" r="5"/>"#, "REQUEST deferred".into()),
+        (r#"<rect class="cs" x="0" y="-5" width="30" height="10"/>"#, "critical section".into()),
+        (r#"<line class="req" x1="0" y1="0" x2="30" y2="0" marker-end="url(#hreq)"/>"#, "REQ(T=…)".into()),
+        (r#"<line class="rep" x1="0" y1="0" x2="30" y2="0" marker-end="url(#hrep)"/>"#, "REPLY".into()),
+        (r#"<path class="lost" d="M20,-5l10,10m0,-10l-10,10"/><line class="req" x1="0" y1="0" x2="25" y2="0"/>"#, "lost (never received)".into()),
+    ];
+    if o.resends {
+        items.push((r#"<line class="req dash" x1="0" y1="0" x2="30" y2="0"/>"#, "resend or duplicate".into()));
+    } else {
+        items.push(("", "×3: sent 3 times; the resends not drawn (--resends draws them)".into()));
+    }
+    if o.deferrals {
+        items.push((r#"<line class="dfr" x1="0" y1="0" x2="30" y2="0" marker-end="url(#hdfr)"/>"#, "DEFERRED: a deferral acknowledged".into()));
+    }
+    if o.resource {
+        items.push((r#"<line class="res" x1="0" y1="0" x2="30" y2="0" marker-end="url(#hdfr)"/>"#, "ENTER, EXIT sent to the shared resource; its uses as white bars".into()));
+    } else {
+        items.push(("", "messages to the shared resource not drawn (--resource draws them)".into()));
+    }
+    let mut g = String::new();
+    let (mut cx, mut cy, mut w) = (10, 18, 0);
+    for (mark, text) in &items {
+        let mw = if mark.is_empty() { 0 } else { 40 };
+        let iw = mw + LABEL.width(text) + 24;
+        if cx > 10 && cx + iw > max_w {
+            cx = 10;
+            cy += 22;
+        }
+        if !mark.is_empty() {
+            let _ = write!(g, r#"<g transform="translate({cx},{cy})">{mark}</g>"#);
+        }
+        let _ = writeln!(g, r#"<text x="{}" y="{}">{}</text>"#, cx + mw, cy + 4, esc(text));
+        cx += iw;
+        w = w.max(cx);
+    }
+    let h = cy + 14;
+    let _ = writeln!(
+        s,
+        r##"<g class="legend" transform="translate({LEFT},{y})"><rect width="{w}" height="{h}" fill="#fff" stroke="#000"/>{g}</g>"##
+    );
+    (h, w)
 }
-
-const LEGEND: &str = r##"<rect width="900" height="54" fill="#fff" stroke="#000"/>
-<circle class="dot" cx="14" cy="16" r="4"/><text x="24" y="20">event (Lamport clock above)</text>
-<rect class="int" x="210" y="12" width="9" height="9"/><text x="226" y="20">internal event (own id typed)</text>
-<circle class="def" cx="420" cy="16" r="5"/><text x="432" y="20">REQUEST deferred</text>
-<rect class="cs" x="560" y="11" width="40" height="10"/><text x="606" y="20">critical section</text>
-<line class="req" x1="14" y1="38" x2="54" y2="38" marker-end="url(#hreq)"/><text x="62" y="42">REQ(T=…)</text>
-<line class="rep" x1="150" y1="38" x2="190" y2="38" marker-end="url(#hrep)"/><text x="198" y="42">REPLY</text>
-<line class="req dash" x1="250" y1="38" x2="290" y2="38"/><text x="298" y="42">resend or duplicate</text>
-<line class="req" x1="420" y1="38" x2="460" y2="38"/><path class="lost" d="M460,33l10,10m0,-10l-10,10"/><text x="478" y="42">lost (never received)</text>
-<text x="620" y="42">messages to/from the shared resource not drawn</text></g>
-"##;

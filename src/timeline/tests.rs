@@ -2,6 +2,15 @@
 //! the real JSON renderer: the golden figure, the checker on clean and seeded traces, and
 //! the reader on bad input.
 
+fn opts(layout: Layout) -> svg::Options {
+    svg::Options {
+        layout,
+        resends: false,
+        deferrals: false,
+        resource: false,
+    }
+}
+
 use super::trace::{self, Name};
 use super::*;
 use crate::lab1::events::{LabLine, MutexListening};
@@ -242,7 +251,7 @@ pub(crate) fn facts(svg: &str) -> Facts {
 #[test]
 fn timeline_golden_figure1() {
     let tr = load(&[("f".into(), figure1_trace())]).unwrap();
-    let f = facts(&svg::render(&tr, Layout::Lamport));
+    let f = facts(&svg::render(&tr, opts(Layout::Lamport)));
     let names: Vec<&str> = f.rows.iter().map(|r| r.0.as_str()).collect();
     assert_eq!(names, ["P1", "P2", "P3"]);
     // Exactly the handout's clocks, event by event.
@@ -276,7 +285,7 @@ fn timeline_golden_figure1() {
     // Each CS ends before the next begins.
     assert!(f.bars[0].2 + f.bars[0].3 < f.bars[1].2 && f.bars[1].2 + f.bars[1].3 < f.bars[2].2);
     // Same facts to wall-clock scale.
-    let r = facts(&svg::render(&tr, Layout::Real));
+    let r = facts(&svg::render(&tr, opts(Layout::Real)));
     assert_eq!(r.clocks, f.clocks);
     assert_eq!(r.arrows.len(), 12);
     assert!(r.arrows.iter().all(|a| a.4 > a.2));
@@ -405,7 +414,7 @@ fn timeline_bad_input_is_skipped_and_counted_never_a_panic() {
         for cut in 0..l.len() {
             let tr = trace::read(&[("x".into(), l[..cut].to_string())]);
             if !tr.evs.is_empty() {
-                svg::render(&tr, Layout::Real);
+                svg::render(&tr, opts(Layout::Real));
                 shiviz::render(&tr);
                 check::check(&tr);
             }
@@ -415,7 +424,7 @@ fn timeline_bad_input_is_skipped_and_counted_never_a_panic() {
     let tr = load(&[("r".into(), twice)]).unwrap();
     assert_eq!(tr.rows.len(), 6, "a new mutex_listening is a new life");
     assert_eq!(tr.rows[1].label(), "P1#2");
-    svg::render(&tr, Layout::Lamport);
+    svg::render(&tr, opts(Layout::Lamport));
     shiviz::render(&tr);
     check::check(&tr);
     assert!(tr.evs.iter().any(|e| e.name == Name::Entered));
@@ -461,7 +470,7 @@ fn timeline_extreme_values_do_not_overflow() {
     let tr = load(&[("x".into(), text)]).unwrap();
     assert_eq!(tr.skipped.incomplete, 1, "an id beyond u16");
     for layout in [Layout::Lamport, Layout::Real] {
-        roxmltree::Document::parse(&svg::render(&tr, layout)).unwrap();
+        roxmltree::Document::parse(&svg::render(&tr, opts(layout))).unwrap();
     }
     shiviz::render(&tr);
     // A clock that goes back without a new start is a fault, not a restart.
