@@ -106,14 +106,16 @@ fn timeline(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
     )
 }
 
+/// An arrow: (classes, label, from row, to row, x1, x2).
+type Arrow = (String, String, String, String, i64, i64);
+
 /// What a figure shows.
 #[derive(Debug)]
 struct Figure {
     width: i64,
     height: i64,
     rows: Vec<(String, i64)>,
-    /// (classes, label, x1, y1, x2, y2)
-    arrows: Vec<(String, String, i64, i64, i64, i64)>,
+    arrows: Vec<Arrow>,
     /// (row label, bar label, x from, x to)
     bars: Vec<(String, String, i64, i64)>,
     /// (row label, x) of each deferred REQUEST.
@@ -127,47 +129,83 @@ impl Figure {
             n.attribute(a).unwrap().parse().unwrap()
         };
         let root = doc.root_element();
-        let rows: Vec<(String, i64)> = doc
+        // Every band draws every line again: the first band's y of each.
+        let mut rows: Vec<(String, i64)> = Vec::new();
+        let mut all_rows: Vec<(String, i64)> = Vec::new();
+        for n in doc
             .descendants()
             .filter(|n| n.attribute("class") == Some("proc"))
-            .map(|n| (n.text().unwrap().to_string(), num(n, "y") - 5))
-            .collect();
-        let row = |y: i64| rows.iter().find(|r| r.1 == y).unwrap().0.clone();
+        {
+            let r = (n.text().unwrap().to_string(), num(n, "y") - 5);
+            if !rows.iter().any(|x| x.0 == r.0) {
+                rows.push(r.clone());
+            }
+            all_rows.push(r);
+        }
+        // An arrow ends 7 px short of the line it reaches.
+        let row = |y: i64| {
+            all_rows
+                .iter()
+                .find(|r| (r.1 - y).abs() <= 7)
+                .map_or_else(|| format!("y={y}"), |r| r.0.clone())
+        };
         let class = |n: &roxmltree::Node<'_, '_>| n.attribute("class").unwrap_or("").to_string();
+        let title_of = |n: &roxmltree::Node<'_, '_>| {
+            n.children()
+                .find(|c| c.has_tag_name("title"))
+                .and_then(|t| t.text())
+                .map(str::to_string)
+        };
         let mut arrows = Vec::new();
         let mut bars = Vec::new();
         let mut deferred = Vec::new();
+        let mut bar_label = Vec::new();
         for g in doc.descendants().filter(|n| n.has_tag_name("g")) {
             let c = class(&g);
-            let title = g.children().find(|c| c.has_tag_name("title"));
+            let title = title_of(&g);
             if c.starts_with("msg") {
                 assert!(title.is_some(), "an arrow without hover text");
-                let l = g.children().find(|c| c.has_tag_name("line")).unwrap();
-                let t = g.children().find(|c| c.has_tag_name("text")).unwrap();
+                // Its pieces (one per band it crosses), not the line to a label put aside.
+                let ls: Vec<_> = g
+                    .children()
+                    .filter(|c| c.has_tag_name("line") && class(c) != "lead")
+                    .collect();
+                let (first, last) = (ls[0], ls[ls.len() - 1]);
+                let t = g.children().find(|c| c.has_tag_name("text"));
                 arrows.push((
-                    format!("{c} {}", class(&l)),
-                    t.text().unwrap().to_string(),
-                    num(l, "x1"),
-                    num(l, "y1"),
-                    num(l, "x2"),
-                    num(l, "y2"),
+                    format!("{c} {}", class(&first)),
+                    t.and_then(|t| t.text()).unwrap_or("").to_string(),
+                    row(num(first, "y1")),
+                    row(num(last, "y2")),
+                    num(first, "x1"),
+                    num(last, "x2"),
                 ));
             } else if c == "csbar" {
-                let r = g.children().find(|c| c.has_tag_name("rect")).unwrap();
-                let t = g.children().find(|c| c.has_tag_name("text")).unwrap();
-                let x = num(r, "x");
+                let rs: Vec<_> = g.children().filter(|c| c.has_tag_name("rect")).collect();
+                let (first, last) = (rs[0], rs[rs.len() - 1]);
                 bars.push((
-                    row(num(r, "y") + 5),
-                    t.text().unwrap().to_string(),
-                    x,
-                    x + num(r, "width"),
+                    row(num(first, "y") + 5),
+                    title.unwrap(),
+                    num(first, "x"),
+                    num(last, "x") + num(last, "width"),
                 ));
+            } else if c == "cslbl" {
+                let t = g.children().find(|c| c.has_tag_name("text")).unwrap();
+                bar_label.push((title.unwrap(), t.text().unwrap().to_string()));
             } else if c == "ev" {
                 assert!(title.is_some(), "an event without hover text");
                 if let Some(d) = g.children().find(|c| c.attribute("class") == Some("def")) {
                     deferred.push((row(num(d, "cy")), num(d, "cx")));
                 }
             }
+        }
+        // A bar's label is drawn apart (over everything), with the same hover text.
+        for b in &mut bars {
+            b.1 = bar_label
+                .iter()
+                .find(|l| l.0 == b.1)
+                .map(|l| l.1.clone())
+                .expect("every CS bar has its label");
         }
         Figure {
             width: num(root, "width"),
@@ -179,21 +217,12 @@ impl Figure {
         }
     }
 
-    fn row_y(&self, label: &str) -> i64 {
-        self.rows.iter().find(|r| r.0 == label).unwrap().1
-    }
-
     /// Arrows labelled `label` from row `from` to row `to`.
-    fn arrows(
-        &self,
-        label: &str,
-        from: &str,
-        to: &str,
-    ) -> Vec<&(String, String, i64, i64, i64, i64)> {
-        let (yf, yt) = (self.row_y(from), self.row_y(to));
+    fn arrows(&self, label: &str, from: &str, to: &str) -> Vec<&Arrow> {
         self.arrows
             .iter()
-            .filter(|a| a.1 == label && a.3 == yf && a.5 == yt)
+            .filter(|a| a.2 == from && a.3 == to)
+            .filter(|a| a.1 == label || a.1.starts_with(&format!("{label} ×")))
             .collect()
     }
 
@@ -295,7 +324,7 @@ fn scenario_2_figure_the_deferred_reply_leaves_after_the_holder_left() {
             .into_iter()
             .filter(|a| !a.0.contains("dash"))
             .collect();
-        let last = reply.iter().map(|a| a.2).max().unwrap();
+        let last = reply.iter().map(|a| a.4).max().unwrap();
         assert!(last >= p1_bar.3 && last > at, "{f:#?}");
         // P2 entered after it.
         assert!(f.bars[1].2 > last, "{f:#?}");
@@ -406,13 +435,8 @@ fn a_fifo_in_a_trace_directory_is_skipped() {
     assert!(err.contains("fifo.jsonl: not a regular file"), "{err}");
 }
 
-#[test]
-#[cfg_attr(
-    not(feature = "full"),
-    ignore = "full suite (cargo test --features full): needs Chromium"
-)]
-fn a_real_browser_renders_a_figure() {
-    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+fn chromium() -> &'static str {
+    ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
         .find(|c| {
             Command::new(c)
@@ -420,12 +444,221 @@ fn a_real_browser_renders_a_figure() {
                 .output()
                 .is_ok_and(|o| o.status.success())
         })
-    else {
-        panic!(
+        .expect(
             "no chromium found: this test needs a real browser (scripts/setup/setup-tools.sh installs \
-             Debian's chromium; .ci/run calls it)"
-        );
+             Debian's chromium; .ci/run calls it)",
+        )
+}
+
+/// What `scripts/timeline/overlaps.sh` measured in Chromium, per figure: (path, overlaps,
+/// the width of `REQ(T=1)` at 11 px, smallest font size, width attribute, the report).
+fn overlaps(figures: &[PathBuf]) -> Vec<(String, u32, f64, f64, i64, String)> {
+    chromium();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/timeline/overlaps.sh");
+    let out = Command::new(script).args(figures).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let mut res = Vec::new();
+    for part in text.split("== ").skip(1) {
+        let field = |k: &str| -> String {
+            part.lines()
+                .find_map(|l| l.strip_prefix(k))
+                .unwrap_or_else(|| panic!("no {k} in {part}"))
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        let smallest = part
+            .lines()
+            .find_map(|l| l.split("SMALLEST ").nth(1))
+            .and_then(|v| v.split_whitespace().next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        res.push((
+            part.lines().next().unwrap().to_string(),
+            field("OVERLAPS ").parse().unwrap(),
+            field("PROBE ").parse().unwrap(),
+            smallest,
+            field("WIDTH ").parse().unwrap(),
+            part.to_string(),
+        ));
+    }
+    assert_eq!(res.len(), figures.len(), "{text}");
+    res
+}
+
+/// Every figure in docs/ (Figure 1, the three scenarios and the recorded interactive run, in
+/// both layouts, and that run with every option), laid out by a real browser with the font
+/// the figure names first (DejaVu Sans): no text meets another text, a marker, an arrowhead
+/// or a CS bar, no arrowhead meets a CS bar; every text is at least 11 px and every figure at
+/// most 1,600 px wide. And the check can fail: a clock label copied onto another is found.
+#[test]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs Chromium"
+)]
+fn no_label_meets_another_box_in_a_real_browser() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let mut figs = vec![docs.join("figure1.svg")];
+    for n in 1..=3 {
+        let d = docs.join(format!("scenario{n}"));
+        figs.push(d.join(format!("scenario{n}.svg")));
+        figs.push(d.join(format!("scenario{n}-real.svg")));
+    }
+    let inter = docs.join("interactive");
+    figs.push(inter.join("interactive.svg"));
+    figs.push(inter.join("interactive-real.svg"));
+    // The same run with every copy, the deferrals and the resource's lane; and the run
+    // recorded before DEFERRED existed (most of its arrows resends), drawn with --resends.
+    let d = dir("overlaps");
+    let traces: Vec<String> = (1..=3)
+        .map(|i| inter.join(format!("p{i}.jsonl")).to_str().unwrap().to_string())
+        .collect();
+    let before: Vec<String> = (1..=3)
+        .map(|i| inter.join(format!("before/p{i}.jsonl")).to_str().unwrap().to_string())
+        .collect();
+    for (name, x, extra, input) in [
+        ("all.svg", "lamport", true, &traces),
+        ("all-real.svg", "real", true, &traces),
+        ("before.svg", "lamport", false, &before),
+        ("before-resends.svg", "lamport", true, &before),
+        ("before-resends-real.svg", "real", true, &before),
+    ] {
+        let out = d.join(name);
+        let mut args = vec!["--x", x, "-o", out.to_str().unwrap()];
+        if extra {
+            args.extend(["--resends", "--deferrals", "--resource"]);
+        }
+        args.extend(input.iter().map(String::as_str));
+        let (code, _, err) = timeline(&args, None);
+        assert_eq!(code, 0, "{err}");
+        figs.push(out);
+    }
+    // The negative control: Figure 1 with its first clock label drawn twice, 4 px apart.
+    let f1 = std::fs::read_to_string(docs.join("figure1.svg")).unwrap();
+    let i = f1.find("<text class=\"clk\"").unwrap();
+    let j = i + f1[i..].find("</text>").unwrap() + 7;
+    let (x0, y0) = {
+        let t = &f1[i..j];
+        let num = |k: &str| -> i64 {
+            let a = t.find(k).unwrap() + k.len();
+            t[a..].split('"').next().unwrap().parse().unwrap()
+        };
+        (num(" x=\""), num(" y=\""))
     };
+    let copy = format!(
+        "<text class=\"clk\" x=\"{}\" y=\"{y0}\">88</text>",
+        x0 + 4
+    );
+    let bad = d.join("figure1-overlapping.svg");
+    std::fs::write(&bad, f1.replacen("</svg>", &format!("{copy}</svg>"), 1)).unwrap();
+    figs.push(bad.clone());
+    let res = overlaps(&figs);
+    let (last, rest) = res.split_last().unwrap();
+    assert!(last.1 >= 1, "the check must catch a label on another: {}", last.5);
+    for (path, n, probe, smallest, width, report) in rest {
+        println!("{path}: {n} overlaps, width {width}");
+        assert_eq!(*n, 0, "{report}");
+        // DejaVu Sans: REQ(T=1) at 11 px is 54.8 px wide (Liberation Sans: 45.8).
+        assert!((54.0..56.0).contains(probe), "not laid out in DejaVu Sans: {report}");
+        assert!(*smallest >= 11.0, "{report}");
+        assert!(*width <= 1600, "{report}");
+    }
+}
+
+/// The wall-clock axis of the recorded interactive run: ticks at one regular step, each
+/// label once, in order.
+#[test]
+fn the_time_axis_has_regular_ticks_each_label_once() {
+    let inter = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/interactive");
+    let svg = std::fs::read_to_string(inter.join("interactive-real.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let axis = doc
+        .descendants()
+        .find(|n| n.attribute("class") == Some("axis"))
+        .unwrap();
+    let ms: Vec<u64> = axis
+        .children()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|t| t.text())
+        .filter(|t| *t != "time")
+        .map(|t| {
+            let v = t.trim_start_matches('+').trim_end_matches('s');
+            let (s, f) = v.split_once('.').unwrap_or((v, ""));
+            let f = format!("{f:0<3}");
+            s.parse::<u64>().unwrap() * 1000 + f.parse::<u64>().unwrap()
+        })
+        .collect();
+    assert!(ms.len() >= 5, "{ms:?}");
+    assert_eq!(ms[0], 0);
+    let step = ms[1] - ms[0];
+    assert!(step > 0);
+    for w in ms.windows(2) {
+        assert_eq!(w[1] - w[0], step, "irregular ticks: {ms:?}");
+    }
+}
+
+/// By default one arrow per message, `×N` on it when N copies were sent; `--deferrals` draws
+/// each deferral acknowledged from the deferrer to the requester, `--resource` a lane with one
+/// use per CS entry.
+#[test]
+fn one_arrow_per_message_and_the_options_draw_the_rest() {
+    let inter = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/interactive");
+    let traces: Vec<String> = (1..=3)
+        .map(|i| inter.join(format!("before/p{i}.jsonl")).to_str().unwrap().to_string())
+        .collect();
+    let draw = |extra: &[&str]| {
+        let mut args: Vec<&str> = extra.to_vec();
+        args.extend(traces.iter().map(String::as_str));
+        let (code, svg, err) = timeline(&args, None);
+        assert_eq!(code, 0, "{err}");
+        Figure::parse(&svg)
+    };
+    let plain = draw(&[]);
+    let all = draw(&["--resends"]);
+    assert!(plain.arrows.iter().all(|a| !a.0.contains("dash")), "{plain:#?}");
+    let counted = plain.arrows.iter().filter(|a| a.1.contains(" ×")).count();
+    let dashed = all.arrows.iter().filter(|a| a.0.contains("dash")).count();
+    assert!(counted > 0 && dashed > 0, "{counted} counted, {dashed} dashed");
+    // Each ×N stands for N copies, all of which --resends draws.
+    let counts: Vec<usize> = plain
+        .arrows
+        .iter()
+        .filter_map(|a| a.1.split(" ×").nth(1).map(|n| n.parse().unwrap()))
+        .collect();
+    assert!(counts.iter().all(|&n| n >= 2), "{counts:?}");
+    let in_counts: usize = counts.iter().sum();
+    assert!(all.arrows.len() >= in_counts, "{} < {in_counts}", all.arrows.len());
+    println!("before DEFERRED: {} arrows by default, {} with --resends", plain.arrows.len(), all.arrows.len());
+
+    let now: Vec<String> = (1..=3)
+        .map(|i| inter.join(format!("p{i}.jsonl")).to_str().unwrap().to_string())
+        .collect();
+    let mut args = vec!["--deferrals", "--resource"];
+    args.extend(now.iter().map(String::as_str));
+    let (code, svg, err) = timeline(&args, None);
+    assert_eq!(code, 0, "{err}");
+    let f = Figure::parse(&svg);
+    let deferrals: Vec<&Arrow> = f.arrows.iter().filter(|a| a.0.contains("deferral")).collect();
+    assert!(!deferrals.is_empty(), "{f:#?}");
+    assert!(deferrals.iter().all(|a| a.1 == "DEFERRED" && a.2 != a.3), "{deferrals:#?}");
+    // Every deferred REQUEST drawn has its acknowledgement drawn.
+    assert_eq!(deferrals.len(), f.deferred.len(), "{f:#?}");
+    assert!(f.rows.iter().any(|r| r.0 == "resource"), "{:?}", f.rows);
+    let to_lane = f.arrows.iter().filter(|a| a.0.contains("resource")).count();
+    assert_eq!(to_lane, 2 * f.bars.len(), "an ENTER and an EXIT per CS entry");
+    assert_eq!(svg.matches("<rect class=\"use\"").count(), f.bars.len());
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs Chromium"
+)]
+fn a_real_browser_renders_a_figure() {
+    let chromium = chromium();
     let d = dir("browser");
     let figure1 = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/figure1.jsonl");
     let svg = d.join("figure1.svg");

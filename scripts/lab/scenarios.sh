@@ -17,7 +17,7 @@
 #
 # Leaves in OUTDIR: p{1,2,3}.jsonl (the traces), p{1,2,3}.txt (what each terminal showed),
 # shared.txt (the resource), scenarioN.svg (x = Lamport clock), scenarioN-real.svg (wall
-# clock) and check.txt (`process timeline --check`; its status is this script's).
+# clock; interactive.svg and interactive-real.svg for 4) and check.txt (`process timeline --check`; its status is this script's).
 # PROCESS=/path/to/process picks the binary (default: cargo build --release).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,7 +37,8 @@ mkdir -p "$out"
 
 net="127.0.8$n"
 cs=1s
-[ "$n" = 4 ] && cs=4s
+name="scenario$n"
+if [ "$n" = 4 ]; then cs=4s name=interactive; fi
 res="$net.1:10001"
 addrs=("$net.2:10002" "$net.3:10003" "$net.4:10004")
 pids=()
@@ -123,9 +124,9 @@ for try in 1 2 3 4 5; do
   echo "scenario 3, run $try: the requests were not concurrent; again" >&2
 done
 
-"$PROCESS" timeline "$out"/p?.jsonl -o "$out/scenario$n.svg"
-"$PROCESS" timeline --x real "$out"/p?.jsonl -o "$out/scenario$n-real.svg" 2>/dev/null
+"$PROCESS" timeline "$out"/p?.jsonl -o "$out/$name.svg"
+"$PROCESS" timeline --x real "$out"/p?.jsonl -o "$out/$name-real.svg" 2>/dev/null
 if "$PROCESS" timeline --check "$out"/p?.jsonl >"$out/check.txt" 2>/dev/null; then status=0; else status=$?; fi
 cat "$out/check.txt"
-echo "scenario $n: $out/scenario$n.svg, $out/scenario$n-real.svg (traces: $out/p?.jsonl)"
+echo "scenario $n: $out/$name.svg, $out/$name-real.svg (traces: $out/p?.jsonl)"
 exit "$status"

@@ -119,7 +119,7 @@ fn timeline_figure1_files_are_current() {
     let trace = figure1_trace();
     let svg = svg::render(
         &load(&[("figure1.jsonl".into(), trace.clone())]).unwrap(),
-        Layout::Lamport,
+        opts(Layout::Lamport),
     );
     if std::env::var_os("PEERLAB_BLESS").is_some() {
         std::fs::create_dir_all(docs("")).unwrap();
@@ -231,11 +231,18 @@ pub(crate) fn facts(svg: &str) -> Facts {
         .filter(|n| n.attribute("class") == Some("csbar"))
     {
         let r = g.children().find(|c| c.has_tag_name("rect")).unwrap();
-        let label = g
-            .children()
-            .find(|c| c.has_tag_name("text"))
-            .unwrap()
-            .text()
+        // Its label is drawn apart, over everything, with the same hover text.
+        let title = |g: roxmltree::Node<'_, '_>| {
+            g.children()
+                .find(|c| c.has_tag_name("title"))
+                .and_then(|t| t.text().map(str::to_string))
+        };
+        let label = doc
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("cslbl"))
+            .find(|l| title(*l) == title(g))
+            .and_then(|l| l.children().find(|c| c.has_tag_name("text")))
+            .and_then(|t| t.text())
             .unwrap()
             .to_string();
         bars.push((row_of(num(r, "y") + 5), label, num(r, "x"), num(r, "width")));
