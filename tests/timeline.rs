@@ -457,7 +457,11 @@ fn overlaps(figures: &[PathBuf]) -> Vec<(String, u32, f64, f64, i64, String)> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/timeline/overlaps.sh");
     let out = Command::new(script).args(figures).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut res = Vec::new();
     for part in text.split("== ").skip(1) {
         let field = |k: &str| -> String {
@@ -514,10 +518,22 @@ fn no_label_meets_another_box_in_a_real_browser() {
     // recorded before DEFERRED existed (most of its arrows resends), drawn with --resends.
     let d = dir("overlaps");
     let traces: Vec<String> = (1..=3)
-        .map(|i| inter.join(format!("p{i}.jsonl")).to_str().unwrap().to_string())
+        .map(|i| {
+            inter
+                .join(format!("p{i}.jsonl"))
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     let before: Vec<String> = (1..=3)
-        .map(|i| inter.join(format!("before/p{i}.jsonl")).to_str().unwrap().to_string())
+        .map(|i| {
+            inter
+                .join(format!("before/p{i}.jsonl"))
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     for (name, x, extra, input) in [
         ("all.svg", "lamport", true, &traces),
@@ -549,20 +565,28 @@ fn no_label_meets_another_box_in_a_real_browser() {
         (num(" x=\""), num(" y=\""))
     };
     let copy = format!(
-        "<text class=\"clk\" x=\"{}\" y=\"{y0}\">88</text>",
-        x0 + 4
+        "<text class=\"clk\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">88</text>",
+        x0 + 3,
+        y0 + 2
     );
     let bad = d.join("figure1-overlapping.svg");
     std::fs::write(&bad, f1.replacen("</svg>", &format!("{copy}</svg>"), 1)).unwrap();
     figs.push(bad.clone());
     let res = overlaps(&figs);
     let (last, rest) = res.split_last().unwrap();
-    assert!(last.1 >= 1, "the check must catch a label on another: {}", last.5);
+    assert!(
+        last.1 >= 1,
+        "the check must catch a label on another: {}",
+        last.5
+    );
     for (path, n, probe, smallest, width, report) in rest {
         println!("{path}: {n} overlaps, width {width}");
         assert_eq!(*n, 0, "{report}");
         // DejaVu Sans: REQ(T=1) at 11 px is 54.8 px wide (Liberation Sans: 45.8).
-        assert!((54.0..56.0).contains(probe), "not laid out in DejaVu Sans: {report}");
+        assert!(
+            (54.0..56.0).contains(probe),
+            "not laid out in DejaVu Sans: {report}"
+        );
         assert!(*smallest >= 11.0, "{report}");
         assert!(*width <= 1600, "{report}");
     }
@@ -607,7 +631,13 @@ fn the_time_axis_has_regular_ticks_each_label_once() {
 fn one_arrow_per_message_and_the_options_draw_the_rest() {
     let inter = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/interactive");
     let traces: Vec<String> = (1..=3)
-        .map(|i| inter.join(format!("before/p{i}.jsonl")).to_str().unwrap().to_string())
+        .map(|i| {
+            inter
+                .join(format!("before/p{i}.jsonl"))
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     let draw = |extra: &[&str]| {
         let mut args: Vec<&str> = extra.to_vec();
@@ -618,10 +648,16 @@ fn one_arrow_per_message_and_the_options_draw_the_rest() {
     };
     let plain = draw(&[]);
     let all = draw(&["--resends"]);
-    assert!(plain.arrows.iter().all(|a| !a.0.contains("dash")), "{plain:#?}");
+    assert!(
+        plain.arrows.iter().all(|a| !a.0.contains("dash")),
+        "{plain:#?}"
+    );
     let counted = plain.arrows.iter().filter(|a| a.1.contains(" ×")).count();
     let dashed = all.arrows.iter().filter(|a| a.0.contains("dash")).count();
-    assert!(counted > 0 && dashed > 0, "{counted} counted, {dashed} dashed");
+    assert!(
+        counted > 0 && dashed > 0,
+        "{counted} counted, {dashed} dashed"
+    );
     // Each ×N stands for N copies, all of which --resends draws.
     let counts: Vec<usize> = plain
         .arrows
@@ -630,25 +666,50 @@ fn one_arrow_per_message_and_the_options_draw_the_rest() {
         .collect();
     assert!(counts.iter().all(|&n| n >= 2), "{counts:?}");
     let in_counts: usize = counts.iter().sum();
-    assert!(all.arrows.len() >= in_counts, "{} < {in_counts}", all.arrows.len());
-    println!("before DEFERRED: {} arrows by default, {} with --resends", plain.arrows.len(), all.arrows.len());
+    assert!(
+        all.arrows.len() >= in_counts,
+        "{} < {in_counts}",
+        all.arrows.len()
+    );
+    println!(
+        "before DEFERRED: {} arrows by default, {} with --resends",
+        plain.arrows.len(),
+        all.arrows.len()
+    );
 
     let now: Vec<String> = (1..=3)
-        .map(|i| inter.join(format!("p{i}.jsonl")).to_str().unwrap().to_string())
+        .map(|i| {
+            inter
+                .join(format!("p{i}.jsonl"))
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     let mut args = vec!["--deferrals", "--resource"];
     args.extend(now.iter().map(String::as_str));
     let (code, svg, err) = timeline(&args, None);
     assert_eq!(code, 0, "{err}");
     let f = Figure::parse(&svg);
-    let deferrals: Vec<&Arrow> = f.arrows.iter().filter(|a| a.0.contains("deferral")).collect();
+    let deferrals: Vec<&Arrow> = f
+        .arrows
+        .iter()
+        .filter(|a| a.0.contains("deferral"))
+        .collect();
     assert!(!deferrals.is_empty(), "{f:#?}");
-    assert!(deferrals.iter().all(|a| a.1 == "DEFERRED" && a.2 != a.3), "{deferrals:#?}");
+    assert!(
+        deferrals.iter().all(|a| a.1 == "DEFERRED" && a.2 != a.3),
+        "{deferrals:#?}"
+    );
     // Every deferred REQUEST drawn has its acknowledgement drawn.
     assert_eq!(deferrals.len(), f.deferred.len(), "{f:#?}");
     assert!(f.rows.iter().any(|r| r.0 == "resource"), "{:?}", f.rows);
     let to_lane = f.arrows.iter().filter(|a| a.0.contains("resource")).count();
-    assert_eq!(to_lane, 2 * f.bars.len(), "an ENTER and an EXIT per CS entry");
+    assert_eq!(
+        to_lane,
+        2 * f.bars.len(),
+        "an ENTER and an EXIT per CS entry"
+    );
     assert_eq!(svg.matches("<rect class=\"use\"").count(), f.bars.len());
 }
 
@@ -717,13 +778,14 @@ fn a_real_browser_renders_a_figure() {
 }
 
 /// 20% of all datagrams dropped by iptables (in a network namespace, so nothing else is
-/// touched; deleted with it): resends are drawn dashed and lost messages end in a cross.
+/// touched; deleted with it): one arrow per message with `×N` for its copies (every copy,
+/// dashed, with `--resends`), and lost messages end in a cross.
 #[test]
 #[cfg_attr(
     not(feature = "full"),
     ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)"
 )]
-fn with_20_percent_loss_resends_are_dashed_and_losses_crossed() {
+fn with_20_percent_loss_copies_are_counted_and_losses_crossed() {
     let d = dir("loss");
     let ns = util::Netns::new("timeline");
     ns.drop_randomly("0.2", &[]);
@@ -765,12 +827,28 @@ fn with_20_percent_loss_resends_are_dashed_and_losses_crossed() {
     resource.term();
     assert!(enough.is_some(), "too little happened in 60 s");
     let (f, _) = figures(&d, "loss");
-    let dashed = f.arrows.iter().filter(|a| a.0.contains("dash")).count();
+    // By default one arrow per message, its copies counted; every copy with --resends.
+    let counted = f.arrows.iter().filter(|a| a.1.contains(" ×")).count();
     let lost = f.arrows.iter().filter(|a| a.0.contains("lost")).count();
     assert!(
-        dashed > 0 && lost > 0,
-        "{dashed} dashed, {lost} lost: {:#?}",
+        f.arrows.iter().all(|a| !a.0.contains("dash")),
+        "{:#?}",
         f.arrows
+    );
+    assert!(counted > 0, "{:#?}", f.arrows);
+    let (code, svg, err) = timeline(&["--resends", d.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    let every = Figure::parse(&svg);
+    let dashed = every.arrows.iter().filter(|a| a.0.contains("dash")).count();
+    let every_lost = every.arrows.iter().filter(|a| a.0.contains("lost")).count();
+    assert!(
+        dashed > 0 && every.arrows.len() > f.arrows.len(),
+        "{dashed} dashed"
+    );
+    // A lost first copy stays drawn (crossed); lost resends only with --resends.
+    assert!(
+        every_lost > 0 && lost <= every_lost,
+        "{lost} lost, {every_lost} with --resends"
     );
     println!(
         "{} arrows, {dashed} dashed, {lost} lost, {} CS bars",
@@ -897,26 +975,33 @@ fn shiviz_log_of_figure1() {
 }
 
 /// The figures in docs/ are the tool's current output for the traces beside them
-/// (`scripts/lab/scenarios.sh N docs/scenarioN` remakes a scenario; Figure 1 is checked by the
+/// (`scripts/lab/scenarios.sh N docs/scenarioN` remakes a scenario, run again;
+/// `PEERLAB_BLESS=1` redraws the figures from the traces there; Figure 1 is checked by the
 /// unit tests).
 #[test]
 fn the_scenario_figures_in_docs_are_current() {
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
-    for n in 1..=3 {
-        let d = docs.join(format!("scenario{n}"));
+    for n in 1..=4 {
+        let (d, name) = match n {
+            4 => (docs.join("interactive"), "interactive".to_string()),
+            _ => (docs.join(format!("scenario{n}")), format!("scenario{n}")),
+        };
         let traces: Vec<String> = (1..=3)
             .map(|id| d.join(format!("p{id}.jsonl")).to_str().unwrap().to_string())
             .collect();
         for (x, file) in [
-            ("lamport", format!("scenario{n}.svg")),
-            ("real", format!("scenario{n}-real.svg")),
+            ("lamport", format!("{name}.svg")),
+            ("real", format!("{name}-real.svg")),
         ] {
             let mut args = vec!["--x", x];
             args.extend(traces.iter().map(String::as_str));
             let (code, svg, err) = timeline(&args, None);
             assert_eq!(code, 0, "{err}");
+            if std::env::var_os("PEERLAB_BLESS").is_some() {
+                std::fs::write(d.join(&file), &svg).unwrap();
+            }
             let committed = std::fs::read_to_string(d.join(&file)).unwrap();
-            assert!(svg == committed, "docs/scenario{n}/{file} is out of date: run scripts/lab/scenarios.sh {n} docs/scenario{n}");
+            assert!(svg == committed, "{} is out of date: PEERLAB_BLESS=1 cargo test --test timeline the_scenario_figures redraws it", d.join(&file).display());
         }
     }
 }

@@ -99,7 +99,11 @@ pub(super) fn shown(tr: &Trace, arrows: &[Arrow], resends: bool) -> Vec<Shown> {
             _ => 0,
         };
         let kind = u64::from(e.kind == "REPLY");
-        [((e.row as u64) << 17) | (to << 1) | kind, e.t.unwrap_or(0), a.send as u64]
+        [
+            ((e.row as u64) << 17) | (to << 1) | kind,
+            e.t.unwrap_or(0),
+            a.send as u64,
+        ]
     };
     let order = super::sort::sorted(arrows.len(), &|k| key(&arrows[k]));
     let mut out: Vec<Shown> = Vec::new();
@@ -114,9 +118,7 @@ pub(super) fn shown(tr: &Trace, arrows: &[Arrow], resends: bool) -> Vec<Shown> {
         let mut first = true;
         for (n, &k) in group.iter().enumerate() {
             let a = arrows[k];
-            let draw = resends
-                || counted(&a)
-                || (n == 0 && (a.recv.is_none() || !any_counted));
+            let draw = resends || counted(&a) || (n == 0 && (a.recv.is_none() || !any_counted));
             if draw {
                 out.push(Shown {
                     arrow: a,

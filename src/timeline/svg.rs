@@ -39,7 +39,7 @@ pub struct Options {
 pub const MAX_WIDTH: i64 = 1600;
 const LEFT: i64 = 70;
 const X0: i64 = LEFT + 40;
-/// Content per band, in x before wrapping.
+/// The most content per band, in x before wrapping.
 const BAND_W: i64 = MAX_WIDTH - 60 - X0;
 const TOP: i64 = 40;
 const ROW: i64 = 96;
@@ -49,10 +49,7 @@ const MIN_GAP: i64 = 30;
 /// (radius 4) and of a CS bar (5 each side of the line).
 const CLEAR: i64 = 7;
 
-const PROC: Font = Font {
-    px: 15,
-    bold: true,
-};
+const PROC: Font = Font { px: 15, bold: true };
 const HEADING: Font = Font {
     px: 13,
     bold: false,
@@ -78,7 +75,7 @@ text{font-family:"DejaVu Sans",Verdana,Arial,Helvetica,sans-serif;font-size:11px
 .use{fill:#fff;stroke:#000;stroke-width:1.5}
 .dot{fill:#000}
 .int{fill:#fff;stroke:#000;stroke-width:1.5}
-.def{fill:#fff;stroke:#000;stroke-width:1.5}
+.def,.ack{fill:#fff;stroke:#000;stroke-width:1.5}
 </style>
 <defs>
 <marker id="hreq" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0L10,5L0,10z" fill="#1f4e8c"/></marker>
@@ -185,6 +182,8 @@ fn xs(tr: &Trace, pts: &[Point], from: &[Vec<usize>], layout: Layout) -> (Vec<i6
 #[derive(Clone, Copy)]
 struct Bands {
     n: i64,
+    /// Content per band (the run shared evenly: no band left nearly empty).
+    w: i64,
     /// Height of one band.
     h: i64,
 }
@@ -194,13 +193,13 @@ impl Bands {
         if self.n == 1 {
             0
         } else {
-            ((x - X0).max(0) / BAND_W).min(self.n - 1)
+            ((x - X0).max(0) / self.w).min(self.n - 1)
         }
     }
     /// The page's (x, y) of x before wrapping on the line `ry` px below the band's first.
     fn at(&self, x: i64, ry: i64) -> (i64, i64) {
         let b = self.of(x);
-        (x - b * BAND_W, self.line(b, ry))
+        (x - b * self.w, self.line(b, ry))
     }
     fn line(&self, band: i64, ry: i64) -> i64 {
         TOP + 30 + band * self.h + ry
@@ -218,7 +217,7 @@ impl Bands {
         let mut out = Vec::new();
         let (lo, hi) = (b1.min(b2), b1.max(b2));
         for b in lo..=hi {
-            let (start, end) = (X0 + b * BAND_W, X0 + (b + 1) * BAND_W);
+            let (start, end) = (X0 + b * self.w, X0 + (b + 1) * self.w);
             let (a, z) = if x1 < x2 {
                 (x1.max(start), x2.min(end))
             } else {
@@ -226,9 +225,9 @@ impl Bands {
             };
             let (ya, yz) = (y_at(a), y_at(z));
             out.push((
-                a - b * BAND_W,
+                a - b * self.w,
                 self.line(b, ya),
-                z - b * BAND_W,
+                z - b * self.w,
                 self.line(b, yz),
             ));
         }
@@ -284,17 +283,19 @@ fn isqrt(v: i64) -> i64 {
     r
 }
 
-/// Stops the last piece `CLEAR` px short of the line it ends on (`toward` y), along itself.
+/// Stops the last piece short of the line it ends on, along itself: `CLEAR` px, and more for
+/// a shallow arrow, whose head (10 px long, 5 each side) spreads towards that line.
 fn clear_end(p: &mut (i64, i64, i64, i64)) {
-    let dy = p.3 - p.1;
-    if dy.abs() > CLEAR {
-        let cut = CLEAR * dy.signum();
-        p.2 -= (p.2 - p.0) * cut / dy;
+    let (dx, dy) = (p.2 - p.0, p.3 - p.1);
+    if dy != 0 {
+        let d = isqrt(dx * dx + dy * dy).max(1);
+        let spread = (dx.abs() * 5 - dy.abs() * 10) / d;
+        let cut = (CLEAR + spread.max(0) + 1).min(dy.abs()) * dy.signum();
+        p.2 -= dx * cut / dy;
         p.3 -= cut;
-    } else if dy == 0 && p.2 != p.0 {
-        // Along its own line (a resend to a process drawn on one row cannot happen; kept
-        // safe): stop short of the dot.
-        p.2 -= CLEAR * (p.2 - p.0).signum();
+    } else if dx != 0 {
+        // Along its own line (not drawn: a message goes to another line); kept safe.
+        p.2 -= CLEAR * dx.signum();
     }
 }
 
@@ -303,11 +304,11 @@ fn secs(ms: u64, step_ms: u64) -> String {
     let (s, f) = (ms / 1000, ms % 1000);
     if ms == 0 {
         "0s".into()
-    } else if step_ms % 1000 == 0 {
+    } else if step_ms.is_multiple_of(1000) {
         format!("+{s}s")
-    } else if step_ms % 100 == 0 {
+    } else if step_ms.is_multiple_of(100) {
         format!("+{s}.{}s", f / 100)
-    } else if step_ms % 10 == 0 {
+    } else if step_ms.is_multiple_of(10) {
         format!("+{s}.{:02}s", f / 10)
     } else {
         format!("+{s}.{f:03}s")
@@ -362,16 +363,17 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
     let axis_h = if o.layout == Layout::Real { 50 } else { 0 };
     let b = Bands {
         n,
+        w: (max_x - X0) / n + 1,
         h: last_row + 70 + axis_h,
     };
     let right = if n == 1 {
         (max_x + 70).max(980)
     } else {
-        MAX_WIDTH
+        X0 + b.w + 60
     };
     let line_end = |band: i64| {
         if band == n - 1 {
-            (max_x + 60 - band * BAND_W).max(X0 + 40)
+            (max_x + 60 - band * b.w).max(X0 + 40)
         } else {
             right - 20
         }
@@ -412,7 +414,11 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
     for band in 0..n {
         for (r, name) in names.iter().enumerate() {
             let yy = b.line(band, ry(r));
-            let f = if *name == "resource" { LABEL_BOLD } else { PROC };
+            let f = if *name == "resource" {
+                LABEL_BOLD
+            } else {
+                PROC
+            };
             let w = f.width(name);
             taken.0.push((13, yy + 5 - f.px, 16 + w, yy + 9));
             let _ = writeln!(
@@ -523,7 +529,8 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
     let mut use_level = vec![0i64; uses.len()];
     for k in 0..uses.len() {
         let mut lvl = 0;
-        while (0..k).any(|j| use_level[j] == lvl && uses[j].0 < uses[k].1 && uses[k].0 < uses[j].1) {
+        while (0..k).any(|j| use_level[j] == lvl && uses[j].0 < uses[k].1 && uses[k].0 < uses[j].1)
+        {
             lvl += 1;
         }
         use_level[k] = lvl;
@@ -541,7 +548,7 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
     // Messages.
     let mut drawn: Vec<Drawn> = Vec::new();
     for sh in &shown {
-        if let Some(d) = message(tr, sh, &of, &x, &ry, &b) {
+        if let Some(d) = message(tr, sh, o.resends, &of, &x, &ry, &b) {
             drawn.push(d);
         }
     }
@@ -559,11 +566,7 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
             lost: false,
             pieces,
             label: "DEFERRED".into(),
-            title: format!(
-                "{}\n{}",
-                describe(e, &tr.rows),
-                describe(r, &tr.rows)
-            ),
+            title: format!("{}\n{}", describe(e, &tr.rows), describe(r, &tr.rows)),
         });
     }
     drawn.extend(lane_arrows);
@@ -751,7 +754,7 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
                 write!(s, r#"<circle class="def" cx="{px}" cy="{py}" r="5"/>"#)
             }
             Name::DeferredBy => {
-                write!(s, r#"<circle class="def" cx="{px}" cy="{py}" r="3"/>"#)
+                write!(s, r#"<circle class="ack" cx="{px}" cy="{py}" r="3"/>"#)
             }
             Name::Left | Name::Entered => write!(
                 s,
@@ -776,7 +779,8 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
         }
         s.push_str("</g>\n");
     }
-    for (((_, _, label, title), ((lx, ly), _)), _) in uses.iter().zip(&use_labels).zip(&use_pieces) {
+    for (((_, _, label, title), ((lx, ly), _)), _) in uses.iter().zip(&use_labels).zip(&use_pieces)
+    {
         let _ = writeln!(
             s,
             r#"<g class="uselbl"><title>{}</title><text class="lbl" x="{lx}" y="{ly}" text-anchor="middle">{}</text></g>"#,
@@ -816,6 +820,7 @@ fn widest(pieces: &[(i64, i64, i64, i64)]) -> (i64, i64, i64, i64) {
 fn message(
     tr: &Trace,
     sh: &Shown,
+    every_copy: bool,
     of: &[usize],
     x: &[i64],
     ry: &dyn Fn(usize) -> i64,
@@ -825,7 +830,7 @@ fn message(
     let e = &tr.evs[a.send];
     let (x1, y1) = (x[of[a.send]], ry(e.row));
     let req = e.kind == "REQUEST";
-    let dashed = a.dashed && sh.copies <= 1;
+    let dashed = a.dashed && every_copy;
     let class = match (req, dashed) {
         (true, false) => "req",
         (true, true) => "req dash",
@@ -838,11 +843,13 @@ fn message(
         "REPLY".to_string()
     };
     let mut title = describe(e, &tr.rows);
-    if sh.copies > 1 {
+    if sh.copies > 1 && !every_copy {
         let _ = write!(label, " ×{}", sh.copies);
+    }
+    if sh.copies > 1 {
         let _ = write!(
             title,
-            "\nsent {} times ({} resend(s), not drawn: --resends draws them); {} lost, {} received again as duplicates",
+            "\nsent {} times ({} resend(s)); {} lost, {} received again as duplicates",
             sh.copies,
             sh.copies - 1,
             sh.lost,
@@ -955,8 +962,7 @@ fn axis(
             (_, Some(&k)) if key[k] == t => x[k],
             (Some(p), Some(&q)) => {
                 let (kp, kq) = (key[p], key[q]);
-                x[p] + ((x[q] - x[p]) as i128 * (t - kp) as i128 / (kq - kp).max(1) as i128)
-                    as i64
+                x[p] + ((x[q] - x[p]) as i128 * (t - kp) as i128 / (kq - kp).max(1) as i128) as i64
             }
             (_, Some(&k)) => x[k],
             (Some(p), None) => x[p],
@@ -1015,26 +1021,62 @@ fn axis(
 /// height and width.
 fn legend(s: &mut String, y: i64, max_w: i64, o: Options) -> (i64, i64) {
     let mut items: Vec<(&str, String)> = vec![
-        (r#"<circle class="dot" cx="14" cy="0" r="4"/>"#, "event (its Lamport clock beside it)".into()),
-        (r#"<rect class="int" x="10" y="-4" width="9" height="9"/>"#, "internal event (own id typed)".into()),
-        (r#"<circle class="def" cx="14" cy="0" r="5"/>"#, "REQUEST deferred".into()),
-        (r#"<rect class="cs" x="0" y="-5" width="30" height="10"/>"#, "critical section".into()),
-        (r#"<line class="req" x1="0" y1="0" x2="30" y2="0" marker-end="url(#hreq)"/>"#, "REQ(T=…)".into()),
-        (r#"<line class="rep" x1="0" y1="0" x2="30" y2="0" marker-end="url(#hrep)"/>"#, "REPLY".into()),
-        (r#"<path class="lost" d="M20,-5l10,10m0,-10l-10,10"/><line class="req" x1="0" y1="0" x2="25" y2="0"/>"#, "lost (never received)".into()),
+        (
+            r#"<circle class="dot" cx="14" cy="0" r="4"/>"#,
+            "event (its Lamport clock beside it)".into(),
+        ),
+        (
+            r#"<rect class="int" x="10" y="-4" width="9" height="9"/>"#,
+            "internal event (own id typed)".into(),
+        ),
+        (
+            r#"<circle class="def" cx="14" cy="0" r="5"/>"#,
+            "REQUEST deferred".into(),
+        ),
+        (
+            r#"<rect class="cs" x="0" y="-5" width="30" height="10"/>"#,
+            "critical section".into(),
+        ),
+        (
+            r#"<line class="req" x1="0" y1="0" x2="30" y2="0" marker-end="url(#hreq)"/>"#,
+            "REQ(T=…)".into(),
+        ),
+        (
+            r#"<line class="rep" x1="0" y1="0" x2="30" y2="0" marker-end="url(#hrep)"/>"#,
+            "REPLY".into(),
+        ),
+        (
+            r#"<path class="lost" d="M20,-5l10,10m0,-10l-10,10"/><line class="req" x1="0" y1="0" x2="25" y2="0"/>"#,
+            "lost (never received)".into(),
+        ),
     ];
     if o.resends {
-        items.push((r#"<line class="req dash" x1="0" y1="0" x2="30" y2="0"/>"#, "resend or duplicate".into()));
+        items.push((
+            r#"<line class="req dash" x1="0" y1="0" x2="30" y2="0"/>"#,
+            "resend or duplicate".into(),
+        ));
     } else {
-        items.push(("", "×3: sent 3 times; the resends not drawn (--resends draws them)".into()));
+        items.push((
+            "",
+            "×3: sent 3 times; the resends not drawn (--resends draws them)".into(),
+        ));
     }
     if o.deferrals {
-        items.push((r#"<line class="dfr" x1="0" y1="0" x2="30" y2="0" marker-end="url(#hdfr)"/>"#, "DEFERRED: a deferral acknowledged".into()));
+        items.push((
+            r#"<line class="dfr" x1="0" y1="0" x2="30" y2="0" marker-end="url(#hdfr)"/>"#,
+            "DEFERRED: a deferral acknowledged".into(),
+        ));
     }
     if o.resource {
-        items.push((r#"<line class="res" x1="0" y1="0" x2="30" y2="0" marker-end="url(#hdfr)"/>"#, "ENTER, EXIT sent to the shared resource; its uses as white bars".into()));
+        items.push((
+            r#"<line class="res" x1="0" y1="0" x2="30" y2="0" marker-end="url(#hdfr)"/>"#,
+            "ENTER, EXIT sent to the shared resource; its uses as white bars".into(),
+        ));
     } else {
-        items.push(("", "messages to the shared resource not drawn (--resource draws them)".into()));
+        items.push((
+            "",
+            "messages to the shared resource not drawn (--resource draws them)".into(),
+        ));
     }
     let mut g = String::new();
     let (mut cx, mut cy, mut w) = (10, 18, 0);
@@ -1048,7 +1090,13 @@ fn legend(s: &mut String, y: i64, max_w: i64, o: Options) -> (i64, i64) {
         if !mark.is_empty() {
             let _ = write!(g, r#"<g transform="translate({cx},{cy})">{mark}</g>"#);
         }
-        let _ = writeln!(g, r#"<text x="{}" y="{}">{}</text>"#, cx + mw, cy + 4, esc(text));
+        let _ = writeln!(
+            g,
+            r#"<text x="{}" y="{}">{}</text>"#,
+            cx + mw,
+            cy + 4,
+            esc(text)
+        );
         cx += iw;
         w = w.max(cx);
     }

@@ -488,3 +488,70 @@ fn timeline_extreme_values_do_not_overflow() {
     );
     assert_eq!(tr.rows.len(), 2, "P1 (one life), P65535");
 }
+
+/// One arrow per message: a REQUEST sent three times (the first lost, the second late) is
+/// drawn as its first copy, crossed, with `×3`, and the third, which counted; a REPLY sent
+/// twice (the copy an answer to the late REQUEST) as one arrow with `×2`. With `--resends`,
+/// all five, the copies dashed.
+#[test]
+fn timeline_one_arrow_per_message_counts_its_copies() {
+    let l = |s: &str| format!("{s}\n");
+    let mut t = String::new();
+    for line in [
+        r#"{"event":"mutex_listening","id":1,"clock":0,"ts_us":1}"#,
+        r#"{"event":"mutex_listening","id":2,"clock":0,"ts_us":1}"#,
+        r#"{"event":"requested","id":1,"clock":1,"t":1,"ts_us":10}"#,
+        r#"{"event":"sent","id":1,"clock":1,"kind":"REQUEST","to":2,"t":1,"resend":false,"ts_us":11}"#,
+        r#"{"event":"sent","id":1,"clock":1,"kind":"REQUEST","to":2,"t":1,"resend":true,"ts_us":20}"#,
+        r#"{"event":"sent","id":1,"clock":1,"kind":"REQUEST","to":2,"t":1,"resend":true,"ts_us":30}"#,
+        r#"{"event":"request","id":2,"clock":2,"from":1,"t":1,"answer":"replied","ts_us":31}"#,
+        r#"{"event":"sent","id":2,"clock":2,"kind":"REPLY","to":1,"t":1,"resend":false,"ts_us":32}"#,
+        r#"{"event":"reply","id":1,"clock":3,"from":2,"t":1,"ts_us":33}"#,
+        r#"{"event":"stale","id":2,"clock":2,"kind":"REQUEST","from":1,"t":1,"ts_us":34}"#,
+        r#"{"event":"sent","id":2,"clock":2,"kind":"REPLY","to":1,"t":1,"resend":true,"ts_us":35}"#,
+        r#"{"event":"stale","id":1,"clock":3,"kind":"REPLY","from":2,"t":1,"ts_us":36}"#,
+    ] {
+        t.push_str(&l(line));
+    }
+    let tr = load(&[("t".into(), t)]).unwrap();
+    let arrows = model::match_messages(&tr);
+    assert_eq!(arrows.len(), 5);
+    let shown = model::shown(&tr, &arrows, false);
+    let view: Vec<(u32, bool, bool)> = shown
+        .iter()
+        .map(|s| {
+            (
+                s.copies,
+                s.arrow.recv.is_none(),
+                tr.evs[s.arrow.send].resend,
+            )
+        })
+        .collect();
+    // The first REQUEST (lost, ×3), the third (received); the first REPLY (received, ×2).
+    assert_eq!(
+        view,
+        [(3, true, false), (0, false, true), (2, false, false)]
+    );
+    // Of the REQUEST's copies the first was lost, the third counted, the second came late (the
+    // duplicate P2 answered with its REPLY again).
+    assert_eq!((shown[0].lost, shown[0].dups), (1, 1));
+    assert_eq!((shown[2].lost, shown[2].dups), (0, 1));
+    let svg = svg::render(&tr, opts(Layout::Lamport));
+    assert!(
+        svg.contains(">REQ(T=1) ×3<") && svg.contains(">REPLY ×2<"),
+        "{svg}"
+    );
+    assert!(!svg.contains("dash\""), "no copy dashed by default");
+    let every = svg::render(
+        &tr,
+        svg::Options {
+            resends: true,
+            ..opts(Layout::Lamport)
+        },
+    );
+    assert_eq!(every.matches("<g class=\"msg").count(), 5);
+    // Two copies of the REQUEST, and the legend's sample.
+    assert_eq!(every.matches("class=\"req dash\"").count(), 3);
+    assert_eq!(every.matches("class=\"rep dash\"").count(), 1);
+    assert!(!every.contains(" ×"), "no count where every copy is drawn");
+}
