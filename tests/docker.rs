@@ -32,9 +32,12 @@ const DOWN_WITHIN: Duration = Duration::from_secs(2);
 /// likely Go program named, an 80-column summary, mistakes explained): 799,680 bytes; with
 /// Lab 1's check that every process was given the same list (ROSTER): 808,064 bytes; with the
 /// resource telling two claimants of one id apart (CLAIMED) and a resource not heard said again:
-/// 816,032 bytes, over the 790 KiB this was. The std backtrace printer (gimli, addr2line,
+/// 816,032 bytes, over the 790 KiB this was. Issue 20: the acknowledged deferral (DEFERRED,
+/// the waiting line's reasons) 825,728 bytes; the figures a student puts in a report (labels
+/// placed clear of every box, bands, regular ticks, one arrow per message, three options):
+/// 855,584 bytes, over the 800 KiB this was. The std backtrace printer (gimli, addr2line,
 /// miniz, libunwind: over 100 KiB) is the next saving, and needs a nightly std build.
-const MAX_IMAGE_BYTES: u64 = 800 * 1024;
+const MAX_IMAGE_BYTES: u64 = 840 * 1024;
 
 fn engine_lock() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());

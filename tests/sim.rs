@@ -17,7 +17,7 @@ use std::collections::BinaryHeap;
 
 use peerlab::lab1::harness::{Group, Packet};
 use peerlab::lab1::ra::{self, Key, Party, State};
-use peerlab::lab1::wire::{Inc, Msg, PeerId};
+use peerlab::lab1::wire::{Inc, Kind, Msg, PeerId};
 use peerlab::values::time::Millis;
 
 /// xorshift64*: dependency-free and reproducible.
@@ -62,6 +62,8 @@ struct Sim {
     delivered: u64,
     dropped: u64,
     restarts: u64,
+    /// DEFERRED acknowledgements: (put on the wire, lost, sent twice).
+    deferred: (u64, u64, u64),
 }
 
 impl Sim {
@@ -86,6 +88,7 @@ impl Sim {
             delivered: 0,
             dropped: 0,
             restarts: 0,
+            deferred: (0, 0, 0),
         }
     }
 
@@ -106,9 +109,15 @@ impl Sim {
         }
         for p in std::mem::take(&mut self.g.wire) {
             let copies = if self.rng.chance(self.net.dup) { 2 } else { 1 };
+            let ack = p.msg.kind() == Kind::Deferred;
+            if ack {
+                self.deferred.0 += 1;
+                self.deferred.2 += copies - 1;
+            }
             for _ in 0..copies {
                 if self.rng.chance(self.net.loss) {
                     self.dropped += 1;
+                    self.deferred.1 += u64::from(ack);
                     continue;
                 }
                 let at = self.g.now + Millis(1 + self.rng.below(self.net.max_delay));
@@ -243,9 +252,11 @@ fn group_size(seed: u64) -> u16 {
 
 /// Every schedule on a network with `loss` and `dup`: 25 random requests (or internal
 /// events, or with chance `restart` a `kill -9` and restart) over 5 s of virtual time, then
-/// settling; prints the totals.
+/// settling; prints the totals. The DEFERRED acknowledgements go through the same network:
+/// asserted to have been lost and duplicated where the network does that.
 fn random_schedules(loss: f64, dup: f64, restart: f64) {
     let (mut entries, mut delivered, mut dropped, mut restarts) = (0u64, 0u64, 0u64, 0u64);
+    let mut deferred = (0u64, 0u64, 0u64);
     for seed in schedules() {
         let net = Net {
             loss,
@@ -260,10 +271,19 @@ fn random_schedules(loss: f64, dup: f64, restart: f64) {
         restarts += sim.restarts;
         delivered += sim.delivered;
         dropped += sim.dropped;
+        deferred.0 += sim.deferred.0;
+        deferred.1 += sim.deferred.1;
+        deferred.2 += sim.deferred.2;
     }
     println!(
-        "{entries} entries, {delivered} messages delivered, {dropped} dropped, {restarts} restarts"
+        "{entries} entries, {delivered} messages delivered, {dropped} dropped, {restarts} restarts; {} DEFERRED sent, {} lost, {} duplicated",
+        deferred.0, deferred.1, deferred.2
     );
+    if schedules().len() > 100 {
+        assert!(deferred.0 > 0, "no deferral acknowledged");
+        assert!(loss == 0.0 || deferred.1 > 0, "no DEFERRED lost");
+        assert!(dup == 0.0 || deferred.2 > 0, "no DEFERRED duplicated");
+    }
 }
 
 #[test]

@@ -398,7 +398,7 @@ impl Msg {
     }
 
     /// The message's type.
-    pub(crate) fn kind(&self) -> Kind {
+    pub fn kind(&self) -> Kind {
         match self {
             Msg::Request { .. } => Kind::Request,
             Msg::Reply { .. } => Kind::Reply,
