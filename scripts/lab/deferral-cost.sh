@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What acknowledging a deferral (DEFERRED) costs and saves, side by side in one run: three
-# `--auto 1s --cs-time 1s` processes and the shared resource in a fresh network namespace, for
-# SECS seconds, once per binary given; LOSS=20 drops 20% of the datagrams (iptables). Prints,
+# `--auto 1s --cs-time 1s` processes (AUTO=, CS= change them) and the shared resource in a fresh
+# network namespace, for SECS seconds, once per binary given; LOSS=20 drops 20% of the
+# datagrams (iptables). Prints,
 # per binary: CS entries, REQUEST/REPLY per entry, of which resends, DEFERRED per entry, and
 # the waits from request to entry (p50, p99, max).
 #
@@ -9,6 +10,8 @@
 set -euo pipefail
 secs=${SECS:-40}
 loss=${LOSS:-0}
+auto=${AUTO:-1s}
+cs=${CS:-1s}
 [ $# -ge 1 ] || { echo "usage: $0 BINARY..." >&2; exit 2; }
 printf '%-28s %5s %8s %8s %9s %12s\n' "binary (loss $loss%)" entries "msgs/CS" resends "DEFERRED" "wait p50/p99/max ms"
 for bin in "$@"; do
@@ -23,7 +26,7 @@ for bin in "$@"; do
   ip netns exec "$ns" timeout -s INT $((secs + 3)) "$bin" shared-resource --listen 127.0.0.1:10001 :10002 :10003 :10004 >"$dir/resource.out" 2>&1 &
   sleep 0.3
   for id in 1 2 3; do
-    ip netns exec "$ns" timeout -s INT "$secs" "$bin" mutex --json --auto 1s --cs-time 1s --seed "$id" "$id" :10002 :10003 :10004 </dev/null >"$dir/p$id.jsonl" 2>&1 &
+    ip netns exec "$ns" timeout -s INT "$secs" "$bin" mutex --json --auto "$auto" --cs-time "$cs" --seed "$id" "$id" :10002 :10003 :10004 </dev/null >"$dir/p$id.jsonl" 2>&1 &
   done
   wait
   ip netns del "$ns"
