@@ -398,7 +398,7 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
         }
     );
     let hb = HEADING.boxed(&heading, 0, 22);
-    taken.0.push((LEFT, hb.1, LEFT + hb.2 - hb.0, hb.3));
+    taken.take((LEFT, hb.1, LEFT + hb.2 - hb.0, hb.3));
     let _ = writeln!(
         body,
         r#"<text x="{LEFT}" y="22" style="font-size:13px">{}</text>"#,
@@ -420,7 +420,7 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
                 PROC
             };
             let w = f.width(name);
-            taken.0.push((13, yy + 5 - f.px, 16 + w, yy + 9));
+            taken.take((13, yy + 5 - f.px, 16 + w, yy + 9));
             let _ = writeln!(
                 body,
                 r#"<text class="proc" x="14" y="{}"{}>{}</text><line class="line" x1="{}" y1="{yy}" x2="{}" y2="{yy}"/>"#,
@@ -467,7 +467,7 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
     for (r, x1, x2, _, _) in &bars {
         let pieces = b.pieces((*x1, ry(*r)), ((*x2).max(x1 + 4), ry(*r)));
         for p in &pieces {
-            taken.0.push((p.0, p.1 - 5, p.2.max(p.0 + 4), p.1 + 5));
+            taken.take((p.0, p.1 - 5, p.2.max(p.0 + 4), p.1 + 5));
         }
         bar_pieces.push(pieces);
     }
@@ -540,7 +540,7 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
         let y = ry(tr.rows.len()) + 8 + use_level[k] * 12;
         let pieces = b.pieces((u.0, y), (u.1.max(u.0 + 4), y));
         for p in &pieces {
-            taken.0.push((p.0, p.1 - 4, p.2.max(p.0 + 4), p.1 + 4));
+            taken.take((p.0, p.1 - 4, p.2.max(p.0 + 4), p.1 + 4));
         }
         use_pieces.push(pieces);
     }
@@ -572,8 +572,8 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
     drawn.extend(lane_arrows);
     for d in &drawn {
         match (d.pieces.last(), d.head) {
-            (Some(&p), Some(h)) => taken.0.push(head_box(p, if h == "hreq" { 10 } else { 7 })),
-            (Some(&p), None) if d.lost => taken.0.push((p.2 - 7, p.3 - 7, p.2 + 7, p.3 + 7)),
+            (Some(&p), Some(h)) => taken.take(head_box(p, if h == "hreq" { 10 } else { 7 })),
+            (Some(&p), None) if d.lost => taken.take((p.2 - 7, p.3 - 7, p.2 + 7, p.3 + 7)),
             _ => {}
         }
     }
@@ -581,7 +581,7 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
     for (k, p) in pts.iter().enumerate() {
         let (px, py) = xy(k);
         let head = &tr.evs[p.evs[0]];
-        taken.0.push(match head.name {
+        taken.take(match head.name {
             Name::Left | Name::Entered => (px - 2, py - 10, px + 2, py + 10),
             Name::Request if head.deferred => (px - 7, py - 7, px + 7, py + 7),
             _ => (px - 6, py - 6, px + 6, py + 6),
@@ -797,7 +797,7 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
         );
     }
     s.push_str(&ticks);
-    let bottom = taken.0.iter().map(|b| b.3).max().unwrap_or(0) + 16;
+    let bottom = taken.bottom() + 16;
     let (legend_h, legend_w) = legend(&mut s, bottom, right - LEFT - 10, o);
     let width = right.max(LEFT + legend_w + 20);
     let height = bottom + legend_h + 12;
@@ -914,25 +914,43 @@ fn message(
 /// Each deferral acknowledged: the deferred `request` at the deferrer and the `deferred_by`
 /// it caused at the requester (the first per request unless every copy is drawn).
 fn deferral_pairs(tr: &Trace, all: bool) -> Vec<(usize, usize)> {
+    // The deferred REQUESTs by (deferrer, requester, T), then log order: the last one of a
+    // key is the one a DEFERRED names (a sort and a binary search, not a scan per DEFERRED).
+    let key = |deferrer: u16, requester: u16, t: u64| {
+        [u64::from(deferrer) << 16 | u64::from(requester), t]
+    };
+    let reqs: Vec<usize> = (0..tr.evs.len())
+        .filter(|&i| tr.evs[i].name == Name::Request && tr.evs[i].deferred)
+        .collect();
+    let rkey = |i: usize| {
+        let e = &tr.evs[i];
+        let from = match e.peer {
+            Some(Party::P(j)) => j,
+            _ => 0,
+        };
+        let [a, b] = key(e.id, from, e.t.unwrap_or(0));
+        [a, b, i as u64]
+    };
+    let order: Vec<usize> = super::sort::sorted(reqs.len(), &|k| rkey(reqs[k]))
+        .into_iter()
+        .map(|k| reqs[k])
+        .collect();
     let mut out: Vec<(usize, usize)> = Vec::new();
+    let mut drawn = vec![false; tr.evs.len()];
     for (d, e) in tr.evs.iter().enumerate() {
-        if e.name != Name::DeferredBy {
+        let (Name::DeferredBy, Some(Party::P(j)), Some(t)) = (e.name, e.peer, e.t) else {
+            continue;
+        };
+        let [a, b] = key(j, e.id, t);
+        let end = order.partition_point(|&i| rkey(i)[..2] <= [a, b][..]);
+        let Some(&req) = end.checked_sub(1).map(|k| &order[k]) else {
+            continue;
+        };
+        if rkey(req)[..2] != [a, b][..] {
             continue;
         }
-        let Some(Party::P(j)) = e.peer else {
-            continue;
-        };
-        let req = tr.evs.iter().enumerate().rev().find(|(_, r)| {
-            r.name == Name::Request
-                && r.deferred
-                && r.id == j
-                && r.peer == Some(Party::P(e.id))
-                && r.t == e.t
-        });
-        let Some((req, _)) = req else {
-            continue;
-        };
-        if all || !out.iter().any(|&(q, _)| q == req) {
+        if all || !drawn[req] {
+            drawn[req] = true;
             out.push((req, d));
         }
     }
@@ -998,13 +1016,13 @@ fn axis(
     for band in 0..b.n {
         let y = b.line(band, ry);
         let _ = writeln!(s, r#"<text x="14" y="{}">time</text>"#, y + 16);
-        taken.0.push((13, y + 4, 50, y + 20));
+        taken.take((13, y + 4, 50, y + 20));
     }
     let mut ms = 0;
     while ms <= span_ms {
         let (px, y) = b.at(at(t0 + ms * 1000), ry);
         let label = secs(ms, step);
-        taken.0.push(LABEL.boxed(&label, px, y + 16));
+        taken.take(LABEL.boxed(&label, px, y + 16));
         let _ = writeln!(
             s,
             r##"<line x1="{px}" y1="{}" x2="{px}" y2="{}" stroke="#000"/><text x="{px}" y="{}" text-anchor="middle">{label}</text>"##,
