@@ -493,10 +493,24 @@ fn overlaps(figures: &[PathBuf]) -> Vec<(String, u32, f64, f64, i64, String)> {
     res
 }
 
+/// Wall clocks at their limits (0, 1, 2^63 - 1, 2^64 - 1).
+const TICKS_EXTREME: &str = r#"{"event": "mutex_listening", "ts_us": 0, "id": 1}
+{"event": "internal", "ts_us": 1, "id": 1, "clock": 1}
+{"event": "internal", "ts_us": 9223372036854775807, "id": 1, "clock": 2}
+{"event": "mutex_listening", "ts_us": 0, "id": 2}
+{"event": "internal", "ts_us": 18446744073709551615, "id": 2, "clock": 1}
+"#;
+
+/// One trace's `ts_us` written in seconds, the other's in microseconds.
+const TICKS_MIXED_UNITS: &str = r#"{"event":"internal","ts_us":1795766400,"id":1,"clock":1}
+{"event":"internal","ts_us":1795766400000000,"id":2,"clock":1}
+"#;
+
 /// Every figure in docs/ (Figure 1, the three scenarios and the recorded interactive run, in
 /// both layouts, and that run with every option), laid out by a real browser with the font
 /// the figure names first (DejaVu Sans): no text meets another text, a marker, an arrowhead
-/// or a CS bar, no arrowhead meets a CS bar; every text is at least 11 px and every figure at
+/// or a CS bar or runs off the figure, no arrowhead meets a CS bar (also with clocks of 16
+/// digits and wall clocks at their limits); every text is at least 11 px and every figure at
 /// most 1,600 px wide. And the check can fail: a clock label copied onto another is found.
 #[test]
 #[cfg_attr(
@@ -550,6 +564,54 @@ fn no_label_meets_another_box_in_a_real_browser() {
         args.extend(input.iter().map(String::as_str));
         let (code, _, err) = timeline(&args, None);
         assert_eq!(code, 0, "{err}");
+        figs.push(out);
+    }
+    // Hostile: the same session with every clock and T near 2^52 (labels of 16 digits), and
+    // wall clocks at their limits or mixing seconds with microseconds (a handful of ticks,
+    // not millions: an attack once made a 455 MB figure of them).
+    for (name, x) in [("huge.svg", "lamport"), ("huge-real.svg", "real")] {
+        let huge = d.join("huge");
+        std::fs::create_dir_all(&huge).unwrap();
+        for (i, t) in traces.iter().enumerate() {
+            let text = std::fs::read_to_string(t).unwrap();
+            let mut out = String::new();
+            for line in text.lines() {
+                let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+                for k in ["clock", "t"] {
+                    if let Some(n) = v[k].as_u64() {
+                        v[k] = (n + 4_503_599_627_370_000).into();
+                    }
+                }
+                out.push_str(&v.to_string());
+                out.push('\n');
+            }
+            std::fs::write(huge.join(format!("p{}.jsonl", i + 1)), out).unwrap();
+        }
+        let out = d.join(name);
+        let args = [
+            "--x",
+            x,
+            "--deferrals",
+            "-o",
+            out.to_str().unwrap(),
+            huge.to_str().unwrap(),
+        ];
+        let (code, _, err) = timeline(&args, None);
+        assert_eq!(code, 0, "{err}");
+        figs.push(out);
+    }
+    for (name, trace) in [
+        ("ticks-extreme.svg", TICKS_EXTREME),
+        ("ticks-mixed-units.svg", TICKS_MIXED_UNITS),
+    ] {
+        let out = d.join(name);
+        let (code, _, err) = timeline(
+            &["--x", "real", "-o", out.to_str().unwrap(), "-"],
+            Some(trace),
+        );
+        assert_eq!(code, 0, "{err}");
+        let svg = std::fs::read_to_string(&out).unwrap();
+        assert!(svg.len() < 20_000, "{name}: {} bytes", svg.len());
         figs.push(out);
     }
     // The negative control: Figure 1 with its first clock label drawn twice, 4 px apart.

@@ -1,6 +1,7 @@
 // Run in a real browser over a figure of `process timeline` inlined in a page: every text's,
 // marker's, arrowhead's and CS bar's box as the browser laid it out, and every text that
-// meets another box (or an arrowhead that meets a CS bar). Prints into <pre id="out">.
+// meets another box (or an arrowhead that meets a CS bar), or runs off the figure. Prints into
+// <pre id="out">.
 (function () {
   const out = [];
   const svg = document.querySelector('svg');
@@ -44,6 +45,15 @@
       if (!meet(a.b, b.b)) continue;
       n++;
       if (n <= 40) out.push(`OVERLAP ${a.kind} "${short(a.what)}" ${a.b.map(Math.round)} meets ${b.kind} "${short(b.what)}" ${b.b.map(Math.round)}`);
+    }
+  }
+  // And no text runs off the figure (cut off where the SVG ends).
+  const sb = svg.getBoundingClientRect();
+  for (const t of boxes.filter((x) => x.kind === 'text')) {
+    const b = t.b;
+    if (b[0] < sb.left - 0.5 || b[2] > sb.right + 0.5 || b[1] < sb.top - 0.5 || b[3] > sb.bottom + 0.5) {
+      n++;
+      if (n <= 40) out.push(`OFF THE FIGURE text "${short(t.what)}" ${b.map(Math.round)} in ${Math.round(sb.width)}x${Math.round(sb.height)}`);
     }
   }
   // Which font the texts got: "REQ(T=1)" at 11 px is 54.8 px wide in DejaVu Sans.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Counts, in headless Chromium, the texts of a `process timeline` figure that meet another
-# text, a marker, an arrowhead or a CS bar (and arrowheads that meet a CS bar), with every
-# box as the browser laid it out (tests/timeline.rs asserts 0 on the figures in docs/).
+# text, a marker, an arrowhead or a CS bar (and arrowheads that meet a CS bar), and the texts
+# that run off the figure, with every box as the browser laid it out (tests/timeline.rs asserts 0 on the figures in docs/).
 #   scripts/timeline/overlaps.sh FIGURE.svg...     prints per figure: OVERLAPS n, PROBE, ...
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

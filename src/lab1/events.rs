@@ -320,6 +320,19 @@ impl Render for StillWaiting<'_> {
                     .iter()
                     .filter(|(_, _, w)| w.is_some())
                     .map(|(j, _, _)| u64::from(j.0)),
+            )?
+            // Each one's reason now, in the same order, as on the wire: `held`, `exit`,
+            // `join`, or its own T that comes first (a number).
+            .mixed(
+                "deferred_why",
+                self.missing.iter().filter_map(|(_, _, w)| {
+                    w.map(|w| match w {
+                        Why::First(t) => Ok(t),
+                        Why::Held => Err("held"),
+                        Why::Exit => Err("exit"),
+                        Why::Join => Err("join"),
+                    })
+                }),
             )?;
         Ok(())
     }
@@ -963,6 +976,10 @@ mod tests {
         assert_eq!(v["missing"], serde_json::json!([2, 5, 3, 4, 6, 7]));
         assert_eq!(v["down"], serde_json::json!([5]));
         assert_eq!(v["deferred_by"], serde_json::json!([3, 4, 6, 7]));
+        assert_eq!(
+            v["deferred_why"],
+            serde_json::json!(["held", 2, "join", "exit"])
+        );
         assert_eq!(
             both(&line(Event::Requested { t: 1, need: 0 })).0,
             "[clock=41 WANTED] requesting the CS with T=1: no other process to ask, entering"

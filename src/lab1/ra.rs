@@ -1116,10 +1116,15 @@ impl Ra {
         if !current || w.granted.has(from) {
             return self.stale(Party::Process(from), Kind::Deferred, t);
         }
-        self.why[idx(from)] = Some(why);
+        let before = self.why[idx(from)].replace(why);
         if w.deferred.has(from) {
-            // Said again (an answer to a slow ask, or a copy): the reason may have changed.
-            return self.stale(Party::Process(from), Kind::Deferred, t);
+            // Said again (an answer to a slow ask, or a copy): logged only if the reason
+            // changed (`T=7 comes first`, then `held` once it entered), so that a JSON reader
+            // knows the reason now.
+            if before == Some(why) {
+                return self.stale(Party::Process(from), Kind::Deferred, t);
+            }
+            return self.log(Event::Deferred { from, t, why });
         }
         w.deferred.add(from);
         self.phase = Phase::Wanted(w);
@@ -1588,7 +1593,8 @@ mod tests {
     }
 
     /// Issue 20: a deferral is acknowledged; the requester then stops its fast resends to
-    /// that process and asks it again only every 2 s; the DEFERRED neither ticks nor grants.
+    /// that process and asks it again only every second; the DEFERRED neither ticks nor
+    /// grants.
     #[test]
     fn a_deferral_is_acknowledged_and_asked_again_only_slowly() {
         let mut g = Group::new(2);
@@ -1604,8 +1610,9 @@ mod tests {
         assert_eq!(g.p(2).deferral(PeerId(1)), Some(Why::Held));
         assert_eq!(g.p(2).state(), State::Wanted);
         g.wire.clear();
-        // 1.9 s: no resend (before, 6 or 7 in that time); at 2 s one slow ask.
-        for _ in 0..19 {
+        // 0.9 s: no resend (before, 4 in that time); at 1 s (ten retry intervals) one slow
+        // ask.
+        for _ in 0..9 {
             g.advance(100);
             g.wire.retain(|p| p.from != peer(1));
         }
@@ -1623,6 +1630,54 @@ mod tests {
             g.wire
         );
         assert_eq!(g.p(1).stats().deferred_sent, 2);
+    }
+
+    /// A deferrer whose reason changed (its own T came first, then it entered) says so, and
+    /// the requester logs the new reason (a JSON reader knows the reason now); the same
+    /// reason again is a copy.
+    #[test]
+    fn a_changed_reason_is_logged_a_repeated_one_is_a_copy() {
+        let mut p = Ra::new(cfg(1, 2)).unwrap();
+        p.start(Millis(0));
+        p.request(Millis(0)); // T=1
+        let inc = cfg(1, 2).inc;
+        let deferred = |why| Msg::Deferred {
+            id: PeerId(2),
+            inc: Inc(1),
+            t: 1,
+            to: inc,
+            why,
+        };
+        while p.poll_event().is_some() {}
+        let mut logged = Vec::new();
+        for why in [
+            Why::First(1),
+            Why::First(1),
+            Why::Held,
+            Why::Held,
+            Why::Exit,
+        ] {
+            p.handle_msg(Millis(1), Some(peer(2)), &deferred(why))
+                .unwrap();
+            while let Some(l) = p.poll_event() {
+                logged.push(l.event);
+            }
+        }
+        let d = |why| Event::Deferred {
+            from: PeerId(2),
+            t: 1,
+            why,
+        };
+        let copy = Event::Stale {
+            from: peer(2),
+            kind: Kind::Deferred,
+            t: 1,
+        };
+        assert_eq!(
+            logged,
+            [d(Why::First(1)), copy, d(Why::Held), copy, d(Why::Exit)]
+        );
+        assert_eq!(p.deferral(PeerId(2)), Some(Why::Exit));
     }
 
     /// The traps: a DEFERRED for another request (an older T, a previous life), one that

@@ -120,6 +120,31 @@ impl<'l> Obj<'l> {
         Ok(self)
     }
 
+    /// `"key":[2,"held"]`: numbers (`Ok`) and words (`Err`: ASCII, as on the wire).
+    pub(crate) fn mixed(
+        &mut self,
+        key: &str,
+        v: impl Iterator<Item = Result<u64, &'static str>>,
+    ) -> Result<&mut Self, LineFull> {
+        let l = self.key(key)?;
+        l.push('[')?;
+        for (i, x) in v.enumerate() {
+            if i > 0 {
+                l.push(',')?;
+            }
+            match x {
+                Ok(n) => l.push_num(n)?,
+                Err(w) => {
+                    l.push('"')?;
+                    l.push_str(w)?;
+                    l.push('"')?;
+                }
+            }
+        }
+        l.push(']')?;
+        Ok(self)
+    }
+
     /// `"key":"1.2.3.4:5"` or `"key":null`.
     pub(crate) fn addr(&mut self, key: &str, v: Option<SocketAddr>) -> Result<&mut Self, LineFull> {
         match v {

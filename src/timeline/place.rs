@@ -69,6 +69,8 @@ impl Font {
 pub(super) struct Taken {
     boxes: Vec<Box4>,
     cells: Vec<Vec<u32>>,
+    /// The figure's right edge: a text is placed between 0 and it, below 0 (0: no bound yet).
+    pub(super) right: i64,
 }
 
 const CELL: i64 = 64;
@@ -103,6 +105,9 @@ impl Taken {
     }
 
     pub(super) fn free(&self, b: Box4) -> bool {
+        if b.0 < 0 || b.1 < 0 || (self.right > 0 && b.2 > self.right) {
+            return false; // off the figure
+        }
         let (r1, r2, c1, c2) = Self::span(b);
         for r in r1..=r2 {
             for c in c1..=c2 {
@@ -159,9 +164,14 @@ impl Taken {
                 }
             }
         }
-        // Nothing free within 60 rings (never seen): below everything.
+        // Nothing free within 60 rings (never seen): below everything, inside the edges.
         let y = self.bottom() + 2 * step_y;
-        self.take(f.boxed(s, near.0, y));
-        ((near.0, y), false)
+        let w = f.width(s);
+        let x = near
+            .0
+            .max(w / 2 + 2)
+            .min((self.right - w / 2 - 3).max(w / 2 + 2));
+        self.take(f.boxed(s, x, y));
+        ((x, y), false)
     }
 }

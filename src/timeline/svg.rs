@@ -593,6 +593,7 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
         axis(&mut ticks, &pts, &x, &key, &b, last_row + 40, &mut taken);
     }
 
+    taken.right = right;
     // Texts, the most constrained first: clocks beside their points, the deferred notes,
     // the CS labels, then the messages' labels along their arrows.
     let mut clocks = vec![None; pts.len()];
@@ -988,26 +989,31 @@ fn axis(
         }
     };
     let span_ms = (t1 - t0) / 1000;
-    let mut step = 1;
-    'pick: for p in 0..10u32 {
+    // No step below the one that averages 80 px over the axis can do: start there (a span of
+    // years, or a time in seconds among microseconds, is a few ticks, not millions).
+    let px = (x[last] - x[first]).max(1) as u64;
+    let least = span_ms / (px / 80).max(1);
+    let mut step = u64::MAX; // none fits: the first tick only
+    'pick: for p in 0..=19u32 {
         for m in [1, 2, 5] {
-            step = m * 10u64.pow(p);
-            if span_ms / step > 4000 {
+            let Some(st) = 10u64.checked_pow(p).and_then(|v| v.checked_mul(m)) else {
+                break 'pick;
+            };
+            if st < least {
                 continue;
             }
-            let mut prev = None;
-            let mut ok = true;
-            let mut ms = 0;
-            while ms <= span_ms {
-                let xx = at(t0 + ms * 1000);
+            let (mut prev, mut ok, mut ms) = (None, true, Some(0));
+            while let Some(m) = ms.filter(|&m| m <= span_ms) {
+                let xx = at(t0 + m * 1000);
                 if prev.is_some_and(|p| xx - p < 80) {
                     ok = false;
                     break;
                 }
                 prev = Some(xx);
-                ms += step;
+                ms = m.checked_add(st);
             }
             if ok {
+                step = st;
                 break 'pick;
             }
         }
@@ -1018,8 +1024,9 @@ fn axis(
         let _ = writeln!(s, r#"<text x="14" y="{}">time</text>"#, y + 16);
         taken.take((13, y + 4, 50, y + 20));
     }
-    let mut ms = 0;
-    while ms <= span_ms {
+    let mut next = Some(0);
+    while let Some(ms) = next.filter(|&m| m <= span_ms) {
+        next = ms.checked_add(step);
         let (px, y) = b.at(at(t0 + ms * 1000), ry);
         let label = secs(ms, step);
         taken.take(LABEL.boxed(&label, px, y + 16));
@@ -1030,7 +1037,6 @@ fn axis(
             y + 4,
             y + 16
         );
-        ms += step;
     }
     s.push_str("</g>\n");
 }
