@@ -142,11 +142,13 @@ impl Figure {
             }
             all_rows.push(r);
         }
-        // An arrow ends 7 px short of the line it reaches.
+        // An arrow ends short of the line it reaches (7 px, more for a shallow one): the
+        // nearest line within 20 px.
         let row = |y: i64| {
             all_rows
                 .iter()
-                .find(|r| (r.1 - y).abs() <= 7)
+                .filter(|r| (r.1 - y).abs() <= 20)
+                .min_by_key(|r| (r.1 - y).abs())
                 .map_or_else(|| format!("y={y}"), |r| r.0.clone())
         };
         let class = |n: &roxmltree::Node<'_, '_>| n.attribute("class").unwrap_or("").to_string();
