@@ -628,7 +628,7 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
     }
     let mut bar_labels = Vec::new();
     for ((_, _, _, label, _), pieces) in bars.iter().zip(&bar_pieces) {
-        let p = widest(pieces);
+        let p = longest(pieces);
         let mid = (p.0 + p.2) / 2;
         let w = LABEL_BOLD.width(label);
         let mut at = [0, -w, w, -2 * w, 2 * w]
@@ -638,7 +638,7 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
     }
     let mut use_labels = Vec::new();
     for ((_, _, label, _), pieces) in uses.iter().zip(&use_pieces) {
-        let p = widest(pieces);
+        let p = longest(pieces);
         let mid = (p.0 + p.2) / 2;
         let mut at = [(mid, p.1 + 18), (mid, p.1 + 32)].into_iter();
         use_labels.push(taken.place(label, LABEL, &mut at, (mid, p.1 + 18)));
@@ -807,13 +807,10 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
     )
 }
 
+/// The longest of an arrow's or a bar's pieces (one per band it crosses): where its label goes.
 fn longest(pieces: &[(i64, i64, i64, i64)]) -> (i64, i64, i64, i64) {
     let len = |p: &&(i64, i64, i64, i64)| (p.2 - p.0).abs() + (p.3 - p.1).abs();
     pieces.iter().max_by_key(len).copied().unwrap_or_default()
-}
-
-fn widest(pieces: &[(i64, i64, i64, i64)]) -> (i64, i64, i64, i64) {
-    longest(pieces)
 }
 
 /// A REQUEST or REPLY as an arrow: from its send to its receive, or half-way to the receiver
