@@ -403,8 +403,12 @@ fn a_restart_with_the_same_trace_path_keeps_both_lives() {
     lab.ps[1] = Proc::start_piped("p2 again", BIN, &a);
     lab.p(2).wait_for(|l| l.contains(" listening on "));
     lab.p(1).type_line("x");
+    lab.p(1).wait_for(|l| l.contains("HELD] Sai da CS"));
     lab.p(1).wait_for(|l| l.contains("RELEASED] released"));
     lab.p(2).type_line("x");
+    // Its own CS, not the `released` of its rejoining (a REQUEST that came before the
+    // resource's ACK of its HELLO was deferred, then answered: CI once stopped the lab there).
+    lab.p(2).wait_for(|l| l.contains("HELD] Sai da CS"));
     lab.p(2).wait_for(|l| l.contains("RELEASED] released"));
     lab.stop();
     let (code, out, err) = timeline(&["--check", d.to_str().unwrap()], None);
