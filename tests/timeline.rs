@@ -499,6 +499,18 @@ fn overlaps(figures: &[PathBuf]) -> Vec<(String, u32, f64, f64, i64, String)> {
     res
 }
 
+/// The three processes' traces `p1.jsonl`..`p3.jsonl` in `dir` (under `sub`), as arguments.
+fn traces_in(dir: &Path, sub: &str) -> Vec<String> {
+    (1..=3)
+        .map(|i| {
+            dir.join(format!("{sub}p{i}.jsonl"))
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
 /// Wall clocks at their limits (0, 1, 2^63 - 1, 2^64 - 1).
 const TICKS_EXTREME: &str = r#"{"event": "mutex_listening", "ts_us": 0, "id": 1}
 {"event": "internal", "ts_us": 1, "id": 1, "clock": 1}
@@ -537,24 +549,8 @@ fn no_label_meets_another_box_in_a_real_browser() {
     // The same run with every copy, the deferrals and the resource's lane; and the run
     // recorded before DEFERRED existed (most of its arrows resends), drawn with --resends.
     let d = dir("overlaps");
-    let traces: Vec<String> = (1..=3)
-        .map(|i| {
-            inter
-                .join(format!("p{i}.jsonl"))
-                .to_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    let before: Vec<String> = (1..=3)
-        .map(|i| {
-            inter
-                .join(format!("before/p{i}.jsonl"))
-                .to_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let traces: Vec<String> = traces_in(&inter, "");
+    let before: Vec<String> = traces_in(&inter, "before/");
     for (name, x, extra, input) in [
         ("all.svg", "lamport", true, &traces),
         ("all-real.svg", "real", true, &traces),
@@ -698,15 +694,7 @@ fn the_time_axis_has_regular_ticks_each_label_once() {
 #[test]
 fn one_arrow_per_message_and_the_options_draw_the_rest() {
     let inter = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/interactive");
-    let traces: Vec<String> = (1..=3)
-        .map(|i| {
-            inter
-                .join(format!("before/p{i}.jsonl"))
-                .to_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let traces: Vec<String> = traces_in(&inter, "before/");
     let draw = |extra: &[&str]| {
         let mut args: Vec<&str> = extra.to_vec();
         args.extend(traces.iter().map(String::as_str));
@@ -745,15 +733,7 @@ fn one_arrow_per_message_and_the_options_draw_the_rest() {
         all.arrows.len()
     );
 
-    let now: Vec<String> = (1..=3)
-        .map(|i| {
-            inter
-                .join(format!("p{i}.jsonl"))
-                .to_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let now: Vec<String> = traces_in(&inter, "");
     let mut args = vec!["--deferrals", "--resource"];
     args.extend(now.iter().map(String::as_str));
     let (code, svg, err) = timeline(&args, None);

@@ -178,6 +178,9 @@ fn xs(tr: &Trace, pts: &[Point], from: &[Vec<usize>], layout: Layout) -> (Vec<i6
     }
 }
 
+/// A segment on the page: x1, y1, x2, y2.
+type Piece = (i64, i64, i64, i64);
+
 /// Wrapping: the figure's x before wrapping to a band and an x on the page.
 #[derive(Clone, Copy)]
 struct Bands {
@@ -661,30 +664,10 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
     // Draw: lines, bars, arrows, points, then every text over them.
     s.push_str(&body);
     for ((_, _, _, _, title), pieces) in bars.iter().zip(&bar_pieces) {
-        let _ = write!(s, r#"<g class="csbar"><title>{}</title>"#, esc(title));
-        for p in pieces {
-            let _ = write!(
-                s,
-                r#"<rect class="cs" x="{}" y="{}" width="{}" height="10"/>"#,
-                p.0,
-                p.1 - 5,
-                (p.2 - p.0).max(4)
-            );
-        }
-        s.push_str("</g>\n");
+        bar(&mut s, "csbar", "cs", title, pieces, 10);
     }
     for ((_, _, _, title), pieces) in uses.iter().zip(&use_pieces) {
-        let _ = write!(s, r#"<g class="use"><title>{}</title>"#, esc(title));
-        for p in pieces {
-            let _ = write!(
-                s,
-                r#"<rect class="use" x="{}" y="{}" width="{}" height="8"/>"#,
-                p.0,
-                p.1 - 4,
-                (p.2 - p.0).max(4)
-            );
-        }
-        s.push_str("</g>\n");
+        bar(&mut s, "use", "use", title, pieces, 8);
     }
     for (d, label) in drawn.iter().zip(&arrow_labels) {
         let _ = write!(
@@ -805,6 +788,22 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
     format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">\n{STYLE}{s}</svg>\n"
     )
+}
+
+/// A bar (a CS, or a use on the resource's lane) `h` px high, one rect per band it crosses,
+/// under one hover text.
+fn bar(s: &mut String, group: &str, class: &str, title: &str, pieces: &[Piece], h: i64) {
+    let _ = write!(s, r#"<g class="{group}"><title>{}</title>"#, esc(title));
+    for p in pieces {
+        let _ = write!(
+            s,
+            r#"<rect class="{class}" x="{}" y="{}" width="{}" height="{h}"/>"#,
+            p.0,
+            p.1 - h / 2,
+            (p.2 - p.0).max(4)
+        );
+    }
+    s.push_str("</g>\n");
 }
 
 /// The longest of an arrow's or a bar's pieces (one per band it crosses): where its label goes.
