@@ -2,32 +2,109 @@
 //! course (LAB1-SPEC §3: an internal event and a request tick once; a receive sets
 //! max(clock, received) + 1, the received value being a REQUEST's T or the REPLY's sender's
 //! clock, known from the matched `sent`; sending, duplicates, entering and leaving never
-//! tick), mutual exclusion (no two `entered`..`left` intervals overlap, by wall clock) and
-//! entries in increasing (T, id).
+//! tick), causality (no message received before it was sent), one process per id at a time,
+//! mutual exclusion (no two `entered`..`left` intervals overlap, by wall clock) and entries
+//! in increasing (T, id).
+//!
+//! It never says more than it saw: whatever it could not check (a line that may have been an
+//! event and could not be read, events without a wall clock, a clock that goes back, a process
+//! named in messages whose trace is missing) is said, and the verdict is then not "hold".
+//! Every step is near-linear, and a report shows the first [`SHOWN`] violations and counts
+//! the rest.
 
 use super::model;
-use super::trace::{describe, Ev, Name, Trace};
+use super::trace::{describe, Ev, Name, Party, Trace};
 
-/// Every violation found, each with the events involved.
-pub(super) fn check(tr: &Trace) -> Vec<String> {
-    let mut v = Vec::new();
-    lamport(tr, &mut v);
-    exclusion(tr, &mut v);
-    v
+/// Violations shown in full; the rest are counted.
+pub(super) const SHOWN: usize = 20;
+
+/// What the check found.
+#[derive(Debug, Default)]
+pub(super) struct Report {
+    /// The first [`SHOWN`] violations, each with the events involved.
+    pub(super) shown: Vec<String>,
+    /// Violations found in all.
+    pub(super) count: u64,
+    /// What could not be checked, each said once.
+    pub(super) unchecked: Vec<String>,
+}
+
+impl Report {
+    fn add(&mut self, v: impl FnOnce() -> String) {
+        self.count += 1;
+        if self.shown.len() < SHOWN {
+            self.shown.push(v());
+        }
+    }
+    /// The first line of the first violation, or of the first thing not checked.
+    pub(super) fn headline(&self) -> &str {
+        let s = self.shown.first().or(self.unchecked.first());
+        s.map_or("", |s| s.lines().next().unwrap_or("").trim_end_matches(':'))
+    }
+}
+
+/// Checks everything the trace shows.
+pub(super) fn check(tr: &Trace) -> Report {
+    let mut r = Report::default();
+    let n = tr.skipped.unreadable();
+    if n > 0 {
+        let first = tr.skipped.first_incomplete.as_ref().or(tr.skipped.first_bad.as_ref());
+        r.unchecked.push(format!(
+            "{n} line(s) that may be Lab 1 events could not be read (first: {}): the rules are not checked on them",
+            first.map_or("?", String::as_str)
+        ));
+    }
+    missing_processes(tr, &mut r);
+    let arrows = model::match_messages(tr);
+    let mut sent_with = vec![None; tr.evs.len()];
+    for a in &arrows {
+        if let Some(rcv) = a.recv {
+            sent_with[rcv] = Some(a.send);
+        }
+    }
+    lamport(tr, &sent_with, &mut r);
+    causality(tr, &sent_with, &mut r);
+    lives(tr, &mut r);
+    exclusion(tr, &mut r);
+    r
 }
 
 fn show(tr: &Trace, e: &Ev) -> String {
-    format!("\n    {}\n      {}", describe(e, &tr.rows), e.raw)
+    format!("\n    {}\n      {}", describe(tr, e), tr.raw(e))
 }
 
-fn lamport(tr: &Trace, v: &mut Vec<String>) {
-    // The clock each REPLY was sent with, from its matched `sent`.
-    let mut sent_with = vec![None; tr.evs.len()];
-    for a in model::match_messages(tr) {
-        if let Some(r) = a.recv {
-            sent_with[r] = Some(a.send);
+/// Processes that messages name but that have no trace: what they did is not checked.
+fn missing_processes(tr: &Trace, r: &mut Report) {
+    let mut has = vec![false; usize::from(u16::MAX) + 1];
+    for row in &tr.rows {
+        has[usize::from(row.id)] = true;
+    }
+    let mut named = vec![false; usize::from(u16::MAX) + 1];
+    for e in &tr.evs {
+        if let (Some(Party::P(j)), true) = (e.peer, e.is_process_msg() || e.is_receive()) {
+            named[usize::from(j)] = true;
         }
     }
+    let missing: Vec<String> = (0..named.len())
+        .filter(|&j| named[j] && !has[j])
+        .map(|j| format!("P{j}"))
+        .collect();
+    if !missing.is_empty() {
+        let some: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
+        r.unchecked.push(format!(
+            "no trace of {}{} (messages name {}): their clocks and their use of the CS are not checked; give every process's trace",
+            some.join(", "),
+            if missing.len() > 10 {
+                format!(" and {} more", missing.len() - 10)
+            } else {
+                String::new()
+            },
+            if missing.len() == 1 { "it" } else { "them" }
+        ));
+    }
+}
+
+fn lamport(tr: &Trace, sent_with: &[Option<usize>], r: &mut Report) {
     for row in &tr.rows {
         let mut prev: Option<usize> = None;
         // The clock before the row's first event: 0 if the trace has its start.
@@ -40,11 +117,32 @@ fn lamport(tr: &Trace, v: &mut Vec<String>) {
             if e.name == Name::Requested {
                 t_req = e.t;
             }
+            // What a receive took in: the REQUEST's T, or the REPLY's sender's clock.
+            let send = sent_with[i];
+            let received = match e.name {
+                Name::Request => e.t,
+                Name::Reply => send.map(|s| tr.evs[s].clock),
+                _ => None,
+            };
             let Some(c) = before else {
+                // The clock before is unknown, but a receive is after what it received.
+                if let Some(v) = received.filter(|&v| e.clock <= v) {
+                    r.add(|| {
+                        let mut m = format!(
+                            "Lamport: a receive sets max(clock, received) + 1, at least {}: found {}:",
+                            v.saturating_add(1),
+                            e.clock
+                        );
+                        if let Some(s) = send {
+                            m.push_str(&show(tr, &tr.evs[s]));
+                        }
+                        m.push_str(&show(tr, e));
+                        m
+                    });
+                }
                 prev = Some(i);
                 continue;
             };
-            let mut send = None;
             let (want, rule) = match e.name {
                 Name::Internal => (c.saturating_add(1), "an internal event ticks once"),
                 Name::Requested => (c.saturating_add(1), "a request ticks once"),
@@ -52,27 +150,25 @@ fn lamport(tr: &Trace, v: &mut Vec<String>) {
                     c.max(e.t.unwrap_or(0)).saturating_add(1),
                     "receiving a REQUEST sets max(clock, T) + 1",
                 ),
-                Name::Reply => match sent_with[i] {
-                    Some(s) => {
-                        send = Some(s);
-                        (
-                            c.max(tr.evs[s].clock).saturating_add(1),
-                            "receiving a REPLY sets max(clock, sender's clock) + 1",
-                        )
-                    }
+                Name::Reply => match received {
+                    Some(v) => (
+                        c.max(v).saturating_add(1),
+                        "receiving a REPLY sets max(clock, sender's clock) + 1",
+                    ),
                     // The sender's clock is unknown: at least it must tick.
                     None if e.clock > c => (e.clock, ""),
                     None => (c.saturating_add(1), "receiving a REPLY ticks"),
                 },
                 Name::Sent if e.kind == "REPLY" => (c, "sending a REPLY never ticks"),
                 Name::Sent if e.kind == "REQUEST" => {
-                    if t_req.is_some_and(|t| e.t != Some(t)) {
-                        v.push(format!(
-                            "Lamport: every REQUEST of a request carries its T={}, this one T={}:{}",
-                            t_req.unwrap_or(0),
-                            e.t.unwrap_or(0),
-                            show(tr, e)
-                        ));
+                    if let Some(t) = t_req.filter(|&t| e.t != Some(t)) {
+                        r.add(|| {
+                            format!(
+                                "Lamport: every REQUEST of a request carries its T={t}, this one T={}:{}",
+                                e.t.unwrap_or(0),
+                                show(tr, e)
+                            )
+                        });
                     }
                     (
                         c,
@@ -87,28 +183,115 @@ fn lamport(tr: &Trace, v: &mut Vec<String>) {
                 _ => (c, "only internal events, requests and receives tick"),
             };
             if e.name == Name::Requested && e.t != Some(e.clock) {
-                v.push(format!(
-                    "Lamport: a request's T is the clock after its tick ({}), not {}:{}",
-                    e.clock,
-                    e.t.unwrap_or(0),
-                    show(tr, e)
-                ));
+                r.add(|| {
+                    format!(
+                        "Lamport: a request's T is the clock after its tick ({}), not {}:{}",
+                        e.clock,
+                        e.t.unwrap_or(0),
+                        show(tr, e)
+                    )
+                });
             }
             if e.clock != want {
-                let mut m = format!(
-                    "Lamport: {rule}: expected clock {want}, found {} (clock before: {c}):",
-                    e.clock
-                );
-                if let Some(p) = prev {
-                    m.push_str(&show(tr, &tr.evs[p]));
-                }
-                if let Some(s) = send {
-                    m.push_str(&show(tr, &tr.evs[s]));
-                }
-                m.push_str(&show(tr, e));
-                v.push(m);
+                r.add(|| {
+                    let mut m = format!(
+                        "Lamport: {rule}: expected clock {want}, found {} (clock before: {c}):",
+                        e.clock
+                    );
+                    if let Some(p) = prev {
+                        m.push_str(&show(tr, &tr.evs[p]));
+                    }
+                    if let Some(s) = send {
+                        m.push_str(&show(tr, &tr.evs[s]));
+                    }
+                    m.push_str(&show(tr, e));
+                    m
+                });
             }
             prev = Some(i);
+        }
+    }
+}
+
+/// No message is received before it was sent: the events, ordered by their processes and by
+/// the matched messages, have no cycle (Kahn's algorithm, linear).
+fn causality(tr: &Trace, sent_with: &[Option<usize>], r: &mut Report) {
+    let n = tr.evs.len();
+    let mut next = vec![usize::MAX; n];
+    let mut indeg = vec![0u32; n];
+    for row in &tr.rows {
+        for w in row.evs.windows(2) {
+            next[w[0]] = w[1];
+            indeg[w[1]] += 1;
+        }
+    }
+    // The receive each send's message reached (several sends of a message each have theirs).
+    let mut reached = vec![usize::MAX; n];
+    for (rcv, s) in sent_with.iter().enumerate() {
+        if let Some(s) = *s {
+            reached[s] = rcv;
+            indeg[rcv] += 1;
+        }
+    }
+    let mut ready: Vec<usize> = (0..n).filter(|&i| indeg[i] == 0).collect();
+    let mut done = 0;
+    while let Some(i) = ready.pop() {
+        done += 1;
+        for j in [next[i], reached[i]] {
+            if j != usize::MAX {
+                indeg[j] -= 1;
+                if indeg[j] == 0 {
+                    ready.push(j);
+                }
+            }
+        }
+    }
+    if done < n {
+        // A receive on the cycle, with its send.
+        let stuck = (0..n).find(|&i| indeg[i] > 0 && sent_with[i].is_some_and(|s| indeg[s] > 0));
+        r.add(|| {
+            let mut m = format!(
+                "causality: {} event(s) are on a cycle of messages, each received before it was sent (a receive's clock is not above its send's):",
+                n - done
+            );
+            if let Some(i) = stuck {
+                if let Some(s) = sent_with[i] {
+                    m.push_str(&show(tr, &tr.evs[s]));
+                }
+                m.push_str(&show(tr, &tr.evs[i]));
+            }
+            m
+        });
+    }
+}
+
+/// One process per id at a time: a life that starts before the previous life of its id
+/// logged its last event is another process with the same id.
+fn lives(tr: &Trace, r: &mut Report) {
+    for w in tr.rows.windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        if a.id != b.id {
+            continue;
+        }
+        let (Some(&last), Some(&first)) = (a.evs.last(), b.evs.first()) else {
+            continue;
+        };
+        let (Some(end), Some(start)) = (tr.evs[last].ts, tr.evs[first].ts) else {
+            continue;
+        };
+        if start < end {
+            r.add(|| {
+                format!(
+                    "one process per id: {} and {} ran at the same time: two processes with id {} ({} started before {}'s last event):{}{}",
+                    a.label(),
+                    b.label(),
+                    a.id,
+                    b.label(),
+                    a.label(),
+                    show(tr, &tr.evs[first]),
+                    show(tr, &tr.evs[last])
+                )
+            });
         }
     }
 }
@@ -124,19 +307,32 @@ struct Stay {
     fresh: bool,
 }
 
-fn exclusion(tr: &Trace, v: &mut Vec<String>) {
-    if !tr.has_ts() {
-        v.push("mutual exclusion and order not checked: some events have no ts_us".into());
+fn exclusion(tr: &Trace, r: &mut Report) {
+    let no_ts = tr.evs.iter().filter(|e| e.ts.is_none()).count();
+    if no_ts > 0 {
+        let first = tr.evs.iter().find(|e| e.ts.is_none());
+        r.unchecked.push(format!(
+            "mutual exclusion and (T, id) order not checked: {no_ts} event(s) have no ts_us (wall clock; first: {})",
+            first.map_or("?".into(), |e| tr.at(e))
+        ));
         return;
     }
     let ts = |i: usize| tr.evs[i].ts.unwrap_or(0);
     let mut stays = Vec::new();
-    for (r, row) in tr.rows.iter().enumerate() {
+    let mut back = Vec::new();
+    for (ri, row) in tr.rows.iter().enumerate() {
+        // A life whose wall clock goes back cannot be placed in time for sure (a `left`
+        // stamped before its `entered` hides its stay): said, and its stays checked as they
+        // are.
+        if let Some(w) = row.evs.windows(2).find(|w| ts(w[1]) < ts(w[0])) {
+            back.push((ri, w[0], w[1]));
+        }
         // A stay without `left` ends when the process's next life starts (it was killed
         // inside), or never.
-        let next_life = tr.rows[r + 1..]
-            .iter()
-            .find(|n| n.id == row.id)
+        let next_life = tr
+            .rows
+            .get(ri + 1)
+            .filter(|n| n.id == row.id)
             .and_then(|n| n.evs.first())
             .map_or(u64::MAX, |&i| ts(i));
         let mut open: Option<usize> = None;
@@ -145,7 +341,7 @@ fn exclusion(tr: &Trace, v: &mut Vec<String>) {
             match tr.evs[i].name {
                 Name::Entered => {
                     if let Some(o) = open.take() {
-                        stays.push(stay(r, o, None, ts(o), ts(i), row.life > 0 && first));
+                        stays.push(stay(ri, o, None, ts(o), ts(i), row.life > 0 && first));
                         first = false;
                     }
                     open = Some(i);
@@ -154,15 +350,32 @@ fn exclusion(tr: &Trace, v: &mut Vec<String>) {
                     if let Some(o) = open.take() {
                         let fresh = row.life > 0 && first;
                         first = false;
-                        stays.push(stay(r, o, Some(i), ts(o), ts(i), fresh));
+                        stays.push(stay(ri, o, Some(i), ts(o), ts(i), fresh));
                     }
                 }
                 _ => {}
             }
         }
         if let Some(o) = open {
-            stays.push(stay(r, o, None, ts(o), next_life, row.life > 0 && first));
+            stays.push(stay(ri, o, None, ts(o), next_life, row.life > 0 && first));
         }
+    }
+    if let Some(&(ri, a, b)) = back.first() {
+        let mut m = format!(
+            "mutual exclusion and (T, id) order not sure for {}: its wall clock goes back ({} then {}){}",
+            tr.rows[ri].label(),
+            tr.at(&tr.evs[a]),
+            tr.at(&tr.evs[b]),
+            if back.len() > 1 {
+                format!(", nor for {} other process life(s) whose clock goes back", back.len() - 1)
+            } else {
+                String::new()
+            }
+        );
+        m.push(':');
+        m.push_str(&show(tr, &tr.evs[a]));
+        m.push_str(&show(tr, &tr.evs[b]));
+        r.unchecked.push(m);
     }
     let order = super::sort::sorted(stays.len(), &|k| [stays[k].from, stays[k].enter as u64, 0]);
     let stays: Vec<&Stay> = order.iter().map(|&k| &stays[k]).collect();
@@ -176,34 +389,54 @@ fn exclusion(tr: &Trace, v: &mut Vec<String>) {
         }
         m
     };
-    for (k, a) in stays.iter().enumerate() {
-        for b in &stays[k + 1..] {
-            if b.from >= a.until {
-                break;
-            }
-            if tr.rows[a.row].id != tr.rows[b.row].id {
-                v.push(format!(
+    // A sweep: each entry is checked against the stay that, of those begun before it, ends
+    // last (and the one of another life that ends last, if that one is its own).
+    let mut best: Option<&Stay> = None;
+    let mut other: Option<&Stay> = None;
+    for &b in &stays {
+        let a = match best {
+            Some(a) if a.row == b.row => other,
+            a => a,
+        };
+        if let Some(a) = a.filter(|a| b.from < a.until) {
+            r.add(|| {
+                format!(
                     "mutual exclusion: {} entered while {} was inside (by wall clock):{}",
                     tr.rows[b.row].label(),
                     tr.rows[a.row].label(),
                     both(a, b)
-                ));
+                )
+            });
+        }
+        match best {
+            Some(x) if x.until >= b.until => {
+                if x.row != b.row && other.is_none_or(|o| o.until < b.until) {
+                    other = Some(b);
+                }
+            }
+            x => {
+                if let Some(x) = x.filter(|x| x.row != b.row) {
+                    other = Some(x);
+                }
+                best = Some(b);
             }
         }
     }
     let prio = |s: &Stay| (tr.evs[s.enter].t.unwrap_or(0), tr.rows[s.row].id);
     for w in stays.windows(2) {
-        let (a, b) = (&w[0], &w[1]);
+        let (a, b) = (w[0], w[1]);
         if !b.fresh && prio(b) <= prio(a) {
-            v.push(format!(
-                "order: {} entered with (T={}, id={}) after (T={}, id={}): not in (T, id) order:{}",
-                tr.rows[b.row].label(),
-                prio(b).0,
-                prio(b).1,
-                prio(a).0,
-                prio(a).1,
-                both(a, b)
-            ));
+            r.add(|| {
+                format!(
+                    "order: {} entered with (T={}, id={}) after (T={}, id={}): not in (T, id) order:{}",
+                    tr.rows[b.row].label(),
+                    prio(b).0,
+                    prio(b).1,
+                    prio(a).0,
+                    prio(a).1,
+                    both(a, b)
+                )
+            });
         }
     }
 }

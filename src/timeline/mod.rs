@@ -29,74 +29,148 @@ pub enum Format {
     Shiviz,
 }
 
-/// Reads every input: `-` is stdin, a directory is every `*.jsonl` and `*.log` file in it
-/// (in name order). Bytes that are not UTF-8 are replaced, not fatal.
-pub(crate) fn read_inputs(inputs: &[String]) -> Result<Vec<(String, String)>, String> {
-    let mut out = Vec::new();
+/// One run to read: a directory of traces, or the files given on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Run {
+    /// As the verdict names it: the directory, or the files.
+    pub(crate) name: String,
+    /// Its files (`-` is stdin).
+    pub(crate) files: Vec<String>,
+}
+
+/// How deep `--check` looks for runs under a directory that holds no trace itself
+/// (`class/group/student/`).
+const MAX_DEPTH: u32 = 4;
+/// The most process lines a figure draws, and lives a ShiViz log holds: past that a figure
+/// helps nobody (`--check` takes any number).
+pub(crate) const MAX_LANES: usize = 100;
+pub(crate) const MAX_HOSTS: usize = 1000;
+/// The most events a figure draws: a longer run is a figure of dozens of bands that nobody
+/// reads (and tens of megabytes of SVG).
+pub(crate) const MAX_DRAWN: usize = 20_000;
+
+/// The runs in `inputs`: each directory with `*.jsonl` or `*.log` files is a run; one without
+/// any, each of its subdirectories that has (a class's directory of runs); the files and `-`
+/// given directly are one run together.
+pub(crate) fn runs(inputs: &[String]) -> Result<Vec<Run>, String> {
+    let mut out: Vec<Run> = Vec::new();
+    let mut loose: Option<usize> = None;
     for name in inputs {
         let stdin = name == "-" || name == "/dev/stdin";
-        let mut names = Vec::new();
-        match std::fs::read_dir(name) {
-            Ok(dir) if !stdin => {
-                for e in dir.flatten() {
-                    if let Ok(n) = e.file_name().into_string() {
-                        if n.ends_with(".jsonl") || n.ends_with(".log") {
-                            // Regular files only (links followed): a FIFO would wait for a
-                            // writer for ever, a device or a loop has no trace.
-                            let full = format!("{}/{n}", name.trim_end_matches('/'));
-                            if std::fs::metadata(&full).is_ok_and(|m| m.is_file()) {
-                                names.push(n);
-                            } else {
-                                eprintln!("process timeline: skipped {full}: not a regular file");
-                            }
-                        }
-                    }
-                }
-                if names.is_empty() {
-                    return Err(format!("directory {name} has no *.jsonl or *.log file"));
-                }
-                // By name (insertion: a handful of files).
-                for i in 1..names.len() {
-                    let mut j = i;
-                    while j > 0 && names[j] < names[j - 1] {
-                        names.swap(j, j - 1);
-                        j -= 1;
-                    }
-                }
+        if !stdin && std::fs::metadata(name).is_ok_and(|m| m.is_dir()) {
+            let before = out.len();
+            find_runs(name, 0, &mut out)?;
+            if out.len() == before {
+                return Err(format!("directory {name} has no *.jsonl or *.log file"));
             }
-            _ => names.push(String::new()),
+            continue;
         }
-        for n in names {
-            let path = if n.is_empty() {
-                name.clone()
-            } else {
-                format!("{name}/{n}")
-            };
-            let mut b = Vec::new();
-            // stdin as a plain file, as the driver does (std's buffered `Stdin` would cost
-            // 2 KB of binary); a pipe, a socket or a file.
-            let file = if stdin {
-                use std::os::fd::AsFd;
-                std::io::stdin()
-                    .as_fd()
-                    .try_clone_to_owned()
-                    .map(std::fs::File::from)
-            } else {
-                std::fs::File::open(&path)
-            };
-            let read = file.and_then(|mut f| f.read_to_end(&mut b).map(drop));
-            read.map_err(|e| format!("cannot read {path}: {e}"))?;
-            // Events are cited as `file:line`: the file's own name is enough.
-            let cut = path.bytes().rposition(|b| b == b'/').map_or(0, |i| i + 1);
-            let short = if stdin { "stdin" } else { &path[cut..] };
-            out.push((short.to_string(), String::from_utf8_lossy(&b).into_owned()));
+        match loose {
+            Some(k) => out[k].files.push(name.clone()),
+            None => {
+                loose = Some(out.len());
+                out.push(Run {
+                    name: String::new(),
+                    files: vec![name.clone()],
+                });
+            }
         }
+    }
+    if let Some(k) = loose {
+        let f = &out[k].files;
+        out[k].name = if f.len() == 1 {
+            f[0].clone()
+        } else {
+            format!("{} and {} more file(s)", f[0], f.len() - 1)
+        };
+    }
+    Ok(out)
+}
+
+/// The runs in directory `dir`: itself if it has trace files, else its subdirectories'.
+fn find_runs(dir: &str, depth: u32, out: &mut Vec<Run>) -> Result<(), String> {
+    let rd = std::fs::read_dir(dir).map_err(|e| format!("cannot read directory {dir}: {e}"))?;
+    let base = dir.trim_end_matches('/');
+    let base = if base.is_empty() { "/" } else { base };
+    let mut files = Vec::new();
+    let mut subdirs = Vec::new();
+    for e in rd.flatten() {
+        let Ok(n) = e.file_name().into_string() else {
+            continue;
+        };
+        let full = format!("{base}/{n}");
+        let Ok(m) = std::fs::metadata(&full) else {
+            continue;
+        };
+        if n.ends_with(".jsonl") || n.ends_with(".log") {
+            // Regular files only (links followed): a FIFO would wait for a writer for
+            // ever, a device or a loop has no trace.
+            if m.is_file() {
+                files.push(full);
+            } else {
+                eprintln!(
+                    "process timeline: skipped {}: not a regular file",
+                    trace::visible(&full)
+                );
+            }
+        } else if m.is_dir() && !n.starts_with('.') {
+            subdirs.push(full);
+        }
+    }
+    if !files.is_empty() {
+        sort_names(&mut files);
+        out.push(Run {
+            name: base.to_string(),
+            files,
+        });
+    } else if depth < MAX_DEPTH {
+        sort_names(&mut subdirs);
+        for d in subdirs {
+            find_runs(&d, depth + 1, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// By name.
+fn sort_names(v: &mut Vec<String>) {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    sort::sort_with(&mut order, &|a, b| (&v[a], a) < (&v[b], b));
+    let sorted: Vec<String> = order.iter().map(|&k| v[k].clone()).collect();
+    *v = sorted;
+}
+
+/// Reads a run's files: `-` is stdin. Bytes that are not UTF-8 are replaced, not fatal.
+pub(crate) fn read_inputs(files: &[String]) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for path in files {
+        let stdin = path == "-" || path == "/dev/stdin";
+        let mut b = Vec::new();
+        // stdin as a plain file, as the driver does (std's buffered `Stdin` would cost
+        // 2 KB of binary); a pipe, a socket or a file.
+        let file = if stdin {
+            use std::os::fd::AsFd;
+            std::io::stdin()
+                .as_fd()
+                .try_clone_to_owned()
+                .map(std::fs::File::from)
+        } else {
+            std::fs::File::open(path)
+        };
+        let read = file.and_then(|mut f| f.read_to_end(&mut b).map(drop));
+        read.map_err(|e| format!("cannot read {}: {e}", trace::visible(path)))?;
+        let name = if stdin { "stdin" } else { path };
+        let text = match String::from_utf8(b) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        out.push((name.to_string(), text));
     }
     Ok(out)
 }
 
 /// Reads the inputs into a trace, or says why there is nothing to draw.
-pub(crate) fn load(inputs: &[(String, String)]) -> Result<trace::Trace, String> {
+pub(crate) fn load(inputs: Vec<(String, String)>) -> Result<trace::Trace, String> {
     let tr = trace::read(inputs);
     if tr.evs.is_empty() {
         let mut m = if tr.lines == 0 {
@@ -116,7 +190,139 @@ pub(crate) fn load(inputs: &[(String, String)]) -> Result<trace::Trace, String> 
     Ok(tr)
 }
 
-/// `process timeline`: returns the exit status (0 fine, 1 error or violations).
+/// The verdict of `--check` on one trace: the report, and the exit status it stands for
+/// (0 the rules hold, 1 a rule is broken, 2 not everything could be checked).
+fn verdict(tr: &trace::Trace) -> (check::Report, u8) {
+    let r = check::check(tr);
+    let status = if r.count > 0 {
+        1
+    } else if !r.unchecked.is_empty() {
+        2
+    } else {
+        0
+    };
+    (r, status)
+}
+
+/// `--check` of one run, in full: every violation shown (up to [`check::SHOWN`]), what was not
+/// checked, a verdict line.
+fn check_one(tr: &trace::Trace) -> (String, u8) {
+    let (r, status) = verdict(tr);
+    let mut s = String::new();
+    for m in &r.shown {
+        s.push_str(m);
+        s.push('\n');
+    }
+    if r.count > r.shown.len() as u64 {
+        s.push_str(&format!(
+            "... and {} more violation(s): the first {} are shown\n",
+            r.count - r.shown.len() as u64,
+            r.shown.len()
+        ));
+    }
+    for m in &r.unchecked {
+        s.push_str("not checked: ");
+        s.push_str(m);
+        s.push('\n');
+    }
+    let what = match status {
+        0 => "the Lamport rules, mutual exclusion and (T, id) order hold".to_string(),
+        1 => format!("{} violation(s)", r.count),
+        _ => format!(
+            "no violation in what could be checked, but {} thing(s) could not be checked (above): the rules are not shown to hold",
+            r.unchecked.len()
+        ),
+    };
+    s.push_str(&format!(
+        "checked {} events of {} process life(s): {what}\n",
+        tr.evs.len(),
+        tr.rows.len()
+    ));
+    (s, status)
+}
+
+/// `--check` of many runs (a class's): one verdict line per run, then a count; the status is
+/// 1 if any run broke a rule, else 2 if any could not be read or checked whole, else 0.
+fn check_many(runs: &[Run]) -> (String, u8) {
+    let (mut hold, mut broke, mut partly) = (0, 0, 0);
+    let mut s = String::new();
+    for run in runs {
+        let name = trace::visible(&run.name);
+        let line = match read_inputs(&run.files).and_then(load) {
+            Err(m) => {
+                partly += 1;
+                format!("{name}: cannot check: {m}")
+            }
+            Ok(tr) => {
+                let (r, status) = verdict(&tr);
+                let size = format!("{} events, {} process life(s)", tr.evs.len(), tr.rows.len());
+                match status {
+                    0 => {
+                        hold += 1;
+                        format!("{name}: hold ({size})")
+                    }
+                    1 => {
+                        broke += 1;
+                        format!(
+                            "{name}: {} violation(s) ({size}); first: {}",
+                            r.count,
+                            r.headline()
+                        )
+                    }
+                    _ => {
+                        partly += 1;
+                        format!(
+                            "{name}: not checked whole ({size}): {}{}",
+                            r.headline(),
+                            if r.unchecked.len() > 1 {
+                                format!(" (and {} more)", r.unchecked.len() - 1)
+                            } else {
+                                String::new()
+                            }
+                        )
+                    }
+                }
+            }
+        };
+        s.push_str(&line);
+        s.push('\n');
+    }
+    s.push_str(&format!(
+        "{} run(s): {hold} hold, {broke} broke a rule, {partly} could not be checked whole\n",
+        runs.len()
+    ));
+    let status = if broke > 0 {
+        1
+    } else if partly > 0 {
+        2
+    } else {
+        0
+    };
+    (s, status)
+}
+
+/// Why a figure or a ShiViz log of this trace would help nobody, if it would not.
+fn too_big(tr: &trace::Trace, opts: Options, format: Format) -> Option<String> {
+    let lives = tr.rows.len() + usize::from(opts.resource && format == Format::Svg);
+    let drawn = tr.evs.iter().filter(|e| model::drawn(e)).count();
+    match format {
+        Format::Svg if lives > MAX_LANES => Some(format!(
+            "{} process lives: a figure of more than {MAX_LANES} lines helps nobody; `--check` checks any number, or draw the traces of a few processes",
+            tr.rows.len()
+        )),
+        Format::Svg if drawn > MAX_DRAWN => Some(format!(
+            "{drawn} events to draw: a figure of more than {MAX_DRAWN} is dozens of bands that nobody reads; `--check` checks the whole run, or draw a part of it (the lines of a time span: each trace line has its ts_us)"
+        )),
+        Format::Shiviz if lives > MAX_HOSTS => Some(format!(
+            "{} process lives: a ShiViz log of more than {MAX_HOSTS} hosts helps nobody; `--check` checks any number",
+            tr.rows.len()
+        )),
+        _ => None,
+    }
+}
+
+/// `process timeline`: returns the exit status (0 fine; 1 an error, or a rule broken; 2 with
+/// `--check`, not everything could be checked).
 pub fn run(
     inputs: &[String],
     output: Option<&str>,
@@ -128,38 +334,43 @@ pub fn run(
         eprintln!("process timeline: {m}");
         1
     };
-    let tr = match read_inputs(inputs).and_then(|i| load(&i)) {
-        Ok(t) => t,
+    let runs = match runs(inputs) {
+        Ok(r) => r,
         Err(m) => return fail(&m),
     };
-    for n in tr.skipped.notes() {
-        eprintln!("process timeline: note: {n}");
-    }
-    if opts.layout == Layout::Real && !tr.has_ts() {
-        return fail("--x real needs ts_us (wall clock) in every event");
-    }
-    let (text, status) = if check_only {
-        let v = check::check(&tr);
-        let mut s = String::new();
-        for m in &v {
-            s.push_str(m);
-            s.push('\n');
-        }
-        s.push_str(&format!(
-            "checked {} events of {} process life(s): {}\n",
-            tr.evs.len(),
-            tr.rows.len(),
-            if v.is_empty() {
-                "the Lamport rules, mutual exclusion and (T, id) order hold".to_string()
-            } else {
-                format!("{} violation(s)", v.len())
-            }
-        ));
-        (s, u8::from(!v.is_empty()))
+    let (text, status) = if check_only && runs.len() > 1 {
+        check_many(&runs)
     } else {
-        match format {
-            Format::Svg => (svg::render(&tr, opts), 0),
-            Format::Shiviz => (shiviz::render(&tr), 0),
+        if runs.len() > 1 {
+            let names: Vec<String> = runs.iter().take(4).map(|r| trace::visible(&r.name)).collect();
+            return fail(&format!(
+                "{} runs given ({}{}): a figure draws one run; `--check` checks many",
+                runs.len(),
+                names.join(", "),
+                if runs.len() > 4 { ", ..." } else { "" }
+            ));
+        }
+        let files: Vec<String> = runs.into_iter().flat_map(|r| r.files).collect();
+        let tr = match read_inputs(&files).and_then(load) {
+            Ok(t) => t,
+            Err(m) => return fail(&m),
+        };
+        for n in tr.skipped.notes() {
+            eprintln!("process timeline: note: {n}");
+        }
+        if check_only {
+            check_one(&tr)
+        } else {
+            if opts.layout == Layout::Real && !tr.has_ts() {
+                return fail("--x real needs ts_us (wall clock) in every event");
+            }
+            if let Some(m) = too_big(&tr, opts, format) {
+                return fail(&m);
+            }
+            match format {
+                Format::Svg => (svg::render(&tr, opts), 0),
+                Format::Shiviz => (shiviz::render(&tr), 0),
+            }
         }
     };
     let written = match output {

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use super::model::{self, Point, Shown};
 use super::place::{Box4, Font, Taken, LABEL, LABEL_BOLD};
-use super::trace::{describe, Name, Party, Trace};
+use super::trace::{describe, hidden, Name, Party, Trace};
 
 /// How events are placed left to right.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +85,9 @@ text{font-family:"DejaVu Sans",Verdana,Arial,Helvetica,sans-serif;font-size:11px
 <rect width="100%" height="100%" fill="#fff"/>
 "##;
 
-/// XML text: `&`, `<`, `>` and `"` escaped.
+/// XML text: `&`, `<`, `>` and `"` escaped; a newline kept (hover texts have lines); every
+/// character XML 1.0 forbids (no reference can carry it), and those that reorder or hide text,
+/// shown as its code ([`visible`]).
 pub(super) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
@@ -94,8 +96,10 @@ pub(super) fn esc(s: &str) -> String {
             '<' => o.push_str("&lt;"),
             '>' => o.push_str("&gt;"),
             '"' => o.push_str("&quot;"),
-            // Not allowed in XML 1.0 at all.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t') => o.push('\u{fffd}'),
+            '\n' => o.push('\n'),
+            c if hidden(c) => {
+                let _ = write!(o, "\\u{{{:x}}}", c as u32);
+            }
             c => o.push(c),
         }
     }
@@ -457,10 +461,10 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
                 .filter(|&j| tr.evs[j].name == Name::Left);
             let x1 = x[of[row.evs[i - 1]]];
             let x2 = left.map_or(max_x + 50, |j| x[of[j]]);
-            let mut title = describe(e, &tr.rows);
+            let mut title = describe(tr, e);
             if let Some(j) = left {
                 title.push('\n');
-                title.push_str(&describe(&tr.evs[j], &tr.rows));
+                title.push_str(&describe(tr, &tr.evs[j]));
             }
             let label = e.t.map_or("CS".to_string(), |t| format!("CS T={t}"));
             bars.push((r, x1, x2, label, title));
@@ -493,7 +497,7 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
                 if e.name != Name::Sent || e.peer != Some(Party::Resource) {
                     continue;
                 }
-                let (Some(ax), true) = (at, matches!(e.kind.as_str(), "ENTER" | "EXIT")) else {
+                let (Some(ax), true) = (at, matches!(e.kind, "ENTER" | "EXIT")) else {
                     continue;
                 };
                 if e.resend && !o.resends {
@@ -510,16 +514,16 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
                     lost: false,
                     pieces,
                     label: String::new(),
-                    title: describe(e, &tr.rows),
+                    title: describe(tr, e),
                 });
                 if e.resend {
                     continue;
                 }
                 if e.kind == "ENTER" {
-                    open = Some((ax, describe(e, &tr.rows)));
+                    open = Some((ax, describe(tr, e)));
                 } else if let Some((x1, t)) = open.take() {
                     let label = format!("{} T={}", labels[r], e.t.unwrap_or(0));
-                    uses.push((x1, ax, label, t + "\n" + &describe(e, &tr.rows)));
+                    uses.push((x1, ax, label, t + "\n" + &describe(tr, e)));
                 }
             }
             if let Some((x1, t)) = open {
@@ -569,7 +573,7 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
             lost: false,
             pieces,
             label: "DEFERRED".into(),
-            title: format!("{}\n{}", describe(e, &tr.rows), describe(r, &tr.rows)),
+            title: format!("{}\n{}", describe(tr, e), describe(tr, r)),
         });
     }
     drawn.extend(lane_arrows);
@@ -722,9 +726,9 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
             if n > 0 {
                 s.push('\n');
             }
-            s.push_str(&esc(&describe(&tr.evs[e], &tr.rows)));
+            s.push_str(&esc(&describe(tr, &tr.evs[e])));
             s.push('\n');
-            s.push_str(&esc(&tr.evs[e].raw));
+            s.push_str(&esc(&tr.raw(&tr.evs[e])));
         }
         s.push_str("</title>");
         let _ = match head.name {
@@ -839,7 +843,7 @@ fn message(
     } else {
         "REPLY".to_string()
     };
-    let mut title = describe(e, &tr.rows);
+    let mut title = describe(tr, e);
     if sh.copies > 1 && !every_copy {
         let _ = write!(label, " ×{}", sh.copies);
     }
@@ -856,7 +860,7 @@ fn message(
     let (x2, y2, lost) = match a.recv {
         Some(r) => {
             title.push_str("\nreceived: ");
-            title.push_str(&describe(&tr.evs[r], &tr.rows));
+            title.push_str(&describe(tr, &tr.evs[r]));
             (x[of[r]], ry(tr.evs[r].row), false)
         }
         None => {

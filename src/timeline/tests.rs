@@ -118,7 +118,7 @@ fn docs(name: &str) -> std::path::PathBuf {
 fn timeline_figure1_files_are_current() {
     let trace = figure1_trace();
     let svg = svg::render(
-        &load(&[("figure1.jsonl".into(), trace.clone())]).unwrap(),
+        &load(vec![("figure1.jsonl".into(), trace.clone())]).unwrap(),
         opts(Layout::Lamport),
     );
     if std::env::var_os("PEERLAB_BLESS").is_some() {
@@ -257,7 +257,7 @@ pub(crate) fn facts(svg: &str) -> Facts {
 
 #[test]
 fn timeline_golden_figure1() {
-    let tr = load(&[("f".into(), figure1_trace())]).unwrap();
+    let tr = load(vec![("f".into(), figure1_trace())]).unwrap();
     let f = facts(&svg::render(&tr, opts(Layout::Lamport)));
     let names: Vec<&str> = f.rows.iter().map(|r| r.0.as_str()).collect();
     assert_eq!(names, ["P1", "P2", "P3"]);
@@ -301,8 +301,9 @@ fn timeline_golden_figure1() {
 #[test]
 fn timeline_check_passes_figure1_and_catches_seeded_faults() {
     let good = figure1_trace();
-    let tr = load(&[("f".into(), good.clone())]).unwrap();
-    assert_eq!(check::check(&tr), Vec::<String>::new());
+    let tr = load(vec![("f".into(), good.clone())]).unwrap();
+    assert_eq!(check::check(&tr).shown, Vec::<String>::new());
+    assert_eq!(check::check(&tr).unchecked, Vec::<String>::new());
 
     // A REPLY send that ticks: P2's answer to T=2 sent with clock 4 instead of 3.
     let reply = r#""id":2,"clock":3,"state":"RELEASED","kind":"REPLY""#;
@@ -311,7 +312,7 @@ fn timeline_check_passes_figure1_and_catches_seeded_faults() {
         reply,
         r#""id":2,"clock":4,"state":"RELEASED","kind":"REPLY""#,
     );
-    let v = check::check(&load(&[("f".into(), bad)]).unwrap());
+    let v = check::check(&load(vec![("f".into(), bad)]).unwrap()).shown;
     // Named with the events involved (and its consequences at the receiver and after).
     assert!(
         v.iter().any(|m| m
@@ -331,7 +332,7 @@ fn timeline_check_passes_figure1_and_catches_seeded_faults() {
     let (_, t2) = ts_of(&|l| l.contains(r#""event":"entered""#) && l.contains(r#""id":2,"#));
     let late = p1_left.replace(&format!("\"ts_us\":{t1}"), &format!("\"ts_us\":{}", t2 + 5));
     let bad = good.replace(&p1_left, &late);
-    let v = check::check(&load(&[("f".into(), bad)]).unwrap());
+    let v = check::check(&load(vec![("f".into(), bad)]).unwrap()).shown;
     assert_eq!(v.len(), 1, "{v:#?}");
     assert!(
         v[0].starts_with("mutual exclusion: P2 entered while P1 was inside"),
@@ -345,7 +346,7 @@ fn timeline_check_passes_figure1_and_catches_seeded_faults() {
     // Out of (T, id) order: P2's entry claims T=1.
     let (p2_in, _) = ts_of(&|l| l.contains(r#""event":"entered""#) && l.contains(r#""id":2,"#));
     let bad = good.replace(&p2_in, &p2_in.replace("\"t\":4", "\"t\":1"));
-    let v = check::check(&load(&[("f".into(), bad)]).unwrap());
+    let v = check::check(&load(vec![("f".into(), bad)]).unwrap()).shown;
     assert!(
         v.iter()
             .any(|m| m.starts_with("order: P2 entered with (T=1, id=2) after (T=2, id=1)")),
@@ -355,7 +356,7 @@ fn timeline_check_passes_figure1_and_catches_seeded_faults() {
 
 #[test]
 fn timeline_shiviz_vector_clocks() {
-    let tr = load(&[("f".into(), figure1_trace())]).unwrap();
+    let tr = load(vec![("f".into(), figure1_trace())]).unwrap();
     let log = shiviz::render(&tr);
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines.len() % 2, 0);
@@ -392,10 +393,10 @@ fn timeline_bad_input_is_skipped_and_counted_never_a_panic() {
     mixed.push_str("{\"level\":\"info\",\"msg\":\"hello\"}\n{\"event\":\"deploy\",\"id\":1}\n");
     mixed.push_str("{\"event\":\"received\",\"t_ms\":1,\"ts_us\":2,\"from\":\"p2:10003\",\"counter\":1,\"seq\":\"in_order\"}\n");
     mixed.push_str("{\"event\":\"resource_enter\",\"id\":1,\"t\":2}\n{\"event\":\"sent\",\"id\":1,\"clock\":2}\n");
-    let tr = load(&[("mixed".into(), mixed)]).unwrap();
+    let tr = load(vec![("mixed".into(), mixed)]).unwrap();
     assert_eq!(
         tr.evs.len(),
-        load(&[("g".into(), good.clone())]).unwrap().evs.len()
+        load(vec![("g".into(), good.clone())]).unwrap().evs.len()
     );
     let s = &tr.skipped;
     assert_eq!(
@@ -405,12 +406,12 @@ fn timeline_bad_input_is_skipped_and_counted_never_a_panic() {
     );
     assert_eq!(tr.skipped.notes().len(), 6);
 
-    let e = load(&[]).unwrap_err();
+    let e = load(vec![]).unwrap_err();
     assert!(e.contains("empty"), "{e}");
-    let e = load(&[("e".into(), String::new())]).unwrap_err();
+    let e = load(vec![("e".into(), String::new())]).unwrap_err();
     assert!(e.contains("empty"), "{e}");
     let counter = "{\"event\":\"listening\",\"t_ms\":0,\"ts_us\":1,\"addr\":\"127.0.0.2:10002\"}\nReceived 0 from x\n";
-    let e = load(&[("c".into(), counter.into())]).unwrap_err();
+    let e = load(vec![("c".into(), counter.into())]).unwrap_err();
     assert!(
         e.contains("no Lab 1 events") && e.contains("counter peer") && e.contains("not JSON"),
         "{e}"
@@ -419,7 +420,7 @@ fn timeline_bad_input_is_skipped_and_counted_never_a_panic() {
     // Every prefix of every line, and a restart in the middle: read and drawn, no panic.
     for l in good.lines() {
         for cut in 0..l.len() {
-            let tr = trace::read(&[("x".into(), l[..cut].to_string())]);
+            let tr = trace::read(vec![("x".into(), l[..cut].to_string())]);
             if !tr.evs.is_empty() {
                 svg::render(&tr, opts(Layout::Real));
                 shiviz::render(&tr);
@@ -427,9 +428,14 @@ fn timeline_bad_input_is_skipped_and_counted_never_a_panic() {
             }
         }
     }
-    let twice = format!("{good}{good}");
-    let tr = load(&[("r".into(), twice)]).unwrap();
+    // The run again an hour later, in the same file: every process restarted.
+    let later = good.replace("\"ts_us\":17957664", "\"ts_us\":17957700");
+    let twice = format!("{good}{later}");
+    let tr = load(vec![("r".into(), twice)]).unwrap();
     assert_eq!(tr.rows.len(), 6, "a new mutex_listening is a new life");
+    // The same run given twice (a process's stdout and its trace file) is read once.
+    let tr2 = load(vec![("a".into(), good.clone()), ("b".into(), good.clone())]).unwrap();
+    assert_eq!((tr2.rows.len(), tr2.skipped.repeated), (3, 3));
     assert_eq!(tr.rows[1].label(), "P1#2");
     svg::render(&tr, opts(Layout::Lamport));
     shiviz::render(&tr);
@@ -448,7 +454,7 @@ fn timeline_readme_example_trace() {
         .filter(|l| l.starts_with("{\"event\":") && l.contains("\"ts_us\":17957664"))
         .map(|l| format!("{l}\n"))
         .collect();
-    let tr = load(&[("readme".into(), example)]).unwrap();
+    let tr = load(vec![("readme".into(), example)]).unwrap();
     assert_eq!(
         (tr.evs.len(), tr.skipped.clone(), tr.rows.len()),
         (5, Default::default(), 2)
@@ -456,7 +462,8 @@ fn timeline_readme_example_trace() {
     let arrows = model::match_messages(&tr);
     assert_eq!(arrows.len(), 2);
     assert!(arrows.iter().all(|a| a.recv.is_some() && !a.dashed));
-    assert_eq!(check::check(&tr), Vec::<String>::new());
+    assert_eq!(check::check(&tr).shown, Vec::<String>::new());
+    assert_eq!(check::check(&tr).unchecked, Vec::<String>::new());
 }
 
 /// Hostile numbers (clocks, times and ids at their limits, a time going backwards) are drawn
@@ -474,7 +481,7 @@ fn timeline_extreme_values_do_not_overflow() {
          {{\"event\":\"internal\",\"ts_us\":2,\"id\":1,\"clock\":0}}\n\
          {{\"event\":\"internal\",\"id\":70000,\"clock\":1}}\n"
     );
-    let tr = load(&[("x".into(), text)]).unwrap();
+    let tr = load(vec![("x".into(), text)]).unwrap();
     assert_eq!(tr.skipped.incomplete, 1, "an id beyond u16");
     for layout in [Layout::Lamport, Layout::Real] {
         roxmltree::Document::parse(&svg::render(&tr, opts(layout))).unwrap();
@@ -482,7 +489,7 @@ fn timeline_extreme_values_do_not_overflow() {
     shiviz::render(&tr);
     // A clock that goes back without a new start is a fault, not a restart.
     assert!(
-        check::check(&tr).iter().any(|v| v.contains("x:7")),
+        check::check(&tr).shown.iter().any(|v| v.contains("x:7")),
         "{:?}",
         check::check(&tr)
     );
@@ -513,7 +520,7 @@ fn timeline_one_arrow_per_message_counts_its_copies() {
     ] {
         t.push_str(&l(line));
     }
-    let tr = load(&[("t".into(), t)]).unwrap();
+    let tr = load(vec![("t".into(), t)]).unwrap();
     let arrows = model::match_messages(&tr);
     assert_eq!(arrows.len(), 5);
     let shown = model::shown(&tr, &arrows, false);

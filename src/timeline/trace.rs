@@ -93,8 +93,8 @@ pub(crate) struct Ev {
     pub(crate) clock: u64,
     /// Wall clock, microseconds since the epoch.
     pub(crate) ts: Option<u64>,
-    /// `kind` (REQUEST, REPLY, ENTER, EXIT, ACK).
-    pub(crate) kind: String,
+    /// `kind` (REQUEST, REPLY, ENTER, EXIT, ACK, ...; empty if none).
+    pub(crate) kind: &'static str,
     /// `to` of a `sent`, `from` of a receive.
     pub(crate) peer: Option<Party>,
     /// `t`.
@@ -103,18 +103,23 @@ pub(crate) struct Ev {
     pub(crate) resend: bool,
     /// A REQUEST that was deferred.
     pub(crate) deferred: bool,
-    /// Where: `file:line`.
-    pub(crate) at: String,
-    /// The line as read (hover text, violation reports).
-    pub(crate) raw: String,
+    /// Where: the input (index into [`Trace::files`]) and its line, from 1.
+    pub(crate) file: u32,
+    pub(crate) line: u32,
+    /// The line as read, a byte range of its input (hover text, violation reports): the
+    /// trace keeps its inputs instead of a copy of every line.
+    pub(crate) raw: (usize, usize),
     /// Index of its process row (one per incarnation), set by [`read`].
     pub(crate) row: usize,
 }
 
+/// The wire's words a `kind` may be; any other is kept as `OTHER`.
+const KINDS: [&str; 7] = ["REQUEST", "REPLY", "DEFERRED", "ENTER", "EXIT", "HELLO", "ACK"];
+
 impl Ev {
     /// A message to or from another process (not the resource).
     pub(crate) fn is_process_msg(&self) -> bool {
-        matches!(self.peer, Some(Party::P(_))) && matches!(self.kind.as_str(), "REQUEST" | "REPLY")
+        matches!(self.peer, Some(Party::P(_))) && matches!(self.kind, "REQUEST" | "REPLY")
     }
     /// The receive of a REQUEST or REPLY (new, or a duplicate).
     pub(crate) fn is_receive(&self) -> bool {
@@ -129,14 +134,15 @@ impl Ev {
         match self.name {
             Name::Request => "REQUEST",
             Name::Reply => "REPLY",
-            _ => &self.kind,
+            _ => self.kind,
         }
     }
 }
 
 /// One process's life: its events in log order. A restart (a new `mutex_listening`) starts a
-/// new row for the same id; a clock that goes back without one is a fault for `--check`, not
-/// a restart.
+/// new life for the same id; a clock that goes back without one is a fault for `--check`, not
+/// a restart. Lives of one id are ordered by when they started, whatever the order of the
+/// files they came from.
 #[derive(Debug, Clone)]
 pub(crate) struct Row {
     /// The process.
@@ -165,7 +171,7 @@ impl Row {
 pub(crate) struct Skipped {
     /// Not JSON (text output).
     pub(crate) text: u64,
-    /// Cut or broken JSON.
+    /// Cut or broken JSON that may have been a Lab 1 event.
     pub(crate) bad: u64,
     /// The counter peer's events.
     pub(crate) counter: u64,
@@ -175,23 +181,40 @@ pub(crate) struct Skipped {
     pub(crate) foreign: u64,
     /// Lab 1 events without the fields they need.
     pub(crate) incomplete: u64,
+    /// Where the first cut or broken line is, and the first incomplete event, with why.
+    pub(crate) first_bad: Option<String>,
+    pub(crate) first_incomplete: Option<String>,
+    /// Lives read twice (the same process's events in two inputs), each read once.
+    pub(crate) repeated: u64,
 }
 
 impl Skipped {
     /// One note per kind of skipped line, e.g. `skipped 3 text lines (not JSON)`.
     pub(crate) fn notes(&self) -> Vec<String> {
+        let at = |first: &Option<String>| first.as_ref().map_or(String::new(), |f| format!(" (first: {f})"));
         [
-            (self.text, "line(s) that are not JSON (text output)"),
-            (self.bad, "truncated or malformed JSON line(s)"),
-            (self.counter, "event(s) of the counter peer"),
+            (self.text, "line(s) that are not JSON (text output)".to_string()),
+            (
+                self.bad,
+                format!("truncated or malformed JSON line(s){}", at(&self.first_bad)),
+            ),
+            (self.counter, "event(s) of the counter peer".into()),
             (
                 self.other,
-                "other peerlab event(s) (notices, peers up/down, summaries, the shared resource)",
+                "other peerlab event(s) (notices, peers up/down, summaries, the shared resource)"
+                    .into(),
             ),
-            (self.foreign, "JSON object(s) that are not peerlab events"),
+            (self.foreign, "JSON object(s) that are not peerlab events".into()),
             (
                 self.incomplete,
-                "Lab 1 event(s) without the fields they need (id, clock, kind, to/from, t)",
+                format!(
+                    "Lab 1 event(s) without the fields they need (id, clock, kind, to/from, t){}",
+                    at(&self.first_incomplete)
+                ),
+            ),
+            (
+                self.repeated,
+                "process life(s) given twice (the same events in two inputs): read once".into(),
             ),
         ]
         .iter()
@@ -199,11 +222,19 @@ impl Skipped {
         .map(|(n, what)| format!("skipped {n} {what}"))
         .collect()
     }
+
+    /// Lines that may have been Lab 1 events and could not be read: a check that needed
+    /// them cannot say the rules hold.
+    pub(crate) fn unreadable(&self) -> u64 {
+        self.bad + self.incomplete
+    }
 }
 
 /// Every Lab 1 event read, by process life.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Trace {
+    /// The inputs: each one's name as shown (no control or bidi character) and its text.
+    pub(crate) files: Vec<(String, String)>,
     /// Events in input order.
     pub(crate) evs: Vec<Ev>,
     /// Process lives, sorted by id then life.
@@ -219,106 +250,278 @@ impl Trace {
     pub(crate) fn has_ts(&self) -> bool {
         self.evs.iter().all(|e| e.ts.is_some())
     }
+    /// The event's line as read, shown safely: at most [`RAW_MAX`] bytes, every character
+    /// that could hide or reorder text as a visible code ([`visible`]).
+    pub(crate) fn raw(&self, e: &Ev) -> String {
+        let text = self.files.get(e.file as usize).map_or("", |f| &f.1);
+        let line = text.get(e.raw.0..e.raw.1).unwrap_or("");
+        let mut cut = line.len().min(RAW_MAX);
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let mut s = visible(&line[..cut]);
+        if cut < line.len() {
+            s.push_str(&format!(" … ({} more bytes)", line.len() - cut));
+        }
+        s
+    }
+    /// `file:line`.
+    pub(crate) fn at(&self, e: &Ev) -> String {
+        let name = self.files.get(e.file as usize).map_or("?", |f| f.0.as_str());
+        format!("{name}:{}", e.line)
+    }
+}
+
+/// The most of a line a report or a hover text shows.
+pub(crate) const RAW_MAX: usize = 400;
+
+/// Whether a character must not reach a figure, a terminal or a ShiViz log as itself: what
+/// XML 1.0 forbids (C0 controls but tab, U+FFFE, U+FFFF), C1 controls and DEL (terminal
+/// escapes), the bidi controls and line/paragraph separators (they reorder or break what is
+/// shown, a spoofed hover text), zero-width and BOM characters, and noncharacters.
+pub(crate) fn hidden(c: char) -> bool {
+    let u = c as u32;
+    (u < 0x20 && c != '\t')
+        || (0x7f..=0x9f).contains(&u)
+        || matches!(u, 0x061c | 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x2069 | 0xfeff)
+        || (0xfdd0..=0xfdef).contains(&u)
+        || u & 0xfffe == 0xfffe
+}
+
+/// `s` with every [`hidden`] character shown as its code, e.g. `\u{202e}`.
+pub(crate) fn visible(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        if hidden(c) {
+            let _ = write!(o, "\\u{{{:x}}}", c as u32);
+        } else {
+            o.push(c);
+        }
+    }
+    o
+}
+
+/// A part of one input holding one process's events: from a `mutex_listening` (or the
+/// input's first event of that id) to the next.
+struct Seg {
+    id: u16,
+    from_start: bool,
+    /// When it started: the `mutex_listening`'s or else the first event's `ts_us`.
+    start: Option<u64>,
+    evs: Vec<usize>,
 }
 
 /// Reads the traces in `inputs` (each `(name, text)`): one JSON object per line, CR LF
-/// tolerated, text before the object (a `docker compose logs` prefix) tolerated.
-pub(super) fn read(inputs: &[(String, String)]) -> Trace {
+/// tolerated, text before the object (a `docker compose logs` prefix) tolerated. Near-linear:
+/// one pass over the lines, one sort of the parts of lives.
+pub(super) fn read(inputs: Vec<(String, String)>) -> Trace {
     let mut tr = Trace::default();
-    // The current row of each id, and whether its next event starts a new life.
-    let mut current: Vec<(u16, usize, bool)> = Vec::new();
-    for (name, text) in inputs {
+    let mut segs: Vec<Seg> = Vec::new();
+    // The current part of each id in the input being read (u32::MAX: none).
+    let mut current = vec![u32::MAX; usize::from(u16::MAX) + 1];
+    for (f, (name, text)) in inputs.into_iter().enumerate() {
+        let first_seg = segs.len();
+        let base = text.as_ptr() as usize;
+        let file = u32::try_from(f).unwrap_or(u32::MAX);
         for (n, line) in text.lines().enumerate() {
             tr.lines += 1;
             // trim() takes the CR of a CR LF line end too.
             let line = line.trim();
-            let at = format!("{name}:{}", n + 1);
-            match classify(line, &at) {
-                Line::Ev(mut e) => {
+            let at = n.saturating_add(1);
+            let off = line.as_ptr() as usize - base;
+            match classify(line) {
+                Line::Ev(mut e, brace) => {
+                    e.file = file;
+                    e.line = u32::try_from(at).unwrap_or(u32::MAX);
+                    e.raw = (off + brace, off + line.len());
                     let i = tr.evs.len();
-                    let cur = current.iter_mut().find(|c| c.0 == e.id);
-                    let row = match cur {
-                        Some(c) => {
-                            if c.2 {
-                                let life = tr.rows[c.1].life + 1;
-                                tr.rows.push(Row {
-                                    id: e.id,
-                                    life,
-                                    from_start: c.2,
-                                    evs: Vec::new(),
-                                });
-                                c.1 = tr.rows.len() - 1;
-                                c.2 = false;
-                            }
-                            c.1
-                        }
-                        None => {
-                            tr.rows.push(Row {
-                                id: e.id,
-                                life: 0,
-                                from_start: false,
-                                evs: Vec::new(),
-                            });
-                            current.push((e.id, tr.rows.len() - 1, false));
-                            tr.rows.len() - 1
-                        }
-                    };
-                    e.row = row;
-                    tr.rows[row].evs.push(i);
-                    tr.evs.push(e);
-                }
-                Line::Start(id) => match current.iter_mut().find(|c| c.0 == id) {
-                    // The first start of a process just marks its row as complete.
-                    Some(c) if !tr.rows[c.1].evs.is_empty() => c.2 = true,
-                    Some(c) => tr.rows[c.1].from_start = true,
-                    None => {
-                        tr.rows.push(Row {
-                            id,
-                            life: 0,
-                            from_start: true,
+                    let c = &mut current[usize::from(e.id)];
+                    if *c == u32::MAX {
+                        segs.push(Seg {
+                            id: e.id,
+                            from_start: false,
+                            start: e.ts,
                             evs: Vec::new(),
                         });
-                        current.push((id, tr.rows.len() - 1, false));
+                        *c = (segs.len() - 1) as u32;
                     }
-                },
+                    segs[*c as usize].evs.push(i);
+                    tr.evs.push(e);
+                }
+                Line::Start(id, ts) => {
+                    let c = &mut current[usize::from(id)];
+                    match segs.get_mut(*c as usize) {
+                        // A start before any event of it: the part is complete.
+                        Some(s) if s.evs.is_empty() => {
+                            s.from_start = true;
+                            s.start = ts;
+                        }
+                        _ => {
+                            segs.push(Seg {
+                                id,
+                                from_start: true,
+                                start: ts,
+                                evs: Vec::new(),
+                            });
+                            *c = (segs.len() - 1) as u32;
+                        }
+                    }
+                }
                 Line::Text => tr.skipped.text += 1,
-                Line::Bad => tr.skipped.bad += 1,
+                Line::Bad => {
+                    tr.skipped.bad += 1;
+                    if tr.skipped.first_bad.is_none() {
+                        tr.skipped.first_bad = Some(format!("{}:{at}", visible(&name)));
+                    }
+                }
                 Line::Counter => tr.skipped.counter += 1,
                 Line::Other => tr.skipped.other += 1,
                 Line::Foreign => tr.skipped.foreign += 1,
-                Line::Incomplete => tr.skipped.incomplete += 1,
+                Line::Incomplete(why) => {
+                    tr.skipped.incomplete += 1;
+                    if tr.skipped.first_incomplete.is_none() {
+                        tr.skipped.first_incomplete = Some(format!("{}:{at}: {why}", visible(&name)));
+                    }
+                }
                 Line::Empty => {}
             }
         }
-    }
-    // Rows in id order (lives in order), events re-pointed.
-    tr.rows.retain(|r| !r.evs.is_empty());
-    let order = super::sort::sorted(tr.rows.len(), &|k| {
-        [u64::from(tr.rows[k].id), u64::from(tr.rows[k].life), 0]
-    });
-    tr.rows = order.iter().map(|&k| tr.rows[k].clone()).collect();
-    for (i, r) in tr.rows.iter().enumerate() {
-        for &e in &r.evs {
-            tr.evs[e].row = i;
+        for s in &segs[first_seg..] {
+            current[usize::from(s.id)] = u32::MAX;
         }
+        // Events are cited as `file:line`: the file's own name is enough.
+        let cut = name.bytes().rposition(|b| b == b'/').map_or(0, |i| i + 1);
+        tr.files.push((visible(&name[cut..]), text));
     }
+    segs.retain(|s| !s.evs.is_empty());
+    lives(&mut tr, segs);
     tr
 }
 
+/// Joins the parts into lives: per id, by when each part started (then input order); a part
+/// with its own start begins a new life, one without continues the life before it unless it
+/// began before that life's last event (then it is another process with the same id). A part
+/// that repeats another's events (one process's stdout and its `--trace` file, both given)
+/// is read once.
+fn lives(tr: &mut Trace, segs: Vec<Seg>) {
+    let order = super::sort::sorted(segs.len(), &|k| {
+        [u64::from(segs[k].id), segs[k].start.unwrap_or(0), k as u64]
+    });
+    let same = |a: &Seg, b: &Seg| {
+        a.id == b.id
+            && a.start == b.start
+            && a.evs.len() == b.evs.len()
+            && a.evs.iter().zip(&b.evs).all(|(&i, &j)| {
+                let (x, y) = (&tr.evs[i], &tr.evs[j]);
+                (x.name, x.clock, x.ts, x.kind, x.peer, x.t, x.resend)
+                    == (y.name, y.clock, y.ts, y.kind, y.peer, y.t, y.resend)
+            })
+    };
+    let mut rows: Vec<Row> = Vec::new();
+    let mut dropped = vec![false; tr.evs.len()];
+    let mut prev: Option<usize> = None;
+    for &k in &order {
+        let s = &segs[k];
+        if let Some(p) = prev.filter(|&p| same(&segs[p], s)) {
+            let _ = p;
+            tr.skipped.repeated += 1;
+            for &i in &s.evs {
+                dropped[i] = true;
+            }
+            continue;
+        }
+        prev = Some(k);
+        let last_ts = |r: &Row| r.evs.last().and_then(|&i| tr.evs[i].ts);
+        let joins = match rows.last() {
+            Some(r) if r.id == s.id && !s.from_start => {
+                match (last_ts(r), s.start) {
+                    (Some(end), Some(start)) => start >= end,
+                    _ => true,
+                }
+            }
+            _ => false,
+        };
+        if joins {
+            if let Some(r) = rows.last_mut() {
+                r.evs.extend_from_slice(&s.evs);
+            }
+        } else {
+            let life = match rows.last() {
+                Some(r) if r.id == s.id => r.life + 1,
+                _ => 0,
+            };
+            rows.push(Row {
+                id: s.id,
+                life,
+                from_start: s.from_start,
+                evs: s.evs.clone(),
+            });
+        }
+    }
+    if dropped.iter().any(|&d| d) {
+        // Renumber the events kept (the rows hold indices).
+        let mut new = vec![usize::MAX; tr.evs.len()];
+        let mut kept = Vec::with_capacity(tr.evs.len());
+        for (i, e) in std::mem::take(&mut tr.evs).into_iter().enumerate() {
+            if !dropped[i] {
+                new[i] = kept.len();
+                kept.push(e);
+            }
+        }
+        tr.evs = kept;
+        for r in &mut rows {
+            for i in &mut r.evs {
+                *i = new[*i];
+            }
+        }
+    }
+    for (n, r) in rows.iter().enumerate() {
+        for &e in &r.evs {
+            tr.evs[e].row = n;
+        }
+    }
+    tr.rows = rows;
+}
+
 enum Line {
-    Ev(Ev),
-    /// A `mutex_listening` of process `id`: a (re)start.
-    Start(u16),
+    /// An event, and where its object starts in the line.
+    Ev(Ev, usize),
+    /// A `mutex_listening` of process `id`, at `ts_us`: a (re)start.
+    Start(u16, Option<u64>),
     Text,
     Bad,
     Counter,
     Other,
     Foreign,
-    Incomplete,
+    /// A Lab 1 event that cannot be read, and why.
+    Incomplete(&'static str),
     Empty,
 }
 
-fn classify(line: &str, at: &str) -> Line {
+/// What a line that is not a whole JSON object was, from its `"event":"..."`: a Lab 1 event
+/// (or a line too cut to tell) may have mattered; another's did not.
+fn classify_cut(line: &str) -> Line {
+    let Some(k) = line.find("\"event\":\"") else {
+        return Line::Bad;
+    };
+    let rest = &line[k + 9..];
+    let Some(end) = rest.find('"') else {
+        return Line::Bad;
+    };
+    let event = &rest[..end];
+    if NAMES.iter().any(|(n, _)| *n == event) || event == "mutex_listening" {
+        Line::Bad
+    } else if COUNTER.contains(&event) {
+        Line::Counter
+    } else if OTHER.contains(&event) || event.starts_with("resource_") || event.starts_with("peer_")
+    {
+        Line::Other
+    } else {
+        Line::Foreign
+    }
+}
+
+fn classify(line: &str) -> Line {
     if line.is_empty() {
         return Line::Empty;
     }
@@ -328,8 +531,8 @@ fn classify(line: &str, at: &str) -> Line {
     let fields = match parse_object(&line[brace..]) {
         Ok(f) => f,
         // Text that happens to hold a brace, or a cut/broken object.
-        Err(_) if brace > 0 => return Line::Text,
-        Err(_) => return Line::Bad,
+        Err(_) if brace > 0 && !line.contains("\"event\"") => return Line::Text,
+        Err(_) => return classify_cut(&line[brace..]),
     };
     let get = |k: &str| fields.iter().find(|(key, _)| key == k).map(|(_, v)| v);
     let num = |k: &str| match get(k) {
@@ -346,7 +549,7 @@ fn classify(line: &str, at: &str) -> Line {
     let id = num("id").and_then(|i| u16::try_from(i).ok());
     let Some(&(_, name)) = NAMES.iter().find(|(n, _)| *n == event) else {
         return match (event, id) {
-            ("mutex_listening", Some(id)) => Line::Start(id),
+            ("mutex_listening", Some(id)) => Line::Start(id, num("ts_us")),
             _ if COUNTER.contains(&event) => Line::Counter,
             _ if OTHER.contains(&event)
                 || event.starts_with("resource_")
@@ -354,7 +557,7 @@ fn classify(line: &str, at: &str) -> Line {
             {
                 Line::Other
             }
-            ("mutex_listening", None) => Line::Other,
+            ("mutex_listening", None) => Line::Incomplete("a start without a process id"),
             _ => Line::Foreign,
         };
     };
@@ -363,42 +566,60 @@ fn classify(line: &str, at: &str) -> Line {
         Some(Val::Str(s)) if s == "resource" => Some(Party::Resource),
         _ => None,
     };
-    let (Some(id), Some(clock)) = (id, num("clock")) else {
-        return Line::Incomplete;
+    let Some(id) = id else {
+        return Line::Incomplete("no process id (a number from 0 to 65535)");
+    };
+    let Some(clock) = num("clock") else {
+        return Line::Incomplete("no clock (a whole number)");
+    };
+    if get("ts_us").is_some() && num("ts_us").is_none() {
+        return Line::Incomplete("ts_us is not a whole number of microseconds");
+    }
+    let kind = match text("kind") {
+        None => "",
+        Some(k) => match KINDS.iter().find(|&&w| w == k) {
+            Some(w) => w,
+            // A kind is one of the wire's words: nothing else reaches a hover text or a log.
+            None if !k.is_empty() && k.bytes().all(|b| b.is_ascii_uppercase()) => "OTHER",
+            None => return Line::Incomplete("a kind that is not a message's"),
+        },
     };
     let e = Ev {
         name,
         id,
         clock,
         ts: num("ts_us"),
-        kind: text("kind").unwrap_or("").to_string(),
+        kind,
         peer: party("to").or_else(|| party("from")),
         t: num("t"),
         resend: get("resend") == Some(&Val::Bool(true)),
         deferred: text("answer") == Some("deferred"),
-        at: at.to_string(),
-        raw: line[brace..].to_string(),
+        file: 0,
+        line: 0,
+        raw: (0, 0),
         row: 0,
     };
-    // A kind is one of the wire's words: nothing else reaches the hover text or a ShiViz line.
-    let kind_ok = e.kind.bytes().all(|b| b.is_ascii_uppercase());
-    let complete = kind_ok
-        && match name {
-            Name::Sent | Name::Stale => e.peer.is_some() && !e.kind.is_empty() && e.t.is_some(),
-            Name::Request | Name::Reply => e.peer.is_some() && e.t.is_some(),
-            Name::Requested => e.t.is_some(),
-            _ => true,
-        };
-    if complete {
-        Line::Ev(e)
-    } else {
-        Line::Incomplete
-    }
+    let why = match name {
+        Name::Sent | Name::Stale if e.peer.is_none() => "no to/from (a process id or \"resource\")",
+        Name::Sent | Name::Stale if e.kind.is_empty() => "no kind",
+        Name::Request | Name::Reply if e.peer.is_none() => "no from (a process id)",
+        Name::Sent | Name::Stale | Name::Request | Name::Reply | Name::Requested
+            if e.t.is_none() =>
+        {
+            "no t (the request's T)"
+        }
+        Name::Entered | Name::Left if get("t").is_some() && e.t.is_none() => {
+            "t is not a whole number"
+        }
+        _ => return Line::Ev(e, brace),
+    };
+    Line::Incomplete(why)
 }
 
 /// A short description of an event, e.g. `P1 sent REQUEST(T=2) to P2, clock 2 (p1.log:7)`.
-pub(super) fn describe(e: &Ev, rows: &[Row]) -> String {
-    let mut s = rows
+pub(super) fn describe(tr: &Trace, e: &Ev) -> String {
+    let mut s = tr
+        .rows
         .get(e.row)
         .map_or_else(|| format!("P{}", e.id), Row::label);
     let peer = |p: Option<Party>| match p {
@@ -442,6 +663,6 @@ pub(super) fn describe(e: &Ev, rows: &[Row]) -> String {
         Name::Released => write!(s, " released"),
         Name::ResourceSilent => write!(s, " gave up on the resource"),
     };
-    let _ = write!(s, ", clock {} ({})", e.clock, e.at);
+    let _ = write!(s, ", clock {} ({})", e.clock, tr.at(e));
     s
 }
