@@ -597,7 +597,8 @@ pub(crate) fn discovery(a: &PeerArgs) -> peerlab::io::mesh::Discovery {
     example = "{command_name} p1.log p2.log p3.log -o scenario1.svg",
     example = "{command_name} --x real traces/ -o run.svg",
     example = "docker compose -f docker-compose.lab1.yml -f docker-compose.lab1-timeline.yml run --rm -T timeline > run.svg",
-    example = "{command_name} --check p1.log p2.log p3.log"
+    example = "{command_name} --check p1.log p2.log p3.log",
+    example = "{command_name} --check class/        # every run under it, one line each"
 )]
 pub(crate) struct TimelineArgs {
     /// where to write (default, or -: stdout)
@@ -634,8 +635,10 @@ pub(crate) struct TimelineArgs {
     #[argh(switch)]
     pub resource: bool,
 
-    /// check the Lamport rules, mutual exclusion and (T, id) order instead of drawing:
-    /// prints each violation with its events, exits 1 if any
+    /// check the Lamport rules, causality, mutual exclusion and (T, id) order instead of
+    /// drawing: prints each violation with its events and what could not be checked; exits 0
+    /// if the rules hold, 1 if one is broken, 3 if not everything could be checked. Several
+    /// directories (or one holding runs in subdirectories): one verdict line per run
     #[argh(switch)]
     pub check: bool,
 

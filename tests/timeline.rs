@@ -1053,3 +1053,264 @@ fn the_scenario_figures_in_docs_are_current() {
         }
     }
 }
+
+/// The fixtures (tests/fixtures/timeline, one run per directory, each a case a checker can
+/// get wrong: README.md there says which): `--check` on their directory gives one verdict line
+/// per run, as in verdicts.txt (`PEERLAB_BLESS=1` rewrites it), status 1 (some broke a rule);
+/// each run alone gets the status of its verdict: 0 hold, 1 broken, 3 not checked whole.
+#[test]
+fn check_gives_each_fixture_its_verdict() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let check = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .current_dir(root)
+            .arg("timeline")
+            .arg("--check")
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!err.contains("panicked"), "{err}");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code().unwrap_or(-1), text, err)
+    };
+    let (code, out, err) = check(&["tests/fixtures/timeline"]);
+    let golden = root.join("tests/fixtures/timeline/verdicts.txt");
+    if std::env::var_os("PEERLAB_BLESS").is_some() {
+        std::fs::write(&golden, &out).unwrap();
+    }
+    assert_eq!(
+        out,
+        std::fs::read_to_string(&golden).unwrap(),
+        "verdicts changed (PEERLAB_BLESS=1 rewrites them); stderr: {err}"
+    );
+    assert_eq!(code, 1, "{out}");
+    // The verdict each case must get.
+    let want = [
+        ("hold", 0),
+        ("restart-own-file", 0),
+        ("hostile-characters", 0),
+        ("same-id-two-files", 1),
+        ("two-inside", 1),
+        ("causal-cycle", 1),
+        ("receive-equals-send", 1),
+        ("left-before-entered", 3),
+        ("entered-bad-clock", 3),
+        ("entered-string-id", 3),
+        ("no-wall-clock", 3),
+        ("one-trace", 3),
+        ("cut-line", 3),
+    ];
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), want.len() + 1, "{out}");
+    for (name, status) in want {
+        let run = format!("tests/fixtures/timeline/{name}");
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(&format!("{run}: ")))
+            .unwrap_or_else(|| panic!("no verdict for {run}: {out}"));
+        let verdict = &line[run.len() + 2..];
+        let says = if verdict.starts_with("hold (") {
+            0
+        } else if verdict.contains(" violation(s) (") {
+            1
+        } else {
+            assert!(verdict.starts_with("not checked whole ("), "{line}");
+            3
+        };
+        assert_eq!(says, status, "{line}");
+        let (code, alone, err) = check(&[&run]);
+        assert_eq!(code, status, "{run}: {alone}{err}");
+        let last = alone.lines().last().unwrap_or("");
+        match status {
+            0 => assert!(last.ends_with("and (T, id) order hold"), "{alone}"),
+            1 => assert!(last.ends_with(" violation(s)"), "{alone}"),
+            _ => assert!(
+                last.contains("could not be checked") && alone.contains("\nnot checked: ")
+                    || alone.starts_with("not checked: "),
+                "{alone}"
+            ),
+        }
+    }
+    assert_eq!(
+        lines.last(),
+        Some(&"13 run(s): 3 hold, 4 broke a rule, 6 could not be checked whole")
+    );
+    // Two processes with one id: both the shared id and the overlap are named.
+    let (_, same, _) = check(&["tests/fixtures/timeline/same-id-two-files"]);
+    assert!(same.contains("two processes with id 1"), "{same}");
+    assert!(same.contains("mutual exclusion: P1#2 entered while P1 was inside"), "{same}");
+    // A class: the fixtures given as directories one by one give the same lines.
+    let dirs: Vec<String> = want
+        .iter()
+        .map(|(n, _)| format!("tests/fixtures/timeline/{n}"))
+        .collect();
+    let args: Vec<&str> = dirs.iter().map(String::as_str).collect();
+    let (code, each, _) = check(&args);
+    assert_eq!(code, 1);
+    for l in each.lines().take(want.len()) {
+        assert!(lines.contains(&l), "{l}");
+    }
+    // A run that could not be read at all is said, and its status is "not checked whole".
+    let (code, out, err) = check(&["tests/fixtures/timeline/hold", "/nonexistent/run"]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.contains("\n/nonexistent/run: cannot check: cannot read /nonexistent/run"), "{out}");
+    let (code, _, err) = check(&["/nonexistent/run"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("cannot check: cannot read /nonexistent/run"), "{err}");
+}
+
+/// A process restarted with its own `--trace` file (recorded for real: killed with -9 inside
+/// its CS, started again with `--trace p2-again.jsonl`): its lives are ordered by when they
+/// started, not by the files' names or order, so the verdict is the same in any order and
+/// there is no overlap (the resource, in shared.txt, saw none).
+#[test]
+fn lives_are_ordered_by_time_whatever_the_order_of_the_files() {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/timeline/restart-own-file");
+    let f = |n: &str| d.join(n).to_str().unwrap().to_string();
+    let shared = std::fs::read_to_string(d.join("shared.txt")).unwrap();
+    assert!(
+        shared.contains("0 violations") && shared.contains("1 restarts (1 inside the CS)"),
+        "{shared}"
+    );
+    let orders = [
+        ["p1.jsonl", "p2.jsonl", "p2-again.jsonl", "p3.jsonl"],
+        ["p2-again.jsonl", "p3.jsonl", "p2.jsonl", "p1.jsonl"],
+        ["p3.jsonl", "p2-again.jsonl", "p1.jsonl", "p2.jsonl"],
+    ];
+    let mut seen = Vec::new();
+    for o in orders {
+        let files: Vec<String> = o.iter().map(|n| f(n)).collect();
+        let mut args = vec!["--check"];
+        args.extend(files.iter().map(String::as_str));
+        let (code, out, err) = timeline(&args, None);
+        assert_eq!(code, 0, "{o:?}: {out}{err}");
+        assert!(out.ends_with("of 4 process life(s): the Lamport rules, mutual exclusion and (T, id) order hold\n"), "{out}");
+        // The figure: P2's first life is the one in p2.jsonl, whatever the order.
+        let (code, svg, err) = timeline(&files.iter().map(String::as_str).collect::<Vec<_>>(), None);
+        assert_eq!(code, 0, "{err}");
+        let at = |s: &str| svg.find(s).unwrap_or_else(|| panic!("no {s}"));
+        assert!(at("(p2.jsonl:") < at("(p2-again.jsonl:"), "P2's lives out of order");
+        seen.push(svg);
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "the figure depends on the files' order");
+}
+
+/// Whether a character must not reach a figure or a terminal as itself (the list of
+/// docs/timeline.md: what XML 1.0 forbids, C0 and C1 controls, bidi controls, line and
+/// paragraph separators, zero-width characters, noncharacters).
+fn hidden(c: char) -> bool {
+    let u = c as u32;
+    (u < 0x20 && c != '\t' && c != '\n')
+        || (0x7f..=0x9f).contains(&u)
+        || matches!(u, 0x061c | 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x2069 | 0xfeff)
+        || (0xfdd0..=0xfdef).contains(&u)
+        || u & 0xfffe == 0xfffe
+}
+
+/// Raw U+FFFE, U+FFFF, bidi controls, line separators and terminal escapes in every line
+/// of a trace and in a file's name: the figure stays well-formed XML (every such character
+/// shown as its code), and neither it, the ShiViz log nor `--check`'s report (raw lines
+/// included) carries one.
+#[test]
+fn no_character_of_a_trace_reaches_a_figure_or_a_terminal_as_itself() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/timeline/hostile-characters");
+    let d = dir("hostile-characters");
+    std::fs::copy(src.join("p1.jsonl"), d.join("p1.jsonl")).unwrap();
+    let odd = d.join("p2\u{fffe}\u{202e}x\u{2028}.jsonl");
+    std::fs::copy(src.join("p2.jsonl"), &odd).unwrap();
+    let raw = std::fs::read_to_string(d.join("p1.jsonl")).unwrap();
+    assert!(raw.contains('\u{fffe}') && raw.contains('\u{1b}') && raw.contains('\u{202e}'));
+    let ds = d.to_str().unwrap();
+    let clean = |what: &str, s: &str| {
+        let bad: Vec<String> = s.chars().filter(|&c| hidden(c)).map(|c| format!("U+{:04X}", c as u32)).collect();
+        assert!(bad.is_empty(), "{what} carries {bad:?}");
+    };
+    for x in ["lamport", "real"] {
+        let (code, svg, err) = timeline(&["--x", x, "--resends", "--deferrals", "--resource", ds], None);
+        assert_eq!(code, 0, "{err}");
+        clean("the figure", &svg);
+        clean("stderr", &err);
+        roxmltree::Document::parse(&svg).expect("well-formed XML");
+        assert!(svg.contains("\\u{fffe}") && svg.contains("\\u{202e}") && svg.contains("\\u{1b}"));
+        assert!(svg.contains("p2\\u{fffe}\\u{202e}x\\u{2028}.jsonl:"), "the file's name, shown");
+    }
+    let (code, log, _) = timeline(&["--format", "shiviz", ds], None);
+    assert_eq!(code, 0);
+    clean("the ShiViz log", &log);
+    // A violation, so that the report shows the raw lines.
+    std::fs::write(d.join("p1.jsonl"), raw.replace(r#""clock":3,"t":1,"note""#, r#""clock":4,"t":1,"note""#)).unwrap();
+    let (code, out, err) = timeline(&["--check", ds], None);
+    assert_eq!(code, 1, "{out}");
+    clean("the report", &out);
+    clean("stderr", &err);
+    assert!(out.contains("\\u{1b}[31m") && out.contains("\\u{202e}evil"), "{out}");
+}
+
+/// Inputs built to be expensive (scripts/timeline/traces.py): 2,000 processes inside at once,
+/// 10,000 process lines, one REQUEST sent 40,000 times, a valid 5 MB run. Each mode runs
+/// within 1 GiB of address space (`prlimit --as`; the quadratic version took 1.35 GB on the
+/// first), a report prints the first violations and counts the rest, and what would help
+/// nobody as a figure or a ShiViz log is refused with a message.
+#[test]
+fn hostile_inputs_cost_little_and_reports_are_bounded() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let d = dir("hostile-inputs");
+    for (kind, n) in [("never-leave", "2000"), ("lanes", "10000"), ("resends", "40000"), ("run", "5")] {
+        let out = Command::new("python3")
+            .arg(root.join("scripts/timeline/traces.py"))
+            .args([kind, n])
+            .arg(d.join(kind))
+            .output()
+            .expect("python3 runs scripts/timeline/traces.py");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let run = |args: &[&str]| {
+        let out = Command::new("prlimit")
+            .arg(format!("--as={}", 1u64 << 30))
+            .arg(BIN)
+            .arg("timeline")
+            .args(args)
+            .output()
+            .expect("prlimit (util-linux) runs");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!err.contains("panicked") && !err.contains("memory allocation"), "{err}");
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), err)
+    };
+    let p = |k: &str| d.join(k).to_str().unwrap().to_string();
+    // Everyone inside at once: 1,999 entries while another was inside; 20 shown.
+    let (code, out, _) = run(&["--check", &p("never-leave")]);
+    assert_eq!(code, 1);
+    assert!(out.len() < 64 << 10, "{} bytes of report", out.len());
+    assert_eq!(out.matches("\nmutual exclusion: ").count() + usize::from(out.starts_with("mutual")), 20);
+    assert!(out.contains("... and 1979 more violation(s): the first 20 are shown"), "{out}");
+    assert!(out.ends_with("checked 4000 events of 2000 process life(s): 1999 violation(s)\n"), "{out}");
+    for (what, dirname) in [("figure", "never-leave"), ("figure", "lanes")] {
+        let (code, out, err) = run(&[&p(dirname)]);
+        assert_eq!((code, out.len()), (1, 0), "{what}");
+        assert!(err.contains("process lives: a figure of more than 100 lines helps nobody"), "{err}");
+    }
+    let (code, _, err) = run(&["--format", "shiviz", &p("lanes")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("a ShiViz log of more than 1000 hosts helps nobody"), "{err}");
+    let (code, out, _) = run(&["--check", &p("lanes")]);
+    assert_eq!(code, 0, "{out}");
+    // 40,000 copies: the rules hold, the figure is one arrow each way with its count.
+    let (code, out, _) = run(&["--check", &p("resends")]);
+    assert_eq!(code, 0, "{out}");
+    let (code, svg, err) = run(&[&p("resends")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(svg.contains("×40000"), "the copies counted");
+    assert!(svg.len() < 64 << 10, "{} bytes of figure", svg.len());
+    let (code, log, _) = run(&["--format", "shiviz", &p("resends")]);
+    assert_eq!(code, 0);
+    assert!(log.lines().count() > 80_000);
+    // A valid 5 MB run: it holds; its figure (25,000 events) is refused with a way out.
+    let (code, out, _) = run(&["--check", &p("run")]);
+    assert_eq!(code, 0, "{out}");
+    let (code, _, err) = run(&[&p("run")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("events to draw: a figure of more than 20000"), "{err}");
+    let (code, _, _) = run(&["--format", "shiviz", &p("run"), "-o", &p("run.shiviz")]);
+    assert_eq!(code, 0);
+}

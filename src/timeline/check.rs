@@ -92,14 +92,15 @@ fn missing_processes(tr: &Trace, r: &mut Report) {
     if !missing.is_empty() {
         let some: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
         r.unchecked.push(format!(
-            "no trace of {}{} (messages name {}): their clocks and their use of the CS are not checked; give every process's trace",
+            "no trace of {}{} (messages name {}): what {} did (clocks, use of the CS) is not checked; give every process's trace",
             some.join(", "),
             if missing.len() > 10 {
                 format!(" and {} more", missing.len() - 10)
             } else {
                 String::new()
             },
-            if missing.len() == 1 { "it" } else { "them" }
+            if missing.len() == 1 { "it" } else { "them" },
+            if missing.len() == 1 { "it" } else { "they" }
         ));
     }
 }
@@ -320,6 +321,7 @@ fn exclusion(tr: &Trace, r: &mut Report) {
     let ts = |i: usize| tr.evs[i].ts.unwrap_or(0);
     let mut stays = Vec::new();
     let mut back = Vec::new();
+    let mut unsure = Vec::new();
     for (ri, row) in tr.rows.iter().enumerate() {
         // A life whose wall clock goes back cannot be placed in time for sure (a `left`
         // stamped before its `entered` hides its stay): said, and its stays checked as they
@@ -357,8 +359,24 @@ fn exclusion(tr: &Trace, r: &mut Report) {
             }
         }
         if let Some(o) = open {
-            stays.push(stay(ri, o, None, ts(o), next_life, row.life > 0 && first));
+            // Its end is not known if its input has a line that could not be read (it may
+            // have been the `left`): it then blocks no one, and that is said.
+            let e = &tr.evs[o];
+            let end = if tr.unreadable_in.get(e.file as usize).copied().unwrap_or(false) {
+                unsure.push(o);
+                ts(o)
+            } else {
+                next_life
+            };
+            stays.push(stay(ri, o, None, ts(o), end, row.life > 0 && first));
         }
+    }
+    if let Some(&o) = unsure.first() {
+        r.unchecked.push(format!(
+            "mutual exclusion not checked after {} stay(s) without `left` in inputs with unreadable lines (the `left` may be one of them), the first:{}",
+            unsure.len(),
+            show(tr, &tr.evs[o])
+        ));
     }
     if let Some(&(ri, a, b)) = back.first() {
         let mut m = format!(

@@ -190,16 +190,21 @@ pub(crate) fn load(inputs: Vec<(String, String)>) -> Result<trace::Trace, String
     Ok(tr)
 }
 
-/// The verdict of `--check` on one trace: the report, and the exit status it stands for
-/// (0 the rules hold, 1 a rule is broken, 2 not everything could be checked).
+/// Exit statuses of `--check`: the rules hold, a rule is broken, not everything could be
+/// checked (2 is a usage error, as for every mode).
+pub(crate) const HOLD: u8 = 0;
+pub(crate) const BROKEN: u8 = 1;
+pub(crate) const NOT_WHOLE: u8 = 3;
+
+/// The verdict of `--check` on one trace: the report, and the exit status it stands for.
 fn verdict(tr: &trace::Trace) -> (check::Report, u8) {
     let r = check::check(tr);
     let status = if r.count > 0 {
-        1
+        BROKEN
     } else if !r.unchecked.is_empty() {
-        2
+        NOT_WHOLE
     } else {
-        0
+        HOLD
     };
     (r, status)
 }
@@ -226,8 +231,8 @@ fn check_one(tr: &trace::Trace) -> (String, u8) {
         s.push('\n');
     }
     let what = match status {
-        0 => "the Lamport rules, mutual exclusion and (T, id) order hold".to_string(),
-        1 => format!("{} violation(s)", r.count),
+        HOLD => "the Lamport rules, mutual exclusion and (T, id) order hold".to_string(),
+        BROKEN => format!("{} violation(s)", r.count),
         _ => format!(
             "no violation in what could be checked, but {} thing(s) could not be checked (above): the rules are not shown to hold",
             r.unchecked.len()
@@ -242,7 +247,8 @@ fn check_one(tr: &trace::Trace) -> (String, u8) {
 }
 
 /// `--check` of many runs (a class's): one verdict line per run, then a count; the status is
-/// 1 if any run broke a rule, else 2 if any could not be read or checked whole, else 0.
+/// [`BROKEN`] if any run broke a rule, else [`NOT_WHOLE`] if any could not be read or checked
+/// whole, else [`HOLD`].
 fn check_many(runs: &[Run]) -> (String, u8) {
     let (mut hold, mut broke, mut partly) = (0, 0, 0);
     let mut s = String::new();
@@ -257,11 +263,11 @@ fn check_many(runs: &[Run]) -> (String, u8) {
                 let (r, status) = verdict(&tr);
                 let size = format!("{} events, {} process life(s)", tr.evs.len(), tr.rows.len());
                 match status {
-                    0 => {
+                    HOLD => {
                         hold += 1;
                         format!("{name}: hold ({size})")
                     }
-                    1 => {
+                    BROKEN => {
                         broke += 1;
                         format!(
                             "{name}: {} violation(s) ({size}); first: {}",
@@ -292,11 +298,11 @@ fn check_many(runs: &[Run]) -> (String, u8) {
         runs.len()
     ));
     let status = if broke > 0 {
-        1
+        BROKEN
     } else if partly > 0 {
-        2
+        NOT_WHOLE
     } else {
-        0
+        HOLD
     };
     (s, status)
 }
@@ -304,7 +310,11 @@ fn check_many(runs: &[Run]) -> (String, u8) {
 /// Why a figure or a ShiViz log of this trace would help nobody, if it would not.
 fn too_big(tr: &trace::Trace, opts: Options, format: Format) -> Option<String> {
     let lives = tr.rows.len() + usize::from(opts.resource && format == Format::Svg);
-    let drawn = tr.evs.iter().filter(|e| model::drawn(e)).count();
+    let drawn = if format == Format::Svg && lives <= MAX_LANES {
+        svg::drawn_count(tr, opts)
+    } else {
+        0
+    };
     match format {
         Format::Svg if lives > MAX_LANES => Some(format!(
             "{} process lives: a figure of more than {MAX_LANES} lines helps nobody; `--check` checks any number, or draw the traces of a few processes",
@@ -321,8 +331,9 @@ fn too_big(tr: &trace::Trace, opts: Options, format: Format) -> Option<String> {
     }
 }
 
-/// `process timeline`: returns the exit status (0 fine; 1 an error, or a rule broken; 2 with
-/// `--check`, not everything could be checked).
+/// `process timeline`: returns the exit status: 0 fine; 1 an error; with `--check`, 0 the
+/// rules hold, 1 a rule is broken, 3 not everything could be checked (an input that cannot be
+/// read included).
 pub fn run(
     inputs: &[String],
     output: Option<&str>,
@@ -336,6 +347,10 @@ pub fn run(
     };
     let runs = match runs(inputs) {
         Ok(r) => r,
+        Err(m) if check_only => {
+            fail(&format!("cannot check: {m}"));
+            return NOT_WHOLE;
+        }
         Err(m) => return fail(&m),
     };
     let (text, status) = if check_only && runs.len() > 1 {
@@ -353,6 +368,10 @@ pub fn run(
         let files: Vec<String> = runs.into_iter().flat_map(|r| r.files).collect();
         let tr = match read_inputs(&files).and_then(load) {
             Ok(t) => t,
+            Err(m) if check_only => {
+                fail(&format!("cannot check: {m}"));
+                return NOT_WHOLE;
+            }
             Err(m) => return fail(&m),
         };
         for n in tr.skipped.notes() {

@@ -52,7 +52,10 @@ impl Font {
     /// The box of `s` drawn centred on `cx` with its baseline at `y` (the font's ascent
     /// 0.93 em and descent 0.24 em, as a browser measures a text).
     pub(super) fn boxed(self, s: &str, cx: i64, y: i64) -> Box4 {
-        let w = self.width(s);
+        self.boxed_w(self.width(s), cx, y)
+    }
+    /// The same, for a text `w` px wide.
+    fn boxed_w(self, w: i64, cx: i64, y: i64) -> Box4 {
         (
             cx - w / 2 - 1,
             y - (self.px * 93 + 99) / 100,
@@ -71,9 +74,13 @@ pub(super) struct Taken {
     cells: Vec<Vec<u32>>,
     /// The figure's right edge: a text is placed between 0 and it, below 0 (0: no bound yet).
     pub(super) right: i64,
+    /// The lowest edge of anything covered.
+    low: i64,
 }
 
 const CELL: i64 = 64;
+/// How far around its place a text is looked for a free spot (rings of 12 px by a line).
+const RINGS: i64 = 24;
 /// Cells per grid row (2,560 px); boxes farther right share the last column.
 const COLS: usize = 40;
 
@@ -84,10 +91,20 @@ impl Taken {
         (c(b.1), c(b.3), c(b.0).min(COLS - 1), c(b.2).min(COLS - 1))
     }
 
-    /// Marks `b` as covered.
+    /// Marks `b` as covered. A box inside one already taken adds nothing and is not kept: a
+    /// run whose events repeat (the same clocks again and again) would otherwise pile up
+    /// boxes in the same cells, and every later look there would scan them all.
     pub(super) fn take(&mut self, b: Box4) {
+        let (r1, _, c1, _) = Self::span(b);
+        let inside = |o: &Box4| o.0 <= b.0 && o.1 <= b.1 && b.2 <= o.2 && b.3 <= o.3;
+        if let Some(cell) = self.cells.get(r1 * COLS + c1) {
+            if cell.iter().any(|&k| inside(&self.boxes[k as usize])) {
+                return;
+            }
+        }
         let k = self.boxes.len() as u32;
         self.boxes.push(b);
+        self.low = self.low.max(b.3);
         let (r1, r2, c1, c2) = Self::span(b);
         if self.cells.len() < (r2 + 1) * COLS {
             self.cells.resize_with((r2 + 1) * COLS, Vec::new);
@@ -101,7 +118,7 @@ impl Taken {
 
     /// The lowest edge of anything covered.
     pub(super) fn bottom(&self) -> i64 {
-        self.boxes.iter().map(|b| b.3).max().unwrap_or(0)
+        self.low
     }
 
     pub(super) fn free(&self, b: Box4) -> bool {
@@ -136,14 +153,16 @@ impl Taken {
         at: &mut dyn Iterator<Item = (i64, i64)>,
         near: (i64, i64),
     ) -> ((i64, i64), bool) {
+        // Its width once: a crowded figure tries thousands of places for one text.
+        let w = f.width(s);
         for p in at {
-            if self.free(f.boxed(s, p.0, p.1)) {
-                self.take(f.boxed(s, p.0, p.1));
+            if self.free(f.boxed_w(w, p.0, p.1)) {
+                self.take(f.boxed_w(w, p.0, p.1));
                 return (p, true);
             }
         }
         let step_y = f.px + 4;
-        for ring in 1..60i64 {
+        for ring in 1..RINGS {
             // The ring's places, nearest (straight above and below, then sideways) first.
             for d in 0..=ring {
                 for (dx, dy) in [
@@ -157,16 +176,16 @@ impl Taken {
                     (ring, -d),
                 ] {
                     let p = (near.0 + dx * 12, near.1 + dy * step_y);
-                    if self.free(f.boxed(s, p.0, p.1)) {
-                        self.take(f.boxed(s, p.0, p.1));
+                    if self.free(f.boxed_w(w, p.0, p.1)) {
+                        self.take(f.boxed_w(w, p.0, p.1));
                         return (p, false);
                     }
                 }
             }
         }
-        // Nothing free within 60 rings (never seen): below everything, inside the edges.
+        // Nothing free within the rings (a crowded figure): below everything, inside the
+        // edges.
         let y = self.bottom() + 2 * step_y;
-        let w = f.width(s);
         let x = near
             .0
             .max(w / 2 + 2)

@@ -322,11 +322,11 @@ fn secs(ms: u64, step_ms: u64) -> String {
     }
 }
 
-/// Renders the trace.
-pub(super) fn render(tr: &Trace, o: Options) -> String {
+/// What the figure draws: the arrows shown, the DEFERRED pairs, and whether each event is on
+/// its line (messages only as their arrows are shown).
+fn selection(tr: &Trace, o: Options) -> (Vec<Shown>, Vec<(usize, usize)>, Vec<bool>) {
     let arrows = model::match_messages(tr);
     let shown: Vec<Shown> = model::shown(tr, &arrows, o.resends);
-    // The events on the lines: messages only as their arrows are shown.
     let mut show: Vec<bool> = tr
         .evs
         .iter()
@@ -349,6 +349,20 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
     for &(_, d) in &deferrals {
         show[d] = true;
     }
+    (shown, deferrals, show)
+}
+
+/// How many events the figure would draw.
+pub(super) fn drawn_count(tr: &Trace, o: Options) -> usize {
+    let (_, _, show) = selection(tr, o);
+    (0..tr.evs.len())
+        .filter(|&i| show[i] && (model::drawn(&tr.evs[i]) || tr.evs[i].name == Name::DeferredBy))
+        .count()
+}
+
+/// Renders the trace.
+pub(super) fn render(tr: &Trace, o: Options) -> String {
+    let (shown, deferrals, show) = selection(tr, o);
     let pts = model::points(tr, &|i| show[i]);
     let of = model::point_of(tr, &pts);
     let mut from = vec![Vec::new(); pts.len()];

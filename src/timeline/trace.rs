@@ -235,7 +235,7 @@ impl Skipped {
 pub(crate) struct Trace {
     /// The inputs: each one's name as shown (no control or bidi character) and its text.
     pub(crate) files: Vec<(String, String)>,
-    /// Events in input order.
+    /// Events by life (rows in order), each life's in log order.
     pub(crate) evs: Vec<Ev>,
     /// Process lives, sorted by id then life.
     pub(crate) rows: Vec<Row>,
@@ -243,6 +243,9 @@ pub(crate) struct Trace {
     pub(crate) skipped: Skipped,
     /// Lines read in all.
     pub(crate) lines: u64,
+    /// For each input, whether it has a line that may have been a Lab 1 event and could not
+    /// be read (what follows an `entered` there is not known for sure).
+    pub(crate) unreadable_in: Vec<bool>,
 }
 
 impl Trace {
@@ -323,6 +326,7 @@ pub(super) fn read(inputs: Vec<(String, String)>) -> Trace {
         let first_seg = segs.len();
         let base = text.as_ptr() as usize;
         let file = u32::try_from(f).unwrap_or(u32::MAX);
+        let mut unreadable = false;
         for (n, line) in text.lines().enumerate() {
             tr.lines += 1;
             // trim() takes the CR of a CR LF line end too.
@@ -369,6 +373,7 @@ pub(super) fn read(inputs: Vec<(String, String)>) -> Trace {
                 }
                 Line::Text => tr.skipped.text += 1,
                 Line::Bad => {
+                    unreadable = true;
                     tr.skipped.bad += 1;
                     if tr.skipped.first_bad.is_none() {
                         tr.skipped.first_bad = Some(format!("{}:{at}", visible(&name)));
@@ -378,6 +383,7 @@ pub(super) fn read(inputs: Vec<(String, String)>) -> Trace {
                 Line::Other => tr.skipped.other += 1,
                 Line::Foreign => tr.skipped.foreign += 1,
                 Line::Incomplete(why) => {
+                    unreadable = true;
                     tr.skipped.incomplete += 1;
                     if tr.skipped.first_incomplete.is_none() {
                         tr.skipped.first_incomplete = Some(format!("{}:{at}: {why}", visible(&name)));
@@ -392,6 +398,7 @@ pub(super) fn read(inputs: Vec<(String, String)>) -> Trace {
         // Events are cited as `file:line`: the file's own name is enough.
         let cut = name.bytes().rposition(|b| b == b'/').map_or(0, |i| i + 1);
         tr.files.push((visible(&name[cut..]), text));
+        tr.unreadable_in.push(unreadable);
     }
     segs.retain(|s| !s.evs.is_empty());
     lives(&mut tr, segs);
@@ -418,16 +425,11 @@ fn lives(tr: &mut Trace, segs: Vec<Seg>) {
             })
     };
     let mut rows: Vec<Row> = Vec::new();
-    let mut dropped = vec![false; tr.evs.len()];
     let mut prev: Option<usize> = None;
     for &k in &order {
         let s = &segs[k];
-        if let Some(p) = prev.filter(|&p| same(&segs[p], s)) {
-            let _ = p;
+        if prev.is_some_and(|p| same(&segs[p], s)) {
             tr.skipped.repeated += 1;
-            for &i in &s.evs {
-                dropped[i] = true;
-            }
             continue;
         }
         prev = Some(k);
@@ -458,26 +460,18 @@ fn lives(tr: &mut Trace, segs: Vec<Seg>) {
             });
         }
     }
-    if dropped.iter().any(|&d| d) {
-        // Renumber the events kept (the rows hold indices).
-        let mut new = vec![usize::MAX; tr.evs.len()];
-        let mut kept = Vec::with_capacity(tr.evs.len());
-        for (i, e) in std::mem::take(&mut tr.evs).into_iter().enumerate() {
-            if !dropped[i] {
-                new[i] = kept.len();
-                kept.push(e);
+    // Events numbered by life, then in each life's order: what is drawn and reported does not
+    // depend on the order the inputs were given in (and repeated lives are dropped).
+    let mut old: Vec<Option<Ev>> = std::mem::take(&mut tr.evs).into_iter().map(Some).collect();
+    let mut n = 0;
+    for (k, r) in rows.iter_mut().enumerate() {
+        for i in &mut r.evs {
+            if let Some(mut e) = old[*i].take() {
+                e.row = k;
+                tr.evs.push(e);
             }
-        }
-        tr.evs = kept;
-        for r in &mut rows {
-            for i in &mut r.evs {
-                *i = new[*i];
-            }
-        }
-    }
-    for (n, r) in rows.iter().enumerate() {
-        for &e in &r.evs {
-            tr.evs[e].row = n;
+            *i = n;
+            n += 1;
         }
     }
     tr.rows = rows;
