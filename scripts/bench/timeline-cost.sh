@@ -4,7 +4,8 @@
 #   scripts/bench/timeline-cost.sh [--skip-slow SECONDS] BIN [BIN...]
 #
 # Generates into a temporary directory (removed at the end) with scripts/timeline/traces.py:
-# valid 3-process runs of 5, 50 and 100 MB, never-leave 2000 and 4000 (every process inside
+# valid 3-process runs of 5, 50 and 100 MB, a recorded session pasted onto itself to 1 and
+# 5 MB (repeat: equal clocks piled on the same places of a figure), never-leave 2000 and 4000 (every process inside
 # at once: N(N-1)/2 mutual-exclusion violations), lanes 10000 (10,000 process lines) and
 # resends 40000 (one REQUEST and its REPLY sent 40,000 times each). Then, for each input, each
 # mode (`timeline DIR -o OUT.svg`, `timeline --check DIR` with stdout to a file, `timeline
@@ -58,7 +59,7 @@ mem=${MEM_LIMIT:-$((8 << 30))}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/timeline-cost.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-IFS=';' read -r -a inputs <<<"${INPUTS:-run 5;run 50;run 100;never-leave 2000;never-leave 4000;lanes 10000;resends 40000}"
+IFS=';' read -r -a inputs <<<"${INPUTS:-run 5;run 50;run 100;repeat 1;repeat 5;never-leave 2000;never-leave 4000;lanes 10000;resends 40000}"
 modes=(svg check shiviz)
 
 echo "# process timeline: cost on large traces"

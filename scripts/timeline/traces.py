@@ -4,8 +4,11 @@
 #
 #   scripts/timeline/traces.py run MEGABYTES DIR    a valid 3-process run, DIR/p{1,2,3}.jsonl,
 #                                                   about MEGABYTES MB (10^6 bytes) in all
+#   scripts/timeline/traces.py repeat MEGABYTES DIR docs/interactive's session pasted onto itself
+#                                                   (times moved on, clocks starting over), the
+#                                                   shape that crowds a figure, DIR/p{1,2,3}.jsonl
 #   scripts/timeline/traces.py never-leave N DIR    N processes that enter the CS at once and
-#                                                   never leave (N(N-1)/2 violations), DIR/all.jsonl
+#                                                   never leave (everyone inside at once), DIR/all.jsonl
 #   scripts/timeline/traces.py lanes N DIR          N processes with 3 internal events each,
 #                                                   DIR/all.jsonl
 #   scripts/timeline/traces.py resends N DIR        P1's one REQUEST sent N times to P2 and P2's
@@ -447,8 +450,43 @@ def resends(n, d):
             f.write("".join(out))
 
 
+def repeat(mb, d):
+    """docs/interactive's recorded session written again and again (its start line once, the
+    times moved on by the session's length each copy) until about `mb` MB: one long life per
+    process whose clocks start over every copy. Not a valid run (--check finds its clocks
+    going back); the shape of a trace made by pasting a run onto itself, which piles events
+    of equal clocks onto the same places of a figure."""
+    import json
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    src = os.path.join(here, "..", "..", "docs", "interactive")
+    lives = {}
+    for name in ("p1.jsonl", "p2.jsonl", "p3.jsonl"):
+        with open(os.path.join(src, name)) as f:
+            lives[name] = f.read().splitlines()
+    stamps = [json.loads(l).get("ts_us", 0) for ls in lives.values() for l in ls]
+    span = max(stamps) - min(stamps) + 1_000_000
+    target = int(mb * 1_000_000)
+    outs = {name: open(os.path.join(d, name), "w") for name in lives}
+    written, k = 0, 0
+    while written < target:
+        for name, ls in lives.items():
+            for l in ls:
+                o = json.loads(l)
+                if o.get("event") == "mutex_listening" and k > 0:
+                    continue
+                if "ts_us" in o:
+                    o["ts_us"] += k * span
+                text = json.dumps(o, separators=(",", ":"), ensure_ascii=False) + "\n"
+                outs[name].write(text)
+                written += len(text)
+        k += 1
+    for f in outs.values():
+        f.close()
+
+
 def usage():
-    sys.stderr.write("usage: traces.py run MEGABYTES DIR | never-leave N DIR | lanes N DIR | resends N DIR\n")
+    sys.stderr.write("usage: traces.py run MEGABYTES DIR | repeat MEGABYTES DIR | never-leave N DIR | lanes N DIR | resends N DIR\n")
     sys.exit(2)
 
 
@@ -457,7 +495,7 @@ def main(argv):
         usage()
     cmd, num, d = argv[1], argv[2], argv[3]
     try:
-        x = float(num) if cmd == "run" else int(num)
+        x = float(num) if cmd in ("run", "repeat") else int(num)
     except ValueError:
         usage()
     if x <= 0:
@@ -465,6 +503,8 @@ def main(argv):
     os.makedirs(d, exist_ok=True)
     if cmd == "run":
         Run(d).go(int(x * 1_000_000))
+    elif cmd == "repeat":
+        repeat(x, d)
     elif cmd == "never-leave":
         never_leave(x, d)
     elif cmd == "lanes":
