@@ -184,7 +184,8 @@ pub(crate) struct Skipped {
     /// Where the first cut or broken line is, and the first incomplete event, with why.
     pub(crate) first_bad: Option<String>,
     pub(crate) first_incomplete: Option<String>,
-    /// Lives read twice (the same process's events in two inputs), each read once.
+    /// Events read twice (the same process's events in two inputs: its stdout and its
+    /// `--trace` file), each kept once.
     pub(crate) repeated: u64,
 }
 
@@ -214,7 +215,7 @@ impl Skipped {
             ),
             (
                 self.repeated,
-                "process life(s) given twice (the same events in two inputs): read once".into(),
+                "event(s) given twice (the same process's events at the same times in two inputs): kept once".into(),
             ),
         ]
         .iter()
@@ -408,53 +409,67 @@ pub(super) fn read(inputs: Vec<(String, String)>) -> Trace {
 /// Joins the parts into lives: per id, by when each part started (then input order); a part
 /// with its own start begins a new life, one without continues the life before it unless it
 /// began before that life's last event (then it is another process with the same id). A part
-/// that repeats another's events (one process's stdout and its `--trace` file, both given)
-/// is read once.
+/// whose events within the life's time are the life's own (one process's stdout and its
+/// `--trace` file, both given, whole or in part) adds only what comes after.
 fn lives(tr: &mut Trace, segs: Vec<Seg>) {
     let order = super::sort::sorted(segs.len(), &|k| {
         [u64::from(segs[k].id), segs[k].start.unwrap_or(0), k as u64]
     });
-    let same = |a: &Seg, b: &Seg| {
-        a.id == b.id
-            && a.start == b.start
-            && a.evs.len() == b.evs.len()
-            && a.evs.iter().zip(&b.evs).all(|(&i, &j)| {
-                let (x, y) = (&tr.evs[i], &tr.evs[j]);
-                (x.name, x.clock, x.ts, x.kind, x.peer, x.t, x.resend)
-                    == (y.name, y.clock, y.ts, y.kind, y.peer, y.t, y.resend)
-            })
+    let same = |i: usize, j: usize| {
+        let (x, y) = (&tr.evs[i], &tr.evs[j]);
+        (x.name, x.clock, x.ts, x.kind, x.peer, x.t, x.resend)
+            == (y.name, y.clock, y.ts, y.kind, y.peer, y.t, y.resend)
+    };
+    // How many of the part's first events the life already has (the part repeats it up to
+    // there: the same events at the same times), if every event of the part within the life's
+    // time does.
+    let repeats = |r: &Row, s: &Seg| -> Option<usize> {
+        let end = r.evs.last().and_then(|&i| tr.evs[i].ts);
+        let Some(end) = end else {
+            // No times: only a part that is the very same as the life is known to repeat it.
+            let all = r.evs.len() == s.evs.len() && r.evs.iter().zip(&s.evs).all(|(&i, &j)| same(i, j));
+            return all.then_some(s.evs.len());
+        };
+        let ts = |i: usize| tr.evs[i].ts.unwrap_or(0);
+        let within = s.evs.iter().take_while(|&&j| ts(j) <= end).count();
+        if within == 0 {
+            return None;
+        }
+        for &j in &s.evs[..within] {
+            // The life's events at that time (its times rise: found by halving).
+            let from = r.evs.partition_point(|&i| ts(i) < ts(j));
+            let found = r.evs[from..].iter().take_while(|&&i| ts(i) == ts(j)).any(|&i| same(i, j));
+            if !found {
+                return None;
+            }
+        }
+        Some(within)
     };
     let mut rows: Vec<Row> = Vec::new();
-    let mut prev: Option<usize> = None;
     for &k in &order {
         let s = &segs[k];
-        if prev.is_some_and(|p| same(&segs[p], s)) {
-            tr.skipped.repeated += 1;
-            continue;
-        }
-        prev = Some(k);
         let last_ts = |r: &Row| r.evs.last().and_then(|&i| tr.evs[i].ts);
-        let joins = match rows.last() {
-            Some(r) if r.id == s.id && !s.from_start => {
-                match (last_ts(r), s.start) {
-                    (Some(end), Some(start)) => start >= end,
-                    _ => true,
-                }
-            }
+        let prev = rows.last().filter(|r| r.id == s.id);
+        let dup = prev.and_then(|r| repeats(r, s));
+        let joins = match (prev, dup) {
+            (Some(_), Some(_)) => true,
+            (Some(r), None) if !s.from_start => match (last_ts(r), s.start) {
+                (Some(end), Some(start)) => start >= end,
+                _ => true,
+            },
             _ => false,
         };
+        if let Some(n) = dup.filter(|&n| n > 0) {
+            tr.skipped.repeated += n as u64;
+        }
         if joins {
             if let Some(r) = rows.last_mut() {
-                r.evs.extend_from_slice(&s.evs);
+                r.evs.extend_from_slice(&s.evs[dup.unwrap_or(0)..]);
             }
         } else {
-            let life = match rows.last() {
-                Some(r) if r.id == s.id => r.life + 1,
-                _ => 0,
-            };
             rows.push(Row {
                 id: s.id,
-                life,
+                life: prev.map_or(0, |r| r.life + 1),
                 from_start: s.from_start,
                 evs: s.evs.clone(),
             });
