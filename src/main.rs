@@ -89,9 +89,16 @@ fn mode<A: FromArgs>(name: &[&str], args: &[&str], run: fn(A) -> ExitCode) -> Ex
                 ExitCode::SUCCESS
             }
             Err(()) => {
+                // argh repeats what was typed: shown safely (no escape reaches the terminal).
+                let said: Vec<String> = early
+                    .output
+                    .trim_end()
+                    .lines()
+                    .map(peerlab::timeline::visible)
+                    .collect();
                 eprintln!(
                     "{}\nRun with --help for more information.",
-                    early.output.trim_end()
+                    said.join("\n")
                 );
                 ExitCode::from(2)
             }
@@ -101,6 +108,7 @@ fn mode<A: FromArgs>(name: &[&str], args: &[&str], run: fn(A) -> ExitCode) -> Ex
 
 /// A usage error found after argh (status 2): `PREFIX: WHY` and the hint.
 fn usage(prefix: &str, why: impl std::fmt::Display) -> ExitCode {
+    let why = peerlab::timeline::visible(&why.to_string());
     eprintln!("{prefix}: {why}\nRun with --help for more information.");
     ExitCode::from(2)
 }

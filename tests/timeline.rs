@@ -436,9 +436,13 @@ fn a_fifo_in_a_trace_directory_is_skipped() {
         .unwrap()
         .success();
     assert!(ok);
+    // Drawn without it (a note); checked, it is said and the run is not checked whole.
+    let (code, _, err) = timeline(&[d.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("fifo.jsonl is not a regular file: not read"), "{err}");
     let (code, out, err) = timeline(&["--check", d.to_str().unwrap()], None);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(err.contains("fifo.jsonl: not a regular file"), "{err}");
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.contains("not checked: ") && out.contains("fifo.jsonl is not a regular file"), "{out}");
 }
 
 fn chromium() -> &'static str {
@@ -1094,7 +1098,15 @@ fn check_gives_each_fixture_its_verdict() {
         ("two-inside", 1),
         ("causal-cycle", 1),
         ("receive-equals-send", 1),
+        ("one-life-in-two-files", 0),
+        ("stdout-and-trace-in-part", 0),
+        ("restart-line-last-in-file", 0),
+        ("reply-copies-reordered", 0),
+        ("request-never-made", 1),
         ("left-before-entered", 3),
+        ("left-without-entered", 3),
+        ("receive-never-sent", 3),
+        ("wall-clock-back-at-restart", 3),
         ("entered-bad-clock", 3),
         ("entered-string-id", 3),
         ("no-wall-clock", 3),
@@ -1134,7 +1146,7 @@ fn check_gives_each_fixture_its_verdict() {
     }
     assert_eq!(
         lines.last(),
-        Some(&"13 run(s): 3 hold, 4 broke a rule, 6 could not be checked whole")
+        Some(&"21 run(s): 7 hold, 5 broke a rule, 9 could not be checked whole")
     );
     // Two processes with one id: both the shared id and the overlap are named.
     let (_, same, _) = check(&["tests/fixtures/timeline/same-id-two-files"]);
@@ -1146,15 +1158,12 @@ fn check_gives_each_fixture_its_verdict() {
         .map(|(n, _)| format!("tests/fixtures/timeline/{n}"))
         .collect();
     let args: Vec<&str> = dirs.iter().map(String::as_str).collect();
-    let (code, each, _) = check(&args);
-    assert_eq!(code, 1);
+    let (code, each, err) = check(&args);
+    assert_eq!(code, 1, "{err}");
     for l in each.lines().take(want.len()) {
         assert!(lines.contains(&l), "{l}");
     }
     // A run that could not be read at all is said, and its status is "not checked whole".
-    let (code, out, err) = check(&["tests/fixtures/timeline/hold", "/nonexistent/run"]);
-    assert_eq!(code, 3, "{out}{err}");
-    assert!(out.contains("\n/nonexistent/run: cannot check: cannot read /nonexistent/run"), "{out}");
     let (code, _, err) = check(&["/nonexistent/run"]);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("cannot check: cannot read /nonexistent/run"), "{err}");
@@ -1201,9 +1210,27 @@ fn lives_are_ordered_by_time_whatever_the_order_of_the_files() {
 /// paragraph separators, zero-width characters, noncharacters).
 fn hidden(c: char) -> bool {
     let u = c as u32;
-    (u < 0x20 && c != '\t' && c != '\n')
+    (u < 0x20 && c != '\n')
         || (0x7f..=0x9f).contains(&u)
-        || matches!(u, 0x061c | 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x2069 | 0xfeff)
+        || matches!(
+            u,
+            0xad | 0x034f
+                | 0x061c
+                | 0x115f
+                | 0x1160
+                | 0x17b4
+                | 0x17b5
+                | 0x180b..=0x180f
+                | 0x200b..=0x200f
+                | 0x2028..=0x202e
+                | 0x2060..=0x206f
+                | 0x3164
+                | 0xfe00..=0xfe0f
+                | 0xfeff
+                | 0xffa0
+                | 0xfff9..=0xfffb
+                | 0xe0000..=0xe0fff
+        )
         || (0xfdd0..=0xfdef).contains(&u)
         || u & 0xfffe == 0xfffe
 }
@@ -1217,7 +1244,7 @@ fn no_character_of_a_trace_reaches_a_figure_or_a_terminal_as_itself() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/timeline/hostile-characters");
     let d = dir("hostile-characters");
     std::fs::copy(src.join("p1.jsonl"), d.join("p1.jsonl")).unwrap();
-    let odd = d.join("p2\u{fffe}\u{202e}x\u{2028}.jsonl");
+    let odd = d.join("p2\u{fffe}\u{202e}x\u{2028}\u{ad}\u{e0041}\t.jsonl");
     std::fs::copy(src.join("p2.jsonl"), &odd).unwrap();
     let raw = std::fs::read_to_string(d.join("p1.jsonl")).unwrap();
     assert!(raw.contains('\u{fffe}') && raw.contains('\u{1b}') && raw.contains('\u{202e}'));
@@ -1233,7 +1260,7 @@ fn no_character_of_a_trace_reaches_a_figure_or_a_terminal_as_itself() {
         clean("stderr", &err);
         roxmltree::Document::parse(&svg).expect("well-formed XML");
         assert!(svg.contains("\\u{fffe}") && svg.contains("\\u{202e}") && svg.contains("\\u{1b}"));
-        assert!(svg.contains("p2\\u{fffe}\\u{202e}x\\u{2028}.jsonl:"), "the file's name, shown");
+        assert!(svg.contains("p2\\u{fffe}\\u{202e}x\\u{2028}\\u{ad}\\u{e0041}\\u{9}.jsonl:"), "the file's name, shown");
     }
     let (code, log, _) = timeline(&["--format", "shiviz", ds], None);
     assert_eq!(code, 0);
@@ -1245,6 +1272,17 @@ fn no_character_of_a_trace_reaches_a_figure_or_a_terminal_as_itself() {
     clean("the report", &out);
     clean("stderr", &err);
     assert!(out.contains("\\u{1b}[31m") && out.contains("\\u{202e}evil"), "{out}");
+    // What is typed is shown safely too: an option's value, an unknown argument, -o's path.
+    for args in [
+        vec!["--x", "\u{1b}[31m\u{202e}"],
+        vec!["--bogus\u{1b}[1m"],
+        vec!["-o", "/nonexistent/\u{1b}[31m", ds],
+    ] {
+        let (code, _, err) = timeline(&args, None);
+        assert!(code == 1 || code == 2, "{args:?}");
+        clean("an error", &err);
+        assert!(err.contains("\\u{1b}"), "{err}");
+    }
 }
 
 /// Inputs built to be expensive (scripts/timeline/traces.py): 2,000 processes inside at once,
@@ -1292,7 +1330,7 @@ fn hostile_inputs_cost_little_and_reports_are_bounded() {
     }
     let (code, _, err) = run(&["--format", "shiviz", &p("lanes")]);
     assert_eq!(code, 1);
-    assert!(err.contains("a ShiViz log of more than 1000 hosts helps nobody"), "{err}");
+    assert!(err.contains("a ShiViz log of more than 100 hosts helps nobody"), "{err}");
     let (code, out, _) = run(&["--check", &p("lanes")]);
     assert_eq!(code, 0, "{out}");
     // 40,000 copies: the rules hold, the figure is one arrow each way with its count.
@@ -1313,4 +1351,67 @@ fn hostile_inputs_cost_little_and_reports_are_bounded() {
     assert!(err.contains("events to draw: a figure of more than 20000"), "{err}");
     let (code, _, _) = run(&["--format", "shiviz", &p("run"), "-o", &p("run.shiviz")]);
     assert_eq!(code, 0);
+}
+
+/// A class's directory as a teacher gives it: every run gets a line, whatever its shape: one
+/// with nothing to read, one of `*.json` files, a run's subdirectory (a run of its own), a
+/// run seven levels down (said, not looked into), a trace whose name is not UTF-8 (read), an
+/// entry that is not a file (said). Mixing runs' directories and files, and `-o` onto a trace,
+/// are refused.
+#[test]
+fn a_class_directory_gives_every_run_a_line() {
+    use std::os::unix::ffi::OsStrExt;
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/timeline");
+    let d = dir("class");
+    let put = |run: &str, from: &str| {
+        let to = d.join(run);
+        std::fs::create_dir_all(&to).unwrap();
+        for e in std::fs::read_dir(fx.join(from)).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    };
+    put("alice", "hold");
+    put("bob", "two-inside");
+    std::fs::create_dir_all(d.join("carol")).unwrap();
+    std::fs::create_dir_all(d.join("dave")).unwrap();
+    std::fs::write(d.join("dave/p1.json"), "{}\n").unwrap();
+    put("eve", "hold");
+    put("eve/old", "two-inside");
+    put("frank/a/b/c/d/e/f", "two-inside");
+    put("gina", "hold");
+    let bad = std::ffi::OsStr::from_bytes(b"p2\xff.jsonl");
+    std::fs::rename(d.join("gina/p2.jsonl"), d.join("gina").join(bad)).unwrap();
+    std::fs::create_dir_all(d.join("gina/p3.jsonl")).unwrap();
+    let ds = d.to_str().unwrap();
+    let (code, out, err) = timeline(&["--check", ds], None);
+    assert_eq!(code, 1, "{out}{err}");
+    let line = |run: &str| {
+        let p = format!("{ds}/{run}: ");
+        out.lines()
+            .find(|l| l.starts_with(&p))
+            .unwrap_or_else(|| panic!("no line for {run}: {out}"))
+            .to_string()
+    };
+    assert!(line("alice").contains(": hold ("), "{out}");
+    assert!(line("bob").contains(" violation(s) ("), "{out}");
+    assert!(line("carol").contains("cannot check: no *.jsonl or *.log file"), "{out}");
+    assert!(line("dave").contains("cannot check: no *.jsonl or *.log file"), "{out}");
+    assert!(line("eve").contains(": hold ("), "{out}");
+    assert!(line("eve/old").contains(" violation(s) ("), "{out}");
+    assert!(line("frank/a/b/c/d/e").contains("not looked into"), "{out}");
+    let gina = line("gina");
+    assert!(gina.contains("not checked whole (15 events, 2 process life(s))") && gina.contains("p3.jsonl is not a regular file"), "{gina}");
+    assert!(out.ends_with("8 run(s): 2 hold, 2 broke a rule, 4 could not be checked whole\n"), "{out}");
+    // Directories and files at once: which is the run? Refused.
+    let alice_p1 = format!("{ds}/alice/p1.jsonl");
+    let (code, _, err) = timeline(&["--check", &format!("{ds}/bob"), &alice_p1], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not both"), "{err}");
+    // -o onto one of the traces read: refused, the trace kept.
+    let before = std::fs::read(&alice_p1).unwrap();
+    let (code, _, err) = timeline(&[&format!("{ds}/alice"), "-o", &alice_p1], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is one of the traces read"), "{err}");
+    assert_eq!(std::fs::read(&alice_p1).unwrap(), before);
 }

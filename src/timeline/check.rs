@@ -62,6 +62,7 @@ pub(super) fn check(tr: &Trace) -> Report {
             sent_with[rcv] = Some(a.send);
         }
     }
+    unmatched(tr, &sent_with, &mut r);
     lamport(tr, &sent_with, &mut r);
     causality(tr, &sent_with, &mut r);
     lives(tr, &mut r);
@@ -105,7 +106,76 @@ fn missing_processes(tr: &Trace, r: &mut Report) {
     }
 }
 
+/// Receives whose send the sender's trace does not have (a trace that lost lines, a message
+/// from a life whose trace is not given, a forged line): what they took in is not known, so
+/// their rules are not checked, and that is said.
+fn unmatched(tr: &Trace, sent_with: &[Option<usize>], r: &mut Report) {
+    let mut has = vec![false; usize::from(u16::MAX) + 1];
+    for row in &tr.rows {
+        has[usize::from(row.id)] = true;
+    }
+    let lone: Vec<usize> = (0..tr.evs.len())
+        .filter(|&i| {
+            let e = &tr.evs[i];
+            let from_known = match e.peer {
+                Some(Party::P(j)) => has[usize::from(j)],
+                _ => true,
+            };
+            let receive = match e.name {
+                Name::Request | Name::Reply => true,
+                Name::Stale => e.is_process_msg(),
+                _ => false,
+            };
+            receive && from_known
+                && sent_with[i].is_none()
+        })
+        .collect();
+    if let Some(&first) = lone.first() {
+        r.unchecked.push(format!(
+            "{} receive(s) of a message the sender's trace has no send of (a lost trace line? a life whose trace is not given?): what they took in is not known, their rules are not checked; the first:{}",
+            lone.len(),
+            show(tr, &tr.evs[first])
+        ));
+    }
+}
+
+/// The REPLY sends of each (sender, receiver, T), sorted, for [`other_copy`].
+fn reply_sends(tr: &Trace) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..tr.evs.len())
+        .filter(|&i| tr.evs[i].name == Name::Sent && tr.evs[i].kind == "REPLY" && tr.evs[i].is_process_msg())
+        .collect();
+    super::sort::sort_by(&mut v, &|i| reply_key(tr, i));
+    v
+}
+
+fn reply_key(tr: &Trace, i: usize) -> [u64; 3] {
+    let e = &tr.evs[i];
+    let (from, to) = match (e.name, e.peer) {
+        (Name::Sent, Some(Party::P(j))) => (e.id, j),
+        (_, Some(Party::P(j))) => (j, e.id),
+        _ => (0, 0),
+    };
+    [(u64::from(from) << 16) | u64::from(to), e.t.unwrap_or(0), 0]
+}
+
+/// Whether another copy of the REPLY that `rcv` took in, sent before it, explains its clock:
+/// copies of one REPLY may carry different clocks, and an earlier one may arrive after a
+/// later one (reordering).
+fn other_copy(tr: &Trace, sends: &[usize], rcv: usize, fits: &dyn Fn(u64) -> bool) -> bool {
+    let key = reply_key(tr, rcv);
+    let from = sends.partition_point(|&s| reply_key(tr, s) < key);
+    let before = |s: usize| match (tr.evs[s].ts, tr.evs[rcv].ts) {
+        (Some(a), Some(b)) => a <= b,
+        _ => true,
+    };
+    sends[from..]
+        .iter()
+        .take_while(|&&s| reply_key(tr, s) == key)
+        .any(|&s| before(s) && fits(tr.evs[s].clock))
+}
+
 fn lamport(tr: &Trace, sent_with: &[Option<usize>], r: &mut Report) {
+    let replies = reply_sends(tr);
     for row in &tr.rows {
         let mut prev: Option<usize> = None;
         // The clock before the row's first event: 0 if the trace has its start.
@@ -127,7 +197,9 @@ fn lamport(tr: &Trace, sent_with: &[Option<usize>], r: &mut Report) {
             };
             let Some(c) = before else {
                 // The clock before is unknown, but a receive is after what it received.
-                if let Some(v) = received.filter(|&v| e.clock <= v) {
+                let explained = e.name == Name::Reply
+                    && other_copy(tr, &replies, i, &|v| e.clock > v);
+                if let Some(v) = received.filter(|&v| e.clock <= v && !explained) {
                     r.add(|| {
                         let mut m = format!(
                             "Lamport: a receive sets max(clock, received) + 1, at least {}: found {}:",
@@ -162,6 +234,15 @@ fn lamport(tr: &Trace, sent_with: &[Option<usize>], r: &mut Report) {
                 },
                 Name::Sent if e.kind == "REPLY" => (c, "sending a REPLY never ticks"),
                 Name::Sent if e.kind == "REQUEST" => {
+                    if t_req.is_none() && row.from_start {
+                        r.add(|| {
+                            format!(
+                                "Lamport: a REQUEST is sent for a request, and this life made none (T={}):{}",
+                                e.t.unwrap_or(0),
+                                show(tr, e)
+                            )
+                        });
+                    }
                     if let Some(t) = t_req.filter(|&t| e.t != Some(t)) {
                         r.add(|| {
                             format!(
@@ -183,6 +264,24 @@ fn lamport(tr: &Trace, sent_with: &[Option<usize>], r: &mut Report) {
                 Name::Entered | Name::Left => (c, "entering and leaving the CS do not tick"),
                 _ => (c, "only internal events, requests and receives tick"),
             };
+            if e.name == Name::Entered {
+                match t_req {
+                    Some(t) if e.t.is_some_and(|et| et != t) => r.add(|| {
+                        format!(
+                            "order: an entry is for the request made (T={t}), this one says T={}:{}",
+                            e.t.unwrap_or(0),
+                            show(tr, e)
+                        )
+                    }),
+                    None if row.from_start => r.add(|| {
+                        format!(
+                            "order: an entry follows a request, and this life made none:{}",
+                            show(tr, e)
+                        )
+                    }),
+                    _ => {}
+                }
+            }
             if e.name == Name::Requested && e.t != Some(e.clock) {
                 r.add(|| {
                     format!(
@@ -193,7 +292,10 @@ fn lamport(tr: &Trace, sent_with: &[Option<usize>], r: &mut Report) {
                     )
                 });
             }
-            if e.clock != want {
+            let explained = e.name == Name::Reply
+                && e.clock != want
+                && other_copy(tr, &replies, i, &|v| e.clock == c.max(v).saturating_add(1));
+            if e.clock != want && !explained {
                 r.add(|| {
                     let mut m = format!(
                         "Lamport: {rule}: expected clock {want}, found {} (clock before: {c}):",
@@ -280,7 +382,18 @@ fn lives(tr: &Trace, r: &mut Report) {
         let (Some(end), Some(start)) = (tr.evs[last].ts, tr.evs[first].ts) else {
             continue;
         };
-        if start < end {
+        let (l, f) = (&tr.evs[last], &tr.evs[first]);
+        if start < end && l.file == f.file && f.line > l.line {
+            // One after the other in one file (a restart appended): its wall clock went back.
+            r.unchecked.push(format!(
+                "one process per id and mutual exclusion not sure for {} and {}: they follow each other in {}, but the wall clock went back between them:{}{}",
+                a.label(),
+                b.label(),
+                tr.files.get(l.file as usize).map_or("?", |x| x.0.as_str()),
+                show(tr, l),
+                show(tr, f)
+            ));
+        } else if start < end {
             r.add(|| {
                 format!(
                     "one process per id: {} and {} ran at the same time: two processes with id {} ({} started before {}'s last event):{}{}",
@@ -322,6 +435,7 @@ fn exclusion(tr: &Trace, r: &mut Report) {
     let mut stays = Vec::new();
     let mut back = Vec::new();
     let mut unsure = Vec::new();
+    let mut lone_left = Vec::new();
     for (ri, row) in tr.rows.iter().enumerate() {
         // A life whose wall clock goes back cannot be placed in time for sure (a `left`
         // stamped before its `entered` hides its stay): said, and its stays checked as they
@@ -353,6 +467,9 @@ fn exclusion(tr: &Trace, r: &mut Report) {
                         let fresh = row.life > 0 && first;
                         first = false;
                         stays.push(stay(ri, o, Some(i), ts(o), ts(i), fresh));
+                    } else {
+                        // When it entered is not known: its stay cannot be checked.
+                        lone_left.push(i);
                     }
                 }
                 _ => {}
@@ -370,6 +487,13 @@ fn exclusion(tr: &Trace, r: &mut Report) {
             };
             stays.push(stay(ri, o, None, ts(o), end, row.life > 0 && first));
         }
+    }
+    if let Some(&l) = lone_left.first() {
+        r.unchecked.push(format!(
+            "mutual exclusion not checked for {} stay(s) whose `entered` is not in the trace (a lost line?), the first `left`:{}",
+            lone_left.len(),
+            show(tr, &tr.evs[l])
+        ));
     }
     if let Some(&o) = unsure.first() {
         r.unchecked.push(format!(

@@ -17,8 +17,10 @@ mod svg;
 mod trace;
 
 use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 pub use svg::{Layout, Options, MAX_WIDTH};
+pub use trace::visible;
 
 /// What to produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,119 +34,166 @@ pub enum Format {
 /// One run to read: a directory of traces, or the files given on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Run {
-    /// As the verdict names it: the directory, or the files.
+    /// As the verdict names it: the directory, or the files (shown safely).
     pub(crate) name: String,
     /// Its files (`-` is stdin).
-    pub(crate) files: Vec<String>,
+    pub(crate) files: Vec<PathBuf>,
+    /// What could not be read of it (an entry that is not a regular file, a directory too
+    /// deep): a check of it is then not whole.
+    pub(crate) problems: Vec<String>,
 }
 
-/// How deep `--check` looks for runs under a directory that holds no trace itself
-/// (`class/group/student/`).
-const MAX_DEPTH: u32 = 4;
-/// The most process lines a figure draws, and lives a ShiViz log holds: past that a figure
-/// helps nobody (`--check` takes any number).
+/// How deep `--check` looks for runs under a directory (`class/group/student/run/`); deeper
+/// directories are said, not skipped silently.
+const MAX_DEPTH: u32 = 6;
+/// The most process lines a figure draws: past that a figure helps nobody (`--check` takes
+/// any number).
 pub(crate) const MAX_LANES: usize = 100;
-pub(crate) const MAX_HOSTS: usize = 1000;
+/// The most lives a ShiViz log holds (ShiViz draws one column per host).
+pub(crate) const MAX_HOSTS: usize = 100;
 /// The most events a figure draws: a longer run is a figure of dozens of bands that nobody
 /// reads (and tens of megabytes of SVG).
 pub(crate) const MAX_DRAWN: usize = 20_000;
+/// The most bytes of traces read for one run: a larger input (or `/dev/zero`) is refused, not
+/// read until memory runs out.
+pub(crate) const MAX_INPUT: u64 = 512 << 20;
 
-/// The runs in `inputs`: each directory with `*.jsonl` or `*.log` files is a run; one without
-/// any, each of its subdirectories that has (a class's directory of runs); the files and `-`
-/// given directly are one run together.
-pub(crate) fn runs(inputs: &[String]) -> Result<Vec<Run>, String> {
+fn shown(p: &Path) -> String {
+    trace::visible(&p.to_string_lossy())
+}
+
+/// The runs in `inputs`: each directory with `*.jsonl` or `*.log` files is a run (with
+/// `nested`, as `--check` reads a class, its subdirectories too are looked into for runs of
+/// their own); one without any, each of its subdirectories that has; the files and `-` given
+/// directly are one run together. `--check` takes directories or one run's files, not both.
+pub(crate) fn runs(inputs: &[String], nested: bool) -> Result<Vec<Run>, (u8, String)> {
     let mut out: Vec<Run> = Vec::new();
-    let mut loose: Option<usize> = None;
+    let mut loose: Vec<PathBuf> = Vec::new();
+    let mut dirs = 0;
     for name in inputs {
         let stdin = name == "-" || name == "/dev/stdin";
-        if !stdin && std::fs::metadata(name).is_ok_and(|m| m.is_dir()) {
+        let p = PathBuf::from(name);
+        if !stdin && std::fs::metadata(&p).is_ok_and(|m| m.is_dir()) {
+            dirs += 1;
             let before = out.len();
-            find_runs(name, 0, &mut out)?;
-            if out.len() == before {
-                return Err(format!("directory {name} has no *.jsonl or *.log file"));
+            find_runs(&p, 0, nested, &mut out);
+            if out.len() == before || (!nested && out[before..].iter().all(|r| r.files.is_empty())) {
+                return Err((1, format!("directory {} has no *.jsonl or *.log file", shown(&p))));
             }
             continue;
         }
-        match loose {
-            Some(k) => out[k].files.push(name.clone()),
-            None => {
-                loose = Some(out.len());
-                out.push(Run {
-                    name: String::new(),
-                    files: vec![name.clone()],
-                });
-            }
-        }
+        loose.push(p);
     }
-    if let Some(k) = loose {
-        let f = &out[k].files;
-        out[k].name = if f.len() == 1 {
-            f[0].clone()
+    if nested && dirs > 0 && !loose.is_empty() {
+        return Err((2, format!(
+            "{} is a file and {dirs} argument(s) are directories: --check takes runs' directories, or one run's files, not both",
+            shown(&loose[0])
+        )));
+    }
+    if !loose.is_empty() {
+        let name = if loose.len() == 1 {
+            shown(&loose[0])
         } else {
-            format!("{} and {} more file(s)", f[0], f.len() - 1)
+            format!("{} and {} more file(s)", shown(&loose[0]), loose.len() - 1)
         };
+        out.push(Run {
+            name,
+            files: loose,
+            problems: Vec::new(),
+        });
     }
     Ok(out)
 }
 
-/// The runs in directory `dir`: itself if it has trace files, else its subdirectories'.
-fn find_runs(dir: &str, depth: u32, out: &mut Vec<Run>) -> Result<(), String> {
-    let rd = std::fs::read_dir(dir).map_err(|e| format!("cannot read directory {dir}: {e}"))?;
-    let base = dir.trim_end_matches('/');
-    let base = if base.is_empty() { "/" } else { base };
-    let mut files = Vec::new();
+/// The runs in directory `dir`: itself if it has trace files, and (if it has none, or with
+/// `nested`) its subdirectories' runs. A directory with neither is a run with nothing to read.
+fn find_runs(dir: &Path, depth: u32, nested: bool, out: &mut Vec<Run>) {
+    let name = shown(dir);
+    let mut run = Run {
+        name: name.clone(),
+        files: Vec::new(),
+        problems: Vec::new(),
+    };
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            run.problems.push(format!("cannot read directory {name}: {e}"));
+            out.push(run);
+            return;
+        }
+    };
     let mut subdirs = Vec::new();
-    for e in rd.flatten() {
-        let Ok(n) = e.file_name().into_string() else {
-            continue;
-        };
-        let full = format!("{base}/{n}");
-        let Ok(m) = std::fs::metadata(&full) else {
-            continue;
-        };
-        if n.ends_with(".jsonl") || n.ends_with(".log") {
-            // Regular files only (links followed): a FIFO would wait for a writer for
-            // ever, a device or a loop has no trace.
-            if m.is_file() {
-                files.push(full);
-            } else {
-                eprintln!(
-                    "process timeline: skipped {}: not a regular file",
-                    trace::visible(&full)
-                );
-            }
-        } else if m.is_dir() && !n.starts_with('.') {
-            subdirs.push(full);
+    for e in rd {
+        let Ok(e) = e else { continue };
+        let n = e.file_name();
+        let b = n.as_encoded_bytes();
+        let path = dir.join(&n);
+        let trace = b.ends_with(b".jsonl") || b.ends_with(b".log");
+        match std::fs::metadata(&path) {
+            // Regular files only (links followed): a FIFO would wait for a writer for ever,
+            // a device or a loop has no trace; each is said.
+            Ok(m) if trace && m.is_file() => run.files.push(path),
+            Ok(_) if trace => run
+                .problems
+                .push(format!("{} is not a regular file: not read", shown(&path))),
+            Err(err) if trace => run
+                .problems
+                .push(format!("cannot read {}: {err}", shown(&path))),
+            Ok(m) if m.is_dir() && !b.starts_with(b".") => subdirs.push(path),
+            _ => {}
         }
     }
-    if !files.is_empty() {
-        sort_names(&mut files);
+    sort_paths(&mut run.files);
+    sort_paths(&mut subdirs);
+    let has_files = !run.files.is_empty();
+    let before = out.len();
+    if has_files || !run.problems.is_empty() {
+        out.push(run);
+    }
+    if has_files && !nested {
+        return;
+    }
+    if depth >= MAX_DEPTH {
+        if !subdirs.is_empty() {
+            out.push(Run {
+                name: name.clone(),
+                files: Vec::new(),
+                problems: vec![format!(
+                    "{} subdirector(ies) of {name} not looked into: runs are looked for {MAX_DEPTH} levels down",
+                    subdirs.len()
+                )],
+            });
+        }
+        return;
+    }
+    for d in &subdirs {
+        find_runs(d, depth + 1, nested, out);
+    }
+    if out.len() == before {
+        // Nothing to read here nor below: said as a run of its own.
         out.push(Run {
-            name: base.to_string(),
-            files,
+            name,
+            files: Vec::new(),
+            problems: vec!["no *.jsonl or *.log file".into()],
         });
-    } else if depth < MAX_DEPTH {
-        sort_names(&mut subdirs);
-        for d in subdirs {
-            find_runs(&d, depth + 1, out)?;
-        }
     }
-    Ok(())
 }
 
 /// By name.
-fn sort_names(v: &mut Vec<String>) {
+fn sort_paths(v: &mut Vec<PathBuf>) {
     let mut order: Vec<usize> = (0..v.len()).collect();
     sort::sort_with(&mut order, &|a, b| (&v[a], a) < (&v[b], b));
-    let sorted: Vec<String> = order.iter().map(|&k| v[k].clone()).collect();
+    let sorted: Vec<PathBuf> = order.iter().map(|&k| v[k].clone()).collect();
     *v = sorted;
 }
 
-/// Reads a run's files: `-` is stdin. Bytes that are not UTF-8 are replaced, not fatal.
-pub(crate) fn read_inputs(files: &[String]) -> Result<Vec<(String, String)>, String> {
+/// Reads a run's files: `-` is stdin. Bytes that are not UTF-8 are replaced, not fatal. At most
+/// [`MAX_INPUT`] bytes in all.
+pub(crate) fn read_inputs(files: &[PathBuf]) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
+    let mut left = MAX_INPUT;
     for path in files {
-        let stdin = path == "-" || path == "/dev/stdin";
+        let stdin = path.as_os_str() == "-" || path.as_os_str() == "/dev/stdin";
         let mut b = Vec::new();
         // stdin as a plain file, as the driver does (std's buffered `Stdin` would cost
         // 2 KB of binary); a pipe, a socket or a file.
@@ -157,20 +206,37 @@ pub(crate) fn read_inputs(files: &[String]) -> Result<Vec<(String, String)>, Str
         } else {
             std::fs::File::open(path)
         };
-        let read = file.and_then(|mut f| f.read_to_end(&mut b).map(drop));
-        read.map_err(|e| format!("cannot read {}: {e}", trace::visible(path)))?;
-        let name = if stdin { "stdin" } else { path };
+        let name = if stdin { "stdin".to_string() } else { path.to_string_lossy().into_owned() };
+        let read = file.and_then(|f| f.take(left + 1).read_to_end(&mut b).map(drop));
+        read.map_err(|e| format!("cannot read {}: {e}", trace::visible(&name)))?;
+        if b.len() as u64 > left {
+            return Err(format!(
+                "the traces of this run are over {} MiB (at {}): not read; split the run",
+                MAX_INPUT >> 20,
+                trace::visible(&name)
+            ));
+        }
+        left -= b.len() as u64;
         let text = match String::from_utf8(b) {
             Ok(s) => s,
             Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
         };
-        out.push((name.to_string(), text));
+        out.push((name, text));
     }
     Ok(out)
 }
 
 /// Reads the inputs into a trace, or says why there is nothing to draw.
 pub(crate) fn load(inputs: Vec<(String, String)>) -> Result<trace::Trace, String> {
+    // What reading will need, asked for first: too little memory is a message, not an abort.
+    let lines: usize = inputs.iter().map(|(_, t)| t.bytes().filter(|&b| b == b'\n').count() + 1).sum();
+    let need = lines.saturating_mul(std::mem::size_of::<trace::Ev>() + 48);
+    if Vec::<u8>::new().try_reserve_exact(need).is_err() {
+        return Err(format!(
+            "not enough memory to read {lines} lines (about {} MiB): split the run",
+            need >> 20
+        ));
+    }
     let tr = trace::read(inputs);
     if tr.evs.is_empty() {
         let mut m = if tr.lines == 0 {
@@ -197,8 +263,10 @@ pub(crate) const BROKEN: u8 = 1;
 pub(crate) const NOT_WHOLE: u8 = 3;
 
 /// The verdict of `--check` on one trace: the report, and the exit status it stands for.
-fn verdict(tr: &trace::Trace) -> (check::Report, u8) {
-    let r = check::check(tr);
+/// `problems`: what could not be read of the run.
+fn verdict(tr: &trace::Trace, problems: &[String]) -> (check::Report, u8) {
+    let mut r = check::check(tr);
+    r.unchecked.splice(0..0, problems.iter().cloned());
     let status = if r.count > 0 {
         BROKEN
     } else if !r.unchecked.is_empty() {
@@ -211,8 +279,8 @@ fn verdict(tr: &trace::Trace) -> (check::Report, u8) {
 
 /// `--check` of one run, in full: every violation shown (up to [`check::SHOWN`]), what was not
 /// checked, a verdict line.
-fn check_one(tr: &trace::Trace) -> (String, u8) {
-    let (r, status) = verdict(tr);
+fn check_one(tr: &trace::Trace, problems: &[String]) -> (String, u8) {
+    let (r, status) = verdict(tr, problems);
     let mut s = String::new();
     for m in &r.shown {
         s.push_str(m);
@@ -253,14 +321,19 @@ fn check_many(runs: &[Run]) -> (String, u8) {
     let (mut hold, mut broke, mut partly) = (0, 0, 0);
     let mut s = String::new();
     for run in runs {
-        let name = trace::visible(&run.name);
-        let line = match read_inputs(&run.files).and_then(load) {
+        let name = &run.name;
+        let read = if run.files.is_empty() {
+            Err(run.problems.join("; "))
+        } else {
+            read_inputs(&run.files).and_then(load)
+        };
+        let line = match read {
             Err(m) => {
                 partly += 1;
                 format!("{name}: cannot check: {m}")
             }
             Ok(tr) => {
-                let (r, status) = verdict(&tr);
+                let (r, status) = verdict(&tr, &run.problems);
                 let size = format!("{} events, {} process life(s)", tr.evs.len(), tr.rows.len());
                 match status {
                     HOLD => {
@@ -345,19 +418,39 @@ pub fn run(
         eprintln!("process timeline: {m}");
         1
     };
-    let runs = match runs(inputs) {
+    let runs = match runs(inputs, check_only) {
         Ok(r) => r,
-        Err(m) if check_only => {
+        Err((2, m)) => {
+            fail(&m);
+            return 2;
+        }
+        Err((_, m)) if check_only => {
             fail(&format!("cannot check: {m}"));
             return NOT_WHOLE;
         }
-        Err(m) => return fail(&m),
+        Err((_, m)) => return fail(&m),
     };
+    // A figure or a log written over one of its own traces would lose it.
+    if let Some(o) = output.filter(|&o| o != "-") {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(out) = std::fs::metadata(o) {
+            let same = |p: &PathBuf| {
+                std::fs::metadata(p).is_ok_and(|m| m.dev() == out.dev() && m.ino() == out.ino())
+            };
+            if runs.iter().flat_map(|r| &r.files).any(same) {
+                eprintln!(
+                    "process timeline: -o {} is one of the traces read: not written over",
+                    trace::visible(o)
+                );
+                return 2;
+            }
+        }
+    }
     let (text, status) = if check_only && runs.len() > 1 {
         check_many(&runs)
     } else {
         if runs.len() > 1 {
-            let names: Vec<String> = runs.iter().take(4).map(|r| trace::visible(&r.name)).collect();
+            let names: Vec<String> = runs.iter().take(4).map(|r| r.name.clone()).collect();
             return fail(&format!(
                 "{} runs given ({}{}): a figure draws one run; `--check` checks many",
                 runs.len(),
@@ -365,8 +458,14 @@ pub fn run(
                 if runs.len() > 4 { ", ..." } else { "" }
             ));
         }
-        let files: Vec<String> = runs.into_iter().flat_map(|r| r.files).collect();
-        let tr = match read_inputs(&files).and_then(load) {
+        let problems: Vec<String> = runs.iter().flat_map(|r| r.problems.clone()).collect();
+        let files: Vec<PathBuf> = runs.into_iter().flat_map(|r| r.files).collect();
+        let read = if files.is_empty() {
+            Err(problems.join("; "))
+        } else {
+            read_inputs(&files).and_then(load)
+        };
+        let tr = match read {
             Ok(t) => t,
             Err(m) if check_only => {
                 fail(&format!("cannot check: {m}"));
@@ -378,17 +477,24 @@ pub fn run(
             eprintln!("process timeline: note: {n}");
         }
         if check_only {
-            check_one(&tr)
+            check_one(&tr, &problems)
         } else {
+            for p in &problems {
+                eprintln!("process timeline: note: {p}");
+            }
             if opts.layout == Layout::Real && !tr.has_ts() {
                 return fail("--x real needs ts_us (wall clock) in every event");
             }
             if let Some(m) = too_big(&tr, opts, format) {
                 return fail(&m);
             }
-            match format {
-                Format::Svg => (svg::render(&tr, opts), 0),
-                Format::Shiviz => (shiviz::render(&tr), 0),
+            let drawn = match format {
+                Format::Svg => svg::draw(&tr, opts, svg::MAX_BANDS),
+                Format::Shiviz => shiviz::draw(&tr, shiviz::MAX_LOG),
+            };
+            match drawn {
+                Ok(text) => (text, 0),
+                Err(m) => return fail(&m),
             }
         }
     };
@@ -401,7 +507,10 @@ pub fn run(
     };
     match written {
         Ok(()) => status,
-        Err(e) => fail(&format!("cannot write {}: {e}", output.unwrap_or("stdout"))),
+        Err(e) => fail(&format!(
+            "cannot write {}: {e}",
+            trace::visible(output.unwrap_or("stdout"))
+        )),
     }
 }
 

@@ -10,7 +10,16 @@ use super::trace::{describe, Name, Trace};
 /// The log; each host's own entry starts at 1 and rises by 1 per event, as ShiViz requires.
 /// Vector clocks are sparse (only the hosts a point has heard of), and points are taken in a
 /// causal order by a worklist: linear in the points and the clocks' entries written.
+#[cfg(test)]
 pub(super) fn render(tr: &Trace) -> String {
+    draw(tr, usize::MAX).unwrap_or_default()
+}
+
+/// The longest log written: vector clocks of many hosts make a log of hosts x events.
+pub(super) const MAX_LOG: usize = 128 << 20;
+
+/// The log, or why one longer than `max` bytes is not written.
+pub(super) fn draw(tr: &Trace, max: usize) -> Result<String, String> {
     let pts = model::points(tr, &|i| tr.evs[i].name != Name::DeferredBy);
     let of = model::point_of(tr, &pts);
     let n = pts.len();
@@ -109,6 +118,14 @@ pub(super) fn render(tr: &Trace) -> String {
             let _ = write!(out, "{sep}\"{}\":{c}", tr.rows[*r].label());
         }
         out.push_str("}\n");
+        if out.len() > max {
+            return Err(format!(
+                "the ShiViz log would be over {} MiB (its vector clocks name up to {} hosts at each of {} events): `--check` checks the run",
+                max >> 20,
+                tr.rows.len(),
+                pts.len()
+            ));
+        }
         vc[k] = Some(v);
         done[k] = true;
         next_of_row[p.row] += 1;
@@ -128,7 +145,7 @@ pub(super) fn render(tr: &Trace) -> String {
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// The entry-wise maximum of two sparse clocks, each sorted by row.

@@ -361,7 +361,17 @@ pub(super) fn drawn_count(tr: &Trace, o: Options) -> usize {
 }
 
 /// Renders the trace.
+#[cfg(test)]
 pub(super) fn render(tr: &Trace, o: Options) -> String {
+    draw(tr, o, i64::MAX).unwrap_or_default()
+}
+
+/// The most bands a figure has: past that (a long run, or arrows that cross many bands and are
+/// drawn again in each) it is refused.
+pub(super) const MAX_BANDS: i64 = 60;
+
+/// Renders the trace, or says why a figure of more than `max_bands` bands is not drawn.
+pub(super) fn draw(tr: &Trace, o: Options, max_bands: i64) -> Result<String, String> {
     let (shown, deferrals, show) = selection(tr, o);
     let pts = model::points(tr, &|i| show[i]);
     let of = model::point_of(tr, &pts);
@@ -381,6 +391,11 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
     } else {
         (max_x - X0) / BAND_W + 1
     };
+    if n > max_bands {
+        return Err(format!(
+            "the figure would be {n} bands of {MAX_WIDTH} px: more than {max_bands} helps nobody; `--check` checks the whole run, or draw a shorter one"
+        ));
+    }
     let axis_h = if o.layout == Layout::Real { 50 } else { 0 };
     let b = Bands {
         n,
@@ -803,9 +818,9 @@ pub(super) fn render(tr: &Trace, o: Options) -> String {
     let (legend_h, legend_w) = legend(&mut s, bottom, right - LEFT - 10, o);
     let width = right.max(LEFT + legend_w + 20);
     let height = bottom + legend_h + 12;
-    format!(
+    Ok(format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">\n{STYLE}{s}</svg>\n"
-    )
+    ))
 }
 
 /// A bar (a CS, or a use on the resource's lane) `h` px high, one rect per band it crosses,

@@ -280,20 +280,39 @@ impl Trace {
 pub(crate) const RAW_MAX: usize = 400;
 
 /// Whether a character must not reach a figure, a terminal or a ShiViz log as itself: what
-/// XML 1.0 forbids (C0 controls but tab, U+FFFE, U+FFFF), C1 controls and DEL (terminal
-/// escapes), the bidi controls and line/paragraph separators (they reorder or break what is
-/// shown, a spoofed hover text), zero-width and BOM characters, and noncharacters.
+/// XML 1.0 forbids (C0 controls, U+FFFE, U+FFFF; tab too, to be seen), C1 controls and DEL
+/// (terminal escapes), the bidi controls and line/paragraph separators (they reorder or break
+/// what is shown, a spoofed hover text), invisible characters (zero-width, soft hyphen, fillers,
+/// variation selectors, tags, BOM) and noncharacters.
 pub(crate) fn hidden(c: char) -> bool {
     let u = c as u32;
-    (u < 0x20 && c != '\t')
+    u < 0x20
         || (0x7f..=0x9f).contains(&u)
-        || matches!(u, 0x061c | 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x2069 | 0xfeff)
+        || matches!(
+            u,
+            0xad | 0x034f
+                | 0x061c
+                | 0x115f
+                | 0x1160
+                | 0x17b4
+                | 0x17b5
+                | 0x180b..=0x180f
+                | 0x200b..=0x200f
+                | 0x2028..=0x202e
+                | 0x2060..=0x206f
+                | 0x3164
+                | 0xfe00..=0xfe0f
+                | 0xfeff
+                | 0xffa0
+                | 0xfff9..=0xfffb
+                | 0xe0000..=0xe0fff
+        )
         || (0xfdd0..=0xfdef).contains(&u)
         || u & 0xfffe == 0xfffe
 }
 
 /// `s` with every [`hidden`] character shown as its code, e.g. `\u{202e}`.
-pub(crate) fn visible(s: &str) -> String {
+pub fn visible(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         if hidden(c) {
@@ -350,7 +369,12 @@ pub(super) fn read(inputs: Vec<(String, String)>) -> Trace {
                         });
                         *c = (segs.len() - 1) as u32;
                     }
-                    segs[*c as usize].evs.push(i);
+                    let seg = &mut segs[*c as usize];
+                    // A start without ts_us is placed by its first event's.
+                    if seg.start.is_none() {
+                        seg.start = e.ts;
+                    }
+                    seg.evs.push(i);
                     tr.evs.push(e);
                 }
                 Line::Start(id, ts) => {
@@ -401,7 +425,6 @@ pub(super) fn read(inputs: Vec<(String, String)>) -> Trace {
         tr.files.push((visible(&name[cut..]), text));
         tr.unreadable_in.push(unreadable);
     }
-    segs.retain(|s| !s.evs.is_empty());
     lives(&mut tr, segs);
     tr
 }
@@ -445,15 +468,57 @@ fn lives(tr: &mut Trace, segs: Vec<Seg>) {
         }
         Some(within)
     };
+    // Whether the part's events, merged by time into the life's last ones, keep its clock
+    // from going back: then they are one life whose lines were split over inputs.
+    let merged = |r: &Row, s: &Seg| -> Option<Vec<usize>> {
+        let ts = |i: usize| tr.evs[i].ts;
+        let first = ts(*s.evs.first()?)?;
+        let from = r.evs.partition_point(|&i| ts(i).is_some_and(|t| t <= first));
+        let (mut a, mut b) = (r.evs[from..].iter().peekable(), s.evs.iter().peekable());
+        let mut out: Vec<usize> = r.evs[..from].to_vec();
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(&&x), Some(&&y)) if ts(x) <= ts(y) => a.next(),
+                (Some(_), Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, _) => b.next(),
+            };
+            let Some(&i) = next else { break };
+            if out.last().is_some_and(|&l| tr.evs[l].clock > tr.evs[i].clock || ts(i) < ts(l)) {
+                return None;
+            }
+            out.push(i);
+        }
+        Some(out)
+    };
     let mut rows: Vec<Row> = Vec::new();
+    // A start whose life's events are in another input (a restart line last in its file).
+    let mut pending: Option<(u16, Option<u64>)> = None;
     for &k in &order {
         let s = &segs[k];
+        if s.evs.is_empty() {
+            if s.from_start && s.start.is_some() {
+                pending = Some((s.id, s.start));
+            }
+            continue;
+        }
+        let started = s.from_start
+            || pending.is_some_and(|(id, at)| id == s.id && at <= s.start);
+        pending = None;
         let last_ts = |r: &Row| r.evs.last().and_then(|&i| tr.evs[i].ts);
         let prev = rows.last().filter(|r| r.id == s.id);
         let dup = prev.and_then(|r| repeats(r, s));
+        if dup.is_none() && !started {
+            if let Some(m) = prev.filter(|r| last_ts(r) > s.start).and_then(|r| merged(r, s)) {
+                if let Some(r) = rows.last_mut() {
+                    r.evs = m;
+                }
+                continue;
+            }
+        }
         let joins = match (prev, dup) {
             (Some(_), Some(_)) => true,
-            (Some(r), None) if !s.from_start => match (last_ts(r), s.start) {
+            (Some(r), None) if !started => match (last_ts(r), s.start) {
                 (Some(end), Some(start)) => start >= end,
                 _ => true,
             },
@@ -470,25 +535,32 @@ fn lives(tr: &mut Trace, segs: Vec<Seg>) {
             rows.push(Row {
                 id: s.id,
                 life: prev.map_or(0, |r| r.life + 1),
-                from_start: s.from_start,
+                from_start: started,
                 evs: s.evs.clone(),
             });
         }
     }
     // Events numbered by life, then in each life's order: what is drawn and reported does not
-    // depend on the order the inputs were given in (and repeated lives are dropped).
-    let mut old: Vec<Option<Ev>> = std::mem::take(&mut tr.evs).into_iter().map(Some).collect();
+    // depend on the order the inputs were given in (and repeated events are dropped). In
+    // place (no second copy of every event): each goes to its place by following cycles.
+    let mut dest = vec![usize::MAX; tr.evs.len()];
     let mut n = 0;
     for (k, r) in rows.iter_mut().enumerate() {
         for i in &mut r.evs {
-            if let Some(mut e) = old[*i].take() {
-                e.row = k;
-                tr.evs.push(e);
-            }
+            dest[*i] = n;
+            tr.evs[*i].row = k;
             *i = n;
             n += 1;
         }
     }
+    for i in 0..tr.evs.len() {
+        while dest[i] != usize::MAX && dest[i] != i {
+            let d = dest[i];
+            tr.evs.swap(i, d);
+            dest.swap(i, d);
+        }
+    }
+    tr.evs.truncate(n);
     tr.rows = rows;
 }
 
