@@ -96,10 +96,7 @@ fn mode<A: FromArgs>(name: &[&str], args: &[&str], run: fn(A) -> ExitCode) -> Ex
                     .lines()
                     .map(peerlab::timeline::visible)
                     .collect();
-                eprintln!(
-                    "{}\nRun with --help for more information.",
-                    said.join("\n")
-                );
+                eprintln!("{}\nRun with --help for more information.", said.join("\n"));
                 ExitCode::from(2)
             }
         },

@@ -439,10 +439,16 @@ fn a_fifo_in_a_trace_directory_is_skipped() {
     // Drawn without it (a note); checked, it is said and the run is not checked whole.
     let (code, _, err) = timeline(&[d.to_str().unwrap()], None);
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("fifo.jsonl is not a regular file: not read"), "{err}");
+    assert!(
+        err.contains("fifo.jsonl is not a regular file: not read"),
+        "{err}"
+    );
     let (code, out, err) = timeline(&["--check", d.to_str().unwrap()], None);
     assert_eq!(code, 3, "{out}{err}");
-    assert!(out.contains("not checked: ") && out.contains("fifo.jsonl is not a regular file"), "{out}");
+    assert!(
+        out.contains("not checked: ") && out.contains("fifo.jsonl is not a regular file"),
+        "{out}"
+    );
 }
 
 fn chromium() -> &'static str {
@@ -1151,7 +1157,10 @@ fn check_gives_each_fixture_its_verdict() {
     // Two processes with one id: both the shared id and the overlap are named.
     let (_, same, _) = check(&["tests/fixtures/timeline/same-id-two-files"]);
     assert!(same.contains("two processes with id 1"), "{same}");
-    assert!(same.contains("mutual exclusion: P1#2 entered while P1 was inside"), "{same}");
+    assert!(
+        same.contains("mutual exclusion: P1#2 entered while P1 was inside"),
+        "{same}"
+    );
     // A class: the fixtures given as directories one by one give the same lines.
     let dirs: Vec<String> = want
         .iter()
@@ -1166,7 +1175,10 @@ fn check_gives_each_fixture_its_verdict() {
     // A run that could not be read at all is said, and its status is "not checked whole".
     let (code, _, err) = check(&["/nonexistent/run"]);
     assert_eq!(code, 3, "{err}");
-    assert!(err.contains("cannot check: cannot read /nonexistent/run"), "{err}");
+    assert!(
+        err.contains("cannot check: cannot read /nonexistent/run"),
+        "{err}"
+    );
 }
 
 /// A process restarted with its own `--trace` file (recorded for real: killed with -9 inside
@@ -1196,13 +1208,20 @@ fn lives_are_ordered_by_time_whatever_the_order_of_the_files() {
         assert_eq!(code, 0, "{o:?}: {out}{err}");
         assert!(out.ends_with("of 4 process life(s): the Lamport rules, mutual exclusion and (T, id) order hold\n"), "{out}");
         // The figure: P2's first life is the one in p2.jsonl, whatever the order.
-        let (code, svg, err) = timeline(&files.iter().map(String::as_str).collect::<Vec<_>>(), None);
+        let (code, svg, err) =
+            timeline(&files.iter().map(String::as_str).collect::<Vec<_>>(), None);
         assert_eq!(code, 0, "{err}");
         let at = |s: &str| svg.find(s).unwrap_or_else(|| panic!("no {s}"));
-        assert!(at("(p2.jsonl:") < at("(p2-again.jsonl:"), "P2's lives out of order");
+        assert!(
+            at("(p2.jsonl:") < at("(p2-again.jsonl:"),
+            "P2's lives out of order"
+        );
         seen.push(svg);
     }
-    assert!(seen.windows(2).all(|w| w[0] == w[1]), "the figure depends on the files' order");
+    assert!(
+        seen.windows(2).all(|w| w[0] == w[1]),
+        "the figure depends on the files' order"
+    );
 }
 
 /// Whether a character must not reach a figure or a terminal as itself (the list of
@@ -1241,7 +1260,8 @@ fn hidden(c: char) -> bool {
 /// included) carries one.
 #[test]
 fn no_character_of_a_trace_reaches_a_figure_or_a_terminal_as_itself() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/timeline/hostile-characters");
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/timeline/hostile-characters");
     let d = dir("hostile-characters");
     std::fs::copy(src.join("p1.jsonl"), d.join("p1.jsonl")).unwrap();
     let odd = d.join("p2\u{fffe}\u{202e}x\u{2028}\u{ad}\u{e0041}\t.jsonl");
@@ -1250,28 +1270,45 @@ fn no_character_of_a_trace_reaches_a_figure_or_a_terminal_as_itself() {
     assert!(raw.contains('\u{fffe}') && raw.contains('\u{1b}') && raw.contains('\u{202e}'));
     let ds = d.to_str().unwrap();
     let clean = |what: &str, s: &str| {
-        let bad: Vec<String> = s.chars().filter(|&c| hidden(c)).map(|c| format!("U+{:04X}", c as u32)).collect();
+        let bad: Vec<String> = s
+            .chars()
+            .filter(|&c| hidden(c))
+            .map(|c| format!("U+{:04X}", c as u32))
+            .collect();
         assert!(bad.is_empty(), "{what} carries {bad:?}");
     };
     for x in ["lamport", "real"] {
-        let (code, svg, err) = timeline(&["--x", x, "--resends", "--deferrals", "--resource", ds], None);
+        let (code, svg, err) = timeline(
+            &["--x", x, "--resends", "--deferrals", "--resource", ds],
+            None,
+        );
         assert_eq!(code, 0, "{err}");
         clean("the figure", &svg);
         clean("stderr", &err);
         roxmltree::Document::parse(&svg).expect("well-formed XML");
         assert!(svg.contains("\\u{fffe}") && svg.contains("\\u{202e}") && svg.contains("\\u{1b}"));
-        assert!(svg.contains("p2\\u{fffe}\\u{202e}x\\u{2028}\\u{ad}\\u{e0041}\\u{9}.jsonl:"), "the file's name, shown");
+        assert!(
+            svg.contains("p2\\u{fffe}\\u{202e}x\\u{2028}\\u{ad}\\u{e0041}\\u{9}.jsonl:"),
+            "the file's name, shown"
+        );
     }
     let (code, log, _) = timeline(&["--format", "shiviz", ds], None);
     assert_eq!(code, 0);
     clean("the ShiViz log", &log);
     // A violation, so that the report shows the raw lines.
-    std::fs::write(d.join("p1.jsonl"), raw.replace(r#""clock":3,"t":1,"note""#, r#""clock":4,"t":1,"note""#)).unwrap();
+    std::fs::write(
+        d.join("p1.jsonl"),
+        raw.replace(r#""clock":3,"t":1,"note""#, r#""clock":4,"t":1,"note""#),
+    )
+    .unwrap();
     let (code, out, err) = timeline(&["--check", ds], None);
     assert_eq!(code, 1, "{out}");
     clean("the report", &out);
     clean("stderr", &err);
-    assert!(out.contains("\\u{1b}[31m") && out.contains("\\u{202e}evil"), "{out}");
+    assert!(
+        out.contains("\\u{1b}[31m") && out.contains("\\u{202e}evil"),
+        "{out}"
+    );
     // What is typed is shown safely too: an option's value, an unknown argument, -o's path.
     for args in [
         vec!["--x", "\u{1b}[31m\u{202e}"],
@@ -1294,14 +1331,23 @@ fn no_character_of_a_trace_reaches_a_figure_or_a_terminal_as_itself() {
 fn hostile_inputs_cost_little_and_reports_are_bounded() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let d = dir("hostile-inputs");
-    for (kind, n) in [("never-leave", "2000"), ("lanes", "10000"), ("resends", "40000"), ("run", "5")] {
+    for (kind, n) in [
+        ("never-leave", "2000"),
+        ("lanes", "10000"),
+        ("resends", "40000"),
+        ("run", "5"),
+    ] {
         let out = Command::new("python3")
             .arg(root.join("scripts/timeline/traces.py"))
             .args([kind, n])
             .arg(d.join(kind))
             .output()
             .expect("python3 runs scripts/timeline/traces.py");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let run = |args: &[&str]| {
         let out = Command::new("prlimit")
@@ -1312,25 +1358,47 @@ fn hostile_inputs_cost_little_and_reports_are_bounded() {
             .output()
             .expect("prlimit (util-linux) runs");
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!err.contains("panicked") && !err.contains("memory allocation"), "{err}");
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), err)
+        assert!(
+            !err.contains("panicked") && !err.contains("memory allocation"),
+            "{err}"
+        );
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            err,
+        )
     };
     let p = |k: &str| d.join(k).to_str().unwrap().to_string();
     // Everyone inside at once: 1,999 entries while another was inside; 20 shown.
     let (code, out, _) = run(&["--check", &p("never-leave")]);
     assert_eq!(code, 1);
     assert!(out.len() < 64 << 10, "{} bytes of report", out.len());
-    assert_eq!(out.matches("\nmutual exclusion: ").count() + usize::from(out.starts_with("mutual")), 20);
-    assert!(out.contains("... and 1979 more violation(s): the first 20 are shown"), "{out}");
-    assert!(out.ends_with("checked 4000 events of 2000 process life(s): 1999 violation(s)\n"), "{out}");
+    assert_eq!(
+        out.matches("\nmutual exclusion: ").count() + usize::from(out.starts_with("mutual")),
+        20
+    );
+    assert!(
+        out.contains("... and 1979 more violation(s): the first 20 are shown"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("checked 4000 events of 2000 process life(s): 1999 violation(s)\n"),
+        "{out}"
+    );
     for (what, dirname) in [("figure", "never-leave"), ("figure", "lanes")] {
         let (code, out, err) = run(&[&p(dirname)]);
         assert_eq!((code, out.len()), (1, 0), "{what}");
-        assert!(err.contains("process lives: a figure of more than 100 lines helps nobody"), "{err}");
+        assert!(
+            err.contains("process lives: a figure of more than 100 lines helps nobody"),
+            "{err}"
+        );
     }
     let (code, _, err) = run(&["--format", "shiviz", &p("lanes")]);
     assert_eq!(code, 1);
-    assert!(err.contains("a ShiViz log of more than 100 hosts helps nobody"), "{err}");
+    assert!(
+        err.contains("a ShiViz log of more than 100 hosts helps nobody"),
+        "{err}"
+    );
     let (code, out, _) = run(&["--check", &p("lanes")]);
     assert_eq!(code, 0, "{out}");
     // 40,000 copies: the rules hold, the figure is one arrow each way with its count.
@@ -1348,7 +1416,10 @@ fn hostile_inputs_cost_little_and_reports_are_bounded() {
     assert_eq!(code, 0, "{out}");
     let (code, _, err) = run(&[&p("run")]);
     assert_eq!(code, 1);
-    assert!(err.contains("events to draw: a figure of more than 20000"), "{err}");
+    assert!(
+        err.contains("events to draw: a figure of more than 20000"),
+        "{err}"
+    );
     let (code, _, _) = run(&["--format", "shiviz", &p("run"), "-o", &p("run.shiviz")]);
     assert_eq!(code, 0);
 }
@@ -1395,14 +1466,27 @@ fn a_class_directory_gives_every_run_a_line() {
     };
     assert!(line("alice").contains(": hold ("), "{out}");
     assert!(line("bob").contains(" violation(s) ("), "{out}");
-    assert!(line("carol").contains("cannot check: no *.jsonl or *.log file"), "{out}");
-    assert!(line("dave").contains("cannot check: no *.jsonl or *.log file"), "{out}");
+    assert!(
+        line("carol").contains("cannot check: no *.jsonl or *.log file"),
+        "{out}"
+    );
+    assert!(
+        line("dave").contains("cannot check: no *.jsonl or *.log file"),
+        "{out}"
+    );
     assert!(line("eve").contains(": hold ("), "{out}");
     assert!(line("eve/old").contains(" violation(s) ("), "{out}");
     assert!(line("frank/a/b/c/d/e").contains("not looked into"), "{out}");
     let gina = line("gina");
-    assert!(gina.contains("not checked whole (15 events, 2 process life(s))") && gina.contains("p3.jsonl is not a regular file"), "{gina}");
-    assert!(out.ends_with("8 run(s): 2 hold, 2 broke a rule, 4 could not be checked whole\n"), "{out}");
+    assert!(
+        gina.contains("not checked whole (15 events, 2 process life(s))")
+            && gina.contains("p3.jsonl is not a regular file"),
+        "{gina}"
+    );
+    assert!(
+        out.ends_with("8 run(s): 2 hold, 2 broke a rule, 4 could not be checked whole\n"),
+        "{out}"
+    );
     // Directories and files at once: which is the run? Refused.
     let alice_p1 = format!("{ds}/alice/p1.jsonl");
     let (code, _, err) = timeline(&["--check", &format!("{ds}/bob"), &alice_p1], None);

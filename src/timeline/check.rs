@@ -48,7 +48,11 @@ pub(super) fn check(tr: &Trace) -> Report {
     let mut r = Report::default();
     let n = tr.skipped.unreadable();
     if n > 0 {
-        let first = tr.skipped.first_incomplete.as_ref().or(tr.skipped.first_bad.as_ref());
+        let first = tr
+            .skipped
+            .first_incomplete
+            .as_ref()
+            .or(tr.skipped.first_bad.as_ref());
         r.unchecked.push(format!(
             "{n} line(s) that may be Lab 1 events could not be read (first: {}): the rules are not checked on them",
             first.map_or("?", String::as_str)
@@ -126,8 +130,7 @@ fn unmatched(tr: &Trace, sent_with: &[Option<usize>], r: &mut Report) {
                 Name::Stale => e.is_process_msg(),
                 _ => false,
             };
-            receive && from_known
-                && sent_with[i].is_none()
+            receive && from_known && sent_with[i].is_none()
         })
         .collect();
     if let Some(&first) = lone.first() {
@@ -142,7 +145,9 @@ fn unmatched(tr: &Trace, sent_with: &[Option<usize>], r: &mut Report) {
 /// The REPLY sends of each (sender, receiver, T), sorted, for [`other_copy`].
 fn reply_sends(tr: &Trace) -> Vec<usize> {
     let mut v: Vec<usize> = (0..tr.evs.len())
-        .filter(|&i| tr.evs[i].name == Name::Sent && tr.evs[i].kind == "REPLY" && tr.evs[i].is_process_msg())
+        .filter(|&i| {
+            tr.evs[i].name == Name::Sent && tr.evs[i].kind == "REPLY" && tr.evs[i].is_process_msg()
+        })
         .collect();
     super::sort::sort_by(&mut v, &|i| reply_key(tr, i));
     v
@@ -197,8 +202,8 @@ fn lamport(tr: &Trace, sent_with: &[Option<usize>], r: &mut Report) {
             };
             let Some(c) = before else {
                 // The clock before is unknown, but a receive is after what it received.
-                let explained = e.name == Name::Reply
-                    && other_copy(tr, &replies, i, &|v| e.clock > v);
+                let explained =
+                    e.name == Name::Reply && other_copy(tr, &replies, i, &|v| e.clock > v);
                 if let Some(v) = received.filter(|&v| e.clock <= v && !explained) {
                     r.add(|| {
                         let mut m = format!(
@@ -479,7 +484,12 @@ fn exclusion(tr: &Trace, r: &mut Report) {
             // Its end is not known if its input has a line that could not be read (it may
             // have been the `left`): it then blocks no one, and that is said.
             let e = &tr.evs[o];
-            let end = if tr.unreadable_in.get(e.file as usize).copied().unwrap_or(false) {
+            let end = if tr
+                .unreadable_in
+                .get(e.file as usize)
+                .copied()
+                .unwrap_or(false)
+            {
                 unsure.push(o);
                 ts(o)
             } else {

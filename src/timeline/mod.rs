@@ -77,8 +77,12 @@ pub(crate) fn runs(inputs: &[String], nested: bool) -> Result<Vec<Run>, (u8, Str
             dirs += 1;
             let before = out.len();
             find_runs(&p, 0, nested, &mut out);
-            if out.len() == before || (!nested && out[before..].iter().all(|r| r.files.is_empty())) {
-                return Err((1, format!("directory {} has no *.jsonl or *.log file", shown(&p))));
+            if out.len() == before || (!nested && out[before..].iter().all(|r| r.files.is_empty()))
+            {
+                return Err((
+                    1,
+                    format!("directory {} has no *.jsonl or *.log file", shown(&p)),
+                ));
             }
             continue;
         }
@@ -117,7 +121,8 @@ fn find_runs(dir: &Path, depth: u32, nested: bool, out: &mut Vec<Run>) {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) => {
-            run.problems.push(format!("cannot read directory {name}: {e}"));
+            run.problems
+                .push(format!("cannot read directory {name}: {e}"));
             out.push(run);
             return;
         }
@@ -206,7 +211,11 @@ pub(crate) fn read_inputs(files: &[PathBuf]) -> Result<Vec<(String, String)>, St
         } else {
             std::fs::File::open(path)
         };
-        let name = if stdin { "stdin".to_string() } else { path.to_string_lossy().into_owned() };
+        let name = if stdin {
+            "stdin".to_string()
+        } else {
+            path.to_string_lossy().into_owned()
+        };
         let read = file.and_then(|f| f.take(left + 1).read_to_end(&mut b).map(drop));
         read.map_err(|e| format!("cannot read {}: {e}", trace::visible(&name)))?;
         if b.len() as u64 > left {
@@ -229,7 +238,10 @@ pub(crate) fn read_inputs(files: &[PathBuf]) -> Result<Vec<(String, String)>, St
 /// Reads the inputs into a trace, or says why there is nothing to draw.
 pub(crate) fn load(inputs: Vec<(String, String)>) -> Result<trace::Trace, String> {
     // What reading will need, asked for first: too little memory is a message, not an abort.
-    let lines: usize = inputs.iter().map(|(_, t)| t.bytes().filter(|&b| b == b'\n').count() + 1).sum();
+    let lines: usize = inputs
+        .iter()
+        .map(|(_, t)| t.bytes().filter(|&b| b == b'\n').count() + 1)
+        .sum();
     let need = lines.saturating_mul(std::mem::size_of::<trace::Ev>() + 48);
     if Vec::<u8>::new().try_reserve_exact(need).is_err() {
         return Err(format!(

@@ -64,7 +64,10 @@ pub(super) fn match_messages(tr: &Trace) -> Vec<Arrow> {
                 late.push(i);
             }
         }
-        let mut rest = (0..sends.len()).filter(|&k| taken[k].is_none()).collect::<Vec<_>>().into_iter();
+        let mut rest = (0..sends.len())
+            .filter(|&k| taken[k].is_none())
+            .collect::<Vec<_>>()
+            .into_iter();
         for r in late {
             match rest.next() {
                 Some(k) => taken[k] = Some(r),

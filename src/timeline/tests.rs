@@ -435,12 +435,19 @@ fn timeline_bad_input_is_skipped_and_counted_never_a_panic() {
     assert_eq!(tr.rows.len(), 6, "a new mutex_listening is a new life");
     // The same run given twice (a process's stdout and its trace file) is read once.
     let tr2 = load(vec![("a".into(), good.clone()), ("b".into(), good.clone())]).unwrap();
-    assert_eq!((tr2.rows.len(), tr2.evs.len(), tr2.skipped.repeated), (3, 58, 58));
+    assert_eq!(
+        (tr2.rows.len(), tr2.evs.len(), tr2.skipped.repeated),
+        (3, 58, 58)
+    );
     // Or in part: stdout from the middle on, or a trace file cut short and the whole stdout.
     let lines: Vec<&str> = good.lines().collect();
     let tail: String = lines[30..].iter().map(|l| format!("{l}\n")).collect();
     let head: String = lines[..30].iter().map(|l| format!("{l}\n")).collect();
-    for (a, b) in [(good.clone(), tail.clone()), (head.clone(), good.clone()), (tail, head)] {
+    for (a, b) in [
+        (good.clone(), tail.clone()),
+        (head.clone(), good.clone()),
+        (tail, head),
+    ] {
         let tr3 = load(vec![("a".into(), a), ("b".into(), b)]).unwrap();
         assert_eq!((tr3.rows.len(), tr3.evs.len()), (3, 58));
         let r = check::check(&tr3);

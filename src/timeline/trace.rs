@@ -114,7 +114,9 @@ pub(crate) struct Ev {
 }
 
 /// The wire's words a `kind` may be; any other is kept as `OTHER`.
-const KINDS: [&str; 7] = ["REQUEST", "REPLY", "DEFERRED", "ENTER", "EXIT", "HELLO", "ACK"];
+const KINDS: [&str; 7] = [
+    "REQUEST", "REPLY", "DEFERRED", "ENTER", "EXIT", "HELLO", "ACK",
+];
 
 impl Ev {
     /// A message to or from another process (not the resource).
@@ -192,7 +194,11 @@ pub(crate) struct Skipped {
 impl Skipped {
     /// One note per kind of skipped line, e.g. `skipped 3 text lines (not JSON)`.
     pub(crate) fn notes(&self) -> Vec<String> {
-        let at = |first: &Option<String>| first.as_ref().map_or(String::new(), |f| format!(" (first: {f})"));
+        let at = |first: &Option<String>| {
+            first
+                .as_ref()
+                .map_or(String::new(), |f| format!(" (first: {f})"))
+        };
         [
             (self.text, "line(s) that are not JSON (text output)".to_string()),
             (
@@ -271,7 +277,10 @@ impl Trace {
     }
     /// `file:line`.
     pub(crate) fn at(&self, e: &Ev) -> String {
-        let name = self.files.get(e.file as usize).map_or("?", |f| f.0.as_str());
+        let name = self
+            .files
+            .get(e.file as usize)
+            .map_or("?", |f| f.0.as_str());
         format!("{name}:{}", e.line)
     }
 }
@@ -411,7 +420,8 @@ pub(super) fn read(inputs: Vec<(String, String)>) -> Trace {
                     unreadable = true;
                     tr.skipped.incomplete += 1;
                     if tr.skipped.first_incomplete.is_none() {
-                        tr.skipped.first_incomplete = Some(format!("{}:{at}: {why}", visible(&name)));
+                        tr.skipped.first_incomplete =
+                            Some(format!("{}:{at}: {why}", visible(&name)));
                     }
                 }
                 Line::Empty => {}
@@ -450,7 +460,8 @@ fn lives(tr: &mut Trace, segs: Vec<Seg>) {
         let end = r.evs.last().and_then(|&i| tr.evs[i].ts);
         let Some(end) = end else {
             // No times: only a part that is the very same as the life is known to repeat it.
-            let all = r.evs.len() == s.evs.len() && r.evs.iter().zip(&s.evs).all(|(&i, &j)| same(i, j));
+            let all =
+                r.evs.len() == s.evs.len() && r.evs.iter().zip(&s.evs).all(|(&i, &j)| same(i, j));
             return all.then_some(s.evs.len());
         };
         let ts = |i: usize| tr.evs[i].ts.unwrap_or(0);
@@ -461,7 +472,10 @@ fn lives(tr: &mut Trace, segs: Vec<Seg>) {
         for &j in &s.evs[..within] {
             // The life's events at that time (its times rise: found by halving).
             let from = r.evs.partition_point(|&i| ts(i) < ts(j));
-            let found = r.evs[from..].iter().take_while(|&&i| ts(i) == ts(j)).any(|&i| same(i, j));
+            let found = r.evs[from..]
+                .iter()
+                .take_while(|&&i| ts(i) == ts(j))
+                .any(|&i| same(i, j));
             if !found {
                 return None;
             }
@@ -473,7 +487,9 @@ fn lives(tr: &mut Trace, segs: Vec<Seg>) {
     let merged = |r: &Row, s: &Seg| -> Option<Vec<usize>> {
         let ts = |i: usize| tr.evs[i].ts;
         let first = ts(*s.evs.first()?)?;
-        let from = r.evs.partition_point(|&i| ts(i).is_some_and(|t| t <= first));
+        let from = r
+            .evs
+            .partition_point(|&i| ts(i).is_some_and(|t| t <= first));
         let (mut a, mut b) = (r.evs[from..].iter().peekable(), s.evs.iter().peekable());
         let mut out: Vec<usize> = r.evs[..from].to_vec();
         loop {
@@ -484,7 +500,10 @@ fn lives(tr: &mut Trace, segs: Vec<Seg>) {
                 (None, _) => b.next(),
             };
             let Some(&i) = next else { break };
-            if out.last().is_some_and(|&l| tr.evs[l].clock > tr.evs[i].clock || ts(i) < ts(l)) {
+            if out
+                .last()
+                .is_some_and(|&l| tr.evs[l].clock > tr.evs[i].clock || ts(i) < ts(l))
+            {
                 return None;
             }
             out.push(i);
@@ -502,14 +521,16 @@ fn lives(tr: &mut Trace, segs: Vec<Seg>) {
             }
             continue;
         }
-        let started = s.from_start
-            || pending.is_some_and(|(id, at)| id == s.id && at <= s.start);
+        let started = s.from_start || pending.is_some_and(|(id, at)| id == s.id && at <= s.start);
         pending = None;
         let last_ts = |r: &Row| r.evs.last().and_then(|&i| tr.evs[i].ts);
         let prev = rows.last().filter(|r| r.id == s.id);
         let dup = prev.and_then(|r| repeats(r, s));
         if dup.is_none() && !started {
-            if let Some(m) = prev.filter(|r| last_ts(r) > s.start).and_then(|r| merged(r, s)) {
+            if let Some(m) = prev
+                .filter(|r| last_ts(r) > s.start)
+                .and_then(|r| merged(r, s))
+            {
                 if let Some(r) = rows.last_mut() {
                     r.evs = m;
                 }
