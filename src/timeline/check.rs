@@ -113,16 +113,33 @@ fn missing_processes(tr: &Trace, r: &mut Report) {
 /// Receives whose send the sender's trace does not have (a trace that lost lines, a message
 /// from a life whose trace is not given, a forged line): what they took in is not known, so
 /// their rules are not checked, and that is said.
+///
+/// A receive after the end of the trace of a sender that did not say it stopped is not one: a
+/// trace read while the run goes on (the files read one after the other) ends there, and the
+/// send comes after.
 fn unmatched(tr: &Trace, sent_with: &[Option<usize>], r: &mut Report) {
     let mut has = vec![false; usize::from(u16::MAX) + 1];
+    let mut ends = vec![0u64; usize::from(u16::MAX) + 1];
     for row in &tr.rows {
         has[usize::from(row.id)] = true;
+        for &i in &row.evs {
+            let t = tr.evs[i].ts.unwrap_or(0);
+            ends[usize::from(row.id)] = ends[usize::from(row.id)].max(t);
+        }
+    }
+    // A process that stopped after its last event: its trace is whole, nothing comes after.
+    for &(id, t) in &tr.ended {
+        if t >= ends[usize::from(id)] {
+            ends[usize::from(id)] = u64::MAX;
+        }
     }
     let lone: Vec<usize> = (0..tr.evs.len())
         .filter(|&i| {
             let e = &tr.evs[i];
             let from_known = match e.peer {
-                Some(Party::P(j)) => has[usize::from(j)],
+                Some(Party::P(j)) => {
+                    has[usize::from(j)] && e.ts.is_none_or(|t| t <= ends[usize::from(j)])
+                }
                 _ => true,
             };
             let receive = match e.name {

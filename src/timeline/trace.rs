@@ -253,6 +253,8 @@ pub(crate) struct Trace {
     /// For each input, whether it has a line that may have been a Lab 1 event and could not
     /// be read (what follows an `entered` there is not known for sure).
     pub(crate) unreadable_in: Vec<bool>,
+    /// The processes that said they stopped (`mutex_summary`), and when.
+    pub(crate) ended: Vec<(u16, u64)>,
 }
 
 impl Trace {
@@ -415,6 +417,10 @@ pub(super) fn read(inputs: Vec<(String, String)>) -> Trace {
                 }
                 Line::Counter => tr.skipped.counter += 1,
                 Line::Other => tr.skipped.other += 1,
+                Line::End(id, ts) => {
+                    tr.skipped.other += 1;
+                    tr.ended.push((id, ts.unwrap_or(0)));
+                }
                 Line::Foreign => tr.skipped.foreign += 1,
                 Line::Incomplete(why) => {
                     unreadable = true;
@@ -590,6 +596,8 @@ enum Line {
     Ev(Ev, usize),
     /// A `mutex_listening` of process `id`, at `ts_us`: a (re)start.
     Start(u16, Option<u64>),
+    /// A `mutex_summary`: process `id` stopped (its trace is whole to there).
+    End(u16, Option<u64>),
     Text,
     Bad,
     Counter,
@@ -652,6 +660,7 @@ fn classify(line: &str) -> Line {
     let Some(&(_, name)) = NAMES.iter().find(|(n, _)| *n == event) else {
         return match (event, id) {
             ("mutex_listening", Some(id)) => Line::Start(id, num("ts_us")),
+            ("mutex_summary", Some(id)) => Line::End(id, num("ts_us")),
             _ if COUNTER.contains(&event) => Line::Counter,
             _ if OTHER.contains(&event)
                 || event.starts_with("resource_")
