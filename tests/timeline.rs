@@ -1109,6 +1109,8 @@ fn check_gives_each_fixture_its_verdict() {
         ("restart-line-last-in-file", 0),
         ("reply-copies-reordered", 0),
         ("request-never-made", 1),
+        ("inside-when-it-stopped", 1),
+        ("inside-at-trace-end", 3),
         ("left-before-entered", 3),
         ("left-without-entered", 3),
         ("receive-never-sent", 3),
@@ -1152,7 +1154,7 @@ fn check_gives_each_fixture_its_verdict() {
     }
     assert_eq!(
         lines.last(),
-        Some(&"21 run(s): 7 hold, 5 broke a rule, 9 could not be checked whole")
+        Some(&"23 run(s): 7 hold, 6 broke a rule, 10 could not be checked whole")
     );
     // Two processes with one id: both the shared id and the overlap are named.
     let (_, same, _) = check(&["tests/fixtures/timeline/same-id-two-files"]);
@@ -1382,7 +1384,7 @@ fn hostile_inputs_cost_little_and_reports_are_bounded() {
         "{out}"
     );
     assert!(
-        out.ends_with("checked 4000 events of 2000 process life(s): 1999 violation(s)\n"),
+        out.ends_with("checked 6000 events of 2000 process life(s): 1999 violation(s)\n"),
         "{out}"
     );
     for (what, dirname) in [("figure", "never-leave"), ("figure", "lanes")] {

@@ -384,6 +384,11 @@ def never_leave(n, d):
         out.append(line("requested", ts, start, p, 1, "WANTED", f'"t":1,"need":{n - 1}'))
         ts += 11
         out.append(line("entered", ts, start, p, 1, "HELD", '"t":1,"waited_ms":0'))
+    # Each then says it is still inside after every entry (an internal event): the overlaps
+    # are in the traces, not after their ends.
+    for p in range(1, n + 1):
+        ts += 7
+        out.append(line("internal", ts, T0, p, 2, "HELD", ""))
     with open(os.path.join(d, "all.jsonl"), "w") as f:
         f.write("".join(out))
 

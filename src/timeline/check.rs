@@ -458,6 +458,7 @@ fn exclusion(tr: &Trace, r: &mut Report) {
     let mut back = Vec::new();
     let mut unsure = Vec::new();
     let mut lone_left = Vec::new();
+    let mut open_end = Vec::new();
     for (ri, row) in tr.rows.iter().enumerate() {
         // A life whose wall clock goes back cannot be placed in time for sure (a `left`
         // stamped before its `entered` hides its stay): said, and its stays checked as they
@@ -501,6 +502,13 @@ fn exclusion(tr: &Trace, r: &mut Report) {
             // Its end is not known if its input has a line that could not be read (it may
             // have been the `left`): it then blocks no one, and that is said.
             let e = &tr.evs[o];
+            // Inside when its trace ends, still running (no next life, no `mutex_summary`
+            // after): a trace read while the run goes on; whether it left after is not known.
+            let trace_end = row.evs.last().map_or(0, |&i| ts(i));
+            let stopped = tr
+                .ended
+                .iter()
+                .any(|&(id, t)| id == row.id && t >= trace_end);
             let end = if tr
                 .unreadable_in
                 .get(e.file as usize)
@@ -509,6 +517,9 @@ fn exclusion(tr: &Trace, r: &mut Report) {
             {
                 unsure.push(o);
                 ts(o)
+            } else if next_life == u64::MAX && !stopped {
+                open_end.push((ri, o, trace_end));
+                trace_end
             } else {
                 next_life
             };
@@ -545,6 +556,39 @@ fn exclusion(tr: &Trace, r: &mut Report) {
         m.push_str(&show(tr, &tr.evs[a]));
         m.push_str(&show(tr, &tr.evs[b]));
         r.unchecked.push(m);
+    }
+    // Entries after the end of the trace of one still inside: not checked against it.
+    let mut latest: [Option<(u64, usize)>; 2] = [None, None];
+    for st in &stays {
+        let x = Some((st.from, st.row));
+        if latest[0].is_none_or(|l| st.from > l.0) {
+            if latest[0].is_some_and(|l| l.1 != st.row) {
+                latest[1] = latest[0];
+            }
+            latest[0] = x;
+        } else if latest[0].is_some_and(|l| l.1 != st.row)
+            && latest[1].is_none_or(|l| st.from > l.0)
+        {
+            latest[1] = x;
+        }
+    }
+    let after: Vec<&(usize, usize, u64)> = open_end
+        .iter()
+        .filter(|(ri, _, end)| {
+            let other = match latest[0] {
+                Some(l) if l.1 == *ri => latest[1],
+                l => l,
+            };
+            other.is_some_and(|l| l.0 >= *end)
+        })
+        .collect();
+    if let Some(&&(ri, o, _)) = after.first() {
+        r.unchecked.push(format!(
+            "mutual exclusion not checked after the end of the trace of {} process life(s) still inside when it ends (a trace read while the run goes on? its `left` may come later), the first, {}:{}",
+            after.len(),
+            tr.rows[ri].label(),
+            show(tr, &tr.evs[o])
+        ));
     }
     let order = super::sort::sorted(stays.len(), &|k| [stays[k].from, stays[k].enter as u64, 0]);
     let stays: Vec<&Stay> = order.iter().map(|&k| &stays[k]).collect();
