@@ -256,6 +256,12 @@ fn run_timeline(a: TimelineArgs) -> ExitCode {
             "give trace files, a directory, or - for stdin",
         );
     }
+    if a.check && a.format != peerlab::timeline::Format::Svg {
+        return usage(
+            "process timeline",
+            "--check checks, --format says what to draw: give one of them",
+        );
+    }
     ExitCode::from(peerlab::timeline::run(
         &a.inputs,
         a.output.as_deref(),

@@ -1224,6 +1224,29 @@ fn lives_are_ordered_by_time_whatever_the_order_of_the_files() {
         seen.windows(2).all(|w| w[0] == w[1]),
         "the figure depends on the files' order"
     );
+    // P2 was killed inside its CS: its bar ends where its next life starts (to scale), not at
+    // the end of the figure, where it would look like everyone else's CS overlaps it.
+    let ds = d.to_str().unwrap();
+    let (code, svg, err) = timeline(&["--x", "real", "--resource", ds], None);
+    assert_eq!(code, 0, "{err}");
+    let fig = Figure::parse(&svg);
+    let killed: Vec<&str> = svg
+        .split("<g class=\"")
+        .filter(|g| g.contains("killed inside, it held the CS until it started again"))
+        .filter(|g| g.contains("<rect"))
+        .collect();
+    assert_eq!(killed.len(), 2, "the CS bar and the resource's use");
+    for g in killed {
+        let num = |k: &str| -> i64 {
+            let v = &g[g.find(&format!(" {k}=\"")).unwrap() + k.len() + 3..];
+            v[..v.find('"').unwrap()].parse().unwrap()
+        };
+        assert!(num("x") + num("width") < fig.width - 200, "{g}");
+    }
+    // Drawn without a process's trace: said.
+    let (code, _, err) = timeline(&[&f("p1.jsonl"), &f("p3.jsonl")], None);
+    assert_eq!(code, 0);
+    assert!(err.contains("note: no trace of P2"), "{err}");
 }
 
 /// Whether a character must not reach a figure or a terminal as itself (the list of
@@ -1419,7 +1442,7 @@ fn hostile_inputs_cost_little_and_reports_are_bounded() {
     let (code, _, err) = run(&[&p("run")]);
     assert_eq!(code, 1);
     assert!(
-        err.contains("events to draw: a figure of more than 20000"),
+        err.contains("events to draw (of 38597 read): a figure of more than 20000"),
         "{err}"
     );
     let (code, _, _) = run(&["--format", "shiviz", &p("run"), "-o", &p("run.shiviz")]);
@@ -1498,6 +1521,11 @@ fn a_class_directory_gives_every_run_a_line() {
     let before = std::fs::read(&alice_p1).unwrap();
     let (code, _, err) = timeline(&[&format!("{ds}/alice"), "-o", &alice_p1], None);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("is one of the traces read"), "{err}");
+    assert!(err.contains("is a trace (read now"), "{err}");
     assert_eq!(std::fs::read(&alice_p1).unwrap(), before);
+    // Nor onto a trace not given (a file forgotten on the command line).
+    let (code, _, err) = timeline(&[&alice_p1, "-o", &format!("{ds}/alice/p2.jsonl")], None);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = timeline(&["--check", "--format", "shiviz", &alice_p1], None);
+    assert_eq!(code, 2, "{err}");
 }

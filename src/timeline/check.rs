@@ -79,7 +79,7 @@ fn show(tr: &Trace, e: &Ev) -> String {
 }
 
 /// Processes that messages name but that have no trace: what they did is not checked.
-fn missing_processes(tr: &Trace, r: &mut Report) {
+pub(super) fn missing_processes(tr: &Trace, r: &mut Report) {
     let mut has = vec![false; usize::from(u16::MAX) + 1];
     for row in &tr.rows {
         has[usize::from(row.id)] = true;
@@ -459,21 +459,43 @@ fn exclusion(tr: &Trace, r: &mut Report) {
     let mut unsure = Vec::new();
     let mut lone_left = Vec::new();
     let mut open_end = Vec::new();
+    // (process, when, event) of every restart another process saw.
+    let restarts: Vec<(u16, u64, usize)> = (0..tr.evs.len())
+        .filter_map(|i| match (tr.evs[i].name, tr.evs[i].peer) {
+            (Name::Restarted, Some(Party::P(j))) => Some((j, ts(i), i)),
+            _ => None,
+        })
+        .collect();
+    let mut unseen = Vec::new();
     for (ri, row) in tr.rows.iter().enumerate() {
         // A life whose wall clock goes back cannot be placed in time for sure (a `left`
-        // stamped before its `entered` hides its stay): said, and its stays checked as they
-        // are.
+        // stamped before its `entered` hides its stay, one stamped late makes one): said, and
+        // its stays are not used (neither to clear nor to blame).
         if let Some(w) = row.evs.windows(2).find(|w| ts(w[1]) < ts(w[0])) {
             back.push((ri, w[0], w[1]));
+            continue;
         }
         // A stay without `left` ends when the process's next life starts (it was killed
         // inside), or never.
-        let next_life = tr
+        let mut next_life = tr
             .rows
             .get(ri + 1)
             .filter(|n| n.id == row.id)
             .and_then(|n| n.evs.first())
             .map_or(u64::MAX, |&i| ts(i));
+        if next_life == u64::MAX {
+            // Others saw it start again after its trace ends: that life's trace is not given,
+            // but its start ends this one.
+            let end = row.evs.last().map_or(0, |&i| ts(i));
+            let seen = restarts
+                .iter()
+                .filter(|&&(id, t, _)| id == row.id && t > end)
+                .min_by_key(|&&(_, t, _)| t);
+            if let Some(&(_, t, i)) = seen {
+                next_life = t;
+                unseen.push((ri, i));
+            }
+        }
         let mut open: Option<usize> = None;
         let mut first = true;
         for &i in &row.evs {
@@ -525,6 +547,18 @@ fn exclusion(tr: &Trace, r: &mut Report) {
             };
             stays.push(stay(ri, o, None, ts(o), end, row.life > 0 && first));
         }
+    }
+    if let Some(&(ri, i)) = unseen.first() {
+        r.unchecked.push(format!(
+            "{} started again after its trace ends (others saw it), and the trace of that life is not given{}: what it did then is not checked; give every trace of the run, the restarted one's too:{}",
+            tr.rows[ri].label(),
+            if unseen.len() > 1 {
+                format!(" (nor for {} other life(s))", unseen.len() - 1)
+            } else {
+                String::new()
+            },
+            show(tr, &tr.evs[i])
+        ));
     }
     if let Some(&l) = lone_left.first() {
         r.unchecked.push(format!(
@@ -584,7 +618,7 @@ fn exclusion(tr: &Trace, r: &mut Report) {
         .collect();
     if let Some(&&(ri, o, _)) = after.first() {
         r.unchecked.push(format!(
-            "mutual exclusion not checked after the end of the trace of {} process life(s) still inside when it ends (a trace read while the run goes on? its `left` may come later), the first, {}:{}",
+            "mutual exclusion not checked after the end of the trace of {} process life(s) still inside when it ends (a trace read while the run goes on? its `left` may come later): {}:{}",
             after.len(),
             tr.rows[ri].label(),
             show(tr, &tr.evs[o])

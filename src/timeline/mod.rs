@@ -94,6 +94,13 @@ pub(crate) fn runs(inputs: &[String], nested: bool) -> Result<Vec<Run>, (u8, Str
             shown(&loose[0])
         )));
     }
+    // A directory given twice (or inside another given) is one run.
+    let mut seen: Vec<String> = Vec::new();
+    out.retain(|r| {
+        let new = r.files.is_empty() || !seen.contains(&r.name);
+        seen.push(r.name.clone());
+        new
+    });
     if !loose.is_empty() {
         let name = if loose.len() == 1 {
             shown(&loose[0])
@@ -174,8 +181,9 @@ fn find_runs(dir: &Path, depth: u32, nested: bool, out: &mut Vec<Run>) {
     for d in &subdirs {
         find_runs(d, depth + 1, nested, out);
     }
-    if out.len() == before {
-        // Nothing to read here nor below: said as a run of its own.
+    if out.len() == before && depth <= 1 {
+        // Nothing to read here nor below: said as a run of its own (a student's directory
+        // left empty; deeper, a directory of something else: not said).
         out.push(Run {
             name,
             files: Vec::new(),
@@ -406,7 +414,8 @@ fn too_big(tr: &trace::Trace, opts: Options, format: Format) -> Option<String> {
             tr.rows.len()
         )),
         Format::Svg if drawn > MAX_DRAWN => Some(format!(
-            "{drawn} events to draw: a figure of more than {MAX_DRAWN} is dozens of bands that nobody reads; `--check` checks the whole run, or draw a part of it (the lines of a time span: each trace line has its ts_us)"
+            "{drawn} events to draw (of {} read): a figure of more than {MAX_DRAWN} is dozens of bands that nobody reads; `--check` checks the whole run; draw a shorter run (a few seconds of --auto)",
+            tr.evs.len()
         )),
         Format::Shiviz if lives > MAX_HOSTS => Some(format!(
             "{} process lives: a ShiViz log of more than {MAX_HOSTS} hosts helps nobody; `--check` checks any number",
@@ -449,9 +458,10 @@ pub fn run(
             let same = |p: &PathBuf| {
                 std::fs::metadata(p).is_ok_and(|m| m.dev() == out.dev() && m.ino() == out.ino())
             };
-            if runs.iter().flat_map(|r| &r.files).any(same) {
+            let trace_named = o.ends_with(".jsonl") || o.ends_with(".log");
+            if trace_named || runs.iter().flat_map(|r| &r.files).any(same) {
                 eprintln!(
-                    "process timeline: -o {} is one of the traces read: not written over",
+                    "process timeline: -o {} is a trace (read now, or named as traces are): not written over; write the figure to a .svg",
                     trace::visible(o)
                 );
                 return 2;
@@ -493,6 +503,12 @@ pub fn run(
         } else {
             for p in &problems {
                 eprintln!("process timeline: note: {p}");
+            }
+            // A process that messages name but whose trace is missing: the figure lacks it.
+            let mut r = check::Report::default();
+            check::missing_processes(&tr, &mut r);
+            for m in &r.unchecked {
+                eprintln!("process timeline: note: {m}");
             }
             if opts.layout == Layout::Real && !tr.has_ts() {
                 return fail("--x real needs ts_us (wall clock) in every event");

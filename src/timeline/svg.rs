@@ -473,7 +473,37 @@ pub(super) fn draw(tr: &Trace, o: Options, max_bands: i64) -> Result<String, Str
         }
     }
 
-    // CS bars, from `entered` to the next `left` of the row (or the end of the trace).
+    // Where a stay without `left` ends: a life killed inside and started again holds the CS
+    // until its next life starts (the real layout), or is drawn to its last event (the Lamport
+    // layout: the next life's clocks start over); one still inside at the end, to the end.
+    let drawn_x = |row: &super::trace::Row, last: bool| {
+        let mut it = row.evs.iter().filter(|&&i| of[i] != usize::MAX);
+        let k = if last { it.next_back() } else { it.next() };
+        k.map(|&i| x[of[i]])
+    };
+    let restarted = |r: usize| {
+        let row = &tr.rows[r];
+        let next = tr.rows.get(r + 1).filter(|n| n.id == row.id);
+        let end = row.evs.last().and_then(|&i| tr.evs[i].ts);
+        let seen = tr
+            .evs
+            .iter()
+            .any(|e| e.name == Name::Restarted && e.peer == Some(Party::P(row.id)) && e.ts > end);
+        (next, next.is_some() || seen)
+    };
+    let life_end = |r: usize| -> (i64, &'static str) {
+        let (next, again) = restarted(r);
+        if !again {
+            return (max_x + 50, "");
+        }
+        let note = "\n(no `left`: killed inside, it held the CS until it started again)";
+        let at = match (o.layout, next) {
+            (Layout::Real, Some(n)) => drawn_x(n, false),
+            _ => drawn_x(&tr.rows[r], true).map(|v| v + 20),
+        };
+        (at.unwrap_or(max_x + 50), note)
+    };
+    // CS bars, from `entered` to the next `left` of the row (or where the life ends).
     let mut bars = Vec::new();
     for (r, row) in tr.rows.iter().enumerate() {
         let mut i = 0;
@@ -489,12 +519,18 @@ pub(super) fn draw(tr: &Trace, o: Options, max_bands: i64) -> Result<String, Str
                 .map(|k| row.evs[i + k])
                 .filter(|&j| tr.evs[j].name == Name::Left);
             let x1 = x[of[row.evs[i - 1]]];
-            let x2 = left.map_or(max_x + 50, |j| x[of[j]]);
+            let open = left.is_none()
+                && !row.evs[i..]
+                    .iter()
+                    .any(|&j| tr.evs[j].name == Name::Entered);
+            let (end, note) = if open { life_end(r) } else { (max_x + 50, "") };
+            let x2 = left.map_or(end, |j| x[of[j]]);
             let mut title = describe(tr, e);
             if let Some(j) = left {
                 title.push('\n');
                 title.push_str(&describe(tr, &tr.evs[j]));
             }
+            title.push_str(note);
             let label = e.t.map_or("CS".to_string(), |t| format!("CS T={t}"));
             bars.push((r, x1, x2, label, title));
         }
@@ -517,7 +553,7 @@ pub(super) fn draw(tr: &Trace, o: Options, max_bands: i64) -> Result<String, Str
         let lane = ry(tr.rows.len());
         for (r, row) in tr.rows.iter().enumerate() {
             let mut at = None;
-            let mut open: Option<(i64, String)> = None;
+            let mut open: Option<(i64, String, u64)> = None;
             for &i in &row.evs {
                 if of[i] != usize::MAX {
                     at = Some(x[of[i]]);
@@ -549,15 +585,16 @@ pub(super) fn draw(tr: &Trace, o: Options, max_bands: i64) -> Result<String, Str
                     continue;
                 }
                 if e.kind == "ENTER" {
-                    open = Some((ax, describe(tr, e)));
-                } else if let Some((x1, t)) = open.take() {
+                    open = Some((ax, describe(tr, e), e.t.unwrap_or(0)));
+                } else if let Some((x1, t, _)) = open.take() {
                     let label = format!("{} T={}", labels[r], e.t.unwrap_or(0));
                     uses.push((x1, ax, label, t + "\n" + &describe(tr, e)));
                 }
             }
-            if let Some((x1, t)) = open {
-                let label = format!("{} T=?", labels[r]);
-                uses.push((x1, max_x + 50, label, t));
+            if let Some((x1, t, enter_t)) = open {
+                let label = format!("{} T={enter_t}", labels[r]);
+                let (end, note) = life_end(r);
+                uses.push((x1, end.max(x1 + 4), label, t + note));
             }
         }
     }

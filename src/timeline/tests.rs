@@ -330,8 +330,27 @@ fn timeline_check_passes_figure1_and_catches_seeded_faults() {
     };
     let (p1_left, t1) = ts_of(&|l| l.contains(r#""event":"left""#) && l.contains(r#""id":1,"#));
     let (_, t2) = ts_of(&|l| l.contains(r#""event":"entered""#) && l.contains(r#""id":2,"#));
-    let late = p1_left.replace(&format!("\"ts_us\":{t1}"), &format!("\"ts_us\":{}", t2 + 5));
-    let bad = good.replace(&p1_left, &late);
+    // P1's `left` and everything it logs after, later by the same time (its clock keeps
+    // going forward: a life whose wall clock goes back is not used to blame).
+    let shift = t2 + 5 - t1;
+    let mut after = false;
+    let bad: String = good
+        .lines()
+        .map(|l| {
+            after |= l == p1_left;
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let mine = v["id"].as_u64() == Some(1) && after;
+            match (mine, v["ts_us"].as_u64()) {
+                (true, Some(t)) => {
+                    l.replace(
+                        &format!("\"ts_us\":{t}"),
+                        &format!("\"ts_us\":{}", t + shift),
+                    ) + "\n"
+                }
+                _ => format!("{l}\n"),
+            }
+        })
+        .collect();
     let v = check::check(&load(vec![("f".into(), bad)]).unwrap()).shown;
     assert_eq!(v.len(), 1, "{v:#?}");
     assert!(

@@ -350,6 +350,18 @@ struct Seg {
 /// one pass over the lines, one sort of the parts of lives.
 pub(super) fn read(inputs: Vec<(String, String)>) -> Trace {
     let mut tr = Trace::default();
+    // Events are cited as `file:line`: the file's own name, or its whole path where two
+    // inputs share a name.
+    let base = |n: &str| n[n.bytes().rposition(|b| b == b'/').map_or(0, |i| i + 1)..].to_string();
+    let bases: Vec<String> = inputs.iter().map(|(n, _)| base(n)).collect();
+    let cited: Vec<String> = inputs
+        .iter()
+        .zip(&bases)
+        .map(|((n, _), b)| {
+            let twice = bases.iter().filter(|o| *o == b).count() > 1;
+            visible(if twice { n } else { b })
+        })
+        .collect();
     let mut segs: Vec<Seg> = Vec::new();
     // The current part of each id in the input being read (u32::MAX: none).
     let mut current = vec![u32::MAX; usize::from(u16::MAX) + 1];
@@ -436,9 +448,7 @@ pub(super) fn read(inputs: Vec<(String, String)>) -> Trace {
         for s in &segs[first_seg..] {
             current[usize::from(s.id)] = u32::MAX;
         }
-        // Events are cited as `file:line`: the file's own name is enough.
-        let cut = name.bytes().rposition(|b| b == b'/').map_or(0, |i| i + 1);
-        tr.files.push((visible(&name[cut..]), text));
+        tr.files.push((cited[f].clone(), text));
         tr.unreadable_in.push(unreadable);
     }
     lives(&mut tr, segs);
