@@ -1109,8 +1109,11 @@ fn check_gives_each_fixture_its_verdict() {
         ("restart-line-last-in-file", 0),
         ("reply-copies-reordered", 0),
         ("request-never-made", 1),
-        ("inside-when-it-stopped", 1),
+        ("inside-when-it-stopped", 3),
         ("inside-at-trace-end", 3),
+        ("stdout-and-trace-copies", 0),
+        ("left-line-lost", 3),
+        ("asked-twice", 3),
         ("left-before-entered", 3),
         ("left-without-entered", 3),
         ("receive-never-sent", 3),
@@ -1154,7 +1157,7 @@ fn check_gives_each_fixture_its_verdict() {
     }
     assert_eq!(
         lines.last(),
-        Some(&"23 run(s): 7 hold, 6 broke a rule, 10 could not be checked whole")
+        Some(&"26 run(s): 8 hold, 5 broke a rule, 13 could not be checked whole")
     );
     // Two processes with one id: both the shared id and the overlap are named.
     let (_, same, _) = check(&["tests/fixtures/timeline/same-id-two-files"]);

@@ -458,6 +458,8 @@ fn exclusion(tr: &Trace, r: &mut Report) {
     let mut back = Vec::new();
     let mut unsure = Vec::new();
     let mut lone_left = Vec::new();
+    let mut lost_left = Vec::new();
+    let mut lost_entry = Vec::new();
     let mut open_end = Vec::new();
     // (process, when, event) of every restart another process saw.
     let restarts: Vec<(u16, u64, usize)> = (0..tr.evs.len())
@@ -497,16 +499,25 @@ fn exclusion(tr: &Trace, r: &mut Report) {
             }
         }
         let mut open: Option<usize> = None;
+        let mut asked: Option<usize> = None;
         let mut first = true;
         for &i in &row.evs {
             match tr.evs[i].name {
-                Name::Entered => {
+                // Entering again, releasing or asking again while inside: its `left` is not in
+                // the trace (a lost line); when it left is not known, so it blocks no one.
+                Name::Entered | Name::Released | Name::Requested if open.is_some() => {
                     if let Some(o) = open.take() {
-                        stays.push(stay(ri, o, None, ts(o), ts(i), row.life > 0 && first));
+                        stays.push(stay(ri, o, None, ts(o), ts(o), row.life > 0 && first));
                         first = false;
+                        lost_left.push(o);
                     }
-                    open = Some(i);
+                    if tr.evs[i].name == Name::Entered {
+                        open = Some(i);
+                    }
                 }
+                Name::Entered => open = Some(i),
+                // Asking twice without entering between: an entry (or more) is not in the trace.
+                Name::Requested if asked.is_some() => lost_entry.push(i),
                 Name::Left => {
                     if let Some(o) = open.take() {
                         let fresh = row.life > 0 && first;
@@ -517,6 +528,11 @@ fn exclusion(tr: &Trace, r: &mut Report) {
                         lone_left.push(i);
                     }
                 }
+                _ => {}
+            }
+            match tr.evs[i].name {
+                Name::Requested => asked = Some(i),
+                Name::Entered => asked = None,
                 _ => {}
             }
         }
@@ -542,6 +558,10 @@ fn exclusion(tr: &Trace, r: &mut Report) {
             } else if next_life == u64::MAX && !stopped {
                 open_end.push((ri, o, trace_end));
                 trace_end
+            } else if next_life == u64::MAX {
+                // It stopped (its summary) without `left`: a process writes `left` first.
+                lost_left.push(o);
+                ts(o)
             } else {
                 next_life
             };
@@ -558,6 +578,20 @@ fn exclusion(tr: &Trace, r: &mut Report) {
                 String::new()
             },
             show(tr, &tr.evs[i])
+        ));
+    }
+    if let Some(&o) = lost_left.first() {
+        r.unchecked.push(format!(
+            "mutual exclusion not checked for {} stay(s) whose `left` is not in the trace (it entered, released or asked again, or stopped, without one: a lost line?), the first:{}",
+            lost_left.len(),
+            show(tr, &tr.evs[o])
+        ));
+    }
+    if let Some(&q) = lost_entry.first() {
+        r.unchecked.push(format!(
+            "{} request(s) made while the one before had not entered (an `entered` and its stay not in the trace: a lost line?), the first:{}",
+            lost_entry.len(),
+            show(tr, &tr.evs[q])
         ));
     }
     if let Some(&l) = lone_left.first() {

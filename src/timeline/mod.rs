@@ -141,6 +141,9 @@ fn find_runs(dir: &Path, depth: u32, nested: bool, out: &mut Vec<Run>) {
         let b = n.as_encoded_bytes();
         let path = dir.join(&n);
         let trace = b.ends_with(b".jsonl") || b.ends_with(b".log");
+        // A directory is looked into only if it is one, not a link to one (a link to `..` or
+        // to `/` would loop or wander).
+        let real_dir = e.file_type().is_ok_and(|t| t.is_dir());
         match std::fs::metadata(&path) {
             // Regular files only (links followed): a FIFO would wait for a writer for ever,
             // a device or a loop has no trace; each is said.
@@ -151,7 +154,7 @@ fn find_runs(dir: &Path, depth: u32, nested: bool, out: &mut Vec<Run>) {
             Err(err) if trace => run
                 .problems
                 .push(format!("cannot read {}: {err}", shown(&path))),
-            Ok(m) if m.is_dir() && !b.starts_with(b".") => subdirs.push(path),
+            Ok(m) if m.is_dir() && real_dir && !b.starts_with(b".") => subdirs.push(path),
             _ => {}
         }
     }
@@ -257,7 +260,7 @@ pub(crate) fn load(inputs: Vec<(String, String)>) -> Result<trace::Trace, String
             need >> 20
         ));
     }
-    let tr = trace::read(inputs);
+    let tr = trace::read(inputs, lines);
     if tr.evs.is_empty() {
         let mut m = if tr.lines == 0 {
             "the input is empty: no Lab 1 events".to_string()

@@ -439,7 +439,7 @@ fn timeline_bad_input_is_skipped_and_counted_never_a_panic() {
     // Every prefix of every line, and a restart in the middle: read and drawn, no panic.
     for l in good.lines() {
         for cut in 0..l.len() {
-            let tr = trace::read(vec![("x".into(), l[..cut].to_string())]);
+            let tr = trace::read(vec![("x".into(), l[..cut].to_string())], 1);
             if !tr.evs.is_empty() {
                 svg::render(&tr, opts(Layout::Real));
                 shiviz::render(&tr);

@@ -339,6 +339,8 @@ pub fn visible(s: &str) -> String {
 /// input's first event of that id) to the next.
 struct Seg {
     id: u16,
+    /// Its input.
+    file: usize,
     from_start: bool,
     /// When it started: the `mutex_listening`'s or else the first event's `ts_us`.
     start: Option<u64>,
@@ -348,8 +350,10 @@ struct Seg {
 /// Reads the traces in `inputs` (each `(name, text)`): one JSON object per line, CR LF
 /// tolerated, text before the object (a `docker compose logs` prefix) tolerated. Near-linear:
 /// one pass over the lines, one sort of the parts of lives.
-pub(super) fn read(inputs: Vec<(String, String)>) -> Trace {
+pub(super) fn read(inputs: Vec<(String, String)>, lines: usize) -> Trace {
     let mut tr = Trace::default();
+    // Room for every line at once: no doubling of a large vector on the way.
+    tr.evs.reserve_exact(lines);
     // Events are cited as `file:line`: the file's own name, or its whole path where two
     // inputs share a name.
     let base = |n: &str| n[n.bytes().rposition(|b| b == b'/').map_or(0, |i| i + 1)..].to_string();
@@ -386,6 +390,7 @@ pub(super) fn read(inputs: Vec<(String, String)>) -> Trace {
                     if *c == u32::MAX {
                         segs.push(Seg {
                             id: e.id,
+                            file: f,
                             from_start: false,
                             start: e.ts,
                             evs: Vec::new(),
@@ -401,23 +406,16 @@ pub(super) fn read(inputs: Vec<(String, String)>) -> Trace {
                     tr.evs.push(e);
                 }
                 Line::Start(id, ts) => {
-                    let c = &mut current[usize::from(id)];
-                    match segs.get_mut(*c as usize) {
-                        // A start before any event of it: the part is complete.
-                        Some(s) if s.evs.is_empty() => {
-                            s.from_start = true;
-                            s.start = ts;
-                        }
-                        _ => {
-                            segs.push(Seg {
-                                id,
-                                from_start: true,
-                                start: ts,
-                                evs: Vec::new(),
-                            });
-                            *c = (segs.len() - 1) as u32;
-                        }
-                    }
+                    // Every start begins a part, even one with no event after it here (its
+                    // life's lines may be in another input).
+                    segs.push(Seg {
+                        id,
+                        file: f,
+                        from_start: true,
+                        start: ts,
+                        evs: Vec::new(),
+                    });
+                    current[usize::from(id)] = (segs.len() - 1) as u32;
                 }
                 Line::Text => tr.skipped.text += 1,
                 Line::Bad => {
@@ -461,42 +459,55 @@ pub(super) fn read(inputs: Vec<(String, String)>) -> Trace {
 /// whose events within the life's time are the life's own (one process's stdout and its
 /// `--trace` file, both given, whole or in part) adds only what comes after.
 fn lives(tr: &mut Trace, segs: Vec<Seg>) {
+    let segs = split_at_starts(tr, segs);
     let order = super::sort::sorted(segs.len(), &|k| {
         [u64::from(segs[k].id), segs[k].start.unwrap_or(0), k as u64]
     });
+    // The same event written twice: to stdout and to the `--trace` file, each line stamped
+    // when written (a few microseconds apart).
     let same = |i: usize, j: usize| {
         let (x, y) = (&tr.evs[i], &tr.evs[j]);
-        (x.name, x.clock, x.ts, x.kind, x.peer, x.t, x.resend)
-            == (y.name, y.clock, y.ts, y.kind, y.peer, y.t, y.resend)
+        let near = match (x.ts, y.ts) {
+            (Some(a), Some(b)) => a.abs_diff(b) <= COPY_US,
+            (a, b) => a == b,
+        };
+        near && (x.name, x.clock, x.kind, x.peer, x.t, x.resend)
+            == (y.name, y.clock, y.kind, y.peer, y.t, y.resend)
     };
     // How many of the part's first events the life already has (the part repeats it up to
     // there: the same events at the same times), if every event of the part within the life's
     // time does.
     let repeats = |r: &Row, s: &Seg| -> Option<usize> {
-        let end = r.evs.last().and_then(|&i| tr.evs[i].ts);
-        let Some(end) = end else {
+        if r.evs.last().and_then(|&i| tr.evs[i].ts).is_none() {
             // No times: only a part that is the very same as the life is known to repeat it.
             let all =
                 r.evs.len() == s.evs.len() && r.evs.iter().zip(&s.evs).all(|(&i, &j)| same(i, j));
             return all.then_some(s.evs.len());
-        };
+        }
         let ts = |i: usize| tr.evs[i].ts.unwrap_or(0);
-        let within = s.evs.iter().take_while(|&&j| ts(j) <= end).count();
-        if within == 0 {
-            return None;
-        }
-        for &j in &s.evs[..within] {
-            // The life's events at that time (its times rise: found by halving).
-            let from = r.evs.partition_point(|&i| ts(i) < ts(j));
-            let found = r.evs[from..]
-                .iter()
-                .take_while(|&&i| ts(i) == ts(j))
-                .any(|&i| same(i, j));
-            if !found {
-                return None;
-            }
-        }
-        Some(within)
+        let &j0 = s.evs.first()?;
+        // Where the part's first event is in the life (its times rise: found by halving), then
+        // event after event the same, in the same order, until the life has no more: a copy.
+        // A difference while the life goes on: not one.
+        let from = r
+            .evs
+            .partition_point(|&i| ts(i) < ts(j0).saturating_sub(COPY_US));
+        r.evs[from..]
+            .iter()
+            .enumerate()
+            .take_while(|&(_, &i)| ts(i) <= ts(j0).saturating_add(COPY_US))
+            .filter(|&(_, &i)| same(i, j0))
+            .find_map(|(k, _)| {
+                let at = from + k;
+                let n = r.evs[at..]
+                    .iter()
+                    .zip(&s.evs)
+                    .take_while(|&(&i, &j)| same(i, j))
+                    .count();
+                // A part with its own start copies a life from its start.
+                let whole = at + n == r.evs.len() || n == s.evs.len();
+                (whole && (at == 0 || !s.from_start)).then_some(n)
+            })
     };
     // Whether the part's events, merged by time into the life's last ones, keep its clock
     // from going back: then they are one life whose lines were split over inputs.
@@ -599,6 +610,69 @@ fn lives(tr: &mut Trace, segs: Vec<Seg>) {
     }
     tr.evs.truncate(n);
     tr.rows = rows;
+}
+
+/// How far apart two copies of one event may be stamped (stdout and the trace file: tens of
+/// microseconds on an idle machine; a copy must also repeat the life event after event).
+const COPY_US: u64 = 999;
+
+/// Parts cut where a start of their process (from any input) falls between their events: a
+/// restart line in one file, the lives' lines in another.
+fn split_at_starts(tr: &Trace, segs: Vec<Seg>) -> Vec<Seg> {
+    let mut starts: Vec<(u16, u64, usize)> = segs
+        .iter()
+        .filter(|s| s.from_start)
+        .filter_map(|s| s.start.map(|t| (s.id, t, s.file)))
+        .collect();
+    let order = super::sort::sorted(starts.len(), &|k| [u64::from(starts[k].0), starts[k].1, 0]);
+    starts = order.iter().map(|&k| starts[k]).collect();
+    let mut out = Vec::with_capacity(segs.len());
+    for s in segs {
+        let from = starts.partition_point(|&(id, _, _)| id < s.id);
+        let mine = &starts[from..from + starts[from..].partition_point(|&(id, _, _)| id == s.id)];
+        let first = s.evs.first().and_then(|&i| tr.evs[i].ts);
+        let (Some(mut at), false) = (first, mine.is_empty()) else {
+            out.push(s);
+            continue;
+        };
+        let mut cur = Seg {
+            id: s.id,
+            file: s.file,
+            from_start: s.from_start,
+            start: s.start,
+            evs: Vec::new(),
+        };
+        for &i in &s.evs {
+            let t = tr.evs[i].ts.unwrap_or(at);
+            // The last start after the previous event and at or before this one.
+            // (A start in the part's own input is where its lines say: not a cut here.)
+            let k = mine.partition_point(|&(_, b, _)| b <= t);
+            // Nor a copy of one of its own input's starts (stdout and the trace file).
+            let copy = |b: u64| {
+                mine.iter()
+                    .any(|&(_, o, f)| f == s.file && o.abs_diff(b) <= COPY_US)
+            };
+            if k > 0
+                && mine[k - 1].1 > at
+                && mine[k - 1].2 != s.file
+                && !copy(mine[k - 1].1)
+                && !cur.evs.is_empty()
+            {
+                let next = Seg {
+                    id: s.id,
+                    file: s.file,
+                    from_start: true,
+                    start: Some(mine[k - 1].1),
+                    evs: Vec::new(),
+                };
+                out.push(std::mem::replace(&mut cur, next));
+            }
+            cur.evs.push(i);
+            at = t;
+        }
+        out.push(cur);
+    }
+    out
 }
 
 enum Line {
