@@ -38,10 +38,10 @@ const DOWN_WITHIN: Duration = Duration::from_secs(2);
 /// 855,584 bytes, over the 800 KiB this was. Issue 21: a checker that never says more than it
 /// saw (what it could not check, lives by time, causality, one process per id, a class's runs)
 /// and a renderer no trace can sink (linear paths, bounded reports, characters shown as codes):
-/// 914,240 bytes, over the 840 KiB this was (the check grew from 4 to 13 KB of code, reading
+/// 919,936 bytes, over the 840 KiB this was (the check grew from 4 to 13 KB of code, reading
 /// runs and verdicts 13 KB). The std backtrace printer (gimli, addr2line,
 /// miniz, libunwind: over 100 KiB) is the next saving, and needs a nightly std build.
-const MAX_IMAGE_BYTES: u64 = 900 * 1024;
+const MAX_IMAGE_BYTES: u64 = 910 * 1024;
 
 fn engine_lock() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
