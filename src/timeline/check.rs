@@ -580,34 +580,18 @@ fn exclusion(tr: &Trace, r: &mut Report) {
             show(tr, &tr.evs[i])
         ));
     }
-    if let Some(&o) = lost_left.first() {
-        r.unchecked.push(format!(
-            "mutual exclusion not checked for {} stay(s) whose `left` is not in the trace (it entered, released or asked again, or stopped, without one: a lost line?), the first:{}",
-            lost_left.len(),
-            show(tr, &tr.evs[o])
-        ));
-    }
-    if let Some(&q) = lost_entry.first() {
-        r.unchecked.push(format!(
-            "{} request(s) made while the one before had not entered (an `entered` and its stay not in the trace: a lost line?), the first:{}",
-            lost_entry.len(),
-            show(tr, &tr.evs[q])
-        ));
-    }
-    if let Some(&l) = lone_left.first() {
-        r.unchecked.push(format!(
-            "mutual exclusion not checked for {} stay(s) whose `entered` is not in the trace (a lost line?), the first `left`:{}",
-            lone_left.len(),
-            show(tr, &tr.evs[l])
-        ));
-    }
-    if let Some(&o) = unsure.first() {
-        r.unchecked.push(format!(
-            "mutual exclusion not checked after {} stay(s) without `left` in inputs with unreadable lines (the `left` may be one of them), the first:{}",
-            unsure.len(),
-            show(tr, &tr.evs[o])
-        ));
-    }
+    say(tr, r, &lost_left, &|n, first| {
+        format!("mutual exclusion not checked for {n} stay(s) whose `left` is not in the trace (it entered, released or asked again, or stopped, without one: a lost line?), the first:{first}")
+    });
+    say(tr, r, &lost_entry, &|n, first| {
+        format!("{n} request(s) made while the one before had not entered (an `entered` and its stay not in the trace: a lost line?), the first:{first}")
+    });
+    say(tr, r, &lone_left, &|n, first| {
+        format!("mutual exclusion not checked for {n} stay(s) whose `entered` is not in the trace (a lost line?), the first `left`:{first}")
+    });
+    say(tr, r, &unsure, &|n, first| {
+        format!("mutual exclusion not checked after {n} stay(s) without `left` in inputs with unreadable lines (the `left` may be one of them), the first:{first}")
+    });
     if let Some(&(ri, a, b)) = back.first() {
         let mut m = format!(
             "mutual exclusion and (T, id) order not sure for {}: its wall clock goes back ({} then {}){}",
@@ -719,6 +703,14 @@ fn exclusion(tr: &Trace, r: &mut Report) {
                 )
             });
         }
+    }
+}
+
+/// What could not be checked for `evs` (events of one kind), said once: how many, and the
+/// first with its line.
+fn say(tr: &Trace, r: &mut Report, evs: &[usize], what: &dyn Fn(usize, &str) -> String) {
+    if let Some(&e) = evs.first() {
+        r.unchecked.push(what(evs.len(), &show(tr, &tr.evs[e])));
     }
 }
 
