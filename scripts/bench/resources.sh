@@ -3,31 +3,36 @@
 # program that takes the same arguments (e.g. the course's Go Process, built by you).
 #
 #   scripts/bench/resources.sh [--peers N] [--secs S] [--warmup W] [--other /path/to/Process]
+#                              [--binary /path/to/process]
 #
 # Each peer gets its own loopback host (127.60.0.2, .3, ...; the other program 127.61.0.x) and
 # port 10002, and lists its own address first, then the others, as in the handout. W seconds
 # after the last one started (5 by default) a window of S seconds (60 by default) begins: the
 # CPU time every process used in it (schedstat; user and system from /proc/PID/stat) is
 # measured, then each process's peak RSS (VmHWM) is read, they are stopped (SIGTERM) and, for
-# peerlab, the summaries' received and lost counts (the whole run) are added up.
+# peerlab, the summaries' received and lost counts (the whole run) are added up. The machine's
+# own CPU time in the window (/proc/stat: the kernel's softirq work is not in the processes'
+# accounting) and the UDP datagrams it delivered (/proc/net/snmp) give the cost per datagram;
+# run nothing else meanwhile. --binary measures that peerlab binary instead of building one.
 # Prints one markdown table; `scripts/bench/bench-report.sh` puts it into BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-peers=3 secs=60 warmup=5 other=""
+peers=3 secs=60 warmup=5 other="" binary=""
 while [ $# -gt 0 ]; do
   case "$1" in
+    --binary) binary=$2; shift 2 ;;
     --peers) peers=$2; shift 2 ;;
     --secs) secs=$2; shift 2 ;;
     --warmup) warmup=$2; shift 2 ;;
     --other) other=$2; shift 2 ;;
-    *) echo "usage: $0 [--peers N] [--secs S] [--warmup W] [--other /path/to/Process]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--peers N] [--secs S] [--warmup W] [--other /path/to/Process] [--binary /path/to/process]" >&2; exit 2 ;;
   esac
 done
 [ "$peers" -ge 2 ] && [ "$peers" -le 200 ] || { echo "--peers must be 2..200" >&2; exit 2; }
 
 # The static musl binary (what the image ships) if the target is installed, else the default.
-ours=$(scripts/bench/release-binary.sh)
+if [ -n "$binary" ]; then ours=$binary; else ours=$(scripts/bench/release-binary.sh); fi
 
 tmp=$(mktemp -d)
 pids_ours=() pids_other=()
@@ -73,13 +78,32 @@ start_mesh ours "$ours" 60
 [ -n "$other" ] && start_mesh other "$other" 61
 # The measured window starts once every process is up and past its start (a 200-process
 # mesh takes a few seconds to launch on 2 cores): CPU is what the window used, not the start.
+# machine -> "busy_ticks udp_in_datagrams udp_rcvbuf_errors": every CPU's non-idle time (user,
+# nice, system, irq, softirq, steal), the UDP datagrams the kernel delivered to sockets and
+# those it dropped because a socket's receive buffer was full.
+machine() {
+  local cpu user nice sys idle iowait irq softirq steal rest line udp=0 full=0 header=""
+  read -r cpu user nice sys idle iowait irq softirq steal rest </proc/stat
+  while read -r line; do
+    case $line in
+      Udp:\ InDatagrams*) header=1 ;;
+      Udp:*) [ -n "$header" ] && { read -r _ udp _ _ _ full _ <<<"$line"; header=""; } ;;
+    esac
+  done </proc/net/snmp
+  echo "$((user + nice + sys + irq + softirq + steal)) $udp $full"
+}
+
 sleep "$warmup"
 t0=$(date +%s.%N)
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+m0=$(machine)
 sample ours >"$tmp/cpu0.ours"
 [ -n "$other" ] && sample other >"$tmp/cpu0.other"
 sleep "$secs"
 sample ours >"$tmp/cpu1.ours"
 [ -n "$other" ] && sample other >"$tmp/cpu1.other"
+m1=$(machine)
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
 t1=$(date +%s.%N)
 elapsed=$(awk -v s="$t0" -v e="$t1" 'BEGIN {printf "%.1f", e - s}')
 
@@ -111,8 +135,8 @@ wait 2>/dev/null || true
 # Our summaries: rows after the header; columns from the right: errors foreign restarts
 # reordered dup lost received sent address name.
 read -r received lost < <(cat "$tmp"/ours.*.log | awk '
-  /^peer +address +sent/ {table = 1; next}
-  table && NF >= 10 {r += $(NF - 6); l += $(NF - 5)}
+  /^peer +(address +)?sent +received/ {table = 1; next}
+  table && NF >= 9 {r += $(NF - 6); l += $(NF - 5)}
   END {printf "%d %d\n", r, l}')
 other_received=""
 [ -n "$other" ] && other_received=$(cat "$tmp"/other.*.log | grep -c '^Received' || true)
@@ -124,11 +148,18 @@ row() { # label measurement received lost
   printf '| %s | %d | %s s | %s / %s | %s / %s | %s %% | %s | %s | %s |\n' "$1" "$peers" "$elapsed" "$rm" "$rx" "$cm" "$cx" "$share" "$us" "$3" "$4"
 }
 
-echo "Full mesh of $peers peers at 1 Hz on loopback, measured for ${secs} s from ${warmup} s after the last start: $(nproc) cores, Linux $(uname -r), $(date -u '+%Y-%m-%d %H:%M') UTC."
+echo "Full mesh of $peers peers at 1 Hz on loopback, measured for ${secs} s from ${warmup} s after the last start: $(nproc) cores, Linux $(uname -r), $(date -u '+%Y-%m-%d %H:%M') UTC, load average $load0 at the start and $load1 at the end of the window."
 echo
 echo "| program | peers | window | peak RSS per peer, KiB (mean / max) | CPU time per peer in the window, ms (mean / max) | whole mesh, % of one core | of it in user space | counters received | lost |"
 echo "|---|---|---|---|---|---|---|---|---|"
 row "peerlab (\`$label_ours\`)" "$m_ours" "$received" "$lost"
+if [ -z "$other" ]; then
+  # The whole machine in the window: only meaningful with nothing else running.
+  read -r b0 u0 f0 <<<"$m0"; read -r b1 u1 f1 <<<"$m1"
+  awk -v b="$((b1 - b0))" -v u="$((u1 - u0))" -v f="$((f1 - f0))" -v hz="$(getconf CLK_TCK)" -v e="$elapsed" -v own="$(read -r _ _ _ _ ct _ <<<"$m_ours"; echo "$ct")" 'BEGIN {
+    cpu = b / hz; printf "\nThe whole machine in the window (/proc/stat, /proc/net/snmp): %.1f %% of one core busy, %d UDP datagrams delivered (%.0f a second), %d dropped for a full receive buffer; per datagram %.1f µs of the machine'"'"'s CPU time, %.1f µs of the peers'"'"' own.\n",
+      100 * cpu / e, u, u / e, f, (u > 0 ? 1e6 * cpu / u : 0), (u > 0 ? 1e3 * own / u : 0) }'
+fi
 if [ -n "$other" ]; then
   row "\`$label_other\`" "$m_other" "$other_received" "not reported"
   read -r orm _ ocm _ _ <<<"$m_other"

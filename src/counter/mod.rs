@@ -65,6 +65,8 @@ pub fn start<W: Write>(cfg: &PeerConfig, mut out: Output<W>) -> Result<Node<W>, 
 pub(crate) struct Ticker {
     deadline: Instant,
     interval: Duration,
+    /// The second tick, when it is not one interval after the first (aligned tickers).
+    second: Option<Instant>,
 }
 
 /// A broadcast is due.
@@ -78,10 +80,31 @@ pub(crate) struct Tick {
 
 impl Ticker {
     /// First tick at `start`, then every `interval` (which must not be zero).
+    #[cfg(test)]
     pub(crate) fn new(start: Instant, interval: Duration) -> Ticker {
         Ticker {
             deadline: start,
             interval,
+            second: None,
+        }
+    }
+
+    /// First tick at `start`, the next ones where the wall clock (`since_epoch` at `start`) is
+    /// a whole number of intervals since the epoch, the first of them at least half an interval
+    /// after `start`. Every peer of a mesh then broadcasts at the same phase, so what it
+    /// receives comes in one burst a second instead of one datagram at a time, and is taken
+    /// in a few wake-ups (see the driver's `Gather`); each peer still sends once an interval.
+    pub(crate) fn aligned(start: Instant, interval: Duration, since_epoch: Duration) -> Ticker {
+        let phase = since_epoch.as_nanos() % interval.as_nanos().max(1);
+        // Below one interval, so it fits in a u64 of nanoseconds.
+        let mut to_next = interval.saturating_sub(Duration::from_nanos(phase as u64));
+        if to_next < interval / 2 {
+            to_next += interval;
+        }
+        Ticker {
+            deadline: start,
+            interval,
+            second: Some(start + to_next),
         }
     }
 
@@ -95,7 +118,10 @@ impl Ticker {
         if now < self.deadline {
             return None;
         }
-        self.deadline += self.interval;
+        self.deadline = match self.second.take() {
+            Some(second) => second,
+            None => self.deadline + self.interval,
+        };
         if now < self.deadline {
             return Some(Tick {
                 skipped: 0,
@@ -169,7 +195,7 @@ impl Counter {
         let tallies = (0..peers).map(|_| Tally::default()).collect();
         Counter {
             counter: 0,
-            ticker: Ticker::new(now, cfg.interval),
+            ticker: Ticker::aligned(now, cfg.interval, since_epoch()),
             started: now,
             fell_behind_said: false,
             strict: cfg.strict,
@@ -245,9 +271,25 @@ impl Counter {
     }
 }
 
+/// The wall clock, as a duration since the epoch (zero if it is set before 1970).
+fn since_epoch() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// How long datagrams may gather while many peers send (an eighth of the interval at most):
+/// nobody sees 25 ms at 1 Hz, and a 200-peer mesh is woken a few times a second instead of
+/// 199 times.
+const GATHER: Duration = Duration::from_millis(25);
+
 impl App for Counter {
     fn poll_timeout(&self) -> Option<Instant> {
         Some(self.ticker.poll_timeout())
+    }
+
+    fn gather(&self) -> Option<Duration> {
+        Some(GATHER.min(self.ticker.interval / 8))
     }
 
     fn handle_timeout<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
@@ -472,6 +514,33 @@ mod tests {
             Some(due)
         );
         assert_eq!(t.poll_timeout(), t0 + 2 * S);
+    }
+
+    #[test]
+    fn aligned_ticks_fall_on_whole_intervals_of_the_wall_clock() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // Started 300 ms into a second: the second tick at the next whole second (700 ms
+        // later), then every second.
+        let mut t = Ticker::aligned(t0, S, Duration::from_secs(1_700_000_000) + ms(300));
+        assert!(t.handle_timeout(t0).is_some(), "the first tick is due at once");
+        assert_eq!(t.poll_timeout(), t0 + ms(700));
+        assert!(t.handle_timeout(t0 + ms(700)).is_some());
+        assert_eq!(t.poll_timeout(), t0 + ms(1700));
+        // Started 800 ms into a second: 200 ms is less than half an interval, so the whole
+        // second after the next.
+        let mut t = Ticker::aligned(t0, S, Duration::from_secs(5) + ms(800));
+        t.handle_timeout(t0);
+        assert_eq!(t.poll_timeout(), t0 + ms(1200));
+        // On a whole second: one interval.
+        let mut t = Ticker::aligned(t0, ms(250), Duration::from_secs(9));
+        t.handle_timeout(t0);
+        assert_eq!(t.poll_timeout(), t0 + ms(250));
+        // Late past the second tick: skipped like any other.
+        let mut t = Ticker::aligned(t0, S, Duration::from_secs(5) + ms(300));
+        t.handle_timeout(t0);
+        let r = t.handle_timeout(t0 + ms(1800)).unwrap();
+        assert_eq!((r.skipped, t.poll_timeout()), (1, t0 + ms(2700)));
     }
 
     #[test]

@@ -139,6 +139,12 @@ pub trait App {
     );
     /// Configured peer `i` said goodbye (it is stopping): whatever it sends next starts anew.
     fn handle_bye(&mut self, _i: usize) {}
+    /// How long to let datagrams gather before handling them while many peers send (see
+    /// [`Gather`]); `None`: every datagram is handled as soon as it comes (Lab 1, the shared
+    /// resource, anything that answers).
+    fn gather(&self) -> Option<Duration> {
+        None
+    }
     /// Whether the application reads the keyboard.
     fn wants_keyboard(&self) -> bool {
         false
@@ -226,6 +232,102 @@ impl Keyboard {
             dropped_total: 0,
             resume: None,
         })
+    }
+}
+
+/// Peers heard from in a second at or above which datagrams are let gather.
+const GATHER_PEERS: usize = 16;
+
+/// Ready sources in one wake-up at or above which the lines of the turn go out in one write
+/// (below, a write a line costs as little and needs no buffer: a 3-peer mesh never fills one).
+const BATCH_FROM: usize = 3;
+
+/// Letting datagrams gather while many peers send. A mesh of N peers at 1 Hz brings each peer
+/// N - 1 datagrams a second; woken for each, a peer pays a wake-up per datagram (most of what a
+/// datagram costs). While at least [`GATHER_PEERS`] peers were heard in the last second, after
+/// a turn that handled datagrams the loop waits out the app's window before it looks at the
+/// sockets again, on a second poll that hears only signals, so arrivals do not wake it: the
+/// next turn takes all that came meanwhile. Timers are not delayed (the wait ends at the next
+/// deadline), signals end it at once, and nothing that answers (Lab 1, health probes from
+/// one prober) ever turns it on.
+#[derive(Debug)]
+struct Gather {
+    window: Duration,
+    /// The peers heard from in the current second, one bit each.
+    heard: [u64; MAX_PEERS.div_ceil(64)],
+    /// At least [`GATHER_PEERS`] were heard in the last whole second.
+    on: bool,
+    /// Until then the sockets are left alone (set after a turn that handled datagrams).
+    until: Option<Instant>,
+    /// The poll that hears only the signals, and the pipe they write to.
+    quiet: Option<(Poll, Events, std::os::unix::net::UnixStream)>,
+}
+
+impl Gather {
+    fn new(window: Duration) -> Gather {
+        Gather {
+            window,
+            heard: [0; MAX_PEERS.div_ceil(64)],
+            on: false,
+            until: None,
+            quiet: None,
+        }
+    }
+
+    /// The quiet poll: the stop and summary signals also write a byte to a pipe it watches.
+    /// Without it (it could not be made) nothing gathers.
+    fn open_quiet(&mut self) -> io::Result<()> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+        use std::os::unix::net::UnixStream;
+        let (read, write) = UnixStream::pair()?;
+        read.set_nonblocking(true)?;
+        write.set_nonblocking(true)?;
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut SourceFd(&read.as_raw_fd()), SIGNALS, Interest::READABLE)?;
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGUSR1] {
+            signal_hook::low_level::pipe::register(sig, write.try_clone()?)?;
+        }
+        self.quiet = Some((poll, Events::with_capacity(1), read));
+        Ok(())
+    }
+
+    fn note(&mut self, i: usize) {
+        if let Some(w) = self.heard.get_mut(i / 64) {
+            *w |= 1 << (i % 64);
+        }
+    }
+
+    /// Once a second: whether enough peers were heard to let datagrams gather.
+    fn second(&mut self) {
+        let n: u32 = self.heard.iter().map(|w| w.count_ones()).sum();
+        self.on = n as usize >= GATHER_PEERS && self.quiet.is_some();
+        self.heard = [0; MAX_PEERS.div_ceil(64)];
+        if !self.on {
+            self.until = None;
+        }
+    }
+
+    /// Waits, hearing only signals, until the window is over or `deadline` comes.
+    fn wait(&mut self, deadline: Option<Instant>) {
+        let Some(until) = self.until.take() else {
+            return;
+        };
+        let Some((poll, events, pipe)) = &mut self.quiet else {
+            return;
+        };
+        let end = deadline.map_or(until, |d| d.min(until));
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        // An error or EINTR only ends the wait early: the next turn polls as usual.
+        let _ = poll.poll(events, Some(left));
+        if !events.is_empty() {
+            // Edge-triggered: empty the pipe so that the next signal wakes it again.
+            let mut sink = [0u8; 64];
+            while matches!(pipe.read(&mut sink), Ok(n) if n > 0) {}
+        }
     }
 }
 
@@ -325,6 +427,12 @@ pub struct Driver<A, W: Write> {
     settle_until: Option<Instant>,
     /// The receive buffer, allocated once (boxed so the driver is cheap to move).
     buf: Box<[u8; MAX_DGRAM]>,
+    /// The signal pipe was ready in the last turn (`run` reads it only then).
+    signals_ready: bool,
+    /// Datagrams handed to the app so far (wrapping): whether a turn handled any.
+    datagrams: u64,
+    /// Letting datagrams gather while many peers send (apps that ask for it).
+    gather: Option<Box<Gather>>,
 }
 
 impl<A: App, W: Write> Driver<A, W> {
@@ -347,7 +455,11 @@ impl<A: App, W: Write> Driver<A, W> {
             dns_ignored_said: 0,
             settle_until: Some(Instant::now() + FIRST_LOOKUPS_WAIT),
             buf: Box::new([0; MAX_DGRAM]),
+            signals_ready: false,
+            datagrams: 0,
+            gather: None,
         };
+        d.gather = d.app.gather().map(|w| Box::new(Gather::new(w)));
         if d.app.wants_keyboard() {
             match Keyboard::open(&d.poll) {
                 Ok(k) => d.keyboard = Some(k),
@@ -442,12 +554,22 @@ impl<A: App, W: Write> Driver<A, W> {
         self.poll
             .registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        if let Some(g) = &mut self.gather {
+            if let Err(e) = g.open_quiet() {
+                self.out.notice(format_args!(
+                    "cannot wait for signals alone ({e}): every datagram is handled as it comes"
+                ));
+            }
+        }
         while !self.quit {
             self.turn(None)?;
             if USR1_PENDING.swap(false, Ordering::SeqCst) {
                 self.app.finish(&mut self.mesh, &mut self.out);
             }
-            for sig in signals.pending() {
+            // The signal pipe is read only when it was ready: reading it every turn cost an
+            // empty read a wake-up.
+            let ready = std::mem::take(&mut self.signals_ready);
+            for sig in ready.then(|| signals.pending()).into_iter().flatten() {
                 if sig == SIGUSR1 {
                     self.app.finish(&mut self.mesh, &mut self.out);
                 } else {
@@ -522,6 +644,16 @@ impl<A: App, W: Write> Driver<A, W> {
         if !self.redrain.is_empty() {
             // Poll the other sources and timers too, but come straight back.
             timeout = Some(Duration::ZERO);
+        } else if let Some(g) = &mut self.gather {
+            // Let datagrams gather (until the window ends, a deadline comes or a signal).
+            let cap = max_wait.map(|m| now + m);
+            g.wait([wake, cap].into_iter().flatten().min());
+            let now = Instant::now();
+            timeout = wake.map(|w| w.saturating_duration_since(now));
+            if let Some(m) = cap {
+                let m = m.saturating_duration_since(now);
+                timeout = Some(timeout.map_or(m, |t| t.min(m)));
+            }
         }
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
@@ -547,9 +679,14 @@ impl<A: App, W: Write> Driver<A, W> {
         }
         // One clock read for everything that arrived in this wake-up.
         let now = Instant::now();
+        let batch = ready.len() >= BATCH_FROM;
+        if batch {
+            self.out.hold();
+        }
+        let handled = self.datagrams;
         for token in ready {
             match token {
-                SIGNALS => {} // read by `run`, which owns the signal source
+                SIGNALS => self.signals_ready = true, // read by `run`, which owns the signals
                 STDIN => self.drain_keyboard(now),
                 STDOUT => self.out.flush_pending(),
                 t if self.mesh.owns_dns(t) => {
@@ -577,6 +714,9 @@ impl<A: App, W: Write> Driver<A, W> {
         // "Up again" is a while after a send without an error: look once a second, not at
         // every wake-up, for every mode.
         if now >= self.next_link_check {
+            if let Some(g) = &mut self.gather {
+                g.second();
+            }
             self.key_window(now);
             self.mesh.poll_up(now);
             self.next_link_check = now + Duration::from_secs(1);
@@ -613,6 +753,14 @@ impl<A: App, W: Write> Driver<A, W> {
         self.mesh.resolve_due(self.poll.registry(), now);
         self.retire_peers();
         self.print_peer_events();
+        if batch {
+            self.out.release();
+        }
+        if let Some(g) = &mut self.gather {
+            if g.on && self.datagrams != handled {
+                g.until = Some(now + g.window);
+            }
+        }
         Ok(())
     }
 
@@ -653,7 +801,11 @@ impl<A: App, W: Write> Driver<A, W> {
         }
         if let Some(i) = peer {
             self.mesh.heard(i, from);
+            if let Some(g) = &mut self.gather {
+                g.note(i);
+            }
         }
+        self.datagrams = self.datagrams.wrapping_add(1);
         let dgram = Datagram {
             peer,
             from,

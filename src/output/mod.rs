@@ -60,9 +60,11 @@ pub struct Output<W: Write> {
     /// Built here, then written at once; boxed so that an `Output` is cheap to move.
     line: Box<Line>,
     /// Bytes not yet written: a ring of whole lines (`head` is the oldest byte).
-    /// Allocated the first time stdout would block (never, for most runs): an untouched
-    /// 64 KiB buffer would still count in the resident memory of every peer.
-    pending: Option<Box<[u8]>>,
+    /// Allocated the first time stdout would block or lines are held, with its whole
+    /// capacity at once, and filled with zeros only as far as it is used: only the pages
+    /// written to count in the resident memory (a zeroed 64 KiB buffer would be 64 KiB of
+    /// every peer's).
+    pending: Option<Vec<u8>>,
     head: usize,
     len: usize,
     /// Lines dropped since the last time stdout drained.
@@ -72,6 +74,9 @@ pub struct Output<W: Write> {
     /// The per-source limit on lines about datagrams that are not taken.
     limiter: limit::Limiter,
     broken: bool,
+    /// Lines are kept in `pending` until [`Output::release`]: the driver holds them while it
+    /// handles a batch of sources, so that the batch costs one write, not one per line.
+    held: bool,
     watch: Option<RawFd>,
     /// `--trace FILE`: every event also as a JSON line there, whatever stdout shows.
     trace: Option<Box<Output<std::fs::File>>>,
@@ -111,6 +116,7 @@ impl<W: Write> Output<W> {
             dropped_total: 0,
             limiter: limit::Limiter::default(),
             broken: false,
+            held: false,
             watch: None,
             trace: None,
             trace_name: Box::from(""),
@@ -189,6 +195,26 @@ impl<W: Write> Output<W> {
     /// The driver saw the reader of stdout go away.
     pub(crate) fn mark_broken(&mut self) {
         self.broken = true;
+    }
+
+    /// From now until [`Output::release`], lines wait in the bounded buffer (allocated then,
+    /// if it was not) and go out together; a full buffer is written out first, never dropped
+    /// for being held.
+    pub(crate) fn hold(&mut self) {
+        self.held = true;
+        if let Some(t) = self.trace.as_deref_mut() {
+            t.hold();
+        }
+    }
+
+    /// Writes what was held, as far as the writer takes it (the rest waits for writable
+    /// readiness, as any line that would block).
+    pub(crate) fn release(&mut self) {
+        self.held = false;
+        if let Some(t) = self.trace.as_deref_mut() {
+            t.release();
+        }
+        self.flush_pending();
     }
 
     /// Bytes waiting for stdout to drain.
@@ -280,10 +306,13 @@ impl<W: Write> Output<W> {
         if self.broken {
             return;
         }
-        self.flush_pending();
-        let bytes = self.line.as_bytes();
-        let mut rest = bytes;
-        if self.len == 0 {
+        // Held, a line that fits joins the batch; one that does not writes the batch first.
+        let join = self.held && OUTPUT_BUFFER - self.len >= self.line.as_bytes().len();
+        if !join {
+            self.flush_pending();
+        }
+        let mut rest = self.line.as_bytes();
+        if self.len == 0 && !join {
             let n = write_some(
                 &mut self.w,
                 rest,
@@ -301,11 +330,17 @@ impl<W: Write> Output<W> {
         if OUTPUT_BUFFER - self.len >= rest.len() {
             let ring = self
                 .pending
-                .get_or_insert_with(|| vec![0; OUTPUT_BUFFER].into_boxed_slice());
-            for &b in rest {
-                ring[(self.head + self.len) % OUTPUT_BUFFER] = b;
-                self.len += 1;
+                .get_or_insert_with(|| Vec::with_capacity(OUTPUT_BUFFER));
+            // At most two pieces: up to the end of the ring, then from its start.
+            let at = (self.head + self.len) % OUTPUT_BUFFER;
+            let first = rest.len().min(OUTPUT_BUFFER - at);
+            if ring.len() < at + first {
+                // Within the capacity: no reallocation.
+                ring.resize(at + first, 0);
             }
+            ring[at..at + first].copy_from_slice(&rest[..first]);
+            ring[..rest.len() - first].copy_from_slice(&rest[first..]);
+            self.len += rest.len();
         } else {
             self.dropped += 1;
             self.dropped_total += 1;

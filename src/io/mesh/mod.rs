@@ -459,7 +459,17 @@ impl Mesh {
             }
         };
         match result {
-            Ok((n, from)) => Recv::Datagram(n, from, peer),
+            // A peer's socket shares the server's port (`SO_REUSEPORT`) and, between its bind
+            // and its connect, the kernel may give it datagrams from anyone: they stay in its
+            // queue after the connect. Only what comes from the peer's address is the
+            // peer's; the rest is attributed by address, as on the server socket (seen in a
+            // 200-peer mesh at start: other peers' counters counted as this one's restarts,
+            // duplicates and losses).
+            Ok((n, from)) => Recv::Datagram(
+                n,
+                from,
+                peer.filter(|&i| self.peers[i].state.addr == Some(from)),
+            ),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Recv::Empty,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Recv::Again,
             Err(e) => match peer {
@@ -899,6 +909,40 @@ mod tests {
 
     fn events(m: &mut Mesh) -> Vec<PeerEvent> {
         std::iter::from_fn(|| m.poll_event()).collect()
+    }
+
+    #[test]
+    fn a_datagram_from_another_address_on_a_peers_socket_is_not_the_peers() {
+        let poll = mio::Poll::new().unwrap();
+        let mut m = mesh(&poll, "127.0.91.2:10002", &["127.0.91.3:10002"], 4);
+        let peer: SocketAddr = "127.0.91.3:10002".parse().unwrap();
+        let peer_sock = std::net::UdpSocket::bind(peer).unwrap();
+        let stranger = std::net::UdpSocket::bind("127.0.91.4:0").unwrap();
+        // A socket that got a stranger's datagram before it was connected to the peer, as a
+        // peer's socket can between its bind and its connect.
+        let s = std::net::UdpSocket::bind("127.0.91.2:0").unwrap();
+        stranger.send_to(b"7", s.local_addr().unwrap()).unwrap();
+        peer_sock.send_to(b"8", s.local_addr().unwrap()).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        s.connect(peer).unwrap();
+        s.set_nonblocking(true).unwrap();
+        m.peers[0].state.addr = Some(peer);
+        m.peers[0].socket = Some(UdpSocket::from_std(s));
+        let mut buf = [0u8; 16];
+        let got: Vec<_> = (0..3)
+            .map(|_| match m.recv(Token(1), &mut buf) {
+                Recv::Datagram(n, from, on) => Some((buf[..n].to_vec(), from, on)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                Some((b"7".to_vec(), stranger.local_addr().unwrap(), None)),
+                Some((b"8".to_vec(), peer, Some(0))),
+                None
+            ]
+        );
     }
 
     #[test]
