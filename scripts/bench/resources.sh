@@ -36,7 +36,12 @@ if [ -n "$binary" ]; then ours=$binary; else ours=$(scripts/bench/release-binary
 
 tmp=$(mktemp -d)
 pids_ours=() pids_other=()
-cleanup() { kill "${pids_ours[@]}" "${pids_other[@]}" 2>/dev/null || true; rm -rf "$tmp"; }
+# KEEP=DIR keeps every process's output there (to see where a loss was counted).
+cleanup() {
+  kill "${pids_ours[@]}" "${pids_other[@]}" 2>/dev/null || true
+  if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$tmp"/*.log "$KEEP"/ 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
 trap cleanup EXIT
 
 # Run copies, from a dropped page cache (as root), as scripts/bench/rss-side-by-side.sh does: how much
@@ -74,6 +79,7 @@ sample() {
   done
 }
 
+m_start=$(awk '/^Udp: [0-9]/ {print $6}' /proc/net/snmp)
 start_mesh ours "$ours" 60
 [ -n "$other" ] && start_mesh other "$other" 61
 # The measured window starts once every process is up and past its start (a 200-process
@@ -136,7 +142,11 @@ wait 2>/dev/null || true
 # reordered dup lost received sent address name.
 read -r received lost < <(cat "$tmp"/ours.*.log | awk '
   /^peer +(address +)?sent +received/ {table = 1; next}
-  table && NF >= 9 {r += $(NF - 6); l += $(NF - 5)}
+  # A row ends in eight numbers (notices printed after the table do not).
+  table && NF >= 9 {
+    for (k = NF - 7; k <= NF; k++) if ($k !~ /^[0-9]+$/) next
+    r += $(NF - 6); l += $(NF - 5)
+  }
   END {printf "%d %d\n", r, l}')
 other_received=""
 [ -n "$other" ] && other_received=$(cat "$tmp"/other.*.log | grep -c '^Received' || true)
@@ -156,9 +166,9 @@ row "peerlab (\`$label_ours\`)" "$m_ours" "$received" "$lost"
 if [ -z "$other" ]; then
   # The whole machine in the window: only meaningful with nothing else running.
   read -r b0 u0 f0 <<<"$m0"; read -r b1 u1 f1 <<<"$m1"
-  awk -v b="$((b1 - b0))" -v u="$((u1 - u0))" -v f="$((f1 - f0))" -v hz="$(getconf CLK_TCK)" -v e="$elapsed" -v own="$(read -r _ _ _ _ ct _ <<<"$m_ours"; echo "$ct")" 'BEGIN {
-    cpu = b / hz; printf "\nThe whole machine in the window (/proc/stat, /proc/net/snmp): %.1f %% of one core busy, %d UDP datagrams delivered (%.0f a second), %d dropped for a full receive buffer; per datagram %.1f µs of the machine'"'"'s CPU time, %.1f µs of the peers'"'"' own.\n",
-      100 * cpu / e, u, u / e, f, (u > 0 ? 1e6 * cpu / u : 0), (u > 0 ? 1e3 * own / u : 0) }'
+  awk -v b="$((b1 - b0))" -v u="$((u1 - u0))" -v f="$((f1 - f0))" -v fall="$(($(awk '/^Udp: [0-9]/ {print $6}' /proc/net/snmp) - m_start))" -v hz="$(getconf CLK_TCK)" -v e="$elapsed" -v own="$(read -r _ _ _ _ ct _ <<<"$m_ours"; echo "$ct")" 'BEGIN {
+    cpu = b / hz; printf "\nThe whole machine in the window (/proc/stat, /proc/net/snmp): %.1f %% of one core busy, %d UDP datagrams delivered (%.0f a second), %d dropped for a full receive buffer (%d over the whole run, start included); per datagram %.1f µs of the machine'"'"'s CPU time, %.1f µs of the peers'"'"' own.\n",
+      100 * cpu / e, u, u / e, f, fall, (u > 0 ? 1e6 * cpu / u : 0), (u > 0 ? 1e3 * own / u : 0) }'
 fi
 if [ -n "$other" ]; then
   row "\`$label_other\`" "$m_other" "$other_received" "not reported"

@@ -146,6 +146,12 @@ fn bind_shared(addr: SocketAddr) -> io::Result<(UdpSocket, UnixDatagram)> {
     let lock = lock(addr)?;
     drop(plain_bind(addr)?);
     let s = reuseport_socket(addr)?;
+    // Until a peer's socket is connected, what it sends comes here: a process that starts in
+    // a running 200-peer mesh gets 199 datagrams at once each second (the broadcasts share a
+    // phase), and the default buffer holds about 256 small ones. Asked for more, the kernel
+    // gives at most twice `net.core.rmem_max` (425,984 bytes by default); memory is used
+    // only by what waits. Best effort.
+    let _ = s.set_recv_buffer_size(SERVER_RCVBUF);
     Ok((UdpSocket::from_std(s.into()), lock))
 }
 
@@ -170,6 +176,9 @@ fn plain_bind(addr: SocketAddr) -> io::Result<Socket> {
     s.bind(&addr.into())?;
     Ok(s)
 }
+
+/// The server socket's receive buffer asked for (the kernel caps it, see `bind_shared`).
+const SERVER_RCVBUF: usize = 1 << 20;
 
 fn reuseport_socket(addr: SocketAddr) -> io::Result<Socket> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;

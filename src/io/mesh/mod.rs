@@ -185,6 +185,11 @@ pub struct Mesh {
     /// application to account before anything of the new peer arrives; capacity fixed at
     /// start.
     retired: VecDeque<(usize, PeerState)>,
+    /// The earliest lookup deadline as of the last look at every peer (after
+    /// [`Mesh::resolve_due`] or [`Mesh::handle_dns`] did some work), brought forward by
+    /// whatever brings one closer (a send error, a goodbye): the loop reads it every turn,
+    /// and a turn before it needs no look at every peer (200 of them, a few times a second).
+    next_lookup: Option<Instant>,
 }
 
 impl Mesh {
@@ -244,6 +249,7 @@ impl Mesh {
             full_said: false,
             left_out_max: 0,
             retired: VecDeque::with_capacity(capacity),
+            next_lookup: Some(now),
         };
         registry
             .register(&mut mesh.server, SERVER, Interest::READABLE)
@@ -366,10 +372,13 @@ impl Mesh {
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
             Err(e) => {
-                if slot.state.handle_error(now) {
+                let down = slot.state.handle_error(now);
+                let (retry, addr) = (slot.state.next_resolve, slot.state.addr);
+                self.lookup_by(retry);
+                if down {
                     let ev = PeerEvent::Down {
                         i,
-                        addr: slot.state.addr,
+                        addr,
                         why: Down::Error(e),
                     };
                     self.push(ev);
@@ -420,7 +429,9 @@ impl Mesh {
 
     /// Call when peer `i` said goodbye: it is down until heard from again.
     pub(crate) fn bye(&mut self, i: usize, from: SocketAddr, now: Instant) {
-        if self.peers[i].state.handle_bye(now) {
+        let down = self.peers[i].state.handle_bye(now);
+        self.lookup_by(self.peers[i].state.next_resolve);
+        if down {
             self.push(PeerEvent::Down {
                 i,
                 addr: Some(from),
@@ -477,7 +488,11 @@ impl Mesh {
                 // not listening. Transient by nature; reading the error consumes it.
                 Some(i) => {
                     let st = &mut self.peers[i].state;
-                    if st.handle_error(Instant::now()) {
+                    let down = st.handle_error(Instant::now());
+                    let retry = st.next_resolve;
+                    self.lookup_by(retry);
+                    let st = &mut self.peers[i].state;
+                    if down {
                         let addr = st.addr;
                         self.push(PeerEvent::Down {
                             i,
@@ -495,8 +510,18 @@ impl Mesh {
     }
 
     /// When the next peer name is due for (re)resolution, or a lookup in flight for its next
-    /// deadline.
+    /// deadline (or earlier).
     pub(crate) fn next_resolve(&self) -> Option<Instant> {
+        self.next_lookup
+    }
+
+    /// A lookup may be due by `t`.
+    fn lookup_by(&mut self, t: Instant) {
+        self.next_lookup = Some(self.next_lookup.map_or(t, |n| n.min(t)));
+    }
+
+    /// [`Mesh::next_resolve`], from every peer, group and lookup in flight.
+    fn scan_next_lookup(&self) -> Option<Instant> {
         let due = (0..self.statics)
             .filter(|&i| !self.resolver.is_busy(i))
             .map(|i| self.peers[i].state.next_resolve)
@@ -534,12 +559,16 @@ impl Mesh {
     pub(crate) fn handle_dns(&mut self, registry: &Registry, token: Token, now: Instant) {
         self.resolver.handle_ready(registry, token, now);
         self.apply_lookups(registry, now);
+        self.next_lookup = self.scan_next_lookup();
     }
 
     /// Starts a lookup for every peer whose time has come (an IP address is taken at once),
     /// passes the time to the lookups in flight, and (re)connects the peers whose lookup
     /// ended. Never waits: the answers come through [`Mesh::handle_dns`].
     pub(crate) fn resolve_due(&mut self, registry: &Registry, now: Instant) {
+        if self.next_lookup.is_some_and(|t| now < t) {
+            return; // nothing is due yet
+        }
         self.resolver.handle_timeout(registry, now);
         for g in 0..self.groups.len() {
             let slot = self.statics + g;
@@ -565,6 +594,7 @@ impl Mesh {
                 .start(registry, i, spec.host(), Family::Any, now);
         }
         self.apply_lookups(registry, now);
+        self.next_lookup = self.scan_next_lookup();
     }
 
     /// Lookups that ended: a result for their peer.
