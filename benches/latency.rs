@@ -37,7 +37,140 @@ use peerlab::values::addr::{parse_spec, AddrSpec};
 use peerlab::values::decimal::{encode_counter, parse_counter};
 
 fn main() {
+    // `ROUND_TRIP_CPU=N cargo bench --bench latency`: instead of divan's wall-clock figures,
+    // the CPU time per round trip (both threads) over N round trips, ours and bare mio, one
+    // after the other (scripts/bench/bench-report.sh runs it beside the Go ping-pong).
+    if let Some(n) = std::env::var("ROUND_TRIP_CPU")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        cpu::report(n);
+        return;
+    }
     divan::main();
+}
+
+/// CPU time per round trip: on a shared machine the wall-clock round trip is bimodal (a
+/// wake-up on an idle core or a busy one), but what a round trip costs in CPU time moves much
+/// less. Measured as the sum of every thread's time on a CPU (`/proc/self/task/*/schedstat`,
+/// nanoseconds), before and after, with only the two threads of the pair running.
+mod cpu {
+    use super::*;
+
+    /// Every thread's time on a CPU so far, in ns.
+    fn process_cpu_ns() -> u64 {
+        let mut sum = 0;
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            if let Ok(s) = std::fs::read_to_string(task.path().join("schedstat")) {
+                sum += s
+                    .split(' ')
+                    .next()
+                    .and_then(|t| t.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+        sum
+    }
+
+    /// `(cpu_ns, wall_ns)` of `n` round trips of `round`, after `n / 10` to warm up.
+    fn measure(n: u64, mut round: impl FnMut()) -> (u64, u64) {
+        for _ in 0..n / 10 {
+            round();
+        }
+        let (c0, w0) = (process_cpu_ns(), Instant::now());
+        for _ in 0..n {
+            round();
+        }
+        let wall = w0.elapsed().as_nanos() as u64;
+        (process_cpu_ns() - c0, wall)
+    }
+
+    fn peerlab(n: u64) -> (u64, u64) {
+        let (a, b) = ("127.0.236.2:10002", "127.0.236.3:10003");
+        let stop = Arc::new(AtomicBool::new(false));
+        let (up_tx, up) = std::sync::mpsc::channel();
+        let echo = {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let mut d = driver(b, a, Echo::default());
+                up_tx.send(()).unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    d.turn(Some(Duration::from_millis(20))).unwrap();
+                }
+            })
+        };
+        let mut ping = driver(a, b, Ping::default());
+        up.recv().unwrap();
+        let mut k = 0u64;
+        let r = measure(n, || {
+            ping.app.waiting = true;
+            k += 1;
+            ping.mesh
+                .send(0, &encode_counter(10_000 + k % 90_000), Instant::now());
+            while ping.app.waiting {
+                ping.turn(None).unwrap();
+            }
+        });
+        stop.store(true, Ordering::Relaxed);
+        echo.join().unwrap();
+        r
+    }
+
+    fn mio_bare(n: u64) -> (u64, u64) {
+        use mio::{net::UdpSocket as MioUdp, Events, Interest, Token};
+        let a_addr: SocketAddr = "127.0.237.2:10002".parse().unwrap();
+        let b_addr: SocketAddr = "127.0.237.3:10003".parse().unwrap();
+        let (up_tx, up) = std::sync::mpsc::channel();
+        let echo = thread::spawn(move || {
+            let mut b = MioUdp::bind(b_addr).unwrap();
+            b.connect(a_addr).unwrap();
+            let mut poll = Poll::new().unwrap();
+            poll.registry()
+                .register(&mut b, Token(0), Interest::READABLE)
+                .unwrap();
+            let mut events = Events::with_capacity(4);
+            let mut buf = [0u8; 2048];
+            up_tx.send(()).unwrap();
+            loop {
+                let n = round_trip::mio_wait_one(&mut poll, &mut events, &b, &mut buf);
+                if &buf[..n] == b"stop" {
+                    return;
+                }
+                b.send(&buf[..n]).unwrap();
+            }
+        });
+        up.recv().unwrap();
+        let mut a = MioUdp::bind(a_addr).unwrap();
+        a.connect(b_addr).unwrap();
+        let mut poll = Poll::new().unwrap();
+        poll.registry()
+            .register(&mut a, Token(0), Interest::READABLE)
+            .unwrap();
+        let mut events = Events::with_capacity(4);
+        let mut buf = [0u8; 2048];
+        let r = measure(n, || {
+            a.send(b"12345").unwrap();
+            round_trip::mio_wait_one(&mut poll, &mut events, &a, &mut buf);
+        });
+        a.send(b"stop").unwrap();
+        echo.join().unwrap();
+        r
+    }
+
+    /// One line per path: `cpu_round_trip path=NAME cpu_ns=.. wall_ns=.. rounds=N`.
+    pub(super) fn report(n: u64) {
+        for (name, f) in [
+            ("peerlab", peerlab as fn(u64) -> (u64, u64)),
+            ("mio_bare", mio_bare),
+        ] {
+            let (cpu, wall) = f(n);
+            println!(
+                "cpu_round_trip path={name} cpu_ns={:.1} wall_ns={:.1} rounds={n}",
+                cpu as f64 / n as f64,
+                wall as f64 / n as f64
+            );
+        }
+    }
 }
 
 /// Answers every counter with the same counter, after accounting it.
@@ -107,6 +240,29 @@ fn driver<A: App>(me: &str, peer: &str, app: A) -> Driver<A, io::Sink> {
 mod round_trip {
     use super::*;
 
+    /// One datagram through the bare readiness loop: poll, drain to `WouldBlock`.
+    pub(super) fn mio_wait_one(
+        poll: &mut Poll,
+        events: &mut mio::Events,
+        s: &mio::net::UdpSocket,
+        buf: &mut [u8],
+    ) -> usize {
+        loop {
+            poll.poll(events, None).unwrap();
+            let mut got = 0;
+            loop {
+                match s.recv(buf) {
+                    Ok(n) => got = n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            if got > 0 {
+                return got;
+            }
+        }
+    }
+
     // The Go baseline's shape (benches/go): 100 samples of 2,000 round trips each, median.
     #[divan::bench(sample_count = 100, sample_size = 2000)]
     fn peerlab(bencher: Bencher) {
@@ -144,22 +300,6 @@ mod round_trip {
     #[divan::bench(sample_count = 100, sample_size = 2000)]
     fn mio_bare(bencher: Bencher) {
         use mio::{net::UdpSocket as MioUdp, Events, Interest, Token};
-        fn wait_one(poll: &mut Poll, events: &mut Events, s: &MioUdp, buf: &mut [u8]) -> usize {
-            loop {
-                poll.poll(events, None).unwrap();
-                let mut got = 0;
-                loop {
-                    match s.recv(buf) {
-                        Ok(n) => got = n,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-                if got > 0 {
-                    return got;
-                }
-            }
-        }
         let a_addr: SocketAddr = "127.0.244.2:10002".parse().unwrap();
         let b_addr: SocketAddr = "127.0.244.3:10003".parse().unwrap();
         let (up_tx, up) = std::sync::mpsc::channel();
@@ -174,7 +314,7 @@ mod round_trip {
             let mut buf = [0u8; 2048];
             up_tx.send(()).unwrap();
             loop {
-                let n = wait_one(&mut poll, &mut events, &b, &mut buf);
+                let n = mio_wait_one(&mut poll, &mut events, &b, &mut buf);
                 if &buf[..n] == b"stop" {
                     return;
                 }
@@ -192,7 +332,7 @@ mod round_trip {
         let mut buf = [0u8; 2048];
         bencher.bench_local(|| {
             a.send(b"12345").unwrap();
-            wait_one(&mut poll, &mut events, &a, &mut buf)
+            mio_wait_one(&mut poll, &mut events, &a, &mut buf)
         });
         a.send(b"stop").unwrap();
         echo.join().unwrap();

@@ -1742,3 +1742,122 @@ fn a_peer_still_down_is_said_again_every_30_seconds() {
     );
     p1.term();
 }
+
+/// Every peer of a mesh broadcasts at the same phase of the wall clock's second (after its
+/// first broadcast, at start), so that what a peer receives comes in one burst a second. Here
+/// the second peer starts half a second into a second: its counters from 1 on still arrive
+/// at the start of a second, as the first peer's do.
+#[test]
+fn broadcasts_fall_on_whole_seconds_of_the_wall_clock() {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let all = addrs(150, 2);
+    let mut p1 = Proc::start_listening("p1", &["--json", &all[0], &all[1]]);
+    // Wait until half a second past a whole second.
+    let into = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_millis();
+    thread::sleep(Duration::from_millis(u64::from((1500 - into) % 1000)));
+    let mut p2 = Proc::start_listening("p2", &["--json", &all[1], &all[0]]);
+    for p in [&p1, &p2] {
+        p.wait_event_named("received", |v| v["counter"].as_u64() >= Some(3));
+    }
+    for p in [&mut p1, &mut p2] {
+        let phases: Vec<u64> = p
+            .events_named("received")
+            .iter()
+            .filter(|v| v["counter"].as_u64() >= Some(1))
+            .map(|v| v["ts_us"].as_u64().unwrap() % 1_000_000)
+            .collect();
+        assert!(phases.len() >= 3, "{phases:?}");
+        // Sent on the second, received a moment later (a loaded machine: up to 250 ms).
+        assert!(
+            phases.iter().all(|&us| us < 250_000),
+            "{}: microseconds into the second of each arrival: {phases:?}",
+            p.label
+        );
+        p.term();
+    }
+}
+
+/// A peer of a 20-peer mesh takes what it receives in a few wake-ups a second, not one per
+/// datagram: the broadcasts share a phase and, while 16 or more peers are heard, datagrams
+/// are let gather before the sockets are looked at again. Counted with strace: the polls
+/// (the quiet ones included) against the datagrams received; and every peer's accounting of
+/// every other is whole.
+#[test]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs strace"
+)]
+fn many_peers_are_taken_several_datagrams_a_wake_up() {
+    let strace = ["/usr/bin/strace", "/bin/strace"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("strace is needed for this test: scripts/setup/setup-tools.sh installs it");
+    let all = addrs(151, 20);
+    let mut peers: Vec<Proc> = (0..all.len())
+        .map(|k| {
+            let mut args = vec!["--json", all[k].as_str()];
+            args.extend(
+                all.iter()
+                    .enumerate()
+                    .filter(|&(j, _)| j != k)
+                    .map(|(_, a)| a.as_str()),
+            );
+            Proc::start_listening(&format!("p{k}"), &args)
+        })
+        .collect();
+    // Every peer heard from every other for a whole second: gathering is on.
+    thread::sleep(Duration::from_secs(3));
+    let out = std::env::temp_dir().join(format!("peerlab-strace-{}.txt", std::process::id()));
+    let pid = peers[0].pid().to_string();
+    let status = std::process::Command::new("timeout")
+        .args(["-s", "INT", "4", strace, "-c", "-o"])
+        .arg(&out)
+        .args(["-p", &pid])
+        .status()
+        .expect("timeout and strace run");
+    assert!(status.code().is_some(), "{status:?}");
+    let table = std::fs::read_to_string(&out).unwrap_or_default();
+    let _ = std::fs::remove_file(&out);
+    // "% time seconds usecs/call calls [errors] syscall"
+    let calls = |name: &str| -> (u64, u64) {
+        table
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|f| f.last() == Some(&name) && f.len() >= 5)
+            .map_or((0, 0), |f| {
+                let n = f[3].parse().unwrap_or(0);
+                let failed = if f.len() == 6 {
+                    f[4].parse().unwrap_or(0)
+                } else {
+                    0
+                };
+                (n, failed)
+            })
+    };
+    let (reads, empty) = calls("recvfrom");
+    let received = reads - empty;
+    // glibc's mio calls epoll_wait, musl's epoll_pwait.
+    let polls = calls("epoll_wait").0 + calls("epoll_pwait").0;
+    for p in &mut peers {
+        p.term();
+    }
+    // Taken in batches, nothing is lost from the accounting (strace slowed peer 0 too).
+    for (k, p) in peers.iter().enumerate() {
+        for (j, q) in all.iter().enumerate().filter(|&(j, _)| j != k) {
+            let s = p.summary_of(q);
+            assert!(
+                s.received >= 3
+                    && (s.lost, s.dup, s.reordered, s.restarts, s.foreign) == (0, 0, 0, 0, 0),
+                "p{k} about p{j}: {s:?}"
+            );
+        }
+    }
+    assert!(received >= 40, "19 datagrams a second for 4 s:\n{table}");
+    assert!(
+        polls * 2 < received,
+        "{polls} polls for {received} datagrams:\n{table}"
+    );
+}

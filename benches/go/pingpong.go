@@ -8,17 +8,39 @@
 //
 // prints one line that scripts/bench/bench-report.sh parses:
 //
-//	go_round_trip median_ns=11012.3 min_ns=... max_ns=... batches=100 rounds=2000 go=go1.19.8
+//	go_round_trip median_ns=11012.3 min_ns=... max_ns=... batches=100 rounds=2000 go=go1.19.8 cpu_ns=...
+//
+// cpu_ns: the CPU time per round trip over the timed batches, of every thread of the process
+// (the runtime's too), from /proc/self/task/*/schedstat, as benches/latency.rs measures ours.
 package main
 
 import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 )
+
+// cpuNs is every thread's time on a CPU so far, in ns.
+func cpuNs() uint64 {
+	var sum uint64
+	paths, _ := filepath.Glob("/proc/self/task/*/schedstat")
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if v, err := strconv.ParseUint(strings.Fields(string(b))[0], 10, 64); err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
 
 const (
 	batches = 100
@@ -69,14 +91,16 @@ func main() {
 	}
 	batch() // warm-up
 	per := make([]float64, batches)
+	cpu0 := cpuNs()
 	for k := range per {
 		per[k] = float64(batch().Nanoseconds()) / rounds
 	}
+	cpu := float64(cpuNs()-cpu0) / (batches * rounds)
 	_, err = a.WriteToUDP([]byte("stop"), bAddr)
 	must(err)
 	<-done
 	sort.Float64s(per)
 	median := (per[batches/2-1] + per[batches/2]) / 2
-	fmt.Printf("go_round_trip median_ns=%.1f min_ns=%.1f max_ns=%.1f batches=%d rounds=%d go=%s\n",
-		median, per[0], per[batches-1], batches, rounds, runtime.Version())
+	fmt.Printf("go_round_trip median_ns=%.1f min_ns=%.1f max_ns=%.1f batches=%d rounds=%d go=%s cpu_ns=%.1f\n",
+		median, per[0], per[batches-1], batches, rounds, runtime.Version(), cpu)
 }

@@ -14,14 +14,17 @@
 # own CPU time in the window (/proc/stat: the kernel's softirq work is not in the processes'
 # accounting) and the UDP datagrams it delivered (/proc/net/snmp) give the cost per datagram;
 # run nothing else meanwhile. --binary measures that peerlab binary instead of building one.
+# --syscalls: after the window, `strace -c` on the first peer for 5 s: its system calls per
+# datagram it received (strace slows that peer, so it is not in the window's figures).
 # Prints one markdown table; `scripts/bench/bench-report.sh` puts it into BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-peers=3 secs=60 warmup=5 other="" binary=""
+peers=3 secs=60 warmup=5 other="" binary="" syscalls=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --binary) binary=$2; shift 2 ;;
+    --syscalls) syscalls=1; shift ;;
     --peers) peers=$2; shift 2 ;;
     --secs) secs=$2; shift 2 ;;
     --warmup) warmup=$2; shift 2 ;;
@@ -132,6 +135,9 @@ measure() {
     END {printf "%.0f %d %.1f %.1f %.1f %s\n", rt / n, rm, ct / n, cm, ct, (u + s >= 100 ? sprintf("%.0f %%", 100 * u / (u + s)) : "n/a")}
   ' "$tmp/rss.$name" "$tmp/cpu0.$name" "$tmp/cpu1.$name"
 }
+if [ -n "$syscalls" ] && command -v strace >/dev/null; then
+  timeout -s INT 5 strace -c -f -o "$tmp/strace.txt" -p "${pids_ours[0]}" 2>/dev/null || true
+fi
 m_ours=$(measure ours)
 [ -n "$other" ] && m_other=$(measure other)
 
@@ -169,6 +175,17 @@ if [ -z "$other" ]; then
   awk -v b="$((b1 - b0))" -v u="$((u1 - u0))" -v f="$((f1 - f0))" -v fall="$(($(awk '/^Udp: [0-9]/ {print $6}' /proc/net/snmp) - m_start))" -v hz="$(getconf CLK_TCK)" -v e="$elapsed" -v own="$(read -r _ _ _ _ ct _ <<<"$m_ours"; echo "$ct")" 'BEGIN {
     cpu = b / hz; printf "\nThe whole machine in the window (/proc/stat, /proc/net/snmp): %.1f %% of one core busy, %d UDP datagrams delivered (%.0f a second), %d dropped for a full receive buffer (%d over the whole run, start included); per datagram %.1f µs of the machine'"'"'s CPU time, %.1f µs of the peers'"'"' own.\n",
       100 * cpu / e, u, u / e, f, fall, (u > 0 ? 1e6 * cpu / u : 0), (u > 0 ? 1e3 * own / u : 0) }'
+fi
+if [ -s "$tmp/strace.txt" ]; then
+  # strace -c: "% time seconds usecs/call calls errors syscall"; received = recvfrom calls
+  # that did not fail.
+  awk '$NF == "total" {total = $4}
+       $NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $NF != "total" {calls[$NF] = $4; errs[$NF] = (NF == 6 ? $5 : 0)}
+       END {got = calls["recvfrom"] - errs["recvfrom"]
+            if (got <= 0) {print "\nSystem calls of the first peer over 5 s: no datagram received."; exit}
+            printf "\nSystem calls of the first peer over 5 s (`strace -c`, after the window): %d datagrams received, %.2f system calls per datagram received:", got, total / got
+            for (k in calls) printf " %s %.2f%s", k, calls[k] / got, (errs[k] > 0 ? sprintf(" (%d failed)", errs[k]) : "")
+            printf ".\n"}' "$tmp/strace.txt"
 fi
 if [ -n "$other" ]; then
   row "\`$label_other\`" "$m_other" "$other_received" "not reported"

@@ -523,7 +523,10 @@ mod tests {
         // Started 300 ms into a second: the second tick at the next whole second (700 ms
         // later), then every second.
         let mut t = Ticker::aligned(t0, S, Duration::from_secs(1_700_000_000) + ms(300));
-        assert!(t.handle_timeout(t0).is_some(), "the first tick is due at once");
+        assert!(
+            t.handle_timeout(t0).is_some(),
+            "the first tick is due at once"
+        );
         assert_eq!(t.poll_timeout(), t0 + ms(700));
         assert!(t.handle_timeout(t0 + ms(700)).is_some());
         assert_eq!(t.poll_timeout(), t0 + ms(1700));

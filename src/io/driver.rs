@@ -283,8 +283,11 @@ impl Gather {
         read.set_nonblocking(true)?;
         write.set_nonblocking(true)?;
         let poll = Poll::new()?;
-        poll.registry()
-            .register(&mut SourceFd(&read.as_raw_fd()), SIGNALS, Interest::READABLE)?;
+        poll.registry().register(
+            &mut SourceFd(&read.as_raw_fd()),
+            SIGNALS,
+            Interest::READABLE,
+        )?;
         for sig in [SIGINT, SIGTERM, SIGHUP, SIGUSR1] {
             signal_hook::low_level::pipe::register(sig, write.try_clone()?)?;
         }

@@ -60,10 +60,9 @@ pub struct Output<W: Write> {
     /// Built here, then written at once; boxed so that an `Output` is cheap to move.
     line: Box<Line>,
     /// Bytes not yet written: a ring of whole lines (`head` is the oldest byte).
-    /// Allocated the first time stdout would block or lines are held, with its whole
-    /// capacity at once, and filled with zeros only as far as it is used: only the pages
-    /// written to count in the resident memory (a zeroed 64 KiB buffer would be 64 KiB of
-    /// every peer's).
+    /// Its whole capacity is reserved at start and filled with zeros only as far as it is
+    /// used: only the pages written to count in the resident memory (a zeroed 64 KiB buffer
+    /// would be 64 KiB of every peer's).
     pending: Option<Vec<u8>>,
     head: usize,
     len: usize,
@@ -109,7 +108,9 @@ impl<W: Write> Output<W> {
             json,
             start: Instant::now(),
             line: Box::new(Line::new()),
-            pending: None,
+            // Reserved now, so that nothing on the message path allocates; not touched, so it
+            // costs no resident memory until lines wait in it.
+            pending: Some(Vec::with_capacity(OUTPUT_BUFFER)),
             head: 0,
             len: 0,
             dropped: 0,
