@@ -320,7 +320,10 @@ impl Gather {
             return;
         };
         let end = deadline.map_or(until, |d| d.min(until));
-        let left = end.saturating_duration_since(Instant::now());
+        // Whole milliseconds, rounded down: epoll's timeout is in milliseconds (mio rounds
+        // up), and the window must not outlast what the app asked for (under 1 ms: no wait).
+        let left = end.saturating_duration_since(Instant::now()).as_millis();
+        let left = Duration::from_millis(u64::try_from(left).unwrap_or(u64::MAX));
         if left.is_zero() {
             return;
         }
