@@ -86,75 +86,15 @@ mod cpu {
     }
 
     fn peerlab(n: u64) -> (u64, u64) {
-        let (a, b) = ("127.0.236.2:10002", "127.0.236.3:10003");
-        let stop = Arc::new(AtomicBool::new(false));
-        let (up_tx, up) = std::sync::mpsc::channel();
-        let echo = {
-            let stop = stop.clone();
-            thread::spawn(move || {
-                let mut d = driver(b, a, Echo::default());
-                up_tx.send(()).unwrap();
-                while !stop.load(Ordering::Relaxed) {
-                    d.turn(Some(Duration::from_millis(20))).unwrap();
-                }
-            })
-        };
-        let mut ping = driver(a, b, Ping::default());
-        up.recv().unwrap();
-        let mut k = 0u64;
-        let r = measure(n, || {
-            ping.app.waiting = true;
-            k += 1;
-            ping.mesh
-                .send(0, &encode_counter(10_000 + k % 90_000), Instant::now());
-            while ping.app.waiting {
-                ping.turn(None).unwrap();
-            }
-        });
-        stop.store(true, Ordering::Relaxed);
-        echo.join().unwrap();
-        r
+        let mut pair = PeerlabPair::new("127.0.236.2:10002", "127.0.236.3:10003");
+        measure(n, || pair.round_trip())
     }
 
     fn mio_bare(n: u64) -> (u64, u64) {
-        use mio::{net::UdpSocket as MioUdp, Events, Interest, Token};
-        let a_addr: SocketAddr = "127.0.237.2:10002".parse().unwrap();
-        let b_addr: SocketAddr = "127.0.237.3:10003".parse().unwrap();
-        let (up_tx, up) = std::sync::mpsc::channel();
-        let echo = thread::spawn(move || {
-            let mut b = MioUdp::bind(b_addr).unwrap();
-            b.connect(a_addr).unwrap();
-            let mut poll = Poll::new().unwrap();
-            poll.registry()
-                .register(&mut b, Token(0), Interest::READABLE)
-                .unwrap();
-            let mut events = Events::with_capacity(4);
-            let mut buf = [0u8; 2048];
-            up_tx.send(()).unwrap();
-            loop {
-                let n = round_trip::mio_wait_one(&mut poll, &mut events, &b, &mut buf);
-                if &buf[..n] == b"stop" {
-                    return;
-                }
-                b.send(&buf[..n]).unwrap();
-            }
-        });
-        up.recv().unwrap();
-        let mut a = MioUdp::bind(a_addr).unwrap();
-        a.connect(b_addr).unwrap();
-        let mut poll = Poll::new().unwrap();
-        poll.registry()
-            .register(&mut a, Token(0), Interest::READABLE)
-            .unwrap();
-        let mut events = Events::with_capacity(4);
-        let mut buf = [0u8; 2048];
-        let r = measure(n, || {
-            a.send(b"12345").unwrap();
-            round_trip::mio_wait_one(&mut poll, &mut events, &a, &mut buf);
-        });
-        a.send(b"stop").unwrap();
-        echo.join().unwrap();
-        r
+        let mut pair = MioPair::new("127.0.237.2:10002", "127.0.237.3:10003");
+        measure(n, || {
+            pair.round_trip();
+        })
     }
 
     /// One line per path: `cpu_round_trip path=NAME cpu_ns=.. wall_ns=.. rounds=N`.
@@ -237,6 +177,124 @@ fn driver<A: App>(me: &str, peer: &str, app: A) -> Driver<A, io::Sink> {
     Driver::new(poll, mesh, app, out)
 }
 
+/// Two of our driver loops on loopback: an echo on its own thread, a pinger here.
+struct PeerlabPair {
+    ping: Driver<Ping, io::Sink>,
+    sent: u64,
+    stop: Arc<AtomicBool>,
+    echo: Option<thread::JoinHandle<()>>,
+}
+
+impl PeerlabPair {
+    fn new(a: &'static str, b: &'static str) -> PeerlabPair {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (up_tx, up) = std::sync::mpsc::channel();
+        let echo = {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let mut d = driver(b, a, Echo::default());
+                up_tx.send(()).unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    d.turn(Some(Duration::from_millis(20))).unwrap();
+                }
+            })
+        };
+        let ping = driver(a, b, Ping::default());
+        up.recv().unwrap(); // the echo's sockets are up
+        PeerlabPair {
+            ping,
+            sent: 0,
+            stop,
+            echo: Some(echo),
+        }
+    }
+
+    /// One counter there and back (5 bytes, as the baseline).
+    fn round_trip(&mut self) {
+        self.ping.app.waiting = true;
+        let msg = encode_counter(10_000 + self.sent % 90_000);
+        self.sent += 1;
+        self.ping.mesh.send(0, &msg, Instant::now());
+        while self.ping.app.waiting {
+            self.ping.turn(None).unwrap();
+        }
+    }
+}
+
+impl Drop for PeerlabPair {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(echo) = self.echo.take() {
+            echo.join().unwrap();
+        }
+    }
+}
+
+/// The same readiness loop without peerlab (mio poll, drain to `WouldBlock`, echo), to tell
+/// the cost of the epoll wake-up hop from the cost of our code.
+struct MioPair {
+    a: mio::net::UdpSocket,
+    poll: Poll,
+    events: mio::Events,
+    buf: [u8; 2048],
+    echo: Option<thread::JoinHandle<()>>,
+}
+
+impl MioPair {
+    fn new(a: &str, b: &str) -> MioPair {
+        use mio::{net::UdpSocket as MioUdp, Events, Interest, Token};
+        let a_addr: SocketAddr = a.parse().unwrap();
+        let b_addr: SocketAddr = b.parse().unwrap();
+        let (up_tx, up) = std::sync::mpsc::channel();
+        let echo = thread::spawn(move || {
+            let mut b = MioUdp::bind(b_addr).unwrap();
+            b.connect(a_addr).unwrap();
+            let mut poll = Poll::new().unwrap();
+            poll.registry()
+                .register(&mut b, Token(0), Interest::READABLE)
+                .unwrap();
+            let mut events = Events::with_capacity(4);
+            let mut buf = [0u8; 2048];
+            up_tx.send(()).unwrap();
+            loop {
+                let n = round_trip::mio_wait_one(&mut poll, &mut events, &b, &mut buf);
+                if &buf[..n] == b"stop" {
+                    return;
+                }
+                b.send(&buf[..n]).unwrap();
+            }
+        });
+        up.recv().unwrap(); // the echo's socket is up
+        let mut a = MioUdp::bind(a_addr).unwrap();
+        a.connect(b_addr).unwrap();
+        let poll = Poll::new().unwrap();
+        poll.registry()
+            .register(&mut a, Token(0), Interest::READABLE)
+            .unwrap();
+        MioPair {
+            a,
+            poll,
+            events: Events::with_capacity(4),
+            buf: [0; 2048],
+            echo: Some(echo),
+        }
+    }
+
+    fn round_trip(&mut self) -> usize {
+        self.a.send(b"12345").unwrap();
+        round_trip::mio_wait_one(&mut self.poll, &mut self.events, &self.a, &mut self.buf)
+    }
+}
+
+impl Drop for MioPair {
+    fn drop(&mut self) {
+        let _ = self.a.send(b"stop");
+        if let Some(echo) = self.echo.take() {
+            echo.join().unwrap();
+        }
+    }
+}
+
 mod round_trip {
     use super::*;
 
@@ -266,76 +324,16 @@ mod round_trip {
     // The Go baseline's shape (benches/go): 100 samples of 2,000 round trips each, median.
     #[divan::bench(sample_count = 100, sample_size = 2000)]
     fn peerlab(bencher: Bencher) {
-        let (a, b) = ("127.0.240.2:10002", "127.0.240.3:10003");
-        let stop = Arc::new(AtomicBool::new(false));
-        let (up_tx, up) = std::sync::mpsc::channel();
-        let echo = {
-            let stop = stop.clone();
-            thread::spawn(move || {
-                let mut d = driver(b, a, Echo::default());
-                up_tx.send(()).unwrap();
-                while !stop.load(Ordering::Relaxed) {
-                    d.turn(Some(Duration::from_millis(20))).unwrap();
-                }
-            })
-        };
-        let mut ping = driver(a, b, Ping::default());
-        up.recv().unwrap(); // the echo's sockets are up
-        let mut n = 0u64;
-        bencher.bench_local(|| {
-            ping.app.waiting = true;
-            let msg = encode_counter(10_000 + n % 90_000); // 5 bytes, as the baseline
-            n += 1;
-            ping.mesh.send(0, &msg, Instant::now());
-            while ping.app.waiting {
-                ping.turn(None).unwrap();
-            }
-        });
-        stop.store(true, Ordering::Relaxed);
-        echo.join().unwrap();
+        let mut pair = PeerlabPair::new("127.0.240.2:10002", "127.0.240.3:10003");
+        bencher.bench_local(|| pair.round_trip());
     }
 
     /// Diagnostic: the same readiness loop without peerlab (mio poll, drain to WouldBlock,
     /// echo), to tell the cost of the epoll wake-up hop from the cost of our code.
     #[divan::bench(sample_count = 100, sample_size = 2000)]
     fn mio_bare(bencher: Bencher) {
-        use mio::{net::UdpSocket as MioUdp, Events, Interest, Token};
-        let a_addr: SocketAddr = "127.0.244.2:10002".parse().unwrap();
-        let b_addr: SocketAddr = "127.0.244.3:10003".parse().unwrap();
-        let (up_tx, up) = std::sync::mpsc::channel();
-        let echo = thread::spawn(move || {
-            let mut b = MioUdp::bind(b_addr).unwrap();
-            b.connect(a_addr).unwrap();
-            let mut poll = Poll::new().unwrap();
-            poll.registry()
-                .register(&mut b, Token(0), Interest::READABLE)
-                .unwrap();
-            let mut events = Events::with_capacity(4);
-            let mut buf = [0u8; 2048];
-            up_tx.send(()).unwrap();
-            loop {
-                let n = mio_wait_one(&mut poll, &mut events, &b, &mut buf);
-                if &buf[..n] == b"stop" {
-                    return;
-                }
-                b.send(&buf[..n]).unwrap();
-            }
-        });
-        up.recv().unwrap(); // the echo's socket is up
-        let mut a = MioUdp::bind(a_addr).unwrap();
-        a.connect(b_addr).unwrap();
-        let mut poll = Poll::new().unwrap();
-        poll.registry()
-            .register(&mut a, Token(0), Interest::READABLE)
-            .unwrap();
-        let mut events = Events::with_capacity(4);
-        let mut buf = [0u8; 2048];
-        bencher.bench_local(|| {
-            a.send(b"12345").unwrap();
-            mio_wait_one(&mut poll, &mut events, &a, &mut buf)
-        });
-        a.send(b"stop").unwrap();
-        echo.join().unwrap();
+        let mut pair = MioPair::new("127.0.244.2:10002", "127.0.244.3:10003");
+        bencher.bench_local(|| pair.round_trip());
     }
 
     /// Diagnostics for the two shapes issue 12 asked about, on the bare mio loop (no peerlab

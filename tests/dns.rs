@@ -703,10 +703,7 @@ fn a_hostile_hosts_file_neither_blocks_nor_stalls_the_loop() {
     ignore = "full suite (cargo test --features full): needs root (network namespaces) and strace"
 )]
 fn an_unchanged_hosts_file_is_not_searched_again_for_refusing_peers() {
-    let strace = ["/usr/bin/strace", "/bin/strace"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("strace is needed for this test: scripts/setup/setup-tools.sh installs it");
+    let strace = util::strace();
     let ns = Netns::new("hostsmemo");
     ns.resolv_conf("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
     let names: Vec<String> = (0..10).map(|i| format!("p{i}")).collect();

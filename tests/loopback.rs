@@ -996,10 +996,7 @@ fn one_process_per_address_even_when_started_at_the_same_instant() {
     ignore = "full suite (cargo test --features full): needs strace"
 )]
 fn one_process_per_address_with_a_pause_between_the_binds() {
-    let strace = ["/usr/bin/strace", "/bin/strace"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("strace is needed for this test: scripts/setup/setup-tools.sh installs it");
+    let strace = util::strace();
     let addr = "127.0.125.2:10002";
     let args = [
         "-f",
@@ -1791,10 +1788,7 @@ fn broadcasts_fall_on_whole_seconds_of_the_wall_clock() {
     ignore = "full suite (cargo test --features full): needs strace"
 )]
 fn many_peers_are_taken_several_datagrams_a_wake_up() {
-    let strace = ["/usr/bin/strace", "/bin/strace"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("strace is needed for this test: scripts/setup/setup-tools.sh installs it");
+    let strace = util::strace();
     let all = addrs(151, 20);
     let mut peers: Vec<Proc> = (0..all.len())
         .map(|k| {

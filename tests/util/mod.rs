@@ -53,6 +53,14 @@ pub fn addrs(net: u8, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// The path of strace, for the tests of the full suite that count or delay system calls.
+pub fn strace() -> &'static str {
+    ["/usr/bin/strace", "/bin/strace"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("strace is needed for this test: scripts/setup/setup-tools.sh installs it")
+}
+
 /// A running `process`, with everything it printed so far.
 pub struct Proc {
     pub label: String,
