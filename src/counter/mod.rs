@@ -90,17 +90,14 @@ impl Ticker {
     }
 
     /// First tick at `start`, the next ones where the wall clock (`since_epoch` at `start`) is
-    /// a whole number of intervals since the epoch, the first of them at least half an interval
-    /// after `start`. Every peer of a mesh then broadcasts at the same phase, so what it
+    /// a whole number of intervals since the epoch, the first of them at most one interval
+    /// after `start` (never later: a peer whose ticks came further apart would look late). Every peer of a mesh then broadcasts at the same phase, so what it
     /// receives comes in one burst a second instead of one datagram at a time, and is taken
     /// in a few wake-ups (see the driver's `Gather`); each peer still sends once an interval.
     pub(crate) fn aligned(start: Instant, interval: Duration, since_epoch: Duration) -> Ticker {
         let phase = since_epoch.as_nanos() % interval.as_nanos().max(1);
         // Below one interval, so it fits in a u64 of nanoseconds.
-        let mut to_next = interval.saturating_sub(Duration::from_nanos(phase as u64));
-        if to_next < interval / 2 {
-            to_next += interval;
-        }
+        let to_next = interval.saturating_sub(Duration::from_nanos(phase as u64));
         Ticker {
             deadline: start,
             interval,
@@ -530,11 +527,11 @@ mod tests {
         assert_eq!(t.poll_timeout(), t0 + ms(700));
         assert!(t.handle_timeout(t0 + ms(700)).is_some());
         assert_eq!(t.poll_timeout(), t0 + ms(1700));
-        // Started 800 ms into a second: 200 ms is less than half an interval, so the whole
-        // second after the next.
+        // Started 800 ms into a second: the next whole second, 200 ms later (never more than
+        // an interval between two ticks).
         let mut t = Ticker::aligned(t0, S, Duration::from_secs(5) + ms(800));
         t.handle_timeout(t0);
-        assert_eq!(t.poll_timeout(), t0 + ms(1200));
+        assert_eq!(t.poll_timeout(), t0 + ms(200));
         // On a whole second: one interval.
         let mut t = Ticker::aligned(t0, ms(250), Duration::from_secs(9));
         t.handle_timeout(t0);
