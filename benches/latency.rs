@@ -120,6 +120,10 @@ struct Echo {
 }
 
 impl App for Echo {
+    fn mode(&self) -> &'static str {
+        "bench"
+    }
+
     fn poll_timeout(&self) -> Option<Instant> {
         None
     }
@@ -147,6 +151,10 @@ struct Ping {
 }
 
 impl App for Ping {
+    fn mode(&self) -> &'static str {
+        "bench"
+    }
+
     fn poll_timeout(&self) -> Option<Instant> {
         None
     }

@@ -32,6 +32,11 @@ pub(crate) struct PeerArgs {
     #[argh(switch)]
     pub json: bool,
 
+    /// serve Prometheus metrics over HTTP at ADDR (GET /metrics), e.g. 0.0.0.0:9464; :PORT
+    /// listens on every interface (off by default)
+    #[argh(option, from_str_fn(parse_metrics_addr))]
+    pub metrics: Option<std::net::SocketAddr>,
+
     /// drop (and count) datagrams from addresses that are not configured peers
     #[argh(switch)]
     pub strict: bool,
@@ -97,6 +102,25 @@ pub(crate) fn parse_cs_time(s: &str) -> Result<Duration, String> {
 /// `--auto`, in the same forms as `--interval`.
 pub(crate) fn parse_auto(s: &str) -> Result<Duration, String> {
     parse_duration(s, "--auto")
+}
+
+/// `--metrics`: `IP:PORT`, `[IPv6]:PORT`, or `:PORT` for every interface (as exporters and
+/// Go's `net.Listen` read it: the endpoint is meant to be reached from outside the host or
+/// container).
+pub(crate) fn parse_metrics_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::{Ipv4Addr, SocketAddr};
+    let addr = match s.strip_prefix(':') {
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .map(|p| SocketAddr::from((Ipv4Addr::UNSPECIFIED, p))),
+        None => s.parse::<SocketAddr>().ok(),
+    };
+    addr.ok_or_else(|| {
+        format!(
+            "`{s}`: --metrics takes IP:PORT (e.g. 0.0.0.0:9464, 127.0.0.1:9464, [::]:9464) or :PORT for every interface"
+        )
+    })
 }
 
 /// `--timeout` (of `health`), in the same forms as `--interval`.
@@ -434,6 +458,11 @@ pub(crate) struct MutexArgs {
     #[argh(switch)]
     pub json: bool,
 
+    /// serve Prometheus metrics over HTTP at ADDR (GET /metrics), e.g. 0.0.0.0:9464; :PORT
+    /// listens on every interface (off by default)
+    #[argh(option, from_str_fn(parse_metrics_addr))]
+    pub metrics: Option<std::net::SocketAddr>,
+
     /// also write every event as a JSON line (the --json trace) to this file, appended (a
     /// restart adds its new life), while stdout keeps its own form: for `process timeline`
     #[argh(option)]
@@ -469,6 +498,11 @@ pub(crate) struct ResourceArgs {
     /// print one JSON object per event instead of text lines
     #[argh(switch)]
     pub json: bool,
+
+    /// serve Prometheus metrics over HTTP at ADDR (GET /metrics), e.g. 0.0.0.0:9464; :PORT
+    /// listens on every interface (off by default)
+    #[argh(option, from_str_fn(parse_metrics_addr))]
+    pub metrics: Option<std::net::SocketAddr>,
 
     /// authenticate every message with HMAC-SHA256 under the key in this file (the
     /// processes' file); default: $PEERLAB_KEY_FILE if set

@@ -10,6 +10,8 @@
 //!   checker, the wire format, the shared key, the events, the harness and the model check.
 //! - [`timeline`]: `process timeline`, figures, ShiViz logs and checks drawn from Lab 1 traces.
 //! - [`io`]: the single-threaded mio loop, the sockets, and the mesh (peers, discovery, events).
+//! - [`metrics`]: `--metrics`: the Prometheus exposition from fixed buffers, and the HTTP
+//!   requests that ask for it.
 //! - [`dns`]: name resolution inside the poll loop, so a nameserver never stalls it.
 //! - [`output`]: every printed line, text or JSON, built in fixed buffers and escaped.
 //! - [`values`]: plain values: addresses, times and durations, decimal numbers, every limit.
@@ -27,6 +29,7 @@ pub mod dns;
 pub mod health;
 pub mod io;
 pub mod lab1;
+pub mod metrics;
 pub mod output;
 pub mod timeline;
 pub mod values;

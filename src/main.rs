@@ -129,6 +129,7 @@ fn stdin_dash<'a>(rest: &[&'a str]) -> Vec<&'a str> {
 /// `PREFIX: WHY`.
 fn serve<A: App, E: std::fmt::Display>(
     prefix: &str,
+    metrics: Option<std::net::SocketAddr>,
     start: impl FnOnce() -> Result<Driver<A, Stdout>, E>,
 ) -> ExitCode {
     // Opening the own address may wait for its name: a stop meanwhile is still a stop.
@@ -140,6 +141,12 @@ fn serve<A: App, E: std::fmt::Display>(
             return ExitCode::FAILURE;
         }
     };
+    if let Some(addr) = metrics {
+        if let Err(e) = node.serve_metrics(addr) {
+            eprintln!("{prefix}: --metrics {addr}: cannot listen: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     match node.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -175,7 +182,7 @@ fn run_peer(a: PeerArgs) -> ExitCode {
     let Some(out) = stdout(a.json) else {
         return ExitCode::FAILURE;
     };
-    serve("process", || counter::start(&cfg, out))
+    serve("process", a.metrics, || counter::start(&cfg, out))
 }
 
 #[inline(never)]
@@ -227,7 +234,7 @@ fn run_mutex(a: MutexArgs) -> ExitCode {
             }
         }
     }
-    serve("process mutex", || process::start(&cfg, out))
+    serve("process mutex", a.metrics, || process::start(&cfg, out))
 }
 
 #[inline(never)]
@@ -243,7 +250,7 @@ fn run_resource(a: ResourceArgs) -> ExitCode {
     let Some(out) = stdout(a.json) else {
         return ExitCode::FAILURE;
     };
-    serve("process shared-resource", || {
+    serve("process shared-resource", a.metrics, || {
         resource::start(&a.listen, &a.processes, auth, out)
     })
 }

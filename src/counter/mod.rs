@@ -16,6 +16,7 @@ use crate::io::driver::{open_mesh_with, App, Datagram, Driver};
 use crate::io::mesh::events::{PeerEvent, PeerLine};
 use crate::io::mesh::peer::PeerState;
 use crate::io::mesh::{Discovery, Mesh, StartError};
+use crate::metrics::expo::{Expo, Kind, OrEmpty, Value};
 use crate::output::Output;
 use crate::values::addr::AddrSpec;
 use crate::values::decimal::{encode_counter, parse_counter};
@@ -138,11 +139,13 @@ struct Tally {
     seq: Sequence,
     /// Datagrams that were not counters.
     foreign: u64,
+    /// When its last counter came.
+    last: Option<Instant>,
 }
 
 /// Parses and accounts one datagram. Senders beyond the stranger table (no tally) get no
 /// sequence notes.
-fn classify<'a>(d: &Datagram<'a>, tally: Option<&mut Tally>) -> Payload<'a> {
+fn classify<'a>(d: &Datagram<'a>, tally: Option<&mut Tally>, now: Instant) -> Payload<'a> {
     if d.truncated {
         if let Some(t) = tally {
             t.foreign += 1;
@@ -150,7 +153,13 @@ fn classify<'a>(d: &Datagram<'a>, tally: Option<&mut Tally>) -> Payload<'a> {
         return Payload::Truncated(d.bytes);
     }
     match parse_counter(d.bytes) {
-        Ok(c) => Payload::Counter(c, tally.map_or(Verdict::InOrder, |t| t.seq.record(c))),
+        Ok(c) => Payload::Counter(
+            c,
+            tally.map_or(Verdict::InOrder, |t| {
+                t.last = Some(now);
+                t.seq.record(c)
+            }),
+        ),
         Err(e) => {
             if let Some(t) = tally {
                 t.foreign += 1;
@@ -289,6 +298,14 @@ impl App for Counter {
         Some(GATHER.min(self.ticker.interval / 8))
     }
 
+    fn mode(&self) -> &'static str {
+        "peer"
+    }
+
+    fn metrics(&self, now: Instant, mesh: &Mesh, e: &mut Expo<'_>) {
+        self.write_metrics(now, mesh, e);
+    }
+
     fn handle_timeout<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
         if let Some(tick) = self.ticker.handle_timeout(now) {
             self.broadcast(now, tick, mesh, out);
@@ -297,7 +314,7 @@ impl App for Counter {
 
     fn handle_datagram<W: Write>(
         &mut self,
-        _now: Instant,
+        now: Instant,
         mesh: &mut Mesh,
         out: &mut Output<W>,
         d: Datagram<'_>,
@@ -344,7 +361,7 @@ impl App for Counter {
                 (None, row.map(|r| &mut self.strangers[r].tally))
             }
         };
-        let payload = classify(&d, tally);
+        let payload = classify(&d, tally, now);
         let line = Received {
             who: Who { name, addr: d.from },
             payload,
@@ -384,6 +401,106 @@ impl App for Counter {
 }
 
 impl Counter {
+    /// Per peer, what its counters said; per process, the broadcasts and what was refused.
+    fn write_metrics(&self, now: Instant, mesh: &Mesh, e: &mut Expo<'_>) {
+        e.single(
+            "peerlab_broadcasts_total",
+            Kind::Counter,
+            "Counters sent to every peer (one broadcast an interval).",
+            Value::Count(self.counter),
+        );
+        e.family(
+            "peerlab_datagrams_refused_total",
+            Kind::Counter,
+            "Datagrams not counted, by reason: not a counter (garbage, a cut datagram), not from a peer (--strict), from more senders than the table holds.",
+        );
+        let foreign: u64 = self.peers.iter().map(|t| t.foreign).sum::<u64>()
+            + self.strangers.iter().map(|s| s.tally.foreign).sum::<u64>();
+        for (reason, n) in [
+            ("not_a_counter", foreign),
+            ("not_a_peer", self.dropped),
+            ("too_many_senders", self.others),
+        ] {
+            e.sample(
+                "peerlab_datagrams_refused_total",
+                &[("reason", &reason)],
+                Value::Count(n),
+            );
+        }
+        let strangers: u64 = self
+            .strangers
+            .iter()
+            .map(|s| s.tally.seq.counts().received)
+            .sum();
+        e.single(
+            "peerlab_stranger_counters_received_total",
+            Kind::Counter,
+            "Counters received from addresses that are not peers (the course's Go program sends from a random port).",
+            Value::Count(strangers),
+        );
+        type Pick = fn(&Tally, Instant) -> Option<Value>;
+        let families: [(&str, Kind, &str, Pick); 7] = [
+            (
+                "peerlab_peer_counters_received_total",
+                Kind::Counter,
+                "Counters received from the peer, duplicates included.",
+                |t, _| Some(Value::Count(t.seq.counts().received)),
+            ),
+            (
+                "peerlab_peer_counters_lost",
+                Kind::Gauge,
+                "Counters missing between the lowest and the highest received from the peer (a late one takes one back).",
+                |t, _| Some(Value::Count(t.seq.counts().lost)),
+            ),
+            (
+                "peerlab_peer_counters_duplicated_total",
+                Kind::Counter,
+                "Counters received more than once.",
+                |t, _| Some(Value::Count(t.seq.counts().duplicated)),
+            ),
+            (
+                "peerlab_peer_counters_out_of_order_total",
+                Kind::Counter,
+                "Counters received after a higher one.",
+                |t, _| Some(Value::Count(t.seq.counts().reordered)),
+            ),
+            (
+                "peerlab_peer_restarts_total",
+                Kind::Counter,
+                "Times the peer's counter started over (it restarted).",
+                |t, _| Some(Value::Count(t.seq.counts().restarts)),
+            ),
+            (
+                "peerlab_peer_foreign_datagrams_total",
+                Kind::Counter,
+                "Datagrams from the peer that were not counters.",
+                |t, _| Some(Value::Count(t.foreign)),
+            ),
+            (
+                "peerlab_peer_received_age_seconds",
+                Kind::Gauge,
+                "Seconds since the peer's last counter (no sample before the first).",
+                |t, now| {
+                    let age = now.saturating_duration_since(t.last?);
+                    Some(Value::Millis(age.as_millis() as u64))
+                },
+            ),
+        ];
+        for (name, kind, help, pick) in families {
+            e.family(name, kind, help);
+            for (i, t) in self.peers.iter().enumerate().take(mesh.len()) {
+                let st = mesh.peer(i);
+                if let Some(v) = pick(t, now) {
+                    e.sample(
+                        name,
+                        &[("peer", &st.name()), ("address", &OrEmpty(st.addr))],
+                        v,
+                    );
+                }
+            }
+        }
+    }
+
     /// A stranger that sent counters from the IP of configured peers that sent none from
     /// their own port: on one host (every peer on 127.0.0.1) that is the course's Go program,
     /// which sends from a random port, beside its silent row. Said, so that nobody takes the

@@ -23,10 +23,12 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
+use crate::io::http::MetricsServer;
 use crate::io::mesh::events::PeerLine;
 use crate::io::mesh::peer::{Link, PeerState};
 use crate::io::mesh::{Discovery, Mesh, Recv, StartError, MAX_TOKENS};
 use crate::io::{BYE, HEALTH_OK, HEALTH_PROBE};
+use crate::metrics::expo::{Expo, Kind, OrEmpty, Value};
 use crate::output::{Line, Output};
 use crate::values::addr::AddrSpec;
 use crate::values::limits::{MAX_DGRAM, MAX_PEERS, UP_AFTER};
@@ -145,6 +147,10 @@ pub trait App {
     fn gather(&self) -> Option<Duration> {
         None
     }
+    /// The mode's name in `peerlab_build_info` (`--metrics`).
+    fn mode(&self) -> &'static str;
+    /// Its metrics (`--metrics`), after the process's and the peers' own.
+    fn metrics(&self, _now: Instant, _mesh: &Mesh, _e: &mut Expo<'_>) {}
     /// Whether the application reads the keyboard.
     fn wants_keyboard(&self) -> bool {
         false
@@ -234,6 +240,10 @@ impl Keyboard {
         })
     }
 }
+
+/// Every source that can be ready at once: the mesh's, signals, stdin, stdout, a spare, the
+/// metrics listener and its connections.
+const MAX_EVENTS: usize = MAX_TOKENS + 5 + crate::io::http::MAX_CONNS;
 
 /// Peers heard from in a second at or above which datagrams are let gather.
 const GATHER_PEERS: usize = 16;
@@ -369,6 +379,133 @@ pub(crate) fn open_mesh_with<W: Write>(
     Ok(mesh)
 }
 
+/// What the driver knows of the process, for its metrics.
+struct ProcessFacts {
+    mode: &'static str,
+    started_ms: u64,
+    datagrams: u64,
+    /// Lines lost: stdout not read, refusals not shown, trace not written, stdin flooded.
+    lines: [u64; 4],
+}
+
+/// The metrics every mode has: the build, the start, the lines lost, the lookups, and per
+/// peer whether it is up and what was sent to it.
+fn write_process_metrics(e: &mut Expo<'_>, p: &ProcessFacts, mesh: &Mesh) {
+    e.family(
+        "peerlab_build_info",
+        Kind::Gauge,
+        "Always 1: the version and the mode of this process.",
+    );
+    e.sample(
+        "peerlab_build_info",
+        &[("version", &env!("CARGO_PKG_VERSION")), ("mode", &p.mode)],
+        Value::Count(1),
+    );
+    e.single(
+        "process_start_time_seconds",
+        Kind::Gauge,
+        "Start time of the process since the Unix epoch, in seconds.",
+        Value::Millis(p.started_ms),
+    );
+    e.single(
+        "peerlab_datagrams_received_total",
+        Kind::Counter,
+        "Datagrams handed to the mode (health probes and goodbyes not included).",
+        Value::Count(p.datagrams),
+    );
+    e.family(
+        "peerlab_lines_dropped_total",
+        Kind::Counter,
+        "Lines lost, by reason: stdout not read fast enough, refusals beyond the per-source limit, trace file not written, stdin lines beyond 20 a second.",
+    );
+    for (reason, n) in ["stdout", "rate_limit", "trace", "stdin"]
+        .iter()
+        .zip(p.lines)
+    {
+        e.sample(
+            "peerlab_lines_dropped_total",
+            &[("reason", reason)],
+            Value::Count(n),
+        );
+    }
+    let (lookups, failures) = mesh.lookup_counts();
+    e.single(
+        "peerlab_dns_lookups_total",
+        Kind::Counter,
+        "Name lookups started (peers' names and --discover groups).",
+        Value::Count(lookups),
+    );
+    e.single(
+        "peerlab_dns_lookup_failures_total",
+        Kind::Counter,
+        "Lookups that gave no usable address.",
+        Value::Count(failures),
+    );
+    let ig = mesh.dns_ignored();
+    e.family(
+        "peerlab_dns_answers_ignored_total",
+        Kind::Counter,
+        "DNS answers ignored, by reason: from an address not asked, a wrong id, another question, malformed.",
+    );
+    for (reason, n) in [
+        ("source", ig.source),
+        ("id", ig.id),
+        ("question", ig.question),
+        ("malformed", ig.malformed),
+    ] {
+        e.sample(
+            "peerlab_dns_answers_ignored_total",
+            &[("reason", &reason)],
+            Value::Count(u64::from(n)),
+        );
+    }
+    e.single(
+        "peerlab_peers",
+        Kind::Gauge,
+        "Rows in the peer table (named and discovered, left ones included).",
+        Value::Count(mesh.len() as u64),
+    );
+    let peers = (0..mesh.len()).map(|i| (mesh.peer(i), OrEmpty(mesh.peer(i).addr)));
+    e.family(
+        "peerlab_peer_up",
+        Kind::Gauge,
+        "1 if the peer is up (sends to it meet no error, or it was heard), else 0.",
+    );
+    for (st, addr) in peers.clone() {
+        let labels: [crate::metrics::expo::Label<'_>; 2] =
+            [("peer", &st.name()), ("address", &addr)];
+        e.sample("peerlab_peer_up", &labels, Value::from(st.link == Link::Up));
+    }
+    e.family(
+        "peerlab_peer_datagrams_sent_total",
+        Kind::Counter,
+        "Datagrams sent to the peer.",
+    );
+    for (st, addr) in peers.clone() {
+        let labels: [crate::metrics::expo::Label<'_>; 2] =
+            [("peer", &st.name()), ("address", &addr)];
+        e.sample(
+            "peerlab_peer_datagrams_sent_total",
+            &labels,
+            Value::Count(st.sent),
+        );
+    }
+    e.family(
+        "peerlab_peer_socket_errors_total",
+        Kind::Counter,
+        "Send and receive errors on the peer's socket (an ICMP port unreachable: nobody listens).",
+    );
+    for (st, addr) in peers {
+        let labels: [crate::metrics::expo::Label<'_>; 2] =
+            [("peer", &st.name()), ("address", &addr)];
+        e.sample(
+            "peerlab_peer_socket_errors_total",
+            &labels,
+            Value::Count(st.errors),
+        );
+    }
+}
+
 /// The names of the peers `pick` chooses, the first eight of them, then how many more.
 struct Names<'a> {
     mesh: &'a Mesh,
@@ -439,6 +576,10 @@ pub struct Driver<A, W: Write> {
     datagrams: u64,
     /// Letting datagrams gather while many peers send (apps that ask for it).
     gather: Option<Box<Gather>>,
+    /// `--metrics`: the HTTP endpoint.
+    metrics: Option<Box<MetricsServer>>,
+    /// The wall clock at start, in milliseconds since the epoch.
+    started_ms: u64,
 }
 
 impl<A: App, W: Write> Driver<A, W> {
@@ -447,9 +588,7 @@ impl<A: App, W: Write> Driver<A, W> {
     pub fn new(poll: Poll, mesh: Mesh, app: A, out: Output<W>) -> Self {
         let mut d = Driver {
             poll,
-            // Every source can be ready at once: server, peers, lookups, signals, stdin, a
-            // spare.
-            events: Events::with_capacity(MAX_TOKENS + 4),
+            events: Events::with_capacity(MAX_EVENTS),
             mesh,
             app,
             out,
@@ -464,6 +603,8 @@ impl<A: App, W: Write> Driver<A, W> {
             signals_ready: false,
             datagrams: 0,
             gather: None,
+            metrics: None,
+            started_ms: crate::values::time::wall_us() / 1000,
         };
         d.gather = d.app.gather().map(|w| Box::new(Gather::new(w)));
         if d.app.wants_keyboard() {
@@ -490,6 +631,39 @@ impl<A: App, W: Write> Driver<A, W> {
         d.retire_peers();
         d.print_peer_events();
         d
+    }
+
+    /// Serves the metrics on `addr` from this loop (`--metrics`), and says where.
+    pub fn serve_metrics(&mut self, addr: SocketAddr) -> io::Result<()> {
+        let server = MetricsServer::open(self.poll.registry(), addr)?;
+        self.out.notice(format_args!(
+            "metrics at http://{}/metrics (Prometheus text format)",
+            server.local_addr()
+        ));
+        self.metrics = Some(Box::new(server));
+        Ok(())
+    }
+
+    /// The metrics endpoint: a readiness event for `token`, or its deadlines (`None`).
+    fn serve(&mut self, token: Option<Token>, now: Instant) {
+        let Some(server) = &mut self.metrics else {
+            return;
+        };
+        let (app, mesh, out) = (&self.app, &self.mesh, &self.out);
+        let stdin_dropped = self.keyboard.as_ref().map_or(0, |k| k.dropped_total);
+        let started = self.started_ms;
+        let datagrams = self.datagrams;
+        server.handle(self.poll.registry(), token, now, &mut |e| {
+            let losses = out.losses();
+            let p = ProcessFacts {
+                mode: app.mode(),
+                started_ms: started,
+                datagrams,
+                lines: [losses.0, losses.1, losses.2, stdin_dropped],
+            };
+            write_process_metrics(e, &p, mesh);
+            app.metrics(now, mesh, e);
+        });
     }
 
     fn stdin_is_file() -> bool {
@@ -639,6 +813,7 @@ impl<A: App, W: Write> Driver<A, W> {
             self.mesh.next_resolve(),
             Some(self.next_link_check),
             self.keyboard.as_ref().and_then(|k| k.resume),
+            self.metrics.as_ref().and_then(|m| m.next_deadline()),
         ]
         .into_iter()
         .flatten()
@@ -668,13 +843,13 @@ impl<A: App, W: Write> Driver<A, W> {
         }
         // Copy the tokens out so handlers can borrow the driver. Readiness is a hint
         // (spurious events happen): every handler drains to WouldBlock.
-        let mut ready: heapless::Vec<Token, { MAX_TOKENS + 4 }> = heapless::Vec::new();
+        let mut ready: heapless::Vec<Token, MAX_EVENTS> = heapless::Vec::new();
         for e in self.events.iter() {
             // The reader of stdout went away (`| head -1`): stop now, not at the next line.
             if e.token() == STDOUT && (e.is_write_closed() || e.is_error()) {
                 self.out.mark_broken();
             }
-            // Cannot overflow: `events` holds at most MAX_TOKENS + 4.
+            // Cannot overflow: `events` holds at most MAX_EVENTS.
             let _ = ready.push(e.token());
         }
         // Cannot overflow either: distinct tokens, at most one per registered source.
@@ -695,6 +870,7 @@ impl<A: App, W: Write> Driver<A, W> {
                 SIGNALS => self.signals_ready = true, // read by `run`, which owns the signals
                 STDIN => self.drain_keyboard(now),
                 STDOUT => self.out.flush_pending(),
+                t if MetricsServer::owns(t) => self.serve(Some(t), now),
                 t if self.mesh.owns_dns(t) => {
                     self.mesh.handle_dns(self.poll.registry(), t, now);
                     // Before anything the new peers send.
@@ -716,6 +892,14 @@ impl<A: App, W: Write> Driver<A, W> {
             .is_some_and(|t| now >= t)
         {
             self.drain_keyboard(now);
+        }
+        if self
+            .metrics
+            .as_ref()
+            .and_then(|m| m.next_deadline())
+            .is_some_and(|t| now >= t)
+        {
+            self.serve(None, now);
         }
         // "Up again" is a while after a send without an error: look once a second, not at
         // every wake-up, for every mode.

@@ -2,6 +2,7 @@
 //! stdin), the [`mesh`] every mode shares, and the datagrams the loop answers itself.
 
 pub mod driver;
+pub(crate) mod http;
 pub mod mesh;
 pub(crate) mod net;
 

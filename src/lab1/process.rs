@@ -23,6 +23,8 @@ use crate::lab1::events::{Hint, LabLine, MutexListening, MutexSummary, StillWait
 use crate::lab1::ra::{self, ConfigError, Event, Key, Party, Ra, Roster};
 use crate::lab1::roster::{self, Finding, RosterCheck};
 use crate::lab1::wire::{Inc, LabWireError, Msg, PeerId, Why, MAX_TEXT};
+use crate::metrics::expo::{Expo, Kind, Value};
+use crate::metrics::Buckets;
 use crate::output::{Output, Verb};
 
 /// Who an address is in this process's list, as a ROSTER line says it.
@@ -126,6 +128,8 @@ pub struct LabProcess {
     resource_unheard: Option<Instant>,
     /// Seals what is sent and checks what arrives (the shared key, if any).
     auth: Auth,
+    /// Each entry's wait, from request to entry (`--metrics`).
+    waits: Buckets,
 }
 
 /// Opens the sockets (the other processes, then the resource), prints the start line and
@@ -190,6 +194,7 @@ pub fn start<W: Write>(
         mac_hint_quiet: Millis(0),
         claimed_quiet: Millis(0),
         resource_unheard: None,
+        waits: Buckets::default(),
         auth: cfg.auth.clone(),
     };
     app.schedule_auto(now);
@@ -379,6 +384,7 @@ impl LabProcess {
                     self.resource_unheard.get_or_insert(now);
                 }
                 Event::Acked { .. } => self.resource_unheard = None,
+                Event::Entered { waited, .. } => self.waits.observe(waited),
                 _ => {}
             }
             out.emit(&LabLine { me, logged });
@@ -396,6 +402,100 @@ impl LabProcess {
 }
 
 impl App for LabProcess {
+    fn mode(&self) -> &'static str {
+        "mutex"
+    }
+
+    fn metrics(&self, _now: Instant, _mesh: &Mesh, e: &mut Expo<'_>) {
+        let s = self.ra.stats();
+        let c = |n: u64| Value::Count(n);
+        for (name, help, v) in [
+            (
+                "peerlab_lab1_requests_total",
+                "Times this process asked for the critical section.",
+                s.requests,
+            ),
+            (
+                "peerlab_lab1_entries_total",
+                "Entries into the critical section.",
+                s.entries,
+            ),
+            (
+                "peerlab_lab1_messages_sent_total",
+                "REQUEST and REPLY messages sent to the other processes, resends included.",
+                s.sent,
+            ),
+            (
+                "peerlab_lab1_resends_total",
+                "Of those, resends (no answer in time: a lost message or a process down).",
+                s.resent,
+            ),
+            (
+                "peerlab_lab1_deferrals_total",
+                "Requests of others this process deferred (answered after its own exit).",
+                s.deferred_sent,
+            ),
+            (
+                "peerlab_lab1_resource_messages_sent_total",
+                "HELLO, ENTER and EXIT sent to the shared resource, resends included.",
+                s.resource_sent,
+            ),
+            (
+                "peerlab_lab1_resource_resends_total",
+                "Of those, resends.",
+                s.resource_resent,
+            ),
+            (
+                "peerlab_lab1_duplicates_total",
+                "Duplicate or stale messages received and ignored.",
+                s.duplicates,
+            ),
+        ] {
+            e.single(name, Kind::Counter, help, c(v));
+        }
+        e.single(
+            "peerlab_lab1_clock",
+            Kind::Gauge,
+            "This process's Lamport clock.",
+            c(self.ra.clock()),
+        );
+        e.single(
+            "peerlab_lab1_state",
+            Kind::Gauge,
+            "0 released, 1 wanted (waiting for replies), 2 held (inside the critical section).",
+            c(match self.ra.state().as_str() {
+                "RELEASED" => 0,
+                "WANTED" => 1,
+                _ => 2,
+            }),
+        );
+        e.family(
+            "peerlab_lab1_wait_seconds",
+            Kind::Histogram,
+            "Time from a request to the entry into the critical section.",
+        );
+        let buckets: heapless::Vec<(u64, u64), 16> = self.waits.buckets().collect();
+        e.histogram(
+            "peerlab_lab1_wait_seconds",
+            &[],
+            &buckets,
+            Value::Millis(self.waits.sum().0),
+            self.waits.count(),
+        );
+        e.family(
+            "peerlab_datagrams_refused_total",
+            Kind::Counter,
+            "Datagrams not taken, by reason: malformed (not a Lab 1 message), rejected (not from the address that speaks for the id it names, a wrong or replayed MAC, refused by the core).",
+        );
+        for (reason, n) in [("malformed", self.malformed), ("rejected", self.rejected)] {
+            e.sample(
+                "peerlab_datagrams_refused_total",
+                &[("reason", &reason)],
+                c(n),
+            );
+        }
+    }
+
     fn poll_timeout(&self) -> Option<Instant> {
         let core = self.ra.poll_timeout().map(|m| m.to_instant(self.start));
         // The first turn at once: the HELLO is queued.

@@ -19,6 +19,7 @@ use crate::lab1::checker::{Checker, Conflict, Refused, Violation};
 use crate::lab1::events::{ClaimedTwice, ResourceListening, ResourceSummary, UseLine};
 use crate::lab1::roster;
 use crate::lab1::wire::{Msg, PeerId};
+use crate::metrics::expo::{Expo, Kind, Value};
 use crate::output::{Output, Verb};
 use crate::values::addr::AddrSpec;
 use crate::values::limits::MAX_PROCESSES;
@@ -116,6 +117,61 @@ impl Resource {
 }
 
 impl App for Resource {
+    fn mode(&self) -> &'static str {
+        "shared-resource"
+    }
+
+    fn metrics(&self, _now: Instant, _mesh: &Mesh, e: &mut Expo<'_>) {
+        let k = &self.checker;
+        for (name, help, v) in [
+            (
+                "peerlab_resource_uses_total",
+                "Entries into the critical section (new ENTERs, not their resends).",
+                k.entries,
+            ),
+            (
+                "peerlab_resource_violations_total",
+                "Times two processes were inside at once (mutual exclusion broken).",
+                k.violations,
+            ),
+            (
+                "peerlab_resource_duplicates_total",
+                "Resent messages acknowledged again.",
+                k.duplicates,
+            ),
+            (
+                "peerlab_resource_unknown_exits_total",
+                "EXITs with no entry.",
+                k.unknown_exits,
+            ),
+            (
+                "peerlab_resource_restarts_total",
+                "Restarts seen (a new incarnation of a known process).",
+                k.restarts,
+            ),
+        ] {
+            e.single(name, Kind::Counter, help, Value::Count(v));
+        }
+        e.single(
+            "peerlab_resource_inside",
+            Kind::Gauge,
+            "1 while a process is inside the critical section.",
+            Value::from(k.inside().is_some()),
+        );
+        e.family(
+            "peerlab_datagrams_refused_total",
+            Kind::Counter,
+            "Datagrams not taken, by reason: malformed (not a Lab 1 message), rejected (not from the address that speaks for the id it names, or without the right MAC).",
+        );
+        for (reason, n) in [("malformed", self.malformed), ("rejected", self.rejected)] {
+            e.sample(
+                "peerlab_datagrams_refused_total",
+                &[("reason", &reason)],
+                Value::Count(n),
+            );
+        }
+    }
+
     fn poll_timeout(&self) -> Option<Instant> {
         None
     }

@@ -183,6 +183,16 @@ impl<W: Write> Output<W> {
         }
     }
 
+    /// Lines lost so far: dropped from stdout (a reader too slow, or write errors), not shown
+    /// by the per-source limit, lost from the trace file.
+    pub(crate) fn losses(&self) -> (u64, u64, u64) {
+        let trace = self
+            .trace
+            .as_deref()
+            .map_or(0, |t| t.lost + t.dropped_total);
+        (self.dropped_total + self.lost, self.lines_limited(), trace)
+    }
+
     /// The descriptor the driver should poll for writable readiness, if any.
     pub(crate) fn watch_fd(&self) -> Option<RawFd> {
         self.watch

@@ -190,6 +190,9 @@ pub struct Mesh {
     /// whatever brings one closer (a send error, a goodbye): the loop reads it every turn,
     /// and a turn before it needs no look at every peer (200 of them, a few times a second).
     next_lookup: Option<Instant>,
+    /// Lookups started, and those that gave no usable address (for `--metrics`).
+    lookups: u64,
+    lookup_failures: u64,
 }
 
 impl Mesh {
@@ -250,6 +253,8 @@ impl Mesh {
             left_out_max: 0,
             retired: VecDeque::with_capacity(capacity),
             next_lookup: Some(now),
+            lookups: 0,
+            lookup_failures: 0,
         };
         registry
             .register(&mut mesh.server, SERVER, Interest::READABLE)
@@ -544,6 +549,11 @@ impl Mesh {
                 .any(|g| !self.groups[g].looked_up && self.resolver.is_busy(self.statics + g))
     }
 
+    /// Lookups started so far, and those that gave no usable address.
+    pub(crate) fn lookup_counts(&self) -> (u64, u64) {
+        (self.lookups, self.lookup_failures)
+    }
+
     /// DNS answers the lookups ignored so far (wrong source, id or question, malformed).
     pub(crate) fn dns_ignored(&self) -> dns::lookup::Ignored {
         self.resolver.ignored()
@@ -580,6 +590,7 @@ impl Mesh {
             let host = self.groups[g].spec.host();
             let host = host.trim_start_matches('[').trim_end_matches(']');
             self.resolver.start(registry, slot, host, Family::Any, now);
+            self.lookups += 1;
         }
         for i in 0..self.statics {
             if self.peers[i].state.next_resolve > now || self.resolver.is_busy(i) {
@@ -592,6 +603,7 @@ impl Mesh {
             }
             self.resolver
                 .start(registry, i, spec.host(), Family::Any, now);
+            self.lookups += 1;
         }
         self.apply_lookups(registry, now);
         self.next_lookup = self.scan_next_lookup();
@@ -673,6 +685,7 @@ impl Mesh {
         let addr = match result {
             Ok(a) => a,
             Err(why) => {
+                self.lookup_failures += 1;
                 if slot.state.handle_unresolved(now) {
                     let before = slot.state.addr.is_some();
                     self.push(PeerEvent::Unresolved { i, why, before });
@@ -773,6 +786,7 @@ impl Mesh {
                 a
             }
             Err(why) => {
+                self.lookup_failures += 1;
                 if !std::mem::replace(&mut self.groups[g].unresolved_said, true) {
                     self.push(PeerEvent::GroupUnresolved {
                         g,

@@ -1,0 +1,383 @@
+//! `--metrics ADDR`: the HTTP listener and its connections, served from the driver's poll
+//! loop like every other socket. Whatever a client does (connects and says nothing, sends a
+//! byte a second, never reads, floods, opens hundreds of connections), the loop never waits
+//! for it: every socket is non-blocking; at most [`MAX_CONNS`] connections are open at once
+//! (a connection beyond them is answered 503 and closed); a request head must arrive whole,
+//! in at most [`REQUEST_LIMIT`] bytes, within [`REQUEST_TIME`], and the answer be taken
+//! within [`ANSWER_TIME`], else the connection is cut; each is counted and exported.
+//!
+//! Memory is fixed at start: one [`REQUEST_LIMIT`]-byte buffer per connection slot, which
+//! holds the request and then each part of the answer (the exposition is written a part at a
+//! time, see [`crate::metrics::expo`]). Reserved zeroed and untouched, it costs no resident
+//! memory until connections use it.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Registry, Token};
+
+use crate::metrics::expo::{Expo, Kind, Value};
+use crate::metrics::http::{self, Route, Status};
+
+/// Connections open at once (the open-file limit must also hold up to 256 peer sockets).
+pub(crate) const MAX_CONNS: usize = 16;
+/// Longest request head, and the size of each part of an answer.
+pub(crate) const REQUEST_LIMIT: usize = 8 * 1024;
+/// Time from accept to a whole request head.
+pub(crate) const REQUEST_TIME: Duration = Duration::from_secs(2);
+/// Time from the request to the last byte of the answer taken by the client.
+pub(crate) const ANSWER_TIME: Duration = Duration::from_secs(5);
+/// Connections accepted in one turn: the rest wait in the listen queue for the next turn, so
+/// a flood of connects cannot hold the loop.
+const ACCEPTS_PER_TURN: usize = 64;
+/// After `accept` failed for want of file descriptors, when to try again.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// The listener's token.
+pub(crate) const LISTENER: Token = Token(usize::MAX - 4);
+/// Connection `k`'s token is `Token(FIRST_CONN - k)`.
+const FIRST_CONN: usize = usize::MAX - 5;
+
+/// Why connections ended before their answer was taken, and the answers given.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct HttpCounts {
+    /// Connections accepted.
+    accepted: u64,
+    /// Answers by status: 200 (metrics), 200 (index), 400, 404, 405, 431, 503.
+    scrapes: u64,
+    index: u64,
+    bad_request: u64,
+    not_found: u64,
+    method: u64,
+    too_large: u64,
+    busy: u64,
+    /// Cut: no whole request within [`REQUEST_TIME`].
+    slow_request: u64,
+    /// Cut: the answer not taken within [`ANSWER_TIME`].
+    slow_reader: u64,
+    /// Closed by the client (or an error) before the answer was written.
+    gone: u64,
+    /// `accept` failed (out of file descriptors, or another error).
+    accept_errors: u64,
+    /// Exposition lines left out for being too long.
+    too_long: u64,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Reading the request head (`len` bytes so far).
+    Reading { len: usize },
+    /// Writing `buf[at..end]`; after it, the exposition's part starting at `next` (if any).
+    Writing {
+        at: usize,
+        end: usize,
+        next: Option<usize>,
+    },
+}
+
+#[derive(Debug)]
+struct Conn {
+    stream: TcpStream,
+    deadline: Instant,
+    phase: Phase,
+}
+
+/// The listener and its connections.
+#[derive(Debug)]
+pub(crate) struct MetricsServer {
+    listener: TcpListener,
+    local: SocketAddr,
+    conns: [Option<Conn>; MAX_CONNS],
+    /// [`MAX_CONNS`] buffers of [`REQUEST_LIMIT`] bytes, one per slot.
+    bufs: Box<[u8]>,
+    /// Connections may wait in the listen queue: accept again then (a full table freed, a
+    /// turn's share used, or `accept` out of file descriptors).
+    accept_at: Option<Instant>,
+    counts: HttpCounts,
+}
+
+impl MetricsServer {
+    /// Listens on `addr` and registers the listener.
+    pub(crate) fn open(registry: &Registry, addr: SocketAddr) -> io::Result<MetricsServer> {
+        let mut listener = TcpListener::bind(addr)?;
+        registry.register(&mut listener, LISTENER, Interest::READABLE)?;
+        let local = listener.local_addr()?;
+        Ok(MetricsServer {
+            listener,
+            local,
+            conns: Default::default(),
+            // Zeroed by the allocator (fresh pages): no page is resident until it is used.
+            bufs: vec![0u8; MAX_CONNS * REQUEST_LIMIT].into_boxed_slice(),
+            accept_at: None,
+            counts: HttpCounts::default(),
+        })
+    }
+
+    /// The address it listens on.
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Whether `token` is one of its sockets.
+    pub(crate) fn owns(token: Token) -> bool {
+        token == LISTENER || (FIRST_CONN + 1 - MAX_CONNS..=FIRST_CONN).contains(&token.0)
+    }
+
+    /// The next time something is due: a connection's deadline, or accepting again.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let conns = self.conns.iter().flatten().map(|c| c.deadline);
+        conns.chain(self.accept_at).min()
+    }
+
+    /// A readiness event for `token`, or a due deadline (`token` `None`): accepts, reads,
+    /// answers, cuts. `render` writes the exposition.
+    pub(crate) fn handle(
+        &mut self,
+        registry: &Registry,
+        token: Option<Token>,
+        now: Instant,
+        render: &mut dyn FnMut(&mut Expo<'_>),
+    ) {
+        match token {
+            Some(LISTENER) => self.accept(registry, now, render),
+            Some(Token(t)) => {
+                if let Some(k) = FIRST_CONN.checked_sub(t).filter(|&k| k < MAX_CONNS) {
+                    self.progress(registry, k, now, render);
+                }
+            }
+            None => {
+                for k in 0..MAX_CONNS {
+                    if self.conns[k].as_ref().is_some_and(|c| now >= c.deadline) {
+                        match self.conns[k].as_ref().map(|c| &c.phase) {
+                            Some(Phase::Reading { .. }) => self.counts.slow_request += 1,
+                            _ => self.counts.slow_reader += 1,
+                        }
+                        self.close(registry, k, now);
+                    }
+                }
+                if self.accept_at.is_some_and(|t| now >= t) {
+                    self.accept(registry, now, render);
+                }
+            }
+        }
+    }
+
+    /// Accepts what waits, up to a turn's share.
+    fn accept(&mut self, registry: &Registry, now: Instant, render: &mut dyn FnMut(&mut Expo<'_>)) {
+        self.accept_at = None;
+        for _ in 0..ACCEPTS_PER_TURN {
+            let (mut stream, _) = match self.listener.accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    // EMFILE, ENFILE, ENOBUFS...: the connection stays queued; try again a
+                    // little later (no readiness event will say so).
+                    self.counts.accept_errors += 1;
+                    self.accept_at = Some(now + ACCEPT_RETRY);
+                    return;
+                }
+            };
+            self.counts.accepted += 1;
+            let Some(k) = self.conns.iter().position(Option::is_none) else {
+                // Every slot taken: one short answer, best effort, and closed.
+                self.counts.busy += 1;
+                let mut head = heapless::String::new();
+                let body = http::answer(Route::Error(Status::Busy), &mut head).unwrap_or("");
+                let _ = stream
+                    .write(head.as_bytes())
+                    .and_then(|_| stream.write(body.as_bytes()));
+                continue;
+            };
+            let token = Token(FIRST_CONN - k);
+            if registry
+                .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+                .is_err()
+            {
+                self.counts.accept_errors += 1;
+                continue;
+            }
+            self.conns[k] = Some(Conn {
+                stream,
+                deadline: now + REQUEST_TIME,
+                phase: Phase::Reading { len: 0 },
+            });
+            // The request is often there already: an edge that came before registering is
+            // not reported again.
+            self.progress(registry, k, now, render);
+        }
+        // A turn's share used: the rest on the next turn.
+        self.accept_at = Some(now);
+    }
+
+    /// Reads what the connection sent, or writes what it may take; closes it when done.
+    fn progress(
+        &mut self,
+        registry: &Registry,
+        k: usize,
+        now: Instant,
+        render: &mut dyn FnMut(&mut Expo<'_>),
+    ) {
+        let buf = &mut self.bufs[k * REQUEST_LIMIT..(k + 1) * REQUEST_LIMIT];
+        let Some(conn) = &mut self.conns[k] else {
+            return;
+        };
+        if let Phase::Reading { len } = &mut conn.phase {
+            let mut closed = false;
+            while *len < buf.len() {
+                match conn.stream.read(&mut buf[*len..]) {
+                    Ok(0) => {
+                        closed = true;
+                        break;
+                    }
+                    Ok(n) => *len += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            let request = http::parse(&buf[..*len], *len == buf.len());
+            let Some(req) = request else {
+                if closed {
+                    self.counts.gone += 1;
+                    self.close(registry, k, now);
+                }
+                return; // more to come
+            };
+            match req.route {
+                Route::Metrics => self.counts.scrapes += 1,
+                Route::Index => self.counts.index += 1,
+                Route::Error(s) => {
+                    *match s {
+                        Status::BadRequest => &mut self.counts.bad_request,
+                        Status::NotFound => &mut self.counts.not_found,
+                        Status::MethodNotAllowed => &mut self.counts.method,
+                        Status::TooLarge => &mut self.counts.too_large,
+                        Status::Busy => &mut self.counts.busy,
+                    } += 1
+                }
+            }
+            // The head, then a fixed body or the exposition's first part, from the buffer.
+            let mut head = heapless::String::new();
+            let body = http::answer(req.route, &mut head);
+            let mut end = head.len();
+            buf[..end].copy_from_slice(head.as_bytes());
+            let mut next = None;
+            if !req.head_only {
+                match body {
+                    Some(b) => {
+                        buf[end..end + b.len()].copy_from_slice(b.as_bytes());
+                        end += b.len();
+                    }
+                    None => next = Some(0),
+                }
+            }
+            conn.deadline = now + ANSWER_TIME;
+            conn.phase = Phase::Writing { at: 0, end, next };
+        }
+        let Phase::Writing { at, end, next } = &mut conn.phase else {
+            return;
+        };
+        loop {
+            if *at == *end {
+                let Some(skip) = *next else {
+                    // All written: the client reads to the end of the stream.
+                    let _ = conn.stream.shutdown(Shutdown::Write);
+                    self.close(registry, k, now);
+                    return;
+                };
+                let mut e = Expo::part(buf, skip);
+                render(&mut e);
+                write_counts(&self.counts, &mut e);
+                self.counts.too_long += e.too_long();
+                let part = e.finish();
+                (*at, *end, *next) = (0, part.len, part.next);
+                continue;
+            }
+            match conn.stream.write(&buf[*at..*end]) {
+                Ok(0) => break,
+                Ok(n) => *at += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => break,
+            }
+        }
+        self.counts.gone += 1;
+        self.close(registry, k, now);
+    }
+
+    fn close(&mut self, registry: &Registry, k: usize, now: Instant) {
+        if let Some(mut c) = self.conns[k].take() {
+            let _ = registry.deregister(&mut c.stream);
+        }
+        // A slot is free: whatever waits in the listen queue may come in now.
+        if self.accept_at.is_none() {
+            self.accept_at = Some(now);
+        }
+    }
+}
+
+/// The endpoint's own metrics.
+fn write_counts(c: &HttpCounts, e: &mut Expo<'_>) {
+    {
+        e.family(
+            "peerlab_http_responses_total",
+            Kind::Counter,
+            "HTTP responses of the metrics endpoint, by status code and path.",
+        );
+        for (code, path, n) in [
+            ("200", "/metrics", c.scrapes),
+            ("200", "/", c.index),
+            ("400", "", c.bad_request),
+            ("404", "", c.not_found),
+            ("405", "", c.method),
+            ("431", "", c.too_large),
+            ("503", "", c.busy),
+        ] {
+            e.sample(
+                "peerlab_http_responses_total",
+                &[("code", &code), ("path", &path)],
+                Value::Count(n),
+            );
+        }
+        e.single(
+            "peerlab_http_connections_total",
+            Kind::Counter,
+            "Connections accepted by the metrics endpoint.",
+            Value::Count(c.accepted),
+        );
+        e.family(
+            "peerlab_http_connections_cut_total",
+            Kind::Counter,
+            "Connections closed before their answer was taken, by reason.",
+        );
+        for (reason, n) in [
+            ("slow_request", c.slow_request),
+            ("slow_reader", c.slow_reader),
+            ("closed_by_client", c.gone),
+        ] {
+            e.sample(
+                "peerlab_http_connections_cut_total",
+                &[("reason", &reason)],
+                Value::Count(n),
+            );
+        }
+        e.single(
+            "peerlab_http_accept_errors_total",
+            Kind::Counter,
+            "Failed accepts (e.g. out of file descriptors); the connection waits and is tried again.",
+            Value::Count(c.accept_errors),
+        );
+        e.single(
+            "peerlab_http_lines_too_long_total",
+            Kind::Counter,
+            "Exposition lines left out for being longer than 1 KiB.",
+            Value::Count(c.too_long),
+        );
+    }
+}
