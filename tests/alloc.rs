@@ -76,6 +76,42 @@ fn run_until(a: &mut Node<io::Sink>, b: &mut Node<io::Sink>, target: u64) {
     }
 }
 
+/// Scrapes `endpoint` (`GET /metrics`) while both loops turn; the whole answer is read with
+/// a fixed buffer. Returns its length.
+fn scrape_while_turning(
+    a: &mut Node<io::Sink>,
+    b: &mut Node<io::Sink>,
+    endpoint: std::net::SocketAddr,
+) -> usize {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(endpoint).expect("connect to --metrics");
+    s.set_nonblocking(true).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = [0u8; 4096];
+    let mut first = [0u8; 15];
+    let mut total = 0;
+    let t = Instant::now();
+    loop {
+        a.turn(Some(Duration::from_millis(1))).unwrap();
+        b.turn(Some(Duration::from_millis(1))).unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if total < first.len() {
+                    let k = n.min(first.len() - total);
+                    first[total..total + k].copy_from_slice(&buf[..k]);
+                }
+                total += n;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("reading the scrape: {e}"),
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "the scrape never ended");
+    }
+    assert_eq!(&first, b"HTTP/1.1 200 OK", "the scrape's status line");
+    total
+}
+
 fn lab(
     net: u8,
     auth: &peerlab::lab1::auth::Auth,
@@ -199,18 +235,38 @@ fn message_path_allocates_nothing() {
         assert_eq!(r.app.checker().violations, 0);
     }
 
-    for (net, json, discover) in [(11, false, false), (12, true, false), (140, false, true)] {
+    for (net, json, discover, metrics) in [
+        (11, false, false, false),
+        (12, true, false, false),
+        (140, false, true, false),
+        (141, false, false, true),
+    ] {
         let [pa, pb]: [String; 2] = util::addrs(net, 2).try_into().unwrap();
         let mut a = node(&pa, &pb, json, discover);
         let mut b = node(&pb, &pa, json, discover);
+        // --metrics on the first: scraped while the counters flow (the scrape itself, as
+        // well as every datagram, must allocate nothing).
+        let endpoint: std::net::SocketAddr = format!("127.0.{net}.9:19464").parse().unwrap();
+        if metrics {
+            a.serve_metrics(endpoint).unwrap();
+        }
         run_until(&mut a, &mut b, 50);
+        if metrics {
+            scrape_while_turning(&mut a, &mut b, endpoint);
+        }
         let before = ALLOCS.load(Ordering::Relaxed);
         let (ra, rb) = (received(&a), received(&b));
-        run_until(&mut a, &mut b, 2_050);
+        let mut scraped = 0;
+        for target in [550, 1_050, 1_550, 2_050] {
+            run_until(&mut a, &mut b, target);
+            if metrics {
+                scraped += scrape_while_turning(&mut a, &mut b, endpoint);
+            }
+        }
         let allocs = ALLOCS.load(Ordering::Relaxed) - before;
         let messages = received(&a) - ra + received(&b) - rb;
         println!(
-            "json={json} discovered={discover}: {allocs} allocations over {messages} messages"
+            "json={json} discovered={discover} metrics={metrics}: {allocs} allocations over {messages} messages ({scraped} bytes scraped)"
         );
         assert_eq!(
             allocs, 0,
