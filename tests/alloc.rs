@@ -86,7 +86,8 @@ fn scrape_while_turning(
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(endpoint).expect("connect to --metrics");
     s.set_nonblocking(true).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut buf = [0u8; 4096];
     let mut first = [0u8; 15];
     let mut total = 0;
@@ -106,7 +107,10 @@ fn scrape_while_turning(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => panic!("reading the scrape: {e}"),
         }
-        assert!(t.elapsed() < Duration::from_secs(30), "the scrape never ended");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the scrape never ended"
+        );
     }
     assert_eq!(&first, b"HTTP/1.1 200 OK", "the scrape's status line");
     total

@@ -3,6 +3,8 @@
 #   - strace (Debian): tests/loopback.rs pauses a process between its binds to make a start-up
 #     race certain.
 #   - chromium (Debian): tests/timeline.rs has a real browser render a Lab 1 figure to PNG.
+#   - prometheus (Debian, with promtool): tests/metrics.rs has a real Prometheus server scrape
+#     a mesh and lints every mode's exposition; the compose metrics image is built from it.
 #   - kubernetes-validate (PyPI): tests/kubernetes.rs validates deploy/kubernetes/ against a
 #     current Kubernetes release's schemas. Installed into its own virtualenv
 #     ($PEERLAB_TOOLS, /opt/peerlab-tools by default; Debian's Python refuses system-wide pip
@@ -18,6 +20,7 @@ for c in chromium chromium-browser google-chrome; do
     command -v "$c" >/dev/null 2>&1 && have_browser=1
 done
 [ -n "$have_browser" ] || need+=(chromium)
+{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)
 have_validator() {
     command -v kubernetes-validate >/dev/null 2>&1 || [ -x "$tools/bin/kubernetes-validate" ]
 }
