@@ -132,6 +132,16 @@ fn serve<A: App, E: std::fmt::Display>(
     metrics: Option<std::net::SocketAddr>,
     start: impl FnOnce() -> Result<Driver<A, Stdout>, E>,
 ) -> ExitCode {
+    // The metrics port first: a port in use stops the process before it says anything to its
+    // peers, and whoever waits for the listening line can scrape at once.
+    let listener = match metrics.map(std::net::TcpListener::bind).transpose() {
+        Ok(l) => l,
+        Err(e) => {
+            let addr = metrics.map_or(String::new(), |a| a.to_string());
+            eprintln!("{prefix}: --metrics {addr}: cannot listen: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // Opening the own address may wait for its name: a stop meanwhile is still a stop.
     peerlab::io::driver::stop_while_starting();
     let mut node = match start() {
@@ -141,9 +151,9 @@ fn serve<A: App, E: std::fmt::Display>(
             return ExitCode::FAILURE;
         }
     };
-    if let Some(addr) = metrics {
-        if let Err(e) = node.serve_metrics(addr) {
-            eprintln!("{prefix}: --metrics {addr}: cannot listen: {e}");
+    if let Some(l) = listener {
+        if let Err(e) = node.serve_metrics(l) {
+            eprintln!("{prefix}: --metrics: cannot serve: {e}");
             return ExitCode::FAILURE;
         }
     }

@@ -252,7 +252,8 @@ fn message_path_allocates_nothing() {
         // well as every datagram, must allocate nothing).
         let endpoint: std::net::SocketAddr = format!("127.0.{net}.9:19464").parse().unwrap();
         if metrics {
-            a.serve_metrics(endpoint).unwrap();
+            a.serve_metrics(std::net::TcpListener::bind(endpoint).unwrap())
+                .unwrap();
         }
         run_until(&mut a, &mut b, 50);
         if metrics {

@@ -154,7 +154,12 @@ fn manifests_say_what_the_readme_says() {
     for want in [
         "kind: StatefulSet\n",
         "  serviceName: peer\n",
-        "args: [\"0.0.0.0:10002\", \"--discover\", \"peer:10002\"]\n",
+        "args: [\"0.0.0.0:10002\", \"--discover\", \"peer:10002\", \"--metrics\", \":9464\"]\n",
+        // docs/metrics.md: the usual scrape annotations and a port named `metrics`.
+        "        prometheus.io/scrape: \"true\"\n",
+        "        prometheus.io/port: \"9464\"\n",
+        "        prometheus.io/path: /metrics\n",
+        "            - name: metrics\n              containerPort: 9464\n              protocol: TCP\n",
         "        runAsNonRoot: true\n",
         "          type: RuntimeDefault\n",
         "            allowPrivilegeEscalation: false\n",

@@ -622,3 +622,46 @@ fn after_hostile_clients_the_endpoint_answers_and_counts_them() {
     assert_eq!(lint(&body), "");
     peer.term();
 }
+
+#[test]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): waits out the answer limit (5 s)"
+)]
+fn a_client_that_never_reads_a_big_answer_is_cut_and_others_are_served_meanwhile() {
+    // 200 peers listed (none running): an exposition of about 180 KB, far more than the
+    // small receive window of a client that never reads can take.
+    let me = "127.0.165.1:10002".to_string();
+    let peers: Vec<String> = (0..200)
+        .map(|k| format!("127.0.166.{}:10002", k + 2))
+        .collect();
+    let endpoint: SocketAddr = "127.0.165.1:19464".parse().unwrap();
+    let metrics = endpoint.to_string();
+    let mut args = vec!["--metrics", &metrics, &me];
+    args.extend(peers.iter().map(String::as_str));
+    let mut peer = Proc::start_listening("big", &args);
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.set_recv_buffer_size(2048).unwrap();
+    s.connect(&endpoint.into()).unwrap();
+    let mut stuck: TcpStream = s.into();
+    stuck
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // Meanwhile another scraper gets the whole answer.
+    let (code, _, body) = get(endpoint, "/metrics");
+    assert_eq!(code, 200);
+    assert!(body.len() > 100_000, "{} bytes", body.len());
+    assert_eq!(lint(&body), "");
+    // After the answer time the stuck one is cut and counted.
+    let cut = eventually(Duration::from_secs(15), || {
+        let body = get(endpoint, "/metrics").2;
+        let n: u64 = samples(&body, "peerlab_http_connections_cut_total")
+            .get("{reason=\"slow_reader\"}")?
+            .parse()
+            .ok()?;
+        (n >= 1).then_some(())
+    });
+    assert!(cut.is_some(), "the client that never reads was not cut");
+    drop(stuck);
+    peer.term();
+}

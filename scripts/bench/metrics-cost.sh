@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What --metrics costs, measured on loopback: the time of a scrape (curl, GET /metrics, the
 # median and the worst of 20) of a peer in a mesh of N (3 and 200 by default), and the peak
-# RSS (VmHWM) of a peer of a 3-peer mesh with the endpoint off, on, and on and scraped 20
-# times, side by side in one run.
+# RSS (VmHWM) and private memory of a peer of a 3-peer mesh with the endpoint off, on, and on
+# and scraped 20 times, side by side in one run (medians of 3 rounds).
 #   scripts/bench/metrics-cost.sh [--binary /path/to/process] [N ...]
 # Peers on 127.62.0.x:10002 at 1 Hz, the first one with --metrics 127.62.0.1:9464. Run nothing
 # else meanwhile.
@@ -54,15 +54,27 @@ for n in "${sizes[@]}"; do
   stop
 done
 echo
-echo "| 3-peer mesh, first peer | peak RSS (VmHWM) |"
-echo "|---|---|"
+# Three rounds of off, on, on and scraped, from a dropped page cache each time (as root): the
+# binary's pages in RSS depend on the page cache; the private (anonymous) memory does not.
+anon() { awk '/^Anonymous:/ {print $2}' "/proc/$1/smaps_rollup"; }
+median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+for round in 1 2 3; do
+  for mode in off on scraped; do
+    sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+    mesh 3 "$([ $mode = off ] && echo off || echo on)"
+    sleep 3
+    if [ $mode = scraped ]; then scrape 20 >/dev/null; fi
+    sleep 1
+    echo "$mode $(hwm "$first") $(anon "$first")" >> "$tmp/rss"
+    stop
+  done
+done
+echo "| 3-peer mesh, first peer (median of 3) | peak RSS (VmHWM) | private memory (Anonymous) |"
+echo "|---|---|---|"
 for mode in off on scraped; do
-  mesh 3 "$([ $mode = off ] && echo off || echo on)"
-  sleep 4
-  [ $mode = scraped ] && scrape 20 >/dev/null
-  sleep 1
-  echo "| --metrics $mode | $(hwm "$first") KiB |"
-  stop
+  h=$(awk -v m=$mode '$1 == m {print $2}' "$tmp/rss" | median)
+  a=$(awk -v m=$mode '$1 == m {print $3}' "$tmp/rss" | median)
+  echo "| --metrics $mode | $h KiB | $a KiB |"
 done
 echo
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), binary $(stat -c %s "$bin") bytes"

@@ -633,9 +633,10 @@ impl<A: App, W: Write> Driver<A, W> {
         d
     }
 
-    /// Serves the metrics on `addr` from this loop (`--metrics`), and says where.
-    pub fn serve_metrics(&mut self, addr: SocketAddr) -> io::Result<()> {
-        let server = MetricsServer::open(self.poll.registry(), addr)?;
+    /// Serves the metrics from this loop on `listener` (`--metrics`, bound by the caller
+    /// before the mesh opened), and says where.
+    pub fn serve_metrics(&mut self, listener: std::net::TcpListener) -> io::Result<()> {
+        let server = MetricsServer::open(self.poll.registry(), listener)?;
         self.out.notice(format_args!(
             "metrics at http://{}/metrics (Prometheus text format)",
             server.local_addr()

@@ -32,6 +32,10 @@ pub(crate) const ANSWER_TIME: Duration = Duration::from_secs(5);
 /// Connections accepted in one turn: the rest wait in the listen queue for the next turn, so
 /// a flood of connects cannot hold the loop.
 const ACCEPTS_PER_TURN: usize = 64;
+/// The kernel's send buffer of a connection, fixed: the answer of a large table goes out in a
+/// few parts rather than into megabytes of kernel memory that a client which never reads would
+/// hold (16 of them), and such a client is seen and cut at [`ANSWER_TIME`].
+const SEND_BUFFER: usize = 64 * 1024;
 /// After `accept` failed for want of file descriptors, when to try again.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
@@ -99,9 +103,14 @@ pub(crate) struct MetricsServer {
 }
 
 impl MetricsServer {
-    /// Listens on `addr` and registers the listener.
-    pub(crate) fn open(registry: &Registry, addr: SocketAddr) -> io::Result<MetricsServer> {
-        let mut listener = TcpListener::bind(addr)?;
+    /// Registers `listener` (bound before the process said it listens, so that whoever waits
+    /// for that line can scrape at once).
+    pub(crate) fn open(
+        registry: &Registry,
+        listener: std::net::TcpListener,
+    ) -> io::Result<MetricsServer> {
+        listener.set_nonblocking(true)?;
+        let mut listener = TcpListener::from_std(listener);
         registry.register(&mut listener, LISTENER, Interest::READABLE)?;
         let local = listener.local_addr()?;
         Ok(MetricsServer {
@@ -154,6 +163,11 @@ impl MetricsServer {
                             Some(Phase::Reading { .. }) => self.counts.slow_request += 1,
                             _ => self.counts.slow_reader += 1,
                         }
+                        // Cut: a reset, so that what it did not take is not kept for it.
+                        if let Some(c) = &self.conns[k] {
+                            let _ =
+                                socket2::SockRef::from(&c.stream).set_linger(Some(Duration::ZERO));
+                        }
                         self.close(registry, k, now);
                     }
                 }
@@ -192,6 +206,7 @@ impl MetricsServer {
                 continue;
             };
             let token = Token(FIRST_CONN - k);
+            let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
             if registry
                 .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
                 .is_err()
