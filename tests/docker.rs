@@ -1720,6 +1720,26 @@ fn compose_prometheus_finds_every_scaled_replica_by_dns() {
         }
     }
     let _down = Down(&dc);
+    // Online, the official image takes the same place with the same files (its entrypoint is
+    // /bin/prometheus too, its config at /etc/prometheus/prometheus.yml).
+    let official: Vec<(&str, &str)> = env
+        .iter()
+        .copied()
+        .chain([("PEERLAB_PROMETHEUS_IMAGE", "prom/prometheus:v2.53.0")])
+        .collect();
+    let mut a = vec!["compose"];
+    a.extend_from_slice(&files);
+    a.extend(["config", "--images"]);
+    let images = ok("docker", &a, &official);
+    assert!(
+        images.lines().any(|l| l == "prom/prometheus:v2.53.0"),
+        "{images}"
+    );
+    let dockerfile = std::fs::read_to_string("deploy/prometheus/Dockerfile").unwrap();
+    assert!(
+        dockerfile.contains("ENTRYPOINT [\"/bin/prometheus\"]"),
+        "{dockerfile}"
+    );
     let n = 5;
     dc(&["up", "-d", "--no-build", "--scale", &format!("peer={n}")]);
     let port = dc(&["port", "prometheus", "9090"]);

@@ -191,6 +191,9 @@ fn every_modes_exposition_passes_promtool() {
     drop(resource);
 }
 
+/// A series of a range query: its labels and its (time in seconds, value) samples.
+type Series = (BTreeMap<String, String>, Vec<(f64, f64)>);
+
 /// A Prometheus server in `ns`, scraping `targets` every second; its API at 127.0.0.1:9090.
 struct Prometheus {
     proc: Proc,
@@ -275,7 +278,7 @@ impl Prometheus {
 
     /// The samples of a range query `q` (e.g. `x[20s]`): each series' labels and its
     /// (time in seconds, value) pairs.
-    fn range(&self, ns: &Netns, q: &str) -> Vec<(BTreeMap<String, String>, Vec<(f64, f64)>)> {
+    fn range(&self, ns: &Netns, q: &str) -> Vec<Series> {
         let v = self
             .api(ns, &format!("/api/v1/query?query={}", encode(q)))
             .expect("the API answers");

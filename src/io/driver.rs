@@ -28,7 +28,7 @@ use crate::io::mesh::events::PeerLine;
 use crate::io::mesh::peer::{Link, PeerState};
 use crate::io::mesh::{Discovery, Mesh, Recv, StartError, MAX_TOKENS};
 use crate::io::{BYE, HEALTH_OK, HEALTH_PROBE};
-use crate::metrics::expo::{Expo, Kind, OrEmpty, Value};
+use crate::metrics::expo::{Expo, Kind, Value};
 use crate::output::{Line, Output};
 use crate::values::addr::AddrSpec;
 use crate::values::limits::{MAX_DGRAM, MAX_PEERS, UP_AFTER};
@@ -388,8 +388,8 @@ struct ProcessFacts {
     lines: [u64; 4],
 }
 
-/// The metrics every mode has: the build, the start, the lines lost, the lookups, and per
-/// peer whether it is up and what was sent to it.
+/// The metrics every mode has: the build, the start, the lines lost, and the mesh's (its
+/// lookups, and per peer whether it is up and what was sent to it).
 fn write_process_metrics(e: &mut Expo<'_>, p: &ProcessFacts, mesh: &Mesh) {
     e.family(
         "peerlab_build_info",
@@ -428,82 +428,7 @@ fn write_process_metrics(e: &mut Expo<'_>, p: &ProcessFacts, mesh: &Mesh) {
             Value::Count(n),
         );
     }
-    let (lookups, failures) = mesh.lookup_counts();
-    e.single(
-        "peerlab_dns_lookups_total",
-        Kind::Counter,
-        "Name lookups started (peers' names and --discover groups).",
-        Value::Count(lookups),
-    );
-    e.single(
-        "peerlab_dns_lookup_failures_total",
-        Kind::Counter,
-        "Lookups that gave no usable address.",
-        Value::Count(failures),
-    );
-    let ig = mesh.dns_ignored();
-    e.family(
-        "peerlab_dns_answers_ignored_total",
-        Kind::Counter,
-        "DNS answers ignored, by reason: from an address not asked, a wrong id, another question, malformed.",
-    );
-    for (reason, n) in [
-        ("source", ig.source),
-        ("id", ig.id),
-        ("question", ig.question),
-        ("malformed", ig.malformed),
-    ] {
-        e.sample(
-            "peerlab_dns_answers_ignored_total",
-            &[("reason", &reason)],
-            Value::Count(u64::from(n)),
-        );
-    }
-    e.single(
-        "peerlab_peers",
-        Kind::Gauge,
-        "Rows in the peer table (named and discovered, left ones included).",
-        Value::Count(mesh.len() as u64),
-    );
-    let peers = (0..mesh.len()).map(|i| (mesh.peer(i), OrEmpty(mesh.peer(i).addr)));
-    e.family(
-        "peerlab_peer_up",
-        Kind::Gauge,
-        "1 if the peer is up (sends to it meet no error, or it was heard), else 0.",
-    );
-    for (st, addr) in peers.clone() {
-        let labels: [crate::metrics::expo::Label<'_>; 2] =
-            [("peer", &st.name()), ("address", &addr)];
-        e.sample("peerlab_peer_up", &labels, Value::from(st.link == Link::Up));
-    }
-    e.family(
-        "peerlab_peer_datagrams_sent_total",
-        Kind::Counter,
-        "Datagrams sent to the peer.",
-    );
-    for (st, addr) in peers.clone() {
-        let labels: [crate::metrics::expo::Label<'_>; 2] =
-            [("peer", &st.name()), ("address", &addr)];
-        e.sample(
-            "peerlab_peer_datagrams_sent_total",
-            &labels,
-            Value::Count(st.sent),
-        );
-    }
-    e.family(
-        "peerlab_peer_socket_errors_total",
-        Kind::Counter,
-        "Send and receive errors on the peer's socket (an ICMP port unreachable: nobody listens).",
-    );
-    for (st, addr) in peers {
-        let labels: [crate::metrics::expo::Label<'_>; 2] =
-            [("peer", &st.name()), ("address", &addr)];
-        e.sample(
-            "peerlab_peer_socket_errors_total",
-            &labels,
-            Value::Count(st.errors),
-        );
-    }
+    mesh.write_metrics(e);
 }
 
 /// The names of the peers `pick` chooses, the first eight of them, then how many more.

@@ -8,6 +8,7 @@
 
 pub(crate) mod events;
 pub(crate) mod membership;
+mod metrics;
 pub(crate) mod peer;
 
 use std::collections::VecDeque;
@@ -547,11 +548,6 @@ impl Mesh {
         (0..self.statics).any(|i| self.peers[i].state.addr.is_none() && self.resolver.is_busy(i))
             || (0..self.groups.len())
                 .any(|g| !self.groups[g].looked_up && self.resolver.is_busy(self.statics + g))
-    }
-
-    /// Lookups started so far, and those that gave no usable address.
-    pub(crate) fn lookup_counts(&self) -> (u64, u64) {
-        (self.lookups, self.lookup_failures)
     }
 
     /// DNS answers the lookups ignored so far (wrong source, id or question, malformed).

@@ -1,0 +1,85 @@
+//! What the mesh exports for `--metrics`: its lookups and, per peer, whether it is up and
+//! what was sent to it.
+
+use crate::io::mesh::peer::Link;
+use crate::io::mesh::Mesh;
+use crate::metrics::expo::{Expo, Kind, Label, OrEmpty, Value};
+
+impl Mesh {
+    /// Writes the mesh's metrics.
+    pub(crate) fn write_metrics(&self, e: &mut Expo<'_>) {
+        let (lookups, failures) = (self.lookups, self.lookup_failures);
+        e.single(
+            "peerlab_dns_lookups_total",
+            Kind::Counter,
+            "Name lookups started (peers' names and --discover groups).",
+            Value::Count(lookups),
+        );
+        e.single(
+            "peerlab_dns_lookup_failures_total",
+            Kind::Counter,
+            "Lookups that gave no usable address.",
+            Value::Count(failures),
+        );
+        let ig = self.dns_ignored();
+        e.family(
+            "peerlab_dns_answers_ignored_total",
+            Kind::Counter,
+            "DNS answers ignored, by reason: from an address not asked, a wrong id, another question, malformed.",
+        );
+        for (reason, n) in [
+            ("source", ig.source),
+            ("id", ig.id),
+            ("question", ig.question),
+            ("malformed", ig.malformed),
+        ] {
+            e.sample(
+                "peerlab_dns_answers_ignored_total",
+                &[("reason", &reason)],
+                Value::Count(u64::from(n)),
+            );
+        }
+        e.single(
+            "peerlab_peers",
+            Kind::Gauge,
+            "Rows in the peer table (named and discovered, left ones included).",
+            Value::Count(self.len() as u64),
+        );
+        let peers = (0..self.len()).map(|i| (self.peer(i), OrEmpty(self.peer(i).addr)));
+        e.family(
+            "peerlab_peer_up",
+            Kind::Gauge,
+            "1 if the peer is up (sends to it meet no error, or it was heard), else 0.",
+        );
+        for (st, addr) in peers.clone() {
+            let labels: [Label<'_>; 2] = [("peer", &st.name()), ("address", &addr)];
+            e.sample("peerlab_peer_up", &labels, Value::from(st.link == Link::Up));
+        }
+        e.family(
+            "peerlab_peer_datagrams_sent_total",
+            Kind::Counter,
+            "Datagrams sent to the peer.",
+        );
+        for (st, addr) in peers.clone() {
+            let labels: [Label<'_>; 2] = [("peer", &st.name()), ("address", &addr)];
+            e.sample(
+                "peerlab_peer_datagrams_sent_total",
+                &labels,
+                Value::Count(st.sent),
+            );
+        }
+        e.family(
+            "peerlab_peer_socket_errors_total",
+            Kind::Counter,
+            "Send and receive errors on the peer's socket (an ICMP port unreachable: nobody listens).",
+        );
+        for (st, addr) in peers {
+            let labels: [Label<'_>; 2] = [("peer", &st.name()), ("address", &addr)];
+            e.sample(
+                "peerlab_peer_socket_errors_total",
+                &labels,
+                Value::Count(st.errors),
+            );
+        }
+    }
+}
