@@ -116,9 +116,10 @@ pub(crate) fn parse_metrics_addr(s: &str) -> Result<std::net::SocketAddr, String
             .map(|p| SocketAddr::from((Ipv4Addr::UNSPECIFIED, p))),
         None => s.parse::<SocketAddr>().ok(),
     };
-    addr.ok_or_else(|| {
+    // Port 0 (any free port) is refused as for the peer's own address: a scraper must know it.
+    addr.filter(|a| a.port() != 0).ok_or_else(|| {
         format!(
-            "`{s}`: --metrics takes IP:PORT (e.g. 0.0.0.0:9464, 127.0.0.1:9464, [::]:9464) or :PORT for every interface"
+            "`{s}`: --metrics takes IP:PORT (e.g. 0.0.0.0:9464, 127.0.0.1:9464, [::]:9464) or :PORT for every interface, with a port from 1 to 65535"
         )
     })
 }

@@ -138,7 +138,11 @@ fn serve<A: App, E: std::fmt::Display>(
         Ok(l) => l,
         Err(e) => {
             let addr = metrics.map_or(String::new(), |a| a.to_string());
-            eprintln!("{prefix}: --metrics {addr}: cannot listen: {e}");
+            let why = match e.kind() {
+                std::io::ErrorKind::AddrInUse => "the port is already in use".to_string(),
+                _ => e.to_string(),
+            };
+            eprintln!("{prefix}: --metrics {addr}: cannot listen: {why}");
             return ExitCode::FAILURE;
         }
     };

@@ -823,3 +823,48 @@ fn a_name_for_the_own_address_or_0_0_0_0_is_no_peer() {
         );
     }
 }
+
+/// A nameserver that never answers holds the first broadcast for the first lookups (at most
+/// half a second), and that wait is not a loop that fell behind: no "fell behind" notice, no
+/// skipped broadcast, and the broadcasts then keep their interval.
+#[test]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (a network namespace, iptables)"
+)]
+fn a_silent_nameserver_at_start_is_not_a_loop_that_fell_behind() {
+    let ns = Netns::new("dnssilent");
+    ns.resolv_conf("nameserver 127.0.0.9\noptions timeout:1\n");
+    // The queries are dropped: the nameserver is silent, not refusing.
+    ns.iptables(&["-A", "INPUT", "-p", "udp", "--dport", "53", "-j", "DROP"]);
+    let mut p1 = ns.start(
+        "p1",
+        &[
+            "--interval",
+            "100ms",
+            "127.0.0.2:10002",
+            "nosuch:10002",
+            "127.0.0.3:10002",
+        ],
+    );
+    let p2 = ns.start(
+        "p2",
+        &[
+            "--json",
+            "--interval",
+            "1s",
+            "127.0.0.3:10002",
+            "127.0.0.2:10002",
+        ],
+    );
+    p2.wait_for(|_| p2.counters_from("127.0.0.2:10002").len() >= 10);
+    p1.term();
+    assert_eq!(
+        p1.count(|l| l.contains("fell behind")),
+        0,
+        "{}",
+        p1.lines().join("\n")
+    );
+    let counters = p2.counters_from("127.0.0.2:10002");
+    assert_eq!(&counters[..10], &(0..10).collect::<Vec<u64>>()[..]);
+}

@@ -24,12 +24,34 @@ fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
     s.read_to_string(&mut all)
         .expect("read the answer to its end");
     let (head, body) = all.split_once("\r\n\r\n").expect("a head and a body");
+    let body = if head.contains("Transfer-Encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     let code = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .expect("a status code");
-    (code, head.to_string(), body.to_string())
+    (code, head.to_string(), body)
+}
+
+/// A chunked body, decoded; panics unless it ends with the last chunk (a whole answer).
+fn dechunk(mut rest: &str) -> String {
+    let mut body = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n").expect("a chunk size line");
+        let n = usize::from_str_radix(size, 16).expect("a hex chunk size");
+        if n == 0 {
+            assert_eq!(after, "\r\n", "nothing after the last chunk");
+            return body;
+        }
+        body.push_str(&after[..n]);
+        rest = after[n..]
+            .strip_prefix("\r\n")
+            .expect("a chunk ends with CRLF");
+    }
 }
 
 fn promtool() -> &'static str {
@@ -666,5 +688,120 @@ fn a_client_that_never_reads_a_big_answer_is_cut_and_others_are_served_meanwhile
     });
     assert!(cut.is_some(), "the client that never reads was not cut");
     drop(stuck);
+    peer.term();
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (a network namespace and its hosts file)"
+)]
+fn slow_scrapes_while_peers_join_are_whole_and_valid() {
+    // The answer goes out in parts (8 KiB each, behind a 64 KiB send buffer) while a client
+    // reads slowly; meanwhile discovery adds peers to the table. Every answer must still be one
+    // valid exposition: no series twice, no family twice, the last chunk at its end.
+    let ns = Netns::new("promgrow");
+    let hosts = |n: usize| {
+        let mut h = String::from("127.0.0.1 localhost\n");
+        for k in 0..n {
+            h.push_str(&format!("127.0.{}.{} g\n", 1 + k / 200, 2 + k % 200));
+        }
+        h
+    };
+    ns.hosts(&hosts(0));
+    ns.resolv_conf("nameserver 127.0.0.1\noptions timeout:1\n");
+    let mut peer = ns.start(
+        "growing",
+        &[
+            "--interval",
+            "100ms",
+            "--metrics",
+            "127.0.0.1:9464",
+            "--discover",
+            "g:10002",
+            "--discover-every",
+            "100ms",
+            "--max-peers",
+            "256",
+            "127.0.0.1:10002",
+        ],
+    );
+    peer.wait_for(|l| l.contains("listening on"));
+    let grow = {
+        let name = ns.name.clone();
+        std::thread::spawn(move || {
+            for n in (0..=240).step_by(4) {
+                let dir = format!("/etc/netns/{name}");
+                let mut h = String::from("127.0.0.1 localhost\n");
+                for k in 0..n {
+                    h.push_str(&format!("127.0.{}.{} g\n", 1 + k / 200, 2 + k % 200));
+                }
+                std::fs::write(format!("{dir}/hosts"), h).unwrap();
+                std::thread::sleep(Duration::from_millis(150));
+            }
+        })
+    };
+    let bodies = ns.inside(|| {
+        let addr: SocketAddr = "127.0.0.1:9464".parse().unwrap();
+        let until = Instant::now() + Duration::from_secs(9);
+        let mut bodies = Vec::new();
+        while Instant::now() < until {
+            let s =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            s.set_recv_buffer_size(1024).unwrap();
+            s.connect(&addr.into()).unwrap();
+            let mut s: TcpStream = s.into();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let mut all = Vec::new();
+            let mut buf = [0u8; 1024];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => all.extend_from_slice(&buf[..n]),
+                    Err(e) => panic!("reading a scrape: {e}"),
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            bodies.push(String::from_utf8(all).unwrap());
+        }
+        bodies
+    });
+    grow.join().unwrap();
+    assert!(bodies.len() >= 3, "{} scrapes", bodies.len());
+    let mut largest = 0;
+    for all in &bodies {
+        let (head, body) = all.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains("Transfer-Encoding: chunked"), "{head}");
+        let body = dechunk(body);
+        largest = largest.max(body.len());
+        let mut seen = std::collections::BTreeSet::new();
+        for l in body.lines().filter(|l| !l.starts_with("# HELP")) {
+            let key = if l.starts_with('#') {
+                l
+            } else {
+                l.rsplit_once(' ').unwrap().0
+            };
+            assert!(seen.insert(key.to_string()), "twice in one scrape: {l}");
+        }
+        assert_eq!(lint(&body), "");
+    }
+    println!(
+        "{} slow scrapes while the table grew, the largest {largest} bytes",
+        bodies.len()
+    );
+    assert!(
+        largest > 70_000,
+        "the answers never outgrew the send buffer: {largest} bytes ({:?}); the peer said:\n{}",
+        bodies.iter().map(String::len).collect::<Vec<_>>(),
+        peer.lines()
+            .iter()
+            .filter(|l| !l.starts_with("Received"))
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     peer.term();
 }

@@ -307,6 +307,12 @@ impl App for Counter {
     }
 
     fn handle_timeout<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
+        if self.counter == 0 && now > self.ticker.poll_timeout() {
+            // The first broadcast waited for the first lookups (the driver holds the timers
+            // up to half a second for them): the schedule starts now, or a slow nameserver
+            // would read as a loop that fell behind and skip the first intervals.
+            self.ticker = Ticker::aligned(now, self.ticker.interval, since_epoch());
+        }
         if let Some(tick) = self.ticker.handle_timeout(now) {
             self.broadcast(now, tick, mesh, out);
         }
@@ -491,7 +497,8 @@ impl Counter {
             for (i, t) in self.peers.iter().enumerate().take(mesh.len()) {
                 let st = mesh.peer(i);
                 if let Some(v) = pick(t, now) {
-                    e.sample(
+                    e.sample_of(
+                        i,
                         name,
                         &[("peer", &st.name()), ("address", &OrEmpty(st.addr))],
                         v,

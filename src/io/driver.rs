@@ -590,6 +590,11 @@ impl<A: App, W: Write> Driver<A, W> {
             write_process_metrics(e, &p, mesh);
             app.metrics(now, mesh, e);
         });
+        if let Some(why) = server.take_accept_trouble() {
+            self.out.notice(format_args!(
+                "--metrics: cannot accept connections ({why}; out of file descriptors? see ulimit -n): they wait and are tried again every 100 ms"
+            ));
+        }
     }
 
     fn stdin_is_file() -> bool {

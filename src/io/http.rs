@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 
-use crate::metrics::expo::{Expo, Kind, Value};
+use crate::metrics::expo::{Expo, Kind, Pos, Value};
 use crate::metrics::http::{self, Route, Status};
 
 /// Connections open at once (the open-file limit must also hold up to 256 peer sockets).
@@ -73,13 +73,20 @@ pub(crate) struct HttpCounts {
 enum Phase {
     /// Reading the request head (`len` bytes so far).
     Reading { len: usize },
-    /// Writing `buf[at..end]`; after it, the exposition's part starting at `next` (if any).
+    /// Writing `buf[at..end]`; after it, the exposition's part starting at `next` (if any), in
+    /// a chunk if `chunked`.
     Writing {
         at: usize,
         end: usize,
-        next: Option<usize>,
+        next: Option<Pos>,
+        chunked: bool,
     },
 }
+
+/// Room before a part for its chunk's size line (`2000\r\n` at most: 8 KiB parts).
+const CHUNK_HEAD: usize = 8;
+/// Room after it for the chunk's end and the last chunk (`\r\n0\r\n\r\n`).
+const CHUNK_TAIL: usize = 7;
 
 #[derive(Debug)]
 struct Conn {
@@ -100,6 +107,10 @@ pub(crate) struct MetricsServer {
     /// turn's share used, or `accept` out of file descriptors).
     accept_at: Option<Instant>,
     counts: HttpCounts,
+    /// Why `accept` fails, once per run of failures, for the driver to say
+    /// ([`MetricsServer::take_accept_trouble`]); `said` until an accept succeeds again.
+    accept_trouble: Option<io::Error>,
+    accept_trouble_said: bool,
 }
 
 impl MetricsServer {
@@ -121,12 +132,20 @@ impl MetricsServer {
             bufs: vec![0u8; MAX_CONNS * REQUEST_LIMIT].into_boxed_slice(),
             accept_at: None,
             counts: HttpCounts::default(),
+            accept_trouble: None,
+            accept_trouble_said: false,
         })
     }
 
     /// The address it listens on.
     pub(crate) fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// `accept` has started to fail (out of file descriptors, most likely): why, once per run
+    /// of failures.
+    pub(crate) fn take_accept_trouble(&mut self) -> Option<io::Error> {
+        self.accept_trouble.take()
     }
 
     /// Whether `token` is one of its sockets.
@@ -186,20 +205,24 @@ impl MetricsServer {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
+                Err(e) => {
                     // EMFILE, ENFILE, ENOBUFS...: the connection stays queued; try again a
                     // little later (no readiness event will say so).
                     self.counts.accept_errors += 1;
+                    if !std::mem::replace(&mut self.accept_trouble_said, true) {
+                        self.accept_trouble = Some(e);
+                    }
                     self.accept_at = Some(now + ACCEPT_RETRY);
                     return;
                 }
             };
             self.counts.accepted += 1;
+            self.accept_trouble_said = false;
             let Some(k) = self.conns.iter().position(Option::is_none) else {
                 // Every slot taken: one short answer, best effort, and closed.
                 self.counts.busy += 1;
                 let mut head = heapless::String::new();
-                let body = http::answer(Route::Error(Status::Busy), &mut head).unwrap_or("");
+                let body = http::answer(Route::Error(Status::Busy), false, &mut head).unwrap_or("");
                 let _ = stream
                     .write(head.as_bytes())
                     .and_then(|_| stream.write(body.as_bytes()));
@@ -256,12 +279,21 @@ impl MetricsServer {
                     }
                 }
             }
-            let request = http::parse(&buf[..*len], *len == buf.len());
-            let Some(req) = request else {
-                if closed {
+            let mut request = http::parse(&buf[..*len], *len == buf.len());
+            if request.is_none() && closed {
+                if *len == 0 {
                     self.counts.gone += 1;
                     self.close(registry, k, now);
+                    return;
                 }
+                // A head cut short by the client's end of stream: that is not a request.
+                request = Some(http::Request {
+                    route: Route::Error(Status::BadRequest),
+                    head_only: false,
+                    http11: false,
+                });
+            }
+            let Some(req) = request else {
                 return; // more to come
             };
             match req.route {
@@ -278,8 +310,9 @@ impl MetricsServer {
                 }
             }
             // The head, then a fixed body or the exposition's first part, from the buffer.
+            let chunked = req.http11 && !req.head_only;
             let mut head = heapless::String::new();
-            let body = http::answer(req.route, &mut head);
+            let body = http::answer(req.route, chunked, &mut head);
             let mut end = head.len();
             buf[..end].copy_from_slice(head.as_bytes());
             let mut next = None;
@@ -289,29 +322,50 @@ impl MetricsServer {
                         buf[end..end + b.len()].copy_from_slice(b.as_bytes());
                         end += b.len();
                     }
-                    None => next = Some(0),
+                    None => next = Some(Pos::default()),
                 }
             }
             conn.deadline = now + ANSWER_TIME;
-            conn.phase = Phase::Writing { at: 0, end, next };
+            conn.phase = Phase::Writing {
+                at: 0,
+                end,
+                next,
+                chunked,
+            };
         }
-        let Phase::Writing { at, end, next } = &mut conn.phase else {
+        let Phase::Writing {
+            at,
+            end,
+            next,
+            chunked,
+        } = &mut conn.phase
+        else {
             return;
         };
         loop {
             if *at == *end {
-                let Some(skip) = *next else {
-                    // All written: the client reads to the end of the stream.
+                let Some(from) = *next else {
+                    // All written (the last chunk too): the stream ends.
                     let _ = conn.stream.shutdown(Shutdown::Write);
                     self.close(registry, k, now);
                     return;
                 };
-                let mut e = Expo::part(buf, skip);
+                let (head, tail) = if *chunked {
+                    (CHUNK_HEAD, CHUNK_TAIL)
+                } else {
+                    (0, 0)
+                };
+                let room = buf.len() - tail;
+                let mut e = Expo::part(&mut buf[head..room], from);
                 render(&mut e);
                 write_counts(&self.counts, &mut e);
                 self.counts.too_long += e.too_long();
                 let part = e.finish();
-                (*at, *end, *next) = (0, part.len, part.next);
+                *next = part.next;
+                (*at, *end) = (head, head + part.len);
+                if *chunked {
+                    (*at, *end) = frame_chunk(buf, head, part.len, part.next.is_none());
+                }
                 continue;
             }
             match conn.stream.write(&buf[*at..*end]) {
@@ -337,13 +391,34 @@ impl MetricsServer {
     }
 }
 
+/// Frames the `len` bytes of a part written at `buf[head..]` as a chunk (its size line before
+/// it, its end after it) and, after the `last` part, the last chunk; returns what to write.
+fn frame_chunk(buf: &mut [u8], head: usize, len: usize, last: bool) -> (usize, usize) {
+    let mut at = head;
+    let mut end = head + len;
+    if len > 0 {
+        let mut size: heapless::String<CHUNK_HEAD> = heapless::String::new();
+        // Cannot fail: a part is at most 8 KiB, `2000\r\n` in hex.
+        let _ = core::fmt::write(&mut size, format_args!("{len:x}\r\n"));
+        at = head - size.len();
+        buf[at..head].copy_from_slice(size.as_bytes());
+        buf[end..end + 2].copy_from_slice(b"\r\n");
+        end += 2;
+    }
+    if last {
+        buf[end..end + 5].copy_from_slice(b"0\r\n\r\n");
+        end += 5;
+    }
+    (at, end)
+}
+
 /// The endpoint's own metrics.
 fn write_counts(c: &HttpCounts, e: &mut Expo<'_>) {
     {
         e.family(
             "peerlab_http_responses_total",
             Kind::Counter,
-            "HTTP responses of the metrics endpoint, by status code and path.",
+            "HTTP answers begun by the metrics endpoint, by status code and path (a connection cut later is also in peerlab_http_connections_cut_total).",
         );
         for (code, path, n) in [
             ("200", "/metrics", c.scrapes),

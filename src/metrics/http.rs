@@ -1,6 +1,8 @@
 //! The HTTP side of `--metrics`, sans-IO: what a request asks for (parsed by `httparse`) and
-//! the head of the answer. Every response closes the connection, so a body needs no length
-//! and the exposition can be written a part at a time.
+//! the head of the answer. Every response closes the connection. The exposition, written a
+//! part at a time, goes to HTTP/1.1 clients in chunks, so that an answer cut short (the process
+//! stopped, the connection cut) cannot pass for a whole one; to HTTP/1.0 clients it ends with
+//! the connection.
 
 use core::fmt::Write as _;
 
@@ -18,13 +20,16 @@ pub enum Route {
     Error(Status),
 }
 
-/// A parsed request: its route, and whether the body is left out (`HEAD`).
+/// A parsed request: its route, whether the body is left out (`HEAD`), and whether the client
+/// speaks HTTP/1.1 (chunks) or 1.0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Request {
     /// What it asks for.
     pub route: Route,
     /// `HEAD`: the head only.
     pub head_only: bool,
+    /// HTTP/1.1: a body of unknown length goes in chunks.
+    pub http11: bool,
 }
 
 /// An error status.
@@ -84,6 +89,7 @@ pub fn parse(bytes: &[u8], full: bool) -> Option<Request> {
         Some(Request {
             route: Route::Error(s),
             head_only: false,
+            http11: false,
         })
     };
     match req.parse(bytes) {
@@ -98,13 +104,25 @@ pub fn parse(bytes: &[u8], full: bool) -> Option<Request> {
                 _ => return error(Status::MethodNotAllowed),
             };
             let path = req.path.unwrap_or("");
+            // The absolute form (`GET http://host:9464/metrics`, as proxies send it).
+            let path = match path
+                .strip_prefix("http://")
+                .or(path.strip_prefix("https://"))
+            {
+                Some(rest) => rest.find('/').map_or("/", |k| &rest[k..]),
+                None => path,
+            };
             let path = path.split_once('?').map_or(path, |(p, _)| p);
             let route = match path {
                 "/metrics" => Route::Metrics,
                 "/" => Route::Index,
                 _ => Route::Error(Status::NotFound),
             };
-            Some(Request { route, head_only })
+            Some(Request {
+                route,
+                head_only,
+                http11: req.version == Some(1),
+            })
         }
     }
 }
@@ -116,8 +134,12 @@ pub const METRICS_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub const INDEX: &str = "<!DOCTYPE html>\n<html><head><title>peerlab</title></head><body>\n<h1>peerlab</h1>\n<p><a href=\"/metrics\">Metrics</a> (Prometheus text format)</p>\n</body></html>\n";
 
 /// The head of the answer to `route`, and its body (`None` for the exposition, which is written
-/// in parts after the head), into `buf` (at least 256 bytes).
-pub fn answer(route: Route, buf: &mut heapless::String<256>) -> Option<&'static str> {
+/// in parts after the head, in chunks if `chunked`), into `buf`.
+pub fn answer(
+    route: Route,
+    chunked: bool,
+    buf: &mut heapless::String<256>,
+) -> Option<&'static str> {
     buf.clear();
     let (code, reason, ctype, body) = match route {
         Route::Metrics => (200, "OK", METRICS_TYPE, None),
@@ -131,8 +153,14 @@ pub fn answer(route: Route, buf: &mut heapless::String<256>) -> Option<&'static 
     };
     // Cannot fail: the longest head is well under 256 bytes.
     let _ = write!(buf, "HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\n");
-    if let Some(b) = body {
-        let _ = write!(buf, "Content-Length: {}\r\n", b.len());
+    match body {
+        Some(b) => {
+            let _ = write!(buf, "Content-Length: {}\r\n", b.len());
+        }
+        None if chunked => {
+            let _ = buf.push_str("Transfer-Encoding: chunked\r\n");
+        }
+        None => {}
     }
     if route == Route::Error(Status::MethodNotAllowed) {
         let _ = buf.push_str("Allow: GET, HEAD\r\n");
@@ -158,6 +186,19 @@ mod tests {
             Some(Route::Metrics)
         );
         assert_eq!(route(b"GET / HTTP/1.1\r\n\r\n"), Some(Route::Index));
+        let proxy = b"GET http://127.0.0.1:9464/metrics HTTP/1.1\r\n\r\n";
+        assert_eq!(route(proxy), Some(Route::Metrics));
+        assert_eq!(route(b"GET http://h HTTP/1.1\r\n\r\n"), Some(Route::Index));
+        assert!(
+            parse(b"GET /metrics HTTP/1.1\r\n\r\n", false)
+                .unwrap()
+                .http11
+        );
+        assert!(
+            !parse(b"GET /metrics HTTP/1.0\r\n\r\n", false)
+                .unwrap()
+                .http11
+        );
         let head = parse(b"HEAD /metrics HTTP/1.1\r\n\r\n", false).unwrap();
         assert!(head.head_only && head.route == Route::Metrics);
     }
@@ -194,12 +235,15 @@ mod tests {
     #[test]
     fn heads_say_the_length_of_fixed_bodies_and_close() {
         let mut h = heapless::String::new();
-        let body = answer(Route::Error(Status::MethodNotAllowed), &mut h).unwrap();
+        let body = answer(Route::Error(Status::MethodNotAllowed), true, &mut h).unwrap();
         assert!(h.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"));
         assert!(h.contains("Allow: GET, HEAD\r\n"));
         assert!(h.contains(&format!("Content-Length: {}\r\n", body.len())));
         assert!(h.ends_with("Connection: close\r\n\r\n"));
-        assert_eq!(answer(Route::Metrics, &mut h), None);
+        assert_eq!(answer(Route::Metrics, false, &mut h), None);
         assert!(h.contains(METRICS_TYPE) && !h.contains("Content-Length"));
+        assert!(!h.contains("chunked"));
+        assert_eq!(answer(Route::Metrics, true, &mut h), None);
+        assert!(h.contains("Transfer-Encoding: chunked\r\n"));
     }
 }

@@ -1,7 +1,7 @@
 //! What the mesh exports for `--metrics`: its lookups and, per peer, whether it is up and
 //! what was sent to it.
 
-use crate::io::mesh::peer::Link;
+use crate::io::mesh::peer::{Link, PeerState};
 use crate::io::mesh::Mesh;
 use crate::metrics::expo::{Expo, Kind, Label, OrEmpty, Value};
 
@@ -45,41 +45,34 @@ impl Mesh {
             "Rows in the peer table (named and discovered, left ones included).",
             Value::Count(self.len() as u64),
         );
-        let peers = (0..self.len()).map(|i| (self.peer(i), OrEmpty(self.peer(i).addr)));
-        e.family(
-            "peerlab_peer_up",
-            Kind::Gauge,
-            "1 if the peer is up (sends to it meet no error, or it was heard), else 0.",
-        );
-        for (st, addr) in peers.clone() {
-            let labels: [Label<'_>; 2] = [("peer", &st.name()), ("address", &addr)];
-            e.sample("peerlab_peer_up", &labels, Value::from(st.link == Link::Up));
-        }
-        e.family(
-            "peerlab_peer_datagrams_sent_total",
-            Kind::Counter,
-            "Datagrams sent to the peer.",
-        );
-        for (st, addr) in peers.clone() {
-            let labels: [Label<'_>; 2] = [("peer", &st.name()), ("address", &addr)];
-            e.sample(
+        type Pick = fn(&PeerState) -> Value;
+        let families: [(&str, Kind, &str, Pick); 3] = [
+            (
+                "peerlab_peer_up",
+                Kind::Gauge,
+                "1 if the peer is up (sends to it meet no error, or it was heard), else 0.",
+                |st| Value::from(st.link == Link::Up),
+            ),
+            (
                 "peerlab_peer_datagrams_sent_total",
-                &labels,
-                Value::Count(st.sent),
-            );
-        }
-        e.family(
-            "peerlab_peer_socket_errors_total",
-            Kind::Counter,
-            "Send and receive errors on the peer's socket (an ICMP port unreachable: nobody listens).",
-        );
-        for (st, addr) in peers {
-            let labels: [Label<'_>; 2] = [("peer", &st.name()), ("address", &addr)];
-            e.sample(
+                Kind::Counter,
+                "Datagrams sent to the peer.",
+                |st| Value::Count(st.sent),
+            ),
+            (
                 "peerlab_peer_socket_errors_total",
-                &labels,
-                Value::Count(st.errors),
-            );
+                Kind::Counter,
+                "Send and receive errors on the peer's socket (an ICMP port unreachable: nobody listens).",
+                |st| Value::Count(st.errors),
+            ),
+        ];
+        for (name, kind, help, pick) in families {
+            e.family(name, kind, help);
+            for i in 0..self.len() {
+                let st = self.peer(i);
+                let labels: [Label<'_>; 2] = [("peer", &st.name()), ("address", &OrEmpty(st.addr))];
+                e.sample_of(i, name, &labels, pick(st));
+            }
         }
     }
 }
