@@ -36,6 +36,17 @@ const ACCEPTS_PER_TURN: usize = 64;
 /// few parts rather than into megabytes of kernel memory that a client which never reads would
 /// hold (16 of them), and such a client is seen and cut at [`ANSWER_TIME`].
 const SEND_BUFFER: usize = 64 * 1024;
+/// Parts of an answer (8 KiB each) written to one connection in one turn: each part is a pass
+/// over every metric, so a turn that wrote whole answers of a large table to every scraper
+/// that reads fast could last longer than a broadcast interval. The rest goes on the next
+/// turn, after the timers and signals.
+const PARTS_PER_TURN: usize = 2;
+/// Most bytes a client may send after its request head (a body nobody asked for): they are
+/// read and dropped while the answer goes out, so that closing does not reset the connection
+/// under the answer's end; beyond this the connection is cut.
+const DISCARD_LIMIT: usize = 1024 * 1024;
+/// How often failures to accept are said again while they last.
+const SAY_ACCEPT_TROUBLE_EVERY: Duration = Duration::from_secs(30);
 /// After `accept` failed for want of file descriptors, when to try again.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
@@ -63,6 +74,8 @@ pub(crate) struct HttpCounts {
     slow_reader: u64,
     /// Closed by the client (or an error) before the answer was written.
     gone: u64,
+    /// Cut: more than [`DISCARD_LIMIT`] bytes sent after the request head.
+    flood: u64,
     /// `accept` failed (out of file descriptors, or another error).
     accept_errors: u64,
     /// Exposition lines left out for being too long.
@@ -93,6 +106,11 @@ struct Conn {
     stream: TcpStream,
     deadline: Instant,
     phase: Phase,
+    /// The turn's share of parts was written and the socket may take more: go on then (no
+    /// readiness event will come for a socket that is still writable).
+    resume_at: Option<Instant>,
+    /// Bytes received after the request head and dropped.
+    discarded: usize,
 }
 
 /// The listener and its connections.
@@ -107,10 +125,10 @@ pub(crate) struct MetricsServer {
     /// turn's share used, or `accept` out of file descriptors).
     accept_at: Option<Instant>,
     counts: HttpCounts,
-    /// Why `accept` fails, once per run of failures, for the driver to say
-    /// ([`MetricsServer::take_accept_trouble`]); `said` until an accept succeeds again.
+    /// Why `accept` fails, for the driver to say ([`MetricsServer::take_accept_trouble`]), at
+    /// most once every [`SAY_ACCEPT_TROUBLE_EVERY`] (until `accept_trouble_quiet`).
     accept_trouble: Option<io::Error>,
-    accept_trouble_said: bool,
+    accept_trouble_quiet: Option<Instant>,
 }
 
 impl MetricsServer {
@@ -133,7 +151,7 @@ impl MetricsServer {
             accept_at: None,
             counts: HttpCounts::default(),
             accept_trouble: None,
-            accept_trouble_said: false,
+            accept_trouble_quiet: None,
         })
     }
 
@@ -142,8 +160,7 @@ impl MetricsServer {
         self.local
     }
 
-    /// `accept` has started to fail (out of file descriptors, most likely): why, once per run
-    /// of failures.
+    /// `accept` fails (out of file descriptors, most likely): why, at most once every 30 s.
     pub(crate) fn take_accept_trouble(&mut self) -> Option<io::Error> {
         self.accept_trouble.take()
     }
@@ -153,10 +170,16 @@ impl MetricsServer {
         token == LISTENER || (FIRST_CONN + 1 - MAX_CONNS..=FIRST_CONN).contains(&token.0)
     }
 
-    /// The next time something is due: a connection's deadline, or accepting again.
+    /// The next time something is due: a connection's deadline or the rest of its answer, or
+    /// accepting again.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        let conns = self.conns.iter().flatten().map(|c| c.deadline);
-        conns.chain(self.accept_at).min()
+        let conns = self.conns.iter().flatten();
+        let resume = conns.clone().filter_map(|c| c.resume_at);
+        conns
+            .map(|c| c.deadline)
+            .chain(resume)
+            .chain(self.accept_at)
+            .min()
     }
 
     /// A readiness event for `token`, or a due deadline (`token` `None`): accepts, reads,
@@ -177,6 +200,12 @@ impl MetricsServer {
             }
             None => {
                 for k in 0..MAX_CONNS {
+                    let resume = self.conns[k]
+                        .as_mut()
+                        .and_then(|c| c.resume_at.take_if(|t| now >= *t));
+                    if resume.is_some() {
+                        self.progress(registry, k, now, render);
+                    }
                     if self.conns[k].as_ref().is_some_and(|c| now >= c.deadline) {
                         match self.conns[k].as_ref().map(|c| &c.phase) {
                             Some(Phase::Reading { .. }) => self.counts.slow_request += 1,
@@ -209,7 +238,8 @@ impl MetricsServer {
                     // EMFILE, ENFILE, ENOBUFS...: the connection stays queued; try again a
                     // little later (no readiness event will say so).
                     self.counts.accept_errors += 1;
-                    if !std::mem::replace(&mut self.accept_trouble_said, true) {
+                    if self.accept_trouble_quiet.is_none_or(|t| now >= t) {
+                        self.accept_trouble_quiet = Some(now + SAY_ACCEPT_TROUBLE_EVERY);
                         self.accept_trouble = Some(e);
                     }
                     self.accept_at = Some(now + ACCEPT_RETRY);
@@ -217,7 +247,6 @@ impl MetricsServer {
                 }
             };
             self.counts.accepted += 1;
-            self.accept_trouble_said = false;
             let Some(k) = self.conns.iter().position(Option::is_none) else {
                 // Every slot taken: one short answer, best effort, and closed.
                 self.counts.busy += 1;
@@ -241,6 +270,8 @@ impl MetricsServer {
                 stream,
                 deadline: now + REQUEST_TIME,
                 phase: Phase::Reading { len: 0 },
+                resume_at: None,
+                discarded: 0,
             });
             // The request is often there already: an edge that came before registering is
             // not reported again.
@@ -310,7 +341,8 @@ impl MetricsServer {
                 }
             }
             // The head, then a fixed body or the exposition's first part, from the buffer.
-            let chunked = req.http11 && !req.head_only;
+            // HEAD says what GET would (chunks), and sends no body.
+            let chunked = req.http11;
             let mut head = heapless::String::new();
             let body = http::answer(req.route, chunked, &mut head);
             let mut end = head.len();
@@ -342,8 +374,30 @@ impl MetricsServer {
         else {
             return;
         };
+        // What the client sends meanwhile (a body) is read and dropped: closing with it
+        // unread would reset the connection under the answer's end.
+        let mut sink = [0u8; 1024];
+        while conn.discarded <= DISCARD_LIMIT {
+            match conn.stream.read(&mut sink) {
+                Ok(n) if n > 0 => conn.discarded += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                _ => break, // WouldBlock, its end, an error: the writes will tell
+            }
+        }
+        if conn.discarded > DISCARD_LIMIT {
+            self.counts.flood += 1;
+            let _ = socket2::SockRef::from(&conn.stream).set_linger(Some(Duration::ZERO));
+            self.close(registry, k, now);
+            return;
+        }
+        let mut parts = 0;
         loop {
             if *at == *end {
+                if next.is_some() && parts == PARTS_PER_TURN {
+                    // The turn's share: the rest after the timers and signals.
+                    conn.resume_at = Some(now);
+                    return;
+                }
                 let Some(from) = *next else {
                     // All written (the last chunk too): the stream ends.
                     let _ = conn.stream.shutdown(Shutdown::Write);
@@ -361,6 +415,7 @@ impl MetricsServer {
                 write_counts(&self.counts, &mut e);
                 self.counts.too_long += e.too_long();
                 let part = e.finish();
+                parts += 1;
                 *next = part.next;
                 (*at, *end) = (head, head + part.len);
                 if *chunked {
@@ -450,6 +505,7 @@ fn write_counts(c: &HttpCounts, e: &mut Expo<'_>) {
             ("slow_request", c.slow_request),
             ("slow_reader", c.slow_reader),
             ("closed_by_client", c.gone),
+            ("flood", c.flood),
         ] {
             e.sample(
                 "peerlab_http_connections_cut_total",
