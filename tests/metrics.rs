@@ -710,6 +710,15 @@ fn a_client_that_never_reads_a_big_answer_is_cut_and_others_are_served_meanwhile
     peer.term();
 }
 
+/// A hosts file in which the name `g` has `n` addresses (127.0.1.2, 127.0.1.3, ...).
+fn group_hosts(n: usize) -> String {
+    let mut h = String::from("127.0.0.1 localhost\n");
+    for k in 0..n {
+        h.push_str(&format!("127.0.{}.{} g\n", 1 + k / 200, 2 + k % 200));
+    }
+    h
+}
+
 #[test]
 #[cfg_attr(
     not(feature = "full"),
@@ -720,14 +729,7 @@ fn slow_scrapes_while_peers_join_are_whole_and_valid() {
     // reads slowly; meanwhile discovery adds peers to the table. Every answer must still be one
     // valid exposition: no series twice, no family twice, the last chunk at its end.
     let ns = Netns::new("promgrow");
-    let hosts = |n: usize| {
-        let mut h = String::from("127.0.0.1 localhost\n");
-        for k in 0..n {
-            h.push_str(&format!("127.0.{}.{} g\n", 1 + k / 200, 2 + k % 200));
-        }
-        h
-    };
-    ns.hosts(&hosts(0));
+    ns.hosts(&group_hosts(0));
     ns.resolv_conf("nameserver 127.0.0.1\noptions timeout:1\n");
     let mut peer = ns.start(
         "growing",
@@ -750,12 +752,8 @@ fn slow_scrapes_while_peers_join_are_whole_and_valid() {
         let name = ns.name.clone();
         std::thread::spawn(move || {
             for n in (0..=240).step_by(4) {
-                let dir = format!("/etc/netns/{name}");
-                let mut h = String::from("127.0.0.1 localhost\n");
-                for k in 0..n {
-                    h.push_str(&format!("127.0.{}.{} g\n", 1 + k / 200, 2 + k % 200));
-                }
-                std::fs::write(format!("{dir}/hosts"), h).unwrap();
+                let path = format!("/etc/netns/{name}/hosts");
+                std::fs::write(path, group_hosts(n)).unwrap();
                 std::thread::sleep(Duration::from_millis(150));
             }
         })

@@ -415,24 +415,18 @@ impl Counter {
             "Counters sent to every peer (one broadcast an interval).",
             Value::Count(self.counter),
         );
-        e.family(
-            "peerlab_datagrams_refused_total",
-            Kind::Counter,
-            "Datagrams not counted, by reason: not a counter (garbage, a cut datagram), not from a peer (--strict), from more senders than the table holds.",
-        );
         let foreign: u64 = self.peers.iter().map(|t| t.foreign).sum::<u64>()
             + self.strangers.iter().map(|s| s.tally.foreign).sum::<u64>();
-        for (reason, n) in [
-            ("not_a_counter", foreign),
-            ("not_a_peer", self.dropped),
-            ("too_many_senders", self.others),
-        ] {
-            e.sample(
-                "peerlab_datagrams_refused_total",
-                &[("reason", &reason)],
-                Value::Count(n),
-            );
-        }
+        e.counts(
+            "peerlab_datagrams_refused_total",
+            "Datagrams not counted, by reason: not a counter (garbage, a cut datagram), not from a peer (--strict), from more senders than the table holds.",
+            "reason",
+            &[
+                ("not_a_counter", foreign),
+                ("not_a_peer", self.dropped),
+                ("too_many_senders", self.others),
+            ],
+        );
         let strangers: u64 = self
             .strangers
             .iter()

@@ -413,21 +413,13 @@ fn write_process_metrics(e: &mut Expo<'_>, p: &ProcessFacts, mesh: &Mesh) {
         "Datagrams handed to the mode (health probes and goodbyes not included).",
         Value::Count(p.datagrams),
     );
-    e.family(
+    let [stdout, rate_limit, trace, stdin] = p.lines;
+    e.counts(
         "peerlab_lines_dropped_total",
-        Kind::Counter,
         "Lines lost, by reason: stdout not read fast enough, refusals beyond the per-source limit, trace file not written, stdin lines beyond 20 a second.",
+        "reason",
+        &[("stdout", stdout), ("rate_limit", rate_limit), ("trace", trace), ("stdin", stdin)],
     );
-    for (reason, n) in ["stdout", "rate_limit", "trace", "stdin"]
-        .iter()
-        .zip(p.lines)
-    {
-        e.sample(
-            "peerlab_lines_dropped_total",
-            &[("reason", reason)],
-            Value::Count(n),
-        );
-    }
     mesh.write_metrics(e);
 }
 

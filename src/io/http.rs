@@ -469,61 +469,53 @@ fn frame_chunk(buf: &mut [u8], head: usize, len: usize, last: bool) -> (usize, u
 
 /// The endpoint's own metrics.
 fn write_counts(c: &HttpCounts, e: &mut Expo<'_>) {
-    {
-        e.family(
+    e.family(
+        "peerlab_http_responses_total",
+        Kind::Counter,
+        "HTTP answers begun by the metrics endpoint, by status code and path (a connection cut later is also in peerlab_http_connections_cut_total).",
+    );
+    for (code, path, n) in [
+        ("200", "/metrics", c.scrapes),
+        ("200", "/", c.index),
+        ("400", "", c.bad_request),
+        ("404", "", c.not_found),
+        ("405", "", c.method),
+        ("431", "", c.too_large),
+        ("503", "", c.busy),
+    ] {
+        e.sample(
             "peerlab_http_responses_total",
-            Kind::Counter,
-            "HTTP answers begun by the metrics endpoint, by status code and path (a connection cut later is also in peerlab_http_connections_cut_total).",
+            &[("code", &code), ("path", &path)],
+            Value::Count(n),
         );
-        for (code, path, n) in [
-            ("200", "/metrics", c.scrapes),
-            ("200", "/", c.index),
-            ("400", "", c.bad_request),
-            ("404", "", c.not_found),
-            ("405", "", c.method),
-            ("431", "", c.too_large),
-            ("503", "", c.busy),
-        ] {
-            e.sample(
-                "peerlab_http_responses_total",
-                &[("code", &code), ("path", &path)],
-                Value::Count(n),
-            );
-        }
-        e.single(
-            "peerlab_http_connections_total",
-            Kind::Counter,
-            "Connections accepted by the metrics endpoint.",
-            Value::Count(c.accepted),
-        );
-        e.family(
-            "peerlab_http_connections_cut_total",
-            Kind::Counter,
-            "Connections closed before their answer was taken, by reason.",
-        );
-        for (reason, n) in [
+    }
+    e.single(
+        "peerlab_http_connections_total",
+        Kind::Counter,
+        "Connections accepted by the metrics endpoint.",
+        Value::Count(c.accepted),
+    );
+    e.counts(
+        "peerlab_http_connections_cut_total",
+        "Connections closed before their answer was taken, by reason.",
+        "reason",
+        &[
             ("slow_request", c.slow_request),
             ("slow_reader", c.slow_reader),
             ("closed_by_client", c.gone),
             ("flood", c.flood),
-        ] {
-            e.sample(
-                "peerlab_http_connections_cut_total",
-                &[("reason", &reason)],
-                Value::Count(n),
-            );
-        }
-        e.single(
-            "peerlab_http_accept_errors_total",
-            Kind::Counter,
-            "Failed accepts (e.g. out of file descriptors); the connection waits and is tried again.",
-            Value::Count(c.accept_errors),
-        );
-        e.single(
-            "peerlab_http_lines_too_long_total",
-            Kind::Counter,
-            "Exposition lines left out for being longer than 1 KiB.",
-            Value::Count(c.too_long),
-        );
-    }
+        ],
+    );
+    e.single(
+        "peerlab_http_accept_errors_total",
+        Kind::Counter,
+        "Failed accepts (e.g. out of file descriptors); the connection waits and is tried again.",
+        Value::Count(c.accept_errors),
+    );
+    e.single(
+        "peerlab_http_lines_too_long_total",
+        Kind::Counter,
+        "Exposition lines left out for being longer than 1 KiB.",
+        Value::Count(c.too_long),
+    );
 }

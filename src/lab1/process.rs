@@ -482,18 +482,12 @@ impl App for LabProcess {
             Value::Millis(self.waits.sum().0),
             self.waits.count(),
         );
-        e.family(
+        e.counts(
             "peerlab_datagrams_refused_total",
-            Kind::Counter,
             "Datagrams not taken, by reason: malformed (not a Lab 1 message), rejected (not from the address that speaks for the id it names, a wrong or replayed MAC, refused by the core).",
+            "reason",
+            &[("malformed", self.malformed), ("rejected", self.rejected)],
         );
-        for (reason, n) in [("malformed", self.malformed), ("rejected", self.rejected)] {
-            e.sample(
-                "peerlab_datagrams_refused_total",
-                &[("reason", &reason)],
-                c(n),
-            );
-        }
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

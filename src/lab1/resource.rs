@@ -158,18 +158,12 @@ impl App for Resource {
             "1 while a process is inside the critical section.",
             Value::from(k.inside().is_some()),
         );
-        e.family(
+        e.counts(
             "peerlab_datagrams_refused_total",
-            Kind::Counter,
             "Datagrams not taken, by reason: malformed (not a Lab 1 message), rejected (not from the address that speaks for the id it names, or without the right MAC).",
+            "reason",
+            &[("malformed", self.malformed), ("rejected", self.rejected)],
         );
-        for (reason, n) in [("malformed", self.malformed), ("rejected", self.rejected)] {
-            e.sample(
-                "peerlab_datagrams_refused_total",
-                &[("reason", &reason)],
-                Value::Count(n),
-            );
-        }
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

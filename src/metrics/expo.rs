@@ -211,6 +211,14 @@ impl<'a> Expo<'a> {
         self.sample(name, &[], value);
     }
 
+    /// A counter family with one sample per value of one label (`reason`, `code`...).
+    pub fn counts(&mut self, name: &str, help: &str, label: &str, rows: &[(&str, u64)]) {
+        self.family(name, Kind::Counter, help);
+        for (value, n) in rows {
+            self.sample(name, &[(label, value)], Value::Count(*n));
+        }
+    }
+
     /// A histogram's samples for one label set: `buckets` are upper bounds in milliseconds and
     /// the count of observations in each (not cumulative), then the sum and the count.
     pub fn histogram(

@@ -22,23 +22,18 @@ impl Mesh {
             Value::Count(failures),
         );
         let ig = self.dns_ignored();
-        e.family(
+        let n = u64::from;
+        e.counts(
             "peerlab_dns_answers_ignored_total",
-            Kind::Counter,
             "DNS answers ignored, by reason: from an address not asked, a wrong id, another question, malformed.",
+            "reason",
+            &[
+                ("source", n(ig.source)),
+                ("id", n(ig.id)),
+                ("question", n(ig.question)),
+                ("malformed", n(ig.malformed)),
+            ],
         );
-        for (reason, n) in [
-            ("source", ig.source),
-            ("id", ig.id),
-            ("question", ig.question),
-            ("malformed", ig.malformed),
-        ] {
-            e.sample(
-                "peerlab_dns_answers_ignored_total",
-                &[("reason", &reason)],
-                Value::Count(u64::from(n)),
-            );
-        }
         e.single(
             "peerlab_peers",
             Kind::Gauge,
