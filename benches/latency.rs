@@ -178,7 +178,7 @@ fn spec(s: &str) -> AddrSpec {
     parse_spec(s).unwrap()
 }
 
-fn driver<A: App>(me: &str, peer: &str, app: A) -> Driver<A, io::Sink> {
+fn driver<A: App>(me: &str, peer: &str, app: A) -> Box<Driver<A, io::Sink>> {
     let poll = Poll::new().unwrap();
     let out = Output::new(io::sink(), false);
     let mesh = Mesh::open(poll.registry(), &spec(me), &[spec(peer)]).unwrap();
@@ -187,7 +187,7 @@ fn driver<A: App>(me: &str, peer: &str, app: A) -> Driver<A, io::Sink> {
 
 /// Two of our driver loops on loopback: an echo on its own thread, a pinger here.
 struct PeerlabPair {
-    ping: Driver<Ping, io::Sink>,
+    ping: Box<Driver<Ping, io::Sink>>,
     sent: u64,
     stop: Arc<AtomicBool>,
     echo: Option<thread::JoinHandle<()>>,

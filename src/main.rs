@@ -127,10 +127,11 @@ fn stdin_dash<'a>(rest: &[&'a str]) -> Vec<&'a str> {
 
 /// Opens a mode's sockets with `start` and runs its loop. A start error is status 1 with
 /// `PREFIX: WHY`.
+#[inline(never)]
 fn serve<A: App, E: std::fmt::Display>(
     prefix: &str,
     metrics: Option<std::net::SocketAddr>,
-    start: impl FnOnce() -> Result<Driver<A, Stdout>, E>,
+    start: impl FnOnce() -> Result<Box<Driver<A, Stdout>>, E>,
 ) -> ExitCode {
     // The metrics port first: a port in use stops the process before it says anything to its
     // peers, and whoever waits for the listening line can scrape at once.

@@ -41,7 +41,7 @@ static GLOBAL: Counting = Counting;
 /// A peer of `me` and `peer`: named on the command line, or (`discover`) found as the one
 /// address of a group (`--discover IP:PORT`, looked up at start only here: lookups are not
 /// the message path) in a table of 8.
-fn node(me: &str, peer: &str, json: bool, discover: bool) -> Node<io::Sink> {
+fn node(me: &str, peer: &str, json: bool, discover: bool) -> Box<Node<io::Sink>> {
     let mut cfg = PeerConfig {
         addr: parse_spec(me).unwrap(),
         peers: vec![parse_spec(peer).unwrap()],
@@ -116,13 +116,10 @@ fn scrape_while_turning(
     total
 }
 
-fn lab(
-    net: u8,
-    auth: &peerlab::lab1::auth::Auth,
-) -> (
-    peerlab::io::driver::Driver<peerlab::lab1::resource::Resource, io::Sink>,
-    Vec<peerlab::io::driver::Driver<peerlab::lab1::process::LabProcess, io::Sink>>,
-) {
+type ResourceLoop = peerlab::io::driver::Driver<peerlab::lab1::resource::Resource, io::Sink>;
+type ProcessLoop = peerlab::io::driver::Driver<peerlab::lab1::process::LabProcess, io::Sink>;
+
+fn lab(net: u8, auth: &peerlab::lab1::auth::Auth) -> (Box<ResourceLoop>, Vec<Box<ProcessLoop>>) {
     let res = format!("127.0.{net}.1:10001");
     let addrs: Vec<_> = util::addrs(net, 3)
         .iter()
@@ -157,11 +154,7 @@ fn lab(
 }
 
 /// Runs the Lab 1 loops until the resource has seen `target` entries.
-fn run_lab(
-    r: &mut peerlab::io::driver::Driver<peerlab::lab1::resource::Resource, io::Sink>,
-    ps: &mut [peerlab::io::driver::Driver<peerlab::lab1::process::LabProcess, io::Sink>],
-    target: u64,
-) {
+fn run_lab(r: &mut ResourceLoop, ps: &mut [Box<ProcessLoop>], target: u64) {
     let t = Instant::now();
     while r.app.checker().entries < target {
         r.turn(Some(Duration::ZERO)).unwrap();

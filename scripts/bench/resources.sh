@@ -14,7 +14,7 @@
 # own CPU time in the window (/proc/stat: the kernel's softirq work is not in the processes'
 # accounting) and the UDP datagrams it delivered (/proc/net/snmp) give the cost per datagram;
 # run nothing else meanwhile. --binary measures that peerlab binary instead of building one.
-# --syscalls: after the window, `strace -c` on the first peer for 5 s: its system calls per
+# --syscalls: after the window, `strace` on the first peer for 5 s: its system calls per
 # datagram it received (strace slows that peer, so it is not in the window's figures).
 # Prints one markdown table; `scripts/bench/bench-report.sh` puts it into BENCHMARKS.md.
 set -euo pipefail
@@ -144,7 +144,7 @@ measure() {
   ' "$tmp/rss.$name" "$tmp/cpu0.$name" "$tmp/cpu1.$name"
 }
 if [ -n "$syscalls" ] && command -v strace >/dev/null; then
-  timeout -s INT 5 strace -c -f -o "$tmp/strace.txt" -p "${pids_ours[0]}" 2>/dev/null || true
+  timeout -s INT 5 strace -f -o "$tmp/strace.txt" -p "${pids_ours[0]}" 2>/dev/null || true
 fi
 m_ours=$(measure ours)
 [ -n "$other" ] && m_other=$(measure other)
@@ -185,13 +185,16 @@ if [ -z "$other" ]; then
       100 * cpu / e, u, u / e, f, fall, (u > 0 ? 1e6 * cpu / u : 0), (u > 0 ? 1e3 * own / u : 0) }'
 fi
 if [ -s "$tmp/strace.txt" ]; then
-  # strace -c: "% time seconds usecs/call calls errors syscall"; received = recvfrom calls
-  # that did not fail.
-  awk '$NF == "total" {total = $4}
-       $NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $NF != "total" {calls[$NF] = $4; errs[$NF] = (NF == 6 ? $5 : 0)}
-       END {got = calls["recvfrom"] - errs["recvfrom"]
-            if (got <= 0) {print "\nSystem calls of the first peer over 5 s: no datagram received."; exit}
-            printf "\nSystem calls of the first peer over 5 s (`strace -c`, after the window): %d datagrams received, %.2f system calls per datagram received:", got, total / got
+  # One line a call ("NAME(...) = RET ..."): calls and failures per system call, and the
+  # datagrams received (a recvmmsg returns how many it took, a recvfrom one).
+  awk '{sub(/^[0-9]+ +/, "")}  # strace -f: the thread id first
+       /^[a-z_0-9]+\(/ {name = substr($0, 1, index($0, "(") - 1); n = split($0, f, ") = ")
+         ret = f[n]; sub(/ .*/, "", ret); calls[name]++; total++
+         if (ret + 0 < 0) errs[name]++
+         else if (name == "recvmmsg") got += ret
+         else if (name == "recvfrom") got++}
+       END {if (got <= 0) {print "\nSystem calls of the first peer over 5 s: no datagram received."; exit}
+            printf "\nSystem calls of the first peer over 5 s (`strace`, after the window): %d datagrams received, %.2f system calls per datagram received:", got, total / got
             for (k in calls) printf " %s %.2f%s", k, calls[k] / got, (errs[k] > 0 ? sprintf(" (%d failed)", errs[k]) : "")
             printf ".\n"}' "$tmp/strace.txt"
 fi

@@ -44,7 +44,8 @@ pub type Node<W> = Driver<Counter, W>;
 /// Opens the sockets, prints the start line and returns the loop, ready to
 /// [`run`](Driver::run) (or to [`turn`](Driver::turn) by hand, as tests do). The first
 /// broadcast is due at once.
-pub fn start<W: Write>(cfg: &PeerConfig, mut out: Output<W>) -> Result<Node<W>, StartError> {
+#[inline(never)]
+pub fn start<W: Write>(cfg: &PeerConfig, mut out: Output<W>) -> Result<Box<Node<W>>, StartError> {
     let poll = Poll::new().map_err(StartError::Poll)?;
     let mesh = open_mesh_with(&poll, &cfg.addr, &cfg.peers, &cfg.discovery, &mut out)?;
     let groups: Vec<&str> = mesh.group_specs().map(|g| g.text.as_str()).collect();

@@ -27,6 +27,7 @@ use crate::io::http::MetricsServer;
 use crate::io::mesh::events::PeerLine;
 use crate::io::mesh::peer::{Link, PeerState};
 use crate::io::mesh::{Discovery, Mesh, Recv, StartError, MAX_TOKENS};
+use crate::io::net::{Got, Inbox, BATCH};
 use crate::io::{BYE, HEALTH_OK, HEALTH_PROBE};
 use crate::metrics::expo::{Expo, Kind, Value};
 use crate::output::{Line, Output};
@@ -456,6 +457,49 @@ impl core::fmt::Display for Names<'_> {
     }
 }
 
+/// Mesh sockets (tokens `0..=MAX_PEERS`) to drain again in the next turn, a bit each: a
+/// list of tokens would make the driver 2 KiB larger (every copy of it, and every frame that
+/// holds one, touches stack pages that stay resident).
+#[derive(Debug, Default, Clone, Copy)]
+struct Redrain([u64; (MAX_PEERS + 1).div_ceil(64)]);
+
+impl Redrain {
+    fn insert(&mut self, t: Token) {
+        if let Some(w) = self.0.get_mut(t.0 / 64).filter(|_| t.0 <= MAX_PEERS) {
+            *w |= 1 << (t.0 % 64);
+        }
+    }
+
+    /// Takes `t` out; whether it was in.
+    fn remove(&mut self, t: Token) -> bool {
+        match self.0.get_mut(t.0 / 64) {
+            Some(w) if *w & (1 << (t.0 % 64)) != 0 => {
+                *w &= !(1 << (t.0 % 64));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.iter().all(|&w| w == 0)
+    }
+
+    fn len(&self) -> usize {
+        self.0.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    fn tokens(self) -> impl Iterator<Item = Token> {
+        self.0.into_iter().enumerate().flat_map(|(k, mut w)| {
+            core::iter::from_fn(move || {
+                let bit = (w != 0).then(|| w.trailing_zeros() as usize)?;
+                w &= w - 1;
+                Some(Token(k * 64 + bit))
+            })
+        })
+    }
+}
+
 /// The loop, with its mesh, application and output.
 #[derive(Debug)]
 pub struct Driver<A, W: Write> {
@@ -471,7 +515,7 @@ pub struct Driver<A, W: Write> {
     /// Sockets whose last drain gave up (too many errors in a row) before `WouldBlock`: no new
     /// readiness event is guaranteed for what they still hold, so the next turn drains them
     /// again and does not wait.
-    redrain: heapless::Vec<Token, { MAX_PEERS + 1 }>,
+    redrain: Redrain,
     quit: bool,
     /// When to look at the peers' up/down state again (for every mode, once a second).
     next_link_check: Instant,
@@ -485,8 +529,8 @@ pub struct Driver<A, W: Write> {
     /// as when names were resolved before the loop started. A dead nameserver delays it by
     /// this much at most, once.
     settle_until: Option<Instant>,
-    /// The receive buffer, allocated once (boxed so the driver is cheap to move).
-    buf: Box<[u8; MAX_DGRAM]>,
+    /// The receive buffers, allocated once (boxed so the driver is cheap to move).
+    inbox: Box<Inbox>,
     /// The signal pipe was ready in the last turn (`run` reads it only then).
     signals_ready: bool,
     /// Datagrams handed to the app so far (wrapping): whether a turn handled any.
@@ -502,27 +546,29 @@ pub struct Driver<A, W: Write> {
 impl<A: App, W: Write> Driver<A, W> {
     /// Takes a mesh opened on `poll`'s registry; resolves the peers that resolve now and, if
     /// the application wants it, opens the keyboard.
-    pub fn new(poll: Poll, mesh: Mesh, app: A, out: Output<W>) -> Self {
-        let mut d = Driver {
+    /// Boxed: built once, then only its address moves (copies of a driver on the stack touch
+    /// stack pages that stay resident).
+    pub fn new(poll: Poll, mesh: Mesh, app: A, out: Output<W>) -> Box<Self> {
+        let mut d = Box::new(Driver {
             poll,
             events: Events::with_capacity(MAX_EVENTS),
             mesh,
             app,
             out,
             keyboard: None,
-            redrain: heapless::Vec::new(),
+            redrain: Redrain::default(),
             quit: false,
             next_link_check: Instant::now() + UP_AFTER,
             next_reminder: Instant::now() + REMIND_EVERY,
             dns_ignored_said: 0,
             settle_until: Some(Instant::now() + FIRST_LOOKUPS_WAIT),
-            buf: Box::new([0; MAX_DGRAM]),
+            inbox: Inbox::boxed(),
             signals_ready: false,
             datagrams: 0,
             gather: None,
             metrics: None,
             started_ms: crate::values::time::wall_us() / 1000,
-        };
+        });
         d.gather = d.app.gather().map(|w| Box::new(Gather::new(w)));
         if d.app.wants_keyboard() {
             match Keyboard::open(&d.poll) {
@@ -645,6 +691,7 @@ impl<A: App, W: Write> Driver<A, W> {
     /// Runs until SIGINT, SIGTERM or SIGHUP (a closed terminal), or until nobody reads stdout
     /// any more (EPIPE); then says goodbye to the peers and prints the summary. SIGUSR1
     /// prints the summary so far and goes on.
+    #[inline(never)]
     pub fn run(&mut self) -> io::Result<()> {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
         let mut signals = signal_hook_mio::v1_0::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1])?;
@@ -723,6 +770,7 @@ impl<A: App, W: Write> Driver<A, W> {
 
     /// One pass of the loop: waits for readiness or the next deadline (at most `max_wait`),
     /// handles what is ready, then whatever timer is due.
+    #[inline(never)]
     pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
         let now = Instant::now();
         if self
@@ -764,49 +812,30 @@ impl<A: App, W: Write> Driver<A, W> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
-        // Copy the tokens out so handlers can borrow the driver. Readiness is a hint
-        // (spurious events happen): every handler drains to WouldBlock.
-        let mut ready: heapless::Vec<Token, MAX_EVENTS> = heapless::Vec::new();
-        for e in self.events.iter() {
+        // Handlers borrow the driver: the events are taken out while they run (an empty
+        // `Events` allocates nothing) and put back after. Readiness is a hint (spurious
+        // events happen): every handler drains to WouldBlock.
+        let events = core::mem::replace(&mut self.events, Events::with_capacity(0));
+        let mut again = core::mem::take(&mut self.redrain);
+        let mut ready = again.len();
+        for e in events.iter() {
             // The reader of stdout went away (`| head -1`): stop now, not at the next line.
             if e.token() == STDOUT && (e.is_write_closed() || e.is_error()) {
                 self.out.mark_broken();
             }
-            // Cannot overflow: `events` holds at most MAX_EVENTS.
-            let _ = ready.push(e.token());
-        }
-        // Cannot overflow either: distinct tokens, at most one per registered source.
-        for t in core::mem::take(&mut self.redrain) {
-            if !ready.contains(&t) {
-                let _ = ready.push(t);
-            }
+            ready += usize::from(!again.remove(e.token()));
         }
         // One clock read for everything that arrived in this wake-up.
         let now = Instant::now();
-        let batch = ready.len() >= BATCH_FROM;
+        let batch = ready >= BATCH_FROM;
         if batch {
             self.out.hold();
         }
         let handled = self.datagrams;
-        for token in ready {
-            match token {
-                SIGNALS => self.signals_ready = true, // read by `run`, which owns the signals
-                STDIN => self.drain_keyboard(now),
-                STDOUT => self.out.flush_pending(),
-                t if MetricsServer::owns(t) => self.serve(Some(t), now),
-                t if self.mesh.owns_dns(t) => {
-                    self.mesh.handle_dns(self.poll.registry(), t, now);
-                    // Before anything the new peers send.
-                    self.retire_peers();
-                }
-                t => {
-                    if !self.drain_socket(t, now) {
-                        // Each token is drained once per turn: no overflow.
-                        let _ = self.redrain.push(t);
-                    }
-                }
-            }
+        for token in events.iter().map(|e| e.token()).chain(again.tokens()) {
+            self.handle_ready(token, now);
         }
+        self.events = events;
         let now = Instant::now();
         if self
             .keyboard
@@ -877,6 +906,26 @@ impl<A: App, W: Write> Driver<A, W> {
         Ok(())
     }
 
+    /// Handles one ready source.
+    fn handle_ready(&mut self, token: Token, now: Instant) {
+        match token {
+            SIGNALS => self.signals_ready = true, // read by `run`, which owns the signals
+            STDIN => self.drain_keyboard(now),
+            STDOUT => self.out.flush_pending(),
+            t if MetricsServer::owns(t) => self.serve(Some(t), now),
+            t if self.mesh.owns_dns(t) => {
+                self.mesh.handle_dns(self.poll.registry(), t, now);
+                // Before anything the new peers send.
+                self.retire_peers();
+            }
+            t => {
+                if !self.drain_socket(t, now) {
+                    self.redrain.insert(t);
+                }
+            }
+        }
+    }
+
     /// Reads the socket behind `token` until `WouldBlock` (true), or gives up after a few
     /// errors in a row (false: it must be drained again, see `redrain`).
     fn drain_socket(&mut self, token: Token, now: Instant) -> bool {
@@ -884,10 +933,15 @@ impl<A: App, W: Write> Driver<A, W> {
         // connected socket reports each ICMP error once), then left for the next turn.
         let mut errors = 0;
         while errors < 8 {
-            match self.mesh.recv(token, &mut self.buf[..]) {
-                Recv::Datagram(n, from, on_peer) => {
+            match self.mesh.recv(token, &mut self.inbox) {
+                Recv::Datagrams(n) => {
                     errors = 0;
-                    self.dispatch(now, n, from, on_peer);
+                    for k in 0..n {
+                        self.dispatch(now, k);
+                    }
+                    if n < BATCH {
+                        return true; // the queue was empty: no read that says so
+                    }
                 }
                 Recv::Again => errors += 1,
                 Recv::Empty => return true,
@@ -896,8 +950,15 @@ impl<A: App, W: Write> Driver<A, W> {
         false
     }
 
-    fn dispatch(&mut self, now: Instant, n: usize, from: SocketAddr, on_peer: Option<usize>) {
-        let bytes = &self.buf[..n];
+    /// Hands datagram `k` of the inbox to the application (or answers it, for the driver's own
+    /// probes and goodbyes).
+    fn dispatch(&mut self, now: Instant, k: usize) {
+        let Got {
+            len,
+            from,
+            peer: on_peer,
+        } = self.inbox.got[k];
+        let bytes = self.inbox.bytes(k);
         if bytes == HEALTH_PROBE {
             // Best effort: the prober retries if this answer is lost.
             self.mesh.send_to(from, HEALTH_OK);
@@ -923,7 +984,7 @@ impl<A: App, W: Write> Driver<A, W> {
             peer,
             from,
             bytes,
-            truncated: n == MAX_DGRAM,
+            truncated: len == MAX_DGRAM,
         };
         self.app
             .handle_datagram(now, &mut self.mesh, &mut self.out, dgram);
@@ -1047,5 +1108,27 @@ impl<A: App, W: Write> Driver<A, W> {
             let l = line.strip_suffix(b"\r").unwrap_or(&line);
             self.app.handle_line(now, &mut self.mesh, &mut self.out, l);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_redrain_set_gives_back_what_went_in_once_each() {
+        let mut r = Redrain::default();
+        assert!(r.is_empty());
+        for t in [0, 1, 63, 64, 200, MAX_PEERS, 1, 64] {
+            r.insert(Token(t));
+        }
+        r.insert(Token(MAX_PEERS + 1)); // not a mesh socket: ignored
+        assert_eq!(r.len(), 6);
+        assert!(r.remove(Token(200)));
+        assert!(!r.remove(Token(200)));
+        let got: Vec<usize> = r.tokens().map(|t| t.0).collect();
+        assert_eq!(got, [0, 1, 63, 64, MAX_PEERS]);
+        assert!(!core::mem::take(&mut r).is_empty());
+        assert!(r.is_empty());
     }
 }

@@ -17,6 +17,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::dns::{self, Family};
 use crate::values::addr::AddrSpec;
+use crate::values::limits::MAX_DGRAM;
 
 /// Why the server socket could not be opened.
 #[derive(Debug)]
@@ -297,5 +298,137 @@ mod tests {
         let host = HostAddrs::read();
         assert!(host.contains("127.0.0.1".parse().unwrap()));
         assert!(!host.contains("127.0.0.2".parse().unwrap()));
+    }
+}
+
+/// Datagrams one read takes at most: two, so that a read that gets one knows the socket's
+/// queue was empty, and no second read that returns EAGAIN is needed (one system call per
+/// datagram instead of two; a datagram that comes after it is a new readiness event).
+pub(crate) const BATCH: usize = 2;
+
+/// One datagram of a batch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Got {
+    /// Its length, cut to `MAX_DGRAM`.
+    pub(crate) len: usize,
+    pub(crate) from: SocketAddr,
+    /// The peer it is from, when it came on that peer's socket from that peer's address
+    /// (set by the mesh).
+    pub(crate) peer: Option<usize>,
+}
+
+/// The receive buffers of one batch, allocated once at start.
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    pub(crate) data: [[u8; MAX_DGRAM]; BATCH],
+    pub(crate) got: [Got; BATCH],
+}
+
+impl Inbox {
+    /// Boxed and zeroed at once (the 4 KiB never pass through the stack).
+    pub(crate) fn boxed() -> Box<Inbox> {
+        let none = Got {
+            len: 0,
+            from: SocketAddr::from(([0, 0, 0, 0], 0)),
+            peer: None,
+        };
+        let mut b: Box<core::mem::MaybeUninit<Inbox>> = Box::new_uninit();
+        let p = b.as_mut_ptr();
+        #[allow(unsafe_code)]
+        // SAFETY: both fields are written before `assume_init`; `p` points into the box.
+        unsafe {
+            core::ptr::addr_of_mut!((*p).data).write_bytes(0, 1);
+            core::ptr::addr_of_mut!((*p).got).write([none; BATCH]);
+            b.assume_init()
+        }
+    }
+
+    /// Datagram `k` of the last batch.
+    pub(crate) fn bytes(&self, k: usize) -> &[u8] {
+        &self.data[k][..self.got[k].len]
+    }
+}
+
+/// Reads up to [`BATCH`] datagrams from `sock` in one non-blocking `recvmmsg`. `Ok(k)`:
+/// `k >= 1` datagrams, in `inbox`; fewer than `BATCH` means the queue was empty. An error
+/// (an ICMP error on a connected socket) is returned as `recv` returns it; one met after the
+/// first datagram is kept by the kernel and returned by the next call.
+pub(crate) fn recv_batch(sock: &UdpSocket, inbox: &mut Inbox) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    #[allow(unsafe_code)]
+    // SAFETY: all-zero is a valid `sockaddr_storage`, `iovec` and `mmsghdr` (null pointers,
+    // zero lengths); the pointers set below point into `names` and `inbox.data`, which
+    // outlive the call, with their true lengths.
+    let (mut names, mut msgs): ([libc::sockaddr_storage; BATCH], [libc::mmsghdr; BATCH]) =
+        unsafe { core::mem::zeroed() };
+    let mut iov: [libc::iovec; BATCH] = core::array::from_fn(|_| libc::iovec {
+        iov_base: core::ptr::null_mut(),
+        iov_len: 0,
+    });
+    for k in 0..BATCH {
+        iov[k].iov_base = inbox.data[k].as_mut_ptr().cast();
+        iov[k].iov_len = MAX_DGRAM;
+        let h = &mut msgs[k].msg_hdr;
+        h.msg_name = core::ptr::addr_of_mut!(names[k]).cast();
+        h.msg_namelen = core::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        h.msg_iov = &mut iov[k];
+        h.msg_iovlen = 1;
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: `msgs` holds BATCH initialised headers whose buffers are valid for writing.
+    let r = unsafe {
+        libc::recvmmsg(
+            sock.as_raw_fd(),
+            msgs.as_mut_ptr(),
+            BATCH as libc::c_uint,
+            libc::MSG_DONTWAIT as _, // an int for glibc, an unsigned int for musl
+            core::ptr::null_mut(),
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = (r as usize).min(BATCH);
+    if n == 0 {
+        return Err(io::ErrorKind::WouldBlock.into());
+    }
+    for k in 0..n {
+        inbox.got[k] = Got {
+            len: (msgs[k].msg_len as usize).min(MAX_DGRAM),
+            // A UDP socket always says who sent; "nobody" is accounted as a stranger.
+            from: socket_addr(&names[k], msgs[k].msg_hdr.msg_namelen)
+                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+            peer: None,
+        };
+    }
+    Ok(n)
+}
+
+/// The address in a `sockaddr_storage` the kernel filled (IPv4 or IPv6).
+fn socket_addr(s: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+    let len = len as usize;
+    match libc::c_int::from(s.ss_family) {
+        libc::AF_INET if len >= core::mem::size_of::<libc::sockaddr_in>() => {
+            #[allow(unsafe_code)]
+            // SAFETY: the family says the storage holds a `sockaddr_in`, which it is large
+            // and aligned enough for.
+            let a = unsafe { &*core::ptr::from_ref(s).cast::<libc::sockaddr_in>() };
+            Some(SocketAddr::from((
+                Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
+                u16::from_be(a.sin_port),
+            )))
+        }
+        libc::AF_INET6 if len >= core::mem::size_of::<libc::sockaddr_in6>() => {
+            #[allow(unsafe_code)]
+            // SAFETY: as above, for `sockaddr_in6`.
+            let a = unsafe { &*core::ptr::from_ref(s).cast::<libc::sockaddr_in6>() };
+            Some(SocketAddr::V6(std::net::SocketAddrV6::new(
+                Ipv6Addr::from(a.sin6_addr.s6_addr),
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        _ => None,
     }
 }

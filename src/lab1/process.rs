@@ -134,10 +134,11 @@ pub struct LabProcess {
 
 /// Opens the sockets (the other processes, then the resource), prints the start line and
 /// returns the loop, ready to run.
+#[inline(never)]
 pub fn start<W: Write>(
     cfg: &MutexConfig,
     mut out: Output<W>,
-) -> Result<Driver<LabProcess, W>, MutexStartError> {
+) -> Result<Box<Driver<LabProcess, W>>, MutexStartError> {
     let n = u16::try_from(cfg.addrs.len())
         .map_err(|_| MutexStartError::Config(ConfigError::TooMany))?;
     let ra = Ra::new(ra::Config {

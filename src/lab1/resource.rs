@@ -49,12 +49,13 @@ const SAY_CONFLICT_EVERY: Millis = Millis(30_000);
 /// `processes`: every process's address in id order, as the processes are given it (may be
 /// empty: then HELLO, ENTER and EXIT are taken from any address, and a notice says so).
 /// `auth`: the shared key (`--key-file`), or [`Auth::none`].
+#[inline(never)]
 pub fn start<W: Write>(
     listen: &AddrSpec,
     processes: &[AddrSpec],
     auth: Auth,
     mut out: Output<W>,
-) -> Result<Driver<Resource, W>, StartError> {
+) -> Result<Box<Driver<Resource, W>>, StartError> {
     let poll = Poll::new().map_err(StartError::Poll)?;
     let mesh = open_mesh(&poll, listen, processes, &mut out)?;
     out.emit(&ResourceListening {

@@ -23,7 +23,7 @@ use crate::dns::{self, Family, Resolver};
 use crate::io::mesh::events::{Down, PeerEvent, Unusable};
 use crate::io::mesh::membership::{short_name, unusable_why, Change, Lookup, Member, Membership};
 use crate::io::mesh::peer::{PeerState, Resolved};
-use crate::io::net::{self, BindError};
+use crate::io::net::{self, BindError, Inbox};
 use crate::values::addr::AddrSpec;
 use crate::values::limits::{DISCOVER_EVERY, MAX_ADDRS_PER_NAME, MAX_GROUPS, MAX_NAME, MAX_PEERS};
 
@@ -142,9 +142,9 @@ struct Slot {
 /// The result of one receive attempt.
 #[derive(Debug)]
 pub(crate) enum Recv {
-    /// A datagram of this many bytes from this address, on this peer's socket (or `None`:
-    /// the server socket).
-    Datagram(usize, SocketAddr, Option<usize>),
+    /// This many datagrams (1 to `net::BATCH`) in the inbox; fewer than `BATCH`: the
+    /// socket's queue is empty.
+    Datagrams(usize),
     /// Nothing more to read on this socket.
     Empty,
     /// Try again: EINTR, an error that was handled (reported, peer marked down), or a
@@ -465,13 +465,13 @@ impl Mesh {
     }
 
     /// Reads one datagram from the socket behind `token` into `buf`.
-    pub(crate) fn recv(&mut self, token: Token, buf: &mut [u8]) -> Recv {
+    pub(crate) fn recv(&mut self, token: Token, inbox: &mut Inbox) -> Recv {
         let (result, peer) = if token == SERVER {
-            (self.server.recv_from(buf), None)
+            (net::recv_batch(&self.server, inbox), None)
         } else {
             let i = token.0.wrapping_sub(1);
             match self.peers.get(i).and_then(|s| s.socket.as_ref()) {
-                Some(sock) => (sock.recv_from(buf), Some(i)),
+                Some(sock) => (net::recv_batch(sock, inbox), Some(i)),
                 None => return Recv::Empty, // not ours, or deregistered: ignore
             }
         };
@@ -482,11 +482,12 @@ impl Mesh {
             // peer's; the rest is attributed by address, as on the server socket (seen in a
             // 200-peer mesh at start: other peers' counters counted as this one's restarts,
             // duplicates and losses).
-            Ok((n, from)) => Recv::Datagram(
-                n,
-                from,
-                peer.filter(|&i| self.peers[i].state.addr == Some(from)),
-            ),
+            Ok(n) => {
+                for got in &mut inbox.got[..n] {
+                    got.peer = peer.filter(|&i| self.peers[i].state.addr == Some(got.from));
+                }
+                Recv::Datagrams(n)
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Recv::Empty,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Recv::Again,
             Err(e) => match peer {
@@ -968,21 +969,28 @@ mod tests {
         s.set_nonblocking(true).unwrap();
         m.peers[0].state.addr = Some(peer);
         m.peers[0].socket = Some(UdpSocket::from_std(s));
-        let mut buf = [0u8; 16];
-        let got: Vec<_> = (0..3)
-            .map(|_| match m.recv(Token(1), &mut buf) {
-                Recv::Datagram(n, from, on) => Some((buf[..n].to_vec(), from, on)),
-                _ => None,
-            })
-            .collect();
+        let mut inbox = Inbox::boxed();
+        let got = match m.recv(Token(1), &mut inbox) {
+            Recv::Datagrams(n) => (0..n)
+                .map(|k| {
+                    (
+                        inbox.bytes(k).to_vec(),
+                        inbox.got[k].from,
+                        inbox.got[k].peer,
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         assert_eq!(
             got,
             [
-                Some((b"7".to_vec(), stranger.local_addr().unwrap(), None)),
-                Some((b"8".to_vec(), peer, Some(0))),
-                None
+                (b"7".to_vec(), stranger.local_addr().unwrap(), None),
+                (b"8".to_vec(), peer, Some(0)),
             ]
         );
+        // Two asked, two came: the next read finds the queue empty.
+        assert!(matches!(m.recv(Token(1), &mut inbox), Recv::Empty));
     }
 
     #[test]
