@@ -74,7 +74,9 @@ scenario() {
   done
 }
 
-scenario valgrind --tool=callgrind --demangle=no --callgrind-out-file="$tmp/cg.%p" -q
+# --show-below-main: valgrind otherwise names __libc_start_main "(below main)", and it stayed
+# at the end of the text.
+scenario valgrind --tool=callgrind --demangle=no --show-below-main=yes --callgrind-out-file="$tmp/cg.%p" -q
 cat "$tmp"/cg.* | sed -n "s/^c\?fn=([0-9]*) //p" | sed "s/'[0-9]*\$//" >"$tmp/names"
 
 if command -v perf >/dev/null && perf record -q -e page-faults -o "$tmp/probe.data" true 2>/dev/null; then
