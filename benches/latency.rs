@@ -57,6 +57,18 @@ fn main() {
 mod cpu {
     use super::*;
 
+    /// Runs the calling thread on that CPU only (where it exists: on one core, nothing).
+    fn pin(cpu: usize) {
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) <= cpu {
+            return;
+        }
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        }
+    }
+
     /// Every thread's time on a CPU so far, in ns.
     fn process_cpu_ns() -> u64 {
         let mut sum = 0;
@@ -72,38 +84,61 @@ mod cpu {
         sum
     }
 
-    /// `(cpu_ns, wall_ns)` of `n` round trips of `round`, after `n / 10` to warm up.
-    fn measure(n: u64, mut round: impl FnMut()) -> (u64, u64) {
-        for _ in 0..n / 10 {
-            round();
-        }
-        let (c0, w0) = (process_cpu_ns(), Instant::now());
-        for _ in 0..n {
-            round();
-        }
-        let wall = w0.elapsed().as_nanos() as u64;
-        (process_cpu_ns() - c0, wall)
-    }
-
-    fn peerlab(n: u64) -> (u64, u64) {
-        let mut pair = PeerlabPair::new("127.0.236.2:10002", "127.0.236.3:10003");
-        measure(n, || pair.round_trip())
-    }
-
-    fn mio_bare(n: u64) -> (u64, u64) {
-        let mut pair = MioPair::new("127.0.237.2:10002", "127.0.237.3:10003");
-        measure(n, || {
-            pair.round_trip();
-        })
-    }
-
-    /// One line per path: `cpu_round_trip path=NAME cpu_ns=.. wall_ns=.. rounds=N`.
+    /// One line per path: `cpu_round_trip path=NAME cpu_ns=.. wall_ns=.. rounds=N`. The paths
+    /// take turns, 500 round trips each (after `n / 10` to warm up), until each made `n`: a
+    /// machine that changes speed meanwhile (these VMs are bimodal) weighs on all alike.
+    ///
+    /// Every echo thread runs on CPU 1 and the pinging thread on CPU 0: a round trip costs
+    /// very different CPU time when both ends share a core (a context switch) and when they do
+    /// not (a wake-up across cores, an interrupt on a VM), and left to the scheduler each pair
+    /// settles on one or the other by chance.
     pub(super) fn report(n: u64) {
-        for (name, f) in [
-            ("peerlab", peerlab as fn(u64) -> (u64, u64)),
-            ("mio_bare", mio_bare),
-        ] {
-            let (cpu, wall) = f(n);
+        // Threads inherit their creator's CPUs: the echoes are started while this one is on 1.
+        pin(0);
+        let mut ours = PeerlabPair::new("127.0.236.2:10002", "127.0.236.3:10003");
+        let mut bare = MioPair::new("127.0.237.2:10002", "127.0.237.3:10003", BARE);
+        // Bare mio reading as our driver does (`recvmmsg` of two): the same system calls.
+        let shape = Shape { mmsg: true, ..BARE };
+        let mut mmsg = MioPair::new("127.0.238.2:10002", "127.0.238.3:10003", shape);
+        // And with the mesh's sockets: the same system calls on the same socket layout.
+        let shape = Shape {
+            shared: true,
+            ..shape
+        };
+        let mut shared = MioPair::new("127.0.239.2:10002", "127.0.239.3:10003", shape);
+        // And waiting with a timeout as our loop does: the kernel's part of our round trip.
+        let shape = Shape {
+            timer: true,
+            ..shape
+        };
+        let mut timer = MioPair::new("127.0.235.2:10002", "127.0.235.3:10003", shape);
+        pin(0);
+        let mut paths: [(&str, &mut dyn FnMut(), u64, u64); 5] = [
+            ("peerlab", &mut || ours.round_trip(), 0, 0),
+            ("mio_bare", &mut || _ = bare.round_trip(), 0, 0),
+            ("mio_recvmmsg", &mut || _ = mmsg.round_trip(), 0, 0),
+            ("mio_shared", &mut || _ = shared.round_trip(), 0, 0),
+            ("mio_shared_timer", &mut || _ = timer.round_trip(), 0, 0),
+        ];
+        for (_, round, _, _) in paths.iter_mut() {
+            for _ in 0..n / 10 {
+                round();
+            }
+        }
+        let mut done = 0;
+        while done < n {
+            let k = (n - done).min(500);
+            for (_, round, cpu, wall) in paths.iter_mut() {
+                let (c0, w0) = (process_cpu_ns(), Instant::now());
+                for _ in 0..k {
+                    round();
+                }
+                *wall += w0.elapsed().as_nanos() as u64;
+                *cpu += process_cpu_ns() - c0;
+            }
+            done += k;
+        }
+        for (name, _, cpu, wall) in paths {
             println!(
                 "cpu_round_trip path={name} cpu_ns={:.1} wall_ns={:.1} rounds={n}",
                 cpu as f64 / n as f64,
@@ -239,33 +274,89 @@ impl Drop for PeerlabPair {
 }
 
 /// The same readiness loop without peerlab (mio poll, drain to `WouldBlock`, echo), to tell
-/// the cost of the epoll wake-up hop from the cost of our code.
+/// the cost of the epoll wake-up hop from the cost of our code. Its `Shape` gives the
+/// variants issue 12 asked about.
 struct MioPair {
     a: mio::net::UdpSocket,
     poll: Poll,
     events: mio::Events,
     buf: [u8; 2048],
+    buf2: [u8; 2048],
+    shape: Shape,
+    _servers: Vec<socket2::Socket>,
     echo: Option<thread::JoinHandle<()>>,
 }
 
+/// How the bare loop reads: `mmsg`, `recvmmsg` of two datagrams (a read that gets one knows
+/// the queue is empty, as our driver reads); `spin`, after each send, poll with a zero timeout
+/// for that long before blocking (busy-poll).
+#[derive(Clone, Copy)]
+struct Shape {
+    mmsg: bool,
+    spin: Duration,
+    /// Each end as our mesh opens it: an unconnected socket and the connected one sharing the
+    /// address with `SO_REUSEPORT` (the kernel then looks a datagram's socket up in a group).
+    shared: bool,
+    /// Wait with a timeout, as a loop with timers does (the kernel arms and cancels a timer
+    /// on every wait).
+    timer: bool,
+}
+
+const BARE: Shape = Shape {
+    mmsg: false,
+    spin: Duration::ZERO,
+    shared: false,
+    timer: false,
+};
+
+/// A non-blocking UDP socket bound to `me` and connected to `peer`; with `shared`, also an
+/// unconnected socket on `me` before it, both with `SO_REUSEPORT` (kept open in `keep`).
+fn bench_socket(
+    me: SocketAddr,
+    peer: SocketAddr,
+    shared: bool,
+    keep: &mut Vec<socket2::Socket>,
+) -> mio::net::UdpSocket {
+    use socket2::{Domain, Socket, Type};
+    let open = || {
+        let s = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+        s.set_reuse_port(shared).unwrap();
+        s.set_nonblocking(true).unwrap();
+        s.bind(&me.into()).unwrap();
+        s
+    };
+    if shared {
+        keep.push(open());
+    }
+    let s = open();
+    s.connect(&peer.into()).unwrap();
+    mio::net::UdpSocket::from_std(s.into())
+}
+
 impl MioPair {
-    fn new(a: &str, b: &str) -> MioPair {
-        use mio::{net::UdpSocket as MioUdp, Events, Interest, Token};
+    fn new(a: &str, b: &str, shape: Shape) -> MioPair {
+        use mio::{Events, Interest, Token};
         let a_addr: SocketAddr = a.parse().unwrap();
         let b_addr: SocketAddr = b.parse().unwrap();
         let (up_tx, up) = std::sync::mpsc::channel();
         let echo = thread::spawn(move || {
-            let mut b = MioUdp::bind(b_addr).unwrap();
-            b.connect(a_addr).unwrap();
+            let mut server = Vec::new();
+            let mut b = bench_socket(b_addr, a_addr, shape.shared, &mut server);
             let mut poll = Poll::new().unwrap();
             poll.registry()
                 .register(&mut b, Token(0), Interest::READABLE)
                 .unwrap();
             let mut events = Events::with_capacity(4);
-            let mut buf = [0u8; 2048];
+            let (mut buf, mut buf2) = ([0u8; 2048], [0u8; 2048]);
             up_tx.send(()).unwrap();
             loop {
-                let n = round_trip::mio_wait_one(&mut poll, &mut events, &b, &mut buf);
+                let n = round_trip::mio_wait_one(
+                    &mut poll,
+                    &mut events,
+                    &b,
+                    (&mut buf, &mut buf2),
+                    shape,
+                );
                 if &buf[..n] == b"stop" {
                     return;
                 }
@@ -273,8 +364,8 @@ impl MioPair {
             }
         });
         up.recv().unwrap(); // the echo's socket is up
-        let mut a = MioUdp::bind(a_addr).unwrap();
-        a.connect(b_addr).unwrap();
+        let mut servers = Vec::new();
+        let mut a = bench_socket(a_addr, b_addr, shape.shared, &mut servers);
         let poll = Poll::new().unwrap();
         poll.registry()
             .register(&mut a, Token(0), Interest::READABLE)
@@ -284,13 +375,22 @@ impl MioPair {
             poll,
             events: Events::with_capacity(4),
             buf: [0; 2048],
+            buf2: [0; 2048],
+            shape,
+            _servers: servers,
             echo: Some(echo),
         }
     }
 
     fn round_trip(&mut self) -> usize {
         self.a.send(b"12345").unwrap();
-        round_trip::mio_wait_one(&mut self.poll, &mut self.events, &self.a, &mut self.buf)
+        round_trip::mio_wait_one(
+            &mut self.poll,
+            &mut self.events,
+            &self.a,
+            (&mut self.buf, &mut self.buf2),
+            self.shape,
+        )
     }
 }
 
@@ -306,25 +406,76 @@ impl Drop for MioPair {
 mod round_trip {
     use super::*;
 
-    /// One datagram through the bare readiness loop: poll, drain to `WouldBlock`.
+    /// One datagram through the bare readiness loop: poll, drain (into `bufs.0`).
     pub(super) fn mio_wait_one(
         poll: &mut Poll,
         events: &mut mio::Events,
         s: &mio::net::UdpSocket,
-        buf: &mut [u8],
+        bufs: (&mut [u8], &mut [u8]),
+        shape: Shape,
     ) -> usize {
+        let start = Instant::now();
         loop {
-            poll.poll(events, None).unwrap();
-            let mut got = 0;
-            loop {
-                match s.recv(buf) {
-                    Ok(n) => got = n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => panic!("{e}"),
-                }
+            let t =
+                (!shape.spin.is_zero() && start.elapsed() < shape.spin).then_some(Duration::ZERO);
+            let t = t.or(shape.timer.then_some(Duration::from_secs(1)));
+            poll.poll(events, t).unwrap();
+            if events.is_empty() {
+                continue;
             }
+            let got = read_all(s, &mut *bufs.0, &mut *bufs.1, shape.mmsg);
             if got > 0 {
                 return got;
+            }
+        }
+    }
+
+    /// Reads until the queue is known empty; the last datagram's length (0: none).
+    fn read_all(s: &mio::net::UdpSocket, buf: &mut [u8], buf2: &mut [u8], mmsg: bool) -> usize {
+        use std::os::fd::AsRawFd;
+        let mut got = 0;
+        if mmsg {
+            loop {
+                let mut iov = [
+                    libc::iovec {
+                        iov_base: buf.as_mut_ptr().cast(),
+                        iov_len: buf.len(),
+                    },
+                    libc::iovec {
+                        iov_base: buf2.as_mut_ptr().cast(),
+                        iov_len: buf2.len(),
+                    },
+                ];
+                let mut msgs: [libc::mmsghdr; 2] = unsafe { std::mem::zeroed() };
+                for (m, v) in msgs.iter_mut().zip(iov.iter_mut()) {
+                    m.msg_hdr.msg_iov = v;
+                    m.msg_hdr.msg_iovlen = 1;
+                }
+                let r = unsafe {
+                    libc::recvmmsg(
+                        s.as_raw_fd(),
+                        msgs.as_mut_ptr(),
+                        2,
+                        libc::MSG_DONTWAIT as _,
+                        std::ptr::null_mut(),
+                    )
+                };
+                if r <= 0 {
+                    return got;
+                }
+                got = msgs[(r - 1) as usize].msg_len as usize;
+                if r == 2 {
+                    buf[..got].copy_from_slice(&buf2[..got]);
+                    continue;
+                }
+                return got;
+            }
+        }
+        loop {
+            match s.recv(buf) {
+                Ok(n) => got = n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return got,
+                Err(e) => panic!("{e}"),
             }
         }
     }
@@ -340,127 +491,20 @@ mod round_trip {
     /// echo), to tell the cost of the epoll wake-up hop from the cost of our code.
     #[divan::bench(sample_count = 100, sample_size = 2000)]
     fn mio_bare(bencher: Bencher) {
-        let mut pair = MioPair::new("127.0.244.2:10002", "127.0.244.3:10003");
+        let mut pair = MioPair::new("127.0.244.2:10002", "127.0.244.3:10003", BARE);
         bencher.bench_local(|| pair.round_trip());
     }
 
     /// Diagnostics for the two shapes issue 12 asked about, on the bare mio loop (no peerlab
-    /// code): (a) `recvmmsg` for two datagrams, so a drain that gets one knows the queue is
-    /// empty without the trailing read that returns EAGAIN; (b) after each send, poll with a
-    /// zero timeout for a budget before blocking (busy-poll). Both were also tried in the
-    /// driver, side by side with it (BENCHMARKS.md says what they did).
+    /// code): `recvmmsg` of two (the driver reads so since issue 22) and busy-poll (tried in
+    /// the driver and not kept: BENCHMARKS.md says what it did).
     fn mio_variant(bencher: Bencher, mmsg: bool, spin: Duration, port: u8) {
-        use mio::{net::UdpSocket as MioUdp, Events, Interest, Token};
-        use std::os::fd::AsRawFd;
-        fn read_all(s: &MioUdp, buf: &mut [u8], buf2: &mut [u8], mmsg: bool) -> usize {
-            let mut got = 0;
-            if mmsg {
-                loop {
-                    let mut iov = [
-                        libc::iovec {
-                            iov_base: buf.as_mut_ptr().cast(),
-                            iov_len: buf.len(),
-                        },
-                        libc::iovec {
-                            iov_base: buf2.as_mut_ptr().cast(),
-                            iov_len: buf2.len(),
-                        },
-                    ];
-                    let mut msgs: [libc::mmsghdr; 2] = unsafe { std::mem::zeroed() };
-                    for (m, v) in msgs.iter_mut().zip(iov.iter_mut()) {
-                        m.msg_hdr.msg_iov = v;
-                        m.msg_hdr.msg_iovlen = 1;
-                    }
-                    let r = unsafe {
-                        libc::recvmmsg(
-                            s.as_raw_fd(),
-                            msgs.as_mut_ptr(),
-                            2,
-                            libc::MSG_DONTWAIT,
-                            std::ptr::null_mut(),
-                        )
-                    };
-                    if r <= 0 {
-                        return got;
-                    }
-                    got = msgs[(r - 1) as usize].msg_len as usize;
-                    if r == 2 {
-                        buf[..got].copy_from_slice(&buf2[..got]);
-                        continue;
-                    }
-                    return got;
-                }
-            }
-            loop {
-                match s.recv(buf) {
-                    Ok(n) => got = n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return got,
-                    Err(e) => panic!("{e}"),
-                }
-            }
-        }
-        fn wait_one(
-            poll: &mut Poll,
-            events: &mut Events,
-            s: &MioUdp,
-            buf: &mut [u8],
-            buf2: &mut [u8],
-            mmsg: bool,
-            spin: Duration,
-        ) -> usize {
-            let start = Instant::now();
-            loop {
-                let t = if !spin.is_zero() && start.elapsed() < spin {
-                    Some(Duration::ZERO)
-                } else {
-                    None
-                };
-                poll.poll(events, t).unwrap();
-                if events.is_empty() {
-                    continue;
-                }
-                let got = read_all(s, buf, buf2, mmsg);
-                if got > 0 {
-                    return got;
-                }
-            }
-        }
-        let a_addr: SocketAddr = format!("127.0.{port}.2:10002").parse().unwrap();
-        let b_addr: SocketAddr = format!("127.0.{port}.3:10003").parse().unwrap();
-        let (up_tx, up) = std::sync::mpsc::channel();
-        let echo = thread::spawn(move || {
-            let mut b = MioUdp::bind(b_addr).unwrap();
-            b.connect(a_addr).unwrap();
-            let mut poll = Poll::new().unwrap();
-            poll.registry()
-                .register(&mut b, Token(0), Interest::READABLE)
-                .unwrap();
-            let mut events = Events::with_capacity(4);
-            let (mut buf, mut buf2) = ([0u8; 2048], [0u8; 2048]);
-            up_tx.send(()).unwrap();
-            loop {
-                let n = wait_one(&mut poll, &mut events, &b, &mut buf, &mut buf2, mmsg, spin);
-                if &buf[..n] == b"stop" {
-                    return;
-                }
-                b.send(&buf[..n]).unwrap();
-            }
-        });
-        up.recv().unwrap(); // the echo's socket is up
-        let mut a = MioUdp::bind(a_addr).unwrap();
-        a.connect(b_addr).unwrap();
-        let mut poll = Poll::new().unwrap();
-        poll.registry()
-            .register(&mut a, Token(0), Interest::READABLE)
-            .unwrap();
-        let mut events = Events::with_capacity(4);
-        let (mut buf, mut buf2) = ([0u8; 2048], [0u8; 2048]);
-        bencher.bench_local(|| {
-            a.send(b"12345").unwrap();
-            wait_one(&mut poll, &mut events, &a, &mut buf, &mut buf2, mmsg, spin)
-        });
-        a.send(b"stop").unwrap();
-        echo.join().unwrap();
+        let mut pair = MioPair::new(
+            &format!("127.0.{port}.2:10002"),
+            &format!("127.0.{port}.3:10003"),
+            Shape { mmsg, spin, ..BARE },
+        );
+        bencher.bench_local(|| pair.round_trip());
     }
     #[divan::bench(sample_count = 100, sample_size = 2000)]
     fn mio_recvmmsg(bencher: Bencher) {

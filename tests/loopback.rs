@@ -1812,7 +1812,12 @@ fn many_peers_are_taken_several_datagrams_a_wake_up() {
     let status = std::process::Command::new("timeout")
         .args(["-s", "INT", "4", strace, "-o"])
         .arg(&out)
-        .args(["-e", "trace=recvmmsg,recvfrom,epoll_wait,epoll_pwait", "-p", &pid])
+        .args([
+            "-e",
+            "trace=recvmmsg,recvfrom,epoll_wait,epoll_pwait",
+            "-p",
+            &pid,
+        ])
         .status()
         .expect("timeout and strace run");
     assert!(status.code().is_some(), "{status:?}");

@@ -57,13 +57,14 @@ sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
 
 # start_mesh NAME BINARY SECOND_OCTET -> pids in pids_NAME
 start_mesh() {
-  local name=$1 bin=$2 net=$3 k j
+  local name=$1 bin=$2 net=$3 k
   local addrs=()
   for ((k = 0; k < peers; k++)); do addrs+=("127.$net.0.$((k + 2)):10002"); done
+  # Its own address first, then the others from the next one on. Built by slicing, not one
+  # by one: while a mesh starts, every datagram to a peer not yet up costs the kernel a scan
+  # of every socket on the port (BENCHMARKS.md), so a slow start is a long saturated one.
   for ((k = 0; k < peers; k++)); do
-    local args=("${addrs[k]}")
-    for ((j = 1; j < peers; j++)); do args+=("${addrs[(k + j) % peers]}"); done
-    "$bin" "${args[@]}" >"$tmp/$name.$k.log" 2>&1 &
+    "$bin" "${addrs[@]:k}" "${addrs[@]:0:k}" >"$tmp/$name.$k.log" 2>&1 &
     eval "pids_$name+=($!)"
   done
 }
