@@ -51,6 +51,8 @@ for ((r = 1; r <= rounds; r++)); do
   cargo bench --bench latency >"$tmp/latency.$r.txt" 2>"$tmp/latency.$r.err" || { tail -20 "$tmp/latency.$r.err" >&2; exit 1; }
   ROUND_TRIP_CPU=20000 cargo bench --bench latency >"$tmp/cpu.$r.txt" 2>/dev/null
   [ -x "$tmp/pingpong" ] && "$tmp/pingpong" >"$tmp/go.$r.txt"
+  # Its CPU time per round trip with both ends on one core, as ours is measured.
+  [ -x "$tmp/pingpong" ] && command -v taskset >/dev/null && taskset -c 0 "$tmp/pingpong" >"$tmp/go-cpu.$r.txt"
   if [ -n "$have_sockperf" ]; then
     # 14 bytes: sockperf's smallest message. It reports half the round trip.
     sockperf sr -i 127.0.246.3 -p 10003 >/dev/null 2>&1 & spid=$!
@@ -127,7 +129,7 @@ for r in range(1, rounds + 1):
     g = re.search(r"median_ns=([\d.]+) min_ns=([\d.]+)", read(f"{tmp}/go.{r}.txt"))
     if g:
         row["go"], row["fastest.go"] = float(g.group(1)) * 1e-9, float(g.group(2)) * 1e-9
-    gc = re.search(r"cpu_ns=([\d.]+)", read(f"{tmp}/go.{r}.txt"))
+    gc = re.search(r"cpu_ns=([\d.]+)", read(f"{tmp}/go-cpu.{r}.txt"))
     if gc:
         row["cpu.go"] = float(gc.group(1)) * 1e-9
     for m in re.finditer(r"cpu_round_trip path=(\w+) cpu_ns=([\d.]+) wall_ns=([\d.]+)", read(f"{tmp}/cpu.{r}.txt")):
@@ -200,21 +202,35 @@ have_cpu = all("cpu.peerlab" in x and "cpu.mio_bare" in x for x in R)
 if have_cpu:
     print("### CPU time per round trip\n")
     print("The wall-clock figures above depend on where the scheduler puts the two threads (on "
-          "these shared cores one run's bare mio loop took 7 µs and the next 25 µs). What a round "
-          "trip costs in CPU time, both sides together, moves much less: every thread's time on a "
-          "CPU (`/proc/self/task/*/schedstat`) over 20,000 round trips after 2,000 to warm up "
-          "(`ROUND_TRIP_CPU=20000 cargo bench --bench latency`; for Go, over its timed batches, "
-          "its runtime's threads included), in each round, beside the wall time of the same run.\n")
-    print("| path | CPU time per round trip | ratio to bare mio | wall time per round trip, same run |")
-    print("|---|---|---|---|")
-    crow = [("peerlab", "peerlab: two driver loops"), ("mio_bare", "bare mio loop (baseline)")]
+          "these shared cores one run's bare mio loop took 7 µs and the next 25 µs). Here both "
+          "ends of every pair run on one core (a hop is a context switch: stable to about 2 % "
+          "from round to round, where a hop across cores, an interrupt on this VM, took 17 to "
+          "170 µs by chance), and the CPU time of both sides together is measured: every "
+          "thread's time on a CPU (`/proc/self/task/*/schedstat`) over 20,000 round trips per "
+          "path after 2,000 to warm up, the paths taking turns 500 round trips at a time "
+          "(`ROUND_TRIP_CPU=20000 cargo bench --bench latency`). The bare loop's variants take "
+          "our loop's kernel work one piece at a time: its reads (`recvmmsg` of two), its sockets "
+          "(an unconnected socket and the connected one sharing the port), its waits (a timeout "
+          "on every `epoll_wait`, as a loop with timers has). Go: `taskset -c 0` on the "
+          "ping-pong of `benches/go`, over its timed batches, its runtime's threads included.\n")
+    print("| path | CPU time per round trip | ratio to bare mio | ratio to bare mio with our kernel work | wall time per round trip, same run |")
+    print("|---|---|---|---|---|")
+    crow = [("peerlab", "peerlab: two driver loops"), ("mio_bare", "bare mio loop (baseline)"),
+            ("mio_recvmmsg", "bare mio, reading with `recvmmsg` of two"),
+            ("mio_shared", "... and the mesh's sockets (two on the port, `SO_REUSEPORT`)"),
+            ("mio_shared_timer", "... and a timeout on every wait: our loop's kernel work")]
+    crow = [c for c in crow if all("cpu." + c[0] in x for x in R)]
     if all("cpu.go" in x for x in R):
         crow.append(("go", "Go ping-pong (`benches/go`)"))
+    have_timer = all("cpu.mio_shared_timer" in x for x in R)
     for key, what in crow:
-        wall = spread(col("cpuwall." + key), us) if all("cpuwall." + key in x for x in R) else "(median above)"
-        print(f"| {what} | {spread(col('cpu.' + key), us)} | {spread(ratios('cpu.' + key, 'cpu.mio_bare'), ratio)} | {wall} |")
+        wall = spread(col("cpuwall." + key), us) if all("cpuwall." + key in x for x in R) else "(not measured)"
+        to_timer = spread(ratios('cpu.' + key, 'cpu.mio_shared_timer'), ratio) if have_timer else "—"
+        print(f"| {what} | {spread(col('cpu.' + key), us)} | {spread(ratios('cpu.' + key, 'cpu.mio_bare'), ratio)} | {to_timer} | {wall} |")
     print(f"\nGoal (issue 22): peerlab at most 1.05× bare mio in CPU time per round trip. Measured: "
-          f"{st.median(ratios('cpu.peerlab', 'cpu.mio_bare')):.2f}× (median of the rounds' ratios).\n")
+          f"{st.median(ratios('cpu.peerlab', 'cpu.mio_bare')):.2f}× (median of the rounds' ratios)"
+          + (f"; against the bare loop doing our loop's kernel work, "
+             f"{st.median(ratios('cpu.peerlab', 'cpu.mio_shared_timer')):.2f}×" if have_timer else "") + ".\n")
 
 print("### The two loop shapes the issue asked about, on the bare mio loop\n")
 print("| variant of the bare mio loop | median round trip | ratio to bare mio |")
