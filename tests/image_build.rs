@@ -370,6 +370,7 @@ fn the_image_builds_step_makes_a_static_pie() {
     assert_runs_help(&built);
     let elf = std::fs::read(&built.binary).unwrap();
     assert_static_pie(&elf, &built.binary);
+    assert_packed_relocations(&elf, &built.binary);
 }
 
 /// The image's tag names the Rust it builds with, to the patch release: hot-symbols.txt's names
@@ -450,6 +451,38 @@ fn the_offline_binary_is_a_static_pie() {
     let path = repo().join(target).join(MUSL).join("release/process");
     let elf = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     assert_static_pie(&elf, &path);
+    assert_packed_relocations(&elf, &path);
+}
+
+/// build.rs links with `-z pack-relative-relocs`: the relative relocations a static PIE applies
+/// at start are a DT_RELR bitmap (musl 1.2.4+ applies it), not 24-byte RELA entries that every
+/// process reads at start (32 KiB of them before, resident in each).
+fn assert_packed_relocations(elf: &[u8], path: &Path) {
+    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]);
+    let u32_at = |o: usize| u32::from_le_bytes(elf[o..o + 4].try_into().unwrap());
+    let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap());
+    const PT_DYNAMIC: u32 = 2;
+    const DT_RELASZ: u64 = 8;
+    const DT_RELR: u64 = 36;
+    let phoff = u64_at(32) as usize;
+    let (phentsize, phnum) = (u16_at(54) as usize, u16_at(56) as usize);
+    let dynamic = (0..phnum)
+        .map(|k| phoff + k * phentsize)
+        .find(|&h| u32_at(h) == PT_DYNAMIC)
+        .unwrap_or_else(|| panic!("{}: no PT_DYNAMIC (not a static PIE)", path.display()));
+    let (off, size) = (u64_at(dynamic + 8) as usize, u64_at(dynamic + 32) as usize);
+    let tags: Vec<(u64, u64)> = (off..off + size)
+        .step_by(16)
+        .map(|e| (u64_at(e), u64_at(e + 8)))
+        .take_while(|&(t, _)| t != 0)
+        .collect();
+    let rela = tags.iter().find(|t| t.0 == DT_RELASZ).map_or(0, |t| t.1);
+    assert!(
+        tags.iter().any(|t| t.0 == DT_RELR) && rela < 1024,
+        "{}: relocations not packed (DT_RELR missing, or {rela} bytes of RELA): is build.rs's \
+         -z pack-relative-relocs still passed to rust-lld?",
+        path.display()
+    );
 }
 
 /// ET_DYN (position-independent) and no PT_INTERP program header (static): 64-bit,

@@ -1320,6 +1320,45 @@ fn a_sender_on_a_peers_ip_from_another_port_is_that_peer() {
     );
 }
 
+/// A peer heard from its own port is not the Go program: another sender on its IP is a
+/// stranger, not the peer (its counters would read as the peer's duplicates, or as losses and
+/// a restart). Found by an outside attack: 10 counters from the peer and 5 from another port
+/// of its host gave "received 15, dup 5".
+#[test]
+fn another_sender_on_a_live_peers_ip_is_a_stranger() {
+    let me = "127.0.134.2:10002";
+    let peer = "127.0.134.3:10003";
+    let mut p = Proc::start_listening("p1", &["--json", "--interval", "1s", me, peer]);
+    let real = UdpSocket::bind(peer).unwrap();
+    let other = UdpSocket::bind("127.0.134.3:0").unwrap();
+    let from_other = other.local_addr().unwrap().to_string();
+    for n in 0..10u64 {
+        real.send_to(n.to_string().as_bytes(), me).unwrap();
+        if n < 5 {
+            other.send_to((500 + n).to_string().as_bytes(), me).unwrap();
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    p.wait_event(|v| v["event"] == "received" && v["addr"] == peer && v["counter"] == 9);
+    p.wait_event(|v| v["event"] == "received" && v["addr"] == from_other && v["counter"] == 504);
+    p.term();
+    let row = p.summary_of(peer);
+    assert_eq!(
+        (row.received, row.lost, row.dup, row.reordered, row.restarts),
+        (10, 0, 0, 0, 0),
+        "{row:?}"
+    );
+    assert!(named(&p, "peer_other_port").is_empty(), "{:#?}", p.lines());
+    let strangers: Vec<_> = p
+        .summary_json()
+        .into_iter()
+        .filter(|v| v["peer"].is_null())
+        .collect();
+    assert_eq!(strangers.len(), 1, "{strangers:?}");
+    assert_eq!(strangers[0]["addr"], from_other.as_str());
+    assert_eq!(strangers[0]["received"], 5, "{strangers:?}");
+}
+
 /// A peer whose own port refuses but whose host sends from another port (the Go program's
 /// way): its datagrams are its own, but they do not prove its port is there, so it stays
 /// down instead of flapping down/up at each send.

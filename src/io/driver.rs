@@ -6,8 +6,10 @@
 //! SIGINT/SIGTERM self-pipe (`SIGNALS`) and, for modes that read the keyboard, stdin (`STDIN`). Timers
 //! are deadlines, not sleeps: the poll timeout is the time left until the application's next
 //! deadline (or the next name resolution), and the clock is read again after every wake-up.
-//! Readiness is edge-triggered, so every ready source is drained until `WouldBlock` (a socket
-//! whose drain gives up on errors first is drained again on the next turn, without waiting).
+//! Readiness is edge-triggered, so every ready source is drained until its queue is known to be
+//! empty: a socket is read two datagrams at a time (`recvmmsg`), and a read that gets fewer
+//! says so without another that returns `WouldBlock` (a socket whose drain gives up on errors
+//! first is drained again on the next turn, without waiting).
 //!
 //! What happens to a datagram is the [`App`]'s business; the driver answers health probes,
 //! notes goodbyes, and attributes each datagram to a peer by its source address first.

@@ -428,7 +428,7 @@ impl Mesh {
         if self.peers[i].state.left {
             return;
         }
-        if self.peers[i].state.handle_heard() {
+        if self.peers[i].state.handle_heard(from) {
             self.push(PeerEvent::Up { i, addr: from });
         }
     }

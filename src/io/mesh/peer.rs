@@ -66,6 +66,10 @@ pub struct PeerState {
     pub(crate) left_at: Option<Instant>,
     /// "Sends from another port" was said (once).
     pub(crate) other_port_said: bool,
+    /// It was heard from its own address: it sends from its port (our peers do, the course's
+    /// Go program never), so whoever sends from another port of its IP is someone else.
+    /// Cleared when it says goodbye or its address moves (the next one may be the Go program).
+    from_own_port: bool,
     /// Datagrams sent to it.
     pub(crate) sent: u64,
     /// Send and receive errors on its socket.
@@ -90,6 +94,7 @@ impl PeerState {
             left: false,
             left_at: None,
             other_port_said: false,
+            from_own_port: false,
             sent: 0,
             errors: 0,
         }
@@ -117,6 +122,9 @@ impl PeerState {
             Some(_) => Resolved::Same,
         };
         self.addr = Some(addr);
+        if outcome == Resolved::Moved {
+            self.from_own_port = false;
+        }
         if self.unreachable {
             // Keep the backoff: `handle_unreachable` or `handle_connected` comes next.
         } else if self.link == Link::Down {
@@ -131,9 +139,11 @@ impl PeerState {
 
     /// Whether a stranger on its IP may be taken for it (the course's Go program sends from a
     /// random port): not once it said goodbye (it is stopping, or stopped: its IP may be
-    /// someone else's next) nor while its name no longer resolves (gone from DNS).
+    /// someone else's next), nor while its name no longer resolves (gone from DNS), nor when
+    /// it was heard from its own port (another sender on its host is not it: its counters
+    /// would read as duplicates, losses or restarts).
     pub(crate) fn may_send_from_another_port(&self) -> bool {
-        !self.left && !self.said_bye && !self.unresolved_said
+        !self.left && !self.said_bye && !self.unresolved_said && !self.from_own_port
     }
 
     /// Call with a failed resolution; true when the failure is worth a line (the first of a
@@ -181,6 +191,7 @@ impl PeerState {
     /// Call when the peer said goodbye; true when it just went down.
     pub(crate) fn handle_bye(&mut self, now: Instant) -> bool {
         self.said_bye = true;
+        self.from_own_port = false;
         let was_down = self.link == Link::Down;
         self.link = Link::Down;
         self.backoff = RESOLVE_BACKOFF_MIN;
@@ -189,8 +200,9 @@ impl PeerState {
     }
 
     /// Call when a datagram came from the peer; true when it just came back up.
-    pub(crate) fn handle_heard(&mut self) -> bool {
+    pub(crate) fn handle_heard(&mut self, from: SocketAddr) -> bool {
         self.said_bye = false;
+        self.from_own_port |= self.addr == Some(from);
         self.mark_up()
     }
 
@@ -227,6 +239,38 @@ mod tests {
         PeerState::new(parse_spec("p2:10003").unwrap(), now)
     }
 
+    const ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+        std::net::Ipv4Addr::new(127, 0, 0, 3),
+        10003,
+    ));
+
+    #[test]
+    fn another_port_of_its_ip_is_it_only_until_it_is_heard_from_its_own() {
+        let t = Instant::now();
+        let mut p = peer(t);
+        assert_eq!(p.handle_resolved(t, ADDR), Resolved::First);
+        assert!(
+            p.may_send_from_another_port(),
+            "the Go program's way: taken as its own"
+        );
+        p.handle_heard(ADDR);
+        assert!(
+            !p.may_send_from_another_port(),
+            "it sends from its port: others are not it"
+        );
+        p.handle_bye(t);
+        p.handle_heard(ADDR);
+        assert!(!p.may_send_from_another_port());
+        let moved = SocketAddr::from(([127, 0, 0, 4], 10003));
+        assert_eq!(p.handle_resolved(t, moved), Resolved::Moved);
+        assert!(
+            p.may_send_from_another_port(),
+            "a new address, maybe the Go program"
+        );
+        p.handle_heard(moved);
+        assert!(!p.may_send_from_another_port());
+    }
+
     #[test]
     fn down_once_then_up_once() {
         let t = Instant::now();
@@ -252,16 +296,16 @@ mod tests {
     fn hearing_from_a_down_peer_brings_it_up() {
         let t = Instant::now();
         let mut p = peer(t);
-        assert!(!p.handle_heard(), "unknown to up is not news");
+        assert!(!p.handle_heard(ADDR), "unknown to up is not news");
         p.handle_error(t);
-        assert!(p.handle_heard());
+        assert!(p.handle_heard(ADDR));
     }
 
     #[test]
     fn after_goodbye_only_hearing_from_it_brings_it_up() {
         let t = Instant::now();
         let mut p = peer(t);
-        p.handle_heard();
+        p.handle_heard(ADDR);
         assert!(p.handle_bye(t));
         assert!(!p.handle_bye(t));
         p.handle_sent(t);
@@ -269,7 +313,7 @@ mod tests {
             !p.poll_up(t + UP_AFTER),
             "a send without error proves nothing after a goodbye"
         );
-        assert!(p.handle_heard());
+        assert!(p.handle_heard(ADDR));
         assert_eq!(p.link, Link::Up);
     }
 
