@@ -361,6 +361,48 @@ delivery to the receiver it runs inline) at about 60 % of the mesh's samples, `r
 netfilter (conntrack, loaded by Docker on this machine) at 9 %, the UDP socket lookup (200 sockets
 share each port) at 6 %; user space at 15 %.
 
+## What issue 22 changed, second part (2026-12-03 evening, same machine, Linux 6.18.44-fc-v1147)
+
+1. One read per datagram: every socket is read with `recvmmsg` of two; a read that gets one
+   knows the queue was empty, so the read that returned EAGAIN after each datagram is gone (an
+   error met after the first datagram is kept by the kernel for the next call). System calls
+   per datagram received, 200 peers: 3.04-3.10 -> 2.04 (table above; `tests/loopback.rs`
+   asserts one read per datagram).
+2. Memory of one peer as a static PIE, 3-peer mesh, `UP=3 scripts/bench/rss-side-by-side.sh
+   11 MAIN NEW` side by side: median 496 -> 432 KiB. From (a) the relocations packed
+   (`-z pack-relative-relocs`, DT_RELR, applied by musl's start code; Rust 1.95 ships musl
+   1.2.5): 32 KiB of RELA entries every process read at start became 488 bytes, binary
+   966,624 -> 934,240 bytes; (b) the stack, 48 -> 24 KiB resident (`/proc/PID/pagemap`):
+   stack probes touch every page of a large frame and `run_peer`'s was 28.3 KiB (the driver,
+   4 KiB with a 2 KiB token list inline, copied several times, and the turn's own token lists);
+   the driver is boxed where it is built, the turn's token list is gone (the poll's events are
+   taken out while handled), the sockets to drain again are a 40-byte bitset, and `turn`,
+   `run`, `serve` and the start functions are not inlined; (c) `__libc_start_main` linked with
+   the hot code: valgrind names it "(below main)" unless `--show-below-main=yes`, so it sat at
+   the end of the text and its fault mapped 64 KiB of cold code (text 240 -> 176 KiB). Still
+   resident and not needed: all of .rodata (fault-around), the end of the text where `_init`
+   sits in its own section (symbol ordering cannot move it).
+3. CPU time per round trip, measured again with both ends on one core and the paths taking
+   turns (left to the scheduler, each pair fell on one core or two by chance: 17 to 170 µs for
+   the same loop, which hid a steady gap). Stable to about 2 %: peerlab 1.11-1.13x bare mio.
+   The bare loop given our loop's kernel work piece by piece: `recvmmsg` +0.5 %, the mesh's two
+   sockets on the port +1 %, a timeout on every wait (the kernel arms and cancels a timer each
+   time) +5 %; peerlab over that about 1.06x (about 1 µs of our code per round trip). Not at
+   most 1.05x bare mio. A timerfd armed only when the earliest deadline changes would take back
+   the timer's share; not done.
+4. A mesh's start on loopback: a datagram to an address where nothing listens costs the kernel
+   a scan of every socket bound to that port (`scripts/bench/closed-port-cost.sh`). A 200-peer
+   mesh binds 40,000 sockets to one port, and while it starts every peer sends to those not up
+   yet: with 100 of 200 up, `perf record -a` put 93 % of both cores in `__udp4_lib_lookup`, the
+   start took 21 s, and peers skipped up to 9 broadcasts ("the loop fell behind by 8.9 s") and
+   lost datagrams. `resources.sh` now starts a mesh by slicing the address list (not one
+   address at a time in bash), which shortens that phase; the third 200-peer run above still
+   lost 22 counters at its start. In containers a dead peer's address is not local, so this is
+   a loopback effect.
+5. An outside attack found a peer heard from its own port still taken as the Go program: 10
+   counters from it and 5 from another port of its host read as received 15, dup 5. Fixed (a
+   peer heard from its own port is never matched by IP), with a test.
+
 ## What was tried for issue 12 (2026-11-27, this 2-core machine; notes from those runs)
 
 Kept (memory; each measured with `scripts/bench/rss-side-by-side.sh N` against the binary before it,
