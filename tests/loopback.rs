@@ -1295,11 +1295,7 @@ fn a_sender_on_a_peers_ip_from_another_port_is_that_peer() {
     p.term();
     let row = p.summary_of(go);
     assert_eq!((row.received, row.lost), (3, 0), "{row:?}");
-    let strangers: Vec<_> = p
-        .summary_json()
-        .into_iter()
-        .filter(|v| v["peer"].is_null())
-        .collect();
+    let strangers = p.stranger_rows();
     assert_eq!(strangers.len(), 1, "{strangers:?}");
     assert_eq!(strangers[0]["addr"], shared_from.as_str());
 
@@ -1349,11 +1345,7 @@ fn another_sender_on_a_live_peers_ip_is_a_stranger() {
         "{row:?}"
     );
     assert!(named(&p, "peer_other_port").is_empty(), "{:#?}", p.lines());
-    let strangers: Vec<_> = p
-        .summary_json()
-        .into_iter()
-        .filter(|v| v["peer"].is_null())
-        .collect();
+    let strangers = p.stranger_rows();
     assert_eq!(strangers.len(), 1, "{strangers:?}");
     assert_eq!(strangers[0]["addr"], from_other.as_str());
     assert_eq!(strangers[0]["received"], 5, "{strangers:?}");

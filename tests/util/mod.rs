@@ -320,6 +320,14 @@ impl Proc {
         rows
     }
 
+    /// The summary rows of senders that are not configured peers (strangers).
+    pub fn stranger_rows(&self) -> Vec<Value> {
+        self.summary_json()
+            .into_iter()
+            .filter(|v| v["peer"].is_null())
+            .collect()
+    }
+
     /// The `summary` event of the configured peer `peer`, as written on the command line.
     pub fn summary_of(&self, peer: &str) -> Summary {
         let v = self
