@@ -1894,3 +1894,60 @@ fn many_peers_are_taken_several_datagrams_a_wake_up() {
         "{empty} empty reads for {received} datagrams:\n{head}"
     );
 }
+
+/// The loop sleeps on a timer the kernel keeps armed (a timerfd), not on a timeout: a wait
+/// with a timeout arms and cancels a kernel timer every time it sleeps (about 5 % of a round
+/// trip, `ROUND_TRIP_CPU` in benches/latency.rs). Counted with strace over 300 counters a
+/// millisecond apart: the waits that sleep have no timeout, and the timer is set a few times
+/// a second, not once a datagram. And every counter is accounted.
+#[test]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs strace"
+)]
+fn the_loop_waits_on_its_timer_not_with_a_timeout() {
+    let strace = util::strace();
+    let all = addrs(155, 2);
+    let them = UdpSocket::bind(&all[1]).unwrap();
+    let mut p = Proc::start_listening("p", &["--json", &all[0], &all[1]]);
+    let out = std::env::temp_dir().join(format!("peerlab-timer-{}.txt", std::process::id()));
+    let pid = p.pid().to_string();
+    let mut tracer = std::process::Command::new("timeout")
+        .args(["-s", "INT", "3", strace, "-o"])
+        .arg(&out)
+        .args(["-e", "trace=epoll_wait,epoll_pwait,timerfd_settime", "-p", &pid])
+        .spawn()
+        .expect("timeout and strace run");
+    thread::sleep(Duration::from_millis(500)); // attached
+    for n in 0..300u32 {
+        them.send_to(n.to_string().as_bytes(), &all[0]).unwrap();
+        thread::sleep(Duration::from_millis(1));
+    }
+    let status = tracer.wait().unwrap();
+    assert!(status.code().is_some(), "{status:?}");
+    p.term();
+    let s = p.summary_of(&all[1]);
+    let trace = std::fs::read_to_string(&out).unwrap_or_default();
+    let _ = std::fs::remove_file(&out);
+    assert_eq!((s.received, s.lost), (300, 0), "{s:?}");
+    // "epoll_pwait(3, [{...}], 1030, -1, NULL, 8) = 1" (musl); "epoll_wait(3, [...], 1030, -1) = 1".
+    let waits: Vec<(i64, i64)> = trace
+        .lines()
+        .filter(|l| l.contains("epoll_wait(") || l.contains("epoll_pwait("))
+        .filter_map(|l| {
+            let (call, ret) = l.rsplit_once(") = ")?;
+            let timeout = call.rsplit_once(']')?.1.split(", ").nth(2)?;
+            let timeout = timeout.trim_end_matches(')').parse().ok()?;
+            Some((timeout, ret.split(' ').next()?.parse().ok()?))
+        })
+        .collect();
+    let sets = trace.lines().filter(|l| l.contains("timerfd_settime(")).count();
+    let head: String = trace.lines().take(40).collect::<Vec<_>>().join("\n");
+    let forever = waits.iter().filter(|&&(t, _)| t == -1).count();
+    let timed = waits.iter().filter(|&&(t, _)| t > 0).count();
+    assert!(forever >= 150, "{forever} waits without a timeout:\n{head}");
+    // The exit's wait for a slow reader of stdout may use a timeout, once.
+    assert!(timed <= 2, "{timed} waits with a timeout:\n{head}");
+    // About a second of traffic: the broadcast, the once-a-second checks, the start.
+    assert!(sets <= 30, "the timer was set {sets} times:\n{head}");
+}

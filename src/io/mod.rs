@@ -1,6 +1,7 @@
 //! The event loop and its sockets: the [`driver`] (one mio poll over sockets, signals and
 //! stdin), the [`mesh`] every mode shares, and the datagrams the loop answers itself.
 
+pub(crate) mod alarm;
 pub mod driver;
 pub(crate) mod http;
 pub mod mesh;
