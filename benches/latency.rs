@@ -217,7 +217,7 @@ fn driver<A: App>(me: &str, peer: &str, app: A) -> Box<Driver<A, io::Sink>> {
     let poll = Poll::new().unwrap();
     let out = Output::new(io::sink(), false);
     let mesh = Mesh::open(poll.registry(), &spec(me), &[spec(peer)]).unwrap();
-    Driver::new(poll, mesh, app, out)
+    Driver::new(poll, mesh, app, out).unwrap()
 }
 
 /// Two of our driver loops on loopback: an echo on its own thread, a pinger here.

@@ -57,7 +57,7 @@ pub fn start<W: Write>(cfg: &PeerConfig, mut out: Output<W>) -> Result<Box<Node<
         discover: (!groups.is_empty()).then_some((groups.as_str(), mesh.capacity())),
     });
     let app = Counter::new(cfg, mesh.capacity(), Instant::now());
-    Ok(Driver::new(poll, mesh, app, out))
+    Driver::new(poll, mesh, app, out)
 }
 
 /// The broadcast schedule, sans-IO: deadlines advance by whole intervals from the start, so

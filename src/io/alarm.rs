@@ -49,7 +49,9 @@ impl Alarm {
             return Ok(());
         }
         // Zero would disarm it: what is due now fires at once.
-        let left = at.saturating_duration_since(now).max(Duration::from_nanos(1));
+        let left = at
+            .saturating_duration_since(now)
+            .max(Duration::from_nanos(1));
         let spec = libc::itimerspec {
             it_interval: libc::timespec {
                 tv_sec: 0,
@@ -62,9 +64,8 @@ impl Alarm {
         };
         #[allow(unsafe_code)]
         // SAFETY: `spec` outlives the call; the old value is not asked for.
-        let r = unsafe {
-            libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, core::ptr::null_mut())
-        };
+        let r =
+            unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, core::ptr::null_mut()) };
         if r < 0 {
             self.armed = None;
             return Err(io::Error::last_os_error());
@@ -79,9 +80,7 @@ impl Alarm {
         #[allow(unsafe_code)]
         // SAFETY: reads at most 8 bytes into an 8-byte buffer. Nothing to read (it was set
         // again since) is EAGAIN, which is fine.
-        let _ = unsafe {
-            libc::read(self.fd.as_raw_fd(), ticks.as_mut_ptr().cast(), ticks.len())
-        };
+        let _ = unsafe { libc::read(self.fd.as_raw_fd(), ticks.as_mut_ptr().cast(), ticks.len()) };
         self.armed = None;
     }
 }
@@ -101,19 +100,25 @@ mod tests {
         // Earlier wins; later is not chased.
         alarm.set(t0 + Duration::from_millis(30), t0).unwrap();
         alarm.set(t0 + Duration::from_millis(300), t0).unwrap();
-        poll.poll(&mut events, Some(Duration::from_secs(5))).unwrap();
+        poll.poll(&mut events, Some(Duration::from_secs(5)))
+            .unwrap();
         let woke = Instant::now();
         assert!(events.iter().any(|e| e.token() == ALARM));
         assert!(woke >= t0 + Duration::from_millis(30), "fired early");
-        assert!(woke < t0 + Duration::from_millis(200), "the earlier deadline was not kept");
+        assert!(
+            woke < t0 + Duration::from_millis(200),
+            "the earlier deadline was not kept"
+        );
         alarm.fired();
         // Disarmed once fired: nothing more comes.
-        poll.poll(&mut events, Some(Duration::from_millis(100))).unwrap();
+        poll.poll(&mut events, Some(Duration::from_millis(100)))
+            .unwrap();
         assert!(events.is_empty());
         // A deadline already passed fires at once.
         let now = Instant::now();
         alarm.set(now - Duration::from_millis(5), now).unwrap();
-        poll.poll(&mut events, Some(Duration::from_secs(5))).unwrap();
+        poll.poll(&mut events, Some(Duration::from_secs(5)))
+            .unwrap();
         assert!(events.iter().any(|e| e.token() == ALARM));
     }
 }

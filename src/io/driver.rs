@@ -4,8 +4,9 @@
 //! `SERVER` and one connected socket per peer, `Token(1 + i)`; then the
 //! sockets of the peers' name lookups, from `DNS_TOKENS`), the
 //! SIGINT/SIGTERM self-pipe (`SIGNALS`) and, for modes that read the keyboard, stdin (`STDIN`). Timers
-//! are deadlines, not sleeps: the poll timeout is the time left until the application's next
-//! deadline (or the next name resolution), and the clock is read again after every wake-up.
+//! are deadlines, not sleeps: the earliest (the application's next deadline, the next name
+//! resolution, the once-a-second checks) arms a timerfd in the same poll ([`ALARM`]), set again
+//! only when the earliest moves earlier, and the clock is read again after every wake-up.
 //! Readiness is edge-triggered, so every ready source is drained until its queue is known to be
 //! empty: a socket is read two datagrams at a time (`recvmmsg`), and a read that gets fewer
 //! says so without another that returns `WouldBlock` (a socket whose drain gives up on errors
@@ -370,7 +371,11 @@ pub(crate) fn open_mesh_with<W: Write>(
     discovery: &Discovery,
     out: &mut Output<W>,
 ) -> Result<Mesh, StartError> {
-    let mesh = Mesh::open_with(poll.registry(), addr, peers, discovery)?;
+    let mut mesh = Mesh::open_with(poll.registry(), addr, peers, discovery)?;
+    // The peers whose addresses are known are connected first, then the own address is
+    // bound (see `Mesh::listen`), before the start line says it listens.
+    mesh.resolve_due(poll.registry(), Instant::now());
+    mesh.listen()?;
     // The own address is open: from now on a stop is left to the loop (with its summary).
     STARTING.store(false, Ordering::SeqCst);
     if let Some(why) = mesh.fallback() {
@@ -574,7 +579,11 @@ impl<A: App, W: Write> Driver<A, W> {
     /// the application wants it, opens the keyboard.
     /// Boxed: built once, then only its address moves (copies of a driver on the stack touch
     /// stack pages that stay resident).
-    pub fn new(poll: Poll, mesh: Mesh, app: A, out: Output<W>) -> Box<Self> {
+    ///
+    /// The server socket is bound by [`open_mesh`], once the peers whose addresses are known
+    /// are connected, or else here ([`Mesh::listen`]); that can fail (another program took the
+    /// port meanwhile).
+    pub fn new(poll: Poll, mesh: Mesh, app: A, out: Output<W>) -> Result<Box<Self>, StartError> {
         let mut d = Box::new(Driver {
             poll,
             events: Some(Events::with_capacity(MAX_EVENTS)),
@@ -619,9 +628,10 @@ impl<A: App, W: Write> Driver<A, W> {
             }
         }
         d.mesh.resolve_due(d.poll.registry(), Instant::now());
+        d.mesh.listen()?;
         d.retire_peers();
         d.print_peer_events();
-        d
+        Ok(d)
     }
 
     /// Serves the metrics from this loop on `listener` (`--metrics`, bound by the caller
@@ -855,7 +865,10 @@ impl<A: App, W: Write> Driver<A, W> {
         // Handlers borrow the driver: the events are taken out while they run and put back
         // after. Readiness is a hint (spurious events happen): every handler drains to
         // WouldBlock.
-        let events = self.events.take().unwrap_or_else(|| Events::with_capacity(0));
+        let events = self
+            .events
+            .take()
+            .unwrap_or_else(|| Events::with_capacity(0));
         let mut again = core::mem::take(&mut self.redrain);
         let mut ready = again.len();
         for e in events.iter() {

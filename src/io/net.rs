@@ -49,9 +49,9 @@ impl std::error::Error for BindError {
 /// The server socket and how it came to be.
 #[derive(Debug)]
 pub(crate) struct Server {
-    /// The socket, non-blocking.
+    /// The socket, non-blocking, not bound yet (see [`listen`]).
     pub(crate) socket: UdpSocket,
-    /// The address it is bound to.
+    /// The address it is bound to by [`listen`].
     pub(crate) local: SocketAddr,
     /// Why it is bound to the wildcard address instead of ADDR, if it is.
     pub(crate) fallback: Option<&'static str>,
@@ -110,11 +110,11 @@ pub(crate) fn bind_server(spec: &AddrSpec) -> Result<Server, BindError> {
         }
         r => r,
     };
-    let (socket, lock) = bound.map_err(|e| match e.kind() {
+    let (socket, lock, local) = bound.map_err(|e| match e.kind() {
         io::ErrorKind::AddrInUse => BindError::InUse(want),
         _ => BindError::Io(want, e),
     })?;
-    let local = socket.local_addr().map_err(|e| BindError::Io(want, e))?;
+    let local = local.map_err(|e| BindError::Io(want, e))?;
     Ok(Server {
         socket,
         local,
@@ -124,9 +124,29 @@ pub(crate) fn bind_server(spec: &AddrSpec) -> Result<Server, BindError> {
 }
 
 /// A socket bound to `local` (the server's address) and connected to `peer`.
-pub(crate) fn connect_peer(local: SocketAddr, peer: SocketAddr) -> io::Result<UdpSocket> {
-    let s = reuseport_socket(local)?;
+///
+/// Between its bind and its connect a socket on the shared port takes datagrams from anyone.
+/// Once the process listens that is harmless (what it takes is attributed by address). Before
+/// (`starting`), it is not: with the server socket not bound yet, a stray counter from a peer
+/// whose socket comes later would be the first one accounted, and the ones refused until that
+/// socket is connected would read as lost. So while starting, the socket takes nothing until
+/// it is connected (a socket filter that keeps no datagram), as a process not started.
+pub(crate) fn connect_peer(
+    local: SocketAddr,
+    peer: SocketAddr,
+    starting: bool,
+) -> io::Result<UdpSocket> {
+    let s = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_port(true)?;
+    s.set_nonblocking(true)?;
+    // Classic BPF `ret #0`: keep 0 bytes of every datagram, i.e. drop it.
+    const KEEP_NONE: [socket2::SockFilter; 1] = [socket2::SockFilter::new(0x06, 0, 0, 0)];
+    let filtered = starting && s.attach_filter(&KEEP_NONE).is_ok();
+    s.bind(&local.into())?;
     s.connect(&peer.into())?;
+    if filtered {
+        s.detach_filter()?;
+    }
     Ok(UdpSocket::from_std(s.into()))
 }
 
@@ -139,21 +159,34 @@ fn wildcard(v6: bool, port: u16) -> SocketAddr {
     SocketAddr::new(ip, port)
 }
 
-/// Binds the server socket. `SO_REUSEPORT` would let a second peer started with the same ADDR
-/// share the port silently, each getting half the datagrams, so: first the address's lock
-/// (two of our processes started at the same instant: only one gets it), then a plain bind
-/// (any other program on the port), then the shared socket.
-fn bind_shared(addr: SocketAddr) -> io::Result<(UdpSocket, UnixDatagram)> {
+/// Claims ADDR for the server socket. `SO_REUSEPORT` would let a second peer started with the
+/// same ADDR share the port silently, each getting half the datagrams, so: first the address's
+/// lock (two of our processes started at the same instant: only one gets it), then a plain
+/// bind (any other program on the port). The shared socket is made but bound by [`listen`],
+/// once the peers' sockets are connected: until then what the peers send would queue on it,
+/// and a process that starts while a 200-peer mesh loads both cores can be held long enough
+/// for that queue to overflow (seen as counters lost at start).
+fn bind_shared(addr: SocketAddr) -> io::Result<(UdpSocket, UnixDatagram, io::Result<SocketAddr>)> {
     let lock = lock(addr)?;
-    drop(plain_bind(addr)?);
-    let s = reuseport_socket(addr)?;
+    let local = plain_bind(addr)?
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::from(io::ErrorKind::AddrNotAvailable));
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_port(true)?;
+    s.set_nonblocking(true)?;
     // Until a peer's socket is connected, what it sends comes here: a process that starts in
     // a running 200-peer mesh gets 199 datagrams at once each second (the broadcasts share a
     // phase), and the default buffer holds about 256 small ones. Asked for more, the kernel
     // gives at most twice `net.core.rmem_max` (425,984 bytes by default); memory is used
     // only by what waits. Best effort.
     let _ = s.set_recv_buffer_size(SERVER_RCVBUF);
-    Ok((UdpSocket::from_std(s.into()), lock))
+    Ok((UdpSocket::from_std(s.into()), lock, local))
+}
+
+/// Binds the server socket made by [`bind_server`] to its address.
+pub(crate) fn listen(server: &UdpSocket, local: SocketAddr) -> io::Result<()> {
+    socket2::SockRef::from(server).bind(&local.into())
 }
 
 /// An exclusive lock on `addr` among the processes of this network namespace, for as long as
@@ -180,14 +213,6 @@ fn plain_bind(addr: SocketAddr) -> io::Result<Socket> {
 
 /// The server socket's receive buffer asked for (the kernel caps it, see `bind_shared`).
 const SERVER_RCVBUF: usize = 1 << 20;
-
-fn reuseport_socket(addr: SocketAddr) -> io::Result<Socket> {
-    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    s.set_reuse_port(true)?;
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
-    Ok(s)
-}
 
 /// The addresses of this host's interfaces (this network namespace's), read once: to tell
 /// the own address among a group's when the process listens on the wildcard address. From

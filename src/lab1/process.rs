@@ -202,7 +202,7 @@ pub fn start<W: Write>(
     // HELLO to the resource: a CS an earlier run of this process held is over.
     let ms = app.now_ms(now);
     app.ra.start(ms);
-    Ok(Driver::new(poll, mesh, app, out))
+    Driver::new(poll, mesh, app, out).map_err(MutexStartError::Start)
 }
 
 impl LabProcess {

@@ -82,7 +82,7 @@ pub fn start<W: Write>(
         auth,
         conflict_quiet: [Millis(0); MAX_PROCESSES + 1],
     };
-    Ok(Driver::new(poll, mesh, app, out))
+    Driver::new(poll, mesh, app, out)
 }
 
 impl Resource {

@@ -157,6 +157,8 @@ pub(crate) enum Recv {
 pub struct Mesh {
     server: UdpSocket,
     local: SocketAddr,
+    /// The server socket is bound ([`Mesh::listen`]).
+    listening: bool,
     /// Allocated once at start for exactly the configured peers; never grows.
     peers: Vec<Slot>,
     /// What happened to the peers since the driver last looked ([`Mesh::poll_event`]);
@@ -226,6 +228,7 @@ impl Mesh {
         let mut mesh = Mesh {
             local: server.local,
             server: server.socket,
+            listening: false,
             peers: Vec::with_capacity(capacity),
             // Each peer can go down, be resolved (or join, or leave) and come up in one turn.
             events: VecDeque::with_capacity(4 * capacity + 2 * groups + 1),
@@ -268,6 +271,24 @@ impl Mesh {
             mesh.peers.push(slot);
         }
         Ok(mesh)
+    }
+
+    /// Binds the server socket (made, not bound, by `open`): called once the peers whose
+    /// addresses are known are connected, so that what they send never waits for a process
+    /// still starting (see `net::bind_shared`). Until then they are refused, as by a process
+    /// not started yet.
+    pub fn listen(&mut self) -> Result<(), StartError> {
+        if self.listening {
+            return Ok(());
+        }
+        net::listen(&self.server, self.local).map_err(|e| {
+            StartError::Bind(match e.kind() {
+                io::ErrorKind::AddrInUse => net::BindError::InUse(self.local),
+                _ => net::BindError::Io(self.local, e),
+            })
+        })?;
+        self.listening = true;
+        Ok(())
     }
 
     /// The address the server socket is bound to.
@@ -699,7 +720,7 @@ impl Mesh {
         if let Some(mut old) = slot.socket.take() {
             let _ = registry.deregister(&mut old);
         }
-        let connected = net::connect_peer(self.local, addr).and_then(|mut s| {
+        let connected = net::connect_peer(self.local, addr, !self.listening).and_then(|mut s| {
             registry
                 .register(&mut s, Token(1 + i), Interest::READABLE)
                 .map(|()| s)
@@ -758,7 +779,7 @@ impl Mesh {
 
     /// Connects peer `i`'s socket to `addr` and registers it.
     fn connect(&mut self, registry: &Registry, i: usize, addr: SocketAddr) -> io::Result<()> {
-        let mut s = net::connect_peer(self.local, addr)?;
+        let mut s = net::connect_peer(self.local, addr, !self.listening)?;
         registry.register(&mut s, Token(1 + i), Interest::READABLE)?;
         self.peers[i].socket = Some(s);
         Ok(())
@@ -937,7 +958,9 @@ mod tests {
             capacity,
             every: DISCOVER_EVERY,
         };
-        Mesh::open_with(poll.registry(), &own, &peers, &discovery).unwrap()
+        let mut m = Mesh::open_with(poll.registry(), &own, &peers, &discovery).unwrap();
+        m.listen().unwrap();
+        m
     }
 
     fn answer(ips: &[&str]) -> Result<dns::Addrs, dns::Error> {
