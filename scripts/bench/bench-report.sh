@@ -210,27 +210,28 @@ if have_cpu:
           "path after 2,000 to warm up, the paths taking turns 500 round trips at a time "
           "(`ROUND_TRIP_CPU=20000 cargo bench --bench latency`). The bare loop's variants take "
           "our loop's kernel work one piece at a time: its reads (`recvmmsg` of two), its sockets "
-          "(an unconnected socket and the connected one sharing the port), its waits (a timeout "
-          "on every `epoll_wait`, as a loop with timers has). Go: `taskset -c 0` on the "
+          "(an unconnected socket and the connected one sharing the port); and a timeout on every "
+          "`epoll_wait`, as our loop waited before its timer was a timerfd (the kernel arms and "
+          "cancels a timer at every wait that sleeps). Go: `taskset -c 0` on the "
           "ping-pong of `benches/go`, over its timed batches, its runtime's threads included.\n")
     print("| path | CPU time per round trip | ratio to bare mio | ratio to bare mio with our kernel work | wall time per round trip, same run |")
     print("|---|---|---|---|---|")
     crow = [("peerlab", "peerlab: two driver loops"), ("mio_bare", "bare mio loop (baseline)"),
             ("mio_recvmmsg", "bare mio, reading with `recvmmsg` of two"),
-            ("mio_shared", "... and the mesh's sockets (two on the port, `SO_REUSEPORT`)"),
-            ("mio_shared_timer", "... and a timeout on every wait: our loop's kernel work")]
+            ("mio_shared", "... and the mesh's sockets (two on the port, `SO_REUSEPORT`): our loop's kernel work"),
+            ("mio_shared_timer", "... and a timeout on every wait (our loop before its timerfd)")]
     crow = [c for c in crow if all("cpu." + c[0] in x for x in R)]
     if all("cpu.go" in x for x in R):
         crow.append(("go", "Go ping-pong (`benches/go`)"))
-    have_timer = all("cpu.mio_shared_timer" in x for x in R)
+    have_timer = all("cpu.mio_shared" in x for x in R)
     for key, what in crow:
         wall = spread(col("cpuwall." + key), us) if all("cpuwall." + key in x for x in R) else "(not measured)"
-        to_timer = spread(ratios('cpu.' + key, 'cpu.mio_shared_timer'), ratio) if have_timer else "—"
+        to_timer = spread(ratios('cpu.' + key, 'cpu.mio_shared'), ratio) if have_timer else "—"
         print(f"| {what} | {spread(col('cpu.' + key), us)} | {spread(ratios('cpu.' + key, 'cpu.mio_bare'), ratio)} | {to_timer} | {wall} |")
     print(f"\nGoal (issue 22): peerlab at most 1.05× bare mio in CPU time per round trip. Measured: "
           f"{st.median(ratios('cpu.peerlab', 'cpu.mio_bare')):.2f}× (median of the rounds' ratios)"
           + (f"; against the bare loop doing our loop's kernel work, "
-             f"{st.median(ratios('cpu.peerlab', 'cpu.mio_shared_timer')):.2f}×" if have_timer else "") + ".\n")
+             f"{st.median(ratios('cpu.peerlab', 'cpu.mio_shared')):.2f}×" if have_timer else "") + ".\n")
 
 print("### The two loop shapes the issue asked about, on the bare mio loop\n")
 print("| variant of the bare mio loop | median round trip | ratio to bare mio |")
