@@ -58,7 +58,7 @@ impl Alarm {
                 tv_nsec: 0,
             },
             it_value: libc::timespec {
-                tv_sec: libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX),
+                tv_sec: left.as_secs().try_into().unwrap_or(i32::MAX.into()),
                 tv_nsec: libc::c_long::from(left.subsec_nanos()), // 64-bit targets only
             },
         };
