@@ -404,6 +404,41 @@ share each port) at 6 %; user space at 15 %.
    counters from it and 5 from another port of its host read as received 15, dup 5. Fixed (a
    peer heard from its own port is never matched by IP), with a test.
 
+## What issue 22 changed, third part (2026-12-04 night, same machine, Linux 6.18.44-fc-v1147)
+
+1. The loop waits on a timerfd in its own poll, armed only when the earliest deadline moves
+   earlier (a deadline that moves later is not chased: the timer fires early, the turn finds
+   nothing due and arms it again), and `epoll_wait` has no timeout. A wait with a timeout made
+   the kernel arm and cancel a timer at every wait that slept: the row "a timeout on every
+   wait" above, +5 % of a round trip. `tests/loopback.rs`
+   `the_loop_waits_on_its_timer_not_with_a_timeout` counts the waits with strace.
+2. The turn's bookkeeping, counted with callgrind on the echo side of the round trip
+   (`valgrind --tool=callgrind` on `ROUND_TRIP_CPU=2000` of the latency bench, built with
+   symbols): 2,100 -> 1,600 instructions a turn (bare mio's echo: about 400). The deadlines
+   folded by hand (an iterator's `min` over five options: 275 instructions), the redrain set
+   keeps its count (scanning it twice a turn: 100), no `Events` made to stand in while the
+   ready ones are handled (115), the redrain tokens chained only when there are some (150).
+   CPU per round trip, peerlab / bare mio: 1.13x -> 1.05x (above: 1.08, 1.05, 1.04 in the
+   three rounds, median 1.055).
+3. A starting process binds its own address last: the sockets of the peers given as
+   addresses are connected first (each takes nothing until it is connected, a socket filter
+   that keeps no datagram), then the server socket is bound, then the start line is printed.
+   Until then its peers are refused, as by a process not started. Before, a process held
+   while it started (seen at the start of a 200-peer mesh: two late starters, `/proc/net/udp`
+   showing the drops on their server sockets) got every peer's counters on one socket whose
+   buffer overflowed, and the counters dropped read as lost. `tests/loopback.rs`
+   `a_process_held_while_it_starts_loses_nothing_its_peers_send` holds a start for 2 s with
+   strace while 200 peers send (the code before lost counters in it). 200-peer mesh: lost 0,
+   0, 0 and kernel drops 0, 0, 0 in the three runs above (before: 0, 0, 22 lost).
+4. Not explained, left open: peak RSS of one peer of the 3-peer mesh moved from 396-480 KiB
+   (the binary before these changes) to two modes, 400-460 or 520-600 KiB, side by side in
+   the same runs (`UP=3 scripts/bench/rss-side-by-side.sh 9 NEW OLD`: medians 536 and 408).
+   The difference is file pages: in the same scenario the text mapped is either 44 or 76
+   pages (`/proc/PID/pagemap`), two more 64 KiB fault-around windows over start-up code
+   (argument parsing, formatting) that are mapped in some runs and not in others. Anonymous
+   memory and the stack did not change. `MADV_RANDOM` on the binary's own mapping (no
+   read-around) did not change it; not kept.
+
 ## What was tried for issue 12 (2026-11-27, this 2-core machine; notes from those runs)
 
 Kept (memory; each measured with `scripts/bench/rss-side-by-side.sh N` against the binary before it,
