@@ -430,14 +430,18 @@ share each port) at 6 %; user space at 15 %.
    `a_process_held_while_it_starts_loses_nothing_its_peers_send` holds a start for 2 s with
    strace while 200 peers send (the code before lost counters in it). 200-peer mesh: lost 0,
    0, 0 and kernel drops 0, 0, 0 in the three runs above (before: 0, 0, 22 lost).
-4. Not explained, left open: peak RSS of one peer of the 3-peer mesh moved from 396-480 KiB
-   (the binary before these changes) to two modes, 400-460 or 520-600 KiB, side by side in
-   the same runs (`UP=3 scripts/bench/rss-side-by-side.sh 9 NEW OLD`: medians 536 and 408).
-   The difference is file pages: in the same scenario the text mapped is either 44 or 76
-   pages (`/proc/PID/pagemap`), two more 64 KiB fault-around windows over start-up code
-   (argument parsing, formatting) that are mapped in some runs and not in others. Anonymous
-   memory and the stack did not change. `MADV_RANDOM` on the binary's own mapping (no
-   read-around) did not change it; not kept.
+4. Peak RSS of one peer of the 3-peer mesh went from 396-480 KiB to two modes, 400-460 or
+   520-600 KiB, after these changes (a first report run: mean 525 KiB). Found with
+   `/proc/PID/pagemap` and `perf record -e page-faults` on the unstripped build of
+   `scripts/bench/hot-symbols.sh`: in some runs the text mapped was 76 pages instead of 44,
+   two more 64 KiB fault-around windows, from `Output::hold` and a `Vec::resize`, the path of
+   a wake-up that takes several datagrams (lines held and written together). Three peers
+   started at once hit it whenever their counters arrived together; the list's scenario
+   started the neighbours a second apart and never did. The scenario now holds the peer
+   (SIGSTOP) while both neighbours send. Side by side, `UP=3
+   scripts/bench/rss-side-by-side.sh 9 OLD NEW NEW_BEFORE`: medians 424 (before this issue's
+   third part), 424 (now), 488 KiB (with the list that lacked the path). `MADV_RANDOM` on the
+   binary's own mapping was tried first (no read-around): no change, not kept.
 
 ## What was tried for issue 12 (2026-11-27, this 2-core machine; notes from those runs)
 
