@@ -418,8 +418,9 @@ share each port) at 6 %; user space at 15 %.
    folded by hand (an iterator's `min` over five options: 275 instructions), the redrain set
    keeps its count (scanning it twice a turn: 100), no `Events` made to stand in while the
    ready ones are handled (115), the redrain tokens chained only when there are some (150).
-   CPU per round trip, peerlab / bare mio: 1.13x -> 1.05x (above: 1.08, 1.05, 1.04 in the
-   three rounds, median 1.055).
+   CPU per round trip, peerlab / bare mio: 1.13x -> 1.06x (the table above: 1.06 to 1.07 in
+   its three rounds; an earlier run of this report, 1.04 to 1.08). Still over the 1.05x goal:
+   our code is about 1 µs of a 17 µs round trip (1,600 instructions a turn on each side).
 3. A starting process binds its own address last: the sockets of the peers given as
    addresses are connected first (each takes nothing until it is connected, a socket filter
    that keeps no datagram), then the server socket is bound, then the start line is printed.
