@@ -1822,7 +1822,6 @@ fn broadcasts_fall_on_whole_seconds_of_the_wall_clock() {
     ignore = "full suite (cargo test --features full): needs strace"
 )]
 fn many_peers_are_taken_several_datagrams_a_wake_up() {
-    let strace = util::strace();
     let all = addrs(151, 20);
     let mut peers: Vec<Proc> = (0..all.len())
         .map(|k| {
@@ -1838,30 +1837,13 @@ fn many_peers_are_taken_several_datagrams_a_wake_up() {
         .collect();
     // Every peer heard from every other for a whole second: gathering is on.
     thread::sleep(Duration::from_secs(3));
-    let out = std::env::temp_dir().join(format!("peerlab-strace-{}.txt", std::process::id()));
-    let pid = peers[0].pid().to_string();
-    let status = std::process::Command::new("timeout")
-        .args(["-s", "INT", "4", strace, "-o"])
-        .arg(&out)
-        .args([
-            "-e",
-            "trace=recvmmsg,recvfrom,epoll_wait,epoll_pwait",
-            "-p",
-            &pid,
-        ])
-        .status()
-        .expect("timeout and strace run");
-    assert!(status.code().is_some(), "{status:?}");
-    let trace = std::fs::read_to_string(&out).unwrap_or_default();
-    let _ = std::fs::remove_file(&out);
-    // One line a call: "recvmmsg(5, [...], 2, MSG_DONTWAIT, NULL) = 1", "... = -1 EAGAIN ...".
-    let returns = |name: &str| -> Vec<i64> {
-        trace
-            .lines()
-            .filter(|l| l.starts_with(&format!("{name}(")))
-            .filter_map(|l| l.rsplit_once(") = ")?.1.split(' ').next()?.parse().ok())
-            .collect()
-    };
+    let trace = util::Attached::start(
+        peers[0].pid(),
+        4,
+        "recvmmsg,recvfrom,epoll_wait,epoll_pwait",
+    )
+    .finish();
+    let returns = |name: &str| util::strace_returns(&trace, name);
     let reads = returns("recvmmsg");
     let received: i64 = reads.iter().filter(|&&r| r > 0).sum();
     let empty = reads.iter().filter(|&&r| r < 0).count() as i64;
@@ -1906,34 +1888,18 @@ fn many_peers_are_taken_several_datagrams_a_wake_up() {
     ignore = "full suite (cargo test --features full): needs strace"
 )]
 fn the_loop_waits_on_its_timer_not_with_a_timeout() {
-    let strace = util::strace();
     let all = addrs(155, 2);
     let them = UdpSocket::bind(&all[1]).unwrap();
     let mut p = Proc::start_listening("p", &["--json", &all[0], &all[1]]);
-    let out = std::env::temp_dir().join(format!("peerlab-timer-{}.txt", std::process::id()));
-    let pid = p.pid().to_string();
-    let mut tracer = std::process::Command::new("timeout")
-        .args(["-s", "INT", "3", strace, "-o"])
-        .arg(&out)
-        .args([
-            "-e",
-            "trace=epoll_wait,epoll_pwait,timerfd_settime",
-            "-p",
-            &pid,
-        ])
-        .spawn()
-        .expect("timeout and strace run");
+    let tracer = util::Attached::start(p.pid(), 3, "epoll_wait,epoll_pwait,timerfd_settime");
     thread::sleep(Duration::from_millis(500)); // attached
     for n in 0..300u32 {
         them.send_to(n.to_string().as_bytes(), &all[0]).unwrap();
         thread::sleep(Duration::from_millis(1));
     }
-    let status = tracer.wait().unwrap();
-    assert!(status.code().is_some(), "{status:?}");
+    let trace = tracer.finish();
     p.term();
     let s = p.summary_of(&all[1]);
-    let trace = std::fs::read_to_string(&out).unwrap_or_default();
-    let _ = std::fs::remove_file(&out);
     assert_eq!((s.received, s.lost), (300, 0), "{s:?}");
     // "epoll_pwait(3, [{...}], 1030, -1, NULL, 8) = 1" (musl); "epoll_wait(3, [...], 1030, -1) = 1".
     let waits: Vec<(i64, i64)> = trace

@@ -61,6 +61,50 @@ pub fn strace() -> &'static str {
         .expect("strace is needed for this test: scripts/setup/setup-tools.sh installs it")
 }
 
+/// strace attached to a running process for `secs` seconds (then SIGINT), tracing `calls`.
+pub struct Attached {
+    child: Child,
+    out: std::path::PathBuf,
+}
+
+impl Attached {
+    /// Starts tracing `pid`; give it a moment to attach before what it should see.
+    pub fn start(pid: u32, secs: u32, calls: &str) -> Attached {
+        static N: AtomicI32 = AtomicI32::new(0);
+        let out = std::env::temp_dir().join(format!(
+            "peerlab-strace-{}-{}.txt",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let child = Command::new("timeout")
+            .args(["-s", "INT", &secs.to_string(), strace(), "-o"])
+            .arg(&out)
+            .args(["-e", &format!("trace={calls}"), "-p", &pid.to_string()])
+            .spawn()
+            .expect("timeout and strace run");
+        Attached { child, out }
+    }
+
+    /// Waits for strace to end and returns its trace, one line a call.
+    pub fn finish(mut self) -> String {
+        let status = self.child.wait().expect("strace ran");
+        assert!(status.code().is_some(), "{status:?}");
+        let trace = std::fs::read_to_string(&self.out).unwrap_or_default();
+        let _ = std::fs::remove_file(&self.out);
+        trace
+    }
+}
+
+/// The value each traced call returned, for the lines of `name` in an strace trace
+/// ("recvmmsg(5, [...], 2, MSG_DONTWAIT, NULL) = 1", "... = -1 EAGAIN ...").
+pub fn strace_returns(trace: &str, name: &str) -> Vec<i64> {
+    trace
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}(")))
+        .filter_map(|l| l.rsplit_once(") = ")?.1.split(' ').next()?.parse().ok())
+        .collect()
+}
+
 /// A running `process`, with everything it printed so far.
 pub struct Proc {
     pub label: String,
