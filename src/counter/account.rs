@@ -142,6 +142,12 @@ impl Sequence {
     /// Accounts `n`, above the highest: in order, or a gap.
     fn advance(&mut self, n: u64) -> Verdict {
         let high = self.highest.unwrap_or(n);
+        if n == high.wrapping_add(1) {
+            // The usual case, without the general loop: the next one, in order.
+            self.set(n, true);
+            self.highest = Some(n);
+            return Verdict::InOrder;
+        }
         let missing = n.saturating_sub(high).saturating_sub(1);
         // Clear the bits of the counters we now expect, then mark this one.
         let clear = n.saturating_sub(high).min(WINDOW);

@@ -5,6 +5,9 @@
 //! stays armed across wake-ups and is set again only when the earliest deadline moves earlier;
 //! the loop then waits with no timeout. A deadline that moved later is not chased: the timer
 //! fires early, the turn finds nothing due and arms it for what is due next.
+//!
+//! The timer is set to an absolute time of CLOCK_MONOTONIC (the clock `Instant` reads on
+//! Linux), so setting it needs no reading of the clock: the loop reads the clock once a turn.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -21,6 +24,10 @@ pub(crate) struct Alarm {
     fd: OwnedFd,
     /// When it fires (as set; `None`: disarmed or fired).
     armed: Option<Instant>,
+    /// An `Instant` and CLOCK_MONOTONIC read just after it: the kernel's time of an `Instant`
+    /// is `since + (instant - origin)`, never earlier than the `Instant` itself.
+    origin: Instant,
+    since: Duration,
 }
 
 impl Alarm {
@@ -39,18 +46,38 @@ impl Alarm {
             OwnedFd::from_raw_fd(fd)
         };
         registry.register(&mut SourceFd(&fd.as_raw_fd()), ALARM, Interest::READABLE)?;
-        Ok(Alarm { fd, armed: None })
+        let origin = Instant::now();
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        #[allow(unsafe_code)]
+        // SAFETY: writes one `timespec`, which outlives the call.
+        if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let since = Duration::new(
+            u64::try_from(ts.tv_sec).unwrap_or(0),
+            u32::try_from(ts.tv_nsec).unwrap_or(0),
+        );
+        Ok(Alarm {
+            fd,
+            armed: None,
+            origin,
+            since,
+        })
     }
 
-    /// Makes sure the timer fires at `at` or earlier. `Instant` is CLOCK_MONOTONIC on Linux
-    /// and the kernel starts counting after `now` was read, so it never fires before `at`.
-    pub(crate) fn set(&mut self, at: Instant, now: Instant) -> io::Result<()> {
-        if self.armed.is_some_and(|a| a <= at) {
+    /// Makes sure the timer fires at `at` or earlier, and not before `at` (a time already
+    /// past fires at once).
+    pub(crate) fn set(&mut self, at: Instant) -> io::Result<()> {
+        if self.covers(at) {
             return Ok(());
         }
-        // Zero would disarm it: what is due now fires at once.
-        let left = at
-            .saturating_duration_since(now)
+        // Never zero (that would disarm it): `since` is the time since boot.
+        let when = self
+            .since
+            .saturating_add(at.saturating_duration_since(self.origin))
             .max(Duration::from_nanos(1));
         let spec = libc::itimerspec {
             it_interval: libc::timespec {
@@ -58,20 +85,32 @@ impl Alarm {
                 tv_nsec: 0,
             },
             it_value: libc::timespec {
-                tv_sec: left.as_secs().try_into().unwrap_or(i32::MAX.into()),
-                tv_nsec: libc::c_long::from(left.subsec_nanos()), // 64-bit targets only
+                tv_sec: when.as_secs().try_into().unwrap_or(i32::MAX.into()),
+                tv_nsec: libc::c_long::from(when.subsec_nanos()), // 64-bit targets only
             },
         };
         #[allow(unsafe_code)]
         // SAFETY: `spec` outlives the call; the old value is not asked for.
-        let r =
-            unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, core::ptr::null_mut()) };
+        let r = unsafe {
+            libc::timerfd_settime(
+                self.fd.as_raw_fd(),
+                libc::TFD_TIMER_ABSTIME,
+                &spec,
+                core::ptr::null_mut(),
+            )
+        };
         if r < 0 {
             self.armed = None;
             return Err(io::Error::last_os_error());
         }
         self.armed = Some(at);
         Ok(())
+    }
+
+    /// Whether the timer is already set to fire by `at` (asked on every turn: inlined).
+    #[inline]
+    pub(crate) fn covers(&self, at: Instant) -> bool {
+        self.armed.is_some_and(|a| a <= at)
     }
 
     /// The timer's readiness came: its count is read (edge-triggered) and it is disarmed.
@@ -96,10 +135,10 @@ mod tests {
         let mut events = Events::with_capacity(4);
         let mut alarm = Alarm::open(poll.registry()).unwrap();
         let t0 = Instant::now();
-        alarm.set(t0 + Duration::from_millis(200), t0).unwrap();
+        alarm.set(t0 + Duration::from_millis(200)).unwrap();
         // Earlier wins; later is not chased.
-        alarm.set(t0 + Duration::from_millis(30), t0).unwrap();
-        alarm.set(t0 + Duration::from_millis(300), t0).unwrap();
+        alarm.set(t0 + Duration::from_millis(30)).unwrap();
+        alarm.set(t0 + Duration::from_millis(300)).unwrap();
         poll.poll(&mut events, Some(Duration::from_secs(5)))
             .unwrap();
         let woke = Instant::now();
@@ -116,7 +155,7 @@ mod tests {
         assert!(events.is_empty());
         // A deadline already passed fires at once.
         let now = Instant::now();
-        alarm.set(now - Duration::from_millis(5), now).unwrap();
+        alarm.set(now - Duration::from_millis(5)).unwrap();
         poll.poll(&mut events, Some(Duration::from_secs(5)))
             .unwrap();
         assert!(events.iter().any(|e| e.token() == ALARM));

@@ -517,6 +517,108 @@ impl Redrain {
     }
 }
 
+/// The poll's timeout to wake at `until`: none when the alarm is set for it. (Free
+/// functions here are the driver's parts that do not depend on the application: one copy in
+/// the binary, not one per application.)
+fn wait_until(alarm: &mut Option<Alarm>, until: Option<Instant>, now: Instant) -> Option<Duration> {
+    let t = until?;
+    if t <= now {
+        return Some(Duration::ZERO);
+    }
+    if let Some(a) = alarm {
+        if a.covers(t) || a.set(t).is_ok() {
+            return None;
+        }
+        *alarm = None; // it cannot be set: timeouts from now on
+        return Some(t.saturating_duration_since(Instant::now()));
+    }
+    Some(t - now)
+}
+
+/// Prints what happened to the peers (down, up, resolved) since the last call.
+fn print_peer_events<W: Write>(mesh: &mut Mesh, out: &mut Output<W>) {
+    while let Some(ev) = mesh.poll_event() {
+        let (name, group) = mesh.describe(&ev);
+        let other = mesh.other_of(&ev);
+        out.emit(&PeerLine {
+            name,
+            group,
+            other,
+            event: &ev,
+        });
+    }
+}
+
+/// Starts a new one-second window of stdin if the last one is over, saying how many lines
+/// it dropped.
+fn key_window<W: Write>(keyboard: &mut Option<Keyboard>, out: &mut Output<W>, now: Instant) {
+    let Some(k) = keyboard else { return };
+    if now < k.window_end {
+        return;
+    }
+    let dropped = core::mem::take(&mut k.dropped);
+    k.window_end = now + Duration::from_secs(1);
+    k.lines = 0;
+    k.bytes = 0;
+    if dropped > 0 {
+        out.notice(format_args!(
+            "stdin: {dropped} line(s) dropped in the last second (at most {KEY_LINES_PER_SECOND} a second are taken as typed)"
+        ));
+    }
+}
+
+/// What a received datagram is for, once the driver did its own part.
+enum Intake {
+    /// The driver's own (a health probe, answered): nothing for the application.
+    Own,
+    /// Peer `i` said goodbye.
+    Bye(usize),
+    /// Data for the application, from this peer if known.
+    Data(Option<usize>),
+}
+
+/// The driver's part of a received datagram, the same whatever the application: answers a
+/// health probe, takes a goodbye, attributes it to a peer and marks that peer heard. Not
+/// generic, so that each application's loop does not carry a copy.
+fn intake(
+    mesh: &mut Mesh,
+    gather: Option<&mut Gather>,
+    got: &Got,
+    bytes: &[u8],
+    now: Instant,
+) -> Intake {
+    // Both of the driver's own messages start with `p`, and no counter does: one byte
+    // spares most datagrams the two comparisons.
+    let ours = bytes.first() == Some(&b'p');
+    if ours && bytes == HEALTH_PROBE {
+        // Best effort: the prober retries if this answer is lost.
+        mesh.send_to(got.from, HEALTH_OK);
+        return Intake::Own;
+    }
+    // A `match`, not `or_else`: at the size optimisation level that is a call.
+    let peer = match got.peer {
+        Some(i) => Some(i),
+        None => mesh.attribute(got.from),
+    };
+    if ours && bytes == BYE {
+        // Part of our protocol, not data: a peer stopping. From anyone else, ignored.
+        return match peer {
+            Some(i) => {
+                mesh.bye(i, got.from, now);
+                Intake::Bye(i)
+            }
+            None => Intake::Own,
+        };
+    }
+    if let Some(i) = peer {
+        mesh.heard(i, got.from);
+        if let Some(g) = gather {
+            g.note(i);
+        }
+    }
+    Intake::Data(peer)
+}
+
 /// The earlier of two deadlines, if any.
 #[inline(always)]
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
@@ -558,6 +660,8 @@ pub struct Driver<A, W: Write> {
     /// as when names were resolved before the loop started. A dead nameserver delays it by
     /// this much at most, once.
     settle_until: Option<Instant>,
+    /// The clock at the last wake-up.
+    clock: Instant,
     /// The receive buffers, allocated once (boxed so the driver is cheap to move).
     inbox: Box<Inbox>,
     /// The signal pipe was ready in the last turn (`run` reads it only then).
@@ -597,6 +701,7 @@ impl<A: App, W: Write> Driver<A, W> {
             next_reminder: Instant::now() + REMIND_EVERY,
             dns_ignored_said: 0,
             settle_until: Some(Instant::now() + FIRST_LOOKUPS_WAIT),
+            clock: Instant::now(),
             inbox: Inbox::boxed(),
             signals_ready: false,
             datagrams: 0,
@@ -714,16 +819,7 @@ impl<A: App, W: Write> Driver<A, W> {
 
     /// Prints what happened to the peers (down, up, resolved) since the last call.
     fn print_peer_events(&mut self) {
-        while let Some(ev) = self.mesh.poll_event() {
-            let (name, group) = self.mesh.describe(&ev);
-            let other = self.mesh.other_of(&ev);
-            self.out.emit(&PeerLine {
-                name,
-                group,
-                other,
-                event: &ev,
-            });
-        }
+        print_peer_events(&mut self.mesh, &mut self.out);
     }
 
     /// Runs until SIGINT, SIGTERM or SIGHUP (a closed terminal), or until nobody reads stdout
@@ -809,26 +905,19 @@ impl<A: App, W: Write> Driver<A, W> {
         }
     }
 
-    /// The poll's timeout to wake at `until`: none when the alarm is set for it.
-    fn wait_until(&mut self, until: Option<Instant>, now: Instant) -> Option<Duration> {
-        let t = until?;
-        if t <= now {
-            return Some(Duration::ZERO);
-        }
-        if let Some(a) = &mut self.alarm {
-            if a.set(t, now).is_ok() {
-                return None;
-            }
-            self.alarm = None; // it cannot be set: timeouts from now on
-        }
-        Some(t - now)
-    }
-
     /// One pass of the loop: waits for readiness or the next deadline (at most `max_wait`),
     /// handles what is ready, then whatever timer is due.
     #[inline(never)]
     pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
-        let now = Instant::now();
+        // The clock as the last wake-up read it (one read a turn): the alarm is set in
+        // absolute time, so a clock that is late can only make the wait shorter (a deadline
+        // it takes to be ahead, but past, fires at once). Without the alarm the wait is a
+        // timeout from now: read now.
+        let now = if self.alarm.is_some() {
+            self.clock
+        } else {
+            Instant::now()
+        };
         if self
             .settle_until
             .is_some_and(|t| now >= t || !self.mesh.first_lookups_pending())
@@ -850,9 +939,9 @@ impl<A: App, W: Write> Driver<A, W> {
         } else if let Some(g) = &mut self.gather {
             // Let datagrams gather (until the window ends, a deadline comes or a signal).
             g.wait(until);
-            self.wait_until(until, Instant::now())
+            wait_until(&mut self.alarm, until, Instant::now())
         } else {
-            self.wait_until(until, now)
+            wait_until(&mut self.alarm, until, now)
         };
         let events = self
             .events
@@ -878,8 +967,10 @@ impl<A: App, W: Write> Driver<A, W> {
             }
             ready += usize::from(!again.remove(e.token()));
         }
-        // One clock read for everything that arrived in this wake-up.
+        // One clock read for this wake-up: for what arrived and for the timers due after it
+        // (a timer a handler's microseconds later than this is the next turn's, at once).
         let now = Instant::now();
+        self.clock = now;
         let batch = ready >= BATCH_FROM;
         if batch {
             self.out.hold();
@@ -894,7 +985,6 @@ impl<A: App, W: Write> Driver<A, W> {
             }
         }
         self.events = Some(events);
-        let now = Instant::now();
         if self
             .keyboard
             .as_ref()
@@ -950,9 +1040,14 @@ impl<A: App, W: Write> Driver<A, W> {
             self.settle_until = None;
             self.app.handle_timeout(now, &mut self.mesh, &mut self.out);
         }
-        self.mesh.resolve_due(self.poll.registry(), now);
-        self.retire_peers();
-        self.print_peer_events();
+        // Each a call only when it has work: most turns have none.
+        if self.mesh.lookup_due(now) {
+            self.mesh.resolve_due(self.poll.registry(), now);
+        }
+        if self.mesh.has_news() {
+            self.retire_peers();
+            self.print_peer_events();
+        }
         if batch {
             self.out.release();
         }
@@ -1016,41 +1111,23 @@ impl<A: App, W: Write> Driver<A, W> {
     /// Hands datagram `k` of the inbox to the application (or answers it, for the driver's own
     /// probes and goodbyes).
     fn dispatch(&mut self, now: Instant, k: usize) {
-        let Got {
-            len,
-            from,
-            peer: on_peer,
-        } = self.inbox.got[k];
+        let got = self.inbox.got[k];
         let bytes = self.inbox.bytes(k);
-        if bytes == HEALTH_PROBE {
-            // Best effort: the prober retries if this answer is lost.
-            self.mesh.send_to(from, HEALTH_OK);
-            return;
-        }
-        let peer = on_peer.or_else(|| self.mesh.attribute(from));
-        if bytes == BYE {
-            // Part of our protocol, not data: a peer stopping. From anyone else, ignored.
-            if let Some(i) = peer {
-                self.mesh.bye(i, from, now);
-                self.app.handle_bye(i);
-            }
-            return;
-        }
-        if let Some(i) = peer {
-            self.mesh.heard(i, from);
-            if let Some(g) = &mut self.gather {
-                g.note(i);
+        match intake(&mut self.mesh, self.gather.as_deref_mut(), &got, bytes, now) {
+            Intake::Own => {}
+            Intake::Bye(i) => self.app.handle_bye(i),
+            Intake::Data(peer) => {
+                self.datagrams = self.datagrams.wrapping_add(1);
+                let dgram = Datagram {
+                    peer,
+                    from: got.from,
+                    bytes,
+                    truncated: got.len == MAX_DGRAM,
+                };
+                self.app
+                    .handle_datagram(now, &mut self.mesh, &mut self.out, dgram);
             }
         }
-        self.datagrams = self.datagrams.wrapping_add(1);
-        let dgram = Datagram {
-            peer,
-            from,
-            bytes,
-            truncated: len == MAX_DGRAM,
-        };
-        self.app
-            .handle_datagram(now, &mut self.mesh, &mut self.out, dgram);
     }
 
     /// Says again, in one line each, which peers are still down and which still do not
@@ -1075,22 +1152,8 @@ impl<A: App, W: Write> Driver<A, W> {
         }
     }
 
-    /// Starts a new one-second window of stdin if the last one is over, saying how many lines
-    /// it dropped.
     fn key_window(&mut self, now: Instant) {
-        let Some(k) = &mut self.keyboard else { return };
-        if now < k.window_end {
-            return;
-        }
-        let dropped = core::mem::take(&mut k.dropped);
-        k.window_end = now + Duration::from_secs(1);
-        k.lines = 0;
-        k.bytes = 0;
-        if dropped > 0 {
-            self.out.notice(format_args!(
-                "stdin: {dropped} line(s) dropped in the last second (at most {KEY_LINES_PER_SECOND} a second are taken as typed)"
-            ));
-        }
+        key_window(&mut self.keyboard, &mut self.out, now);
     }
 
     fn drain_keyboard(&mut self, now: Instant) {

@@ -17,3 +17,6 @@ pub(crate) const HEALTH_OK: &[u8] = b"peerlab:health!";
 /// Sent to every peer when a process stops (SIGINT/SIGTERM), so the others report it down at
 /// once instead of waiting for an ICMP error that may never come (a restarted container).
 pub(crate) const BYE: &[u8] = b"peerlab:bye";
+
+// The driver tells these from other datagrams by their first byte (`Driver::dispatch`).
+const _: () = assert!(HEALTH_PROBE[0] == b'p' && BYE[0] == b'p');

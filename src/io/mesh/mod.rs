@@ -137,6 +137,28 @@ impl core::fmt::Display for StartError {
 struct Slot {
     state: PeerState,
     socket: Option<UdpSocket>,
+    /// The socket's queue may still hold datagrams from anyone, taken between its bind and
+    /// its connect (it shares the server's port): until a read finds it empty, each
+    /// datagram's sender is asked for and checked. After that, the kernel gives a connected
+    /// socket only what comes from its peer, and the sender is not asked for (it costs
+    /// the kernel a copy and us a comparison on every datagram).
+    strays: bool,
+}
+
+impl Slot {
+    fn new(state: PeerState) -> Slot {
+        Slot {
+            state,
+            socket: None,
+            strays: false,
+        }
+    }
+
+    /// Puts a newly connected socket in.
+    fn attach(&mut self, socket: UdpSocket) {
+        self.socket = Some(socket);
+        self.strays = true;
+    }
 }
 
 /// The result of one receive attempt.
@@ -264,11 +286,8 @@ impl Mesh {
             .register(&mut mesh.server, SERVER, Interest::READABLE)
             .map_err(StartError::Poll)?;
         for spec in peers {
-            let slot = Slot {
-                state: PeerState::new(spec.clone(), now),
-                socket: None,
-            };
-            mesh.peers.push(slot);
+            mesh.peers
+                .push(Slot::new(PeerState::new(spec.clone(), now)));
         }
         Ok(mesh)
     }
@@ -320,6 +339,19 @@ impl Mesh {
     /// any one time.
     pub(crate) fn left_out(&self) -> usize {
         self.left_out_max
+    }
+
+    /// Whether the driver has something to take: peer events to print or slots a new peer
+    /// took. Asked on every turn, so it is cheap and inlined.
+    #[inline]
+    pub(crate) fn has_news(&self) -> bool {
+        !self.events.is_empty() || !self.retired.is_empty()
+    }
+
+    /// Whether [`Mesh::resolve_due`] has anything to do at `now`. Asked on every turn.
+    #[inline]
+    pub(crate) fn lookup_due(&self, now: Instant) -> bool {
+        self.next_lookup.is_none_or(|t| now >= t)
     }
 
     /// The next peer whose slot a new peer took (slot, its state until then).
@@ -446,10 +478,13 @@ impl Mesh {
     /// Call when a datagram came from peer `i`: it is up.
     pub(crate) fn heard(&mut self, i: usize, from: SocketAddr) {
         // A peer that left has no socket and gets nothing: not "up" again until it joins.
-        if self.peers[i].state.left {
+        let Some(slot) = self.peers.get_mut(i) else {
+            return;
+        };
+        if slot.state.left {
             return;
         }
-        if self.peers[i].state.handle_heard(from) {
+        if slot.state.handle_heard(from) {
             self.push(PeerEvent::Up { i, addr: from });
         }
     }
@@ -488,12 +523,19 @@ impl Mesh {
     /// Reads one datagram from the socket behind `token` into `buf`.
     pub(crate) fn recv(&mut self, token: Token, inbox: &mut Inbox) -> Recv {
         let (result, peer) = if token == SERVER {
-            (net::recv_batch(&self.server, inbox), None)
+            (net::recv_batch(&self.server, inbox, None), None)
         } else {
             let i = token.0.wrapping_sub(1);
-            match self.peers.get(i).and_then(|s| s.socket.as_ref()) {
-                Some(sock) => (net::recv_batch(sock, inbox), Some(i)),
-                None => return Recv::Empty, // not ours, or deregistered: ignore
+            match self.peers.get(i) {
+                Some(Slot {
+                    socket: Some(sock),
+                    state,
+                    strays,
+                }) => {
+                    let known = if *strays { None } else { state.addr };
+                    (net::recv_batch(sock, inbox, known), Some((i, state.addr)))
+                }
+                _ => return Recv::Empty, // not ours, or deregistered: ignore
             }
         };
         match result {
@@ -502,16 +544,24 @@ impl Mesh {
             // queue after the connect. Only what comes from the peer's address is the
             // peer's; the rest is attributed by address, as on the server socket (seen in a
             // 200-peer mesh at start: other peers' counters counted as this one's restarts,
-            // duplicates and losses).
+            // duplicates and losses). Once the queue was found empty, there are no more.
             Ok(n) => {
                 for got in &mut inbox.got[..n] {
-                    got.peer = peer.filter(|&i| self.peers[i].state.addr == Some(got.from));
+                    got.peer = peer
+                        .filter(|&(_, a)| net::is_addr(a, &got.from))
+                        .map(|p| p.0);
+                }
+                if n < net::BATCH {
+                    self.settle(peer);
                 }
                 Recv::Datagrams(n)
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Recv::Empty,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.settle(peer);
+                Recv::Empty
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Recv::Again,
-            Err(e) => match peer {
+            Err(e) => match peer.map(|p| p.0) {
                 // The ICMP error of an earlier send (e.g. connection refused): the peer is
                 // not listening. Transient by nature; reading the error consumes it.
                 Some(i) => {
@@ -534,6 +584,13 @@ impl Mesh {
                 // is transient: try again (the driver bounds the retries).
                 None => Recv::Again,
             },
+        }
+    }
+
+    /// A read found peer socket's queue empty: what comes next came after its connect.
+    fn settle(&mut self, peer: Option<(usize, Option<SocketAddr>)>) {
+        if let Some(slot) = peer.and_then(|(i, _)| self.peers.get_mut(i)) {
+            slot.strays = false;
         }
     }
 
@@ -594,7 +651,7 @@ impl Mesh {
     /// passes the time to the lookups in flight, and (re)connects the peers whose lookup
     /// ended. Never waits: the answers come through [`Mesh::handle_dns`].
     pub(crate) fn resolve_due(&mut self, registry: &Registry, now: Instant) {
-        if self.next_lookup.is_some_and(|t| now < t) {
+        if !self.lookup_due(now) {
             return; // nothing is due yet
         }
         self.resolver.handle_timeout(registry, now);
@@ -727,7 +784,7 @@ impl Mesh {
         });
         match connected {
             Ok(s) => {
-                slot.socket = Some(s);
+                slot.attach(s);
                 slot.state.handle_connected(now);
                 if outcome != Resolved::Same && !slot.state.spec.is_literal() {
                     let moved = outcome == Resolved::Moved;
@@ -781,7 +838,7 @@ impl Mesh {
     fn connect(&mut self, registry: &Registry, i: usize, addr: SocketAddr) -> io::Result<()> {
         let mut s = net::connect_peer(self.local, addr, !self.listening)?;
         registry.register(&mut s, Token(1 + i), Interest::READABLE)?;
-        self.peers[i].socket = Some(s);
+        self.peers[i].attach(s);
         Ok(())
     }
 
@@ -904,10 +961,7 @@ impl Mesh {
                     }
                 } else {
                     // Within the capacity reserved at start: no allocation.
-                    self.peers.push(Slot {
-                        state,
-                        socket: None,
-                    });
+                    self.peers.push(Slot::new(state));
                 }
                 match self.connect(registry, i, addr) {
                     Ok(()) => self.push(PeerEvent::Joined {
@@ -990,8 +1044,9 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         s.connect(peer).unwrap();
         s.set_nonblocking(true).unwrap();
+        let at = s.local_addr().unwrap();
         m.peers[0].state.addr = Some(peer);
-        m.peers[0].socket = Some(UdpSocket::from_std(s));
+        m.peers[0].attach(UdpSocket::from_std(s));
         let mut inbox = Inbox::boxed();
         let got = match m.recv(Token(1), &mut inbox) {
             Recv::Datagrams(n) => (0..n)
@@ -1013,7 +1068,18 @@ mod tests {
             ]
         );
         // Two asked, two came: the next read finds the queue empty.
+        assert!(m.peers[0].strays);
         assert!(matches!(m.recv(Token(1), &mut inbox), Recv::Empty));
+        // From then on only the peer's datagrams come, read without asking who sent them.
+        assert!(!m.peers[0].strays);
+        peer_sock.send_to(b"9", at).unwrap();
+        stranger.send_to(b"10", at).unwrap(); // refused by the connected socket
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(matches!(m.recv(Token(1), &mut inbox), Recv::Datagrams(1)));
+        assert_eq!(
+            (inbox.bytes(0), inbox.got[0].from, inbox.got[0].peer),
+            (&b"9"[..], peer, Some(0))
+        );
     }
 
     #[test]

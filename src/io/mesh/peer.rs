@@ -202,7 +202,10 @@ impl PeerState {
     /// Call when a datagram came from the peer; true when it just came back up.
     pub(crate) fn handle_heard(&mut self, from: SocketAddr) -> bool {
         self.said_bye = false;
-        self.from_own_port |= self.addr == Some(from);
+        // Compared only until true: this runs for every datagram.
+        if !self.from_own_port {
+            self.from_own_port = crate::io::net::is_addr(self.addr, &from);
+        }
         self.mark_up()
     }
 
