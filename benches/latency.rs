@@ -237,8 +237,9 @@ impl PeerlabPair {
             thread::spawn(move || {
                 let mut d = driver(b, a, Echo::default());
                 up_tx.send(()).unwrap();
+                // As the process's loop waits: no timeout (the pinger wakes it to stop).
                 while !stop.load(Ordering::Relaxed) {
-                    d.turn(Some(Duration::from_millis(20))).unwrap();
+                    d.turn(None).unwrap();
                 }
             })
         };
@@ -267,6 +268,8 @@ impl PeerlabPair {
 impl Drop for PeerlabPair {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        // A datagram wakes the echo to see the flag (what it answers is not read).
+        self.ping.mesh.send(0, b"stop", Instant::now());
         if let Some(echo) = self.echo.take() {
             echo.join().unwrap();
         }

@@ -432,6 +432,7 @@ impl Inbox {
 /// (an ICMP error on a connected socket) is returned as `recv` returns it; one met after the
 /// first datagram is kept by the kernel and returned by the next call. `from`: the sender,
 /// when it is known (a connected socket that can hold nothing else): the kernel is not asked.
+#[inline]
 pub(crate) fn recv_batch(
     sock: &UdpSocket,
     inbox: &mut Inbox,

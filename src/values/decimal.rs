@@ -17,6 +17,7 @@ pub struct CounterBuf {
 
 impl core::ops::Deref for CounterBuf {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         &self.digits[self.start..]
     }
@@ -87,21 +88,26 @@ pub fn parse_counter(bytes: &[u8]) -> Result<u64, WireError> {
         return Err(WireError::Empty);
     }
     let mut n: u64 = 0;
-    // 19 digits cannot overflow (u64::MAX has 20): only longer counters are checked.
-    let short = bytes.len() <= 19;
+    if bytes.len() <= 19 {
+        // 19 digits cannot overflow (u64::MAX has 20): the usual counter needs no checks.
+        for &b in bytes {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return Err(WireError::NotDecimal);
+            }
+            n = n * 10 + u64::from(d);
+        }
+        return Ok(n);
+    }
     for &b in bytes {
         let d = b.wrapping_sub(b'0');
         if d > 9 {
             return Err(WireError::NotDecimal);
         }
-        n = if short {
-            n * 10 + u64::from(d)
-        } else {
-            match n.checked_mul(10).and_then(|n| n.checked_add(u64::from(d))) {
-                Some(m) => m,
-                None => return Err(WireError::Overflow),
-            }
-        };
+        match n.checked_mul(10).and_then(|n| n.checked_add(u64::from(d))) {
+            Some(m) => n = m,
+            None => return Err(WireError::Overflow),
+        }
     }
     Ok(n)
 }

@@ -522,8 +522,8 @@ impl Mesh {
 
     /// Reads one datagram from the socket behind `token` into `buf`.
     pub(crate) fn recv(&mut self, token: Token, inbox: &mut Inbox) -> Recv {
-        let (result, peer) = if token == SERVER {
-            (net::recv_batch(&self.server, inbox, None), None)
+        let (sock, known, peer) = if token == SERVER {
+            (&self.server, None, None)
         } else {
             let i = token.0.wrapping_sub(1);
             match self.peers.get(i) {
@@ -533,12 +533,13 @@ impl Mesh {
                     strays,
                 }) => {
                     let known = if *strays { None } else { state.addr };
-                    (net::recv_batch(sock, inbox, known), Some((i, state.addr)))
+                    (sock, known, Some((i, state.addr)))
                 }
                 _ => return Recv::Empty, // not ours, or deregistered: ignore
             }
         };
-        match result {
+        // One call site: the read is inlined here.
+        match net::recv_batch(sock, inbox, known) {
             // A peer's socket shares the server's port (`SO_REUSEPORT`) and, between its bind
             // and its connect, the kernel may give it datagrams from anyone: they stay in its
             // queue after the connect. Only what comes from the peer's address is the
