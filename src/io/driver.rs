@@ -958,14 +958,17 @@ impl<A: App, W: Write> Driver<A, W> {
             .events
             .take()
             .unwrap_or_else(|| Events::with_capacity(0));
-        let mut again = core::mem::take(&mut self.redrain);
-        let mut ready = again.len();
+        // The sockets left to drain again, taken out (handlers may leave new ones); none
+        // most turns, and then nothing is copied.
+        let mut again = (!self.redrain.is_empty()).then(|| core::mem::take(&mut self.redrain));
+        let mut ready = again.as_ref().map_or(0, Redrain::len);
         for e in events.iter() {
             // The reader of stdout went away (`| head -1`): stop now, not at the next line.
             if e.token() == STDOUT && (e.is_write_closed() || e.is_error()) {
                 self.out.mark_broken();
             }
-            ready += usize::from(!again.remove(e.token()));
+            let redrained = again.as_mut().is_some_and(|a| a.remove(e.token()));
+            ready += usize::from(!redrained);
         }
         // One clock read for this wake-up: for what arrived and for the timers due after it
         // (a timer a handler's microseconds later than this is the next turn's, at once).
@@ -979,12 +982,13 @@ impl<A: App, W: Write> Driver<A, W> {
         for e in events.iter() {
             self.handle_ready(e.token(), now);
         }
-        if !again.is_empty() {
+        if let Some(again) = again {
             for token in again.tokens() {
                 self.handle_ready(token, now);
             }
         }
-        self.events = Some(events);
+        // It was `None` while taken: nothing to drop (`forget` spares the call that would).
+        core::mem::forget(self.events.replace(events));
         if self
             .keyboard
             .as_ref()

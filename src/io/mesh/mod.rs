@@ -475,7 +475,8 @@ impl Mesh {
         }
     }
 
-    /// Call when a datagram came from peer `i`: it is up.
+    /// Call when a datagram came from peer `i`: it is up. (One caller, for every datagram.)
+    #[inline(always)]
     pub(crate) fn heard(&mut self, i: usize, from: SocketAddr) {
         // A peer that left has no socket and gets nothing: not "up" again until it joins.
         let Some(slot) = self.peers.get_mut(i) else {
