@@ -495,6 +495,28 @@ pub(crate) fn recv_batch(
     Ok(n)
 }
 
+/// Whether anything waits in `sock`'s receive queue (a datagram, even an empty one), found
+/// without reading it or the socket's pending error: the memory the kernel counts for the
+/// queue (`SO_MEMINFO`). When that cannot be asked (a kernel before 4.12): true.
+pub(crate) fn queue_holds_any(sock: &UdpSocket) -> bool {
+    use std::os::fd::AsRawFd;
+    // SK_MEMINFO_VARS: the kernel fills at most this many and says how many.
+    let mut info = [0u32; 9];
+    let mut len = core::mem::size_of_val(&info) as libc::socklen_t;
+    #[allow(unsafe_code)]
+    // SAFETY: the kernel writes at most `len` bytes into `info` and the length into `len`.
+    let r = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_MEMINFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    r != 0 || info[libc::SK_MEMINFO_RMEM_ALLOC as usize] != 0
+}
+
 /// Whether `addr` is `to`, as `==` says, but inlined for the usual IPv4 case: it is asked
 /// for every datagram, and at the size optimisation level `==` on an optional address is a
 /// call of about 20 instructions.

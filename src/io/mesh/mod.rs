@@ -138,7 +138,7 @@ struct Slot {
     state: PeerState,
     socket: Option<UdpSocket>,
     /// The socket's queue may still hold datagrams from anyone, taken between its bind and
-    /// its connect (it shares the server's port): until a read finds it empty, each
+    /// its connect (it shares the server's port): until the queue is seen empty, each
     /// datagram's sender is asked for and checked. After that, the kernel gives a connected
     /// socket only what comes from its peer, and the sender is not asked for (it costs
     /// the kernel a copy and us a comparison on every datagram).
@@ -154,10 +154,11 @@ impl Slot {
         }
     }
 
-    /// Puts a newly connected socket in.
+    /// Puts a newly connected socket in. Whatever its queue holds came before the connect
+    /// (usually nothing: the bind and the connect are microseconds apart).
     fn attach(&mut self, socket: UdpSocket) {
+        self.strays = net::queue_holds_any(&socket);
         self.socket = Some(socket);
-        self.strays = true;
     }
 }
 
@@ -553,9 +554,7 @@ impl Mesh {
                         .filter(|&(_, a)| net::is_addr(a, &got.from))
                         .map(|p| p.0);
                 }
-                if n < net::BATCH {
-                    self.settle(peer);
-                }
+                self.settle(peer);
                 Recv::Datagrams(n)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -589,10 +588,14 @@ impl Mesh {
         }
     }
 
-    /// A read found peer socket's queue empty: what comes next came after its connect.
+    /// After a read of a peer's socket that may hold strays: none are left once its queue
+    /// was seen empty (a read that gets fewer than it asked for does not say so: an ICMP
+    /// error stops a batch too).
     fn settle(&mut self, peer: Option<(usize, Option<SocketAddr>)>) {
         if let Some(slot) = peer.and_then(|(i, _)| self.peers.get_mut(i)) {
-            slot.strays = false;
+            if slot.strays {
+                slot.strays = slot.socket.as_ref().is_none_or(net::queue_holds_any);
+            }
         }
     }
 
@@ -1049,6 +1052,10 @@ mod tests {
         let at = s.local_addr().unwrap();
         m.peers[0].state.addr = Some(peer);
         m.peers[0].attach(UdpSocket::from_std(s));
+        assert!(
+            m.peers[0].strays,
+            "two datagrams wait from before the connect"
+        );
         let mut inbox = Inbox::boxed();
         let got = match m.recv(Token(1), &mut inbox) {
             Recv::Datagrams(n) => (0..n)
@@ -1069,11 +1076,10 @@ mod tests {
                 (b"8".to_vec(), peer, Some(0)),
             ]
         );
-        // Two asked, two came: the next read finds the queue empty.
-        assert!(m.peers[0].strays);
-        assert!(matches!(m.recv(Token(1), &mut inbox), Recv::Empty));
-        // From then on only the peer's datagrams come, read without asking who sent them.
+        // Both read: the queue is empty, and from then on only the peer's datagrams come,
+        // read without asking who sent them.
         assert!(!m.peers[0].strays);
+        assert!(matches!(m.recv(Token(1), &mut inbox), Recv::Empty));
         peer_sock.send_to(b"9", at).unwrap();
         stranger.send_to(b"10", at).unwrap(); // refused by the connected socket
         std::thread::sleep(Duration::from_millis(20));
