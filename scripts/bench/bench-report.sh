@@ -444,6 +444,48 @@ share each port) at 6 %; user space at 15 %.
    third part), 424 (now), 488 KiB (with the list that lacked the path). `MADV_RANDOM` on the
    binary's own mapping was tried first (no read-around): no change, not kept.
 
+## What issue 22 changed, fourth part (2026-12-04 morning, same machine, Linux 6.18.44-fc-v1147)
+
+The CPU time per round trip, our loop against the bare mio loop, from 1.06x to about 1.03x.
+Side by side, `scripts/bench/round-trip-side-by-side.sh 8 77aa2bb` (the revision before this
+part against this one, taking turns, nothing else running): medians 1.064x (1.047 to 1.081)
+and 1.033x (1.005 to 1.046). One process's ratio moves by about 2 % from one run to the next
+(where its buffers and code land), more than within a run: that script compares medians over
+several processes. What was done, counted with callgrind on the echo side of the round trip
+(`valgrind --tool=callgrind --separate-threads=yes` on `ROUND_TRIP_CPU=3000` of the latency
+bench, built with symbols): 1,573 -> 1,072 instructions a turn (bare mio's echo with our
+socket layout: 390); on the pinging side 1,112 a round trip (bare: 415).
+
+1. The clock is read once a turn, when the wait ends. The timerfd is set in absolute time of
+   CLOCK_MONOTONIC (`src/io/alarm.rs`), so setting it needs no fresh clock, and a turn starts
+   from the clock of the last wake-up: a deadline it takes to be ahead but is past fires at
+   once. The timers after the handlers use the same reading (a handler's microseconds make a
+   timer due the next turn, at once).
+2. A peer's connected socket is read without asking the kernel who sent (`msg_name` null),
+   once its queue was seen empty (`SO_MEMINFO`) a second or more after its connect: the
+   kernel gives a connected socket only what comes from its peer, and strays taken between
+   its bind and its connect (the port is shared) are read with their sender first. `perf
+   record -e cpu-clock` per thread: the kernel's `move_addr_to_user` and its copy were 0.9 %
+   of the echo thread's CPU time.
+3. The `recvmmsg` headers live in the inbox (checked, and pointed again if the inbox moved,
+   before each read) instead of being zeroed and filled on every read; one read call site.
+4. Smaller steps on every datagram: the counter parsed without overflow checks below 20 digits
+   and without `strip_suffix` (a call at this size optimisation level); the next counter in
+   order accounted without the general loop; a datagram's first byte tells the driver's own
+   messages (`peerlab:...`) from counters; addresses compared inline; the redrain set taken
+   out only when it holds sockets (it was copied and cleared, 130 bytes, every turn); the
+   housekeeping calls (lookups due, peer events) made only when there is something to do.
+5. Bytes: the binary went from 937,632 to 937,344 bytes (+1.9 % on the 920,256 of issue 17's
+   PIE, the limit is 2 %). The driver's parts that do not depend on the application (a
+   datagram's intake, the wait, printing peer events, the stdin window) are plain functions,
+   not methods of the generic driver: one copy in the binary instead of one per mode (1,760
+   bytes), which paid for the rest. Linking with `--icf=all` (identical functions merged) saved
+   8.5 KB more and was not kept: merged functions and LLVM's reasoning about function pointers
+   make a known open miscompilation (rust-lang/rust#160267). `--icf=safe` merges nothing here.
+6. Left: the rest of the gap is our code (about 680 more instructions than bare mio's echo a
+   turn, at the size optimisation level the whole binary is built with) and kernel work per
+   datagram that bare mio's `recv` loop does not do (a `recvmmsg` of two).
+
 ## What was tried for issue 12 (2026-11-27, this 2-core machine; notes from those runs)
 
 Kept (memory; each measured with `scripts/bench/rss-side-by-side.sh N` against the binary before it,
