@@ -10,7 +10,9 @@
 # Why RUNS processes and not one long run: on these VMs the same binary's ratio moves by
 # about 2 % from one process to the next (where its buffers and code land), more than within
 # a run; the median over several processes, each revision taking turns, is what compares.
-# Nothing else should run meanwhile (the bench pins its threads to CPUs 0 and 1).
+# Nothing else should run meanwhile (the bench pins its threads to CPUs 0 and 1). The
+# worktrees and their builds stay under target/side-by-side/ for the next run (after a
+# `cargo clean`, `git worktree prune` forgets them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=$1 old=$2 new=${3:-}
