@@ -428,9 +428,10 @@ impl Inbox {
 }
 
 /// Reads up to [`BATCH`] datagrams from `sock` in one non-blocking `recvmmsg`. `Ok(k)`:
-/// `k >= 1` datagrams, in `inbox`; fewer than `BATCH` means the queue was empty. An error
-/// (an ICMP error on a connected socket) is returned as `recv` returns it; one met after the
-/// first datagram is kept by the kernel and returned by the next call. `from`: the sender,
+/// `k >= 1` datagrams, in `inbox`; fewer than `BATCH`: the queue was empty, or (rarely) an
+/// error came within the call. An error (an ICMP error on a connected socket) is returned as
+/// `recv` returns it; one met after the first datagram is kept by the kernel and returned by
+/// the next call. `from`: the sender,
 /// when it is known (a connected socket that can hold nothing else): the kernel is not asked.
 #[inline]
 pub(crate) fn recv_batch(
