@@ -142,10 +142,8 @@ struct Slot {
     /// [`STRAYS_SETTLE`] after the connect, each datagram's sender is asked for and checked.
     /// After that, the kernel gives a connected socket only what comes from its peer, and the
     /// sender is not asked for (it costs the kernel a copy and us a comparison on every
-    /// datagram).
-    strays: bool,
-    /// When the socket was connected.
-    attached: Instant,
+    /// datagram). `Some(when the socket was connected)` while strays may be left.
+    strays: Option<Instant>,
 }
 
 /// How long after a connect a datagram the kernel routed to the socket just before it may
@@ -159,16 +157,14 @@ impl Slot {
         Slot {
             state,
             socket: None,
-            strays: false,
-            attached: Instant::now(),
+            strays: None,
         }
     }
 
     /// Puts a newly connected socket in.
     fn attach(&mut self, socket: UdpSocket) {
         self.socket = Some(socket);
-        self.strays = true;
-        self.attached = Instant::now();
+        self.strays = Some(Instant::now());
     }
 }
 
@@ -543,9 +539,8 @@ impl Mesh {
                     socket: Some(sock),
                     state,
                     strays,
-                    ..
                 }) => {
-                    let known = if *strays { None } else { state.addr };
+                    let known = if strays.is_some() { None } else { state.addr };
                     (sock, known, Some((i, state.addr)))
                 }
                 _ => return Recv::Empty, // not ours, or deregistered: ignore
@@ -604,8 +599,9 @@ impl Mesh {
     /// asked for does not say the queue is empty: an ICMP error ends a batch too).
     fn settle(&mut self, peer: Option<(usize, Option<SocketAddr>)>) {
         if let Some(slot) = peer.and_then(|(i, _)| self.peers.get_mut(i)) {
-            if slot.strays && slot.attached.elapsed() >= STRAYS_SETTLE {
-                slot.strays = slot.socket.as_ref().is_none_or(net::queue_holds_any);
+            let settled = slot.strays.is_some_and(|t| t.elapsed() >= STRAYS_SETTLE);
+            if settled && !slot.socket.as_ref().is_none_or(net::queue_holds_any) {
+                slot.strays = None;
             }
         }
     }
@@ -1085,12 +1081,14 @@ mod tests {
         );
         // Both read, but a stray may still be on its way in the kernel just after the
         // connect: the sender is asked for a while yet.
-        assert!(m.peers[0].strays);
+        assert!(m.peers[0].strays.is_some());
         // Later, with the queue empty, only the peer's datagrams can come: read without
         // asking who sent them.
-        m.peers[0].attached -= STRAYS_SETTLE;
+        if let Some(t) = &mut m.peers[0].strays {
+            *t -= STRAYS_SETTLE;
+        }
         assert!(matches!(m.recv(Token(1), &mut inbox), Recv::Empty));
-        assert!(!m.peers[0].strays);
+        assert!(m.peers[0].strays.is_none());
         peer_sock.send_to(b"9", at).unwrap();
         stranger.send_to(b"10", at).unwrap(); // refused by the connected socket
         std::thread::sleep(Duration::from_millis(20));
