@@ -1102,7 +1102,7 @@ impl<A: App, W: Write> Driver<A, W> {
                         self.dispatch(now, k);
                     }
                     if n < BATCH {
-                        return true; // the queue was empty: no read that says so
+                        return true; // the queue was empty (or, rarely, an error came within the read: it is read next time)
                     }
                 }
                 Recv::Again => errors += 1,
