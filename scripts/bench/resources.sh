@@ -3,7 +3,7 @@
 # program that takes the same arguments (e.g. the course's Go Process, built by you).
 #
 #   scripts/bench/resources.sh [--peers N] [--secs S] [--warmup W] [--other /path/to/Process]
-#                              [--binary /path/to/process]
+#                              [--binary /path/to/process] [--syscalls] [--netns]
 #
 # Each peer gets its own loopback host (127.60.0.2, .3, ...; the other program 127.61.0.x) and
 # port 10002, and lists its own address first, then the others, as in the handout. W seconds
@@ -16,23 +16,43 @@
 # run nothing else meanwhile. --binary measures that peerlab binary instead of building one.
 # --syscalls: after the window, `strace` on the first peer for 5 s: its system calls per
 # datagram it received (strace slows that peer, so it is not in the window's figures).
+# --netns (root, `ip`): the same run in a network namespace made for it and removed after, as a
+# container has one: the host's firewall rules are then not in the figures (on a host where
+# Docker runs, its NAT rules make the kernel track every UDP flow: netfilter conntrack, about an
+# eighth of a datagram's cost). The header says which namespace, and how many flows the kernel
+# tracked in it.
 # Prints one markdown table; `scripts/bench/bench-report.sh` puts it into BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-peers=3 secs=60 warmup=5 other="" binary="" syscalls=""
+peers=3 secs=60 warmup=5 other="" binary="" syscalls="" netns=""
+args=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --binary) binary=$2; shift 2 ;;
-    --syscalls) syscalls=1; shift ;;
-    --peers) peers=$2; shift 2 ;;
-    --secs) secs=$2; shift 2 ;;
-    --warmup) warmup=$2; shift 2 ;;
-    --other) other=$2; shift 2 ;;
-    *) echo "usage: $0 [--peers N] [--secs S] [--warmup W] [--other /path/to/Process] [--binary /path/to/process]" >&2; exit 2 ;;
+    --binary) binary=$2; args+=("$1" "$2"); shift 2 ;;
+    --syscalls) syscalls=1; args+=("$1"); shift ;;
+    --netns) netns=1; shift ;;
+    --peers) peers=$2; args+=("$1" "$2"); shift 2 ;;
+    --secs) secs=$2; args+=("$1" "$2"); shift 2 ;;
+    --warmup) warmup=$2; args+=("$1" "$2"); shift 2 ;;
+    --other) other=$2; args+=("$1" "$2"); shift 2 ;;
+    *) echo "usage: $0 [--peers N] [--secs S] [--warmup W] [--other /path/to/Process] [--binary /path/to/process] [--syscalls] [--netns]" >&2; exit 2 ;;
   esac
 done
 [ "$peers" -ge 2 ] && [ "$peers" -le 200 ] || { echo "--peers must be 2..200" >&2; exit 2; }
+
+if [ -n "$netns" ]; then
+  command -v ip >/dev/null && [ "$(id -u)" -eq 0 ] || { echo "--netns needs root and ip (iproute2)" >&2; exit 2; }
+  ns=peerlab-mesh-$$
+  ip netns add "$ns"
+  trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
+  ip netns exec "$ns" ip link set lo up
+  status=0
+  MESH_NETNS=$ns ip netns exec "$ns" "$0" "${args[@]}" || status=$?
+  exit "$status"
+fi
+# Where the mesh runs, for the header: a namespace made by --netns (the run above) or the host's.
+if [ -n "${MESH_NETNS:-}" ]; then where="in a network namespace of its own (\`--netns\`)"; else where="in the host's network namespace"; fi
 
 # The static musl binary (what the image ships) if the target is installed, else the default.
 if [ -n "$binary" ]; then ours=$binary; else ours=$(scripts/bench/release-binary.sh); fi
@@ -121,6 +141,8 @@ sleep "$secs"
 sample ours >"$tmp/cpu1.ours"
 [ -n "$other" ] && sample other >"$tmp/cpu1.other"
 m1=$(machine)
+# Flows the kernel's connection tracking holds in this namespace (none: not at work here).
+tracked=$(cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo 0)
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 t1=$(date +%s.%N)
 elapsed=$(awk -v s="$t0" -v e="$t1" 'BEGIN {printf "%.1f", e - s}')
@@ -173,7 +195,8 @@ row() { # label measurement received lost
   printf '| %s | %d | %s s | %s / %s | %s / %s | %s %% | %s | %s | %s |\n' "$1" "$peers" "$elapsed" "$rm" "$rx" "$cm" "$cx" "$share" "$us" "$3" "$4"
 }
 
-echo "Full mesh of $peers peers at 1 Hz on loopback, measured for ${secs} s from ${warmup} s after the last start: $(nproc) cores, Linux $(uname -r), $(date -u '+%Y-%m-%d %H:%M') UTC, load average $load0 at the start and $load1 at the end of the window."
+if [ "$tracked" -gt 0 ]; then tracking="the kernel tracking $tracked flows (netfilter conntrack)"; else tracking="no connection tracking"; fi
+echo "Full mesh of $peers peers at 1 Hz on loopback $where, $tracking, measured for ${secs} s from ${warmup} s after the last start: $(nproc) cores, Linux $(uname -r), $(date -u '+%Y-%m-%d %H:%M') UTC, load average $load0 at the start and $load1 at the end of the window."
 echo
 echo "| program | peers | window | peak RSS per peer, KiB (mean / max) | CPU time per peer in the window, ms (mean / max) | whole mesh, % of one core | of it in user space | counters received | lost |"
 echo "|---|---|---|---|---|---|---|---|---|"
