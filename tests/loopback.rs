@@ -1997,3 +1997,45 @@ fn a_process_held_while_it_starts_loses_nothing_its_peers_send() {
         assert_eq!((s.lost, s.dup), (0, 0), "{} sent: {s:?}", sent[k]);
     }
 }
+
+/// A loop that was stopped (SIGSTOP: a paused container, a suspended laptop) skips the
+/// broadcasts it missed instead of sending them in a burst, and says once how late it was:
+/// the broadcast due when it stopped, sent on its return, `behind` late, and the ticks after it
+/// that fell in the stop skipped. So the figures agree: skipped × interval ≤ behind <
+/// (skipped + 1) × interval. Its peer's counters from it stay contiguous (nothing skipped was
+/// ever numbered).
+#[test]
+fn a_stopped_loop_says_how_late_it_was_and_skips_what_it_missed() {
+    let all = addrs(157, 2);
+    let mut p1 = start_peer("p1", "500ms", &rotation(&all, 0));
+    let mut p2 = start_peer("p2", "500ms", &rotation(&all, 1));
+    p2.wait_for(|_| p2.counters_from(&all[0]).len() >= 3);
+    p1.signal("STOP");
+    thread::sleep(Duration::from_millis(2300));
+    p1.signal("CONT");
+    let line = p1.wait_for(|l| l.contains("fell behind by"));
+    // "the loop fell behind by 2.1s: skipping 4 broadcast(s) (said once)"
+    let figures = line
+        .strip_prefix("the loop fell behind by ")
+        .and_then(|r| r.split_once(": skipping "))
+        .and_then(|(d, r)| Some((d, r.split_once(' ')?.0)));
+    let Some((behind, skipped)) = figures else {
+        panic!("unexpected notice: {line:?}")
+    };
+    let ms = match behind.strip_suffix("ms") {
+        Some(n) => n.parse::<f64>().unwrap(),
+        None => behind.strip_suffix('s').unwrap().parse::<f64>().unwrap() * 1000.0,
+    };
+    let skipped: f64 = skipped.parse().unwrap();
+    assert!(skipped >= 1.0, "{line}");
+    assert!(
+        skipped * 500.0 <= ms && ms < (skipped + 1.0) * 500.0,
+        "late by {ms} ms yet {skipped} broadcasts of 500 ms skipped: {line}"
+    );
+    let before = p2.counters_from(&all[0]).len();
+    p2.wait_for(|_| p2.counters_from(&all[0]).len() >= before + 3);
+    assert_contiguous("p2 from p1", &p2.counters_from(&all[0]));
+    assert_eq!(p1.count(|l| l.contains("fell behind")), 1, "said once");
+    p1.term();
+    p2.term();
+}

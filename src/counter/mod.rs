@@ -76,7 +76,7 @@ pub(crate) struct Ticker {
 pub(crate) struct Tick {
     /// Ticks skipped because the loop fell behind (0 normally), and by how much it was late.
     pub(crate) skipped: u32,
-    /// How late the loop was beyond the tick it skipped to (zero when `skipped` is 0).
+    /// How late the tick that is sent now was (zero when `skipped` is 0).
     pub(crate) behind: Duration,
 }
 
@@ -117,6 +117,7 @@ impl Ticker {
         if now < self.deadline {
             return None;
         }
+        let due = self.deadline;
         self.deadline = match self.second.take() {
             Some(second) => second,
             None => self.deadline + self.interval,
@@ -127,10 +128,13 @@ impl Ticker {
                 behind: Duration::ZERO,
             });
         }
-        let behind = now.duration_since(self.deadline);
-        let skipped = (behind.as_nanos() / self.interval.as_nanos()) as u32 + 1;
+        let past_next = now.duration_since(self.deadline);
+        let skipped = (past_next.as_nanos() / self.interval.as_nanos()) as u32 + 1;
         self.deadline += self.interval * skipped;
-        Some(Tick { skipped, behind })
+        Some(Tick {
+            skipped,
+            behind: now.duration_since(due),
+        })
     }
 }
 
@@ -660,6 +664,7 @@ mod tests {
         t.handle_timeout(t0);
         let r = t.handle_timeout(t0 + ms(1800)).unwrap();
         assert_eq!((r.skipped, t.poll_timeout()), (1, t0 + ms(2700)));
+        assert_eq!(r.behind, ms(1100), "how late the tick due at 700 ms was");
     }
 
     #[test]
@@ -667,14 +672,14 @@ mod tests {
         let t0 = Instant::now();
         let mut t = Ticker::new(t0, S);
         t.handle_timeout(t0);
-        // Suspended for 3.5 s: ticks at 1 s (due now), 2 s, 3 s and 4 s... 2 s and 3 s are
-        // skipped, the next is at 4 s.
+        // Suspended for 3.5 s: ticks at 1 s (due now, 2.5 s late), 2 s, 3 s and 4 s... 2 s
+        // and 3 s are skipped, the next is at 4 s.
         let late = t0 + Duration::from_millis(3500);
         assert_eq!(
             t.handle_timeout(late),
             Some(Tick {
                 skipped: 2,
-                behind: Duration::from_millis(1500)
+                behind: Duration::from_millis(2500)
             })
         );
         assert_eq!(t.poll_timeout(), t0 + 4 * S);
