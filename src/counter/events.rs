@@ -276,13 +276,14 @@ impl Render for Row<'_> {
         } else {
             l.push_fmt(format_args!("{:<NAME_W$}", name.as_str()))?;
         }
+        // Each column as wide as its header and the space before it, and that space kept when
+        // a count is wider than its header (the table then widens rather than run together).
         match self.sent {
-            Some(s) => l.push_fmt(format_args!("{s:>6}"))?,
-            None => l.push_fmt(format_args!("{:>6}", "-"))?,
+            Some(s) => l.push_fmt(format_args!(" {s:>5}"))?,
+            None => l.push_fmt(format_args!(" {:>5}", "-"))?,
         }
         l.push_fmt(format_args!(
-            // Each column as wide as its header and the space before it.
-            "{:>9}{:>6}{:>5}{:>10}{:>9}{:>8}{:>7}",
+            " {:>8} {:>5} {:>4} {:>9} {:>8} {:>7} {:>6}",
             c.received, c.lost, c.duplicated, c.reordered, c.restarts, self.foreign, self.errors
         ))?;
         let named_as_address = match (self.name, self.addr) {
@@ -503,6 +504,23 @@ mod tests {
                 foreign: 0,
                 left: true,
             });
+            // Counts wider than their headers (a long run, a short interval): the columns
+            // move right but never run together.
+            out.emit(&Row {
+                name: Some("127.0.0.4:10004"),
+                addr: Some("127.0.0.4:10004".parse().unwrap()),
+                sent: Some(123456),
+                errors: 1234567,
+                counts: Counts {
+                    received: 123456789,
+                    lost: 123456,
+                    duplicated: 12345,
+                    reordered: 1234567890,
+                    restarts: 123456789,
+                },
+                foreign: 12345678,
+                left: false,
+            });
         }
         let text = String::from_utf8(buf).unwrap();
         assert_eq!(
@@ -512,12 +530,13 @@ mod tests {
              127.0.0.3:10003         6        6     2    0         0        0       0      0\n\
              (not a peer)            -        4     0    0         0        0       0      0\n  \
              at 127.0.0.1:42785\n\
-             peer.lab.svc.cluster.local#12 (left)\n                   \
+             peer.lab.svc.cluster.local#12 (left)\n                    \
              1234567        0     0    0         0        0       0      3\n  \
-             at 10.1.2.3:10002\n"
+             at 10.1.2.3:10002\n\
+             127.0.0.4:10004     123456 123456789 123456 12345 1234567890 123456789 12345678 1234567\n"
         );
         // It fits an 80-column terminal (counts up to 99,999 sent; larger ones widen it).
-        for line in text.lines().filter(|l| !l.contains("1234567")) {
+        for line in text.lines().filter(|l| !l.contains("123456")) {
             assert!(line.chars().count() < 80, "{line:?}");
         }
     }
