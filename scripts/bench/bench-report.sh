@@ -492,6 +492,25 @@ socket layout: 390); on the pinging side 1,112 a round trip (bare: 415).
    turn, at the size optimisation level the whole binary is built with) and kernel work per
    datagram that bare mio's `recv` loop does not do (a `recvmmsg` of two).
 
+## What issue 22 changed, fifth part (2026-12-04, same machine, Linux 6.18.44-fc-v1147)
+
+1. Where a datagram's cost goes in the 200-peer mesh, `perf record -a -g` for 8 s (08:44 UTC),
+   of the mesh's samples: the send 32 %, the delivery the kernel runs inline within it 24 %,
+   `recvmmsg` 15 %, `epoll_wait` 8 %, user space 13 % (most of it the first touch of a peer's
+   table entry: 200 processes share two cores' caches). Within the send, netfilter's connection
+   tracking (`nf_conntrack_in`) 5 %: Docker's NAT rules on this host make the kernel track every
+   UDP flow (`/proc/sys/net/netfilter/nf_conntrack_count`: 19,900, one per pair of peers).
+2. `resources.sh --netns` runs a mesh in a network namespace of its own, as a container has, and
+   says in its header which namespace and whether the kernel tracked flows. Side by side, taking
+   turns (`resources.sh --peers 200 --secs 20 --warmup 10 --binary B`, with and without
+   `--netns`, 08:47 UTC): 49.2 % and 50.7 % of one core in the host's namespace, 43.5 % and
+   43.2 % in its own; per datagram 13.1-13.4 µs of the machine against 11.6-11.7 µs. This
+   report runs the 200-peer mesh both ways.
+3. The notice of a loop that fell behind said one interval too little (from the tick after the
+   one it sends); it now says how late the broadcast it sends was, tested with SIGSTOP. The
+   summary table keeps a space before a count wider than its header (they ran together at 6
+   digits and more, and the scripts that read the table split on spaces).
+
 ## What was tried for issue 12 (2026-11-27, this 2-core machine; notes from those runs)
 
 Kept (memory; each measured with `scripts/bench/rss-side-by-side.sh N` against the binary before it,
