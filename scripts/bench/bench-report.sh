@@ -496,8 +496,8 @@ socket layout: 390); on the pinging side 1,112 a round trip (bare: 415).
 
 1. Where a datagram's cost goes in the 200-peer mesh, `perf record -a -g` for 8 s (08:44 UTC),
    of the mesh's samples: the send 32 %, the delivery the kernel runs inline within it 24 %,
-   `recvmmsg` 15 %, `epoll_wait` 8 %, user space 13 % (most of it the first touch of a peer's
-   table entry: 200 processes share two cores' caches). Within the send, netfilter's connection
+   `recvmmsg` 15 %, `epoll_wait` 8 %, user space 13 % (its largest single cost a cache miss on
+   a peer's table entry: 200 processes share two cores' caches). Within the send, netfilter's connection
    tracking (`nf_conntrack_in`) 5 %: Docker's NAT rules on this host make the kernel track every
    UDP flow (`/proc/sys/net/netfilter/nf_conntrack_count`: 19,900, one per pair of peers).
 2. `resources.sh --netns` runs a mesh in a network namespace of its own, as a container has, and
