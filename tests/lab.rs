@@ -1149,6 +1149,14 @@ fn a_forged_reply_or_enter_from_the_right_address_is_rejected() {
     );
     assert_eq!(p1.events_named("entered").len(), 0);
     assert_eq!(resource.events_named("resource_enter").len(), 0);
+    // The driver's goodbye carries no MAC: with a key it is not believed (the peer is not
+    // said down), it is refused like any message without one.
+    forger.send_to(b"peerlab:bye", &all[0]).unwrap();
+    let from = all[1].clone();
+    p1.wait_event_named("rejected", |v| {
+        refused(v, &from, "peerlab:bye", "bad or missing MAC: none")
+    });
+    assert_eq!(p1.events_named("peer_down").len(), 0, "{:#?}", p1.lines());
     // The control: the same REPLY with the key's tag for process 1 is taken.
     let mut key = Auth::with_key(b"secret", peerlab::values::time::wall_us()).unwrap();
     let sealed = key.seal(
@@ -1168,7 +1176,18 @@ fn a_forged_reply_or_enter_from_the_right_address_is_rejected() {
     );
     p1.term();
     let summary = p1.wait_event_named("mutex_summary", |_| true);
-    assert_eq!(num(&summary, "rejected"), 4, "{summary}");
+    assert_eq!(num(&summary, "rejected"), 5, "{summary}");
+    // Nor does a keyed process send one when it stops.
+    forger
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    while let Ok((n, _)) = forger.recv_from(&mut buf) {
+        assert_ne!(
+            &buf[..n],
+            b"peerlab:bye",
+            "a keyed process said a bare goodbye"
+        );
+    }
 }
 
 /// A capture replayed to a resource that restarted since (its memory of what it took is

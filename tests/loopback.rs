@@ -2039,3 +2039,26 @@ fn a_stopped_loop_says_how_late_it_was_and_skips_what_it_missed() {
     p1.term();
     p2.term();
 }
+
+/// A goodbye (`peerlab:bye`) says that a peer stops; from a sender that is not a peer it says
+/// nothing and is counted like any datagram from a stranger, not dropped unseen.
+#[test]
+fn a_goodbye_from_a_stranger_is_counted_not_dropped() {
+    let all = addrs(158, 2);
+    let peer = UdpSocket::bind(&all[1]).unwrap();
+    let stranger = UdpSocket::bind("127.0.158.9:40000").unwrap();
+    let mut p1 = Proc::start_listening("p1", &["--json", &all[0], &all[1]]);
+    peer.send_to(b"0", &all[0]).unwrap();
+    p1.wait_for(|_| p1.counters_from(&all[1]).len() == 1);
+    stranger.send_to(b"peerlab:bye", &all[0]).unwrap();
+    p1.wait_event_named("received", |v| {
+        v["addr"] == "127.0.158.9:40000"
+            && v["payload"] == "peerlab:bye"
+            && v["error"] == "not a counter"
+    });
+    assert_eq!(p1.events_named("peer_down").len(), 0, "{:#?}", p1.lines());
+    p1.term();
+    let rows = p1.stranger_rows();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["foreign"], 1, "{rows:?}");
+}

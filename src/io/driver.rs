@@ -146,6 +146,14 @@ pub trait App {
     );
     /// Configured peer `i` said goodbye (it is stopping): whatever it sends next starts anew.
     fn handle_bye(&mut self, _i: usize) {}
+    /// Whether the driver's goodbye (`peerlab:bye`, which carries no MAC) is sent at stop and
+    /// taken from peers. Not where every message must be authenticated (Lab 1 with a key):
+    /// anyone who can forge a peer's address could say it stopped. There a goodbye reaches the
+    /// application as data (refused, and counted), and peers learn of a stop from the
+    /// kernel's errors instead.
+    fn bare_goodbye(&self) -> bool {
+        true
+    }
     /// How long to let datagrams gather before handling them while many peers send (see
     /// [`Gather`]); `None`: every datagram is handled as soon as it comes (Lab 1, the shared
     /// resource, anything that answers).
@@ -578,11 +586,12 @@ enum Intake {
 }
 
 /// The driver's part of a received datagram, the same whatever the application: answers a
-/// health probe, takes a goodbye, attributes it to a peer and marks that peer heard. Not
-/// generic, so that each application's loop does not carry a copy.
+/// health probe, takes a peer's goodbye (when `goodbye`), attributes it to a peer and marks
+/// that peer heard. Not generic, so that each application's loop does not carry a copy.
 fn intake(
     mesh: &mut Mesh,
     gather: Option<&mut Gather>,
+    goodbye: bool,
     got: &Got,
     bytes: &[u8],
     now: Instant,
@@ -600,15 +609,13 @@ fn intake(
         Some(i) => Some(i),
         None => mesh.attribute(got.from),
     };
-    if ours && bytes == BYE {
-        // Part of our protocol, not data: a peer stopping. From anyone else, ignored.
-        return match peer {
-            Some(i) => {
-                mesh.bye(i, got.from, now);
-                Intake::Bye(i)
-            }
-            None => Intake::Own,
-        };
+    if ours && goodbye && bytes == BYE {
+        // Part of our protocol, not data: a peer stopping. From anyone else it is data, a
+        // stranger's, counted as such.
+        if let Some(i) = peer {
+            mesh.bye(i, got.from, now);
+            return Intake::Bye(i);
+        }
     }
     if let Some(i) = peer {
         mesh.heard(i, got.from);
@@ -670,6 +677,8 @@ pub struct Driver<A, W: Write> {
     datagrams: u64,
     /// Letting datagrams gather while many peers send (apps that ask for it).
     gather: Option<Box<Gather>>,
+    /// Goodbyes are sent and taken ([`App::bare_goodbye`]).
+    goodbye: bool,
     /// `--metrics`: the HTTP endpoint.
     metrics: Option<Box<MetricsServer>>,
     /// The wall clock at start, in milliseconds since the epoch.
@@ -706,12 +715,14 @@ impl<A: App, W: Write> Driver<A, W> {
             signals_ready: false,
             datagrams: 0,
             gather: None,
+            goodbye: true,
             metrics: None,
             started_ms: crate::values::time::wall_us() / 1000,
             alarm: None,
         });
         d.alarm = Alarm::open(d.poll.registry()).ok();
         d.gather = d.app.gather().map(|w| Box::new(Gather::new(w)));
+        d.goodbye = d.app.bare_goodbye();
         if d.app.wants_keyboard() {
             match Keyboard::open(&d.poll) {
                 Ok(k) => d.keyboard = Some(k),
@@ -865,7 +876,9 @@ impl<A: App, W: Write> Driver<A, W> {
             }
         }
         self.app.stop(Instant::now(), &mut self.mesh, &mut self.out);
-        self.mesh.say_to_all(BYE);
+        if self.goodbye {
+            self.mesh.say_to_all(BYE);
+        }
         self.print_peer_events();
         self.app.finish(&mut self.mesh, &mut self.out);
         self.out.trace_report();
@@ -1117,7 +1130,8 @@ impl<A: App, W: Write> Driver<A, W> {
     fn dispatch(&mut self, now: Instant, k: usize) {
         let got = self.inbox.got[k];
         let bytes = self.inbox.bytes(k);
-        match intake(&mut self.mesh, self.gather.as_deref_mut(), &got, bytes, now) {
+        let gather = self.gather.as_deref_mut();
+        match intake(&mut self.mesh, gather, self.goodbye, &got, bytes, now) {
             Intake::Own => {}
             Intake::Bye(i) => self.app.handle_bye(i),
             Intake::Data(peer) => {

@@ -403,6 +403,10 @@ impl LabProcess {
 }
 
 impl App for LabProcess {
+    /// With a key every message carries its MAC; the driver's goodbye carries none.
+    fn bare_goodbye(&self) -> bool {
+        !self.auth.is_keyed()
+    }
     fn mode(&self) -> &'static str {
         "mutex"
     }

@@ -118,6 +118,10 @@ impl Resource {
 }
 
 impl App for Resource {
+    /// With a key every message carries its MAC; the driver's goodbye carries none.
+    fn bare_goodbye(&self) -> bool {
+        !self.auth.is_keyed()
+    }
     fn mode(&self) -> &'static str {
         "shared-resource"
     }
