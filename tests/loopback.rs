@@ -372,6 +372,10 @@ fn bad_command_lines_get_usage_and_status_2() {
             "{err}"
         );
     }
+    // A mistyped IPv4 address is not taken for a host name (to fail on later, or to make the
+    // process listen on the wildcard address).
+    let err = util::assert_usage_error(&["300.0.0.1:10002", "127.0.0.3:10003"]);
+    assert!(err.contains("`300.0.0.1` is not an IPv4 address"), "{err}");
     // A number without its unit is refused (250 meant ms as often as s).
     let err = util::assert_usage_error(&["--interval", "250", ":10002"]);
     assert!(

@@ -104,6 +104,16 @@ fn check_host(host: &str) -> Result<(), String> {
         };
     }
     let name = host.strip_suffix('.').unwrap_or(host);
+    // Only digits and dots: an IPv4 address or a mistyped one (`300.0.0.1`, `10.0.0`), never a
+    // name (no top-level domain is all digits, RFC 3696 2), which a lookup would fail on later.
+    if !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && name.parse::<std::net::Ipv4Addr>().is_err()
+    {
+        return Err(format!(
+            "`{host}` is not an IPv4 address (four numbers from 0 to 255, e.g. 10.0.0.5) nor a host name"
+        ));
+    }
     if name.len() > 253 {
         return Err(format!(
             "the host name is {} bytes long, at most 253 are allowed",
@@ -183,6 +193,9 @@ mod tests {
             "tasks.peer:1",
             "a-b:1",
             "10.0.0.5:1",
+            "10.0.0.5.:1",
+            "p1.10:1",
+            "10.p1:1",
             "[::1]:1",
             &format!("{}:1", "a".repeat(63)),
             &format!(
@@ -204,6 +217,10 @@ mod tests {
             ("pe#er:20002", "contains '#'"),
             ("pé:1", "contains 'é'"),
             ("[foo]:1", "not an IPv6 address"),
+            ("300.0.0.1:10002", "not an IPv4 address"),
+            ("10.0.0:10002", "not an IPv4 address"),
+            ("127.1:10002", "not an IPv4 address"),
+            ("1234:10002", "not an IPv4 address"),
             (
                 &format!(
                     "{}.{}.{}.{}:1",
