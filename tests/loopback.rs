@@ -2066,3 +2066,34 @@ fn a_goodbye_from_a_stranger_is_counted_not_dropped() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["foreign"], 1, "{rows:?}");
 }
+
+/// A process that cannot listen says what stood in the way: the address's lock held by
+/// another process (naming the lock, so that whoever holds it can be found), or, for an
+/// address that is not this host's, the port on the wildcard address it fell back to (it
+/// said the own address's port was in use).
+#[test]
+fn a_process_that_cannot_listen_says_what_it_tried() {
+    use std::os::linux::net::SocketAddrExt;
+    let name =
+        std::os::unix::net::SocketAddr::from_abstract_name(b"peerlab/127.0.159.2:10002").unwrap();
+    let _held = std::os::unix::net::UnixDatagram::bind_addr(&name).unwrap();
+    let mut p = Proc::start("p", &["127.0.159.2:10002"]);
+    assert_eq!(p.wait_exit(PATIENCE).and_then(|s| s.code()), Some(1));
+    assert!(
+        p.stderr().contains(
+            "cannot listen on 127.0.159.2:10002: the address is already in use by another process (it holds the lock, the abstract Unix socket @peerlab/127.0.159.2:10002"
+        ),
+        "{}",
+        p.stderr()
+    );
+    // The port taken on one address of this host: the wildcard address cannot have it.
+    let _taken = UdpSocket::bind("127.0.159.4:10159").unwrap();
+    let mut p = Proc::start("p", &["198.51.100.7:10159"]);
+    assert_eq!(p.wait_exit(PATIENCE).and_then(|s| s.code()), Some(1));
+    assert!(
+        p.stderr()
+            .contains("cannot listen on 0.0.0.0:10159: the port is already in use"),
+        "{}",
+        p.stderr()
+    );
+}

@@ -24,6 +24,9 @@ use crate::values::limits::MAX_DGRAM;
 pub enum BindError {
     /// Another program already uses the port (a second peer with the same ADDR?).
     InUse(SocketAddr),
+    /// Another process holds the address's lock (see [`lock`]): a second process started
+    /// for the same ADDR, or anything else that took that name.
+    Locked(SocketAddr),
     /// Any other error from the OS.
     Io(SocketAddr, io::Error),
 }
@@ -32,6 +35,10 @@ impl core::fmt::Display for BindError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             BindError::InUse(a) => write!(f, "cannot listen on {a}: the port is already in use"),
+            BindError::Locked(a) => write!(
+                f,
+                "cannot listen on {a}: the address is already in use by another process (it holds the lock, the abstract Unix socket @peerlab/{a}: `ss -xlp | grep peerlab/` names it)"
+            ),
             BindError::Io(a, e) => write!(f, "cannot listen on {a}: {e}"),
         }
     }
@@ -40,7 +47,7 @@ impl core::fmt::Display for BindError {
 impl std::error::Error for BindError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            BindError::InUse(_) => None,
+            BindError::InUse(_) | BindError::Locked(_) => None,
             BindError::Io(_, e) => Some(e),
         }
     }
@@ -110,11 +117,18 @@ pub(crate) fn bind_server(spec: &AddrSpec) -> Result<Server, BindError> {
         }
         r => r,
     };
+    // Said with the address tried: the wildcard's, after a fallback.
+    let tried = match fallback {
+        Some(_) => wildcard(want.is_ipv6(), spec.port),
+        None => want,
+    };
     let (socket, lock, local) = bound.map_err(|e| match e.kind() {
-        io::ErrorKind::AddrInUse => BindError::InUse(want),
-        _ => BindError::Io(want, e),
+        io::ErrorKind::AddrInUse => BindError::InUse(tried),
+        // The lock's name is taken (see `lock`).
+        io::ErrorKind::AlreadyExists => BindError::Locked(tried),
+        _ => BindError::Io(tried, e),
     })?;
-    let local = local.map_err(|e| BindError::Io(want, e))?;
+    let local = local.map_err(|e| BindError::Io(tried, e))?;
     Ok(Server {
         socket,
         local,
@@ -196,13 +210,16 @@ pub(crate) fn listen(server: &UdpSocket, local: SocketAddr) -> io::Result<()> {
 /// binding is atomic, unlike the plain-bind check followed by the `SO_REUSEPORT` bind (two
 /// processes could both pass the check before either bound). Abstract names are per network
 /// namespace, like ports, so containers do not see each other's. A name already held is
-/// reported as `AddrInUse`.
+/// reported as `AlreadyExists` (to tell it from a port in use).
 fn lock(addr: SocketAddr) -> io::Result<UnixDatagram> {
     let mut name: heapless::String<64> = heapless::String::new();
     // Cannot fail: "peerlab/" and an IPv6 socket address fit in 64 bytes.
     core::fmt::write(&mut name, format_args!("peerlab/{addr}")).expect("fits");
     let unix = UnixAddr::from_abstract_name(name.as_bytes())?;
-    UnixDatagram::bind_addr(&unix)
+    UnixDatagram::bind_addr(&unix).map_err(|e| match e.kind() {
+        io::ErrorKind::AddrInUse => io::ErrorKind::AlreadyExists.into(),
+        _ => e,
+    })
 }
 
 fn plain_bind(addr: SocketAddr) -> io::Result<Socket> {
