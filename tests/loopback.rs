@@ -580,7 +580,7 @@ fn health_check_answers_only_for_a_live_process() {
             String::from_utf8_lossy(&out.stdout).to_string(),
         )
     };
-    let p1 = Proc::start_listening("p1", &["127.0.14.2:10002", "127.0.14.3:10003"]);
+    let mut p1 = Proc::start_listening("p1", &["127.0.14.2:10002", "127.0.14.3:10003"]);
     let (code, text) = health("127.0.14.2:10002");
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("is healthy"), "{text}");
@@ -598,9 +598,21 @@ fn health_check_answers_only_for_a_live_process() {
         ) && text.ends_with("; to check this host's own port: process health --self 17010\n"),
         "{text}"
     );
-    // Probes are answered, not printed or counted.
+    // Probes are answered, not printed one by one, nor counted in the table as a stranger's
+    // datagrams; how many there were is said at exit.
     thread::sleep(Duration::from_millis(100));
     assert_eq!(p1.count(|l| l.contains("health")), 0, "{:#?}", p1.lines());
+    p1.term();
+    let probes = p1.wait_for(|l| l.contains("health probe(s) answered"));
+    assert!(
+        probes.starts_with(|c: char| c.is_ascii_digit() && c != '0'),
+        "{probes}"
+    );
+    assert!(
+        !p1.lines().iter().any(|l| l.starts_with("(not a peer)")),
+        "{:#?}",
+        p1.lines()
+    );
 }
 
 /// Real drops: an iptables `statistic` rule in a network namespace drops about 20% of the

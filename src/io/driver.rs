@@ -602,6 +602,7 @@ fn intake(
     if ours && bytes == HEALTH_PROBE {
         // Best effort: the prober retries if this answer is lost.
         mesh.send_to(got.from, HEALTH_OK);
+        mesh.health_probes += 1;
         return Intake::Own;
     }
     // A `match`, not `or_else`: at the size optimisation level that is a call.
@@ -889,6 +890,12 @@ impl<A: App, W: Write> Driver<A, W> {
                     k.dropped_total
                 ));
             }
+        }
+        let probes = self.mesh.health_probes;
+        if probes > 0 {
+            self.out.notice(format_args!(
+                "{probes} health probe(s) answered (peerlab:health?)"
+            ));
         }
         let limited = self.out.lines_limited();
         if limited > 0 {

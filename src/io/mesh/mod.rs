@@ -225,6 +225,8 @@ pub struct Mesh {
     /// Lookups started, and those that gave no usable address (for `--metrics`).
     lookups: u64,
     lookup_failures: u64,
+    /// Health probes received (each answered; said at exit: they are in no peer's row).
+    pub(crate) health_probes: u64,
 }
 
 impl Mesh {
@@ -287,6 +289,7 @@ impl Mesh {
             retired: VecDeque::with_capacity(capacity),
             next_lookup: Some(now),
             lookups: 0,
+            health_probes: 0,
             lookup_failures: 0,
         };
         registry
