@@ -611,12 +611,14 @@ fn intake(
         None => mesh.attribute(got.from),
     };
     if ours && goodbye && bytes == BYE {
-        // Part of our protocol, not data: a peer stopping. From anyone else it is data, a
-        // stranger's, counted as such.
-        if let Some(i) = peer {
-            mesh.bye(i, got.from, now);
-            return Intake::Bye(i);
-        }
+        // Part of our protocol, not data: a peer stopping. From anyone else (a process the
+        // shared resource was not given, a stranger) it says nothing, and is counted.
+        let Some(i) = peer else {
+            mesh.stray_goodbyes += 1;
+            return Intake::Own;
+        };
+        mesh.bye(i, got.from, now);
+        return Intake::Bye(i);
     }
     if let Some(i) = peer {
         mesh.heard(i, got.from);
@@ -891,10 +893,10 @@ impl<A: App, W: Write> Driver<A, W> {
                 ));
             }
         }
-        let probes = self.mesh.health_probes;
-        if probes > 0 {
+        let (probes, byes) = (self.mesh.health_probes, self.mesh.stray_goodbyes);
+        if probes + byes > 0 {
             self.out.notice(format_args!(
-                "{probes} health probe(s) answered (peerlab:health?)"
+                "{probes} health probe(s) answered, {byes} goodbye(s) from non-peers"
             ));
         }
         let limited = self.out.lines_limited();

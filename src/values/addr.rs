@@ -111,7 +111,7 @@ fn check_host(host: &str) -> Result<(), String> {
         && name.parse::<std::net::Ipv4Addr>().is_err()
     {
         return Err(format!(
-            "`{host}` is not an IPv4 address (four numbers from 0 to 255, e.g. 10.0.0.5) nor a host name"
+            "`{host}` is not an IPv4 address (four numbers 0-255) nor a host name"
         ));
     }
     if name.len() > 253 {

@@ -225,8 +225,10 @@ pub struct Mesh {
     /// Lookups started, and those that gave no usable address (for `--metrics`).
     lookups: u64,
     lookup_failures: u64,
-    /// Health probes received (each answered; said at exit: they are in no peer's row).
+    /// Health probes received (each answered), and goodbyes from senders that are not peers:
+    /// said at exit, they are in no row.
     pub(crate) health_probes: u64,
+    pub(crate) stray_goodbyes: u64,
 }
 
 impl Mesh {
@@ -290,6 +292,7 @@ impl Mesh {
             next_lookup: Some(now),
             lookups: 0,
             health_probes: 0,
+            stray_goodbyes: 0,
             lookup_failures: 0,
         };
         registry
