@@ -490,7 +490,19 @@ fn soak_30s_with_20_percent_loss() {
     let dropped = ns.dropped();
     resource.term();
     let summary = resource.wait_event_named("resource_summary", |_| true);
-    assert_eq!(num(&summary, "violations"), 0, "{summary}");
+    if num(&summary, "violations") > 0 {
+        // What the resource saw, and each process's lines around it, for the next time.
+        let dir = std::env::temp_dir().join(format!("peerlab-soak-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        for p in ps.iter().chain([&resource]) {
+            let _ = std::fs::write(dir.join(&p.label), p.lines().join("\n"));
+        }
+        panic!(
+            "{summary}\n{:#?}\nevery line in {}",
+            resource.events_named("violation"),
+            dir.display()
+        );
+    }
     let mut entries = 0;
     let mut sent = 0;
     let mut worst = 0;

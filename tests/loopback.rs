@@ -2091,7 +2091,7 @@ fn a_process_that_cannot_listen_says_what_it_tried() {
     assert_eq!(p.wait_exit(PATIENCE).and_then(|s| s.code()), Some(1));
     assert!(
         p.stderr().contains(
-            "cannot listen on 127.0.159.2:10002: already in use by another process (it holds its lock, @peerlab/127.0.159.2:10002: `ss -xlp | grep peerlab/` names it)"
+            "cannot listen on 127.0.159.2:10002: already in use by another process (it holds @peerlab/127.0.159.2:10002: see `ss -xlp`)"
         ),
         "{}",
         p.stderr()

@@ -37,7 +37,7 @@ impl core::fmt::Display for BindError {
             BindError::InUse(a) => write!(f, "cannot listen on {a}: the port is already in use"),
             BindError::Locked(a) => write!(
                 f,
-                "cannot listen on {a}: already in use by another process (it holds its lock, @peerlab/{a}: `ss -xlp | grep peerlab/` names it)"
+                "cannot listen on {a}: already in use by another process (it holds @peerlab/{a}: see `ss -xlp`)"
             ),
             BindError::Io(a, e) => write!(f, "cannot listen on {a}: {e}"),
         }

@@ -110,9 +110,7 @@ fn check_host(host: &str) -> Result<(), String> {
         && name.bytes().all(|b| b.is_ascii_digit() || b == b'.')
         && name.parse::<std::net::Ipv4Addr>().is_err()
     {
-        return Err(format!(
-            "`{host}` is not an IPv4 address (four numbers 0-255) nor a host name"
-        ));
+        return Err(format!("`{host}` is not an IPv4 address nor a host name"));
     }
     if name.len() > 253 {
         return Err(format!(
