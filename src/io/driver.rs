@@ -136,7 +136,8 @@ pub trait App {
     fn poll_timeout(&self) -> Option<Instant>;
     /// Called after every wake-up; does whatever is due at `now` (a spurious call is a no-op).
     fn handle_timeout<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>);
-    /// One datagram (health probes and goodbyes never reach the application).
+    /// One datagram (health probes never reach the application; goodbyes only where
+    /// [`App::bare_goodbye`] is false).
     fn handle_datagram<W: Write>(
         &mut self,
         now: Instant,
