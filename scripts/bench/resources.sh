@@ -48,7 +48,7 @@ if [ -n "$netns" ]; then
   trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
   ip netns exec "$ns" ip link set lo up
   status=0
-  MESH_NETNS=$ns ip netns exec "$ns" "$0" "${args[@]}" || status=$?
+  MESH_NETNS=$ns ip netns exec "$ns" "$PWD/scripts/bench/resources.sh" "${args[@]}" || status=$?
   exit "$status"
 fi
 # Where the mesh runs, for the header: a namespace made by --netns (the run above) or the host's.
