@@ -5,6 +5,8 @@
 //! (a connection beyond them is answered 503 and closed); a request head must arrive whole,
 //! in at most [`REQUEST_LIMIT`] bytes, within [`REQUEST_TIME`], and the answer be taken
 //! within [`ANSWER_TIME`], else the connection is cut; each is counted and exported.
+//! (An accept, read or write of a non-blocking TCP socket never waits, so it never fails with
+//! EINTR: there is no arm for it.)
 //!
 //! Memory is fixed at start: one [`REQUEST_LIMIT`]-byte buffer per connection slot, which
 //! holds the request and then each part of the answer (the exposition is written a part at a
@@ -45,6 +47,10 @@ const PARTS_PER_TURN: usize = 2;
 /// read and dropped while the answer goes out, so that closing does not reset the connection
 /// under the answer's end; beyond this the connection is cut.
 const DISCARD_LIMIT: usize = 1024 * 1024;
+/// After the answer's last byte, how long the client has to end the connection: what it still
+/// sends meanwhile (the end of a body) is dropped, as closing with it unread would reset the
+/// connection and could destroy the answer's end before the client read it.
+const LINGER: Duration = Duration::from_secs(2);
 /// How often failures to accept are said again while they last.
 const SAY_ACCEPT_TROUBLE_EVERY: Duration = Duration::from_secs(30);
 /// After `accept` failed for want of file descriptors, when to try again.
@@ -94,6 +100,9 @@ enum Phase {
         next: Option<Pos>,
         chunked: bool,
     },
+    /// The answer written whole and our side shut: waiting for the client's end (or
+    /// [`LINGER`]), dropping what it sends.
+    Lingering,
 }
 
 /// Room before a part for its chunk's size line (`2000\r\n` at most: 8 KiB parts).
@@ -207,15 +216,18 @@ impl MetricsServer {
                         self.progress(registry, k, now, render);
                     }
                     if self.conns[k].as_ref().is_some_and(|c| now >= c.deadline) {
-                        match self.conns[k].as_ref().map(|c| &c.phase) {
-                            Some(Phase::Reading { .. }) => self.counts.slow_request += 1,
-                            _ => self.counts.slow_reader += 1,
+                        let Some(c) = &self.conns[k] else { continue };
+                        match c.phase {
+                            Phase::Reading { .. } => self.counts.slow_request += 1,
+                            Phase::Writing { .. } => self.counts.slow_reader += 1,
+                            // Answered; the client kept the connection open.
+                            Phase::Lingering => {
+                                self.close(registry, k, now);
+                                continue;
+                            }
                         }
                         // Cut: a reset, so that what it did not take is not kept for it.
-                        if let Some(c) = &self.conns[k] {
-                            let _ =
-                                socket2::SockRef::from(&c.stream).set_linger(Some(Duration::ZERO));
-                        }
+                        let _ = socket2::SockRef::from(&c.stream).set_linger(Some(Duration::ZERO));
                         self.close(registry, k, now);
                     }
                 }
@@ -233,7 +245,6 @@ impl MetricsServer {
             let (mut stream, _) = match self.listener.accept() {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // EMFILE, ENFILE, ENOBUFS...: the connection stays queued; try again a
                     // little later (no readiness event will say so).
@@ -302,7 +313,6 @@ impl MetricsServer {
                         break;
                     }
                     Ok(n) => *len += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(_) => {
                         closed = true;
@@ -365,23 +375,19 @@ impl MetricsServer {
                 chunked,
             };
         }
-        let Phase::Writing {
-            at,
-            end,
-            next,
-            chunked,
-        } = &mut conn.phase
-        else {
-            return;
-        };
         // What the client sends meanwhile (a body) is read and dropped: closing with it
         // unread would reset the connection under the answer's end.
         let mut sink = [0u8; 1024];
+        let mut ended = false;
         while conn.discarded <= DISCARD_LIMIT {
             match conn.stream.read(&mut sink) {
                 Ok(n) if n > 0 => conn.discarded += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                _ => break, // WouldBlock, its end, an error: the writes will tell
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                _ => {
+                    // Its end, or an error: nothing more will come.
+                    ended = true;
+                    break;
+                }
             }
         }
         if conn.discarded > DISCARD_LIMIT {
@@ -390,6 +396,19 @@ impl MetricsServer {
             self.close(registry, k, now);
             return;
         }
+        let Phase::Writing {
+            at,
+            end,
+            next,
+            chunked,
+        } = &mut conn.phase
+        else {
+            // Lingering: done when the client ends.
+            if ended {
+                self.close(registry, k, now);
+            }
+            return;
+        };
         let mut parts = 0;
         loop {
             if *at == *end {
@@ -399,9 +418,14 @@ impl MetricsServer {
                     return;
                 }
                 let Some(from) = *next else {
-                    // All written (the last chunk too): the stream ends.
+                    // All written (the last chunk too): the stream ends, and the connection
+                    // with the client's end (see LINGER).
                     let _ = conn.stream.shutdown(Shutdown::Write);
-                    self.close(registry, k, now);
+                    conn.phase = Phase::Lingering;
+                    conn.deadline = now + LINGER;
+                    if ended {
+                        self.close(registry, k, now);
+                    }
                     return;
                 };
                 let (head, tail) = if *chunked {
@@ -426,7 +450,6 @@ impl MetricsServer {
             match conn.stream.write(&buf[*at..*end]) {
                 Ok(0) => break,
                 Ok(n) => *at += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(_) => break,
             }
