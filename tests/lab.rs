@@ -909,6 +909,110 @@ fn sigterm_inside_the_cs_sends_exit_and_lets_the_next_in() {
     assert_eq!(one_inside_at_a_time(&resource), [(1, 1), (2, 3)]);
 }
 
+/// A process stopped inside the CS answers who waits only once the resource has acknowledged
+/// its EXIT: with the resource frozen (SIGSTOP) the stopping process waits and p2 stays out;
+/// once it runs again, p1 is acknowledged, answers and exits, and p2 enters after p1's exit
+/// by the resource's account. (Before, the REPLY went with the EXIT: a lost EXIT let p2 in
+/// while the resource thought p1 inside, a false VIOLATION.)
+#[test]
+fn sigterm_inside_the_cs_answers_only_once_the_exit_is_acknowledged() {
+    let net = 47;
+    let resource = resource_on(net, &[]);
+    let mut p1 = process_on(net, 1, 2, "60s", &[]);
+    let mut p2 = process_on(net, 2, 2, "300ms", &[]);
+    p1.type_line("x");
+    p1.wait_event_named("entered", |v| held(v) && v["t"] == 1);
+    resource.wait_event_named("resource_enter", |v| v["id"] == 1 && v["t"] == 1);
+    p2.type_line("x");
+    p1.wait_event_named("request", |v| {
+        held(v) && v["from"] == 2 && v["answer"] == "deferred"
+    });
+    resource.signal("STOP");
+    p1.signal("TERM");
+    p1.wait_event_named("left", |v| v["t"] == 1);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        p1.wait_exit(Duration::ZERO).is_none(),
+        "p1 exited without its ACK"
+    );
+    assert_eq!(
+        p1.count_events("released", |_| true),
+        0,
+        "{:#?}",
+        p1.lines()
+    );
+    assert_eq!(p2.count_events("entered", |_| true), 0, "{:#?}", p2.lines());
+    resource.signal("CONT");
+    let st = p1
+        .wait_exit(Duration::from_secs(10))
+        .expect("p1 exits once acknowledged");
+    assert!(st.success(), "{st}");
+    let acked = p1.index_of_event("acked", |v| v["of"] == "EXIT" && v["t"] == 1);
+    let answered = p1.index_of_event("released", |v| v["replied"] == 1);
+    assert!(acked < answered, "{}", p1.lines().join("\n"));
+    p2.wait_event_named("entered", held);
+    resource.wait_event_named("resource_enter", |v| v["id"] == 2);
+    assert_eq!(one_inside_at_a_time(&resource).len(), 2);
+}
+
+/// A resource that stays silent is waited for at most its patience (3 s): then the stopping
+/// process answers who waits all the same. A second SIGTERM ends the wait at once, without
+/// the answers.
+#[test]
+fn a_stop_waits_for_a_silent_resource_at_most_its_patience_and_not_after_a_second_sigterm() {
+    let net = 48;
+    let resource = resource_on(net, &[]);
+    let mut ps: Vec<Proc> = (1..=3)
+        .map(|id| process_on(net, id, 3, "60s", &[]))
+        .collect();
+    ps[0].type_line("x");
+    ps[0].wait_event_named("entered", held);
+    resource.wait_event_named("resource_enter", |v| v["id"] == 1);
+    ps[1].type_line("x");
+    ps[0].wait_event_named("request", |v| held(v) && v["from"] == 2);
+    resource.signal("STOP");
+    // Once: p1 waits out the resource's patience, then answers p2 and goes.
+    let t = Instant::now();
+    ps[0].signal("TERM");
+    let st = ps[0].wait_exit(Duration::from_secs(10)).expect("exits");
+    let took = t.elapsed();
+    assert!(st.success(), "{st}");
+    assert!(took >= Duration::from_millis(2500), "{took:?}");
+    let silent = ps[0].index_of_event("resource_silent", |v| v["unacknowledged"] == "EXIT");
+    let answered = ps[0].index_of_event("released", |v| v["replied"] == 1);
+    assert!(silent < answered, "{}", ps[0].lines().join("\n"));
+    // p2 gets in (p3 answered at once); p3 asks and is deferred by p2.
+    ps[1].wait_event_named("entered", held);
+    ps[2].type_line("x");
+    ps[1].wait_event_named("request", |v| held(v) && v["from"] == 3);
+    // Twice: p2 goes at once, without answering p3.
+    let t = Instant::now();
+    ps[1].signal("TERM");
+    ps[1].wait_event_named("left", |_| true);
+    ps[1].signal("TERM");
+    let st = ps[1].wait_exit(Duration::from_secs(10)).expect("exits");
+    assert!(st.success(), "{st}");
+    assert!(
+        t.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        ps[1].count_events("released", |_| true),
+        0,
+        "{:#?}",
+        ps[1].lines()
+    );
+    // The resource, running again, takes what waited in order: no overlap. p2 went without
+    // its EXIT (its ENTER was never acknowledged, so the EXIT had not gone yet): the resource
+    // thinks it inside, and p3, never answered, stays out.
+    resource.signal("CONT");
+    resource.wait_event_named("resource_enter", |v| v["id"] == 2);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(one_inside_at_a_time(&resource).len(), 2);
+    assert_eq!(ps[2].count_events("entered", |_| true), 0);
+}
+
 /// Problem 5b: `kill -9` while inside the CS, then a restart. The new p1 says HELLO to the
 /// resource, which reports that p1's previous incarnation died inside the CS (the CS is free);
 /// p2, which was waiting, enters after that; no VIOLATION. (The line's text is pinned in

@@ -98,6 +98,10 @@ pub(crate) const STDOUT: Token = Token(usize::MAX - 3);
 /// At exit, how long the summary may wait for a slow reader of stdout before it is given up.
 const EXIT_FLUSH: Duration = Duration::from_millis(200);
 
+/// At a stop, how long the application may keep the loop running to finish (Lab 1: an EXIT
+/// waits for its ACK at most the resource's patience).
+const STOP_WAIT: Duration = Duration::from_secs(4);
+
 /// Longest keyboard line kept; longer lines are dropped with a notice.
 const MAX_LINE: usize = 256;
 
@@ -191,8 +195,12 @@ pub trait App {
     /// Every [`REMIND_EVERY`], with the mesh's own reminders: what of the app's lasts and
     /// should be said again for whoever attached later.
     fn remind<W: Write>(&self, _now: Instant, _mesh: &Mesh, _out: &mut Output<W>) {}
-    /// The process is stopping (before the goodbye): last words to the peers.
-    fn stop<W: Write>(&mut self, _now: Instant, _mesh: &mut Mesh, _out: &mut Output<W>) {}
+    /// The process is stopping (before the goodbye): last words to the peers. Returns whether
+    /// it is done; if not, the loop runs on (at most [`STOP_WAIT`], ended early by another
+    /// SIGINT or SIGTERM) and this is called again after each turn.
+    fn stop<W: Write>(&mut self, _now: Instant, _mesh: &mut Mesh, _out: &mut Output<W>) -> bool {
+        true
+    }
     /// The process is stopping: print the summary.
     fn finish<W: Write>(&mut self, mesh: &mut Mesh, out: &mut Output<W>);
 }
@@ -860,7 +868,21 @@ impl<A: App, W: Write> Driver<A, W> {
                 ));
             }
         }
-        while !self.quit {
+        // Once stopping, how long the app may still run (Lab 1 inside the CS: its EXIT
+        // acknowledged before its REPLYs, see `Ra::stop`); another SIGINT or SIGTERM ends it.
+        let mut stopping: Option<Instant> = None;
+        'run: loop {
+            if self.quit {
+                let now = Instant::now();
+                let since = *stopping.get_or_insert(now);
+                // A broken stdout does not end it: the peers still need the stop done.
+                if self.app.stop(now, &mut self.mesh, &mut self.out)
+                    || now.duration_since(since) >= STOP_WAIT
+                {
+                    break;
+                }
+            }
+            // While stopping, the app's own deadlines wake the loop (Lab 1 resends its EXIT).
             self.turn(None)?;
             if USR1_PENDING.swap(false, Ordering::SeqCst) {
                 self.app.finish(&mut self.mesh, &mut self.out);
@@ -871,6 +893,8 @@ impl<A: App, W: Write> Driver<A, W> {
             for sig in ready.then(|| signals.pending()).into_iter().flatten() {
                 if sig == SIGUSR1 {
                     self.app.finish(&mut self.mesh, &mut self.out);
+                } else if stopping.is_some() {
+                    break 'run;
                 } else {
                     self.quit = true;
                 }
@@ -879,7 +903,6 @@ impl<A: App, W: Write> Driver<A, W> {
                 self.quit = true;
             }
         }
-        self.app.stop(Instant::now(), &mut self.mesh, &mut self.out);
         if self.goodbye {
             self.mesh.say_to_all(BYE);
         }

@@ -202,12 +202,14 @@ impl Group {
         self.drain();
     }
 
-    /// Process `id` is stopped (SIGTERM): inside the CS it sends its EXIT first. It is gone
-    /// afterwards; [`Group::restart`] brings it back.
-    pub fn stop(&mut self, id: u16) {
+    /// Process `id` is stopped (SIGTERM): inside the CS it leaves, and answers who waits once
+    /// its EXIT is acknowledged ([`Ra::stop`] says when it is done; until then it runs on).
+    /// [`Group::restart`] brings it back.
+    pub fn stop(&mut self, id: u16) -> bool {
         let now = self.now;
-        self.p(id).stop(now);
+        let done = self.p(id).stop(now);
         self.drain();
+        done
     }
 
     /// Moves virtual time `ms` forward and lets every process do what is due.

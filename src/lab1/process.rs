@@ -670,11 +670,12 @@ impl App for LabProcess {
         self.flush(now, mesh, out);
     }
 
-    fn stop<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) {
-        // Stopping inside the CS: the EXIT goes first, and the deferred requests are
-        // answered, so neither the resource nor the others wait for a process that is gone.
-        self.ra.stop(self.now_ms(now));
+    fn stop<W: Write>(&mut self, now: Instant, mesh: &mut Mesh, out: &mut Output<W>) -> bool {
+        // Stopping inside the CS: it leaves (the EXIT acknowledged), and the deferred requests
+        // are answered, so neither the resource nor the others wait for a process that is gone.
+        let done = self.ra.stop(self.now_ms(now));
         self.flush(now, mesh, out);
+        done
     }
 
     fn finish<W: Write>(&mut self, mesh: &mut Mesh, out: &mut Output<W>) {

@@ -499,6 +499,8 @@ pub struct Ra {
     /// The resource has heard our HELLO (or stayed silent): until then REQUESTs wait, so that
     /// nobody enters on our REPLY before the resource knows we restarted.
     joined: bool,
+    /// [`Ra::stop`] was called: no new request; done once RELEASED with nobody waiting.
+    stopping: bool,
     pending: Option<Pending>,
     /// What one input produces (at most 2(N−1) messages and one to the resource); the caller
     /// drains it after every input, so it never grows.
@@ -518,10 +520,11 @@ pub struct Ra {
     /// whatever request it names.
     #[cfg(test)]
     any_deferral: bool,
+    /// The stop's negative control: a process stopped inside the CS sends its EXIT once and
+    /// answers the deferred requests at once, without waiting for the EXIT's ACK.
+    #[cfg(test)]
+    stop_without_waiting: bool,
 }
-
-/// Copies of the EXIT a process stopping inside the CS sends (see [`Ra::stop`]).
-const STOP_EXITS: usize = 3;
 
 impl Ra {
     /// A process in state RELEASED with clock 0.
@@ -544,6 +547,7 @@ impl Ra {
             inc_limit: None,
             // Until `start`: a core that never says HELLO (a unit test) answers at once.
             joined: true,
+            stopping: false,
             pending: None,
             transmits: VecDeque::with_capacity(2 * n + 2),
             events: VecDeque::with_capacity(Self::event_capacity(n)),
@@ -554,6 +558,8 @@ impl Ra {
             no_incarnations: false,
             #[cfg(test)]
             any_deferral: false,
+            #[cfg(test)]
+            stop_without_waiting: false,
         })
     }
 
@@ -701,7 +707,7 @@ impl Ra {
 
     /// Asks for the CS (ignored unless RELEASED: use [`Ra::handle_key`] to get `x ignorado`).
     pub(crate) fn request(&mut self, now: Millis) {
-        if self.phase != Phase::Released {
+        if self.phase != Phase::Released || self.stopping {
             return;
         }
         self.clock += 1;
@@ -754,33 +760,38 @@ impl Ra {
         }
     }
 
-    /// The process is stopping: inside the CS, the EXIT goes to the resource at once (no
-    /// wait for its ACK: there is no later), and every deferred request is answered, since
-    /// this process no longer competes.
-    pub(crate) fn stop(&mut self, _now: Millis) {
-        if let Phase::Held(h) = self.phase {
-            if h.until.is_some() {
-                self.log(Event::Left { t: h.mine.t });
-            }
-            let msg = Msg::Exit {
-                id: self.cfg.id,
-                inc: self.cfg.inc,
-                t: h.mine.t,
-                clock: self.clock,
-            };
-            // Never resent (the process is gone), and the REPLYs below may let another in at
-            // once: a lost EXIT would make the resource see two inside (a false VIOLATION,
-            // seen under 20 % loss). Sent three times, ahead of the REPLYs: the resource takes
-            // the copies as duplicates.
-            for _ in 0..STOP_EXITS {
-                self.send(Party::Resource, msg.clone(), false);
+    /// The process is stopping (SIGTERM): it asks for nothing more, and answers every
+    /// deferred request, as it no longer competes. Inside the CS it leaves as at the end of its
+    /// CS time: the EXIT is resent until the resource acknowledges it (or its patience runs
+    /// out), and only then go the REPLYs, as always. Answering first would let the next
+    /// process in while a lost EXIT left the resource thinking this one inside (a false
+    /// VIOLATION). Returns whether it is done: the adapter runs its loop, calling this again,
+    /// until then.
+    pub(crate) fn stop(&mut self, now: Millis) -> bool {
+        if !self.stopping {
+            self.stopping = true;
+            match self.phase {
+                #[cfg(test)]
+                Phase::Held(h) if self.stop_without_waiting => {
+                    self.log(Event::Left { t: h.mine.t });
+                    self.start_exit(now, h.mine);
+                    self.pending = None;
+                    self.release();
+                }
+                // Its CS time ends now: the next `handle_timeout` leaves, as it would then.
+                Phase::Held(h @ Held { until: Some(_), .. }) => {
+                    self.phase = Phase::Held(Held {
+                        until: Some(now),
+                        ..h
+                    })
+                }
+                // Until the resource heard our HELLO, the deferred requests wait for it.
+                Phase::Wanted(_) if self.joined => self.release(),
+                Phase::Wanted(_) => self.phase = Phase::Released,
+                _ => {}
             }
         }
-        self.pending = None;
-        self.joined = true;
-        if self.phase != Phase::Released || !self.deferred.is_empty() {
-            self.release();
-        }
+        self.phase == Phase::Released && self.deferred.is_empty()
     }
 
     /// A decoded message and who sent it, as the adapter knows it from the source address
@@ -1400,7 +1411,8 @@ impl Ra {
         };
         let pending = p.map(|p| (&p.msg, p.of, p.t, rel(p.next), rel(p.give_up)));
         let knob = (self.no_timestamps, self.any_deferral);
-        let lives = (self.cfg.inc, &self.known, self.joined, self.no_incarnations);
+        let lives = (self.cfg.inc, &self.known, self.joined, self.stopping);
+        let knob = (knob, self.no_incarnations, self.stop_without_waiting);
         (
             self.clock,
             phase,
@@ -1428,6 +1440,12 @@ impl Ra {
     #[cfg(test)]
     pub(crate) fn disable_timestamps(&mut self) {
         self.no_timestamps = true;
+    }
+
+    /// The stop's negative control (see `stop_without_waiting`).
+    #[cfg(test)]
+    pub(crate) fn stop_without_waiting(&mut self) {
+        self.stop_without_waiting = true;
     }
 }
 
@@ -2310,9 +2328,10 @@ mod tests {
         assert_eq!(p.state(), State::Wanted);
     }
 
-    /// Issue 5: a process stopped inside the CS sends its EXIT, and answers who waits.
+    /// Issue 5: a process stopped inside the CS sends its EXIT, and answers who waits, once
+    /// the resource has acknowledged the EXIT (resent while it is lost).
     #[test]
-    fn stopping_inside_sends_the_exit_and_the_deferred_replies() {
+    fn stopping_inside_answers_who_waits_once_the_exit_is_acknowledged() {
         let mut g = Group::new(2);
         g.key(1, Key::Request);
         deliver(&mut g, 1, peer(2));
@@ -2321,29 +2340,72 @@ mod tests {
         g.key(2, Key::Request);
         deliver(&mut g, 2, peer(1)); // deferred
         deliver(&mut g, 1, peer(2)); // the DEFERRED
-        g.stop(1);
-        // The EXIT, never resent, goes several times and ahead of the REPLY it precedes: a
-        // lost one would let 2 in while the resource thinks 1 is inside.
-        let exits: Vec<usize> = (0..g.wire.len())
-            .filter(|&k| {
-                g.wire[k].to == Party::Resource && matches!(g.wire[k].msg, Msg::Exit { .. })
-            })
-            .collect();
-        assert_eq!(exits.len(), STOP_EXITS, "{:?}", g.wire);
-        let reply = g
-            .wire
-            .iter()
-            .position(|p| p.to == Party::Process(PeerId(2)) && matches!(p.msg, Msg::Reply { .. }));
-        assert!(
-            reply.is_some_and(|r| exits.iter().all(|&e| e < r)),
-            "{:?}",
+        assert!(!g.stop(1), "done while inside the CS");
+        g.advance(0); // its CS time ends now: it leaves at its next timeout, at once
+        let to = |g: &Group, who: Party| g.wire.iter().filter(|p| p.to == who).count();
+        assert_eq!(to(&g, Party::Resource), 1, "{:?}", g.wire);
+        assert!(matches!(g.wire[0].msg, Msg::Exit { .. }), "{:?}", g.wire);
+        assert_eq!(
+            to(&g, peer(2)),
+            0,
+            "a REPLY before the EXIT's ACK: {:?}",
             g.wire
         );
+        // The EXIT lost: resent, still no REPLY; a request typed meanwhile is not made.
+        g.wire.clear();
+        g.key(1, Key::Request);
+        g.advance(100);
+        assert_eq!(to(&g, Party::Resource), 1, "{:?}", g.wire);
+        assert_eq!(to(&g, peer(2)), 0, "{:?}", g.wire);
         g.ack_resource();
         assert_eq!(g.resource.inside(), None);
+        assert_eq!(to(&g, peer(2)), 1, "{:?}", g.wire);
+        assert!(g.stop(1), "not done once RELEASED");
+        assert_eq!(g.p(1).state(), State::Released);
         deliver(&mut g, 1, peer(2));
         assert_eq!(g.p(2).state(), State::Held);
         assert!(g.faults.is_empty(), "{:?}", g.faults);
+    }
+
+    /// A stopping process whose resource stays silent answers who waits after its patience.
+    #[test]
+    fn stopping_inside_with_a_silent_resource_answers_after_its_patience() {
+        let mut g = Group::new(2);
+        g.key(1, Key::Request);
+        deliver(&mut g, 1, peer(2));
+        deliver(&mut g, 2, peer(1));
+        g.ack_resource();
+        g.key(2, Key::Request);
+        deliver(&mut g, 2, peer(1));
+        g.stop(1);
+        g.advance(0);
+        for _ in 0..29 {
+            g.wire.retain(|p| p.to != Party::Resource);
+            g.advance(100);
+            assert!(!g.stop(1));
+        }
+        g.wire.retain(|p| p.to != Party::Resource);
+        g.advance(100);
+        assert!(g.stop(1), "still waiting after 3 s");
+        assert!(g
+            .wire
+            .iter()
+            .any(|p| p.to == peer(2) && matches!(p.msg, Msg::Reply { .. })));
+    }
+
+    /// Stopped while asking, a process answers at once (it no longer competes).
+    #[test]
+    fn stopping_while_wanted_answers_at_once() {
+        let mut g = Group::new(2);
+        g.key(1, Key::Request);
+        g.key(2, Key::Request);
+        deliver(&mut g, 2, peer(1)); // 1 (T=1, id 1) defers 2 (T=1, id 2)
+        assert!(g.stop(1));
+        assert_eq!(g.p(1).state(), State::Released);
+        assert!(g
+            .wire
+            .iter()
+            .any(|p| p.to == peer(2) && matches!(p.msg, Msg::Reply { .. })));
     }
 
     /// A restarted process answers REQUESTs only once the resource heard its HELLO.
