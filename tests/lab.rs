@@ -1550,3 +1550,66 @@ fn a_forged_roster_hides_nothing_and_a_typo_in_the_own_address_is_told() {
         "counted, said or not: {summary}"
     );
 }
+
+/// A firewall's "permission denied" on the way to the resource is not its "connection
+/// refused": a process stopped inside the CS keeps resending its EXIT (the outside attack of
+/// issue 22 found it gave up after 50 ms, answered, and the resource printed a false
+/// VIOLATION). The rule lifted within the patience, the EXIT gets through before the REPLY.
+#[test]
+#[cfg_attr(
+    not(feature = "full"),
+    ignore = "full suite (cargo test --features full): needs root (network namespaces, iptables)"
+)]
+fn a_firewall_refusing_the_exit_is_waited_out_not_taken_for_a_dead_resource() {
+    let ns = util::Netns::new("eperm");
+    let resource = ns.start(
+        "shared",
+        &["shared-resource", "--json", "--listen", "127.0.0.1:10001"],
+    );
+    resource.wait_event_named("resource_listening", |_| true);
+    let all = ["127.0.0.2:10002", "127.0.0.3:10003"];
+    let mut ps: Vec<Proc> = (1..=2)
+        .map(|id| {
+            let id_s = id.to_string();
+            let mut a = vec!["netns", "exec", &ns.name, BIN];
+            a.extend(["mutex", "--json", "--cs-time", "60s", &id_s]);
+            a.extend(all);
+            Proc::start_piped(&format!("p{id}"), "ip", &a)
+        })
+        .collect();
+    for p in &mut ps {
+        p.wait_event_named("mutex_listening", |_| true);
+    }
+    ps[0].type_line("x");
+    ps[0].wait_event_named("entered", held);
+    resource.wait_event_named("resource_enter", |v| v["id"] == 1);
+    ps[1].type_line("x");
+    ps[0].wait_event_named("request", |v| held(v) && v["from"] == 2);
+    let rule = [
+        "OUTPUT",
+        "-s",
+        "127.0.0.2",
+        "-d",
+        "127.0.0.1",
+        "-p",
+        "udp",
+        "--dport",
+        "10001",
+        "-j",
+        "DROP",
+    ];
+    ns.iptables(&[&["-I"][..], &rule[..]].concat());
+    ps[0].signal("TERM");
+    thread::sleep(Duration::from_millis(1000));
+    assert!(
+        ps[0].count_events("released", |_| true) == 0,
+        "answered while the EXIT could not go:\n{}",
+        ps[0].lines().join("\n")
+    );
+    ns.iptables(&[&["-D"][..], &rule[..]].concat());
+    let st = ps[0].wait_exit(Duration::from_secs(10)).expect("exits");
+    assert!(st.success(), "{st}");
+    ps[1].wait_event_named("entered", held);
+    resource.wait_event_named("resource_enter", |v| v["id"] == 2);
+    assert_eq!(one_inside_at_a_time(&resource).len(), 2);
+}

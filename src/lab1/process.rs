@@ -111,8 +111,6 @@ pub struct LabProcess {
     keyboard: bool,
     /// When to say again who has not replied (while WANTED).
     next_waiting_line: Option<Instant>,
-    /// Errors seen on the resource's socket so far: a new one is a refusal to act on.
-    resource_errors: u64,
     /// The loop has run a turn: what the core queued at start (the HELLO) has left.
     running: bool,
     /// Whether the other processes were given the same address list.
@@ -188,7 +186,6 @@ pub fn start<W: Write>(
         rejected: 0,
         keyboard: cfg.keyboard,
         next_waiting_line: None,
-        resource_errors: 0,
         running: false,
         lists: RosterCheck::new(PeerId(cfg.id), n, roster::digest(&cfg.addrs)),
         inc: Inc(cfg.inc),
@@ -517,9 +514,7 @@ impl App for LabProcess {
         }
         // "connection refused" from the resource: do not wait out its patience for an ACK.
         let slot = self.roster.slot(Party::Resource);
-        let errors = mesh.peer(slot).errors;
-        if errors > self.resource_errors {
-            self.resource_errors = errors;
+        if mesh.take_refused(slot) {
             self.ra.handle_resource_refused(ms);
         }
         self.flush(now, mesh, out);

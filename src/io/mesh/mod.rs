@@ -397,6 +397,13 @@ impl Mesh {
         &self.peers[i].state
     }
 
+    /// Whether a send to peer `i` was refused since the last call.
+    pub(crate) fn take_refused(&mut self, i: usize) -> bool {
+        self.peers
+            .get_mut(i)
+            .is_some_and(|p| std::mem::take(&mut p.state.refused))
+    }
+
     /// The peer whose current address is `addr`, if any.
     pub(crate) fn attribute(&self, addr: SocketAddr) -> Option<usize> {
         self.peers.iter().position(|p| p.state.addr == Some(addr))
@@ -442,9 +449,11 @@ impl Mesh {
                 slot.state.handle_sent(now);
                 true
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
+            // No EINTR arm: a non-blocking socket never sleeps, so it is never interrupted.
             Err(e) => {
-                let down = slot.state.handle_error(now);
+                let down = slot
+                    .state
+                    .handle_error(now, e.kind() == io::ErrorKind::ConnectionRefused);
                 let (retry, addr) = (slot.state.next_resolve, slot.state.addr);
                 self.lookup_by(retry);
                 if down {
@@ -573,13 +582,13 @@ impl Mesh {
                 self.settle(peer);
                 Recv::Empty
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Recv::Again,
             Err(e) => match peer.map(|p| p.0) {
                 // The ICMP error of an earlier send (e.g. connection refused): the peer is
                 // not listening. Transient by nature; reading the error consumes it.
                 Some(i) => {
                     let st = &mut self.peers[i].state;
-                    let down = st.handle_error(Instant::now());
+                    let down = st
+                        .handle_error(Instant::now(), e.kind() == io::ErrorKind::ConnectionRefused);
                     let retry = st.next_resolve;
                     self.lookup_by(retry);
                     let st = &mut self.peers[i].state;
@@ -1188,7 +1197,7 @@ mod tests {
         assert!(m.peer(0).left);
         events(&mut m);
         assert_eq!(m.attribute_by_ip(other), None);
-        m.peers[0].state.handle_error(t);
+        m.peers[0].state.handle_error(t, true);
         m.heard(0, "127.0.152.3:10002".parse().unwrap());
         assert!(events(&mut m).is_empty(), "no `up` after `left`");
     }

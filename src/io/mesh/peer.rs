@@ -74,6 +74,10 @@ pub struct PeerState {
     pub(crate) sent: u64,
     /// Send and receive errors on its socket.
     pub(crate) errors: u64,
+    /// One of them was "connection refused" (nothing listens there; not a firewall's
+    /// "permission denied", nor an unreachable host: it may be alive), since
+    /// [`Mesh::take_refused`](super::Mesh::take_refused).
+    pub(crate) refused: bool,
 }
 
 impl PeerState {
@@ -97,6 +101,7 @@ impl PeerState {
             from_own_port: false,
             sent: 0,
             errors: 0,
+            refused: false,
         }
     }
 
@@ -175,8 +180,10 @@ impl PeerState {
     }
 
     /// Call with a send or receive error on the peer's socket; true when it just went down.
-    pub(crate) fn handle_error(&mut self, now: Instant) -> bool {
+    /// `refused`: the error was "connection refused".
+    pub(crate) fn handle_error(&mut self, now: Instant, refused: bool) -> bool {
         self.errors += 1;
+        self.refused |= refused;
         self.clean_since = None;
         if self.link == Link::Down {
             return false;
@@ -280,14 +287,14 @@ mod tests {
         let t = Instant::now();
         let mut p = peer(t);
         p.handle_sent(t);
-        assert!(p.handle_error(t), "first error reports down");
+        assert!(p.handle_error(t, true), "first error reports down");
         let later = t + UP_AFTER * 2;
         for _ in 0..5 {
             // Refused sends alternate with sends that go out (the error is consumed).
             assert!(!p.poll_up(later));
-            assert!(!p.handle_error(t));
+            assert!(!p.handle_error(t, true));
             p.handle_sent(t);
-            assert!(!p.handle_error(t), "still down: no second line");
+            assert!(!p.handle_error(t, true), "still down: no second line");
         }
         p.handle_sent(t);
         assert!(!p.poll_up(t), "too soon: an ICMP error may be on its way");
@@ -301,7 +308,7 @@ mod tests {
         let t = Instant::now();
         let mut p = peer(t);
         assert!(!p.handle_heard(ADDR), "unknown to up is not news");
-        p.handle_error(t);
+        p.handle_error(t, true);
         assert!(p.handle_heard(ADDR));
     }
 
@@ -362,7 +369,7 @@ mod tests {
         assert_eq!(p.handle_resolved(t, a), Resolved::Same);
         assert_eq!(p.handle_resolved(t, b), Resolved::Moved);
         // Going down asks for a quick re-resolution.
-        p.handle_error(t);
+        p.handle_error(t, true);
         assert_eq!(p.next_resolve - t, RESOLVE_BACKOFF_MIN);
     }
 }
