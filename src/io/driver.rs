@@ -197,7 +197,7 @@ pub trait App {
     fn remind<W: Write>(&self, _now: Instant, _mesh: &Mesh, _out: &mut Output<W>) {}
     /// The process is stopping (before the goodbye): last words to the peers. Returns whether
     /// it is done; if not, the loop runs on (at most [`STOP_WAIT`], ended early by another
-    /// SIGINT or SIGTERM) and this is called again after each turn.
+    /// SIGINT, SIGTERM or SIGHUP) and this is called again after each turn.
     fn stop<W: Write>(&mut self, _now: Instant, _mesh: &mut Mesh, _out: &mut Output<W>) -> bool {
         true
     }
@@ -869,7 +869,7 @@ impl<A: App, W: Write> Driver<A, W> {
             }
         }
         // Once stopping, how long the app may still run (Lab 1 inside the CS: its EXIT
-        // acknowledged before its REPLYs, see `Ra::stop`); another SIGINT or SIGTERM ends it.
+        // acknowledged before its REPLYs, see `Ra::stop`); another SIGINT, SIGTERM or SIGHUP ends it.
         let mut stopping: Option<Instant> = None;
         'run: loop {
             if self.quit {
