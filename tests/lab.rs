@@ -876,15 +876,9 @@ fn the_resource_refuses_an_enter_from_another_address() {
     );
 }
 
-/// Problem 5a: SIGTERM while inside the CS. p1 sends its EXIT and answers the request it
-/// deferred before it goes: the resource reports p1 left, then p2 enters; no VIOLATION.
-///
-/// The old binary, same scenario: p1 exited at once without EXIT and without answering p2;
-/// the resource believed p1 inside for good, and p2 never entered (`0 CS entries`, 8 resends
-/// of its REQUEST to nobody).
-#[test]
-fn sigterm_inside_the_cs_sends_exit_and_lets_the_next_in() {
-    let net = 44;
+/// Two processes on `net` and the resource: p1 inside the CS for 60 s (the resource saw it
+/// enter), p2 asking and deferred by p1.
+fn p1_inside_p2_deferred(net: u8) -> (Proc, Proc, Proc) {
     let resource = resource_on(net, &[]);
     let mut p1 = process_on(net, 1, 2, "60s", &[]);
     let mut p2 = process_on(net, 2, 2, "300ms", &[]);
@@ -895,6 +889,18 @@ fn sigterm_inside_the_cs_sends_exit_and_lets_the_next_in() {
     p1.wait_event_named("request", |v| {
         held(v) && v["from"] == 2 && v["t"] == 3 && v["answer"] == "deferred"
     });
+    (resource, p1, p2)
+}
+
+/// Problem 5a: SIGTERM while inside the CS. p1 sends its EXIT and answers the request it
+/// deferred before it goes: the resource reports p1 left, then p2 enters; no VIOLATION.
+///
+/// The old binary, same scenario: p1 exited at once without EXIT and without answering p2;
+/// the resource believed p1 inside for good, and p2 never entered (`0 CS entries`, 8 resends
+/// of its REQUEST to nobody).
+#[test]
+fn sigterm_inside_the_cs_sends_exit_and_lets_the_next_in() {
+    let (resource, mut p1, p2) = p1_inside_p2_deferred(44);
     let (_, st) = p1.term();
     assert!(st.success(), "{st}");
     // Before it went: left, and answered p2.
@@ -916,17 +922,7 @@ fn sigterm_inside_the_cs_sends_exit_and_lets_the_next_in() {
 /// while the resource thought p1 inside, a false VIOLATION.)
 #[test]
 fn sigterm_inside_the_cs_answers_only_once_the_exit_is_acknowledged() {
-    let net = 47;
-    let resource = resource_on(net, &[]);
-    let mut p1 = process_on(net, 1, 2, "60s", &[]);
-    let mut p2 = process_on(net, 2, 2, "300ms", &[]);
-    p1.type_line("x");
-    p1.wait_event_named("entered", |v| held(v) && v["t"] == 1);
-    resource.wait_event_named("resource_enter", |v| v["id"] == 1 && v["t"] == 1);
-    p2.type_line("x");
-    p1.wait_event_named("request", |v| {
-        held(v) && v["from"] == 2 && v["answer"] == "deferred"
-    });
+    let (resource, mut p1, p2) = p1_inside_p2_deferred(47);
     resource.signal("STOP");
     p1.signal("TERM");
     p1.wait_event_named("left", |v| v["t"] == 1);

@@ -2387,10 +2387,14 @@ mod tests {
         g.wire.retain(|p| p.to != Party::Resource);
         g.advance(100);
         assert!(g.stop(1), "still waiting after 3 s");
-        assert!(g
-            .wire
+        assert!(replied_to(&g, 2), "{:?}", g.wire);
+    }
+
+    /// Whether a REPLY to process `id` is on the wire.
+    fn replied_to(g: &Group, id: u16) -> bool {
+        g.wire
             .iter()
-            .any(|p| p.to == peer(2) && matches!(p.msg, Msg::Reply { .. })));
+            .any(|p| p.to == peer(id) && matches!(p.msg, Msg::Reply { .. }))
     }
 
     /// Stopped while asking, a process answers at once (it no longer competes).
@@ -2402,10 +2406,7 @@ mod tests {
         deliver(&mut g, 2, peer(1)); // 1 (T=1, id 1) defers 2 (T=1, id 2)
         assert!(g.stop(1));
         assert_eq!(g.p(1).state(), State::Released);
-        assert!(g
-            .wire
-            .iter()
-            .any(|p| p.to == peer(2) && matches!(p.msg, Msg::Reply { .. })));
+        assert!(replied_to(&g, 2), "{:?}", g.wire);
     }
 
     /// A restarted process answers REQUESTs only once the resource heard its HELLO.
